@@ -1,0 +1,210 @@
+//! One replica: its address and the channel its three stubs (`process_single_data`, `process_data`,
+//! `process_control`) share, and the call that sends a payload to it with the retry policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::address::Address;
+use crate::channel::{get_grpc_channel, ChannelOptions, TlsOptions};
+use crate::codec::PassThroughCodec;
+use crate::error::{Error, Result, RpcError};
+use crate::request::{Method, Payload, Request};
+use crate::retry::RetryPolicy;
+
+/// One response: who answered, the serialized response message and the trailing metadata
+/// (workers set `is-error: true` when the executor raised; the error itself is in-band in the body).
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// `host:port` of the replica that answered.
+    pub address: Arc<str>,
+    /// The serialized `DataRequestProto` or `ControlRequestProto`.
+    pub body: Bytes,
+    /// Trailing metadata (without `grpc-status` / `grpc-message`).
+    pub trailers: MetadataMap,
+}
+
+/// Per-send settings shared by every target of the send.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The `endpoint` request metadata (data requests only).
+    pub endpoint: Option<AsciiMetadataValue>,
+    /// The time by which the whole send (retries included) must be done.
+    pub deadline: Option<Instant>,
+}
+
+impl CallOptions {
+    /// Options with an endpoint (checked to be a valid metadata value) and a timeout from now.
+    pub fn new(endpoint: Option<&str>, timeout: Option<Duration>) -> Result<Self> {
+        let endpoint = endpoint
+            .map(|e| {
+                AsciiMetadataValue::try_from(e).map_err(|_| {
+                    Error::InvalidRequest(format!("endpoint {e:?} is not a valid gRPC metadata value"))
+                })
+            })
+            .transpose()?;
+        Ok(CallOptions { endpoint, deadline: timeout.map(|t| Instant::now() + t) })
+    }
+}
+
+/// How new connections are opened: channel options and TLS.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionConfig {
+    /// Channel options (message size limits, connect timeout).
+    pub channel: ChannelOptions,
+    /// TLS settings for addresses without a TLS scheme and the roots to trust.
+    pub tls: TlsOptions,
+}
+
+impl ConnectionConfig {
+    /// Opens (lazily) a connection to `address`.
+    pub fn open(&self, address: Address) -> Result<Connection> {
+        Connection::open(address, &self.channel, self.tls.force, self.tls.root_certificates_pem.as_deref())
+    }
+}
+
+/// A connection to one replica. Cloning the inner channel is cheap; calls run concurrently on it.
+#[derive(Debug)]
+pub struct Connection {
+    address: Address,
+    key: Arc<str>,
+    channel: Channel,
+    max_send: usize,
+    max_receive: usize,
+}
+
+impl Connection {
+    /// Opens (lazily) a channel to `address`.
+    pub fn open(
+        address: Address,
+        options: &ChannelOptions,
+        tls: bool,
+        root_certificates_pem: Option<&[u8]>,
+    ) -> Result<Connection> {
+        let channel = get_grpc_channel(&address, options, tls, root_certificates_pem)?;
+        Ok(Connection {
+            key: Arc::from(address.key()),
+            address,
+            channel,
+            max_send: options.max_send_message_length.unwrap_or(usize::MAX),
+            max_receive: options.max_receive_message_length.unwrap_or(usize::MAX),
+        })
+    }
+
+    /// The replica's address.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// `host:port`, shared.
+    pub fn key(&self) -> Arc<str> {
+        self.key.clone()
+    }
+
+    /// The underlying tonic channel (shared by the three stubs).
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Sends `requests` (see [`Payload::new`] for which method) with the retry policy.
+    pub async fn send(&self, requests: &[Request], options: &CallOptions, retry: &RetryPolicy) -> Result<Response> {
+        let (payload, method) = Payload::new(requests)?;
+        self.send_payload(payload, method, options, retry).await
+    }
+
+    /// Sends a prepared payload with the retry policy: failures the policy retries are tried again
+    /// on this replica; the last failure is returned with the number of attempts.
+    pub async fn send_payload(
+        &self,
+        payload: Payload,
+        method: Method,
+        options: &CallOptions,
+        retry: &RetryPolicy,
+    ) -> Result<Response> {
+        let mut attempt = 1;
+        loop {
+            let status = match self.attempt(payload.clone(), method, options).await {
+                Ok(response) => return Ok(response),
+                Err(status) => status,
+            };
+            if !retry.should_retry(status.code(), attempt) || deadline_passed(options.deadline) {
+                return Err(Error::Rpc(Box::new(RpcError::from_status(&self.key, &status, attempt))));
+            }
+            tracing::debug!(address = %self.key, attempt, "gRPC call failed with {:?}, retrying", status.code());
+            let wait = retry.backoff(attempt);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One call, bounded by the deadline.
+    async fn attempt(&self, payload: Payload, method: Method, options: &CallOptions) -> Result<Response, Status> {
+        match options.deadline {
+            None => self.call(payload, method, options, None).await,
+            Some(deadline) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout_at(deadline, self.call(payload, method, options, Some(remaining))).await {
+                    Ok(Err(status)) if is_timeout(&status) => Err(deadline_exceeded()),
+                    Ok(result) => result,
+                    Err(_) => Err(deadline_exceeded()),
+                }
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        payload: Payload,
+        method: Method,
+        options: &CallOptions,
+        timeout: Option<Duration>,
+    ) -> Result<Response, Status> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(deadline_exceeded());
+        }
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(self.max_receive)
+            .max_encoding_message_size(self.max_send);
+        grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+        let mut request = tonic::Request::new(payload);
+        if method.carries_endpoint() {
+            if let Some(endpoint) = &options.endpoint {
+                request.metadata_mut().insert("endpoint", endpoint.clone());
+            }
+        }
+        if let Some(t) = timeout {
+            request.set_timeout(t);
+        }
+        // A unary call on the wire; the streaming form gives the trailers apart from the headers.
+        let response = grpc
+            .server_streaming(request, PathAndQuery::from_static(method.path()), PassThroughCodec)
+            .await?;
+        let mut stream = response.into_inner();
+        let body = stream.message().await?.ok_or_else(|| Status::internal("server sent no response message"))?;
+        let mut trailers = stream.trailers().await?.unwrap_or_default();
+        for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            trailers.remove(reserved);
+        }
+        Ok(Response { address: self.key.clone(), body, trailers })
+    }
+}
+
+fn deadline_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+fn is_timeout(status: &Status) -> bool {
+    status.code() == Code::DeadlineExceeded || (status.code() == Code::Cancelled && status.message() == "Timeout expired")
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("deadline exceeded")
+}

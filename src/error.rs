@@ -1,0 +1,177 @@
+//! The library's one error type: every variant says what failed and where (deployment, replica set,
+//! address, gRPC status), so a message can be shown to an operator as it is.
+
+use std::fmt;
+
+use tonic::metadata::MetadataMap;
+
+/// Which replica list of a deployment a send went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReplicaSet {
+    /// The deployment's head (jina always uses head id 0).
+    Head,
+    /// One shard of the deployment's workers.
+    Shard(u32),
+}
+
+impl fmt::Display for ReplicaSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaSet::Head => f.write_str("head"),
+            ReplicaSet::Shard(id) => write!(f, "shard {id}"),
+        }
+    }
+}
+
+/// A failed gRPC call, with where it went.
+#[derive(Debug)]
+pub struct RpcError {
+    /// The deployment the call was routed to; `None` for the one-shot helpers that take an address.
+    pub deployment: Option<String>,
+    /// The replica list the call was routed to; `None` for the one-shot helpers.
+    pub replica_set: Option<ReplicaSet>,
+    /// `host:port` of the replica that answered last.
+    pub address: String,
+    /// The gRPC status code.
+    pub code: tonic::Code,
+    /// The gRPC status message.
+    pub message: String,
+    /// How many attempts were made (retries included).
+    pub attempts: u32,
+    /// Metadata that came with the error status (e.g. `is-error`).
+    pub metadata: MetadataMap,
+}
+
+impl RpcError {
+    pub(crate) fn from_status(address: &str, status: &tonic::Status, attempts: u32) -> Self {
+        RpcError {
+            deployment: None,
+            replica_set: None,
+            address: address.to_owned(),
+            code: status.code(),
+            message: status.message().to_owned(),
+            attempts,
+            metadata: status.metadata().clone(),
+        }
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(deployment) = &self.deployment {
+            write!(f, "deployment {deployment:?} ")?;
+        }
+        if let Some(set) = &self.replica_set {
+            write!(f, "{set} ")?;
+        }
+        write!(
+            f,
+            "at {}: gRPC {:?}: {}",
+            self.address, self.code, self.message
+        )?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in libjina_net.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An address that is not `host:port`, `[v6]:port`, `grpc://host:port`, `https://host:port` or
+    /// `grpcs://host:port`.
+    #[error("invalid address {address:?}: {reason}")]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A host name that is neither an IP address nor `localhost` (see `host_is_local`).
+    #[error("invalid host {host:?}: {reason}")]
+    InvalidHost {
+        /// The host as given.
+        host: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Request bytes or request kinds that cannot be sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The pool knows no such deployment.
+    #[error("unknown deployment {deployment:?}: no replicas available")]
+    UnknownDeployment {
+        /// The deployment asked for.
+        deployment: String,
+    },
+    /// A server answered with bytes that are not the expected message.
+    #[error("invalid response from {address}: {reason}")]
+    InvalidResponse {
+        /// `host:port` of the server.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The deployment is known but has no replica for the target asked for.
+    #[error("deployment {deployment:?} has no replica for {target}")]
+    NoReplicas {
+        /// The deployment asked for.
+        deployment: String,
+        /// What was asked for: `head`, `shard N`, `any shard`.
+        target: String,
+    },
+    /// A gRPC call failed (including deadline exceeded and cancellation).
+    #[error("{0}")]
+    Rpc(Box<RpcError>),
+    /// TLS could not be set up for an address.
+    #[error("TLS setup for {address}: {reason}")]
+    Tls {
+        /// The address the channel was for.
+        address: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The pool was closed before or while the operation ran.
+    #[error("connection pool closed")]
+    PoolClosed,
+    /// A feature that is not available.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
+    /// The library runtime cannot be used (already started, shut down, or failed to start).
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+impl Error {
+    /// The gRPC code of an `Rpc` error.
+    pub fn grpc_code(&self) -> Option<tonic::Code> {
+        match self {
+            Error::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// The `host:port` an error is about, where it is about one.
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            Error::Rpc(e) => Some(&e.address),
+            Error::InvalidAddress { address, .. } | Error::Tls { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn in_deployment(self, deployment: &str, set: ReplicaSet) -> Self {
+        match self {
+            Error::Rpc(mut e) => {
+                e.deployment = Some(deployment.to_owned());
+                e.replica_set = Some(set);
+                Error::Rpc(e)
+            }
+            other => other,
+        }
+    }
+}
+
+/// `Result` with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

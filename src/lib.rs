@@ -1,0 +1,36 @@
+//! # libjina_net
+//!
+//! The networking of a Jina 3.1 serving system, wire-compatible with jina 3.1.0 heads and workers:
+//! a pool of gRPC connections to the heads and worker replicas of every deployment, routing (round
+//! robin over replicas, one shard or all shards), the control plane (ACTIVATE / DEACTIVATE) and
+//! one-shot helpers. The C ABI lives in [`ffi`]; everything else is plain Rust.
+//!
+//! All network work runs on one process-wide tokio runtime owned by the library ([`runtime`]).
+
+pub mod address;
+pub mod channel;
+pub mod codec;
+pub mod connection;
+pub mod control;
+pub mod error;
+pub mod host;
+pub mod oneshot;
+pub mod pool;
+pub mod proto;
+pub mod replica_list;
+pub mod request;
+pub mod retry;
+pub mod runtime;
+pub mod wire;
+
+pub use address::Address;
+pub use channel::{default_grpc_options, get_grpc_channel, ChannelOptions, TlsOptions};
+pub use connection::{CallOptions, Connection, ConnectionConfig, Response};
+pub use control::{activate_worker, activate_worker_sync, deactivate_worker};
+pub use error::{Error, ReplicaSet, Result, RpcError};
+pub use host::{host_is_local, is_remote_local_connection};
+pub use oneshot::{send_request_async, send_request_sync, send_requests_sync, OneShotOptions};
+pub use pool::{create_connection_pool, ConnectionPool, Polling, PoolOptions, Route, RoutedSend, TargetResult};
+pub use replica_list::ReplicaList;
+pub use request::{Request, RequestKind};
+pub use retry::RetryPolicy;

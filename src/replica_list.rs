@@ -1,0 +1,119 @@
+//! The replicas of one deployment's head or shard, picked round robin as jina 3.1's `ReplicaList` does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::address::Address;
+use crate::connection::{Connection, ConnectionConfig};
+use crate::error::Result;
+
+/// Connections to the replicas of one head or shard, in the order they were added.
+///
+/// `next_connection` takes `&self` (the cursor is atomic) so routing can run under a shared lock;
+/// adding and removing take `&mut self`.
+#[derive(Debug, Default)]
+pub struct ReplicaList {
+    connections: Vec<Arc<Connection>>,
+    index: HashMap<String, usize>,
+    /// Monotonic pick counter; the round-robin cursor is `cursor % len`.
+    cursor: AtomicUsize,
+}
+
+impl ReplicaList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn normalised_cursor(&self) -> usize {
+        match self.connections.len() {
+            0 => 0,
+            len => self.cursor.load(Ordering::Relaxed) % len,
+        }
+    }
+
+    /// Adds a connection to `address` unless the list has one already (`https://h:1` and `h:1` are
+    /// the same replica). Returns whether a connection was added.
+    pub fn add_connection(&mut self, address: &str, config: &ConnectionConfig) -> Result<bool> {
+        let address = Address::parse(address)?;
+        if self.index.contains_key(address.key()) {
+            return Ok(false);
+        }
+        let connection = config.open(address)?;
+        self.add(Arc::new(connection));
+        Ok(true)
+    }
+
+    /// Adds an already opened connection (no-op when its address is known). Returns whether it was added.
+    pub fn add(&mut self, connection: Arc<Connection>) -> bool {
+        let key = connection.address().key();
+        if self.index.contains_key(key) {
+            return false;
+        }
+        *self.cursor.get_mut() = self.normalised_cursor();
+        self.index.insert(key.to_owned(), self.connections.len());
+        self.connections.push(connection);
+        true
+    }
+
+    /// Removes the connection to `address`, returning it, or `None` when the list has none.
+    /// As in jina, the round-robin cursor is first reset to `cursor % (len - 1)`, then the later
+    /// connections move down one place.
+    pub fn remove_connection(&mut self, address: &str) -> Option<Arc<Connection>> {
+        let key = Address::parse(address).ok()?;
+        let idx = self.index.remove(key.key())?;
+        let remaining = self.connections.len() - 1;
+        let cursor = self.normalised_cursor();
+        *self.cursor.get_mut() = if remaining > 0 { cursor % remaining } else { 0 };
+        let removed = self.connections.remove(idx);
+        for i in self.index.values_mut() {
+            if *i > idx {
+                *i -= 1;
+            }
+        }
+        Some(removed)
+    }
+
+    /// The next connection, round robin starting from the first one added; `None` when empty.
+    pub fn next_connection(&self) -> Option<&Arc<Connection>> {
+        let len = self.connections.len();
+        if len == 0 {
+            return None;
+        }
+        let pick = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+        self.connections.get(pick)
+    }
+
+    /// Every connection, in order.
+    pub fn all_connections(&self) -> &[Arc<Connection>] {
+        &self.connections
+    }
+
+    /// Whether the list has a connection to `address`.
+    pub fn has_connection(&self, address: &str) -> bool {
+        Address::parse(address).is_ok_and(|a| self.index.contains_key(a.key()))
+    }
+
+    /// Whether the list has any connection.
+    pub fn has_connections(&self) -> bool {
+        !self.connections.is_empty()
+    }
+
+    /// The number of connections.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    /// Drops every connection (calls already running on them finish).
+    pub fn close(&mut self) {
+        self.connections.clear();
+        self.index.clear();
+        *self.cursor.get_mut() = 0;
+    }
+}

@@ -1,0 +1,101 @@
+//! The process-wide tokio runtime the library runs on: created on first use, optionally sized before
+//! that, shut down explicitly.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use crate::error::{Error, Result};
+
+enum State {
+    NotStarted { worker_threads: Option<usize> },
+    Running(Runtime),
+    ShutDown,
+}
+
+static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sets the number of worker threads of the runtime. Only before the runtime has started;
+/// afterwards it is an error (the running runtime cannot be resized).
+pub fn configure(worker_threads: usize) -> Result<()> {
+    if worker_threads == 0 {
+        return Err(Error::Runtime("worker_threads must be at least 1".into()));
+    }
+    let mut state = lock();
+    match &*state {
+        State::NotStarted { .. } => {
+            *state = State::NotStarted { worker_threads: Some(worker_threads) };
+            Ok(())
+        }
+        State::Running(_) => Err(Error::Runtime(
+            "the runtime is already running; configure it before the first pool or send".into(),
+        )),
+        State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
+    }
+}
+
+/// A handle to the library runtime, starting it on first use.
+pub fn handle() -> Result<Handle> {
+    let mut state = lock();
+    match &*state {
+        State::Running(rt) => Ok(rt.handle().clone()),
+        State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
+        State::NotStarted { worker_threads } => {
+            let mut builder = Builder::new_multi_thread();
+            builder.enable_all().thread_name("jina-net");
+            if let Some(n) = worker_threads {
+                builder.worker_threads(*n);
+            }
+            let rt = builder
+                .build()
+                .map_err(|e| Error::Runtime(format!("failed to start the tokio runtime: {e}")))?;
+            let handle = rt.handle().clone();
+            *state = State::Running(rt);
+            Ok(handle)
+        }
+    }
+}
+
+/// Whether the runtime is running.
+pub fn is_running() -> bool {
+    matches!(&*lock(), State::Running(_))
+}
+
+/// Stops the runtime: running tasks are dropped at their next await (their sends complete with an
+/// error), worker threads are joined for at most `timeout`. Later calls that need the runtime fail.
+/// Must not be called from a runtime thread. Calling it twice is harmless.
+pub fn shutdown(timeout: Duration) -> Result<()> {
+    if Handle::try_current().is_ok() {
+        return Err(Error::Runtime("shutdown must not be called from a runtime thread or async context".into()));
+    }
+    let previous = std::mem::replace(&mut *lock(), State::ShutDown);
+    if let State::Running(rt) = previous {
+        rt.shutdown_timeout(timeout);
+    }
+    Ok(())
+}
+
+/// Runs `future` on the library runtime and blocks the calling thread until it is done.
+/// Refused (not a panic) when called from inside an async context.
+pub fn block_on<F>(future: F) -> Result<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if Handle::try_current().is_ok() {
+        return Err(Error::Runtime(
+            "a blocking call was made from an async context or a library callback; use the async form".into(),
+        ));
+    }
+    let handle = handle()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))
+}

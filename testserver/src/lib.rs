@@ -1,0 +1,357 @@
+//! Real gRPC servers that implement jina 3.1's three services, for libjina_net's Rust, C, C++ and Go
+//! tests, the demo and the benchmarks:
+//!
+//! - `echo`: a worker that answers each data request with the request itself, its `routes` extended by
+//!   a `RouteProto{executor: <name>}` (so a test sees which replica answered), and trailing metadata
+//!   `replica: <name>`, `endpoint: <endpoint metadata received>`, `request-count: <n>`.
+//! - `error`: a worker whose executor raises: gRPC OK, `header.status.code = ERROR` with the exception
+//!   filled, trailing `is-error: true` (what jina 3.1 workers do).
+//! - `unavailable`: every call fails with `UNAVAILABLE`; `flaky:N`: the first N calls do, then echo.
+//! - `slow:MS`: echo after MS milliseconds.
+//! - `head`: a head like jina's `HeadRuntime`: ACTIVATE / DEACTIVATE add and remove workers of its
+//!   deployment (it routes with libjina_net's own pool), data requests are forwarded (`/search` → ALL,
+//!   `/index` → ANY, else the configured polling), with no worker it answers `UNKNOWN`.
+//!
+//! Every server records the control requests and the `endpoint` metadata it received.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jina_net::proto::jina::jina_control_request_rpc_server::{JinaControlRequestRpc, JinaControlRequestRpcServer};
+use jina_net::proto::jina::jina_data_request_rpc_server::{JinaDataRequestRpc, JinaDataRequestRpcServer};
+use jina_net::proto::jina::jina_single_data_request_rpc_server::{
+    JinaSingleDataRequestRpc, JinaSingleDataRequestRpcServer,
+};
+use jina_net::proto::jina::{status_proto::ExceptionProto, RouteProto};
+use jina_net::proto::{Command, ControlRequestProto, DataRequestListProto, DataRequestProto, StatusCode, StatusProto};
+use jina_net::{ConnectionPool, Polling, Request as JinaRequest};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+
+mod trailers;
+pub use trailers::{Trailers, TrailersLayer};
+
+/// What a server does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Echo worker.
+    Echo,
+    /// Worker whose executor raises (in-band error).
+    Error,
+    /// Every call fails with UNAVAILABLE.
+    Unavailable,
+    /// The first N calls fail with UNAVAILABLE, then echo.
+    Flaky(usize),
+    /// Echo after a delay.
+    Slow(Duration),
+    /// A head routing to the workers registered with it.
+    Head {
+        /// The deployment ACTIVATE registers workers into.
+        deployment: String,
+        /// Polling for endpoints other than `/search` and `/index`.
+        polling: Polling,
+    },
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+        let number = |a: Option<&str>| a.and_then(|a| a.parse::<u64>().ok()).ok_or_else(|| format!("role {s:?} needs a number"));
+        Ok(match kind {
+            "echo" => Role::Echo,
+            "error" => Role::Error,
+            "unavailable" => Role::Unavailable,
+            "flaky" => Role::Flaky(number(arg)? as usize),
+            "slow" => Role::Slow(Duration::from_millis(number(arg)?)),
+            "head" => Role::Head {
+                deployment: arg.filter(|a| !a.is_empty()).unwrap_or("worker").to_owned(),
+                polling: Polling::Any,
+            },
+            "head-all" => Role::Head {
+                deployment: arg.filter(|a| !a.is_empty()).unwrap_or("worker").to_owned(),
+                polling: Polling::All,
+            },
+            _ => return Err(format!("unknown role {s:?} (echo, error, unavailable, flaky:N, slow:MS, head[:deployment], head-all[:deployment])")),
+        })
+    }
+}
+
+/// What a server saw.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Calls received, all methods.
+    pub calls: AtomicUsize,
+    /// Control requests received, in order.
+    pub control: Mutex<Vec<ControlRequestProto>>,
+    /// `(method, endpoint metadata)` of each data call.
+    pub data_calls: Mutex<Vec<(&'static str, Option<String>)>>,
+}
+
+struct State {
+    name: String,
+    role: Role,
+    record: Arc<Record>,
+    /// The head's routing (a libjina_net pool).
+    pool: Option<ConnectionPool>,
+}
+
+#[derive(Clone)]
+struct Service(Arc<State>);
+
+fn trailers(pairs: &[(&'static str, String)]) -> Trailers {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in pairs {
+        if let Ok(v) = http::HeaderValue::from_str(v) {
+            map.insert(*k, v);
+        }
+    }
+    Trailers(map)
+}
+
+fn endpoint_of<T>(request: &Request<T>) -> Option<String> {
+    request.metadata().get("endpoint").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+impl Service {
+    async fn before_call(&self) -> Result<(), Status> {
+        let n = self.0.record.calls.fetch_add(1, Ordering::SeqCst);
+        match &self.0.role {
+            Role::Unavailable => Err(Status::unavailable(format!("{} is unavailable", self.0.name))),
+            Role::Flaky(k) if n < *k => Err(Status::unavailable(format!("{} is flaky (call {})", self.0.name, n + 1))),
+            Role::Slow(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn data(
+        &self,
+        method: &'static str,
+        mut requests: Vec<DataRequestProto>,
+        endpoint: Option<String>,
+    ) -> Result<Response<DataRequestProto>, Status> {
+        self.before_call().await?;
+        self.0.record.data_calls.lock().unwrap().push((method, endpoint.clone()));
+        let count = requests.len();
+        if let Some(pool) = &self.0.pool {
+            return self.forward(pool, requests, endpoint).await;
+        }
+        if requests.is_empty() {
+            return Err(Status::invalid_argument("empty request list"));
+        }
+        let mut response = requests.swap_remove(0);
+        let mut extra = vec![
+            ("replica", self.0.name.clone()),
+            ("endpoint", endpoint.unwrap_or_default()),
+            ("request-count", count.to_string()),
+        ];
+        if self.0.role == Role::Error {
+            let header = response.header.get_or_insert_with(Default::default);
+            header.status = Some(StatusProto {
+                code: StatusCode::Error as i32,
+                description: format!("ValueError('{} raised')", self.0.name),
+                exception: Some(ExceptionProto {
+                    name: "ValueError".into(),
+                    args: vec![format!("{} raised", self.0.name)],
+                    stacks: vec!["Traceback (most recent call last):\n".into()],
+                    executor: self.0.name.clone(),
+                }),
+            });
+            extra.push(("is-error", "true".into()));
+        }
+        response.routes.push(RouteProto { executor: self.0.name.clone(), ..Default::default() });
+        let mut response = Response::new(response);
+        response.extensions_mut().insert(trailers(&extra));
+        Ok(response)
+    }
+
+    async fn forward(
+        &self,
+        pool: &ConnectionPool,
+        requests: Vec<DataRequestProto>,
+        endpoint: Option<String>,
+    ) -> Result<Response<DataRequestProto>, Status> {
+        let Role::Head { deployment, polling } = &self.0.role else { unreachable!() };
+        let polling = match endpoint.as_deref() {
+            Some("/search") => Polling::All,
+            Some("/index") => Polling::Any,
+            _ => *polling,
+        };
+        let requests: Vec<JinaRequest> = requests.iter().map(JinaRequest::from).collect();
+        let send = pool
+            .send_requests(&requests, deployment, false, None, polling, endpoint.as_deref(), None)
+            .map_err(|e| Status::unknown(format!("{} did not receive a response: {e}", self.0.name)))?;
+        let mut merged: Option<DataRequestProto> = None;
+        let mut replicas = Vec::new();
+        for target in send.await {
+            let response = target.result.map_err(|e| Status::unknown(format!("{} did not receive a response: {e}", self.0.name)))?;
+            if let Some(r) = response.trailers.get("replica").and_then(|v| v.to_str().ok()) {
+                replicas.push(r.to_owned());
+            }
+            let decoded = DataRequestProto::decode(response.body).map_err(|e| Status::internal(e.to_string()))?;
+            match &mut merged {
+                None => merged = Some(decoded),
+                Some(m) => m.routes.extend(decoded.routes),
+            }
+        }
+        let mut merged = merged.ok_or_else(|| Status::unknown("no response"))?;
+        merged.routes.push(RouteProto { executor: self.0.name.clone(), ..Default::default() });
+        let mut response = Response::new(merged);
+        response.extensions_mut().insert(trailers(&[("replica", replicas.join(",")), ("head", self.0.name.clone())]));
+        Ok(response)
+    }
+}
+
+#[tonic::async_trait]
+impl JinaSingleDataRequestRpc for Service {
+    async fn process_single_data(&self, request: Request<DataRequestProto>) -> Result<Response<DataRequestProto>, Status> {
+        let endpoint = endpoint_of(&request);
+        self.data("process_single_data", vec![request.into_inner()], endpoint).await
+    }
+}
+
+#[tonic::async_trait]
+impl JinaDataRequestRpc for Service {
+    async fn process_data(&self, request: Request<DataRequestListProto>) -> Result<Response<DataRequestProto>, Status> {
+        let endpoint = endpoint_of(&request);
+        self.data("process_data", request.into_inner().requests, endpoint).await
+    }
+}
+
+#[tonic::async_trait]
+impl JinaControlRequestRpc for Service {
+    async fn process_control(&self, request: Request<ControlRequestProto>) -> Result<Response<ControlRequestProto>, Status> {
+        self.before_call().await?;
+        let request = request.into_inner();
+        self.0.record.control.lock().unwrap().push(request.clone());
+        if let (Some(pool), Role::Head { deployment, .. }) = (&self.0.pool, &self.0.role) {
+            for entity in &request.related_entities {
+                let address = format!("{}:{}", entity.address, entity.port);
+                let result = match Command::try_from(request.command) {
+                    Ok(Command::Activate) => pool.add_connection(deployment, &address, false, entity.shard_id).map(|_| ()),
+                    Ok(Command::Deactivate) => pool.remove_connection(deployment, &address, false, entity.shard_id).map(|_| ()),
+                    _ => Ok(()),
+                };
+                result.map_err(|e| Status::invalid_argument(e.to_string()))?;
+            }
+        }
+        Ok(Response::new(request))
+    }
+}
+
+/// A running test server.
+pub struct TestServer {
+    /// The address it listens on (always 127.0.0.1).
+    pub addr: SocketAddr,
+    /// Its name (what `replica` trailers and routes say).
+    pub name: String,
+    /// What it saw.
+    pub record: Arc<Record>,
+    pool: Option<ConnectionPool>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on `127.0.0.1:port` (0 = any free port) on the current tokio runtime.
+    pub async fn start(name: &str, role: Role, port: u16) -> std::io::Result<TestServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Ok(Self::serve(name, role, listener))
+    }
+
+    /// Serves on an already bound listener.
+    pub fn serve(name: &str, role: Role, listener: TcpListener) -> TestServer {
+        Self::serve_with(name, role, listener, None).expect("plaintext server needs no TLS setup")
+    }
+
+    /// Starts a TLS server on `127.0.0.1:port` with a PEM certificate chain and key.
+    pub async fn start_tls(name: &str, role: Role, port: u16, cert_pem: &[u8], key_pem: &[u8]) -> std::io::Result<TestServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
+        Self::serve_with(name, role, listener, Some(tls)).map_err(std::io::Error::other)
+    }
+
+    fn serve_with(
+        name: &str,
+        role: Role,
+        listener: TcpListener,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Result<TestServer, tonic::transport::Error> {
+        let addr = listener.local_addr().expect("bound listener has an address");
+        let pool = matches!(role, Role::Head { .. }).then(ConnectionPool::default);
+        let record = Arc::new(Record::default());
+        let service = Service(Arc::new(State { name: name.to_owned(), role, record: record.clone(), pool: pool.clone() }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let router = builder
+            .layer(TrailersLayer)
+            .add_service(
+                JinaSingleDataRequestRpcServer::new(service.clone())
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                JinaDataRequestRpcServer::new(service.clone())
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(JinaControlRequestRpcServer::new(service));
+        let task = tokio::spawn(async move {
+            let _ = router
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(TestServer { addr, name: name.to_owned(), record, pool, stop: Some(stop), task: Some(task) })
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The head's routing table (heads only).
+    pub fn head_pool(&self) -> Option<&ConnectionPool> {
+        self.pool.as_ref()
+    }
+
+    /// Stops the server and waits until its listener is closed. Connections in progress are dropped.
+    pub async fn stop(mut self) {
+        self.stop_now();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(pool) = &self.pool {
+            pool.close();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop_now();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
