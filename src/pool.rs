@@ -372,6 +372,16 @@ pub struct RoutedSend {
     closed: CancellationToken,
 }
 
+impl std::fmt::Debug for RoutedSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutedSend")
+            .field("deployment", &self.deployment)
+            .field("targets", &self.targets().collect::<Vec<_>>())
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
 impl RoutedSend {
     /// The deployment the send goes to.
     pub fn deployment(&self) -> &str {
