@@ -124,21 +124,44 @@ mod tests {
     #[test]
     fn accepted_forms() {
         let a = Address::parse("localhost:8080").unwrap();
-        assert_eq!((a.host(), a.port(), a.tls(), a.key()), ("localhost", 8080, false, "localhost:8080"));
+        assert_eq!(
+            (a.host(), a.port(), a.tls(), a.key()),
+            ("localhost", 8080, false, "localhost:8080")
+        );
         let a = Address::parse("[::1]:5").unwrap();
         assert_eq!((a.host(), a.key()), ("::1", "[::1]:5"));
         assert!(!Address::parse("grpc://h:1").unwrap().tls());
         assert!(Address::parse("https://h:1").unwrap().tls());
         assert!(Address::parse("grpcs://h:1/").unwrap().tls());
-        assert_eq!(Address::parse("https://h:1").unwrap().key(), Address::parse("h:1").unwrap().key());
+        assert_eq!(
+            Address::parse("https://h:1").unwrap().key(),
+            Address::parse("h:1").unwrap().key()
+        );
         assert_eq!(Address::parse("grpc://[::1]:9").unwrap().uri(false), "http://[::1]:9");
     }
 
     #[test]
     fn rejected_forms() {
         for bad in [
-            "", "h", "h:", ":80", "h:0", "h:65536", "h:-1", "h:8x", "ftp://h:1", "://h:1", "https://",
-            "::1:80", "[::1]", "[::1", "[zz]:1", "h:1/path", "user@h:1", "h h:1", "grpc://h",
+            "",
+            "h",
+            "h:",
+            ":80",
+            "h:0",
+            "h:65536",
+            "h:-1",
+            "h:8x",
+            "ftp://h:1",
+            "://h:1",
+            "https://",
+            "::1:80",
+            "[::1]",
+            "[::1",
+            "[zz]:1",
+            "h:1/path",
+            "user@h:1",
+            "h h:1",
+            "grpc://h",
         ] {
             let e = Address::parse(bad).unwrap_err();
             assert!(matches!(e, Error::InvalidAddress { .. }), "{bad:?} -> {e}");

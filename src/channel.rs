@@ -12,7 +12,7 @@ use crate::runtime;
 /// Channel options. The defaults are jina 3.1's: no limit on the size of messages sent or received
 /// (`grpc.max_send_message_length = grpc.max_receive_message_length = -1`), where tonic alone would
 /// refuse responses over 4 MiB.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelOptions {
     /// Largest request accepted for sending; `None` = unlimited.
     pub max_send_message_length: Option<usize>,
@@ -20,12 +20,6 @@ pub struct ChannelOptions {
     pub max_receive_message_length: Option<usize>,
     /// Time allowed to establish a connection; `None` = no separate limit.
     pub connect_timeout: Option<Duration>,
-}
-
-impl Default for ChannelOptions {
-    fn default() -> Self {
-        ChannelOptions { max_send_message_length: None, max_receive_message_length: None, connect_timeout: None }
-    }
 }
 
 impl ChannelOptions {
@@ -78,9 +72,10 @@ pub fn get_grpc_channel(
             Some(pem) => config.ca_certificate(Certificate::from_pem(pem)),
             None => config.with_native_roots(),
         };
-        endpoint = endpoint
-            .tls_config(config)
-            .map_err(|e| Error::Tls { address: address.to_string(), reason: e.to_string() })?;
+        endpoint = endpoint.tls_config(config).map_err(|e| Error::Tls {
+            address: address.to_string(),
+            reason: e.to_string(),
+        })?;
     }
     // The channel's background worker is spawned on the library runtime.
     let handle = runtime::handle()?;

@@ -64,5 +64,5 @@ pub(crate) fn put_varint(dst: &mut impl BufMut, mut value: u64) {
 }
 
 pub(crate) fn varint_len(value: u64) -> usize {
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }

@@ -44,12 +44,14 @@ impl CallOptions {
     pub fn new(endpoint: Option<&str>, timeout: Option<Duration>) -> Result<Self> {
         let endpoint = endpoint
             .map(|e| {
-                AsciiMetadataValue::try_from(e).map_err(|_| {
-                    Error::InvalidRequest(format!("endpoint {e:?} is not a valid gRPC metadata value"))
-                })
+                AsciiMetadataValue::try_from(e)
+                    .map_err(|_| Error::InvalidRequest(format!("endpoint {e:?} is not a valid gRPC metadata value")))
             })
             .transpose()?;
-        Ok(CallOptions { endpoint, deadline: timeout.map(|t| Instant::now() + t) })
+        Ok(CallOptions {
+            endpoint,
+            deadline: timeout.map(|t| Instant::now() + t),
+        })
     }
 }
 
@@ -65,7 +67,12 @@ pub struct ConnectionConfig {
 impl ConnectionConfig {
     /// Opens (lazily) a connection to `address`.
     pub fn open(&self, address: Address) -> Result<Connection> {
-        Connection::open(address, &self.channel, self.tls.force, self.tls.root_certificates_pem.as_deref())
+        Connection::open(
+            address,
+            &self.channel,
+            self.tls.force,
+            self.tls.root_certificates_pem.as_deref(),
+        )
     }
 }
 
@@ -173,7 +180,9 @@ impl Connection {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .max_decoding_message_size(self.max_receive)
             .max_encoding_message_size(self.max_send);
-        grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
         let mut request = tonic::Request::new(payload);
         if method.carries_endpoint() {
             if let Some(endpoint) = &options.endpoint {
@@ -188,12 +197,19 @@ impl Connection {
             .server_streaming(request, PathAndQuery::from_static(method.path()), PassThroughCodec)
             .await?;
         let mut stream = response.into_inner();
-        let body = stream.message().await?.ok_or_else(|| Status::internal("server sent no response message"))?;
+        let body = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::internal("server sent no response message"))?;
         let mut trailers = stream.trailers().await?.unwrap_or_default();
         for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
             trailers.remove(reserved);
         }
-        Ok(Response { address: self.key.clone(), body, trailers })
+        Ok(Response {
+            address: self.key.clone(),
+            body,
+            trailers,
+        })
     }
 }
 
@@ -202,7 +218,8 @@ fn deadline_passed(deadline: Option<Instant>) -> bool {
 }
 
 fn is_timeout(status: &Status) -> bool {
-    status.code() == Code::DeadlineExceeded || (status.code() == Code::Cancelled && status.message() == "Timeout expired")
+    status.code() == Code::DeadlineExceeded
+        || (status.code() == Code::Cancelled && status.message() == "Timeout expired")
 }
 
 fn deadline_exceeded() -> Status {

@@ -14,7 +14,10 @@ use crate::request::Request;
 /// A control request with a random `header.request_id` (32 hex digits, like jina's `random_identity`).
 pub fn control_request(command: Command) -> ControlRequestProto {
     ControlRequestProto {
-        header: Some(HeaderProto { request_id: uuid::Uuid::new_v4().simple().to_string(), ..Default::default() }),
+        header: Some(HeaderProto {
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            ..Default::default()
+        }),
         command: command as i32,
         related_entities: Vec::new(),
     }
@@ -22,7 +25,12 @@ pub fn control_request(command: Command) -> ControlRequestProto {
 
 /// ACTIVATE or DEACTIVATE with one `RelatedEntity{id: "worker", address, port, shard_id}`;
 /// `shard_id` is present on the wire only when given.
-pub fn worker_control_request(command: Command, worker_host: &str, worker_port: u16, shard_id: Option<u32>) -> ControlRequestProto {
+pub fn worker_control_request(
+    command: Command,
+    worker_host: &str,
+    worker_port: u16,
+    shard_id: Option<u32>,
+) -> ControlRequestProto {
     let mut request = control_request(command);
     request.related_entities.push(RelatedEntity {
         id: "worker".to_owned(),
@@ -34,13 +42,20 @@ pub fn worker_control_request(command: Command, worker_host: &str, worker_port: 
 }
 
 fn decode_echo(response: Response) -> Result<ControlRequestProto> {
-    ControlRequestProto::decode(response.body.as_ref())
-        .map_err(|e| Error::InvalidResponse { address: response.address.to_string(), reason: e.to_string() })
+    ControlRequestProto::decode(response.body.as_ref()).map_err(|e| Error::InvalidResponse {
+        address: response.address.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Registers the worker at `worker_host:worker_port` with the head at `target_head`; returns the
 /// request the head echoed. One attempt, timeout 1 s (jina's `send_request_async`).
-pub async fn activate_worker(worker_host: &str, worker_port: u16, target_head: &str, shard_id: Option<u32>) -> Result<ControlRequestProto> {
+pub async fn activate_worker(
+    worker_host: &str,
+    worker_port: u16,
+    target_head: &str,
+    shard_id: Option<u32>,
+) -> Result<ControlRequestProto> {
     let request = worker_control_request(Command::Activate, worker_host, worker_port, shard_id);
     decode_echo(send_request_async(Request::from(&request), target_head, &OneShotOptions::default()).await?)
 }
@@ -54,12 +69,20 @@ pub fn activate_worker_sync(
     shard_id: Option<u32>,
 ) -> Result<ControlRequestProto> {
     let request = worker_control_request(Command::Activate, worker_host, worker_port, shard_id);
-    let options = OneShotOptions { timeout: Some(timeout.unwrap_or(SYNC_DEFAULT_TIMEOUT)), ..Default::default() };
+    let options = OneShotOptions {
+        timeout: Some(timeout.unwrap_or(SYNC_DEFAULT_TIMEOUT)),
+        ..Default::default()
+    };
     decode_echo(send_request_sync(Request::from(&request), target_head, &options)?)
 }
 
 /// Takes the worker out of the head at `target_head`; returns the echoed request.
-pub async fn deactivate_worker(worker_host: &str, worker_port: u16, target_head: &str, shard_id: Option<u32>) -> Result<ControlRequestProto> {
+pub async fn deactivate_worker(
+    worker_host: &str,
+    worker_port: u16,
+    target_head: &str,
+    shard_id: Option<u32>,
+) -> Result<ControlRequestProto> {
     let request = worker_control_request(Command::Deactivate, worker_host, worker_port, shard_id);
     decode_echo(send_request_async(Request::from(&request), target_head, &OneShotOptions::default()).await?)
 }

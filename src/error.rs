@@ -64,11 +64,7 @@ impl fmt::Display for RpcError {
         if let Some(set) = &self.replica_set {
             write!(f, "{set} ")?;
         }
-        write!(
-            f,
-            "at {}: gRPC {:?}: {}",
-            self.address, self.code, self.message
-        )?;
+        write!(f, "at {}: gRPC {:?}: {}", self.address, self.code, self.message)?;
         if self.attempts > 1 {
             write!(f, " (after {} attempts)", self.attempts)?;
         }

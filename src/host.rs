@@ -13,7 +13,10 @@ pub fn host_is_local(host: &str) -> Result<bool> {
     }
     match parse_ip(host) {
         Some(ip) => Ok(ip.is_loopback()),
-        None => Err(Error::InvalidHost { host: host.to_owned(), reason: "neither an IP address nor localhost" }),
+        None => Err(Error::InvalidHost {
+            host: host.to_owned(),
+            reason: "neither an IP address nor localhost",
+        }),
     }
 }
 

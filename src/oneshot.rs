@@ -32,7 +32,12 @@ pub struct OneShotOptions {
 }
 
 fn open(target: &str, options: &OneShotOptions) -> Result<Connection> {
-    Connection::open(Address::parse(target)?, &options.channel, options.tls, options.root_certificates_pem.as_deref())
+    Connection::open(
+        Address::parse(target)?,
+        &options.channel,
+        options.tls,
+        options.root_certificates_pem.as_deref(),
+    )
 }
 
 /// Sends one request to `target` and blocks until the response: up to 3 attempts on `UNAVAILABLE`,
@@ -50,15 +55,27 @@ pub fn send_requests_sync(requests: Vec<Request>, target: &str, options: &OneSho
 }
 
 /// The async form of [`send_requests_sync`] (same retries, each on a fresh channel).
-pub async fn send_with_fresh_channels(requests: &[Request], target: &str, options: &OneShotOptions) -> Result<Response> {
+pub async fn send_with_fresh_channels(
+    requests: &[Request],
+    target: &str,
+    options: &OneShotOptions,
+) -> Result<Response> {
     let policy = RetryPolicy::jina();
-    let call = CallOptions::new(options.endpoint.as_deref(), Some(options.timeout.unwrap_or(SYNC_DEFAULT_TIMEOUT)))?;
+    let call = CallOptions::new(
+        options.endpoint.as_deref(),
+        Some(options.timeout.unwrap_or(SYNC_DEFAULT_TIMEOUT)),
+    )?;
     let mut attempt = 1;
     loop {
         let connection = open(target, options)?;
         match connection.send(requests, &call, &RetryPolicy::none()).await {
             Err(Error::Rpc(mut e)) if policy.should_retry(e.code, attempt) => {
-                tracing::debug!(target, attempt, "one-shot send failed with {:?}, retrying on a fresh channel", e.code);
+                tracing::debug!(
+                    target,
+                    attempt,
+                    "one-shot send failed with {:?}, retrying on a fresh channel",
+                    e.code
+                );
                 e.attempts = attempt;
                 attempt += 1;
             }
@@ -74,6 +91,9 @@ pub async fn send_with_fresh_channels(requests: &[Request], target: &str, option
 /// Sends one request to `target` and awaits the response: one attempt, timeout 1 s by default.
 pub async fn send_request_async(request: Request, target: &str, options: &OneShotOptions) -> Result<Response> {
     let connection = open(target, options)?;
-    let call = CallOptions::new(options.endpoint.as_deref(), Some(options.timeout.unwrap_or(ASYNC_DEFAULT_TIMEOUT)))?;
+    let call = CallOptions::new(
+        options.endpoint.as_deref(),
+        Some(options.timeout.unwrap_or(ASYNC_DEFAULT_TIMEOUT)),
+    )?;
     connection.send(&[request], &call, &RetryPolicy::none()).await
 }

@@ -68,6 +68,9 @@ impl Drop for Inner {
     }
 }
 
+/// A routed target: the replica set and the connection picked in it.
+pub type Target = (ReplicaSet, Arc<Connection>);
+
 /// One row of the routing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -90,7 +93,9 @@ pub struct ConnectionPool {
 
 impl std::fmt::Debug for ConnectionPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionPool").field("routes", &self.routing_table().ok()).finish()
+        f.debug_struct("ConnectionPool")
+            .field("routes", &self.routing_table().ok())
+            .finish()
     }
 }
 
@@ -113,7 +118,11 @@ impl ConnectionPool {
     /// An empty pool.
     pub fn new(options: PoolOptions) -> Self {
         ConnectionPool {
-            inner: Arc::new(Inner { table: RwLock::default(), options, closed: CancellationToken::new() }),
+            inner: Arc::new(Inner {
+                table: RwLock::default(),
+                options,
+                closed: CancellationToken::new(),
+            }),
         }
     }
 
@@ -139,7 +148,11 @@ impl ConnectionPool {
     /// Adds a replica: to the deployment's head when `head` (head id 0), else to shard `shard_id`
     /// (`None` = shard 0). Adding a known address again does nothing. Returns whether it was added.
     pub fn add_connection(&self, deployment: &str, address: &str, head: bool, shard_id: Option<u32>) -> Result<bool> {
-        let (head, id) = if head { (true, 0) } else { (false, shard_id.unwrap_or(0)) };
+        let (head, id) = if head {
+            (true, 0)
+        } else {
+            (false, shard_id.unwrap_or(0))
+        };
         let parsed = crate::address::Address::parse(address)?;
         let known = |table: &HashMap<Arc<str>, Deployment>| {
             table
@@ -172,11 +185,19 @@ impl ConnectionPool {
         head: bool,
         shard_id: Option<u32>,
     ) -> Result<Option<Arc<Connection>>> {
-        let (head, id) = if head { (true, 0) } else { (false, shard_id.unwrap_or(0)) };
+        let (head, id) = if head {
+            (true, 0)
+        } else {
+            (false, shard_id.unwrap_or(0))
+        };
         let mut table = self.write()?;
-        let Some(entry) = table.get_mut(deployment) else { return Ok(None) };
+        let Some(entry) = table.get_mut(deployment) else {
+            return Ok(None);
+        };
         let lists = if head { &mut entry.heads } else { &mut entry.shards };
-        let Some(list) = lists.get_mut(&id) else { return Ok(None) };
+        let Some(list) = lists.get_mut(&id) else {
+            return Ok(None);
+        };
         let removed = list.remove_connection(address);
         if !list.has_connections() {
             lists.remove(&id);
@@ -200,12 +221,20 @@ impl ConnectionPool {
         let mut routes = Vec::new();
         for name in names {
             let d = &table[name];
-            let sets = d.heads.values().map(|l| (ReplicaSet::Head, l)).chain(d.shards.iter().map(|(id, l)| (ReplicaSet::Shard(*id), l)));
+            let sets = d
+                .heads
+                .values()
+                .map(|l| (ReplicaSet::Head, l))
+                .chain(d.shards.iter().map(|(id, l)| (ReplicaSet::Shard(*id), l)));
             for (replica_set, list) in sets {
                 routes.push(Route {
                     deployment: name.to_string(),
                     replica_set,
-                    addresses: list.all_connections().iter().map(|c| c.address().key().to_owned()).collect(),
+                    addresses: list
+                        .all_connections()
+                        .iter()
+                        .map(|c| c.address().key().to_owned())
+                        .collect(),
                 });
             }
         }
@@ -219,14 +248,25 @@ impl ConnectionPool {
         head: bool,
         shard_id: Option<u32>,
         polling: Polling,
-    ) -> Result<(Arc<str>, Vec<(ReplicaSet, Arc<Connection>)>)> {
+    ) -> Result<(Arc<str>, Vec<Target>)> {
         let table = self.read()?;
         let Some((name, d)) = table.get_key_value(deployment) else {
             tracing::debug!(deployment, "unknown deployment, no replicas available");
-            return Err(Error::UnknownDeployment { deployment: deployment.to_owned() });
+            return Err(Error::UnknownDeployment {
+                deployment: deployment.to_owned(),
+            });
         };
-        let no_replicas = |target: String| Error::NoReplicas { deployment: deployment.to_owned(), target };
-        let set = |head: bool, id: u32| if head { ReplicaSet::Head } else { ReplicaSet::Shard(id) };
+        let no_replicas = |target: String| Error::NoReplicas {
+            deployment: deployment.to_owned(),
+            target,
+        };
+        let set = |head: bool, id: u32| {
+            if head {
+                ReplicaSet::Head
+            } else {
+                ReplicaSet::Shard(id)
+            }
+        };
         let mut targets = Vec::new();
         match polling {
             Polling::All => {
@@ -364,7 +404,7 @@ pub struct TargetResult {
 #[must_use = "a send does nothing until it is awaited"]
 pub struct RoutedSend {
     deployment: Arc<str>,
-    targets: Vec<(ReplicaSet, Arc<Connection>)>,
+    targets: Vec<Target>,
     payload: Payload,
     method: Method,
     options: CallOptions,
@@ -411,7 +451,15 @@ impl RoutedSend {
     /// Performs the calls. If the pool is closed meanwhile, every target completes with
     /// [`Error::PoolClosed`]; if `cancel` fires, with a `CANCELLED` error naming the address.
     pub async fn run_cancellable(self, cancel: Option<&CancellationToken>) -> Vec<TargetResult> {
-        let RoutedSend { deployment, targets, payload, method, options, retry, closed } = self;
+        let RoutedSend {
+            deployment,
+            targets,
+            payload,
+            method,
+            options,
+            retry,
+            closed,
+        } = self;
         let calls = join_all(targets.iter().map(|(set, conn)| {
             let payload = payload.clone();
             let options = &options;
@@ -434,7 +482,11 @@ impl RoutedSend {
             Ok(results) => targets
                 .iter()
                 .zip(results)
-                .map(|((set, conn), result)| TargetResult { replica_set: *set, address: conn_key(conn), result })
+                .map(|((set, conn), result)| TargetResult {
+                    replica_set: *set,
+                    address: conn_key(conn),
+                    result,
+                })
                 .collect(),
             Err(cancelled) => targets
                 .iter()

@@ -11,8 +11,8 @@ pub mod jina {
 }
 
 pub use jina::{
-    control_request_proto::Command, status_proto::StatusCode, ControlRequestProto,
-    DataRequestListProto, DataRequestProto, HeaderProto, RelatedEntity, StatusProto,
+    control_request_proto::Command, status_proto::StatusCode, ControlRequestProto, DataRequestListProto,
+    DataRequestProto, HeaderProto, RelatedEntity, StatusProto,
 };
 
 /// Full gRPC method paths of the three services a Jina 3.1 head or worker serves.

@@ -31,18 +31,25 @@ pub struct Request {
 impl Request {
     /// A data request from already serialized `DataRequestProto` bytes (forwarded as they are).
     pub fn data(bytes: impl Into<Bytes>) -> Request {
-        Request { kind: RequestKind::Data, bytes: bytes.into() }
+        Request {
+            kind: RequestKind::Data,
+            bytes: bytes.into(),
+        }
     }
 
     /// A control request from already serialized `ControlRequestProto` bytes.
     pub fn control(bytes: impl Into<Bytes>) -> Request {
-        Request { kind: RequestKind::Control, bytes: bytes.into() }
+        Request {
+            kind: RequestKind::Control,
+            bytes: bytes.into(),
+        }
     }
 
     /// Checks the bytes are well-formed protobuf (top-level structure only; no message is built).
     pub fn check(&self) -> Result<()> {
-        crate::wire::check_message(&self.bytes)
-            .map_err(|reason| Error::InvalidRequest(format!("{:?} request bytes are not protobuf: {reason}", self.kind)))
+        crate::wire::check_message(&self.bytes).map_err(|reason| {
+            Error::InvalidRequest(format!("{:?} request bytes are not protobuf: {reason}", self.kind))
+        })
     }
 }
 
@@ -79,7 +86,9 @@ impl Payload {
         match requests {
             [] => Err(Error::InvalidRequest("no request to send".into())),
             [one] => Ok((
-                Payload { body: Body::Single(one.bytes.clone()) },
+                Payload {
+                    body: Body::Single(one.bytes.clone()),
+                },
                 match one.kind {
                     RequestKind::Data => Method::ProcessSingleData,
                     RequestKind::Control => Method::ProcessControl,
@@ -92,7 +101,12 @@ impl Payload {
                     ));
                 }
                 let parts: Arc<[Bytes]> = many.iter().map(|r| r.bytes.clone()).collect();
-                Ok((Payload { body: Body::List(parts) }, Method::ProcessData))
+                Ok((
+                    Payload {
+                        body: Body::List(parts),
+                    },
+                    Method::ProcessData,
+                ))
             }
         }
     }
@@ -152,7 +166,10 @@ mod tests {
     #[test]
     fn list_framing_matches_prost() {
         let a = proto::DataRequestProto {
-            header: Some(proto::HeaderProto { request_id: "a".into(), ..Default::default() }),
+            header: Some(proto::HeaderProto {
+                request_id: "a".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut b = a.clone();
@@ -168,8 +185,14 @@ mod tests {
 
     #[test]
     fn methods_and_bad_mixes() {
-        assert_eq!(Payload::new(&[Request::data(vec![])]).unwrap().1, Method::ProcessSingleData);
-        assert_eq!(Payload::new(&[Request::control(vec![])]).unwrap().1, Method::ProcessControl);
+        assert_eq!(
+            Payload::new(&[Request::data(vec![])]).unwrap().1,
+            Method::ProcessSingleData
+        );
+        assert_eq!(
+            Payload::new(&[Request::control(vec![])]).unwrap().1,
+            Method::ProcessControl
+        );
         assert!(Payload::new(&[]).is_err());
         assert!(Payload::new(&[Request::control(vec![]), Request::data(vec![])]).is_err());
     }

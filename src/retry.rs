@@ -35,7 +35,10 @@ impl RetryPolicy {
 
     /// No retry at all (jina's `send_request_async`).
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::jina() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::jina()
+        }
     }
 
     /// Whether a call that failed with `code` on attempt `attempt` (1-based) is tried again.
@@ -49,7 +52,9 @@ impl RetryPolicy {
             return Duration::ZERO;
         }
         let factor = self.backoff_multiplier.max(1.0).powi(attempt.saturating_sub(1) as i32);
-        self.initial_backoff.mul_f64(factor).min(self.max_backoff.max(self.initial_backoff))
+        self.initial_backoff
+            .mul_f64(factor)
+            .min(self.max_backoff.max(self.initial_backoff))
     }
 }
 

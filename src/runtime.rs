@@ -14,6 +14,15 @@ enum State {
     ShutDown,
 }
 
+thread_local! {
+    static ON_LIBRARY_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread belongs to the library runtime (where completion callbacks run).
+pub fn on_library_thread() -> bool {
+    ON_LIBRARY_THREAD.with(|f| f.get())
+}
+
 static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
 
 fn lock() -> std::sync::MutexGuard<'static, State> {
@@ -29,7 +38,9 @@ pub fn configure(worker_threads: usize) -> Result<()> {
     let mut state = lock();
     match &*state {
         State::NotStarted { .. } => {
-            *state = State::NotStarted { worker_threads: Some(worker_threads) };
+            *state = State::NotStarted {
+                worker_threads: Some(worker_threads),
+            };
             Ok(())
         }
         State::Running(_) => Err(Error::Runtime(
@@ -47,7 +58,10 @@ pub fn handle() -> Result<Handle> {
         State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
         State::NotStarted { worker_threads } => {
             let mut builder = Builder::new_multi_thread();
-            builder.enable_all().thread_name("jina-net");
+            builder
+                .enable_all()
+                .thread_name("jina-net")
+                .on_thread_start(|| ON_LIBRARY_THREAD.with(|f| f.set(true)));
             if let Some(n) = worker_threads {
                 builder.worker_threads(*n);
             }
@@ -71,7 +85,9 @@ pub fn is_running() -> bool {
 /// Must not be called from a runtime thread. Calling it twice is harmless.
 pub fn shutdown(timeout: Duration) -> Result<()> {
     if Handle::try_current().is_ok() {
-        return Err(Error::Runtime("shutdown must not be called from a runtime thread or async context".into()));
+        return Err(Error::Runtime(
+            "shutdown must not be called from a runtime thread or async context".into(),
+        ));
     }
     let previous = std::mem::replace(&mut *lock(), State::ShutDown);
     if let State::Running(rt) = previous {
@@ -81,15 +97,15 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
 }
 
 /// Runs `future` on the library runtime and blocks the calling thread until it is done.
-/// Refused (not a panic) when called from inside an async context.
+/// Refused (not a deadlock) on a library runtime thread, e.g. from a completion callback.
 pub fn block_on<F>(future: F) -> Result<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    if Handle::try_current().is_ok() {
+    if on_library_thread() {
         return Err(Error::Runtime(
-            "a blocking call was made from an async context or a library callback; use the async form".into(),
+            "a blocking call was made on a library thread (e.g. from a completion callback); use the async form".into(),
         ));
     }
     let handle = handle()?;
@@ -97,5 +113,6 @@ where
     handle.spawn(async move {
         let _ = tx.send(future.await);
     });
-    rx.recv().map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))
+    rx.recv()
+        .map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))
 }

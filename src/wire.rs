@@ -13,7 +13,11 @@ pub fn check_message(bytes: &[u8]) -> Result<(), String> {
         }
         pos = next;
         match key & 7 {
-            0 => pos = read_varint(bytes, pos).ok_or_else(|| format!("truncated varint in field {field}"))?.1,
+            0 => {
+                pos = read_varint(bytes, pos)
+                    .ok_or_else(|| format!("truncated varint in field {field}"))?
+                    .1
+            }
             1 => pos = skip(bytes, pos, 8).ok_or_else(|| format!("truncated 64-bit value in field {field}"))?,
             5 => pos = skip(bytes, pos, 4).ok_or_else(|| format!("truncated 32-bit value in field {field}"))?,
             2 => {
@@ -54,8 +58,13 @@ mod tests {
 
     #[test]
     fn real_messages_pass_and_garbage_fails() {
-        let mut req = crate::proto::DataRequestProto::default();
-        req.header = Some(crate::proto::HeaderProto { request_id: "abc".into(), ..Default::default() });
+        let req = crate::proto::DataRequestProto {
+            header: Some(crate::proto::HeaderProto {
+                request_id: "abc".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         assert_eq!(check_message(&req.encode_to_vec()), Ok(()));
         assert_eq!(check_message(&[]), Ok(()));
         assert!(check_message(&[0xff, 0xff, 0xff]).is_err());

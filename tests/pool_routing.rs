@@ -44,13 +44,22 @@ fn send_counts_like_jina() {
 #[test]
 fn clear_errors_for_unknown_and_empty_targets() {
     let pool = ConnectionPool::default();
-    let e = pool.send_request(status(), "nope", false, None, Polling::Any, None, None).unwrap_err();
-    assert!(matches!(&e, Error::UnknownDeployment { deployment } if deployment == "nope"), "{e}");
+    let e = pool
+        .send_request(status(), "nope", false, None, Polling::Any, None, None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownDeployment { deployment } if deployment == "nope"),
+        "{e}"
+    );
     assert!(e.to_string().contains("\"nope\""), "{e}");
     pool.add_connection("d", "1.1.1.1:53", false, Some(0)).unwrap();
-    let e = pool.send_request(status(), "d", true, None, Polling::Any, None, None).unwrap_err();
+    let e = pool
+        .send_request(status(), "d", true, None, Polling::Any, None, None)
+        .unwrap_err();
     assert_eq!(e.to_string(), "deployment \"d\" has no replica for head");
-    let e = pool.send_request(status(), "d", false, Some(3), Polling::Any, None, None).unwrap_err();
+    let e = pool
+        .send_request(status(), "d", false, Some(3), Polling::Any, None, None)
+        .unwrap_err();
     assert_eq!(e.to_string(), "deployment \"d\" has no replica for shard 3");
 }
 
@@ -60,25 +69,56 @@ fn add_twice_and_remove_absent() {
     assert!(pool.add_connection("d", "1.1.1.1:53", false, None).unwrap());
     assert!(!pool.add_connection("d", "1.1.1.1:53", false, None).unwrap());
     assert!(!pool.add_connection("d", "grpcs://1.1.1.1:53", false, Some(0)).unwrap());
-    assert!(pool.add_connection("d", "1.1.1.1:53", false, Some(1)).unwrap(), "another shard is another list");
-    assert!(pool.add_connection("d", "1.1.1.1:53", true, None).unwrap(), "the head is another list");
-    assert!(pool.remove_connection("d", "1.1.1.9:53", false, None).unwrap().is_none());
-    assert!(pool.remove_connection("x", "1.1.1.1:53", false, None).unwrap().is_none());
-    assert!(pool.remove_connection("d", "1.1.1.1:53", false, Some(4)).unwrap().is_none());
+    assert!(
+        pool.add_connection("d", "1.1.1.1:53", false, Some(1)).unwrap(),
+        "another shard is another list"
+    );
+    assert!(
+        pool.add_connection("d", "1.1.1.1:53", true, None).unwrap(),
+        "the head is another list"
+    );
+    assert!(pool
+        .remove_connection("d", "1.1.1.9:53", false, None)
+        .unwrap()
+        .is_none());
+    assert!(pool
+        .remove_connection("x", "1.1.1.1:53", false, None)
+        .unwrap()
+        .is_none());
+    assert!(pool
+        .remove_connection("d", "1.1.1.1:53", false, Some(4))
+        .unwrap()
+        .is_none());
     let removed = pool.remove_connection("d", "1.1.1.1:53", false, None).unwrap().unwrap();
     assert_eq!(removed.address().key(), "1.1.1.1:53");
-    assert!(pool.remove_connection("d", "1.1.1.1:53", false, None).unwrap().is_none());
+    assert!(pool
+        .remove_connection("d", "1.1.1.1:53", false, None)
+        .unwrap()
+        .is_none());
     // shard 0's list is gone, shard 1 and head remain
     assert_eq!(
         pool.routing_table().unwrap(),
         vec![
-            Route { deployment: "d".into(), replica_set: ReplicaSet::Head, addresses: vec!["1.1.1.1:53".into()] },
-            Route { deployment: "d".into(), replica_set: ReplicaSet::Shard(1), addresses: vec!["1.1.1.1:53".into()] },
+            Route {
+                deployment: "d".into(),
+                replica_set: ReplicaSet::Head,
+                addresses: vec!["1.1.1.1:53".into()]
+            },
+            Route {
+                deployment: "d".into(),
+                replica_set: ReplicaSet::Shard(1),
+                addresses: vec!["1.1.1.1:53".into()]
+            },
         ]
     );
-    pool.remove_connection("d", "1.1.1.1:53", false, Some(1)).unwrap().unwrap();
+    pool.remove_connection("d", "1.1.1.1:53", false, Some(1))
+        .unwrap()
+        .unwrap();
     pool.remove_connection("d", "1.1.1.1:53", true, None).unwrap().unwrap();
-    assert!(!pool.has_deployment("d"), "a deployment with no replicas left is dropped");
+    assert!(
+        !pool.has_deployment("d"),
+        "a deployment with no replicas left is dropped"
+    );
     assert!(pool.routing_table().unwrap().is_empty());
 }
 
@@ -100,11 +140,21 @@ fn any_without_shard_id_rotates_over_shards_and_replicas() {
     pool.add_connection("d", "10.0.1.1:1", false, Some(1)).unwrap();
     let mut picks = Vec::new();
     for _ in 0..4 {
-        let send = pool.send_request(status(), "d", false, None, Polling::Any, None, None).unwrap();
+        let send = pool
+            .send_request(status(), "d", false, None, Polling::Any, None, None)
+            .unwrap();
         picks.extend(send.targets().map(|(set, a)| format!("{set}@{a}")));
     }
     // jina bumps the deployment's counter before use: shard 1 first, then shard 0, ...
-    assert_eq!(picks, ["shard 1@10.0.1.1:1", "shard 0@10.0.0.1:1", "shard 1@10.0.1.1:1", "shard 0@10.0.0.2:1"]);
+    assert_eq!(
+        picks,
+        [
+            "shard 1@10.0.1.1:1",
+            "shard 0@10.0.0.1:1",
+            "shard 1@10.0.1.1:1",
+            "shard 0@10.0.0.2:1"
+        ]
+    );
     let all: Vec<String> = pool
         .send_request(status(), "d", false, None, Polling::All, None, None)
         .unwrap()
@@ -119,16 +169,47 @@ fn methods_follow_the_request_kinds() {
     use jina_net::request::Method;
     let pool = ConnectionPool::default();
     pool.add_connection("d", "10.0.0.1:1", false, None).unwrap();
-    let one = pool.send_request(common::data("a"), "d", false, None, Polling::Any, None, None).unwrap();
+    let one = pool
+        .send_request(common::data("a"), "d", false, None, Polling::Any, None, None)
+        .unwrap();
     assert_eq!(one.method(), Method::ProcessSingleData);
-    let two = pool.send_requests(&[common::data("a"), common::data("b")], "d", false, None, Polling::Any, None, None).unwrap();
+    let two = pool
+        .send_requests(
+            &[common::data("a"), common::data("b")],
+            "d",
+            false,
+            None,
+            Polling::Any,
+            None,
+            None,
+        )
+        .unwrap();
     assert_eq!(two.method(), Method::ProcessData);
-    assert_eq!(pool.send_request(status(), "d", false, None, Polling::Any, None, None).unwrap().method(), Method::ProcessControl);
-    let e = pool.send_requests(&[status(), status()], "d", false, None, Polling::Any, None, None).unwrap_err();
+    assert_eq!(
+        pool.send_request(status(), "d", false, None, Polling::Any, None, None)
+            .unwrap()
+            .method(),
+        Method::ProcessControl
+    );
+    let e = pool
+        .send_requests(&[status(), status()], "d", false, None, Polling::Any, None, None)
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
-    let e = pool.send_requests(&[], "d", false, None, Polling::Any, None, None).unwrap_err();
+    let e = pool
+        .send_requests(&[], "d", false, None, Polling::Any, None, None)
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
-    let e = pool.send_request(common::data("a"), "d", false, None, Polling::Any, Some("bad\nendpoint"), None).unwrap_err();
+    let e = pool
+        .send_request(
+            common::data("a"),
+            "d",
+            false,
+            None,
+            Polling::Any,
+            Some("bad\nendpoint"),
+            None,
+        )
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
 }
 
@@ -140,14 +221,26 @@ fn closed_pool_refuses_everything() {
     pool.close();
     pool.close();
     assert!(clone.is_closed());
-    assert!(matches!(clone.add_connection("d", "10.0.0.2:1", false, None), Err(Error::PoolClosed)));
-    assert!(matches!(clone.remove_connection("d", "10.0.0.1:1", false, None), Err(Error::PoolClosed)));
-    assert!(matches!(clone.send_request(status(), "d", false, None, Polling::Any, None, None), Err(Error::PoolClosed)));
+    assert!(matches!(
+        clone.add_connection("d", "10.0.0.2:1", false, None),
+        Err(Error::PoolClosed)
+    ));
+    assert!(matches!(
+        clone.remove_connection("d", "10.0.0.1:1", false, None),
+        Err(Error::PoolClosed)
+    ));
+    assert!(matches!(
+        clone.send_request(status(), "d", false, None, Polling::Any, None, None),
+        Err(Error::PoolClosed)
+    ));
     assert!(matches!(clone.routing_table(), Err(Error::PoolClosed)));
 }
 
 #[test]
 fn kubernetes_seam() {
     assert!(create_connection_pool(false, None, Default::default()).is_ok());
-    assert!(matches!(create_connection_pool(true, Some("ns"), Default::default()), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        create_connection_pool(true, Some("ns"), Default::default()),
+        Err(Error::Unsupported(_))
+    ));
 }

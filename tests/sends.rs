@@ -9,7 +9,10 @@ use jina_net::proto::StatusCode;
 use jina_net::{ConnectionPool, Error, Polling, PoolOptions, ReplicaSet, Request, RetryPolicy};
 
 fn ok(results: Vec<jina_net::TargetResult>) -> Vec<jina_net::Response> {
-    results.into_iter().map(|t| t.result.unwrap_or_else(|e| panic!("send failed: {e}"))).collect()
+    results
+        .into_iter()
+        .map(|t| t.result.unwrap_or_else(|e| panic!("send failed: {e}")))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +24,15 @@ async fn round_robin_across_two_real_replicas() {
     pool.add_connection("encoder", &b.address(), false, None).unwrap();
     let mut answered = Vec::new();
     for i in 0..4 {
-        let send = pool.send_request(data(&format!("r{i}")), "encoder", false, None, Polling::Any, None, None).unwrap();
+        let send = pool
+            .send_request(data(&format!("r{i}")), "encoder", false, None, Polling::Any, None, None)
+            .unwrap();
         let response = ok(send.await).remove(0);
         assert_eq!(decode(&response.body).header.unwrap().request_id, format!("r{i}"));
-        assert_eq!(trailer(&response, "replica").as_deref(), route_names(&response.body).last().map(String::as_str));
+        assert_eq!(
+            trailer(&response, "replica").as_deref(),
+            route_names(&response.body).last().map(String::as_str)
+        );
         answered.push(route_names(&response.body).pop().unwrap());
         assert_eq!(&*response.address, if i % 2 == 0 { a.address() } else { b.address() });
     }
@@ -36,17 +44,38 @@ async fn endpoint_metadata_reaches_the_server_and_trailers_come_back() {
     let w = start("w", Role::Echo).await;
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
-    let r = ok(pool.send_request(data("x"), "d", false, None, Polling::Any, Some("/search"), None).unwrap().await).remove(0);
+    let r = ok(pool
+        .send_request(data("x"), "d", false, None, Polling::Any, Some("/search"), None)
+        .unwrap()
+        .await)
+    .remove(0);
     assert_eq!(trailer(&r, "endpoint").as_deref(), Some("/search"));
     assert_eq!(trailer(&r, "replica").as_deref(), Some("w"));
     assert!(r.trailers.get("grpc-status").is_none(), "status is not metadata");
-    let r = ok(pool.send_request(data("y"), "d", false, None, Polling::Any, None, None).unwrap().await).remove(0);
+    let r = ok(pool
+        .send_request(data("y"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await)
+    .remove(0);
     assert_eq!(trailer(&r, "endpoint").as_deref(), Some(""));
     let control = Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status));
-    ok(pool.send_request(control, "d", false, None, Polling::Any, Some("/index"), None).unwrap().await);
+    ok(pool
+        .send_request(control, "d", false, None, Polling::Any, Some("/index"), None)
+        .unwrap()
+        .await);
     let calls = w.record.data_calls.lock().unwrap().clone();
-    assert_eq!(calls, vec![("process_single_data", Some("/search".to_owned())), ("process_single_data", None)]);
-    assert_eq!(w.record.control.lock().unwrap().len(), 1, "the control request reached process_control");
+    assert_eq!(
+        calls,
+        vec![
+            ("process_single_data", Some("/search".to_owned())),
+            ("process_single_data", None)
+        ]
+    );
+    assert_eq!(
+        w.record.control.lock().unwrap().len(),
+        1,
+        "the control request reached process_control"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,9 +84,16 @@ async fn several_requests_go_as_one_process_data_call() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let reqs = [data("one"), data("two"), data("three")];
-    let r = ok(pool.send_requests(&reqs, "d", false, None, Polling::Any, Some("/index"), None).unwrap().await).remove(0);
+    let r = ok(pool
+        .send_requests(&reqs, "d", false, None, Polling::Any, Some("/index"), None)
+        .unwrap()
+        .await)
+    .remove(0);
     assert_eq!(trailer(&r, "request-count").as_deref(), Some("3"));
-    assert_eq!(w.record.data_calls.lock().unwrap().clone(), vec![("process_data", Some("/index".to_owned()))]);
+    assert_eq!(
+        w.record.data_calls.lock().unwrap().clone(),
+        vec![("process_data", Some("/index".to_owned()))]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +103,10 @@ async fn all_polling_reaches_every_shard() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &s0.address(), false, Some(0)).unwrap();
     pool.add_connection("d", &s1.address(), false, Some(1)).unwrap();
-    let results = pool.send_request(data("x"), "d", false, None, Polling::All, None, None).unwrap().await;
+    let results = pool
+        .send_request(data("x"), "d", false, None, Polling::All, None, None)
+        .unwrap()
+        .await;
     let sets: Vec<ReplicaSet> = results.iter().map(|t| t.replica_set).collect();
     assert_eq!(sets, [ReplicaSet::Shard(0), ReplicaSet::Shard(1)]);
     let names: Vec<String> = ok(results).iter().map(|r| trailer(r, "replica").unwrap()).collect();
@@ -79,13 +118,22 @@ async fn unavailable_is_retried_three_times_then_reported() {
     let u = start("u", Role::Unavailable).await;
     let pool = ConnectionPool::default();
     pool.add_connection("flaky-dep", &u.address(), false, None).unwrap();
-    let t = pool.send_request(data("x"), "flaky-dep", false, None, Polling::Any, None, None).unwrap().await.remove(0);
-    let Err(Error::Rpc(e)) = t.result else { panic!("expected an RPC error") };
+    let t = pool
+        .send_request(data("x"), "flaky-dep", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await
+        .remove(0);
+    let Err(Error::Rpc(e)) = t.result else {
+        panic!("expected an RPC error")
+    };
     assert_eq!(e.code, tonic::Code::Unavailable);
     assert_eq!(e.attempts, 3);
     assert_eq!(u.record.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     let msg = Error::Rpc(e).to_string();
-    assert!(msg.contains("\"flaky-dep\"") && msg.contains("shard 0") && msg.contains(&u.address()), "{msg}");
+    assert!(
+        msg.contains("\"flaky-dep\"") && msg.contains("shard 0") && msg.contains(&u.address()),
+        "{msg}"
+    );
     assert!(msg.contains("Unavailable") && msg.contains("after 3 attempts"), "{msg}");
 }
 
@@ -94,13 +142,23 @@ async fn retry_count_is_configurable_and_recovers() {
     let f = start("f", Role::Flaky(2)).await;
     let pool = ConnectionPool::default();
     pool.add_connection("d", &f.address(), false, None).unwrap();
-    ok(pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await);
+    ok(pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await);
     assert_eq!(f.record.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
 
     let f = start("f", Role::Flaky(1)).await;
-    let pool = ConnectionPool::new(PoolOptions { retry: RetryPolicy::none(), ..Default::default() });
+    let pool = ConnectionPool::new(PoolOptions {
+        retry: RetryPolicy::none(),
+        ..Default::default()
+    });
     pool.add_connection("d", &f.address(), false, None).unwrap();
-    let t = pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await.remove(0);
+    let t = pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await
+        .remove(0);
     assert_eq!(t.result.unwrap_err().grpc_code(), Some(tonic::Code::Unavailable));
     assert_eq!(f.record.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
@@ -110,7 +168,11 @@ async fn dead_address_fails_with_unavailable_naming_it() {
     let dead = dead_address();
     let pool = ConnectionPool::default();
     pool.add_connection("d", &dead, false, None).unwrap();
-    let t = pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await.remove(0);
+    let t = pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await
+        .remove(0);
     let e = t.result.unwrap_err();
     assert_eq!(e.grpc_code(), Some(tonic::Code::Unavailable));
     assert_eq!(e.address(), Some(dead.as_str()));
@@ -121,7 +183,11 @@ async fn executor_errors_are_in_band_with_is_error_trailer() {
     let w = start("boom", Role::Error).await;
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
-    let r = ok(pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await).remove(0);
+    let r = ok(pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await)
+    .remove(0);
     assert_eq!(trailer(&r, "is-error").as_deref(), Some("true"));
     let status = decode(&r.body).header.unwrap().status.unwrap();
     assert_eq!(status.code, StatusCode::Error as i32);
@@ -135,7 +201,11 @@ async fn sixteen_mib_each_way() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let request = data_request("big", 16 << 20);
-    let r = ok(pool.send_request(Request::from(&request), "d", false, None, Polling::Any, None, None).unwrap().await).remove(0);
+    let r = ok(pool
+        .send_request(Request::from(&request), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await)
+    .remove(0);
     assert!(r.body.len() > 16 << 20, "response is {} bytes", r.body.len());
     let back = decode(&r.body);
     assert_eq!(back.data, request.data, "16 MiB of documents came back intact");
@@ -148,7 +218,15 @@ async fn deadline_exceeded_names_the_address() {
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let started = Instant::now();
     let t = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, Some(Duration::from_millis(200)))
+        .send_request(
+            data("x"),
+            "d",
+            false,
+            None,
+            Polling::Any,
+            None,
+            Some(Duration::from_millis(200)),
+        )
         .unwrap()
         .await
         .remove(0);
@@ -157,9 +235,16 @@ async fn deadline_exceeded_names_the_address() {
     assert_eq!(e.grpc_code(), Some(tonic::Code::DeadlineExceeded), "{e}");
     assert!(e.to_string().contains(&w.address()), "{e}");
 
-    let pool = ConnectionPool::new(PoolOptions { default_timeout: Some(Duration::from_millis(100)), ..Default::default() });
+    let pool = ConnectionPool::new(PoolOptions {
+        default_timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    });
     pool.add_connection("d", &w.address(), false, None).unwrap();
-    let t = pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await.remove(0);
+    let t = pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap()
+        .await
+        .remove(0);
     assert_eq!(t.result.unwrap_err().grpc_code(), Some(tonic::Code::DeadlineExceeded));
 }
 
@@ -168,7 +253,9 @@ async fn closing_the_pool_completes_pending_sends() {
     let w = start("slow", Role::Slow(Duration::from_secs(5))).await;
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
-    let send = pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap();
+    let send = pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap();
     let pending = tokio::spawn(send.run());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -184,7 +271,9 @@ async fn cancelling_a_send_completes_it_with_cancelled() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let send = pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap();
+    let send = pool
+        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .unwrap();
     let c = cancel.clone();
     let pending = tokio::spawn(async move { send.run_cancellable(Some(&c)).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -204,7 +293,11 @@ async fn removed_replica_is_no_longer_used() {
     pool.add_connection("d", &b.address(), false, None).unwrap();
     pool.remove_connection("d", &a.address(), false, None).unwrap().unwrap();
     for _ in 0..3 {
-        let r = ok(pool.send_request(data("x"), "d", false, None, Polling::Any, None, None).unwrap().await).remove(0);
+        let r = ok(pool
+            .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+            .unwrap()
+            .await)
+        .remove(0);
         assert_eq!(trailer(&r, "replica").as_deref(), Some("b"));
     }
 }

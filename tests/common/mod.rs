@@ -18,8 +18,14 @@ pub fn data_request(id: &str, payload_len: usize) -> DataRequestProto {
         }],
     };
     DataRequestProto {
-        header: Some(HeaderProto { request_id: id.to_owned(), exec_endpoint: Some("/".into()), ..Default::default() }),
-        data: Some(DataContentProto { documents: Some(Documents::Docs(docs)) }),
+        header: Some(HeaderProto {
+            request_id: id.to_owned(),
+            exec_endpoint: Some("/".into()),
+            ..Default::default()
+        }),
+        data: Some(DataContentProto {
+            documents: Some(Documents::Docs(docs)),
+        }),
         ..Default::default()
     }
 }
@@ -38,7 +44,9 @@ pub fn route_names(body: &[u8]) -> Vec<String> {
 }
 
 pub async fn start(name: &str, role: Role) -> TestServer {
-    TestServer::start(name, role, 0).await.expect("test server starts on 127.0.0.1")
+    TestServer::start(name, role, 0)
+        .await
+        .expect("test server starts on 127.0.0.1")
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).

@@ -62,7 +62,10 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
-        let number = |a: Option<&str>| a.and_then(|a| a.parse::<u64>().ok()).ok_or_else(|| format!("role {s:?} needs a number"));
+        let number = |a: Option<&str>| {
+            a.and_then(|a| a.parse::<u64>().ok())
+                .ok_or_else(|| format!("role {s:?} needs a number"))
+        };
         Ok(match kind {
             "echo" => Role::Echo,
             "error" => Role::Error,
@@ -115,7 +118,11 @@ fn trailers(pairs: &[(&'static str, String)]) -> Trailers {
 }
 
 fn endpoint_of<T>(request: &Request<T>) -> Option<String> {
-    request.metadata().get("endpoint").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    request
+        .metadata()
+        .get("endpoint")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 impl Service {
@@ -123,7 +130,11 @@ impl Service {
         let n = self.0.record.calls.fetch_add(1, Ordering::SeqCst);
         match &self.0.role {
             Role::Unavailable => Err(Status::unavailable(format!("{} is unavailable", self.0.name))),
-            Role::Flaky(k) if n < *k => Err(Status::unavailable(format!("{} is flaky (call {})", self.0.name, n + 1))),
+            Role::Flaky(k) if n < *k => Err(Status::unavailable(format!(
+                "{} is flaky (call {})",
+                self.0.name,
+                n + 1
+            ))),
             Role::Slow(d) => {
                 tokio::time::sleep(*d).await;
                 Ok(())
@@ -139,7 +150,12 @@ impl Service {
         endpoint: Option<String>,
     ) -> Result<Response<DataRequestProto>, Status> {
         self.before_call().await?;
-        self.0.record.data_calls.lock().unwrap().push((method, endpoint.clone()));
+        self.0
+            .record
+            .data_calls
+            .lock()
+            .unwrap()
+            .push((method, endpoint.clone()));
         let count = requests.len();
         if let Some(pool) = &self.0.pool {
             return self.forward(pool, requests, endpoint).await;
@@ -167,7 +183,10 @@ impl Service {
             });
             extra.push(("is-error", "true".into()));
         }
-        response.routes.push(RouteProto { executor: self.0.name.clone(), ..Default::default() });
+        response.routes.push(RouteProto {
+            executor: self.0.name.clone(),
+            ..Default::default()
+        });
         let mut response = Response::new(response);
         response.extensions_mut().insert(trailers(&extra));
         Ok(response)
@@ -179,7 +198,9 @@ impl Service {
         requests: Vec<DataRequestProto>,
         endpoint: Option<String>,
     ) -> Result<Response<DataRequestProto>, Status> {
-        let Role::Head { deployment, polling } = &self.0.role else { unreachable!() };
+        let Role::Head { deployment, polling } = &self.0.role else {
+            unreachable!()
+        };
         let polling = match endpoint.as_deref() {
             Some("/search") => Polling::All,
             Some("/index") => Polling::Any,
@@ -192,7 +213,9 @@ impl Service {
         let mut merged: Option<DataRequestProto> = None;
         let mut replicas = Vec::new();
         for target in send.await {
-            let response = target.result.map_err(|e| Status::unknown(format!("{} did not receive a response: {e}", self.0.name)))?;
+            let response = target
+                .result
+                .map_err(|e| Status::unknown(format!("{} did not receive a response: {e}", self.0.name)))?;
             if let Some(r) = response.trailers.get("replica").and_then(|v| v.to_str().ok()) {
                 replicas.push(r.to_owned());
             }
@@ -203,18 +226,28 @@ impl Service {
             }
         }
         let mut merged = merged.ok_or_else(|| Status::unknown("no response"))?;
-        merged.routes.push(RouteProto { executor: self.0.name.clone(), ..Default::default() });
+        merged.routes.push(RouteProto {
+            executor: self.0.name.clone(),
+            ..Default::default()
+        });
         let mut response = Response::new(merged);
-        response.extensions_mut().insert(trailers(&[("replica", replicas.join(",")), ("head", self.0.name.clone())]));
+        response.extensions_mut().insert(trailers(&[
+            ("replica", replicas.join(",")),
+            ("head", self.0.name.clone()),
+        ]));
         Ok(response)
     }
 }
 
 #[tonic::async_trait]
 impl JinaSingleDataRequestRpc for Service {
-    async fn process_single_data(&self, request: Request<DataRequestProto>) -> Result<Response<DataRequestProto>, Status> {
+    async fn process_single_data(
+        &self,
+        request: Request<DataRequestProto>,
+    ) -> Result<Response<DataRequestProto>, Status> {
         let endpoint = endpoint_of(&request);
-        self.data("process_single_data", vec![request.into_inner()], endpoint).await
+        self.data("process_single_data", vec![request.into_inner()], endpoint)
+            .await
     }
 }
 
@@ -228,7 +261,10 @@ impl JinaDataRequestRpc for Service {
 
 #[tonic::async_trait]
 impl JinaControlRequestRpc for Service {
-    async fn process_control(&self, request: Request<ControlRequestProto>) -> Result<Response<ControlRequestProto>, Status> {
+    async fn process_control(
+        &self,
+        request: Request<ControlRequestProto>,
+    ) -> Result<Response<ControlRequestProto>, Status> {
         self.before_call().await?;
         let request = request.into_inner();
         self.0.record.control.lock().unwrap().push(request.clone());
@@ -236,8 +272,12 @@ impl JinaControlRequestRpc for Service {
             for entity in &request.related_entities {
                 let address = format!("{}:{}", entity.address, entity.port);
                 let result = match Command::try_from(request.command) {
-                    Ok(Command::Activate) => pool.add_connection(deployment, &address, false, entity.shard_id).map(|_| ()),
-                    Ok(Command::Deactivate) => pool.remove_connection(deployment, &address, false, entity.shard_id).map(|_| ()),
+                    Ok(Command::Activate) => pool
+                        .add_connection(deployment, &address, false, entity.shard_id)
+                        .map(|_| ()),
+                    Ok(Command::Deactivate) => pool
+                        .remove_connection(deployment, &address, false, entity.shard_id)
+                        .map(|_| ()),
                     _ => Ok(()),
                 };
                 result.map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -273,9 +313,16 @@ impl TestServer {
     }
 
     /// Starts a TLS server on `127.0.0.1:port` with a PEM certificate chain and key.
-    pub async fn start_tls(name: &str, role: Role, port: u16, cert_pem: &[u8], key_pem: &[u8]) -> std::io::Result<TestServer> {
+    pub async fn start_tls(
+        name: &str,
+        role: Role,
+        port: u16,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-        let tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
+        let tls =
+            tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
         Self::serve_with(name, role, listener, Some(tls)).map_err(std::io::Error::other)
     }
 
@@ -288,7 +335,12 @@ impl TestServer {
         let addr = listener.local_addr().expect("bound listener has an address");
         let pool = matches!(role, Role::Head { .. }).then(ConnectionPool::default);
         let record = Arc::new(Record::default());
-        let service = Service(Arc::new(State { name: name.to_owned(), role, record: record.clone(), pool: pool.clone() }));
+        let service = Service(Arc::new(State {
+            name: name.to_owned(),
+            role,
+            record: record.clone(),
+            pool: pool.clone(),
+        }));
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let mut builder = tonic::transport::Server::builder();
@@ -315,7 +367,14 @@ impl TestServer {
                 })
                 .await;
         });
-        Ok(TestServer { addr, name: name.to_owned(), record, pool, stop: Some(stop), task: Some(task) })
+        Ok(TestServer {
+            addr,
+            name: name.to_owned(),
+            record,
+            pool,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// `127.0.0.1:port`.

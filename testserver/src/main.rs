@@ -33,7 +33,9 @@ async fn main() {
     println!("PID {}", std::process::id());
     let mut servers = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let (spec, name) = spec.split_once('=').map_or((spec.as_str(), None), |(s, n)| (s, Some(n.to_owned())));
+        let (spec, name) = spec
+            .split_once('=')
+            .map_or((spec.as_str(), None), |(s, n)| (s, Some(n.to_owned())));
         let (role_text, port) = match spec.rsplit_once('@') {
             Some((r, p)) => (r, p.parse::<u16>().unwrap_or_else(|_| usage())),
             None => (spec, 0),
