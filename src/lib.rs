@@ -23,6 +23,8 @@ pub mod retry;
 pub mod runtime;
 pub mod wire;
 
+pub mod ffi;
+
 pub use address::Address;
 pub use channel::{default_grpc_options, get_grpc_channel, ChannelOptions, TlsOptions};
 pub use connection::{CallOptions, Connection, ConnectionConfig, Response};

@@ -1,0 +1,407 @@
+//! Completing a send: the callback type, the result structs C reads during the callback, and the
+//! guard that makes every send complete exactly once (also when its task is dropped or panics).
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use super::response::jina_net_response;
+use super::result::{jina_net_result, Failure};
+use crate::connection::Response;
+use crate::error::{Error, ReplicaSet};
+use crate::pool::TargetResult;
+
+/// Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
+/// on a library runtime thread (or, if the runtime is shut down while the send is pending, on the
+/// thread calling `jina_net_runtime_shutdown`). `result` and everything it points to is valid only
+/// during the call; keep a response with `jina_net_send_result_retain_response`. The callback must
+/// return promptly, must not block on the library (blocking helpers fail with
+/// `JINA_NET_RUNTIME_ERROR` there) and must not unwind (no C++ exception may escape it).
+pub type jina_net_send_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, result: *const jina_net_send_result)>;
+
+/// One trailing metadata entry. `key` is NUL-terminated; `value` is not, and is as on the wire
+/// (base64 for `-bin` keys).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jina_net_metadata {
+    /// Lower-case key, NUL-terminated.
+    pub key: *const c_char,
+    /// Value bytes.
+    pub value: *const u8,
+    /// Number of value bytes.
+    pub value_len: usize,
+}
+
+/// The outcome of a send at one target.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jina_net_target_result {
+    /// `JINA_NET_OK`, or why this target failed.
+    pub status: jina_net_result,
+    /// The gRPC status code (0 = OK); -1 when the failure had no gRPC status (e.g. pool closed).
+    pub grpc_code: i32,
+    /// Whether the target was the deployment's head.
+    pub head: bool,
+    /// The shard the target belongs to; -1 for a head or a one-shot send to an address.
+    pub shard_id: i64,
+    /// `host:port` of the replica, NUL-terminated.
+    pub address: *const c_char,
+    /// The gRPC status message ("" when OK), NUL-terminated.
+    pub grpc_message: *const c_char,
+    /// A message naming deployment, shard/head, address and gRPC status ("" when OK).
+    pub error_message: *const c_char,
+    /// The serialized response message (NULL/0 on failure).
+    pub response: *const u8,
+    /// Its length.
+    pub response_len: usize,
+    /// Trailing metadata (on failure: the metadata of the error status).
+    pub metadata: *const jina_net_metadata,
+    /// Number of metadata entries.
+    pub metadata_len: usize,
+}
+
+/// The outcome of a send, handed to its callback.
+#[repr(C)]
+#[derive(Debug)]
+pub struct jina_net_send_result {
+    /// The id the send function returned in `out_send_id` (0 for the one-shot helpers).
+    pub send_id: u64,
+    /// `JINA_NET_OK` when every target answered; else the status of the first failed target, or
+    /// `JINA_NET_POOL_CLOSED` / `JINA_NET_CANCELLED` / `JINA_NET_RUNTIME_ERROR` / `JINA_NET_PANIC`.
+    pub status: jina_net_result,
+    /// The message of `status` ("" when OK), NUL-terminated.
+    pub error_message: *const c_char,
+    /// One entry per target reached (ALL: one per shard), in shard order.
+    pub targets: *const jina_net_target_result,
+    /// Number of targets.
+    pub targets_len: usize,
+    /// Library-internal; do not touch.
+    pub internal: *const c_void,
+}
+
+/// What a send produced.
+pub(crate) enum Outcome {
+    /// Results of a pool send.
+    Targets(Vec<TargetResult>),
+    /// Result of a one-shot send to an address.
+    Single {
+        address: Arc<str>,
+        result: Result<Response, Error>,
+    },
+    /// The send failed as a whole.
+    Failed(Failure),
+}
+
+struct TargetView<'a> {
+    replica_set: Option<ReplicaSet>,
+    address: &'a str,
+    result: &'a Result<Response, Error>,
+}
+
+impl Outcome {
+    fn views(&self) -> Vec<TargetView<'_>> {
+        match self {
+            Outcome::Targets(ts) => ts
+                .iter()
+                .map(|t| TargetView {
+                    replica_set: Some(t.replica_set),
+                    address: &t.address,
+                    result: &t.result,
+                })
+                .collect(),
+            Outcome::Single { address, result } => vec![TargetView {
+                replica_set: None,
+                address,
+                result,
+            }],
+            Outcome::Failed(_) => Vec::new(),
+        }
+    }
+}
+
+/// Reused buffers for building results (per runtime thread).
+#[derive(Default)]
+struct Scratch {
+    strings: Vec<u8>,
+    targets: Vec<jina_net_target_result>,
+    metadata: Vec<jina_net_metadata>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// Offsets into `Scratch::strings`, turned into pointers once every string is written.
+struct Str(usize);
+
+fn push_str(strings: &mut Vec<u8>, s: &[u8]) -> Str {
+    let at = strings.len();
+    strings.extend(s.iter().map(|&b| if b == 0 { b'?' } else { b }));
+    strings.push(0);
+    Str(at)
+}
+
+/// Builds the C view of `outcome` and calls the callback with it.
+fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: &Outcome) {
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        call_with_view(&mut scratch, callback, user_data, send_id, outcome);
+        scratch.strings.clear();
+        scratch.targets.clear();
+        scratch.metadata.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
+    }));
+    if built.is_err() {
+        // Building the view panicked before the callback ran: report that, with static strings only.
+        let result = jina_net_send_result {
+            send_id,
+            status: jina_net_result::JINA_NET_PANIC,
+            error_message: c"libjina_net panicked while building a send result".as_ptr(),
+            targets: std::ptr::null(),
+            targets_len: 0,
+            internal: std::ptr::null(),
+        };
+        // SAFETY: the callback was checked non-NULL when the send started; `result` lives across the call.
+        unsafe { callback(user_data, &result) };
+    }
+}
+
+type CallbackFn = unsafe extern "C" fn(*mut c_void, *const jina_net_send_result);
+
+fn call_with_view(
+    scratch: &mut Scratch,
+    callback: CallbackFn,
+    user_data: *mut c_void,
+    send_id: u64,
+    outcome: &Outcome,
+) {
+    let views = outcome.views();
+    let Scratch {
+        strings,
+        targets,
+        metadata,
+    } = scratch;
+    // First pass: write every string and record offsets; metadata values point into the responses.
+    struct Pending {
+        status: jina_net_result,
+        grpc_code: i32,
+        replica_set: Option<ReplicaSet>,
+        address: Str,
+        grpc_message: Str,
+        error_message: Str,
+        response: (*const u8, usize),
+        metadata: (usize, usize),
+    }
+    let mut meta_keys: Vec<Str> = Vec::new();
+    let mut meta_values: Vec<(*const u8, usize)> = Vec::new();
+    let mut pending = Vec::with_capacity(views.len());
+    let mut overall: Option<(jina_net_result, Str)> = None;
+    for view in &views {
+        let address = push_str(strings, view.address.as_bytes());
+        let meta_start = meta_keys.len();
+        let (status, grpc_code, grpc_message, error_message, response, map) = match view.result {
+            Ok(r) => (
+                jina_net_result::JINA_NET_OK,
+                0,
+                push_str(strings, b""),
+                push_str(strings, b""),
+                (r.body.as_ptr(), r.body.len()),
+                Some(&r.trailers),
+            ),
+            Err(e) => {
+                let status = jina_net_result::of(e);
+                let (code, msg, map) = match e {
+                    Error::Rpc(rpc) => (rpc.code as i32, rpc.message.as_bytes(), Some(&rpc.metadata)),
+                    _ => (-1, &b""[..], None),
+                };
+                let grpc_message = push_str(strings, msg);
+                let error_message = push_str(strings, e.to_string().as_bytes());
+                if overall.is_none() {
+                    overall = Some((status, Str(error_message.0)));
+                }
+                (status, code, grpc_message, error_message, (std::ptr::null(), 0), map)
+            }
+        };
+        if let Some(map) = map {
+            for entry in map.iter() {
+                let (key, value): (&str, &[u8]) = match entry {
+                    tonic::metadata::KeyAndValueRef::Ascii(k, v) => (k.as_str(), v.as_encoded_bytes()),
+                    tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
+                };
+                meta_keys.push(push_str(strings, key.as_bytes()));
+                meta_values.push((value.as_ptr(), value.len()));
+            }
+        }
+        pending.push(Pending {
+            status,
+            grpc_code,
+            replica_set: view.replica_set,
+            address,
+            grpc_message,
+            error_message,
+            response,
+            metadata: (meta_start, meta_keys.len() - meta_start),
+        });
+    }
+    let (status, message) = match outcome {
+        Outcome::Failed(f) => (f.code, push_str(strings, f.message.as_bytes())),
+        _ => overall.unwrap_or_else(|| (jina_net_result::JINA_NET_OK, push_str(strings, b""))),
+    };
+    // Second pass: the string buffer no longer grows, so pointers into it stay valid.
+    let base = strings.as_ptr().cast::<c_char>();
+    // SAFETY: every offset was returned by push_str and is inside `strings`.
+    let at = |s: &Str| unsafe { base.add(s.0) };
+    metadata.extend(meta_keys.iter().zip(&meta_values).map(|(k, v)| jina_net_metadata {
+        key: at(k),
+        value: v.0,
+        value_len: v.1,
+    }));
+    let meta_base = metadata.as_ptr();
+    targets.extend(pending.iter().map(|p| jina_net_target_result {
+        status: p.status,
+        grpc_code: p.grpc_code,
+        head: p.replica_set == Some(ReplicaSet::Head),
+        shard_id: match p.replica_set {
+            Some(ReplicaSet::Shard(id)) => i64::from(id),
+            _ => -1,
+        },
+        address: at(&p.address),
+        grpc_message: at(&p.grpc_message),
+        error_message: at(&p.error_message),
+        response: p.response.0,
+        response_len: p.response.1,
+        // SAFETY: the range was recorded while filling `metadata`.
+        metadata: if p.metadata.1 == 0 {
+            std::ptr::null()
+        } else {
+            unsafe { meta_base.add(p.metadata.0) }
+        },
+        metadata_len: p.metadata.1,
+    }));
+    let result = jina_net_send_result {
+        send_id,
+        status,
+        error_message: at(&message),
+        targets: if targets.is_empty() {
+            std::ptr::null()
+        } else {
+            targets.as_ptr()
+        },
+        targets_len: targets.len(),
+        internal: (outcome as *const Outcome).cast(),
+    };
+    // SAFETY: the callback was checked non-NULL; everything `result` points to outlives the call.
+    unsafe { callback(user_data, &result) };
+}
+
+/// Keeps the response of target `index` of a send result beyond the callback, without copying its
+/// bytes. Only during the callback. `JINA_NET_INVALID_ARGUMENT` when the target has no response
+/// (it failed) or `index` is out of range. Free the response with `jina_net_response_free`.
+///
+/// # Safety
+/// `result` must be the pointer the callback received, used during the callback.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_send_result_retain_response(
+    result: *const jina_net_send_result,
+    index: usize,
+    out_response: *mut *mut jina_net_response,
+) -> jina_net_result {
+    super::result::boundary("jina_net_send_result_retain_response", || {
+        // SAFETY: the caller passes the result of the running callback.
+        let result = unsafe { result.as_ref() }.ok_or_else(|| Failure::null("result"))?;
+        let out = super::args::out(out_response, "out_response")?;
+        // SAFETY: `internal` points to the Outcome that lives for the duration of the callback.
+        let outcome = unsafe { result.internal.cast::<Outcome>().as_ref() }
+            .ok_or_else(|| Failure::new(jina_net_result::JINA_NET_INVALID_ARGUMENT, "result has no responses"))?;
+        let views = outcome.views();
+        let view = views.get(index).ok_or_else(|| {
+            Failure::new(
+                jina_net_result::JINA_NET_INVALID_ARGUMENT,
+                format!("target index {index} out of range ({} targets)", views.len()),
+            )
+        })?;
+        let response = view.result.as_ref().map_err(|e| {
+            Failure::new(
+                jina_net_result::JINA_NET_INVALID_ARGUMENT,
+                format!("target {index} has no response: {e}"),
+            )
+        })?;
+        *out = Box::into_raw(jina_net_response::new(response.clone()));
+        Ok(())
+    })
+}
+
+/// `user_data` crosses threads: the C caller owns its thread safety (documented in the header).
+struct UserData(*mut c_void);
+// SAFETY: the library only hands the pointer back to the caller's callback; the header documents that
+// the callback runs on another thread.
+unsafe impl Send for UserData {}
+
+/// Called when a send completes (or is dropped), e.g. to unregister it from its pool.
+pub(crate) trait OnComplete: Send + Sync {
+    fn completed(&self, send_id: u64);
+}
+
+/// Fires the callback exactly once: explicitly with [`Completion::complete`], or on drop (a task that
+/// was dropped by a runtime shutdown or a panic) with `JINA_NET_RUNTIME_ERROR`.
+pub(crate) struct Completion {
+    callback: CallbackFn,
+    user_data: UserData,
+    send_id: u64,
+    on_complete: Option<Arc<dyn OnComplete>>,
+    done: bool,
+}
+
+impl Completion {
+    pub(crate) fn new(
+        callback: jina_net_send_callback,
+        user_data: *mut c_void,
+        send_id: u64,
+        on_complete: Option<Arc<dyn OnComplete>>,
+    ) -> Result<Completion, Failure> {
+        let callback = callback.ok_or_else(|| Failure::null("callback"))?;
+        Ok(Completion {
+            callback,
+            user_data: UserData(user_data),
+            send_id,
+            on_complete,
+            done: false,
+        })
+    }
+
+    pub(crate) fn complete(mut self, outcome: Outcome) {
+        self.fire(&outcome);
+    }
+
+    fn fire(&mut self, outcome: &Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some(hook) = self.on_complete.take() {
+            hook.completed(self.send_id);
+        }
+        deliver(self.callback, self.user_data.0, self.send_id, outcome);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.done {
+            let failure = if std::thread::panicking() {
+                Failure::new(
+                    jina_net_result::JINA_NET_PANIC,
+                    "libjina_net panicked while the send was running",
+                )
+            } else {
+                Failure::new(
+                    jina_net_result::JINA_NET_RUNTIME_ERROR,
+                    "the send was stopped before completing (the runtime was shut down)",
+                )
+            };
+            self.fire(&Outcome::Failed(failure));
+        }
+    }
+}
