@@ -1,0 +1,539 @@
+/*
+ * Exercises every function of include/jina_net.h against real test servers (the project's
+ * jina-net-test-server), from C. Built and run by tests/c/run.sh: with AddressSanitizer and
+ * UndefinedBehaviorSanitizer against libjina_net.so, and under valgrind against libjina_net.a.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../include/jina_net.h"
+#include "mini_proto.h"
+#include "test_servers.h"
+
+static int passed, failed;
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (cond) {                                                                     \
+      passed++;                                                                     \
+    } else {                                                                        \
+      failed++;                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
+    }                                                                               \
+  } while (0)
+#define CHECK_OK(call)                                                                         \
+  do {                                                                                         \
+    jina_net_result r_ = (call);                                                               \
+    if (r_ != JINA_NET_OK) {                                                                   \
+      char m_[512];                                                                            \
+      jina_net_last_error_message(m_, sizeof m_);                                              \
+      fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #call,                       \
+              jina_net_result_name((uint32_t)r_), m_);                                         \
+    }                                                                                          \
+    CHECK(r_ == JINA_NET_OK);                                                                  \
+  } while (0)
+
+/* ---- a callback collector ---- */
+
+#define MAX_TARGETS 8
+typedef struct target_copy {
+  jina_net_result status;
+  int32_t grpc_code;
+  int64_t shard_id;
+  bool head;
+  char address[64];
+  char error_message[512];
+  char request_id[64];
+  char executor[64];
+  char replica[64];
+  char endpoint[64];
+  char request_count[16];
+  char is_error[16];
+} target_copy;
+
+typedef struct completion {
+  uint64_t send_id;
+  jina_net_result status;
+  char error_message[512];
+  size_t targets_len;
+  target_copy targets[MAX_TARGETS];
+  jina_net_response *retained;
+} completion;
+
+typedef struct collector {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int count;
+  int retain; /* retain target 0's response */
+  completion done[64];
+} collector;
+
+static void collector_init(collector *c) {
+  memset(c, 0, sizeof *c);
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cv, NULL);
+}
+
+static void collector_destroy(collector *c) {
+  for (int i = 0; i < c->count && i < 64; i++) jina_net_response_free(c->done[i].retained);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+}
+
+static void copy_meta(const jina_net_target_result *t, const char *key, char *buf, size_t cap) {
+  buf[0] = 0;
+  for (size_t i = 0; i < t->metadata_len; i++) {
+    if (strcmp(t->metadata[i].key, key) == 0) {
+      size_t n = t->metadata[i].value_len < cap - 1 ? t->metadata[i].value_len : cap - 1;
+      memcpy(buf, t->metadata[i].value, n);
+      buf[n] = 0;
+    }
+  }
+}
+
+static void on_done(void *user_data, const jina_net_send_result *r) {
+  collector *c = (collector *)user_data;
+  pthread_mutex_lock(&c->mu);
+  if (c->count < 64) {
+    completion *d = &c->done[c->count];
+    memset(d, 0, sizeof *d);
+    d->send_id = r->send_id;
+    d->status = r->status;
+    snprintf(d->error_message, sizeof d->error_message, "%s", r->error_message);
+    d->targets_len = r->targets_len;
+    for (size_t i = 0; i < r->targets_len && i < MAX_TARGETS; i++) {
+      const jina_net_target_result *t = &r->targets[i];
+      target_copy *tc = &d->targets[i];
+      tc->status = t->status;
+      tc->grpc_code = t->grpc_code;
+      tc->shard_id = t->shard_id;
+      tc->head = t->head;
+      snprintf(tc->address, sizeof tc->address, "%s", t->address);
+      snprintf(tc->error_message, sizeof tc->error_message, "%s", t->error_message);
+      if (t->response) {
+        mp_request_id(t->response, t->response_len, tc->request_id, sizeof tc->request_id);
+        mp_last_executor(t->response, t->response_len, tc->executor, sizeof tc->executor);
+      }
+      copy_meta(t, "replica", tc->replica, sizeof tc->replica);
+      copy_meta(t, "endpoint", tc->endpoint, sizeof tc->endpoint);
+      copy_meta(t, "request-count", tc->request_count, sizeof tc->request_count);
+      copy_meta(t, "is-error", tc->is_error, sizeof tc->is_error);
+    }
+    if (c->retain && r->targets_len > 0 && r->targets[0].status == JINA_NET_OK)
+      jina_net_send_result_retain_response(r, 0, &d->retained);
+  }
+  c->count++;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits until `n` callbacks fired (20 s at most); returns the count seen. */
+static int collector_wait(collector *c, int n) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 20;
+  pthread_mutex_lock(&c->mu);
+  while (c->count < n) {
+    if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != 0) break;
+  }
+  int count = c->count;
+  pthread_mutex_unlock(&c->mu);
+  return count;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static jina_net_result send_one(jina_net_pool *pool, const char *id, const char *deployment, bool head,
+                                int64_t shard, uint32_t polling, const char *endpoint, collector *c,
+                                uint64_t *send_id) {
+  uint8_t buf[256];
+  size_t n = mp_data_request(buf, id);
+  jina_net_bytes req = {buf, n};
+  return jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, &req, 1, deployment, head, shard, polling, endpoint, 0,
+                            on_done, c, send_id);
+}
+
+static void last_error(char *buf, size_t cap) { jina_net_last_error_message(buf, cap); }
+
+/* ---- tests ---- */
+
+static void test_version_and_runtime_init(void) {
+  char expected[32];
+  snprintf(expected, sizeof expected, "%d.%d.%d", JINA_NET_VERSION_MAJOR, JINA_NET_VERSION_MINOR,
+           JINA_NET_VERSION_PATCH);
+  CHECK(strcmp(jina_net_version(), expected) == 0);
+  CHECK(jina_net_runtime_init(0) == JINA_NET_INVALID_ARGUMENT);
+  CHECK_OK(jina_net_runtime_init(2)); /* before first use */
+  CHECK(strcmp(jina_net_result_name(JINA_NET_NO_REPLICAS), "JINA_NET_NO_REPLICAS") == 0);
+  CHECK(strcmp(jina_net_result_name(4242), "JINA_NET_UNKNOWN_RESULT") == 0);
+}
+
+static void test_routing(const jn_servers *s) {
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+  CHECK(jina_net_runtime_init(3) == JINA_NET_ALREADY_STARTED);
+  bool added = false;
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "a"), false, JINA_NET_NO_SHARD, &added));
+  CHECK(added);
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "a"), false, 0, &added));
+  CHECK(!added);
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "b"), false, 0, NULL));
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "c"), false, 1, NULL));
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "h"), true, JINA_NET_NO_SHARD, NULL));
+
+  char *routes = NULL;
+  CHECK_OK(jina_net_pool_routes(pool, &routes));
+  CHECK(routes && strstr(routes, "enc\thead\t") && strstr(routes, "enc\tshard 1\t"));
+  jina_net_string_free(routes);
+
+  collector c;
+  collector_init(&c);
+  /* round robin over shard 0's two replicas */
+  for (int i = 0; i < 4; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "rr%d", i);
+    CHECK_OK(send_one(pool, id, "enc", false, 0, JINA_NET_POLLING_ANY, "/index", &c, NULL));
+    CHECK(collector_wait(&c, i + 1) == i + 1);
+  }
+  CHECK(strcmp(c.done[0].targets[0].replica, "a") == 0);
+  CHECK(strcmp(c.done[1].targets[0].replica, "b") == 0);
+  CHECK(strcmp(c.done[2].targets[0].replica, "a") == 0);
+  CHECK(strcmp(c.done[3].targets[0].replica, "b") == 0);
+  CHECK(strcmp(c.done[0].targets[0].executor, "a") == 0);
+  CHECK(strcmp(c.done[0].targets[0].request_id, "rr0") == 0);
+  CHECK(strcmp(c.done[0].targets[0].endpoint, "/index") == 0);
+  CHECK(strcmp(c.done[0].targets[0].address, jn_servers_address(s, "a")) == 0);
+  CHECK(c.done[0].status == JINA_NET_OK && c.done[0].error_message[0] == 0);
+
+  /* ALL: one target per shard */
+  CHECK_OK(send_one(pool, "all", "enc", true, 5, JINA_NET_POLLING_ALL, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 5) == 5);
+  CHECK(c.done[4].targets_len == 2);
+  CHECK(c.done[4].targets[0].shard_id == 0 && c.done[4].targets[1].shard_id == 1);
+  CHECK(strcmp(c.done[4].targets[1].replica, "c") == 0);
+
+  /* head */
+  CHECK_OK(send_one(pool, "to-head", "enc", true, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 6) == 6);
+  CHECK(c.done[5].targets[0].head && c.done[5].targets[0].shard_id == -1);
+  CHECK(strcmp(c.done[5].targets[0].replica, "h") == 0);
+
+  /* several requests -> one process_data call; retain the response beyond the callback */
+  uint8_t b1[64], b2[64], b3[64];
+  jina_net_bytes three[3] = {{b1, mp_data_request(b1, "m1")}, {b2, mp_data_request(b2, "m2")},
+                             {b3, mp_data_request(b3, "m3")}};
+  c.retain = 1;
+  CHECK_OK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, three, 3, "enc", false, 1, JINA_NET_POLLING_ANY, NULL,
+                              5000, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 7) == 7);
+  c.retain = 0;
+  CHECK(strcmp(c.done[6].targets[0].request_count, "3") == 0);
+  CHECK(c.done[6].retained != NULL);
+  if (c.done[6].retained) {
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    CHECK_OK(jina_net_response_body(c.done[6].retained, &body, &len));
+    char id[16];
+    CHECK(mp_request_id(body, len, id, sizeof id) == 0 && strcmp(id, "m1") == 0);
+    CHECK(strcmp(jina_net_response_address(c.done[6].retained), jn_servers_address(s, "c")) == 0);
+    CHECK(jina_net_response_metadata_count(c.done[6].retained) >= 3);
+  }
+
+  /* remove */
+  bool removed = false;
+  CHECK_OK(jina_net_pool_remove_connection(pool, "enc", jn_servers_address(s, "a"), false, 0, &removed));
+  CHECK(removed);
+  CHECK_OK(jina_net_pool_remove_connection(pool, "enc", jn_servers_address(s, "a"), false, 0, &removed));
+  CHECK(!removed);
+  CHECK_OK(send_one(pool, "after-remove", "enc", false, 0, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 8) == 8);
+  CHECK(strcmp(c.done[7].targets[0].replica, "b") == 0);
+
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
+static void test_failures(const jn_servers *s) {
+  jina_net_pool_options opts;
+  jina_net_pool_options_init(&opts);
+  CHECK(opts.max_attempts == 3 && opts.default_timeout_ms == 0 && !opts.tls && opts.root_certificates_pem == NULL);
+  opts.default_timeout_ms = 300;
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(&opts, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "down", jn_servers_address(s, "u"), false, JINA_NET_NO_SHARD, NULL));
+  CHECK_OK(jina_net_pool_add_connection(pool, "boom", jn_servers_address(s, "e"), false, JINA_NET_NO_SHARD, NULL));
+  CHECK_OK(jina_net_pool_add_connection(pool, "slow", jn_servers_address(s, "s"), false, JINA_NET_NO_SHARD, NULL));
+  collector c;
+  collector_init(&c);
+
+  CHECK_OK(send_one(pool, "x", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK(c.done[0].status == JINA_NET_RPC_ERROR);
+  CHECK(c.done[0].targets[0].grpc_code == 14);
+  CHECK(strstr(c.done[0].error_message, "\"down\"") && strstr(c.done[0].error_message, jn_servers_address(s, "u")));
+  CHECK(strstr(c.done[0].error_message, "after 3 attempts") != NULL);
+
+  /* executor error: in-band, OK at the gRPC level, is-error trailer */
+  CHECK_OK(send_one(pool, "x", "boom", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 2) == 2);
+  CHECK(c.done[1].status == JINA_NET_OK);
+  CHECK(strcmp(c.done[1].targets[0].is_error, "true") == 0);
+
+  /* deadline from the pool's default */
+  CHECK_OK(send_one(pool, "x", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 3) == 3);
+  CHECK(c.done[2].status == JINA_NET_DEADLINE_EXCEEDED);
+  CHECK(c.done[2].targets[0].grpc_code == 4);
+
+  /* cancel */
+  jina_net_pool *pool2 = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool2));
+  CHECK_OK(jina_net_pool_add_connection(pool2, "slow", jn_servers_address(s, "s"), false, JINA_NET_NO_SHARD, NULL));
+  uint64_t id = 0;
+  CHECK_OK(send_one(pool2, "c", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, &id));
+  CHECK(id != 0);
+  sleep_ms(50);
+  CHECK_OK(jina_net_pool_cancel(pool2, id));
+  CHECK(jina_net_pool_cancel(pool2, id) == JINA_NET_NOT_FOUND);
+  CHECK(collector_wait(&c, 4) == 4);
+  CHECK(c.done[3].status == JINA_NET_CANCELLED && c.done[3].send_id == id);
+
+  /* close with a pending send: completes with POOL_CLOSED, once */
+  CHECK_OK(send_one(pool2, "p", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  sleep_ms(50);
+  CHECK_OK(jina_net_pool_close(pool2));
+  CHECK(collector_wait(&c, 5) == 5);
+  CHECK(c.done[4].status == JINA_NET_POOL_CLOSED);
+  CHECK(jina_net_pool_close(pool2) == JINA_NET_OK);
+  CHECK(jina_net_pool_add_connection(pool2, "d", "127.0.0.1:1", false, -1, NULL) == JINA_NET_POOL_CLOSED);
+  CHECK(send_one(pool2, "p", "slow", false, -1, 0, NULL, &c, NULL) == JINA_NET_POOL_CLOSED);
+  jina_net_pool_free(pool2);
+
+  /* free with a pending send */
+  jina_net_pool *pool3 = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool3));
+  CHECK_OK(jina_net_pool_add_connection(pool3, "slow", jn_servers_address(s, "s"), false, JINA_NET_NO_SHARD, NULL));
+  CHECK_OK(send_one(pool3, "f", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  jina_net_pool_free(pool3);
+  CHECK(collector_wait(&c, 6) == 6);
+  CHECK(c.done[5].status == JINA_NET_POOL_CLOSED);
+  sleep_ms(100);
+  CHECK(c.count == 6); /* exactly once */
+
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
+static void test_bad_input(void) {
+  jina_net_pool *pool = NULL;
+  char msg[512];
+  collector c;
+  collector_init(&c);
+  CHECK(jina_net_pool_new(NULL, NULL) == JINA_NET_NULL_ARGUMENT);
+  jina_net_pool_options opts;
+  jina_net_pool_options_init(&opts);
+  opts.max_attempts = 0;
+  CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
+  opts.max_attempts = 1;
+  opts.root_certificates_pem = NULL;
+  opts.root_certificates_pem_len = 10;
+  CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_NULL_ARGUMENT && pool == NULL);
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+
+  CHECK(jina_net_pool_add_connection(NULL, "d", "h:1", false, -1, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_add_connection(pool, NULL, "h:1", false, -1, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_add_connection(pool, "d", NULL, false, -1, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_add_connection(pool, "\xff\xfe", "h:1", false, -1, NULL) == JINA_NET_INVALID_UTF8);
+  const char *bad_addresses[] = {"", "nohost", "h:", ":80", "h:0", "h:70000", "ftp://h:1", "::1:80", "[::1", "a b:1"};
+  for (size_t i = 0; i < sizeof bad_addresses / sizeof *bad_addresses; i++)
+    CHECK(jina_net_pool_add_connection(pool, "d", bad_addresses[i], false, -1, NULL) == JINA_NET_INVALID_ADDRESS);
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "jina_net_pool_add_connection") && strstr(msg, "a b:1"));
+  CHECK(jina_net_pool_add_connection(pool, "d", "h:1", false, (int64_t)1 << 40, NULL) == JINA_NET_INVALID_ARGUMENT);
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", "127.0.0.1:1", false, -1, NULL));
+
+  uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+  jina_net_bytes g = {garbage, sizeof garbage};
+  CHECK(jina_net_pool_send(pool, 0, &g, 1, "d", false, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_REQUEST);
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "not protobuf") != NULL);
+  uint8_t ok[64];
+  jina_net_bytes r = {ok, mp_data_request(ok, "ok")};
+  CHECK(jina_net_pool_send(pool, 9, &r, 1, "d", false, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, 0, &r, 1, "d", false, -1, 7, NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, 0, &r, 1, "d", false, -1, 0, NULL, 0, NULL, &c, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, 0, NULL, 1, "d", false, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, 0, &r, 0, "d", false, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, 0, &r, 1, "d", false, -1, 0, "bad\nendpoint", 0, on_done, &c, NULL) ==
+        JINA_NET_INVALID_REQUEST);
+  CHECK(jina_net_pool_send(pool, 0, &r, 1, "nope", false, -1, 0, NULL, 0, on_done, &c, NULL) ==
+        JINA_NET_UNKNOWN_DEPLOYMENT);
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "\"nope\"") != NULL);
+  CHECK(jina_net_pool_send(pool, 0, &r, 1, "d", true, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_NO_REPLICAS);
+  jina_net_bytes two[2] = {r, r};
+  CHECK(jina_net_pool_send(pool, 1, two, 2, "d", false, -1, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_REQUEST);
+  CHECK(jina_net_pool_cancel(pool, 77) == JINA_NET_NOT_FOUND);
+  CHECK(jina_net_pool_cancel(NULL, 77) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_routes(pool, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_close(NULL) == JINA_NET_NULL_ARGUMENT);
+  sleep_ms(50);
+  CHECK(c.count == 0); /* no callback for refused sends */
+
+  /* the pool still works: a send to a closed port completes with UNAVAILABLE */
+  CHECK_OK(jina_net_pool_send(pool, 0, &r, 1, "d", false, -1, 0, NULL, 0, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK(c.done[0].status == JINA_NET_RPC_ERROR && c.done[0].targets[0].grpc_code == 14);
+
+  /* response accessors */
+  const uint8_t *d = NULL;
+  size_t l = 0;
+  CHECK(jina_net_response_body(NULL, &d, &l) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_response_address(NULL) == NULL);
+  CHECK(jina_net_response_metadata_count(NULL) == 0);
+  CHECK(jina_net_send_result_retain_response(NULL, 0, NULL) == JINA_NET_NULL_ARGUMENT);
+
+  /* the message buffer API */
+  size_t full = jina_net_last_error_message(NULL, 0);
+  CHECK(full > 0);
+  char tiny[8];
+  CHECK(jina_net_last_error_message(tiny, sizeof tiny) == full && strlen(tiny) == 7);
+
+  jina_net_pool_free(pool);
+  jina_net_pool_free(NULL);
+  jina_net_response_free(NULL);
+  jina_net_string_free(NULL);
+  collector_destroy(&c);
+}
+
+static void test_oneshot_and_control(const jn_servers *s) {
+  char head[64];
+  snprintf(head, sizeof head, "%s", jn_servers_address(s, "h2"));
+  uint16_t worker_port = (uint16_t)jn_servers_port(s, "w");
+  collector c;
+  collector_init(&c);
+
+  /* no worker yet: the head answers UNKNOWN */
+  uint8_t buf[64];
+  size_t n = mp_data_request(buf, "early");
+  jina_net_response *resp = NULL;
+  CHECK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, buf, n, head, NULL, &resp) == JINA_NET_RPC_ERROR);
+  CHECK(resp == NULL);
+  char msg[512];
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "did not receive a response") != NULL);
+
+  /* ACTIVATE, blocking */
+  CHECK_OK(jina_net_activate_worker_sync("127.0.0.1", worker_port, head, 0, JINA_NET_NO_SHARD, &resp));
+  CHECK(resp != NULL);
+  jina_net_response_free(resp);
+  resp = NULL;
+
+  /* data through the head reaches the worker; endpoint travels */
+  jina_net_oneshot_options o = {0, false, NULL, 0, "/index"};
+  CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, buf, n, head, &o, &resp));
+  size_t count = jina_net_response_metadata_count(resp);
+  int saw_worker = 0;
+  for (size_t i = 0; i < count; i++) {
+    const char *key = NULL;
+    const uint8_t *value = NULL;
+    size_t vlen = 0;
+    CHECK_OK(jina_net_response_metadata(resp, i, &key, &value, &vlen));
+    if (strcmp(key, "replica") == 0 && vlen == 1 && value[0] == 'w') saw_worker = 1;
+  }
+  CHECK(saw_worker);
+  const char *k = NULL;
+  const uint8_t *v = NULL;
+  size_t vl = 0;
+  CHECK(jina_net_response_metadata(resp, count, &k, &v, &vl) == JINA_NET_INVALID_ARGUMENT);
+  jina_net_response_free(resp);
+  resp = NULL;
+
+  /* several requests, blocking, directly to the worker */
+  uint8_t b2[64];
+  jina_net_bytes two[2] = {{buf, n}, {b2, mp_data_request(b2, "second")}};
+  CHECK_OK(jina_net_send_requests_sync(JINA_NET_REQUEST_DATA, two, 2, jn_servers_address(s, "w"), NULL, &resp));
+  jina_net_response_free(resp);
+  resp = NULL;
+  CHECK(jina_net_send_requests_sync(JINA_NET_REQUEST_DATA, two, 2, jn_servers_address(s, "w"), NULL, NULL) ==
+        JINA_NET_NULL_ARGUMENT);
+
+  /* async one-shot and async control */
+  CHECK_OK(jina_net_send_request_async(JINA_NET_REQUEST_DATA, buf, n, head, NULL, on_done, &c));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK(c.done[0].status == JINA_NET_OK && strcmp(c.done[0].targets[0].replica, "w") == 0);
+  CHECK(c.done[0].targets[0].shard_id == -1);
+  CHECK_OK(jina_net_deactivate_worker("127.0.0.1", worker_port, head, JINA_NET_NO_SHARD, on_done, &c));
+  CHECK(collector_wait(&c, 2) == 2);
+  CHECK(c.done[1].status == JINA_NET_OK);
+  CHECK_OK(jina_net_send_request_async(JINA_NET_REQUEST_DATA, buf, n, head, NULL, on_done, &c));
+  CHECK(collector_wait(&c, 3) == 3);
+  CHECK(c.done[2].status == JINA_NET_RPC_ERROR && c.done[2].targets[0].grpc_code == 2);
+  CHECK_OK(jina_net_activate_worker("127.0.0.1", worker_port, head, 0, on_done, &c));
+  CHECK(collector_wait(&c, 4) == 4);
+  CHECK_OK(jina_net_deactivate_worker_sync("127.0.0.1", worker_port, head, 2000, 0, NULL));
+
+  /* bad input on the helpers */
+  CHECK(jina_net_activate_worker("127.0.0.1", worker_port, "no port", -1, on_done, &c) == JINA_NET_INVALID_ADDRESS);
+  CHECK(jina_net_activate_worker(NULL, worker_port, head, -1, on_done, &c) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_activate_worker("127.0.0.1", worker_port, head, -1, NULL, &c) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_send_request_async(5, buf, n, head, NULL, on_done, &c) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, (const uint8_t *)"\xff\xff", 2, head, NULL, &resp) ==
+        JINA_NET_INVALID_REQUEST);
+  sleep_ms(50);
+  CHECK(c.count == 4);
+  collector_destroy(&c);
+}
+
+static void test_host_checks(void) {
+  bool b = false;
+  CHECK_OK(jina_net_host_is_local("localhost", &b));
+  CHECK(b);
+  CHECK_OK(jina_net_host_is_local("1.2.3.4", &b));
+  CHECK(!b);
+  CHECK(jina_net_host_is_local("jina.ai", &b) == JINA_NET_INVALID_HOST);
+  CHECK(jina_net_host_is_local(NULL, &b) == JINA_NET_NULL_ARGUMENT);
+  CHECK_OK(jina_net_is_remote_local_connection("1.2.3.4", "192.168.0.1", &b));
+  CHECK(b);
+  CHECK_OK(jina_net_is_remote_local_connection("127.0.0.1", "localhost", &b));
+  CHECK(!b);
+  size_t n = 0;
+  const jina_net_grpc_option *options = jina_net_default_grpc_options(&n);
+  CHECK(n == 2 && options != NULL);
+  CHECK(strcmp(options[0].name, "grpc.max_send_message_length") == 0 && options[0].value == -1);
+  CHECK(strcmp(options[1].name, "grpc.max_receive_message_length") == 0 && options[1].value == -1);
+}
+
+static void test_shutdown(void) {
+  CHECK_OK(jina_net_runtime_shutdown(5000));
+  CHECK_OK(jina_net_runtime_shutdown(5000));
+  jina_net_pool *pool = NULL;
+  CHECK(jina_net_pool_new(NULL, &pool) == JINA_NET_RUNTIME_ERROR);
+  CHECK(jina_net_runtime_init(2) == JINA_NET_RUNTIME_ERROR);
+}
+
+int main(void) {
+  jn_servers s;
+  const char *specs[] = {"echo=a", "echo=b", "echo=c", "echo=h", "unavailable=u", "error=e", "slow:5000=s",
+                         "head:worker=h2", "echo=w"};
+  if (jn_servers_start(&s, jn_test_server_binary(), specs, (int)(sizeof specs / sizeof *specs)) != 0) {
+    fprintf(stderr, "cannot start %s (build it with `cargo build --workspace`)\n", jn_test_server_binary());
+    return 2;
+  }
+  test_version_and_runtime_init();
+  test_routing(&s);
+  test_failures(&s);
+  test_bad_input();
+  test_oneshot_and_control(&s);
+  test_host_checks();
+  test_shutdown();
+  jn_servers_stop(&s);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
