@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test of libjina_net: Rust (unit + integration against in-process servers), then the
-# suites of the later layers when present. Installs what a fresh Debian machine lacks.
+# Runs every test of libjina_net: Rust (unit, integration against in-process servers, C ABI from
+# Rust, header drift), C (ASan/UBSan and valgrind), C++, Go and interop with real jina 3.1.0.
+# Installs what a fresh Debian machine lacks (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/install-deps.sh
+
 echo "== Rust: cargo test --workspace"
 cargo test --workspace --locked 2>&1
+
+echo "== C: tests/c/run.sh"
+./tests/c/run.sh
+
+for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh; do
+  if [ -x "$suite" ]; then
+    echo "== $suite"
+    "./$suite"
+  fi
+done
+echo "== all suites passed"

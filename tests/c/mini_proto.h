@@ -109,4 +109,39 @@ static inline int mp_last_executor(const uint8_t *p, size_t len, char *buf, size
   return mp_string_at(p, len, path, 2, 1, buf, cap);
 }
 
+/* Every routes[].executor of a DataRequestProto joined with " -> ": the path a request took. */
+static inline int mp_route_chain(const uint8_t *p, size_t len, char *buf, size_t cap) {
+  size_t pos = 0, used = 0;
+  if (cap == 0) return -1;
+  buf[0] = 0;
+  while (pos < len) {
+    uint64_t key, v;
+    if (mp_varint(p, len, &pos, &key)) return -1;
+    if ((key & 7) == 0) {
+      if (mp_varint(p, len, &pos, &v)) return -1;
+      continue;
+    }
+    if ((key & 7) == 1 || (key & 7) == 5) {
+      pos += (key & 7) == 1 ? 8 : 4;
+      continue;
+    }
+    if ((key & 7) != 2 || mp_varint(p, len, &pos, &v) || v > len - pos) return -1;
+    if ((key >> 3) == 3) {
+      const uint8_t *name;
+      size_t name_len;
+      if (mp_field(p + pos, (size_t)v, 1, 1, &name, &name_len) == 0) {
+        const char *sep = used ? " -> " : "";
+        size_t need = strlen(sep) + name_len;
+        if (used + need + 1 > cap) return -1;
+        memcpy(buf + used, sep, strlen(sep));
+        memcpy(buf + used + strlen(sep), name, name_len);
+        used += need;
+        buf[used] = 0;
+      }
+    }
+    pos += (size_t)v;
+  }
+  return 0;
+}
+
 #endif /* JINA_NET_MINI_PROTO_H */
