@@ -34,6 +34,21 @@
 #include <stdint.h>
 
 /**
+ * The port of a Jina pod's runtime.
+ */
+#define K8S_PORT 8080
+
+/**
+ * The port of the `uses_before` container.
+ */
+#define K8S_PORT_USES_BEFORE 8081
+
+/**
+ * The port of the `uses_after` container.
+ */
+#define K8S_PORT_USES_AFTER 8082
+
+/**
  * "No shard id" for the `int64_t shard_id` parameters.
  */
 #define JINA_NET_NO_SHARD -1
@@ -137,6 +152,10 @@ typedef enum jina_net_result {
    * The library caught a panic; the message says where. The library stays usable.
    */
   JINA_NET_PANIC = 19,
+  /**
+   * The Kubernetes API could not be used (kubeconfig, permissions, API server unreachable).
+   */
+  JINA_NET_KUBERNETES_ERROR = 20,
 } jina_net_result;
 
 /**
@@ -533,6 +552,26 @@ void jina_net_pool_options_init(struct jina_net_pool_options *options);
  */
 enum jina_net_result jina_net_pool_new(const struct jina_net_pool_options *options,
                                        struct jina_net_pool **out_pool);
+
+/**
+ * Creates a pool that follows the Jina pods of a Kubernetes namespace (labels
+ * `jina_deployment_name`, `pod_type`, `shard_id`; address `podIP:port`) and writes it to
+ * `*out_pool`. `kubeconfig_path` (may be NULL) is a kubeconfig file for use outside a cluster; NULL
+ * = the in-cluster service account. `namespace` NULL = the kubeconfig's (or the pod's) namespace.
+ * `port` 0 = 8080. Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
+ * when it fails (bad kubeconfig, no permission, API server unreachable). Afterwards the table
+ * follows the pods (read it with `jina_net_pool_routes`) and a lost API server is retried with
+ * backoff. Everything else works as for `jina_net_pool_new`; `JINA_NET_UNSUPPORTED` in a build
+ * without the `k8s` feature. Not from a callback.
+ *
+ * # Safety
+ * Strings NULL or NUL-terminated; `options` NULL or valid; `out_pool` writable.
+ */
+enum jina_net_result jina_net_pool_new_k8s(const char *namespace_,
+                                           const char *kubeconfig_path,
+                                           uint16_t port,
+                                           const struct jina_net_pool_options *options,
+                                           struct jina_net_pool **out_pool);
 
 /**
  * Closes the pool: connections are dropped, pending sends complete with `JINA_NET_POOL_CLOSED`,

@@ -134,6 +134,9 @@ pub enum Error {
     /// A feature that is not available.
     #[error("not supported: {0}")]
     Unsupported(&'static str),
+    /// The Kubernetes API could not be used (configuration, permissions, connection).
+    #[error("kubernetes: {0}")]
+    Kubernetes(String),
     /// The library runtime cannot be used (already started, shut down, or failed to start).
     #[error("runtime: {0}")]
     Runtime(String),

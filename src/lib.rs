@@ -14,6 +14,8 @@ pub mod connection;
 pub mod control;
 pub mod error;
 pub mod host;
+#[cfg(feature = "k8s")]
+pub mod k8s;
 pub mod oneshot;
 pub mod pool;
 pub mod proto;

@@ -237,10 +237,9 @@ fn closed_pool_refuses_everything() {
 }
 
 #[test]
-fn kubernetes_seam() {
+fn kubernetes_pool_outside_a_cluster_is_a_clear_error() {
     assert!(create_connection_pool(false, None, Default::default()).is_ok());
-    assert!(matches!(
-        create_connection_pool(true, Some("ns"), Default::default()),
-        Err(Error::Unsupported(_))
-    ));
+    let e = create_connection_pool(true, Some("ns"), Default::default()).unwrap_err();
+    assert!(matches!(e, Error::Kubernetes(_)), "{e}");
+    assert!(e.to_string().contains("in-cluster"), "{e}");
 }

@@ -166,42 +166,99 @@ pub unsafe extern "C" fn jina_net_pool_new(
     boundary("jina_net_pool_new", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: the caller passes a valid struct or NULL.
-        let options = unsafe { options.as_ref() };
-        let mut pool_options = PoolOptions::default();
-        if let Some(o) = options {
-            if o.max_attempts == 0 {
-                return Err(Failure::new(
-                    JINA_NET_INVALID_ARGUMENT,
-                    "max_attempts must be at least 1",
-                ));
-            }
-            pool_options.retry.max_attempts = o.max_attempts;
-            pool_options.default_timeout = args::millis(o.default_timeout_ms);
-            // SAFETY: the struct promises `root_certificates_pem_len` readable bytes.
-            let pem = unsafe {
-                args::bytes(
-                    o.root_certificates_pem,
-                    o.root_certificates_pem_len,
-                    "root_certificates_pem",
-                )
-            }?;
-            pool_options.connection = ConnectionConfig {
-                tls: TlsOptions {
-                    force: o.tls,
-                    root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
-                },
-                ..Default::default()
-            };
-        }
-        let handle = runtime::handle()?;
-        let pool = Box::new(jina_net_pool {
-            pool: ConnectionPool::new(pool_options),
-            handle,
-            registry: Arc::default(),
-            next_id: AtomicU64::new(1),
-        });
-        *out_pool = Box::into_raw(pool);
+        let options = unsafe { pool_options(options) }?;
+        *out_pool = into_handle(ConnectionPool::new(options))?;
         Ok(())
+    })
+}
+
+unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<PoolOptions, Failure> {
+    let mut pool_options = PoolOptions::default();
+    // SAFETY: the caller passes a valid struct or NULL.
+    if let Some(o) = unsafe { options.as_ref() } {
+        if o.max_attempts == 0 {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "max_attempts must be at least 1",
+            ));
+        }
+        pool_options.retry.max_attempts = o.max_attempts;
+        pool_options.default_timeout = args::millis(o.default_timeout_ms);
+        // SAFETY: the struct promises `root_certificates_pem_len` readable bytes.
+        let pem = unsafe {
+            args::bytes(
+                o.root_certificates_pem,
+                o.root_certificates_pem_len,
+                "root_certificates_pem",
+            )
+        }?;
+        pool_options.connection = ConnectionConfig {
+            tls: TlsOptions {
+                force: o.tls,
+                root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
+            },
+            ..Default::default()
+        };
+    }
+    Ok(pool_options)
+}
+
+fn into_handle(pool: ConnectionPool) -> Result<*mut jina_net_pool, Failure> {
+    let handle = runtime::handle()?;
+    Ok(Box::into_raw(Box::new(jina_net_pool {
+        pool,
+        handle,
+        registry: Arc::default(),
+        next_id: AtomicU64::new(1),
+    })))
+}
+
+/// Creates a pool that follows the Jina pods of a Kubernetes namespace (labels
+/// `jina_deployment_name`, `pod_type`, `shard_id`; address `podIP:port`) and writes it to
+/// `*out_pool`. `kubeconfig_path` (may be NULL) is a kubeconfig file for use outside a cluster; NULL
+/// = the in-cluster service account. `namespace` NULL = the kubeconfig's (or the pod's) namespace.
+/// `port` 0 = 8080. Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
+/// when it fails (bad kubeconfig, no permission, API server unreachable). Afterwards the table
+/// follows the pods (read it with `jina_net_pool_routes`) and a lost API server is retried with
+/// backoff. Everything else works as for `jina_net_pool_new`; `JINA_NET_UNSUPPORTED` in a build
+/// without the `k8s` feature. Not from a callback.
+///
+/// # Safety
+/// Strings NULL or NUL-terminated; `options` NULL or valid; `out_pool` writable.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_new_k8s(
+    namespace: *const c_char,
+    kubeconfig_path: *const c_char,
+    port: u16,
+    options: *const jina_net_pool_options,
+    out_pool: *mut *mut jina_net_pool,
+) -> jina_net_result {
+    boundary("jina_net_pool_new_k8s", || {
+        let out_pool = out(out_pool, "out_pool")?;
+        // SAFETY: as documented.
+        let (namespace, kubeconfig, options) = unsafe {
+            (
+                args::optional_string(namespace, "namespace")?,
+                args::optional_string(kubeconfig_path, "kubeconfig_path")?,
+                pool_options(options)?,
+            )
+        };
+        #[cfg(feature = "k8s")]
+        {
+            let pool = crate::k8s::k8s_connection_pool_blocking(
+                namespace,
+                kubeconfig.map(std::path::Path::new),
+                port,
+                options,
+            )?;
+            *out_pool = into_handle(pool)?;
+            Ok(())
+        }
+        #[cfg(not(feature = "k8s"))]
+        {
+            let _ = (namespace, kubeconfig, port, options, out_pool);
+            Err(Failure::new(JINA_NET_UNSUPPORTED, "built without the `k8s` feature"))
+        }
     })
 }
 

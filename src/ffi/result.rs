@@ -50,6 +50,8 @@ pub enum jina_net_result {
     JINA_NET_NOT_FOUND = 18,
     /// The library caught a panic; the message says where. The library stays usable.
     JINA_NET_PANIC = 19,
+    /// The Kubernetes API could not be used (kubeconfig, permissions, API server unreachable).
+    JINA_NET_KUBERNETES_ERROR = 20,
 }
 
 use jina_net_result::*;
@@ -73,6 +75,7 @@ impl jina_net_result {
             Error::PoolClosed => JINA_NET_POOL_CLOSED,
             Error::Unsupported(_) => JINA_NET_UNSUPPORTED,
             Error::Runtime(_) => JINA_NET_RUNTIME_ERROR,
+            Error::Kubernetes(_) => JINA_NET_KUBERNETES_ERROR,
         }
     }
 
@@ -98,6 +101,7 @@ impl jina_net_result {
             JINA_NET_UNSUPPORTED => c"JINA_NET_UNSUPPORTED",
             JINA_NET_NOT_FOUND => c"JINA_NET_NOT_FOUND",
             JINA_NET_PANIC => c"JINA_NET_PANIC",
+            JINA_NET_KUBERNETES_ERROR => c"JINA_NET_KUBERNETES_ERROR",
         }
     }
 }
@@ -206,6 +210,7 @@ pub extern "C" fn jina_net_result_name(result: u32) -> *const c_char {
             JINA_NET_UNSUPPORTED,
             JINA_NET_NOT_FOUND,
             JINA_NET_PANIC,
+            JINA_NET_KUBERNETES_ERROR,
         ]
         .into_iter()
         .find(|c| *c as u32 == result);

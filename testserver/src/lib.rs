@@ -303,7 +303,19 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `127.0.0.1:port` (0 = any free port) on the current tokio runtime.
     pub async fn start(name: &str, role: Role, port: u16) -> std::io::Result<TestServer> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Self::start_at(name, role, SocketAddr::from(([127, 0, 0, 1], port))).await
+    }
+
+    /// Starts a server on a loopback address (`127.x.y.z:port`; other addresses are refused: tests
+    /// never listen outside the machine).
+    pub async fn start_at(name: &str, role: Role, addr: SocketAddr) -> std::io::Result<TestServer> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "test servers listen on loopback only",
+            ));
+        }
+        let listener = TcpListener::bind(addr).await?;
         Ok(Self::serve(name, role, listener))
     }
 
