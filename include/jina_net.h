@@ -369,6 +369,7 @@ typedef void (*jina_net_send_callback)(void *user_data,
 typedef struct jina_net_pool_options {
   /**
    * Attempts per send on `UNAVAILABLE`, the first included (default 3, as jina; 1 = no retry).
+   * With `fail_over`, at least one per replica of the shard.
    */
   uint32_t max_attempts;
   /**
@@ -388,6 +389,44 @@ typedef struct jina_net_pool_options {
    * Length of `root_certificates_pem`.
    */
   size_t root_certificates_pem_len;
+  /**
+   * Retry on the next replica of the shard instead of the same one; every replica is tried before
+   * giving up (default false = jina 3.1's retries in place; true in the resilient settings).
+   */
+  bool fail_over;
+  /**
+   * Backoff cap before a retry that goes back to a replica already tried, in ms (default 0,
+   * resilient 10); multiplied by `backoff_multiplier` per attempt (default 1.0, resilient 2.0) up
+   * to `max_backoff_ms` (default 0, resilient 1000). The wait is uniformly random in [0, cap]
+   * (gRFC A6).
+   */
+  uint64_t initial_backoff_ms;
+  /**
+   * See `initial_backoff_ms`.
+   */
+  double backoff_multiplier;
+  /**
+   * See `initial_backoff_ms`.
+   */
+  uint64_t max_backoff_ms;
+  /**
+   * Consecutive `UNAVAILABLE` failures that eject a replica (skipped while healthy ones exist)
+   * (default 0 = never eject, as jina; resilient 1).
+   */
+  uint32_t eject_after_failures;
+  /**
+   * First ejection in ms (100), doubling per consecutive ejection up to `max_ejection_ms` (800):
+   * a restarted replica is used again within that.
+   */
+  uint64_t base_ejection_ms;
+  /**
+   * See `base_ejection_ms`.
+   */
+  uint64_t max_ejection_ms;
+  /**
+   * At most this percentage of a replica list is ejected at once (default 50).
+   */
+  uint32_t max_ejection_percent;
 } jina_net_pool_options;
 
 #ifdef __cplusplus
@@ -536,12 +575,24 @@ enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
                                                      struct jina_net_response **out_response);
 
 /**
- * Fills `options` with the defaults (jina 3.1's behaviour). NULL is ignored.
+ * Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
+ * same replica, no backoff, no ejection). NULL is ignored.
  *
  * # Safety
  * `options` must be NULL or point to writable storage for the struct.
  */
 void jina_net_pool_options_init(struct jina_net_pool_options *options);
+
+/**
+ * Fills `options` with the recommended settings for production: fail-over to the next replica of
+ * the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
+ * to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
+ * doubling up to 800 ms, at most half of a list). NULL is ignored.
+ *
+ * # Safety
+ * `options` must be NULL or point to writable storage for the struct.
+ */
+void jina_net_pool_options_init_resilient(struct jina_net_pool_options *options);
 
 /**
  * Creates a pool (`options` NULL = defaults) and writes it to `*out_pool`. Starts the library runtime
@@ -751,6 +802,13 @@ const char *jina_net_result_name(uint32_t result);
  */
 size_t jina_net_last_error_message(char *buf,
                                    size_t len);
+
+/**
+ * The gRPC status code of the last failed call made on this thread, when that failure was a gRPC
+ * call (e.g. `JINA_NET_RPC_ERROR` from `jina_net_send_request_sync`: 14 = UNAVAILABLE); -1 when it
+ * was not, or when no call has failed on this thread.
+ */
+int32_t jina_net_last_error_grpc_code(void);
 
 /**
  * The library version, `"MAJOR.MINOR.PATCH"` (static; never NULL).

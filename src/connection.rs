@@ -1,5 +1,5 @@
 //! One replica: its address and the channel its three stubs (`process_single_data`, `process_data`,
-//! `process_control`) share, and the call that sends a payload to it with the retry policy.
+//! `process_control`) share, its passive health, and one call to it bounded by a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +15,8 @@ use crate::address::Address;
 use crate::channel::{get_grpc_channel, ChannelOptions, TlsOptions};
 use crate::codec::PassThroughCodec;
 use crate::error::{Error, Result, RpcError};
+use crate::health::Health;
 use crate::request::{Method, Payload, Request};
-use crate::retry::RetryPolicy;
 
 /// One response: who answered, the serialized response message and the trailing metadata
 /// (workers set `is-error: true` when the executor raised; the error itself is in-band in the body).
@@ -82,6 +82,7 @@ pub struct Connection {
     address: Address,
     key: Arc<str>,
     channel: Channel,
+    health: Health,
     max_send: usize,
     max_receive: usize,
 }
@@ -99,6 +100,7 @@ impl Connection {
             key: Arc::from(address.key()),
             address,
             channel,
+            health: Health::default(),
             max_send: options.max_send_message_length.unwrap_or(usize::MAX),
             max_receive: options.max_receive_message_length.unwrap_or(usize::MAX),
         })
@@ -119,41 +121,26 @@ impl Connection {
         &self.channel
     }
 
-    /// Sends `requests` (see [`Payload::new`] for which method) with the retry policy.
-    pub async fn send(&self, requests: &[Request], options: &CallOptions, retry: &RetryPolicy) -> Result<Response> {
-        let (payload, method) = Payload::new(requests)?;
-        self.send_payload(payload, method, options, retry).await
+    /// The replica's passive health (see [`crate::health`]).
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
-    /// Sends a prepared payload with the retry policy: failures the policy retries are tried again
-    /// on this replica; the last failure is returned with the number of attempts.
-    pub async fn send_payload(
+    /// Sends `requests` once (see [`Payload::new`] for which method), without retry.
+    pub async fn send_once(&self, requests: &[Request], options: &CallOptions) -> Result<Response> {
+        let (payload, method) = Payload::new(requests)?;
+        self.attempt(payload, method, options)
+            .await
+            .map_err(|status| Error::Rpc(Box::new(RpcError::from_status(&self.key, &status, 1))))
+    }
+
+    /// One call, bounded by the deadline.
+    pub(crate) async fn attempt(
         &self,
         payload: Payload,
         method: Method,
         options: &CallOptions,
-        retry: &RetryPolicy,
-    ) -> Result<Response> {
-        let mut attempt = 1;
-        loop {
-            let status = match self.attempt(payload.clone(), method, options).await {
-                Ok(response) => return Ok(response),
-                Err(status) => status,
-            };
-            if !retry.should_retry(status.code(), attempt) || deadline_passed(options.deadline) {
-                return Err(Error::Rpc(Box::new(RpcError::from_status(&self.key, &status, attempt))));
-            }
-            tracing::debug!(address = %self.key, attempt, "gRPC call failed with {:?}, retrying", status.code());
-            let wait = retry.backoff(attempt);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            attempt += 1;
-        }
-    }
-
-    /// One call, bounded by the deadline.
-    async fn attempt(&self, payload: Payload, method: Method, options: &CallOptions) -> Result<Response, Status> {
+    ) -> Result<Response, Status> {
         match options.deadline {
             None => self.call(payload, method, options, None).await,
             Some(deadline) => {
@@ -195,13 +182,19 @@ impl Connection {
         // A unary call on the wire; the streaming form gives the trailers apart from the headers.
         let response = grpc
             .server_streaming(request, PathAndQuery::from_static(method.path()), PassThroughCodec)
-            .await?;
+            .await
+            .map_err(connection_loss_is_unavailable)?;
         let mut stream = response.into_inner();
         let body = stream
             .message()
-            .await?
+            .await
+            .map_err(connection_loss_is_unavailable)?
             .ok_or_else(|| Status::internal("server sent no response message"))?;
-        let mut trailers = stream.trailers().await?.unwrap_or_default();
+        let mut trailers = stream
+            .trailers()
+            .await
+            .map_err(connection_loss_is_unavailable)?
+            .unwrap_or_default();
         for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
             trailers.remove(reserved);
         }
@@ -213,8 +206,17 @@ impl Connection {
     }
 }
 
-fn deadline_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+/// A connection that broke during a call (reset, closed, protocol error before any gRPC status)
+/// is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes) report it; tonic reports such
+/// transport failures as `UNKNOWN` or `INTERNAL`. A status the server sent has no error source.
+fn connection_loss_is_unavailable(status: Status) -> Status {
+    use std::error::Error as _;
+    match status.code() {
+        Code::Unknown | Code::Internal if status.source().is_some() => {
+            Status::unavailable(format!("connection lost: {}", status.message()))
+        }
+        _ => status,
+    }
 }
 
 fn is_timeout(status: &Status) -> bool {

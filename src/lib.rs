@@ -13,6 +13,7 @@ pub mod codec;
 pub mod connection;
 pub mod control;
 pub mod error;
+pub mod health;
 pub mod host;
 #[cfg(feature = "k8s")]
 pub mod k8s;
@@ -23,6 +24,7 @@ pub mod replica_list;
 pub mod request;
 pub mod retry;
 pub mod runtime;
+mod send;
 pub mod wire;
 
 pub mod ffi;
@@ -32,6 +34,7 @@ pub use channel::{default_grpc_options, get_grpc_channel, ChannelOptions, TlsOpt
 pub use connection::{CallOptions, Connection, ConnectionConfig, Response};
 pub use control::{activate_worker, activate_worker_sync, deactivate_worker};
 pub use error::{Error, ReplicaSet, Result, RpcError};
+pub use health::OutlierPolicy;
 pub use host::{host_is_local, is_remote_local_connection};
 pub use oneshot::{send_request_async, send_request_sync, send_requests_sync, OneShotOptions};
 pub use pool::{create_connection_pool, ConnectionPool, Polling, PoolOptions, Route, RoutedSend, TargetResult};

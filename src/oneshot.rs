@@ -61,6 +61,7 @@ pub async fn send_with_fresh_channels(
     options: &OneShotOptions,
 ) -> Result<Response> {
     let policy = RetryPolicy::jina();
+    let budget = policy.attempt_budget(1);
     let call = CallOptions::new(
         options.endpoint.as_deref(),
         Some(options.timeout.unwrap_or(SYNC_DEFAULT_TIMEOUT)),
@@ -68,8 +69,8 @@ pub async fn send_with_fresh_channels(
     let mut attempt = 1;
     loop {
         let connection = open(target, options)?;
-        match connection.send(requests, &call, &RetryPolicy::none()).await {
-            Err(Error::Rpc(mut e)) if policy.should_retry(e.code, attempt) => {
+        match connection.send_once(requests, &call).await {
+            Err(Error::Rpc(mut e)) if policy.should_retry(e.code, attempt, budget) => {
                 tracing::debug!(
                     target,
                     attempt,
@@ -95,5 +96,5 @@ pub async fn send_request_async(request: Request, target: &str, options: &OneSho
         options.endpoint.as_deref(),
         Some(options.timeout.unwrap_or(ASYNC_DEFAULT_TIMEOUT)),
     )?;
-    connection.send(&[request], &call, &RetryPolicy::none()).await
+    connection.send_once(&[request], &call).await
 }

@@ -11,11 +11,13 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{CallOptions, Connection, ConnectionConfig, Response};
+use crate::connection::{CallOptions, ConnectionConfig, Response};
 use crate::error::{Error, ReplicaSet, Result};
-use crate::replica_list::ReplicaList;
+use crate::health::OutlierPolicy;
+use crate::replica_list::{Pick, ReplicaList};
 use crate::request::{Method, Payload, Request};
 use crate::retry::RetryPolicy;
+use crate::send::send_with_retries;
 
 /// How many replica lists a send goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,15 +29,30 @@ pub enum Polling {
     All,
 }
 
-/// Everything a pool is configured with.
+/// Everything a pool is configured with. The default behaves as jina 3.1.0's pool;
+/// [`PoolOptions::resilient`] adds fail-over, backoff and outlier ejection.
 #[derive(Debug, Clone, Default)]
 pub struct PoolOptions {
     /// How connections are opened (channel options, TLS).
     pub connection: ConnectionConfig,
     /// The retry policy of every send.
     pub retry: RetryPolicy,
+    /// When replicas that keep failing are skipped.
+    pub outlier: OutlierPolicy,
     /// Deadline applied to sends that do not give their own; `None` = none.
     pub default_timeout: Option<Duration>,
+}
+
+impl PoolOptions {
+    /// Fail-over to the next replica with jittered backoff ([`RetryPolicy::resilient`]) and passive
+    /// outlier ejection ([`OutlierPolicy::resilient`]).
+    pub fn resilient() -> Self {
+        PoolOptions {
+            retry: RetryPolicy::resilient(),
+            outlier: OutlierPolicy::resilient(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -68,8 +85,8 @@ impl Drop for Inner {
     }
 }
 
-/// A routed target: the replica set and the connection picked in it.
-pub type Target = (ReplicaSet, Arc<Connection>);
+/// A routed target: the replica set and the replica picked in it.
+pub type Target = (ReplicaSet, Pick);
 
 /// One row of the routing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +240,7 @@ impl ConnectionPool {
         address: &str,
         head: bool,
         shard_id: Option<u32>,
-    ) -> Result<Option<Arc<Connection>>> {
+    ) -> Result<Option<Arc<crate::connection::Connection>>> {
         let (head, id) = if head {
             (true, 0)
         } else {
@@ -310,8 +327,8 @@ impl ConnectionPool {
         match polling {
             Polling::All => {
                 for (id, list) in &d.shards {
-                    if let Some(c) = list.next_connection() {
-                        targets.push((ReplicaSet::Shard(*id), c.clone()));
+                    if let Some(pick) = list.pick() {
+                        targets.push((ReplicaSet::Shard(*id), pick));
                     }
                 }
                 if targets.is_empty() {
@@ -339,8 +356,8 @@ impl ConnectionPool {
                     None => "any shard".to_owned(),
                 };
                 let (id, list) = picked.ok_or_else(|| no_replicas(what.clone()))?;
-                let c = list.next_connection().ok_or_else(|| no_replicas(what))?;
-                targets.push((set(head, id), c.clone()));
+                let pick = list.pick().ok_or_else(|| no_replicas(what))?;
+                targets.push((set(head, id), pick));
             }
         }
         Ok((name.clone(), targets))
@@ -370,6 +387,7 @@ impl ConnectionPool {
             method,
             options,
             retry: self.inner.options.retry,
+            outlier: self.inner.options.outlier,
             closed: self.inner.closed.clone(),
         })
     }
@@ -432,7 +450,7 @@ impl ConnectionPool {
 pub struct TargetResult {
     /// The head or shard the send went to.
     pub replica_set: ReplicaSet,
-    /// `host:port` of the replica.
+    /// `host:port` of the replica that answered last (after a fail-over, not the first one picked).
     pub address: Arc<str>,
     /// The response, or what went wrong (with deployment, replica set, address and gRPC status).
     pub result: Result<Response>,
@@ -448,6 +466,7 @@ pub struct RoutedSend {
     method: Method,
     options: CallOptions,
     retry: RetryPolicy,
+    outlier: OutlierPolicy,
     closed: CancellationToken,
 }
 
@@ -469,7 +488,7 @@ impl RoutedSend {
 
     /// The targets: replica set and address.
     pub fn targets(&self) -> impl Iterator<Item = (ReplicaSet, &str)> {
-        self.targets.iter().map(|(s, c)| (*s, c.address().key()))
+        self.targets.iter().map(|(s, p)| (*s, p.connection().address().key()))
     }
 
     /// The number of targets (jina's number of tasks).
@@ -497,14 +516,13 @@ impl RoutedSend {
             method,
             options,
             retry,
+            outlier,
             closed,
         } = self;
-        let calls = join_all(targets.iter().map(|(set, conn)| {
-            let payload = payload.clone();
-            let options = &options;
-            let deployment = &deployment;
+        let calls = join_all(targets.iter().map(|(set, pick)| {
+            let (payload, options, deployment, retry, outlier) = (&payload, &options, &deployment, &retry, &outlier);
             async move {
-                conn.send_payload(payload, method, options, &retry)
+                send_with_retries(&pick.replicas, pick.index, payload, method, options, retry, outlier)
                     .await
                     .map_err(|e| e.in_deployment(deployment, *set))
             }
@@ -521,23 +539,32 @@ impl RoutedSend {
             Ok(results) => targets
                 .iter()
                 .zip(results)
-                .map(|((set, conn), result)| TargetResult {
-                    replica_set: *set,
-                    address: conn_key(conn),
-                    result,
+                .map(|((set, pick), result)| {
+                    let address = match &result {
+                        Ok(r) => r.address.clone(),
+                        Err(Error::Rpc(e)) if e.address != pick.connection().address().key() => {
+                            Arc::from(e.address.as_str())
+                        }
+                        Err(_) => pick.connection().key(),
+                    };
+                    TargetResult {
+                        replica_set: *set,
+                        address,
+                        result,
+                    }
                 })
                 .collect(),
             Err(cancelled) => targets
                 .iter()
-                .map(|(set, conn)| TargetResult {
+                .map(|(set, pick)| TargetResult {
                     replica_set: *set,
-                    address: conn_key(conn),
+                    address: pick.connection().key(),
                     result: Err(match cancelled {
                         None => Error::PoolClosed,
                         Some(()) => Error::Rpc(Box::new(crate::error::RpcError {
                             deployment: Some(deployment.to_string()),
                             replica_set: Some(*set),
-                            address: conn.address().key().to_owned(),
+                            address: pick.connection().address().key().to_owned(),
                             code: tonic::Code::Cancelled,
                             message: "send cancelled by the caller".into(),
                             attempts: 1,
@@ -553,10 +580,6 @@ impl RoutedSend {
     pub async fn run(self) -> Vec<TargetResult> {
         self.run_cancellable(None).await
     }
-}
-
-fn conn_key(conn: &Connection) -> Arc<str> {
-    conn.key()
 }
 
 impl IntoFuture for RoutedSend {

@@ -8,13 +8,30 @@ use crate::address::Address;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::error::Result;
 
+/// A replica picked for a send, with the list it was picked from (for fail-over). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    /// The replicas of the list when it was picked from.
+    pub replicas: Arc<Vec<Arc<Connection>>>,
+    /// The index of the picked replica.
+    pub index: usize,
+}
+
+impl Pick {
+    /// The picked replica.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.replicas[self.index]
+    }
+}
+
 /// Connections to the replicas of one head or shard, in the order they were added.
 ///
 /// `next_connection` takes `&self` (the cursor is atomic) so routing can run under a shared lock;
 /// adding and removing take `&mut self`.
 #[derive(Debug, Default)]
 pub struct ReplicaList {
-    connections: Vec<Arc<Connection>>,
+    /// Shared with the picks of sends in flight; changed copy-on-write.
+    connections: Arc<Vec<Arc<Connection>>>,
     index: HashMap<String, usize>,
     /// Monotonic pick counter; the round-robin cursor is `cursor % len`.
     cursor: AtomicUsize,
@@ -53,7 +70,7 @@ impl ReplicaList {
         }
         *self.cursor.get_mut() = self.normalised_cursor();
         self.index.insert(key.to_owned(), self.connections.len());
-        self.connections.push(connection);
+        Arc::make_mut(&mut self.connections).push(connection);
         true
     }
 
@@ -66,7 +83,7 @@ impl ReplicaList {
         let remaining = self.connections.len() - 1;
         let cursor = self.normalised_cursor();
         *self.cursor.get_mut() = if remaining > 0 { cursor % remaining } else { 0 };
-        let removed = self.connections.remove(idx);
+        let removed = Arc::make_mut(&mut self.connections).remove(idx);
         for i in self.index.values_mut() {
             if *i > idx {
                 *i -= 1;
@@ -83,6 +100,24 @@ impl ReplicaList {
         }
         let pick = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
         self.connections.get(pick)
+    }
+
+    /// Round robin as [`next_connection`](Self::next_connection), but skipping ejected replicas
+    /// while a healthy one exists (if every replica is ejected, the round-robin pick).
+    pub fn pick(&self) -> Option<Pick> {
+        let len = self.connections.len();
+        if len == 0 {
+            return None;
+        }
+        let first = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+        let index = (0..len)
+            .map(|k| (first + k) % len)
+            .find(|&i| !self.connections[i].health().is_ejected())
+            .unwrap_or(first);
+        Some(Pick {
+            replicas: self.connections.clone(),
+            index,
+        })
     }
 
     /// Every connection, in order.
@@ -112,7 +147,7 @@ impl ReplicaList {
 
     /// Drops every connection (calls already running on them finish).
     pub fn close(&mut self) {
-        self.connections.clear();
+        self.connections = Arc::default();
         self.index.clear();
         *self.cursor.get_mut() = 0;
     }

@@ -58,10 +58,10 @@ pub fn handle() -> Result<Handle> {
         State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
         State::NotStarted { worker_threads } => {
             let mut builder = Builder::new_multi_thread();
-            builder
-                .enable_all()
-                .thread_name("jina-net")
-                .on_thread_start(|| ON_LIBRARY_THREAD.with(|f| f.set(true)));
+            builder.enable_all().thread_name("jina-net").on_thread_start(|| {
+                ON_LIBRARY_THREAD.with(|f| f.set(true));
+                block_sigpipe();
+            });
             if let Some(n) = worker_threads {
                 builder.worker_threads(*n);
             }
@@ -72,6 +72,21 @@ pub fn handle() -> Result<Handle> {
             *state = State::Running(rt);
             Ok(handle)
         }
+    }
+}
+
+/// A library embedded in a C, C++ or Go program must not kill it with SIGPIPE when a peer closes a
+/// connection while the library writes to it (Rust ignores SIGPIPE only when it owns `main`, and
+/// socket writes do not all use `MSG_NOSIGNAL`). Blocking the signal on the library's own threads
+/// turns such a write into an `EPIPE` error there and leaves the host's signal handling alone.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: plain libc calls on a local, initialised signal set; they only change this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
@@ -115,4 +130,23 @@ where
     });
     rx.recv()
         .map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(unix)]
+    fn library_threads_block_sigpipe() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::handle().unwrap().spawn(async move {
+            // SAFETY: reads this thread's signal mask into a local set.
+            let blocked = unsafe {
+                let mut current: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+                libc::sigismember(&current, libc::SIGPIPE) == 1
+            };
+            tx.send((blocked, super::on_library_thread())).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), (true, true));
+    }
 }

@@ -256,6 +256,12 @@ fn bad_input_gets_specific_codes_and_leaves_the_pool_working() {
         let mut opts = std::mem::zeroed::<jina_net_pool_options>();
         jina_net_pool_options_init(&mut opts);
         assert_eq!(opts.max_attempts, 3);
+        assert!(
+            !opts.fail_over && opts.eject_after_failures == 0 && opts.initial_backoff_ms == 0,
+            "jina's behaviour"
+        );
+        jina_net_pool_options_init_resilient(&mut opts);
+        assert!(opts.fail_over && opts.eject_after_failures == 1 && opts.max_ejection_percent == 50);
         opts.max_attempts = 0;
         assert_eq!(jina_net_pool_new(&opts, &mut p), JINA_NET_INVALID_ARGUMENT);
         assert!(p.is_null(), "out-parameter untouched on failure");

@@ -106,11 +106,12 @@ impl jina_net_result {
     }
 }
 
-/// A failure: its code and the message that goes with it.
+/// A failure: its code, the message that goes with it and, for a failed call, its gRPC status code.
 #[derive(Debug)]
 pub struct Failure {
     pub code: jina_net_result,
     pub message: String,
+    pub grpc_code: i32,
 }
 
 impl Failure {
@@ -118,6 +119,7 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            grpc_code: -1,
         }
     }
 
@@ -132,20 +134,23 @@ impl From<Error> for Failure {
         Failure {
             code: jina_net_result::of(&error),
             message: error.to_string(),
+            grpc_code: error.grpc_code().map_or(-1, |c| c as i32),
         }
     }
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_GRPC_CODE: std::cell::Cell<i32> = const { std::cell::Cell::new(-1) };
 }
 
-pub(crate) fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str, grpc_code: i32) {
     LAST_ERROR.with(|m| {
         let mut m = m.borrow_mut();
         m.clear();
         m.push_str(message);
     });
+    LAST_GRPC_CODE.with(|c| c.set(grpc_code));
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -164,11 +169,11 @@ pub(crate) fn boundary(function: &str, body: impl FnOnce() -> Result<(), Failure
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => JINA_NET_OK,
         Ok(Err(failure)) => {
-            set_last_error(&format!("{function}: {}", failure.message));
+            set_last_error(&format!("{function}: {}", failure.message), failure.grpc_code);
             failure.code
         }
         Err(payload) => {
-            set_last_error(&format!("{function}: panic: {}", panic_message(&*payload)));
+            set_last_error(&format!("{function}: panic: {}", panic_message(&*payload)), -1);
             JINA_NET_PANIC
         }
     }
@@ -242,4 +247,12 @@ pub unsafe extern "C" fn jina_net_last_error_message(buf: *mut c_char, len: usiz
             m.len()
         })
     })
+}
+
+/// The gRPC status code of the last failed call made on this thread, when that failure was a gRPC
+/// call (e.g. `JINA_NET_RPC_ERROR` from `jina_net_send_request_sync`: 14 = UNAVAILABLE); -1 when it
+/// was not, or when no call has failed on this thread.
+#[no_mangle]
+pub extern "C" fn jina_net_last_error_grpc_code() -> i32 {
+    boundary_value(-1, || LAST_GRPC_CODE.with(|c| c.get()))
 }

@@ -263,6 +263,11 @@ static void test_failures(const jn_servers *s) {
   jina_net_pool_options opts;
   jina_net_pool_options_init(&opts);
   CHECK(opts.max_attempts == 3 && opts.default_timeout_ms == 0 && !opts.tls && opts.root_certificates_pem == NULL);
+  CHECK(!opts.fail_over && opts.initial_backoff_ms == 0 && opts.eject_after_failures == 0); /* jina's behaviour */
+  jina_net_pool_options resilient;
+  jina_net_pool_options_init_resilient(&resilient);
+  CHECK(resilient.fail_over && resilient.backoff_multiplier == 2.0 && resilient.eject_after_failures == 1);
+  CHECK(resilient.max_ejection_percent == 50 && resilient.base_ejection_ms == 100 && resilient.max_ejection_ms == 800);
   opts.default_timeout_ms = 300;
   jina_net_pool *pool = NULL;
   CHECK_OK(jina_net_pool_new(&opts, &pool));
@@ -341,6 +346,12 @@ static void test_bad_input(void) {
   opts.max_attempts = 0;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
   opts.max_attempts = 1;
+  opts.backoff_multiplier = 0.5;
+  CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
+  jina_net_pool_options_init(&opts);
+  opts.max_ejection_percent = 101;
+  CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
+  jina_net_pool_options_init(&opts);
   opts.root_certificates_pem = NULL;
   opts.root_certificates_pem_len = 10;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_NULL_ARGUMENT && pool == NULL);
@@ -428,6 +439,7 @@ static void test_oneshot_and_control(const jn_servers *s) {
   char msg[512];
   last_error(msg, sizeof msg);
   CHECK(strstr(msg, "did not receive a response") != NULL);
+  CHECK(jina_net_last_error_grpc_code() == 2); /* UNKNOWN, from the head */
 
   /* ACTIVATE, blocking */
   CHECK_OK(jina_net_activate_worker_sync("127.0.0.1", worker_port, head, 0, JINA_NET_NO_SHARD, &resp));
@@ -483,6 +495,7 @@ static void test_oneshot_and_control(const jn_servers *s) {
   CHECK(jina_net_activate_worker("127.0.0.1", worker_port, "no port", -1, on_done, &c) == JINA_NET_INVALID_ADDRESS);
   CHECK(jina_net_activate_worker(NULL, worker_port, head, -1, on_done, &c) == JINA_NET_NULL_ARGUMENT);
   CHECK(jina_net_activate_worker("127.0.0.1", worker_port, head, -1, NULL, &c) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_last_error_grpc_code() == -1); /* not a gRPC failure */
   CHECK(jina_net_send_request_async(5, buf, n, head, NULL, on_done, &c) == JINA_NET_INVALID_ARGUMENT);
   CHECK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, (const uint8_t *)"\xff\xff", 2, head, NULL, &resp) ==
         JINA_NET_INVALID_REQUEST);
@@ -510,6 +523,30 @@ static void test_host_checks(void) {
   CHECK(strcmp(options[1].name, "grpc.max_receive_message_length") == 0 && options[1].value == -1);
 }
 
+/* Freeing pools while sends are in flight: every send still completes exactly once, and the host
+ * (which keeps SIGPIPE's default action, "terminate") is not killed by a write to a connection being
+ * torn down: the library blocks SIGPIPE on its own threads (checked directly by a Rust unit test). */
+static void test_free_while_sending(const jn_servers *s) {
+  collector c;
+  collector_init(&c);
+  int expected = 0;
+  for (int round = 0; round < 20; round++) {
+    jina_net_pool *pool = NULL;
+    CHECK_OK(jina_net_pool_new(NULL, &pool));
+    jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, 0, NULL);
+    jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "s"), false, 0, NULL); /* slow: in flight */
+    for (int i = 0; i < 48; i++) {
+      if (send_one(pool, "pipe", "d", false, 0, JINA_NET_POLLING_ANY, NULL, &c, NULL) == JINA_NET_OK) expected++;
+    }
+    if (round % 2) sleep_ms(20); /* let some streams reach the servers */
+    jina_net_pool_free(pool);
+  }
+  CHECK(collector_wait(&c, expected) == expected);
+  sleep_ms(50);
+  CHECK(c.count == expected); /* exactly once */
+  collector_destroy(&c);
+}
+
 static void test_shutdown(void) {
   CHECK_OK(jina_net_runtime_shutdown(5000));
   CHECK_OK(jina_net_runtime_shutdown(5000));
@@ -532,6 +569,7 @@ int main(void) {
   test_bad_input();
   test_oneshot_and_control(&s);
   test_host_checks();
+  test_free_while_sending(&s);
   test_shutdown();
   jn_servers_stop(&s);
   printf("%d passed, %d failed\n", passed, failed);

@@ -1,0 +1,38 @@
+// Package jinanet is the Go binding of libjina_net, the networking of a Jina 3.1 serving system
+// (gRPC connection pool, routing to heads and shards, the worker control plane), over its C ABI.
+//
+// # Building
+//
+// The package links the library built in this repository (cargo build at the repository root):
+// by default the shared target/debug/libjina_net.so, found at run time through an rpath; with the
+// build tag jinanet_static the static target/debug/libjina_net.a is linked into the binary instead:
+//
+//	go test ./...                       // shared
+//	go test -tags jinanet_static ./...  // static
+//
+// # Use
+//
+//	pool, err := jinanet.NewPool(nil)
+//	defer pool.Close()
+//	pool.AddConnection(jinanet.Deployment("encoder"), "127.0.0.1:12345")
+//	responses, err := pool.Send(ctx, jinanet.NewDataRequest(requestBytes), jinanet.Deployment("encoder"))
+//
+// Requests and responses are serialized protobuf messages (jina.DataRequestProto,
+// jina.ControlRequestProto); BuildDataRequest and ParseDataRequest are a minimal helper for them.
+//
+// # Errors
+//
+// Failures are *Error values carrying the library's result Code and message (and, for the failure
+// of one target of a send, its address and gRPC status). Every Code is also a sentinel:
+//
+//	if errors.Is(err, jinanet.ErrUnknownDeployment) { ... }
+//	var e *jinanet.Error
+//	if errors.As(err, &e) && e.GRPCCode == 14 { ... }
+//
+// # Threads and memory
+//
+// All network work runs on the library's own runtime threads. Completions reach Go through an
+// exported callback that receives a runtime/cgo.Handle (never a Go pointer) and copies the result
+// into Go memory; the calling goroutine waits on a channel, so Send blocks only its goroutine.
+// Request bytes are copied by the library before Send has started the send.
+package jinanet

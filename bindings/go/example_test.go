@@ -1,0 +1,114 @@
+package jinanet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	jinanet "github.com/jina-ai/libjina_net/bindings/go"
+)
+
+// A deployment with two shards: one request to a shard, one to all shards, and a typed error.
+func ExamplePool_Send() {
+	// Two echo workers of the project's test server stand in for the shards of an Executor.
+	srv, err := startTestServers("echo=a", "echo=b")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+
+	pool, err := jinanet.NewPool(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+
+	encoder := jinanet.Deployment("encoder")
+	if _, err := pool.AddConnection(encoder.Shard(0), srv.addr["a"]); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := pool.AddConnection(encoder.Shard(1), srv.addr["b"]); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// One data request to shard 1, with the endpoint metadata.
+	req := jinanet.NewDataRequest(jinanet.BuildDataRequest("req-1")).WithEndpoint("/index")
+	responses, err := pool.Send(ctx, req, encoder.Shard(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	info, _ := jinanet.ParseDataRequest(responses[0].Body)
+	fmt.Printf("%s answered %s on %s, routes %v\n",
+		responses[0].Trailer.Get("replica"), info.RequestID, responses[0].Trailer.Get("endpoint"), info.Routes)
+
+	// Polling ALL: one response per shard, in shard order.
+	responses, err = pool.Send(ctx, jinanet.NewDataRequest(jinanet.BuildDataRequest("req-2")), encoder.All())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range responses {
+		fmt.Printf("shard %d: %s\n", r.Shard, r.Trailer.Get("replica"))
+	}
+
+	// Failures are *jinanet.Error values; every result code is a sentinel for errors.Is.
+	_, err = pool.Send(ctx, req, jinanet.Deployment("ranker"))
+	var e *jinanet.Error
+	fmt.Println(errors.Is(err, jinanet.ErrUnknownDeployment), errors.As(err, &e) && e.Code == jinanet.CodeUnknownDeployment)
+
+	// Output:
+	// b answered req-1 on /index, routes [b]
+	// shard 0: a
+	// shard 1: b
+	// true true
+}
+
+// A worker registers with its deployment's head; data sent to the head then reaches the worker.
+func ExampleActivateWorker() {
+	srv, err := startTestServers("head:worker=head", "echo=worker")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+	host, portText, _ := net.SplitHostPort(srv.addr["worker"])
+	port, _ := strconv.Atoi(portText)
+
+	ctx := context.Background()
+	if _, err := jinanet.ActivateWorker(ctx, host, port, srv.addr["head"], 0); err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := jinanet.SendRequestSync(jinanet.NewDataRequest(jinanet.BuildDataRequest("hello")), srv.addr["head"], nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	info, _ := jinanet.ParseDataRequest(r.Body)
+	fmt.Println(info.RequestID, info.Routes)
+
+	if _, err := jinanet.DeactivateWorker(ctx, host, port, srv.addr["head"], 0); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = jinanet.SendRequestSync(jinanet.NewDataRequest(jinanet.BuildDataRequest("again")), srv.addr["head"], nil)
+	var e *jinanet.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.Code) // the head has no worker left and answers gRPC UNKNOWN
+	}
+
+	// Output:
+	// hello [worker head]
+	// JINA_NET_RPC_ERROR
+}

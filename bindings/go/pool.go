@@ -1,0 +1,365 @@
+package jinanet
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+#include "jina_net.h"
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"runtime/cgo"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// NoShard is the "no shard id" of the C ABI (JINA_NET_NO_SHARD).
+const NoShard = C.JINA_NET_NO_SHARD
+
+// PoolOptions configures a Pool. The zero value (or a nil *PoolOptions) gives jina 3.1's behaviour.
+type PoolOptions struct {
+	// MaxAttempts is the number of attempts per send on UNAVAILABLE, the first included
+	// (0 = the library default, 3; 1 = no retry).
+	MaxAttempts int
+	// DefaultTimeout is the deadline of a send whose context has none (0 = none).
+	DefaultTimeout time.Duration
+	// TLS uses TLS for every address, also those without https:// or grpcs://.
+	TLS bool
+	// RootCertificatesPEM are the PEM root certificates to trust for TLS instead of the system roots.
+	RootCertificatesPEM []byte
+}
+
+// Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
+// (addresses) of each. A Pool is safe for concurrent use. Close it when done; a Pool that becomes
+// unreachable is closed by a finalizer.
+type Pool struct {
+	mu  sync.RWMutex // read: a C call on ptr is running; write: Close
+	ptr *C.jina_net_pool
+}
+
+// livePools counts the pools created and not yet closed (for the tests).
+var livePools int64
+
+// NewPool creates a pool (opts nil = defaults). It starts the library runtime if it is not running.
+func NewPool(opts *PoolOptions) (*Pool, error) {
+	guardSIGPIPE()
+	var o C.jina_net_pool_options
+	C.jina_net_pool_options_init(&o)
+	var pem unsafe.Pointer
+	if opts != nil {
+		switch {
+		case opts.MaxAttempts < 0 || int64(opts.MaxAttempts) > int64(^uint32(0)):
+			return nil, newError(CodeInvalidArgument, "NewPool: MaxAttempts out of range")
+		case opts.MaxAttempts > 0:
+			o.max_attempts = C.uint32_t(opts.MaxAttempts)
+		}
+		if opts.DefaultTimeout < 0 {
+			return nil, newError(CodeInvalidArgument, "NewPool: negative DefaultTimeout")
+		}
+		o.default_timeout_ms = C.uint64_t(millisCeil(opts.DefaultTimeout))
+		o.tls = C.bool(opts.TLS)
+		if len(opts.RootCertificatesPEM) > 0 {
+			// C memory: the options struct may not hold a Go pointer. The library copies it.
+			pem = C.CBytes(opts.RootCertificatesPEM)
+			defer C.free(pem)
+			o.root_certificates_pem = (*C.uint8_t)(pem)
+			o.root_certificates_pem_len = C.size_t(len(opts.RootCertificatesPEM))
+		}
+	}
+	var ptr *C.jina_net_pool
+	if err := call(func() uint32 { return C.jina_net_pool_new(&o, &ptr) }); err != nil {
+		return nil, err
+	}
+	p := &Pool{ptr: ptr}
+	atomic.AddInt64(&livePools, 1)
+	runtime.SetFinalizer(p, (*Pool).Close)
+	return p, nil
+}
+
+// Close closes and frees the pool: connections are dropped, sends still pending complete with
+// ErrPoolClosed, and later calls fail with ErrPoolClosed. Closing again is a no-op. It always
+// returns nil (it is an io.Closer).
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ptr == nil {
+		return nil
+	}
+	// Pending callbacks fire later with POOL_CLOSED; their user_data is a cgo.Handle that stays
+	// valid until then, so nothing needs to wait here.
+	C.jina_net_pool_free(p.ptr)
+	p.ptr = nil
+	atomic.AddInt64(&livePools, -1)
+	runtime.SetFinalizer(p, nil)
+	return nil
+}
+
+// use runs f with the live C pool, or fails with ErrPoolClosed. Close waits for f to return.
+func (p *Pool) use(fn string, f func(*C.jina_net_pool) error) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.ptr == nil {
+		return errPoolClosed(fn)
+	}
+	err := f(p.ptr)
+	runtime.KeepAlive(p) // the finalizer must not free the pool while C uses it
+	return err
+}
+
+// Target says where a send goes, or which replica set a connection belongs to. Build one with
+// Deployment, then narrow it with Head, Shard or All.
+type Target struct {
+	deployment string
+	head       bool
+	shard      int64
+	all        bool
+}
+
+// Deployment targets a deployment: a send goes to its shards in turn (round robin over shards,
+// and over the replicas of each); a connection goes to shard 0.
+func Deployment(name string) Target { return Target{deployment: name, shard: NoShard} }
+
+// Head targets the deployment's head.
+func (t Target) Head() Target { t.head, t.all = true, false; return t }
+
+// Shard targets shard id of the deployment.
+func (t Target) Shard(id int) Target { t.shard, t.head, t.all = int64(id), false, false; return t }
+
+// All sends to every shard of the deployment (polling ALL): one response per shard.
+func (t Target) All() Target { t.all, t.head = true, false; return t }
+
+// Name is the deployment's name.
+func (t Target) Name() string { return t.deployment }
+
+func (t Target) String() string {
+	switch {
+	case t.all:
+		return t.deployment + " (all shards)"
+	case t.head:
+		return t.deployment + " (head)"
+	case t.shard == NoShard:
+		return t.deployment
+	default:
+		return t.deployment + " (shard " + strconv.FormatInt(t.shard, 10) + ")"
+	}
+}
+
+// RequestKind is the kind of the messages of a Request.
+type RequestKind uint32
+
+const (
+	// KindData: serialized jina.DataRequestProto messages.
+	KindData RequestKind = C.JINA_NET_REQUEST_DATA
+	// KindControl: one serialized jina.ControlRequestProto.
+	KindControl RequestKind = C.JINA_NET_REQUEST_CONTROL
+)
+
+// Request is what a send carries: serialized protobuf messages, copied by the library before the
+// send function returns (so they may be reused as soon as Send has started the send).
+type Request struct {
+	// Kind of the messages (the zero value is KindData).
+	Kind RequestKind
+	// Messages: one data request goes as process_single_data, several as one process_data call
+	// (a DataRequestListProto); a control request goes as process_control.
+	Messages [][]byte
+	// Endpoint is the "endpoint" metadata of data requests ("" = none).
+	Endpoint string
+}
+
+// NewDataRequest makes a data Request from serialized DataRequestProto messages.
+func NewDataRequest(messages ...[]byte) Request {
+	return Request{Kind: KindData, Messages: messages}
+}
+
+// NewControlRequest makes a control Request from one serialized ControlRequestProto.
+func NewControlRequest(message []byte) Request {
+	return Request{Kind: KindControl, Messages: [][]byte{message}}
+}
+
+// WithEndpoint returns a copy of r with the endpoint metadata set.
+func (r Request) WithEndpoint(endpoint string) Request { r.Endpoint = endpoint; return r }
+
+// AddConnection adds the replica at address ("host:port", "[v6]:port", or grpc://, https://,
+// grpcs:// host:port) to the target's head (t.Head()) or shard (t.Shard(n); Deployment(name) alone
+// means shard 0). It reports whether the address was added (false: it was already there).
+func (p *Pool) AddConnection(t Target, address string) (bool, error) {
+	return p.connection("AddConnection", true, t, address)
+}
+
+// RemoveConnection removes the replica at address from the target's head or shard (as
+// AddConnection). It reports whether there was one. A head or shard left empty is dropped.
+func (p *Pool) RemoveConnection(t Target, address string) (bool, error) {
+	return p.connection("RemoveConnection", false, t, address)
+}
+
+func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, error) {
+	if t.all {
+		return false, newError(CodeInvalidArgument, fn+": a connection belongs to the head or one shard, not to all shards")
+	}
+	dep, err := cString(t.deployment, "deployment", fn)
+	if err != nil {
+		return false, err
+	}
+	defer freeString(dep)
+	addr, err := cString(address, "address", fn)
+	if err != nil {
+		return false, err
+	}
+	defer freeString(addr)
+	var changed C.bool
+	err = p.use(fn, func(pool *C.jina_net_pool) error {
+		return call(func() uint32 {
+			if add {
+				return C.jina_net_pool_add_connection(pool, dep, addr, C.bool(t.head), C.int64_t(t.shard), &changed)
+			}
+			return C.jina_net_pool_remove_connection(pool, dep, addr, C.bool(t.head), C.int64_t(t.shard), &changed)
+		})
+	})
+	return bool(changed), err
+}
+
+// Send sends req to target and waits for the responses: one for a head, a shard or a round-robin
+// send, one per shard (in shard order) for t.All(). The error is nil when every target answered;
+// otherwise it is an *Error (the first failed target's, with its Address and GRPCCode), and the
+// responses of the targets reached are still returned, each with its own Err.
+//
+// A request that cannot be sent (unknown deployment, no replicas, bad bytes, closed pool) fails at
+// once with no responses. The context's deadline is passed to the library as the send's timeout
+// (retries included; without one the pool's DefaultTimeout applies); cancelling the context cancels
+// the send (jina_net_pool_cancel), and the error then satisfies errors.Is(err, ErrCancelled) (or
+// ErrDeadlineExceeded) and errors.Is(err, ctx.Err()).
+func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Response, error) {
+	const fn = "Send"
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(ctx, fn)
+	}
+	timeoutMS, expired := remainingMillis(ctx)
+	if expired {
+		return nil, contextDeadlineError(fn)
+	}
+	dep, err := cString(target.deployment, "deployment", fn)
+	if err != nil {
+		return nil, err
+	}
+	defer freeString(dep)
+	endpoint, err := cOptionalString(req.Endpoint, "endpoint", fn)
+	if err != nil {
+		return nil, err
+	}
+	defer freeString(endpoint)
+	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
+	if target.all {
+		polling = C.JINA_NET_POLLING_ALL
+	}
+	data, lens, buf := cMessages(req.Messages)
+
+	done := make(chan sendOutcome, 1)
+	handle := cgo.NewHandle((chan<- sendOutcome)(done))
+	var id C.uint64_t
+	err = p.use(fn, func(pool *C.jina_net_pool) error {
+		return call(func() uint32 {
+			return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)),
+				dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
+				C.uintptr_t(handle), &id)
+		})
+	})
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(lens)
+	if err != nil {
+		handle.Delete() // nothing was sent: the callback will not fire
+		return nil, err
+	}
+
+	var out sendOutcome
+	select {
+	case out = <-done:
+	case <-ctx.Done():
+		p.cancel(uint64(id))
+		out = <-done // the callback fires exactly once, promptly after a cancel (or a close)
+	}
+	runtime.KeepAlive(p)
+	if out.err != nil {
+		return out.responses, withContext(out.err, ctx)
+	}
+	return out.responses, nil
+}
+
+// cancel cancels a pending send; a send that already completed (or a closed pool) is left alone.
+func (p *Pool) cancel(id uint64) {
+	_ = p.use("Send", func(pool *C.jina_net_pool) error {
+		C.jina_net_pool_cancel(pool, C.uint64_t(id)) // JINA_NET_NOT_FOUND: it already completed
+		return nil
+	})
+}
+
+// Route is one line of a pool's routing table: a deployment's head or one of its shards.
+type Route struct {
+	Deployment string
+	Head       bool
+	Shard      int // -1 for the head
+	Addresses  []string
+}
+
+// Routes returns the routing table, deployments sorted.
+func (p *Pool) Routes() ([]Route, error) {
+	var table *C.char
+	err := p.use("Routes", func(pool *C.jina_net_pool) error {
+		return call(func() uint32 { return C.jina_net_pool_routes(pool, &table) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	text := C.GoString(table)
+	C.jina_net_string_free(table)
+	var routes []Route
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		r := Route{Deployment: f[0], Shard: -1}
+		if f[1] == "head" {
+			r.Head = true
+		} else if n, err := strconv.Atoi(strings.TrimPrefix(f[1], "shard ")); err == nil {
+			r.Shard = n
+		}
+		if f[2] != "" {
+			r.Addresses = strings.Split(f[2], ",")
+		}
+		routes = append(routes, r)
+	}
+	return routes, nil
+}
+
+// millisCeil converts d to whole milliseconds, rounding up (so 1ns is 1ms, not "no deadline").
+func millisCeil(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// remainingMillis is the time left before ctx's deadline (0 = no deadline); expired when it passed.
+func remainingMillis(ctx context.Context) (ms uint64, expired bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0, false
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return 0, true
+	}
+	return millisCeil(left), false
+}
+
+func contextDeadlineError(fn string) error {
+	e := newError(CodeDeadlineExceeded, fn+": the context's deadline passed before the send started")
+	e.cause = context.DeadlineExceeded
+	return e
+}

@@ -1,0 +1,153 @@
+package jinanet
+
+/*
+#include "jina_net.h"
+*/
+import "C"
+
+import (
+	"strings"
+	"unsafe"
+)
+
+// Metadata is gRPC trailing metadata: lower-case keys, values as on the wire (base64 for keys ending
+// in "-bin"), in the order received.
+type Metadata map[string][]string
+
+// Get returns the first value of key (case-insensitive), or "".
+func (m Metadata) Get(key string) string {
+	if v := m[strings.ToLower(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Response is the outcome of a send at one target (ALL polling: one per shard).
+type Response struct {
+	// Status is CodeOK when the target answered.
+	Status Code
+	// Err is nil when the target answered, else an *Error saying why it did not.
+	Err error
+	// Head says the target was the deployment's head.
+	Head bool
+	// Shard is the target's shard, -1 for a head or a one-shot send to an address.
+	Shard int
+	// Address is "host:port" of the replica that answered (or failed).
+	Address string
+	// Body is the serialized response message (a DataRequestProto, or a ControlRequestProto for
+	// control requests); nil on failure.
+	Body []byte
+	// Trailer is the trailing metadata of the response (on failure: of the error status).
+	Trailer Metadata
+}
+
+// sendOutcome is what the completion callback hands to the waiting goroutine.
+type sendOutcome struct {
+	responses []*Response
+	err       error
+}
+
+func goBytes(p *C.uint8_t, n C.size_t) []byte {
+	if p == nil {
+		return nil
+	}
+	if n == 0 {
+		return []byte{} // an empty buffer's pointer may dangle: do not touch it
+	}
+	b := make([]byte, int(n))
+	copy(b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	return b
+}
+
+func goMetadata(entries *C.jina_net_metadata, n C.size_t) Metadata {
+	md := make(Metadata, int(n))
+	if entries == nil {
+		return md
+	}
+	for _, e := range unsafe.Slice(entries, int(n)) {
+		k := C.GoString(e.key)
+		md[k] = append(md[k], string(goBytes(e.value, e.value_len)))
+	}
+	return md
+}
+
+// convertSendResult copies a C send result into Go memory (only valid during the callback).
+func convertSendResult(r *C.jina_net_send_result) sendOutcome {
+	var out sendOutcome
+	var firstFailed *Error
+	if r.targets != nil {
+		targets := unsafe.Slice(r.targets, int(r.targets_len))
+		out.responses = make([]*Response, len(targets))
+		for i := range targets {
+			t := &targets[i]
+			resp := &Response{
+				Status:  Code(t.status),
+				Head:    bool(t.head),
+				Shard:   int(t.shard_id),
+				Address: C.GoString(t.address),
+				Body:    goBytes(t.response, t.response_len),
+				Trailer: goMetadata(t.metadata, t.metadata_len),
+			}
+			if resp.Status != CodeOK {
+				e := &Error{
+					Code:        resp.Status,
+					Message:     C.GoString(t.error_message),
+					Address:     resp.Address,
+					Head:        resp.Head,
+					Shard:       resp.Shard,
+					GRPCCode:    int(t.grpc_code),
+					GRPCMessage: C.GoString(t.grpc_message),
+				}
+				resp.Err = e
+				if firstFailed == nil && e.Code == Code(r.status) {
+					firstFailed = e
+				}
+			}
+			out.responses[i] = resp
+		}
+	}
+	if Code(r.status) != CodeOK {
+		msg := C.GoString(r.error_message)
+		if firstFailed != nil {
+			e := *firstFailed // the send's error is a copy: it may be annotated with the context
+			e.Message = msg
+			out.err = &e
+		} else {
+			out.err = newError(Code(r.status), msg)
+		}
+	}
+	return out
+}
+
+// convertResponse copies a response the library returned (and does not free it).
+func convertResponse(r *C.jina_net_response) (*Response, error) {
+	var data *C.uint8_t
+	var n C.size_t
+	if err := call(func() uint32 { return C.jina_net_response_body(r, &data, &n) }); err != nil {
+		return nil, err
+	}
+	resp := &Response{
+		Status:  CodeOK,
+		Shard:   -1,
+		Address: C.GoString(C.jina_net_response_address(r)),
+		Body:    goBytes(data, n),
+		Trailer: Metadata{},
+	}
+	if resp.Body == nil {
+		resp.Body = []byte{}
+	}
+	count := C.jina_net_response_metadata_count(r)
+	for i := C.size_t(0); i < count; i++ {
+		var key *C.char
+		var value *C.uint8_t
+		var vlen C.size_t
+		if err := call(func() uint32 {
+			return C.jina_net_response_metadata(r, i, &key, &value, &vlen)
+		}); err != nil {
+			return nil, err
+		}
+		k := C.GoString(key)
+		resp.Trailer[k] = append(resp.Trailer[k], string(goBytes(value, vlen)))
+	}
+	return resp, nil
+}
