@@ -430,3 +430,49 @@ async fn unusable_configuration_is_a_clear_error() {
     assert!(e.to_string().contains("missing"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_abi_constructor_and_routing_table() {
+    use jina_net::ffi::pool::{
+        jina_net_pool, jina_net_pool_free, jina_net_pool_new_k8s, jina_net_pool_routes, jina_net_string_free,
+    };
+    use jina_net::ffi::result::jina_net_result;
+    use std::ffi::{CStr, CString};
+    let Some(c) = Cluster::new("jina-ffi").await else {
+        return;
+    };
+    let (port, _servers) = servers(&[("ffi", "127.0.0.41")]).await;
+    c.create(
+        "ffi-head",
+        json!({"jina_deployment_name": "ffi", "pod_type": "head", "shard_id": ""}),
+    )
+    .await;
+    c.status("ffi-head", "127.0.0.41", "Running", true).await;
+    let path = CString::new(kubeconfig().unwrap().to_str().unwrap()).unwrap();
+    let ns = CString::new("jina-ffi").unwrap();
+    // the constructor blocks (it waits for the first list): call it off the async threads
+    let table = tokio::task::spawn_blocking(move || unsafe {
+        let mut pool: *mut jina_net_pool = std::ptr::null_mut();
+        let r = jina_net_pool_new_k8s(ns.as_ptr(), path.as_ptr(), port, std::ptr::null(), &mut pool);
+        assert_eq!(r, jina_result_ok());
+        let mut text = std::ptr::null_mut();
+        assert_eq!(jina_net_pool_routes(pool, &mut text), jina_result_ok());
+        let table = CStr::from_ptr(text).to_str().unwrap().to_owned();
+        jina_net_string_free(text);
+        jina_net_pool_free(pool);
+        // a kubeconfig that does not exist is a clear error, and the out-parameter is untouched
+        let mut other: *mut jina_net_pool = std::ptr::null_mut();
+        let missing = CString::new("/nonexistent/kubeconfig").unwrap();
+        let r = jina_net_pool_new_k8s(std::ptr::null(), missing.as_ptr(), 0, std::ptr::null(), &mut other);
+        assert_eq!(r, jina_net_result::JINA_NET_KUBERNETES_ERROR);
+        assert!(other.is_null());
+        table
+    })
+    .await
+    .unwrap();
+    assert_eq!(table, format!("ffi\thead\t127.0.0.41:{port}\n"));
+
+    fn jina_result_ok() -> jina_net_result {
+        jina_net_result::JINA_NET_OK
+    }
+}
