@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 
-echo "== Rust: cargo test --workspace"
+echo "== Rust: cargo build --workspace, cargo test --workspace"
+cargo build --workspace --locked   # the test-server binary the fault test, C, C++ and Go suites start
 cargo test --workspace --locked 2>&1
 
 echo "== C: tests/c/run.sh"

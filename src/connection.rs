@@ -206,13 +206,14 @@ impl Connection {
     }
 }
 
-/// A connection that broke during a call (reset, closed, protocol error before any gRPC status)
-/// is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes) report it; tonic reports such
-/// transport failures as `UNKNOWN` or `INTERNAL`. A status the server sent has no error source.
+/// A connection that broke during a call (reset, closed, refused stream, a request dropped by the
+/// connection's dispatcher) is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes) report
+/// it; tonic reports such transport failures as `UNKNOWN`, `INTERNAL` or `CANCELLED`. A status the
+/// server sent, and the library's own deadline, carry no error source.
 fn connection_loss_is_unavailable(status: Status) -> Status {
     use std::error::Error as _;
     match status.code() {
-        Code::Unknown | Code::Internal if status.source().is_some() => {
+        Code::Unknown | Code::Internal | Code::Cancelled if status.source().is_some() => {
             Status::unavailable(format!("connection lost: {}", status.message()))
         }
         _ => status,
