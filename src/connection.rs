@@ -183,17 +183,17 @@ impl Connection {
         let response = grpc
             .server_streaming(request, PathAndQuery::from_static(method.path()), PassThroughCodec)
             .await
-            .map_err(connection_loss_is_unavailable)?;
+            .map_err(classify)?;
         let mut stream = response.into_inner();
         let body = stream
             .message()
             .await
-            .map_err(connection_loss_is_unavailable)?
+            .map_err(classify)?
             .ok_or_else(|| Status::internal("server sent no response message"))?;
         let mut trailers = stream
             .trailers()
             .await
-            .map_err(connection_loss_is_unavailable)?
+            .map_err(classify)?
             .unwrap_or_default();
         for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
             trailers.remove(reserved);
@@ -206,13 +206,16 @@ impl Connection {
     }
 }
 
-/// A connection that broke during a call (reset, closed, refused stream, a request dropped by the
-/// connection's dispatcher) is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes) report
-/// it; tonic reports such transport failures as `UNKNOWN`, `INTERNAL` or `CANCELLED`. A status the
-/// server sent, and the library's own deadline, carry no error source.
-fn connection_loss_is_unavailable(status: Status) -> Status {
+/// How the library reads a failed call:
+/// - its own deadline (tonic's "Timeout expired" `CANCELLED`) is `DEADLINE_EXCEEDED`;
+/// - a connection that broke during the call (reset, closed, refused stream, a request dropped by
+///   the connection's dispatcher) is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes)
+///   report it, where tonic says `UNKNOWN`, `INTERNAL` or `CANCELLED`. A status the server sent has
+///   no error source and is kept as it is.
+fn classify(status: Status) -> Status {
     use std::error::Error as _;
     match status.code() {
+        Code::Cancelled if status.message().starts_with("Timeout expired") => deadline_exceeded(),
         Code::Unknown | Code::Internal | Code::Cancelled if status.source().is_some() => {
             Status::unavailable(format!("connection lost: {}", status.message()))
         }
@@ -222,7 +225,6 @@ fn connection_loss_is_unavailable(status: Status) -> Status {
 
 fn is_timeout(status: &Status) -> bool {
     status.code() == Code::DeadlineExceeded
-        || (status.code() == Code::Cancelled && status.message() == "Timeout expired")
 }
 
 fn deadline_exceeded() -> Status {

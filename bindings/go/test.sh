@@ -31,6 +31,12 @@ echo "== cargo build --workspace (libjina_net.so, libjina_net.a, jina-net-test-s
 (cd "$root" && cargo build --workspace)
 export JINA_NET_TEST_SERVER="${JINA_NET_TEST_SERVER:-$root/target/debug/jina-net-test-server}"
 
+# Go's build cache does not see files outside the package: a changed include/jina_net.h (a struct
+# that grew) or a rebuilt libjina_net.a would be linked against stale cgo objects. Their hash in
+# CGO_CFLAGS makes both part of the cache key.
+stamp="$(cat "$root/include/jina_net.h" "$root/target/debug/libjina_net.a" | sha256sum | cut -c1-16)"
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DJINA_NET_BUILD_STAMP=$stamp"
+
 cd "$here"
 echo "== go vet ./..."
 go vet ./...
