@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 )
 
@@ -151,10 +152,18 @@ func lastErrorMessage() string {
 	return string(buf[:n])
 }
 
-// withContext attaches the context's error to a failure of a send whose context is done.
+// withContext attaches the context's error to a failure of a send whose context is done. The
+// library enforces the context's deadline itself (as timeout_ms) and may report it a moment before
+// ctx.Done fires: a DEADLINE_EXCEEDED once the deadline has passed is the context's deadline too.
 func withContext(err error, ctx context.Context) error {
 	var e *Error
-	if ctx.Err() == nil || !errors.As(err, &e) {
+	if !errors.As(err, &e) {
+		return err
+	}
+	if ctx.Err() == nil {
+		if deadline, ok := ctx.Deadline(); ok && e.Code == CodeDeadlineExceeded && !time.Now().Before(deadline) {
+			e.cause = context.DeadlineExceeded
+		}
 		return err
 	}
 	if e.Code == CodeCancelled || e.Code == CodeDeadlineExceeded {
