@@ -176,7 +176,8 @@ impl Connection {
                 request.metadata_mut().insert("endpoint", endpoint.clone());
             }
         }
-        if let Some(t) = timeout {
+        // The `grpc-timeout` header holds at most 8 digits of hours; beyond a year it says nothing useful.
+        if let Some(t) = timeout.filter(|t| *t < MAX_GRPC_TIMEOUT) {
             request.set_timeout(t);
         }
         // A unary call on the wire; the streaming form gives the trailers apart from the headers.
@@ -190,11 +191,7 @@ impl Connection {
             .await
             .map_err(classify)?
             .ok_or_else(|| Status::internal("server sent no response message"))?;
-        let mut trailers = stream
-            .trailers()
-            .await
-            .map_err(classify)?
-            .unwrap_or_default();
+        let mut trailers = stream.trailers().await.map_err(classify)?.unwrap_or_default();
         for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
             trailers.remove(reserved);
         }
@@ -205,6 +202,8 @@ impl Connection {
         })
     }
 }
+
+const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// How the library reads a failed call:
 /// - its own deadline (tonic's "Timeout expired" `CANCELLED`) is `DEADLINE_EXCEEDED`;

@@ -137,6 +137,9 @@ pub enum Error {
     /// The Kubernetes API could not be used (configuration, permissions, connection).
     #[error("kubernetes: {0}")]
     Kubernetes(String),
+    /// The library panicked while doing the work (a bug; the library stays usable).
+    #[error("libjina_net panicked: {0}")]
+    Panic(String),
     /// The library runtime cannot be used (already started, shut down, or failed to start).
     #[error("runtime: {0}")]
     Runtime(String),

@@ -23,6 +23,18 @@ pub fn on_library_thread() -> bool {
     ON_LIBRARY_THREAD.with(|f| f.get())
 }
 
+/// Set once the runtime is shut down: checked (without the lock) on the send path, so that a send
+/// after a shutdown fails at once instead of being dropped by the stopped runtime.
+static SHUT_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `Err` once the runtime has been shut down.
+pub fn ensure_not_shut_down() -> Result<()> {
+    if SHUT_DOWN.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(Error::Runtime("the runtime has been shut down".into()));
+    }
+    Ok(())
+}
+
 static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
 
 fn lock() -> std::sync::MutexGuard<'static, State> {
@@ -104,6 +116,7 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
             "shutdown must not be called from a runtime thread or async context".into(),
         ));
     }
+    SHUT_DOWN.store(true, std::sync::atomic::Ordering::Release);
     let previous = std::mem::replace(&mut *lock(), State::ShutDown);
     if let State::Running(rt) = previous {
         rt.shutdown_timeout(timeout);
@@ -112,7 +125,8 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
 }
 
 /// Runs `future` on the library runtime and blocks the calling thread until it is done.
-/// Refused (not a deadlock) on a library runtime thread, e.g. from a completion callback.
+/// Refused (not a deadlock) on a library runtime thread, e.g. from a completion callback. A panic in
+/// `future` is [`Error::Panic`].
 pub fn block_on<F>(future: F) -> Result<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -124,12 +138,22 @@ where
         ));
     }
     let handle = handle()?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    handle.spawn(async move {
-        let _ = tx.send(future.await);
-    });
-    rx.recv()
-        .map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))
+    let task = handle.spawn(future);
+    match handle.block_on(task) {
+        Ok(output) => Ok(output),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Panic(message))
+        }
+        Err(_) => Err(Error::Runtime(
+            "the runtime shut down while a blocking call was waiting".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,12 @@
 
 mod common;
 
-use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use common::c_abi::*;
 use common::*;
 use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
-use jina_net::ffi::completion::*;
 use jina_net::ffi::host::*;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
@@ -17,98 +15,6 @@ use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::result::*;
 use prost::Message;
-
-#[derive(Debug, Clone)]
-struct Target {
-    status: jina_net_result,
-    grpc_code: i32,
-    shard_id: i64,
-    head: bool,
-    address: String,
-    error_message: String,
-    body: Vec<u8>,
-    metadata: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-struct Completed {
-    status: jina_net_result,
-    message: String,
-    targets: Vec<Target>,
-}
-
-#[derive(Default)]
-struct Collector {
-    done: Mutex<Vec<Completed>>,
-    cv: Condvar,
-}
-
-impl Collector {
-    fn wait(&self, n: usize) -> Vec<Completed> {
-        let guard = self.done.lock().unwrap();
-        let (guard, timeout) = self
-            .cv
-            .wait_timeout_while(guard, Duration::from_secs(20), |d| d.len() < n)
-            .unwrap();
-        assert!(!timeout.timed_out(), "only {} of {n} callbacks fired", guard.len());
-        guard.clone()
-    }
-    fn ud(&self) -> *mut c_void {
-        self as *const Collector as *mut c_void
-    }
-}
-
-fn s(p: *const c_char) -> String {
-    unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned()
-}
-
-unsafe extern "C" fn collect(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let c = unsafe { &*(user_data as *const Collector) };
-    let r = unsafe { &*result };
-    let targets = (0..r.targets_len)
-        .map(|i| {
-            let t = unsafe { &*r.targets.add(i) };
-            let metadata = (0..t.metadata_len)
-                .map(|j| {
-                    let m = unsafe { &*t.metadata.add(j) };
-                    let v = unsafe { std::slice::from_raw_parts(m.value, m.value_len) };
-                    (s(m.key), String::from_utf8_lossy(v).into_owned())
-                })
-                .collect();
-            Target {
-                status: t.status,
-                grpc_code: t.grpc_code,
-                shard_id: t.shard_id,
-                head: t.head,
-                address: s(t.address),
-                error_message: s(t.error_message),
-                body: if t.response.is_null() {
-                    vec![]
-                } else {
-                    unsafe { std::slice::from_raw_parts(t.response, t.response_len) }.to_vec()
-                },
-                metadata,
-            }
-        })
-        .collect();
-    c.done.lock().unwrap().push(Completed {
-        status: r.status,
-        message: s(r.error_message),
-        targets,
-    });
-    c.cv.notify_all();
-}
-
-fn cs(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-fn last_error() -> String {
-    let n = unsafe { jina_net_last_error_message(ptr::null_mut(), 0) };
-    let mut buf = vec![0 as c_char; n + 1];
-    unsafe { jina_net_last_error_message(buf.as_mut_ptr(), buf.len()) };
-    s(buf.as_ptr())
-}
 
 fn new_pool() -> *mut jina_net_pool {
     let mut pool = ptr::null_mut();
@@ -194,7 +100,7 @@ async fn sends_round_robin_all_and_head_through_the_c_abi() {
         (x.targets.len(), x.targets[0].shard_id, x.targets[0].address.clone()),
         (1, 0, a.address())
     );
-    assert!(x.targets[0].metadata.contains(&("replica".into(), "a".into())));
+    assert_eq!(x.targets[0].meta("replica").as_deref(), Some("a"));
     let y = find("y");
     let shards: Vec<i64> = y.targets.iter().map(|t| t.shard_id).collect();
     assert_eq!(shards, [0, 1]);

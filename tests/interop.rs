@@ -10,27 +10,26 @@
 //! would send. The last test replays the same scenario through jina's own `GrpcConnectionPool`
 //! (`tests/interop/pool_compare.py`) and compares the response bytes.
 
-use std::ffi::{c_char, c_void, CStr, CString};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
-use jina_net::ffi::completion::*;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
-use jina_net::ffi::result::*;
 use jina_net::proto::docarray::{document_proto::Content, DocumentArrayProto, DocumentProto};
 use jina_net::proto::jina::data_request_proto::{data_content_proto::Documents, DataContentProto};
 use jina_net::proto::{Command as ControlCommand, ControlRequestProto, DataRequestProto, HeaderProto, StatusCode};
 use prost::Message;
+
+mod common;
+use common::c_abi::*;
 
 const DATA: u32 = 0;
 const CONTROL: u32 = 1;
@@ -400,121 +399,6 @@ fn answered_by(body: &[u8]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The C ABI, with a Condvar-based callback collector (as tests/ffi.rs).
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Target {
-    status: jina_net_result,
-    grpc_code: i32,
-    shard_id: i64,
-    head: bool,
-    address: String,
-    grpc_message: String,
-    error_message: String,
-    body: Vec<u8>,
-    metadata: Vec<(String, Vec<u8>)>,
-}
-
-impl Target {
-    fn meta(&self, key: &str) -> Option<String> {
-        self.metadata
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Completed {
-    status: jina_net_result,
-    message: String,
-    targets: Vec<Target>,
-}
-
-impl Completed {
-    /// The body of the only target, which must have succeeded.
-    fn ok_body(&self) -> Vec<u8> {
-        assert_eq!(self.status, JINA_NET_OK, "{}", self.message);
-        assert_eq!(self.targets.len(), 1);
-        self.targets[0].body.clone()
-    }
-}
-
-#[derive(Default)]
-struct Collector {
-    done: Mutex<Vec<Completed>>,
-    cv: Condvar,
-}
-
-impl Collector {
-    fn wait(&self, n: usize) -> Vec<Completed> {
-        let guard = self.done.lock().unwrap();
-        let (guard, timeout) = self
-            .cv
-            .wait_timeout_while(guard, Duration::from_secs(60), |d| d.len() < n)
-            .unwrap();
-        assert!(!timeout.timed_out(), "only {} of {n} callbacks fired", guard.len());
-        guard.clone()
-    }
-    fn ud(&self) -> *mut c_void {
-        self as *const Collector as *mut c_void
-    }
-}
-
-fn s(p: *const c_char) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned()
-}
-
-unsafe extern "C" fn collect(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let c = unsafe { &*(user_data as *const Collector) };
-    let r = unsafe { &*result };
-    let targets = (0..r.targets_len)
-        .map(|i| {
-            let t = unsafe { &*r.targets.add(i) };
-            let metadata = (0..t.metadata_len)
-                .map(|j| {
-                    let m = unsafe { &*t.metadata.add(j) };
-                    let v = unsafe { std::slice::from_raw_parts(m.value, m.value_len) };
-                    (s(m.key), v.to_vec())
-                })
-                .collect();
-            Target {
-                status: t.status,
-                grpc_code: t.grpc_code,
-                shard_id: t.shard_id,
-                head: t.head,
-                address: s(t.address),
-                grpc_message: s(t.grpc_message),
-                error_message: s(t.error_message),
-                body: if t.response.is_null() {
-                    vec![]
-                } else {
-                    unsafe { std::slice::from_raw_parts(t.response, t.response_len) }.to_vec()
-                },
-                metadata,
-            }
-        })
-        .collect();
-    c.done.lock().unwrap().push(Completed {
-        status: r.status,
-        message: s(r.error_message),
-        targets,
-    });
-    c.cv.notify_all();
-}
-
-fn cs(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-fn last_error() -> String {
-    let n = unsafe { jina_net_last_error_message(ptr::null_mut(), 0) };
-    let mut buf = vec![0 as c_char; n + 1];
-    unsafe { jina_net_last_error_message(buf.as_mut_ptr(), buf.len()) };
-    s(buf.as_ptr())
-}
 
 fn shard_arg(shard: Option<u32>) -> i64 {
     shard.map_or(JINA_NET_NO_SHARD, i64::from)
@@ -891,7 +775,7 @@ fn status_control_is_echoed_by_workers_and_heads() {
 
     let status = control_request("status-1", ControlCommand::Status);
     for head in [false, true] {
-        let done = pool.send(CONTROL, &[status.clone()], "enc", head, None, ANY, None);
+        let done = pool.send(CONTROL, std::slice::from_ref(&status), "enc", head, None, ANY, None);
         assert_eq!(done.status, JINA_NET_OK, "{}", done.message);
         assert_eq!(done.targets[0].head, head);
         let echo = ControlRequestProto::decode(&done.targets[0].body[..]).unwrap();

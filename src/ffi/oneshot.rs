@@ -132,8 +132,11 @@ fn spawn_oneshot(
     target: &str,
     future: impl std::future::Future<Output = crate::Result<Response>> + Send + 'static,
 ) -> Result<(), Failure> {
-    let completion = Completion::new(callback, user_data, 0, None)?;
+    // Everything that can fail comes before the completion exists: a send that returns an error never
+    // calls back.
     let handle = runtime::handle()?;
+    runtime::ensure_not_shut_down()?;
+    let completion = Completion::new(callback, user_data, 0, None)?;
     let address: Arc<str> = crate::Address::parse(target)
         .map(|a| Arc::from(a.key()))
         .unwrap_or_else(|_| Arc::from(target));

@@ -494,6 +494,9 @@ pub unsafe extern "C" fn jina_net_pool_send(
             endpoint,
             args::millis(timeout_ms),
         )?;
+        // After a runtime shutdown the task would be dropped at once and the callback would fire on
+        // this thread, inside this call: refuse instead.
+        runtime::ensure_not_shut_down()?;
         let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
         let cancel = (!out_send_id.is_null()).then(|| {
             let token = CancellationToken::new();

@@ -76,6 +76,7 @@ impl jina_net_result {
             Error::Unsupported(_) => JINA_NET_UNSUPPORTED,
             Error::Runtime(_) => JINA_NET_RUNTIME_ERROR,
             Error::Kubernetes(_) => JINA_NET_KUBERNETES_ERROR,
+            Error::Panic(_) => JINA_NET_PANIC,
         }
     }
 

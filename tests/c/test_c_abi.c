@@ -547,12 +547,55 @@ static void test_free_while_sending(const jn_servers *s) {
   collector_destroy(&c);
 }
 
-static void test_shutdown(void) {
+/* Timeouts too large for a clock (UINT64_MAX ms) mean "no deadline", never a panic. */
+static void test_huge_timeouts(const jn_servers *s) {
+  jina_net_pool_options opts;
+  jina_net_pool_options_init(&opts);
+  opts.default_timeout_ms = UINT64_MAX;
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(&opts, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, 0, NULL));
+  collector c;
+  collector_init(&c);
+  uint8_t buf[64];
+  jina_net_bytes req = {buf, mp_data_request(buf, "huge")};
+  CHECK_OK(jina_net_pool_send(pool, 0, &req, 1, "d", false, 0, 0, NULL, 0, on_done, &c, NULL));
+  CHECK_OK(jina_net_pool_send(pool, 0, &req, 1, "d", false, 0, 0, NULL, UINT64_MAX, on_done, &c, NULL));
+  CHECK_OK(jina_net_pool_send(pool, 0, &req, 1, "d", false, 0, 0, NULL, (uint64_t)INT64_MAX, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 3) == 3);
+  CHECK(c.done[0].status == JINA_NET_OK && c.done[1].status == JINA_NET_OK && c.done[2].status == JINA_NET_OK);
+  jina_net_oneshot_options o = {UINT64_MAX, false, NULL, 0, NULL};
+  jina_net_response *resp = NULL;
+  CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, buf, req.len, jn_servers_address(s, "a"), &o, &resp));
+  jina_net_response_free(resp);
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
+static void test_shutdown(const jn_servers *s) {
+  jina_net_pool *before = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &before));
+  CHECK_OK(jina_net_pool_add_connection(before, "d", jn_servers_address(s, "a"), false, 0, NULL));
   CHECK_OK(jina_net_runtime_shutdown(5000));
   CHECK_OK(jina_net_runtime_shutdown(5000));
   jina_net_pool *pool = NULL;
   CHECK(jina_net_pool_new(NULL, &pool) == JINA_NET_RUNTIME_ERROR);
   CHECK(jina_net_runtime_init(2) == JINA_NET_RUNTIME_ERROR);
+  /* sends after the shutdown are refused and never call back */
+  collector c;
+  collector_init(&c);
+  uint8_t buf[64];
+  size_t n = mp_data_request(buf, "late");
+  jina_net_bytes req = {buf, n};
+  CHECK(jina_net_pool_send(before, 0, &req, 1, "d", false, 0, 0, NULL, 0, on_done, &c, NULL) == JINA_NET_RUNTIME_ERROR);
+  CHECK(jina_net_send_request_async(0, buf, n, jn_servers_address(s, "a"), NULL, on_done, &c) == JINA_NET_RUNTIME_ERROR);
+  CHECK(jina_net_activate_worker("127.0.0.1", 1, jn_servers_address(s, "a"), -1, on_done, &c) == JINA_NET_RUNTIME_ERROR);
+  jina_net_response *resp = NULL;
+  CHECK(jina_net_send_request_sync(0, buf, n, jn_servers_address(s, "a"), NULL, &resp) == JINA_NET_RUNTIME_ERROR);
+  sleep_ms(50);
+  CHECK(c.count == 0);
+  collector_destroy(&c);
+  jina_net_pool_free(before);
 }
 
 int main(void) {
@@ -570,7 +613,8 @@ int main(void) {
   test_oneshot_and_control(&s);
   test_host_checks();
   test_free_while_sending(&s);
-  test_shutdown();
+  test_huge_timeouts(&s);
+  test_shutdown(&s);
   jn_servers_stop(&s);
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: request builders and server starters.
 #![allow(dead_code)]
 
+pub mod c_abi;
+
 use jina_net::proto::{DataRequestProto, HeaderProto};
 use jina_net::Request;
 pub use jina_net_testserver::{Role, TestServer};

@@ -1,0 +1,787 @@
+/*
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h).
+ *
+ * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
+ * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
+ *
+ * Ownership
+ * - `Pool` owns a `jina_net_pool` and `Response` owns a `jina_net_response`, each through a
+ *   std::unique_ptr with a deleter calling the library's own _free function. Both are move-only.
+ * - Destroying a `Pool` closes and frees it without waiting: sends still pending complete (their
+ *   callback runs / their future becomes ready) with JINA_NET_POOL_CLOSED shortly afterwards, on a
+ *   library thread. The wrapper keeps everything such a completion needs on the heap, so this is safe.
+ * - A `SendResult` owns copies of the strings and metadata of the C result, and keeps each response
+ *   body with jina_net_send_result_retain_response: the body bytes are not copied, `body()` is a view
+ *   into the library's buffer that stays valid as long as the `SendResult` (its `Response`) lives.
+ * - Request buffers (`Bytes`) and strings are only borrowed for the call (the library copies them).
+ * - Each asynchronous send allocates one completion object, handed to the C library as `user_data`.
+ *   It is freed exactly once: by the C trampoline after the callback has run, or, when the C send
+ *   function returned an error (the callback then never runs), by the wrapper before it throws.
+ *   Defensive: after jina_net_runtime_shutdown(), jina_net_send_request_async,
+ *   jina_net_activate_worker and jina_net_deactivate_worker return JINA_NET_RUNTIME_ERROR *and* fire
+ *   their callback (with JINA_NET_RUNTIME_ERROR) on the calling thread during the call, although the
+ *   C contract says a failed send never calls back. The wrapper notices a callback that ran during the
+ *   call and then does not free the completion a second time; your callback does run in that case,
+ *   and the function still throws.
+ *
+ * Threads
+ * - All network work runs on the library's runtime threads. A `Pool` may be used from several threads
+ *   at once, but must not be destroyed while another thread uses it.
+ * - Callbacks (the std::function given to `send(...)` and friends) run on a library runtime thread.
+ *   Exceptions: sends pending at runtime_shutdown() complete on the thread calling it, and a pool send
+ *   started after the shutdown completes (JINA_NET_RUNTIME_ERROR) on the calling thread, during the
+ *   send call itself — do not hold a lock there that the callback takes. They must return promptly and
+ *   must not call the blocking helpers (`*_sync`), which fail there with JINA_NET_RUNTIME_ERROR.
+ *   They may start other asynchronous sends. A `std::future` returned by the wrapper becomes ready on
+ *   such a thread; waiting on it from a callback would deadlock the runtime thread — don't.
+ *
+ * Errors and exceptions
+ * - A failing C call throws `jina_net::Error` (a std::runtime_error) with its jina_net_result code and
+ *   the message of jina_net_last_error_message(), read on the failing thread right after the call.
+ *   Argument problems the wrapper detects itself (a string with an embedded NUL, a negative timeout, an
+ *   empty callback) throw `Error` with JINA_NET_INVALID_ARGUMENT / JINA_NET_NULL_ARGUMENT.
+ * - The outcome of an asynchronous send is not thrown: it is a `SendResult` whose `status` is
+ *   JINA_NET_OK or the failure (gRPC errors, deadline, cancel, pool closed, ...). `SendResult::check()`
+ *   throws it as an `Error` if you prefer. A send that threw never completes (no callback, no future).
+ * - No C++ exception ever crosses into the C library: the trampoline is noexcept and catches
+ *   everything. In the future form, a failure to build the SendResult (e.g. std::bad_alloc) is stored
+ *   in the future with promise::set_exception. In the callback form, such a failure is reported to the
+ *   callback as a SendResult whose status is the error code (JINA_NET_PANIC for a C++ exception).
+ *   CHOICE: an exception thrown by *your* callback is caught, stored (the most recent one can be taken
+ *   with jina_net::take_callback_exception(); jina_net::callback_exception_count() counts them all)
+ *   and otherwise swallowed — the process is not terminated and the library is not disturbed.
+ */
+#ifndef JINA_NET_HPP
+#define JINA_NET_HPP
+
+#include "jina_net.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace jina_net {
+
+/// How many shards a pool send goes to.
+enum class Polling : uint32_t {
+  Any = JINA_NET_POLLING_ANY,  ///< one target: the head, the given shard, or the shards in turn
+  All = JINA_NET_POLLING_ALL,  ///< one send per shard (head and shard id are ignored)
+};
+
+/// What the request bytes are.
+enum class RequestKind : uint32_t {
+  Data = JINA_NET_REQUEST_DATA,       ///< serialized jina.DataRequestProto(s)
+  Control = JINA_NET_REQUEST_CONTROL, ///< one serialized jina.ControlRequestProto
+};
+
+/// The name of a result code, e.g. "JINA_NET_POOL_CLOSED" (static string, never NULL).
+inline const char *result_name(jina_net_result code) noexcept {
+  return jina_net_result_name(static_cast<uint32_t>(code));
+}
+
+/// The message of the last failed library call on the calling thread ("" if none).
+inline std::string last_error_message() {
+  const size_t n = jina_net_last_error_message(nullptr, 0);
+  if (n == 0) return std::string();
+  std::string s(n + 1, '\0');
+  const size_t m = jina_net_last_error_message(&s[0], s.size());
+  s.resize(m < n ? m : n);
+  return s;
+}
+
+/// A failed library call: its code and message.
+class Error : public std::runtime_error {
+ public:
+  Error(jina_net_result code, const std::string &message)
+      : std::runtime_error(std::string(result_name(code)) + ": " + message), code_(code), message_(message) {}
+
+  /// The error of the call that just failed with `code` on this thread (reads the thread's last message).
+  static Error last(jina_net_result code) { return Error(code, last_error_message()); }
+
+  jina_net_result code() const noexcept { return code_; }
+  /// The library's message (without the code name that what() prepends).
+  const std::string &message() const noexcept { return message_; }
+
+ private:
+  jina_net_result code_;
+  std::string message_;
+};
+
+namespace detail {
+
+inline void check(jina_net_result r) {
+  if (r != JINA_NET_OK) throw Error::last(r);
+}
+
+/// `s` as a C string, refusing embedded NULs (the C side would silently truncate).
+inline const char *cstr(const std::string &s, const char *what) {
+  if (s.find('\0') != std::string::npos)
+    throw Error(JINA_NET_INVALID_ARGUMENT, std::string(what) + " contains a NUL byte");
+  return s.c_str();
+}
+
+inline int64_t shard(const std::optional<uint32_t> &id) noexcept {
+  return id ? static_cast<int64_t>(*id) : static_cast<int64_t>(JINA_NET_NO_SHARD);
+}
+
+inline uint64_t millis(std::chrono::milliseconds ms, const char *what) {
+  if (ms.count() < 0) throw Error(JINA_NET_INVALID_ARGUMENT, std::string(what) + " is negative");
+  return static_cast<uint64_t>(ms.count());
+}
+
+struct PoolDeleter {
+  void operator()(jina_net_pool *p) const noexcept { jina_net_pool_free(p); }
+};
+struct ResponseDeleter {
+  void operator()(jina_net_response *r) const noexcept { jina_net_response_free(r); }
+};
+struct StringDeleter {
+  void operator()(char *s) const noexcept { jina_net_string_free(s); }
+};
+
+}  // namespace detail
+
+/// Owning handles.
+using PoolPtr = std::unique_ptr<jina_net_pool, detail::PoolDeleter>;
+using ResponsePtr = std::unique_ptr<jina_net_response, detail::ResponseDeleter>;
+
+/// One trailing metadata entry (value as on the wire; base64 for `-bin` keys).
+struct MetadataEntry {
+  std::string key;
+  std::string value;
+};
+using Metadata = std::vector<MetadataEntry>;
+
+/// The value of the first entry called `key`, if any.
+inline std::optional<std::string> find_metadata(const Metadata &metadata, std::string_view key) {
+  for (const auto &e : metadata)
+    if (e.key == key) return e.value;
+  return std::nullopt;
+}
+
+/// A borrowed byte buffer (a request). Pass one request directly (a std::string, std::string_view,
+/// std::vector<uint8_t>/<char>, or Bytes(ptr, len)), or several as a std::vector<Bytes> / `{a, b, ...}`
+/// (a braced list of exactly one element is ambiguous: pass that request directly).
+class Bytes {
+ public:
+  Bytes(const void *data, size_t size) noexcept : data_(static_cast<const uint8_t *>(data)), size_(size) {}
+  // Implicit on purpose, so that a request can be passed as it is.
+  Bytes(std::string_view s) noexcept : Bytes(s.data(), s.size()) {}
+  Bytes(const std::string &s) noexcept : Bytes(s.data(), s.size()) {}
+  Bytes(const char *s) noexcept : Bytes(s ? std::string_view(s) : std::string_view()) {}  ///< up to the first NUL
+  Bytes(const std::vector<uint8_t> &v) noexcept : Bytes(v.data(), v.size()) {}
+  Bytes(const std::vector<char> &v) noexcept : Bytes(v.data(), v.size()) {}
+  const uint8_t *data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+
+ private:
+  const uint8_t *data_;
+  size_t size_;
+};
+
+/// An owned response: body, trailing metadata and the address that answered. Move-only.
+class Response {
+ public:
+  Response() noexcept = default;
+  explicit Response(ResponsePtr p) noexcept : ptr_(std::move(p)) {}
+
+  /// Whether it holds a response.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+  /// The serialized body; a view into the response, valid while it lives. Empty for an empty Response.
+  std::string_view body() const {
+    if (!ptr_) return std::string_view();
+    const uint8_t *data = nullptr;
+    size_t len = 0;
+    detail::check(jina_net_response_body(ptr_.get(), &data, &len));
+    return len == 0 ? std::string_view() : std::string_view(reinterpret_cast<const char *>(data), len);
+  }
+
+  /// `host:port` of the replica that answered ("" for an empty Response).
+  std::string address() const {
+    const char *a = jina_net_response_address(ptr_.get());
+    return a ? std::string(a) : std::string();
+  }
+
+  size_t metadata_count() const noexcept { return jina_net_response_metadata_count(ptr_.get()); }
+
+  /// A copy of the trailing metadata.
+  Metadata metadata() const {
+    Metadata out;
+    const size_t n = metadata_count();
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const char *key = nullptr;
+      const uint8_t *value = nullptr;
+      size_t len = 0;
+      detail::check(jina_net_response_metadata(ptr_.get(), i, &key, &value, &len));
+      out.push_back(MetadataEntry{key, std::string(reinterpret_cast<const char *>(value), len)});
+    }
+    return out;
+  }
+
+  std::optional<std::string> metadata_value(std::string_view key) const { return find_metadata(metadata(), key); }
+
+  jina_net_response *get() const noexcept { return ptr_.get(); }
+  jina_net_response *release() noexcept { return ptr_.release(); }
+
+ private:
+  ResponsePtr ptr_;
+};
+
+/// The outcome of a send at one target.
+struct TargetResult {
+  jina_net_result status = JINA_NET_OK;
+  int32_t grpc_code = 0;                ///< gRPC code (0 = OK), -1 when the failure had no gRPC status
+  bool head = false;                    ///< the target was the deployment's head
+  std::optional<uint32_t> shard_id;     ///< none for a head or a one-shot send to an address
+  std::string address;                  ///< host:port of the replica
+  std::string grpc_message;             ///< "" when OK
+  std::string error_message;            ///< names deployment, shard/head, address, gRPC status; "" when OK
+  Metadata metadata;                    ///< trailing metadata (on failure: of the error status)
+  Response response;                    ///< retained, not copied; empty when the target failed
+
+  bool ok() const noexcept { return status == JINA_NET_OK; }
+  std::string_view body() const { return response.body(); }
+  std::optional<std::string> metadata_value(std::string_view key) const { return find_metadata(metadata, key); }
+};
+
+/// The outcome of a send (move-only: it owns retained responses).
+struct SendResult {
+  uint64_t send_id = 0;  ///< the id of the send (0 for the one-shot helpers)
+  jina_net_result status = JINA_NET_OK;
+  std::string error_message;  ///< "" when OK
+  std::vector<TargetResult> targets;  ///< one per target reached (ALL: one per shard), in shard order
+
+  bool ok() const noexcept { return status == JINA_NET_OK; }
+  /// Throws the failure as an Error; does nothing when ok().
+  void check() const {
+    if (!ok()) throw Error(status, error_message);
+  }
+};
+
+using Callback = std::function<void(const SendResult &)>;
+
+/// A send started with Pool::send_cancellable (future form).
+struct PendingSend {
+  uint64_t id = 0;
+  std::future<SendResult> result;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Callback exceptions (see "Errors and exceptions" above)
+
+namespace detail {
+inline std::mutex callback_exception_mutex;
+inline std::exception_ptr callback_exception;
+inline std::atomic<uint64_t> callback_exception_counter{0};
+
+inline void store_callback_exception(std::exception_ptr e) noexcept {
+  callback_exception_counter.fetch_add(1, std::memory_order_relaxed);
+  try {
+    std::lock_guard<std::mutex> lock(callback_exception_mutex);
+    callback_exception = std::move(e);
+  } catch (...) {  // a failing lock: keep counting, drop the exception
+  }
+}
+}  // namespace detail
+
+/// Takes (and clears) the most recent exception thrown by a callback; nullptr if none.
+inline std::exception_ptr take_callback_exception() {
+  std::lock_guard<std::mutex> lock(detail::callback_exception_mutex);
+  std::exception_ptr e = std::move(detail::callback_exception);
+  detail::callback_exception = nullptr;
+  return e;
+}
+
+/// How many exceptions callbacks have thrown (and the wrapper swallowed) so far.
+inline uint64_t callback_exception_count() noexcept {
+  return detail::callback_exception_counter.load(std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions: the heap objects handed to C as user_data
+
+namespace detail {
+
+/// Builds the owning C++ copy of a C send result; responses are retained, not copied.
+inline SendResult convert(const jina_net_send_result *r) {
+  SendResult out;
+  if (r == nullptr) {
+    out.status = JINA_NET_PANIC;
+    out.error_message = "jina_net C++ wrapper: the library passed a NULL send result";
+    return out;
+  }
+  out.send_id = r->send_id;
+  out.status = r->status;
+  out.error_message = r->error_message ? r->error_message : "";
+  out.targets.reserve(r->targets_len);
+  for (size_t i = 0; i < r->targets_len; ++i) {
+    const jina_net_target_result &t = r->targets[i];
+    TargetResult tr;
+    tr.status = t.status;
+    tr.grpc_code = t.grpc_code;
+    tr.head = t.head;
+    if (t.shard_id >= 0) tr.shard_id = static_cast<uint32_t>(t.shard_id);
+    tr.address = t.address ? t.address : "";
+    tr.grpc_message = t.grpc_message ? t.grpc_message : "";
+    tr.error_message = t.error_message ? t.error_message : "";
+    tr.metadata.reserve(t.metadata_len);
+    for (size_t j = 0; j < t.metadata_len; ++j) {
+      const jina_net_metadata &m = t.metadata[j];
+      tr.metadata.push_back(MetadataEntry{m.key ? m.key : "",
+                                          m.value_len ? std::string(reinterpret_cast<const char *>(m.value), m.value_len)
+                                                      : std::string()});
+    }
+    if (t.status == JINA_NET_OK) {
+      jina_net_response *resp = nullptr;
+      check(jina_net_send_result_retain_response(r, i, &resp));
+      tr.response = Response(ResponsePtr(resp));
+    }
+    out.targets.push_back(std::move(tr));
+  }
+  return out;
+}
+
+/// The user_data of one send. complete() never throws.
+struct Completion {
+  virtual ~Completion() = default;
+  virtual void complete(const jina_net_send_result *result) noexcept = 0;
+};
+
+struct CallbackCompletion final : Completion {
+  explicit CallbackCompletion(Callback cb) : callback(std::move(cb)) {}
+  void complete(const jina_net_send_result *r) noexcept override {
+    try {
+      SendResult result;
+      try {
+        result = convert(r);
+      } catch (const Error &e) {
+        result = SendResult{};
+        result.send_id = r ? r->send_id : 0;
+        result.status = e.code();
+        result.error_message = "jina_net C++ wrapper: could not build the send result: " + e.message();
+      } catch (const std::exception &e) {
+        result = SendResult{};
+        result.send_id = r ? r->send_id : 0;
+        result.status = JINA_NET_PANIC;
+        result.error_message = std::string("jina_net C++ wrapper: could not build the send result: ") + e.what();
+      }
+      callback(result);
+    } catch (...) {
+      store_callback_exception(std::current_exception());
+    }
+  }
+  Callback callback;
+};
+
+struct PromiseCompletion final : Completion {
+  void complete(const jina_net_send_result *r) noexcept override {
+    try {
+      promise.set_value(convert(r));
+    } catch (...) {
+      try {
+        promise.set_exception(std::current_exception());
+      } catch (...) {  // no state / already satisfied: nothing left to tell
+      }
+    }
+  }
+  std::promise<SendResult> promise;
+};
+
+/// Set while this thread is inside a C send function, to notice a callback that fires during it.
+inline thread_local const Completion *starting = nullptr;
+inline thread_local bool fired_while_starting = false;
+
+}  // namespace detail
+}  // namespace jina_net
+
+/// The C callback of every wrapper send: runs the completion, then frees it (exactly once).
+extern "C" inline void jina_net_cpp_trampoline(void *user_data, const jina_net_send_result *result) noexcept {
+  auto *completion = static_cast<jina_net::detail::Completion *>(user_data);
+  if (completion == nullptr) return;
+  if (jina_net::detail::starting == completion) jina_net::detail::fired_while_starting = true;
+  completion->complete(result);
+  delete completion;
+}
+
+namespace jina_net {
+namespace detail {
+
+/// Hands `completion` to `call(user_data)` (a C send function taking jina_net_cpp_trampoline).
+/// On JINA_NET_OK the trampoline owns it; on an error the callback does not run (per the C contract)
+/// and it is freed here before the Error is thrown — unless it already ran during the call.
+template <class Call>
+void start(std::unique_ptr<Completion> completion, Call &&call) {
+  Completion *raw = completion.release();
+  const Completion *saved = starting;
+  const bool saved_fired = fired_while_starting;
+  starting = raw;
+  fired_while_starting = false;
+  const jina_net_result r = call(static_cast<void *>(raw));
+  const bool fired = fired_while_starting;
+  starting = saved;
+  fired_while_starting = saved_fired;
+  if (r != JINA_NET_OK) {
+    std::unique_ptr<Completion> owned(fired ? nullptr : raw);
+    throw Error::last(r);
+  }
+}
+
+inline std::unique_ptr<Completion> callback_completion(Callback cb) {
+  if (!cb) throw Error(JINA_NET_NULL_ARGUMENT, "callback is empty");
+  return std::unique_ptr<Completion>(new CallbackCompletion(std::move(cb)));
+}
+
+inline std::vector<jina_net_bytes> c_requests(const std::vector<Bytes> &requests) {
+  std::vector<jina_net_bytes> out;
+  out.reserve(requests.size());
+  for (const Bytes &b : requests) out.push_back(jina_net_bytes{b.data(), b.size()});
+  return out;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Pool
+
+/// Options of a Pool.
+struct PoolOptions {
+  std::optional<uint32_t> max_attempts;         ///< attempts per send on UNAVAILABLE (none = library default, 3)
+  std::chrono::milliseconds default_timeout{0};  ///< deadline of sends that give none (0 = none)
+  bool tls = false;                              ///< TLS for every address
+  std::string root_certificates_pem;             ///< PEM roots to trust ("" = system roots)
+};
+
+/// Routing and options of one pool send.
+struct SendOptions {
+  bool head = false;                   ///< send to the deployment's head
+  std::optional<uint32_t> shard_id;    ///< a shard (none = the deployment's shards in turn)
+  Polling polling = Polling::Any;      ///< All = one send per shard
+  std::optional<std::string> endpoint; ///< `endpoint` metadata of data requests
+  /// Deadline of the whole send (0 = the pool's default). Use 0, not milliseconds::max(), for "none":
+  /// absurdly large values (~1e17 ms and up) make the library panic (the send completes with JINA_NET_PANIC).
+  std::chrono::milliseconds timeout{0};
+  RequestKind kind = RequestKind::Data;
+};
+
+/// A connection pool (thread-safe; move-only).
+class Pool {
+ public:
+  explicit Pool(const PoolOptions &options = PoolOptions{}) {
+    jina_net_pool_options o;
+    jina_net_pool_options_init(&o);
+    if (options.max_attempts) o.max_attempts = *options.max_attempts;
+    o.default_timeout_ms = detail::millis(options.default_timeout, "default_timeout");
+    o.tls = options.tls;
+    if (!options.root_certificates_pem.empty()) {
+      o.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
+      o.root_certificates_pem_len = options.root_certificates_pem.size();
+    }
+    jina_net_pool *p = nullptr;
+    detail::check(jina_net_pool_new(&o, &p));
+    ptr_.reset(p);
+  }
+
+  /// Adds a replica (head, or shard `shard_id`; none = shard 0). Returns whether it was new.
+  bool add_connection(const std::string &deployment, const std::string &address, bool head = false,
+                      std::optional<uint32_t> shard_id = std::nullopt) {
+    bool added = false;
+    detail::check(jina_net_pool_add_connection(ptr_.get(), detail::cstr(deployment, "deployment"),
+                                               detail::cstr(address, "address"), head, detail::shard(shard_id),
+                                               &added));
+    return added;
+  }
+
+  /// Removes a replica. Returns whether there was one.
+  bool remove_connection(const std::string &deployment, const std::string &address, bool head = false,
+                         std::optional<uint32_t> shard_id = std::nullopt) {
+    bool removed = false;
+    detail::check(jina_net_pool_remove_connection(ptr_.get(), detail::cstr(deployment, "deployment"),
+                                                  detail::cstr(address, "address"), head, detail::shard(shard_id),
+                                                  &removed));
+    return removed;
+  }
+
+  /// Closes the pool: pending sends complete with JINA_NET_POOL_CLOSED; later calls throw it.
+  void close() { detail::check(jina_net_pool_close(ptr_.get())); }
+
+  /// The routing table: one line per head or shard, `<deployment>\t<head|shard N>\t<addr>,<addr>`.
+  std::string routes() const {
+    char *table = nullptr;
+    detail::check(jina_net_pool_routes(ptr_.get(), &table));
+    std::unique_ptr<char, detail::StringDeleter> owned(table);
+    return std::string(owned.get());
+  }
+
+  // --- sends: callback form (the callback runs once, on a library thread) ---
+  void send(const std::string &deployment, Bytes request, const SendOptions &options, Callback callback) {
+    send(deployment, std::vector<Bytes>{request}, options, std::move(callback));
+  }
+  void send(const std::string &deployment, const std::vector<Bytes> &requests, const SendOptions &options,
+            Callback callback) {
+    start(deployment, requests, options, detail::callback_completion(std::move(callback)), false);
+  }
+
+  // --- sends: future form ---
+  std::future<SendResult> send(const std::string &deployment, Bytes request,
+                               const SendOptions &options = SendOptions{}) {
+    return send(deployment, std::vector<Bytes>{request}, options);
+  }
+  std::future<SendResult> send(const std::string &deployment, const std::vector<Bytes> &requests,
+                               const SendOptions &options = SendOptions{}) {
+    auto completion = std::make_unique<detail::PromiseCompletion>();
+    std::future<SendResult> future = completion->promise.get_future();
+    start(deployment, requests, options, std::move(completion), false);
+    return future;
+  }
+
+  // --- cancellable sends: give back the id for cancel() ---
+  uint64_t send_cancellable(const std::string &deployment, const std::vector<Bytes> &requests,
+                            const SendOptions &options, Callback callback) {
+    return start(deployment, requests, options, detail::callback_completion(std::move(callback)), true);
+  }
+  PendingSend send_cancellable(const std::string &deployment, const std::vector<Bytes> &requests,
+                               const SendOptions &options = SendOptions{}) {
+    auto completion = std::make_unique<detail::PromiseCompletion>();
+    PendingSend pending;
+    pending.result = completion->promise.get_future();
+    pending.id = start(deployment, requests, options, std::move(completion), true);
+    return pending;
+  }
+
+  /// Cancels a pending send (it completes once, with JINA_NET_CANCELLED). False when it already
+  /// completed or the id is unknown.
+  bool cancel(uint64_t send_id) {
+    const jina_net_result r = jina_net_pool_cancel(ptr_.get(), send_id);
+    if (r == JINA_NET_NOT_FOUND) return false;
+    detail::check(r);
+    return true;
+  }
+
+  jina_net_pool *native_handle() const noexcept { return ptr_.get(); }
+
+ private:
+  uint64_t start(const std::string &deployment, const std::vector<Bytes> &requests, const SendOptions &options,
+                 std::unique_ptr<detail::Completion> completion, bool want_id) {
+    // Everything that can throw happens before the completion is handed over.
+    const std::vector<jina_net_bytes> items = detail::c_requests(requests);
+    const char *dep = detail::cstr(deployment, "deployment");
+    const char *endpoint = options.endpoint ? detail::cstr(*options.endpoint, "endpoint") : nullptr;
+    const uint64_t timeout = detail::millis(options.timeout, "timeout");
+    uint64_t id = 0;
+    detail::start(std::move(completion), [&](void *user_data) noexcept {
+      return jina_net_pool_send(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(), dep,
+                                options.head, detail::shard(options.shard_id),
+                                static_cast<uint32_t>(options.polling), endpoint, timeout, &jina_net_cpp_trampoline,
+                                user_data, want_id ? &id : nullptr);
+    });
+    return id;
+  }
+
+  PoolPtr ptr_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One-shot sends to an address (no pool)
+
+/// Options of the one-shot helpers.
+struct OneShotOptions {
+  std::chrono::milliseconds timeout{0};  ///< 0 = the helper's default (100 s blocking, 1 s async)
+  bool tls = false;
+  std::string root_certificates_pem;     ///< "" = system roots
+  std::optional<std::string> endpoint;   ///< `endpoint` metadata of data requests
+  RequestKind kind = RequestKind::Data;
+};
+
+namespace detail {
+/// The C view of OneShotOptions; borrows from `o`.
+inline jina_net_oneshot_options c_oneshot(const OneShotOptions &o) {
+  jina_net_oneshot_options c{};
+  c.timeout_ms = millis(o.timeout, "timeout");
+  c.tls = o.tls;
+  if (!o.root_certificates_pem.empty()) {
+    c.root_certificates_pem = reinterpret_cast<const uint8_t *>(o.root_certificates_pem.data());
+    c.root_certificates_pem_len = o.root_certificates_pem.size();
+  }
+  c.endpoint = o.endpoint ? cstr(*o.endpoint, "endpoint") : nullptr;
+  return c;
+}
+
+inline void oneshot_async(Bytes request, const std::string &target, const OneShotOptions &options,
+                          std::unique_ptr<Completion> completion) {
+  const jina_net_oneshot_options o = c_oneshot(options);
+  const char *t = cstr(target, "target");
+  start(std::move(completion), [&](void *user_data) noexcept {
+    return jina_net_send_request_async(static_cast<uint32_t>(options.kind), request.data(), request.size(), t, &o,
+                                       &jina_net_cpp_trampoline, user_data);
+  });
+}
+
+using ControlFn = jina_net_result (*)(const char *, uint16_t, const char *, int64_t, jina_net_send_callback, void *);
+using ControlSyncFn = jina_net_result (*)(const char *, uint16_t, const char *, uint64_t, int64_t,
+                                          jina_net_response **);
+
+inline void control_async(ControlFn fn, const std::string &host, uint16_t port, const std::string &head,
+                          std::optional<uint32_t> shard_id, std::unique_ptr<Completion> completion) {
+  const char *h = cstr(host, "worker_host");
+  const char *t = cstr(head, "target_head");
+  start(std::move(completion), [&](void *user_data) noexcept {
+    return fn(h, port, t, shard(shard_id), &jina_net_cpp_trampoline, user_data);
+  });
+}
+
+inline std::future<SendResult> control_future(ControlFn fn, const std::string &host, uint16_t port,
+                                              const std::string &head, std::optional<uint32_t> shard_id) {
+  auto completion = std::make_unique<PromiseCompletion>();
+  std::future<SendResult> future = completion->promise.get_future();
+  control_async(fn, host, port, head, shard_id, std::move(completion));
+  return future;
+}
+
+inline Response control_sync(ControlSyncFn fn, const std::string &host, uint16_t port, const std::string &head,
+                             std::optional<uint32_t> shard_id, std::chrono::milliseconds timeout) {
+  jina_net_response *resp = nullptr;
+  const uint64_t ms = millis(timeout, "timeout");
+  check(fn(cstr(host, "worker_host"), port, cstr(head, "target_head"), ms, shard(shard_id), &resp));
+  return Response(ResponsePtr(resp));
+}
+}  // namespace detail
+
+/// Sends requests to `target` and blocks for the response (up to 3 attempts on UNAVAILABLE).
+/// Throws Error on failure (also JINA_NET_RUNTIME_ERROR when called from a callback).
+inline Response send_requests_sync(const std::vector<Bytes> &requests, const std::string &target,
+                                   const OneShotOptions &options = OneShotOptions{}) {
+  const std::vector<jina_net_bytes> items = detail::c_requests(requests);
+  const jina_net_oneshot_options o = detail::c_oneshot(options);
+  jina_net_response *resp = nullptr;
+  detail::check(jina_net_send_requests_sync(static_cast<uint32_t>(options.kind), items.data(), items.size(),
+                                            detail::cstr(target, "target"), &o, &resp));
+  return Response(ResponsePtr(resp));
+}
+
+/// One request; otherwise as send_requests_sync.
+inline Response send_request_sync(Bytes request, const std::string &target,
+                                  const OneShotOptions &options = OneShotOptions{}) {
+  return send_requests_sync(std::vector<Bytes>{request}, target, options);
+}
+
+/// Sends one request to `target` without retry (1 s default timeout); the future holds the outcome.
+inline std::future<SendResult> send_request_async(Bytes request, const std::string &target,
+                                                  const OneShotOptions &options = OneShotOptions{}) {
+  auto completion = std::make_unique<detail::PromiseCompletion>();
+  std::future<SendResult> future = completion->promise.get_future();
+  detail::oneshot_async(request, target, options, std::move(completion));
+  return future;
+}
+
+/// Callback form of send_request_async.
+inline void send_request_async(Bytes request, const std::string &target, const OneShotOptions &options,
+                               Callback callback) {
+  detail::oneshot_async(request, target, options, detail::callback_completion(std::move(callback)));
+}
+
+/// ACTIVATE `worker_host:worker_port` (shard `shard_id`, none = no shard sent) at the head `target_head`;
+/// one attempt, 1 s. The result's one target holds the head's echo of the control request.
+inline std::future<SendResult> activate_worker(const std::string &worker_host, uint16_t worker_port,
+                                               const std::string &target_head,
+                                               std::optional<uint32_t> shard_id = std::nullopt) {
+  return detail::control_future(&jina_net_activate_worker, worker_host, worker_port, target_head, shard_id);
+}
+inline void activate_worker(const std::string &worker_host, uint16_t worker_port, const std::string &target_head,
+                            std::optional<uint32_t> shard_id, Callback callback) {
+  detail::control_async(&jina_net_activate_worker, worker_host, worker_port, target_head, shard_id,
+                        detail::callback_completion(std::move(callback)));
+}
+
+/// DEACTIVATE; otherwise as activate_worker.
+inline std::future<SendResult> deactivate_worker(const std::string &worker_host, uint16_t worker_port,
+                                                 const std::string &target_head,
+                                                 std::optional<uint32_t> shard_id = std::nullopt) {
+  return detail::control_future(&jina_net_deactivate_worker, worker_host, worker_port, target_head, shard_id);
+}
+inline void deactivate_worker(const std::string &worker_host, uint16_t worker_port, const std::string &target_head,
+                              std::optional<uint32_t> shard_id, Callback callback) {
+  detail::control_async(&jina_net_deactivate_worker, worker_host, worker_port, target_head, shard_id,
+                        detail::callback_completion(std::move(callback)));
+}
+
+/// Blocking ACTIVATE (timeout 0 = 100 s; up to 3 attempts on UNAVAILABLE); returns the head's echo.
+inline Response activate_worker_sync(const std::string &worker_host, uint16_t worker_port,
+                                     const std::string &target_head, std::optional<uint32_t> shard_id = std::nullopt,
+                                     std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  return detail::control_sync(&jina_net_activate_worker_sync, worker_host, worker_port, target_head, shard_id,
+                              timeout);
+}
+
+/// Blocking DEACTIVATE; otherwise as activate_worker_sync.
+inline Response deactivate_worker_sync(const std::string &worker_host, uint16_t worker_port,
+                                       const std::string &target_head,
+                                       std::optional<uint32_t> shard_id = std::nullopt,
+                                       std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  return detail::control_sync(&jina_net_deactivate_worker_sync, worker_host, worker_port, target_head, shard_id,
+                              timeout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts, options, version, runtime
+
+/// Whether `host` is this machine (localhost, 0.0.0.0, loopback IPs). Throws Error
+/// (JINA_NET_INVALID_HOST) for a name that is neither an IP address nor `localhost`.
+inline bool host_is_local(const std::string &host) {
+  bool local = false;
+  detail::check(jina_net_host_is_local(detail::cstr(host, "host"), &local));
+  return local;
+}
+
+/// jina's is_remote_local_connection(first, second).
+inline bool is_remote_local_connection(const std::string &first, const std::string &second) {
+  bool result = false;
+  detail::check(jina_net_is_remote_local_connection(detail::cstr(first, "first"), detail::cstr(second, "second"),
+                                                    &result));
+  return result;
+}
+
+/// One gRPC channel option (name is static).
+struct GrpcOption {
+  std::string_view name;
+  int64_t value;  ///< -1 = unlimited
+};
+
+/// jina's default gRPC options.
+inline std::vector<GrpcOption> default_grpc_options() {
+  size_t n = 0;
+  const jina_net_grpc_option *opts = jina_net_default_grpc_options(&n);
+  std::vector<GrpcOption> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(GrpcOption{opts[i].name, opts[i].value});
+  return out;
+}
+
+/// "MAJOR.MINOR.PATCH" of the library that is linked.
+inline std::string_view version() noexcept { return jina_net_version(); }
+
+/// Sizes the library runtime; only before it starts (else Error JINA_NET_ALREADY_STARTED).
+inline void runtime_init(uint32_t worker_threads) { detail::check(jina_net_runtime_init(worker_threads)); }
+
+/// Shuts the library runtime down (pending sends complete with JINA_NET_RUNTIME_ERROR). Not from a
+/// callback. Afterwards every call that needs the runtime throws JINA_NET_RUNTIME_ERROR.
+inline void runtime_shutdown(std::chrono::milliseconds timeout) {
+  detail::check(jina_net_runtime_shutdown(detail::millis(timeout, "timeout")));
+}
+
+}  // namespace jina_net
+
+#endif  // JINA_NET_HPP

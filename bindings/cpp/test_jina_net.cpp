@@ -1,0 +1,1013 @@
+// Tests of the C++ wrapper (bindings/cpp/jina_net.hpp) against real test servers.
+// Run from the repository root (the test-server binary is target/debug/jina-net-test-server, or
+// $JINA_NET_TEST_SERVER). Prints "N passed, M failed" and exits non-zero on any failure.
+
+#include "jina_net.hpp"
+
+#include "../../tests/c/test_servers.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using jina_net::Error;
+using jina_net::SendOptions;
+using jina_net::SendResult;
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+static std::atomic<int> g_passed{0};
+static std::atomic<int> g_failed{0};
+
+static void check(bool ok, const char *expr, const char *file, int line, const std::string &info) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    std::fprintf(stderr, "FAILED %s:%d: %s%s%s\n", file, line, expr, info.empty() ? "" : "  -- ", info.c_str());
+  }
+}
+#define CHECK(cond) check(static_cast<bool>(cond), #cond, __FILE__, __LINE__, std::string())
+#define CHECK_MSG(cond, info) check(static_cast<bool>(cond), #cond, __FILE__, __LINE__, (info))
+
+static bool contains(const std::string &haystack, const std::string &needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Runs f; returns the jina_net::Error it threw, or nothing (another exception is a failure).
+template <class F>
+static std::optional<Error> catch_error(F &&f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e;
+  } catch (const std::exception &e) {
+    check(false, "unexpected exception", __FILE__, __LINE__, e.what());
+  }
+  return std::nullopt;
+}
+
+static std::string code_of(const std::optional<Error> &e) {
+  return e ? std::string(e->what()) : std::string("no Error thrown");
+}
+
+// Waits (bounded) for a future; nothing on timeout or on an exception stored in it.
+static std::optional<SendResult> wait_result(std::future<SendResult> &f, std::chrono::milliseconds limit = 20s) {
+  if (!f.valid() || f.wait_for(limit) != std::future_status::ready) {
+    check(false, "future ready in time", __FILE__, __LINE__, std::string());
+    return std::nullopt;
+  }
+  try {
+    return f.get();
+  } catch (const std::exception &e) {
+    check(false, "future holds a value", __FILE__, __LINE__, e.what());
+    return std::nullopt;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf wire format, by hand (schema: proto/jina.proto)
+
+namespace pb {
+
+static void varint(std::string &out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+static void field_bytes(std::string &out, uint32_t field, std::string_view bytes) {
+  varint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  varint(out, bytes.size());
+  out.append(bytes.data(), bytes.size());
+}
+
+static void field_varint(std::string &out, uint32_t field, uint64_t v) {
+  varint(out, static_cast<uint64_t>(field) << 3);
+  varint(out, v);
+}
+
+// jina.DataRequestProto { header: HeaderProto { request_id } }
+static std::string data_request(const std::string &request_id) {
+  std::string header, out;
+  field_bytes(header, 1, request_id);
+  field_bytes(out, 1, header);
+  return out;
+}
+
+// jina.ControlRequestProto { header { request_id }, command }
+static std::string control_request(const std::string &request_id, uint64_t command) {
+  std::string header, out;
+  field_bytes(header, 1, request_id);
+  field_bytes(out, 1, header);
+  if (command != 0) field_varint(out, 2, command);
+  return out;
+}
+
+struct Field {
+  uint32_t number = 0;
+  uint32_t wire = 0;
+  uint64_t value = 0;      // varint / fixed
+  std::string_view bytes;  // length-delimited
+};
+
+static bool read_varint(std::string_view &in, uint64_t &v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) return false;
+    const auto b = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// All top-level fields of a message; nothing when it is not valid protobuf.
+static std::optional<std::vector<Field>> parse(std::string_view in) {
+  std::vector<Field> out;
+  while (!in.empty()) {
+    uint64_t tag = 0;
+    if (!read_varint(in, tag)) return std::nullopt;
+    Field f;
+    f.number = static_cast<uint32_t>(tag >> 3);
+    f.wire = static_cast<uint32_t>(tag & 7);
+    if (f.number == 0) return std::nullopt;
+    switch (f.wire) {
+      case 0:
+        if (!read_varint(in, f.value)) return std::nullopt;
+        break;
+      case 1:
+        if (in.size() < 8) return std::nullopt;
+        in.remove_prefix(8);
+        break;
+      case 2: {
+        uint64_t len = 0;
+        if (!read_varint(in, len) || len > in.size()) return std::nullopt;
+        f.bytes = in.substr(0, len);
+        in.remove_prefix(len);
+        break;
+      }
+      case 5:
+        if (in.size() < 4) return std::nullopt;
+        in.remove_prefix(4);
+        break;
+      default:
+        return std::nullopt;
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+static std::optional<std::string_view> first_bytes(std::string_view msg, uint32_t number) {
+  auto fields = parse(msg);
+  if (!fields) return std::nullopt;
+  for (const Field &f : *fields)
+    if (f.number == number && f.wire == 2) return f.bytes;
+  return std::nullopt;
+}
+
+// header.request_id of a DataRequestProto or ControlRequestProto.
+static std::optional<std::string> request_id(std::string_view msg) {
+  auto header = first_bytes(msg, 1);
+  if (!header) return std::nullopt;
+  auto id = first_bytes(*header, 1);
+  if (!id) return std::string();  // proto3 default
+  return std::string(*id);
+}
+
+// routes[].executor of a DataRequestProto, in order.
+static std::vector<std::string> route_executors(std::string_view msg) {
+  std::vector<std::string> out;
+  auto fields = parse(msg);
+  if (!fields) return out;
+  for (const Field &f : *fields) {
+    if (f.number == 3 && f.wire == 2) {
+      auto executor = first_bytes(f.bytes, 1);
+      out.push_back(executor ? std::string(*executor) : std::string());
+    }
+  }
+  return out;
+}
+
+struct Control {
+  uint64_t command = 0;
+  std::string address;
+  uint64_t port = 0;
+  std::optional<uint64_t> shard_id;
+  size_t entities = 0;
+};
+
+// A ControlRequestProto: command and its first related entity.
+static std::optional<Control> control(std::string_view msg) {
+  auto fields = parse(msg);
+  if (!fields) return std::nullopt;
+  Control c;
+  for (const Field &f : *fields) {
+    if (f.number == 2 && f.wire == 0) c.command = f.value;
+    if (f.number == 3 && f.wire == 2) {
+      if (c.entities++ > 0) continue;
+      auto entity = parse(f.bytes);
+      if (!entity) return std::nullopt;
+      for (const Field &e : *entity) {
+        if (e.number == 2 && e.wire == 2) c.address = std::string(e.bytes);
+        if (e.number == 3 && e.wire == 0) c.port = e.value;
+        if (e.number == 4 && e.wire == 0) c.shard_id = e.value;
+      }
+    }
+  }
+  return c;
+}
+
+}  // namespace pb
+
+// ---------------------------------------------------------------------------------------------
+// Callback collection (the callback runs on a library thread: record, check on the main thread)
+
+struct TargetSummary {
+  jina_net_result status = JINA_NET_OK;
+  int32_t grpc_code = 0;
+  bool head = false;
+  std::optional<uint32_t> shard_id;
+  std::string address, error_message, replica, request_id;
+  std::string body;
+  bool has_response = false;
+};
+
+struct Summary {
+  uint64_t send_id = 0;
+  jina_net_result status = JINA_NET_OK;
+  std::string message;
+  std::vector<TargetSummary> targets;
+  std::thread::id thread;
+};
+
+static Summary summarize(const SendResult &r) {
+  Summary s;
+  s.send_id = r.send_id;
+  s.status = r.status;
+  s.message = r.error_message;
+  s.thread = std::this_thread::get_id();
+  for (const auto &t : r.targets) {
+    TargetSummary ts;
+    ts.status = t.status;
+    ts.grpc_code = t.grpc_code;
+    ts.head = t.head;
+    ts.shard_id = t.shard_id;
+    ts.address = t.address;
+    ts.error_message = t.error_message;
+    ts.replica = t.metadata_value("replica").value_or("");
+    ts.has_response = static_cast<bool>(t.response);
+    ts.body = std::string(t.body());
+    ts.request_id = pb::request_id(ts.body).value_or("");
+    s.targets.push_back(ts);
+  }
+  return s;
+}
+
+struct Collector {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<Summary> done;
+
+  jina_net::Callback callback() {
+    return [this](const SendResult &r) {
+      Summary s = summarize(r);
+      std::lock_guard<std::mutex> lock(m);
+      done.push_back(std::move(s));
+      cv.notify_all();
+    };
+  }
+  // Waits until n callbacks have run; returns what they saw (fewer on timeout).
+  std::vector<Summary> wait(size_t n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait_for(lock, limit, [&] { return done.size() >= n; });
+    return done;
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(m);
+    return done.size();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+static jn_servers g_servers;
+
+static std::string addr(const char *name) {
+  const char *a = jn_servers_address(&g_servers, name);
+  CHECK_MSG(a != nullptr, name);
+  return a ? a : "";
+}
+
+static std::string replica_of(const jina_net::TargetResult &t) { return t.metadata_value("replica").value_or("?"); }
+
+static void test_basics() {
+  std::printf("-- basics\n");
+  // before anything starts the runtime
+  auto e = catch_error([] { jina_net::runtime_init(0); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+  CHECK(!catch_error([] { jina_net::runtime_init(2); }));
+
+  CHECK(jina_net::version() == "0.1.0");
+  CHECK(jina_net::version() == std::to_string(JINA_NET_VERSION_MAJOR) + "." +
+                                   std::to_string(JINA_NET_VERSION_MINOR) + "." +
+                                   std::to_string(JINA_NET_VERSION_PATCH));
+  auto opts = jina_net::default_grpc_options();
+  CHECK(opts.size() == 2);
+  CHECK(opts.size() == 2 && opts[0].name == "grpc.max_send_message_length" && opts[0].value == -1);
+  CHECK(opts.size() == 2 && opts[1].name == "grpc.max_receive_message_length" && opts[1].value == -1);
+  CHECK(std::string(jina_net::result_name(JINA_NET_POOL_CLOSED)) == "JINA_NET_POOL_CLOSED");
+
+  // Error carries code and message
+  Error err(JINA_NET_CANCELLED, "x");
+  CHECK(err.code() == JINA_NET_CANCELLED && err.message() == "x" && std::string(err.what()) == "JINA_NET_CANCELLED: x");
+
+  // an empty Response
+  jina_net::Response empty;
+  CHECK(!empty);
+  CHECK(empty.body().empty() && empty.address().empty() && empty.metadata_count() == 0 && empty.metadata().empty());
+
+  jina_net::PoolOptions bad;
+  bad.max_attempts = 0;
+  e = catch_error([&] { jina_net::Pool p(bad); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "max_attempts"), code_of(e));
+  bad.max_attempts = 1;
+  bad.default_timeout = -1ms;
+  e = catch_error([&] { jina_net::Pool p(bad); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+
+  {
+    jina_net::Pool started;  // the runtime is running now
+    e = catch_error([] { jina_net::runtime_init(2); });
+    CHECK_MSG(e && e->code() == JINA_NET_ALREADY_STARTED, code_of(e));
+  }
+}
+
+static void test_hosts() {
+  std::printf("-- host checks\n");
+  CHECK(jina_net::host_is_local("localhost"));
+  CHECK(jina_net::host_is_local("127.0.0.1"));
+  CHECK(jina_net::host_is_local("0.0.0.0"));
+  CHECK(!jina_net::host_is_local("8.8.8.8"));
+  auto e = catch_error([] { jina_net::host_is_local("jina.ai"); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_HOST, code_of(e));
+  CHECK_MSG(e && contains(e->message(), "jina.ai") && contains(e->message(), "jina_net_host_is_local"), code_of(e));
+  e = catch_error([] { jina_net::host_is_local(std::string("local\0host", 10)); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+  CHECK(jina_net::is_remote_local_connection("1.2.3.4", "localhost"));
+  CHECK(jina_net::is_remote_local_connection("8.8.8.8", "192.168.0.1"));
+  CHECK(!jina_net::is_remote_local_connection("127.0.0.1", "1.2.3.4"));
+  CHECK(!jina_net::is_remote_local_connection("192.168.0.1", "10.0.0.1"));
+}
+
+static void test_pool_routing() {
+  std::printf("-- pool routing\n");
+  const std::string A = addr("a"), B = addr("b"), C = addr("c"), HX = addr("hx");
+  jina_net::Pool pool;
+  CHECK(pool.add_connection("rr", A));
+  CHECK(pool.add_connection("rr", B));
+  CHECK(!pool.add_connection("rr", A));  // known address
+  CHECK(pool.add_connection("all", A, false, 0u));
+  CHECK(pool.add_connection("all", C, false, 1u));
+  CHECK(pool.add_connection("hd", HX, true));
+  CHECK(pool.add_connection("hd", A));
+  const std::string routes = pool.routes();
+  CHECK_MSG(contains(routes, "rr\tshard 0\t" + A + "," + B + "\n"), routes);
+  CHECK_MSG(contains(routes, "all\tshard 1\t" + C + "\n"), routes);
+  CHECK_MSG(contains(routes, "hd\thead\t" + HX + "\n"), routes);
+
+  // round robin over two replicas of one shard: the replica trailer alternates
+  std::vector<std::string> replicas;
+  for (int i = 0; i < 4; ++i) {
+    const std::string id = "rr-" + std::to_string(i);
+    auto f = pool.send("rr", pb::data_request(id));
+    auto r = wait_result(f);
+    if (!r) continue;
+    CHECK_MSG(r->ok() && r->targets.size() == 1, r->error_message);
+    if (r->targets.size() != 1) continue;
+    const auto &t = r->targets[0];
+    replicas.push_back(replica_of(t));
+    CHECK(t.ok() && t.grpc_code == 0 && t.error_message.empty() && t.grpc_message.empty());
+    CHECK(t.shard_id == std::optional<uint32_t>(0u) && !t.head);
+    CHECK(pb::request_id(t.body()) == id);
+    CHECK(t.address == addr(replica_of(t).c_str()));
+    CHECK(t.response.address() == t.address);
+    const auto routes_seen = pb::route_executors(t.body());
+    CHECK(!routes_seen.empty() && routes_seen.back() == replica_of(t));
+    CHECK(r->send_id != 0);
+  }
+  CHECK(replicas.size() == 4);
+  if (replicas.size() == 4) {
+    CHECK_MSG(replicas[0] != replicas[1] && replicas[0] == replicas[2] && replicas[1] == replicas[3],
+              replicas[0] + replicas[1] + replicas[2] + replicas[3]);
+    CHECK((std::set<std::string>{replicas[0], replicas[1]} == std::set<std::string>{"a", "b"}));
+  }
+
+  // ALL over two shards
+  {
+    SendOptions o;
+    o.polling = jina_net::Polling::All;
+    auto f = pool.send("all", pb::data_request("all-1"), o);
+    auto r = wait_result(f);
+    if (r) {
+      CHECK_MSG(r->ok() && r->error_message.empty(), r->error_message);
+      CHECK(r->targets.size() == 2);
+      if (r->targets.size() == 2) {
+        CHECK(r->targets[0].shard_id == std::optional<uint32_t>(0u) && replica_of(r->targets[0]) == "a");
+        CHECK(r->targets[1].shard_id == std::optional<uint32_t>(1u) && replica_of(r->targets[1]) == "c");
+        CHECK(r->targets[0].address == A && r->targets[1].address == C);
+        CHECK(pb::request_id(r->targets[1].body()) == "all-1");
+      }
+    }
+  }
+  // one given shard
+  {
+    SendOptions o;
+    o.shard_id = 1;
+    auto f = pool.send("all", pb::data_request("shard-1"), o);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "c" &&
+          r->targets[0].shard_id == std::optional<uint32_t>(1u));
+  }
+  // head
+  {
+    SendOptions o;
+    o.head = true;
+    auto f = pool.send("hd", pb::data_request("to-head"), o);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1);
+    if (r && r->targets.size() == 1) {
+      const auto &t = r->targets[0];
+      CHECK(t.head && !t.shard_id && replica_of(t) == "hx" && t.address == HX);
+      CHECK(pb::route_executors(t.body()) == std::vector<std::string>{"hx"});
+    }
+  }
+  // endpoint metadata
+  {
+    SendOptions o;
+    o.endpoint = "/foo";
+    auto f = pool.send("rr", pb::data_request("ep"), o);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && r->targets[0].metadata_value("endpoint") == std::string("/foo"));
+    auto f2 = pool.send("rr", pb::data_request("no-ep"));
+    auto r2 = wait_result(f2);
+    CHECK(r2 && r2->ok() && r2->targets.size() == 1 &&
+          r2->targets[0].metadata_value("endpoint") == std::string(""));
+  }
+  // several requests in one call, and one
+  {
+    const std::string m1 = pb::data_request("m1"), m2 = pb::data_request("m2"), m3 = pb::data_request("m3");
+    auto f = pool.send("rr", {m1, m2, m3});
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && r->targets[0].metadata_value("request-count") == std::string("3"));
+    CHECK(r && r->targets.size() == 1 && pb::request_id(r->targets[0].body()) == std::string("m1"));
+    auto f1 = pool.send("rr", m2);
+    auto r1 = wait_result(f1);
+    CHECK(r1 && r1->ok() && r1->targets.size() == 1 &&
+          r1->targets[0].metadata_value("request-count") == std::string("1"));
+  }
+  // a control request through the pool (the echo worker returns it)
+  {
+    SendOptions o;
+    o.kind = jina_net::RequestKind::Control;
+    auto f = pool.send("rr", pb::control_request("ctl-1", 0), o);
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1, r ? r->error_message : "");
+    if (r && r->targets.size() == 1) {
+      CHECK(pb::request_id(r->targets[0].body()) == std::string("ctl-1"));
+      auto c = pb::control(r->targets[0].body());
+      CHECK(c && c->command == 0);
+    }
+  }
+  // remove a replica: all sends go to the other one
+  CHECK(pool.remove_connection("rr", B));
+  CHECK(!pool.remove_connection("rr", B));
+  for (int i = 0; i < 2; ++i) {
+    auto f = pool.send("rr", pb::data_request("after-remove"));
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "a");
+  }
+}
+
+static void test_failures() {
+  std::printf("-- failures\n");
+  const std::string U = addr("u"), S = addr("s"), E = addr("e"), A = addr("a");
+  jina_net::Pool pool;
+  pool.add_connection("dep-u", U);
+  {
+    auto f = pool.send("dep-u", pb::data_request("x"));
+    auto r = wait_result(f);
+    CHECK(r.has_value());
+    if (r) {
+      CHECK(r->status == JINA_NET_RPC_ERROR && !r->ok());
+      CHECK_MSG(contains(r->error_message, "dep-u") && contains(r->error_message, U), r->error_message);
+      CHECK(r->targets.size() == 1);
+      if (r->targets.size() == 1) {
+        const auto &t = r->targets[0];
+        CHECK(t.status == JINA_NET_RPC_ERROR && t.grpc_code == 14 && !t.response && t.body().empty());
+        CHECK_MSG(contains(t.error_message, "dep-u") && contains(t.error_message, U), t.error_message);
+        CHECK_MSG(contains(t.grpc_message, "unavailable"), t.grpc_message);
+        CHECK(t.address == U);
+      }
+      auto e = catch_error([&] { r->check(); });
+      CHECK_MSG(e && e->code() == JINA_NET_RPC_ERROR && contains(e->message(), "dep-u"), code_of(e));
+    }
+  }
+  // bad address
+  auto e = catch_error([&] { pool.add_connection("d", "no-port"); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, code_of(e));
+  CHECK_MSG(e && contains(e->message(), "no-port") && contains(e->message(), "jina_net_pool_add_connection"),
+            code_of(e));
+  // unknown deployment: synchronous, in both forms, and no callback
+  e = catch_error([&] { pool.send("nope", pb::data_request("x")); });
+  CHECK_MSG(e && e->code() == JINA_NET_UNKNOWN_DEPLOYMENT && contains(e->message(), "nope"), code_of(e));
+  Collector never;
+  e = catch_error([&] { pool.send("nope", pb::data_request("x"), SendOptions{}, never.callback()); });
+  CHECK_MSG(e && e->code() == JINA_NET_UNKNOWN_DEPLOYMENT && contains(e->message(), "jina_net_pool_send"),
+            code_of(e));
+  // no head in the deployment
+  SendOptions head;
+  head.head = true;
+  e = catch_error([&] { pool.send("dep-u", pb::data_request("x"), head, never.callback()); });
+  CHECK_MSG(e && e->code() == JINA_NET_NO_REPLICAS, code_of(e));
+  // bytes that are not protobuf
+  e = catch_error([&] { pool.send("dep-u", std::string("\xff\xff\xff\xff", 4)); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_REQUEST, code_of(e));
+  // the wrapper's own checks
+  e = catch_error([&] { pool.send(std::string("dep\0u", 5), pb::data_request("x")); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "deployment"), code_of(e));
+  SendOptions negative;
+  negative.timeout = -5ms;
+  e = catch_error([&] { pool.send("dep-u", pb::data_request("x"), negative); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+  e = catch_error([&] { pool.send("dep-u", pb::data_request("x"), SendOptions{}, jina_net::Callback()); });
+  CHECK_MSG(e && e->code() == JINA_NET_NULL_ARGUMENT, code_of(e));
+  e = catch_error([&] { pool.send("dep-u", std::vector<jina_net::Bytes>{}); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+  std::this_thread::sleep_for(100ms);
+  CHECK(never.count() == 0);
+
+  // deadline
+  pool.add_connection("slow", S);
+  {
+    SendOptions o;
+    o.timeout = 300ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = pool.send("slow", pb::data_request("late"), o);
+    auto r = wait_result(f);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    const bool deadline = r && r->status == JINA_NET_DEADLINE_EXCEEDED && r->targets.size() == 1 &&
+                          r->targets[0].status == JINA_NET_DEADLINE_EXCEEDED && r->targets[0].grpc_code == 4;
+    CHECK_MSG(deadline, r ? r->error_message : "");
+    CHECK(took < 2500ms);
+  }
+  // an executor error is in-band: gRPC OK
+  pool.add_connection("err", E);
+  {
+    auto f = pool.send("err", pb::data_request("raise"));
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && r->targets[0].metadata_value("is-error") == std::string("true"));
+  }
+  // sync helper against UNAVAILABLE
+  e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), U); });
+  CHECK_MSG(e && e->code() == JINA_NET_RPC_ERROR && contains(e->message(), U), code_of(e));
+  (void)A;
+}
+
+static void test_callbacks() {
+  std::printf("-- callbacks\n");
+  const std::string A = addr("a");
+  const auto main_thread = std::this_thread::get_id();
+  jina_net::Pool pool;
+  pool.add_connection("cb", A);
+
+  Collector c;
+  pool.send("cb", pb::data_request("cb-1"), SendOptions{}, c.callback());
+  auto done = c.wait(1);
+  CHECK(done.size() == 1);
+  if (done.size() == 1) {
+    CHECK(done[0].status == JINA_NET_OK && done[0].targets.size() == 1);
+    CHECK(done[0].targets.size() == 1 && done[0].targets[0].request_id == "cb-1" &&
+          done[0].targets[0].replica == "a" && done[0].targets[0].has_response);
+    CHECK(done[0].thread != main_thread);  // a library runtime thread
+  }
+  std::this_thread::sleep_for(150ms);
+  CHECK(c.count() == 1);  // exactly once
+
+  // a callback that throws: swallowed, stored, the library carries on
+  (void)jina_net::take_callback_exception();
+  const uint64_t before = jina_net::callback_exception_count();
+  pool.send("cb", pb::data_request("boom"), SendOptions{}, [](const SendResult &) {
+    throw std::runtime_error("boom from a callback");
+  });
+  for (int i = 0; i < 200 && jina_net::callback_exception_count() == before; ++i) std::this_thread::sleep_for(25ms);
+  CHECK(jina_net::callback_exception_count() == before + 1);
+  std::exception_ptr stored = jina_net::take_callback_exception();
+  CHECK(stored != nullptr);
+  std::string what;
+  try {
+    if (stored) std::rethrow_exception(stored);
+  } catch (const std::runtime_error &ex) {
+    what = ex.what();
+  }
+  CHECK(what == "boom from a callback");
+  CHECK(jina_net::take_callback_exception() == nullptr);
+  {
+    auto f = pool.send("cb", pb::data_request("after-boom"));
+    auto r = wait_result(f);
+    CHECK(r && r->ok());
+  }
+
+  // a blocking helper from a callback is refused (JINA_NET_RUNTIME_ERROR), not a deadlock
+  std::promise<std::optional<jina_net_result>> refused;
+  auto refused_f = refused.get_future();
+  pool.send("cb", pb::data_request("sync-inside"), SendOptions{}, [&](const SendResult &) {
+    std::optional<jina_net_result> code;
+    try {
+      jina_net::send_request_sync(pb::data_request("inner"), A);
+    } catch (const Error &ex) {
+      code = ex.code();
+    }
+    refused.set_value(code);
+  });
+  CHECK(refused_f.wait_for(20s) == std::future_status::ready);
+  if (refused_f.valid() && refused_f.wait_for(0s) == std::future_status::ready)
+    CHECK(refused_f.get() == std::optional<jina_net_result>(JINA_NET_RUNTIME_ERROR));
+
+  // an asynchronous send started from a callback
+  Collector inner;
+  std::atomic<int> outer_calls{0};
+  pool.send("cb", pb::data_request("outer"), SendOptions{}, [&](const SendResult &) {
+    ++outer_calls;
+    pool.send("cb", pb::data_request("inner"), SendOptions{}, inner.callback());
+  });
+  auto inner_done = inner.wait(1);
+  CHECK(inner_done.size() == 1 && inner_done[0].status == JINA_NET_OK && !inner_done[0].targets.empty() &&
+        inner_done[0].targets[0].request_id == "inner");
+  CHECK(outer_calls.load() == 1);
+}
+
+static void test_cancel_and_close() {
+  std::printf("-- cancel and close\n");
+  const std::string S = addr("s"), A = addr("a");
+  jina_net::Pool pool;
+  pool.add_connection("slow", S);
+  pool.add_connection("fast", A);
+
+  Collector c;
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t id = pool.send_cancellable("slow", {pb::data_request("to-cancel")}, SendOptions{}, c.callback());
+  CHECK(id != 0);
+  std::this_thread::sleep_for(100ms);
+  CHECK(c.count() == 0);  // still pending at the slow server
+  CHECK(pool.cancel(id));
+  CHECK(!pool.cancel(id));
+  auto done = c.wait(1);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);  // did not wait for the 3 s server
+  CHECK(done.size() == 1);
+  if (!done.empty()) {
+    CHECK_MSG(done[0].status == JINA_NET_CANCELLED, done[0].message);
+    CHECK(done[0].send_id == id);
+    CHECK(done[0].targets.size() == 1 && done[0].targets[0].status == JINA_NET_CANCELLED &&
+          done[0].targets[0].grpc_code == 1 && !done[0].targets[0].has_response);
+  }
+  std::this_thread::sleep_for(200ms);
+  CHECK(c.count() == 1);  // once
+
+  // future form
+  auto pending = pool.send_cancellable("slow", {pb::data_request("to-cancel-2")});
+  CHECK(pending.id != 0 && pending.id != id);
+  std::this_thread::sleep_for(50ms);
+  CHECK(pool.cancel(pending.id));
+  auto r = wait_result(pending.result, 2500ms);
+  CHECK(r && r->status == JINA_NET_CANCELLED && r->send_id == pending.id);
+
+  // cancelling a completed or unknown send
+  auto quick = pool.send_cancellable("fast", {pb::data_request("quick")});
+  auto qr = wait_result(quick.result);
+  CHECK(qr && qr->ok());
+  CHECK(!pool.cancel(quick.id));
+  CHECK(!pool.cancel(987654321));
+
+  // close with a pending send: it completes with POOL_CLOSED, at once
+  {
+    jina_net::Pool p2;
+    p2.add_connection("slow", S);
+    auto f = p2.send("slow", pb::data_request("pending"));
+    Collector cc;
+    p2.send("slow", pb::data_request("pending-cb"), SendOptions{}, cc.callback());
+    std::this_thread::sleep_for(100ms);
+    const auto t1 = std::chrono::steady_clock::now();
+    p2.close();
+    auto closed = wait_result(f, 2500ms);
+    CHECK(closed && closed->status == JINA_NET_POOL_CLOSED);
+    CHECK(closed && closed->targets.size() <= 1 &&
+          (closed->targets.empty() || closed->targets[0].status == JINA_NET_POOL_CLOSED));
+    auto cdone = cc.wait(1, 2500ms);
+    CHECK(cdone.size() == 1 && cdone[0].status == JINA_NET_POOL_CLOSED);
+    CHECK(std::chrono::steady_clock::now() - t1 < 2500ms);
+    CHECK(!catch_error([&] { p2.close(); }));  // twice is harmless
+    auto e = catch_error([&] { p2.add_connection("d", A); });
+    CHECK_MSG(e && e->code() == JINA_NET_POOL_CLOSED, code_of(e));
+    e = catch_error([&] { p2.send("slow", pb::data_request("x")); });
+    CHECK_MSG(e && e->code() == JINA_NET_POOL_CLOSED, code_of(e));
+    std::this_thread::sleep_for(100ms);
+    CHECK(cc.count() == 1);
+  }
+  // destroying a pool with a pending send: it completes with POOL_CLOSED afterwards
+  std::future<SendResult> orphan;
+  Collector oc;
+  {
+    jina_net::Pool p3;
+    p3.add_connection("slow", S);
+    orphan = p3.send("slow", pb::data_request("orphan"));
+    p3.send("slow", pb::data_request("orphan-cb"), SendOptions{}, oc.callback());
+    std::this_thread::sleep_for(50ms);
+  }
+  auto o = wait_result(orphan, 2500ms);
+  CHECK(o && o->status == JINA_NET_POOL_CLOSED);
+  auto odone = oc.wait(1, 2500ms);
+  CHECK(odone.size() == 1 && odone[0].status == JINA_NET_POOL_CLOSED);
+}
+
+static void test_head_control() {
+  std::printf("-- activate / deactivate through a head\n");
+  const std::string H = addr("h");
+  const auto wport = static_cast<uint16_t>(jn_servers_port(&g_servers, "w"));
+  CHECK(wport != 0);
+  SendOptions to_head;
+  to_head.head = true;
+  to_head.endpoint = "/index";
+  jina_net::OneShotOptions index;
+  index.endpoint = "/index";
+
+  // no worker yet: the head answers UNKNOWN
+  auto e = catch_error([&] { jina_net::send_request_sync(pb::data_request("early"), H, index); });
+  CHECK_MSG(e && e->code() == JINA_NET_RPC_ERROR && contains(e->message(), H), code_of(e));
+
+  // ACTIVATE (future)
+  {
+    auto f = jina_net::activate_worker("127.0.0.1", wport, H);
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1, r ? r->error_message : "");
+    if (r && r->targets.size() == 1) {
+      CHECK(r->send_id == 0 && !r->targets[0].shard_id && r->targets[0].address == H);
+      auto ctl = pb::control(r->targets[0].body());
+      CHECK(ctl && ctl->command == 1 && ctl->port == wport && ctl->address == "127.0.0.1" && !ctl->shard_id &&
+            ctl->entities == 1);
+    }
+  }
+  // data through the head reaches the worker
+  {
+    jina_net::Response resp = jina_net::send_request_sync(pb::data_request("via-head"), H, index);
+    CHECK(static_cast<bool>(resp));
+    CHECK(resp.metadata_value("replica") == std::string("w"));
+    CHECK(resp.metadata_value("head") == std::string("h"));
+    CHECK(resp.address() == H);
+    CHECK(pb::request_id(resp.body()) == std::string("via-head"));
+    CHECK((pb::route_executors(resp.body()) == std::vector<std::string>{"w", "h"}));
+  }
+  jina_net::Pool pool;
+  pool.add_connection("gw", H, true);
+  {
+    auto f = pool.send("gw", pb::data_request("pool-via-head"), to_head);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && r->targets[0].head && replica_of(r->targets[0]) == "w");
+  }
+  // DEACTIVATE (future): the head has no worker again
+  {
+    auto f = jina_net::deactivate_worker("127.0.0.1", wport, H);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1);
+    if (r && r->targets.size() == 1) {
+      auto ctl = pb::control(r->targets[0].body());
+      CHECK(ctl && ctl->command == 2 && ctl->port == wport);
+    }
+    auto f2 = pool.send("gw", pb::data_request("after-deactivate"), to_head);
+    auto r2 = wait_result(f2);
+    CHECK(r2 && r2->status == JINA_NET_RPC_ERROR && r2->targets.size() == 1 && r2->targets[0].grpc_code == 2);
+  }
+  // the blocking forms, with a shard id
+  {
+    jina_net::Response resp = jina_net::activate_worker_sync("127.0.0.1", wport, H, 0u, 5000ms);
+    auto ctl = pb::control(resp.body());
+    CHECK(ctl && ctl->command == 1 && ctl->shard_id == std::optional<uint64_t>(0));
+    jina_net::Response data = jina_net::send_request_sync(pb::data_request("via-head-2"), H, index);
+    CHECK(data.metadata_value("replica") == std::string("w"));
+    jina_net::Response off = jina_net::deactivate_worker_sync("127.0.0.1", wport, H, 0u);
+    auto ctl2 = pb::control(off.body());
+    CHECK(ctl2 && ctl2->command == 2);
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("late"), H, index); });
+    CHECK_MSG(e && e->code() == JINA_NET_RPC_ERROR, code_of(e));
+  }
+  // the callback forms
+  {
+    Collector c;
+    jina_net::activate_worker("127.0.0.1", wport, H, std::nullopt, c.callback());
+    auto on = c.wait(1);
+    CHECK(on.size() == 1 && on[0].status == JINA_NET_OK);
+    auto f = pool.send("gw", pb::data_request("cb-via-head"), to_head);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "w");
+    jina_net::deactivate_worker("127.0.0.1", wport, H, std::nullopt, c.callback());
+    auto off = c.wait(2);
+    CHECK(off.size() == 2 && off[1].status == JINA_NET_OK && !off[1].targets.empty() &&
+          pb::control(off[1].targets[0].body).value_or(pb::Control{}).command == 2);
+    // bad head address: thrown at once, no callback
+    e = catch_error([&] { jina_net::activate_worker("127.0.0.1", wport, "bad address", std::nullopt, c.callback()); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, code_of(e));
+    e = catch_error([&] { jina_net::deactivate_worker_sync("127.0.0.1", wport, "bad address"); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, code_of(e));
+    std::this_thread::sleep_for(100ms);
+    CHECK(c.count() == 2);
+  }
+}
+
+static void test_oneshot() {
+  std::printf("-- one-shot helpers\n");
+  const std::string A = addr("a"), U = addr("u");
+  {
+    jina_net::Response r = jina_net::send_request_sync(pb::data_request("s1"), A);
+    CHECK(pb::request_id(r.body()) == std::string("s1"));
+    CHECK(r.address() == A);
+    CHECK(r.metadata_value("replica") == std::string("a"));
+    CHECK(r.metadata_value("request-count") == std::string("1"));
+    CHECK(r.metadata_count() == r.metadata().size() && r.metadata_count() >= 3);
+    CHECK(!r.metadata_value("no-such-key"));
+  }
+  {
+    const std::string r1 = pb::data_request("r1"), r2 = pb::data_request("r2");
+    jina_net::Response r = jina_net::send_requests_sync({r1, r2}, A);
+    CHECK(r.metadata_value("request-count") == std::string("2"));
+    CHECK(pb::request_id(r.body()) == std::string("r1"));
+  }
+  {
+    jina_net::OneShotOptions o;
+    o.endpoint = "/bar";
+    jina_net::Response r = jina_net::send_request_sync(pb::data_request("ep"), A, o);
+    CHECK(r.metadata_value("endpoint") == std::string("/bar"));
+    jina_net::OneShotOptions ctl;
+    ctl.kind = jina_net::RequestKind::Control;
+    jina_net::Response cr = jina_net::send_request_sync(pb::control_request("c1", 0), A, ctl);
+    CHECK(pb::request_id(cr.body()) == std::string("c1"));
+  }
+  {
+    auto f = jina_net::send_request_async(pb::data_request("as1"), A);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->send_id == 0 && r->targets.size() == 1);
+    if (r && r->targets.size() == 1) {
+      CHECK(!r->targets[0].shard_id && !r->targets[0].head && r->targets[0].address == A);
+      CHECK(replica_of(r->targets[0]) == "a" && pb::request_id(r->targets[0].body()) == std::string("as1"));
+    }
+    // the response outlives the SendResult it was moved out of
+    jina_net::Response kept;
+    if (r && r->targets.size() == 1) kept = std::move(r->targets[0].response);
+    r.reset();
+    CHECK(pb::request_id(kept.body()) == std::string("as1"));
+  }
+  {
+    Collector c;
+    jina_net::send_request_async(pb::data_request("as2"), A, jina_net::OneShotOptions{}, c.callback());
+    auto done = c.wait(1);
+    CHECK(done.size() == 1 && done[0].status == JINA_NET_OK && !done[0].targets.empty() &&
+          done[0].targets[0].request_id == "as2");
+  }
+  {
+    auto f = jina_net::send_request_async(pb::data_request("as3"), U);
+    auto r = wait_result(f);
+    CHECK(r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14);
+  }
+  auto e = catch_error([&] { jina_net::send_request_async(pb::data_request("x"), "no-port"); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS && contains(e->message(), "no-port"), code_of(e));
+  e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), "no-port"); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, code_of(e));
+  e = catch_error([&] { jina_net::send_request_sync(std::string("\xff\xff", 2), A); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_REQUEST, code_of(e));
+}
+
+static std::atomic<int> g_raw_calls{0};
+extern "C" void raw_counting_callback(void *, const jina_net_send_result *) { ++g_raw_calls; }
+
+static void test_runtime_shutdown() {
+  std::printf("-- runtime shutdown\n");
+  const std::string S = addr("s"), A = addr("a");
+  {
+    jina_net::Pool pool;
+    pool.add_connection("slow", S);
+    auto f = pool.send("slow", pb::data_request("pending-at-shutdown"));
+    Collector c;
+    pool.send("slow", pb::data_request("pending-cb"), SendOptions{}, c.callback());
+    std::this_thread::sleep_for(100ms);
+    CHECK(!catch_error([] { jina_net::runtime_shutdown(2000ms); }));
+    auto r = wait_result(f, 2500ms);
+    CHECK_MSG(r && r->status == JINA_NET_RUNTIME_ERROR, r ? r->error_message : "");
+    auto done = c.wait(1, 2500ms);
+    CHECK(done.size() == 1 && done[0].status == JINA_NET_RUNTIME_ERROR);
+    CHECK(!catch_error([] { jina_net::runtime_shutdown(100ms); }));  // twice is harmless
+
+    // after the shutdown: a pool send either throws or completes once with RUNTIME_ERROR
+    Collector after;
+    bool threw = false;
+    try {
+      pool.send("slow", pb::data_request("after"), SendOptions{}, after.callback());
+    } catch (const Error &ex) {
+      threw = true;
+      CHECK(ex.code() == JINA_NET_RUNTIME_ERROR || ex.code() == JINA_NET_POOL_CLOSED);
+    }
+    if (!threw) {
+      auto d = after.wait(1, 2500ms);
+      CHECK(d.size() == 1 && d[0].status == JINA_NET_RUNTIME_ERROR);
+    }
+  }  // the pool is freed after the shutdown
+
+  auto e = catch_error([] { jina_net::Pool p; });
+  CHECK_MSG(e && e->code() == JINA_NET_RUNTIME_ERROR, code_of(e));
+  e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), A); });
+  CHECK_MSG(e && e->code() == JINA_NET_RUNTIME_ERROR, code_of(e));
+
+  // The callback forms of the one-shot helpers after the shutdown must throw; the wrapper must free its
+  // completion exactly once (ASan checks) even though the C function also fires the callback.
+  Collector c;
+  e = catch_error([&] { jina_net::send_request_async(pb::data_request("x"), A, jina_net::OneShotOptions{}, c.callback()); });
+  CHECK_MSG(e && e->code() == JINA_NET_RUNTIME_ERROR, code_of(e));
+  e = catch_error([&] { jina_net::activate_worker("127.0.0.1", 1, A, std::nullopt, c.callback()); });
+  CHECK_MSG(e && e->code() == JINA_NET_RUNTIME_ERROR, code_of(e));
+  auto fut_e = catch_error([&] { jina_net::deactivate_worker("127.0.0.1", 1, A); });
+  CHECK_MSG(fut_e && fut_e->code() == JINA_NET_RUNTIME_ERROR, code_of(fut_e));
+  std::this_thread::sleep_for(100ms);
+  CHECK(c.count() == 0);  // a call that returned an error never calls back
+
+  // The same straight through the C ABI: the header says a callback does not fire when the function
+  // returns an error.
+  const std::string req = pb::data_request("raw");
+  const jina_net_result rr = jina_net_send_request_async(JINA_NET_REQUEST_DATA, reinterpret_cast<const uint8_t *>(req.data()),
+                                                         req.size(), A.c_str(), nullptr, &raw_counting_callback, nullptr);
+  std::this_thread::sleep_for(100ms);
+  CHECK(rr == JINA_NET_RUNTIME_ERROR);
+  CHECK(g_raw_calls.load() == 0);
+}
+
+// Makes the test servers exit when this process ends, even if it crashes (e.g. an ASan abort): they run
+// with --exit-on-stdin-eof and their stdin is a pipe whose only writer is this process (close-on-exec,
+// so the server does not hold it). Returns false if the pipe cannot be set up.
+static int g_server_stdin_writer = -1;
+static bool tie_servers_to_this_process() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  if (dup2(fds[0], STDIN_FILENO) < 0) return false;  // dup2 clears close-on-exec: the server inherits it
+  close(fds[0]);
+  g_server_stdin_writer = fds[1];
+  return true;
+}
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
+  const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
+                         "echo=w", "unavailable=u", "error=e", "slow:3000=s"};
+  const int n = static_cast<int>(sizeof specs / sizeof specs[0]);
+  if (!tie_servers_to_this_process()) std::fprintf(stderr, "warning: cannot tie the test servers to this process\n");
+  if (jn_servers_start(&g_servers, jn_test_server_binary(), specs, n) != 0) {
+    std::fprintf(stderr, "cannot start the test servers (%s); run from the repository root after cargo build\n",
+                 jn_test_server_binary());
+    std::printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  CHECK(g_servers.count == n - 1);  // every spec but the flag
+  try {
+    test_basics();
+    test_hosts();
+    test_pool_routing();
+    test_failures();
+    test_callbacks();
+    test_cancel_and_close();
+    test_head_control();
+    test_oneshot();
+    test_runtime_shutdown();
+  } catch (const std::exception &e) {
+    check(false, "no unexpected exception", __FILE__, __LINE__, e.what());
+  }
+  // EOF on the servers' stdin first: with --exit-on-stdin-eof a server only exits once its stdin reader
+  // has finished, so SIGTERM alone would leave jn_servers_stop waiting.
+  if (g_server_stdin_writer >= 0) close(g_server_stdin_writer);
+  jn_servers_stop(&g_servers);
+  std::printf("%d passed, %d failed\n", g_passed.load(), g_failed.load());
+  return g_failed.load() == 0 ? 0 : 1;
+}

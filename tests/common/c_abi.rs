@@ -1,0 +1,126 @@
+//! The C ABI from Rust tests: a Condvar-based collector of completion callbacks and string helpers.
+#![allow(dead_code)]
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use jina_net::ffi::completion::jina_net_send_result;
+use jina_net::ffi::result::jina_net_last_error_message;
+use jina_net::ffi::result::jina_net_result::{self, JINA_NET_OK};
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub status: jina_net_result,
+    pub grpc_code: i32,
+    pub shard_id: i64,
+    pub head: bool,
+    pub address: String,
+    pub grpc_message: String,
+    pub error_message: String,
+    pub body: Vec<u8>,
+    pub metadata: Vec<(String, Vec<u8>)>,
+}
+
+impl Target {
+    pub fn meta(&self, key: &str) -> Option<String> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub status: jina_net_result,
+    pub message: String,
+    pub targets: Vec<Target>,
+}
+
+impl Completed {
+    /// The body of the only target, which must have succeeded.
+    pub fn ok_body(&self) -> Vec<u8> {
+        assert_eq!(self.status, JINA_NET_OK, "{}", self.message);
+        assert_eq!(self.targets.len(), 1);
+        self.targets[0].body.clone()
+    }
+}
+
+#[derive(Default)]
+pub struct Collector {
+    pub done: Mutex<Vec<Completed>>,
+    pub cv: Condvar,
+}
+
+impl Collector {
+    pub fn wait(&self, n: usize) -> Vec<Completed> {
+        let guard = self.done.lock().unwrap();
+        let (guard, timeout) = self
+            .cv
+            .wait_timeout_while(guard, Duration::from_secs(60), |d| d.len() < n)
+            .unwrap();
+        assert!(!timeout.timed_out(), "only {} of {n} callbacks fired", guard.len());
+        guard.clone()
+    }
+    pub fn ud(&self) -> *mut c_void {
+        self as *const Collector as *mut c_void
+    }
+}
+
+pub fn s(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned()
+}
+
+pub unsafe extern "C" fn collect(user_data: *mut c_void, result: *const jina_net_send_result) {
+    let c = unsafe { &*(user_data as *const Collector) };
+    let r = unsafe { &*result };
+    let targets = (0..r.targets_len)
+        .map(|i| {
+            let t = unsafe { &*r.targets.add(i) };
+            let metadata = (0..t.metadata_len)
+                .map(|j| {
+                    let m = unsafe { &*t.metadata.add(j) };
+                    let v = unsafe { std::slice::from_raw_parts(m.value, m.value_len) };
+                    (s(m.key), v.to_vec())
+                })
+                .collect();
+            Target {
+                status: t.status,
+                grpc_code: t.grpc_code,
+                shard_id: t.shard_id,
+                head: t.head,
+                address: s(t.address),
+                grpc_message: s(t.grpc_message),
+                error_message: s(t.error_message),
+                body: if t.response.is_null() {
+                    vec![]
+                } else {
+                    unsafe { std::slice::from_raw_parts(t.response, t.response_len) }.to_vec()
+                },
+                metadata,
+            }
+        })
+        .collect();
+    c.done.lock().unwrap().push(Completed {
+        status: r.status,
+        message: s(r.error_message),
+        targets,
+    });
+    c.cv.notify_all();
+}
+
+pub fn cs(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+pub fn last_error() -> String {
+    let n = unsafe { jina_net_last_error_message(ptr::null_mut(), 0) };
+    let mut buf = vec![0 as c_char; n + 1];
+    unsafe { jina_net_last_error_message(buf.as_mut_ptr(), buf.len()) };
+    s(buf.as_ptr())
+}
