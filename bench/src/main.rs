@@ -1,0 +1,32 @@
+//! `jina-net-bench`: the send path of libjina_net measured side by side with a raw tonic client, the C
+//! ABI (driven from C), the Go binding and jina 3.1.0's own Python `GrpcConnectionPool`, against the
+//! project's echo worker. See BENCHMARKS.md.
+//!
+//! ```text
+//! jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]   the whole benchmark, markdown on stdout
+//! jina-net-bench client kind=tonic|pool addrs=.. polling=any|all payload=FILE inflight=N
+//!                       warmup_ms=W duration_ms=D max_requests=M  one closed-loop cell (RESULT line)
+//! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
+//! ```
+
+mod clients;
+mod runner;
+mod scale;
+mod stats;
+
+fn usage() -> ! {
+    eprintln!("usage: jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]");
+    eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M");
+    eprintln!("       jina-net-bench scale replicas=N routes=M");
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("run") => std::process::exit(runner::main(&args[1..])),
+        Some("client") => clients::main(&args[1..]),
+        Some("scale") => scale::main(&args[1..]),
+        _ => usage(),
+    }
+}

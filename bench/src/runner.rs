@@ -1,0 +1,1004 @@
+//! `jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]`: builds the C and Go clients, runs
+//! every cell (each client in its own process, against a fresh echo worker process per cell: the
+//! project's release `jina-net-test-server`), prints the markdown tables and ratios, and writes them to
+//! `target/bench/results.md` (raw `RESULT` lines: `target/bench/raw.txt`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use jina_net::proto::jina::data_request_proto::data_content_proto::Documents;
+use jina_net::proto::jina::data_request_proto::DataContentProto;
+use jina_net::proto::{DataRequestProto, HeaderProto};
+use prost::Message;
+
+use crate::stats::parse_kv;
+
+/// The client kinds, in column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Tonic,
+    Pool,
+    CAbi,
+    /// The C client with drive=callback: the next send is made from the completion callback.
+    CChained,
+    Go,
+    Python,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Tonic,
+    Kind::Pool,
+    Kind::CAbi,
+    Kind::CChained,
+    Kind::Go,
+    Kind::Python,
+];
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Tonic => "tonic",
+            Kind::Pool => "pool",
+            Kind::CAbi => "c",
+            Kind::CChained => "c-chained",
+            Kind::Go => "go",
+            Kind::Python => "python",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Tonic => "raw tonic (floor)",
+            Kind::Pool => "Rust pool API",
+            Kind::CAbi => "C ABI + callbacks",
+            Kind::CChained => "C ABI, resend in callback",
+            Kind::Go => "Go binding",
+            Kind::Python => "jina 3.1.0 Python pool",
+        }
+    }
+}
+
+/// Durations and counts of one mode.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Runs of every cell, interleaved (round r runs every client once); the median run is shown.
+    rounds: usize,
+    warmup_ms: u64,
+    small_ms: u64,
+    large_ms: u64,
+    all_ms: u64,
+    max_small: u64,
+    max_large: u64,
+}
+
+const FULL: Budget = Budget {
+    rounds: 3,
+    warmup_ms: 300,
+    small_ms: 1000,
+    large_ms: 1500,
+    all_ms: 700,
+    max_small: 200_000,
+    max_large: 20_000,
+};
+
+const QUICK: Budget = Budget {
+    rounds: 1,
+    warmup_ms: 100,
+    small_ms: 250,
+    large_ms: 250,
+    all_ms: 250,
+    max_small: 3_000,
+    max_large: 200,
+};
+
+const SMALL: usize = 100;
+const LARGE: usize = 1 << 20;
+
+struct Env {
+    root: PathBuf,
+    profile_dir: PathBuf,
+    work: PathBuf,
+    self_exe: PathBuf,
+    server: PathBuf,
+    /// The TCP_NODELAY shim preloaded into the echo worker (None: run it as it is).
+    server_preload: Option<PathBuf>,
+    /// Why the worker runs as it is, when it does.
+    server_note: String,
+    quick: bool,
+    budget: Budget,
+    /// Per kind: the command prefix to run it, or why it is not available.
+    clients: BTreeMap<Kind, Result<Vec<String>, String>>,
+    raw: std::fs::File,
+    failures: Vec<String>,
+}
+
+/// One run of one cell.
+#[derive(Debug, Clone)]
+struct CellResult {
+    n: u64,
+    errors: u64,
+    wall_s: f64,
+    cpu_s: f64,
+    maxrss_kib: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+impl CellResult {
+    fn rps(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.n as f64 / self.wall_s
+        } else {
+            0.0
+        }
+    }
+
+    /// CPU seconds per 10k requests.
+    fn cpu_10k(&self) -> f64 {
+        if self.n > 0 {
+            self.cpu_s / self.n as f64 * 10_000.0
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// The runs of one cell: the median run (by req/s) and the spread of req/s over the runs.
+#[derive(Debug, Clone)]
+struct Agg {
+    median: CellResult,
+    min_rps: f64,
+    max_rps: f64,
+    runs: usize,
+}
+
+impl std::ops::Deref for Agg {
+    type Target = CellResult;
+    fn deref(&self) -> &CellResult {
+        &self.median
+    }
+}
+
+type Outcome = Result<Agg, String>;
+
+/// What one cell runs.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    kind: Kind,
+    payload: usize,
+    inflight: usize,
+    /// `None`: polling ANY to one echo worker; `Some(s)`: ALL over `s` shards.
+    shards: Option<usize>,
+    duration_ms: u64,
+}
+
+/// Runs every spec `rounds` times, interleaved (each round runs all of them, starting one further
+/// along), so slow drifts of the machine hit every client alike; keeps the median run of each.
+fn run_group(env: &mut Env, specs: &[Spec]) -> Vec<Outcome> {
+    let rounds = env.budget.rounds;
+    let mut runs: Vec<Vec<CellResult>> = vec![Vec::new(); specs.len()];
+    let mut errors: Vec<Option<String>> = vec![None; specs.len()];
+    for round in 0..rounds {
+        for k in 0..specs.len() {
+            let i = (k + round) % specs.len();
+            if let Err(why) = &env.clients[&specs[i].kind] {
+                errors[i] = Some(why.clone());
+                continue;
+            }
+            match cell(env, specs[i], round) {
+                Ok(r) => runs[i].push(r),
+                Err(e) => errors[i] = Some(e),
+            }
+        }
+    }
+    runs.into_iter()
+        .zip(errors)
+        .map(|(mut r, e)| {
+            if r.is_empty() {
+                return Err(e.unwrap_or_else(|| "no run".into()));
+            }
+            r.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+            Ok(Agg {
+                min_rps: r[0].rps(),
+                max_rps: r[r.len() - 1].rps(),
+                runs: r.len(),
+                median: r[(r.len() - 1) / 2].clone(),
+            })
+        })
+        .collect()
+}
+
+pub fn main(argv: &[String]) -> i32 {
+    let mut quick = false;
+    let mut as_is = false;
+    let mut only: Option<BTreeSet<String>> = None;
+    for a in argv {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--server-as-is" => as_is = true,
+            s if s.starts_with("--only=") => {
+                only = Some(s["--only=".len()..].split(',').map(str::to_owned).collect());
+            }
+            other => {
+                eprintln!("usage: jina-net-bench run [--quick] [--server-as-is] [--only=tonic,pool,c,go,python] (unknown {other:?})");
+                return 2;
+            }
+        }
+    }
+    let self_exe = std::env::current_exe().expect("current exe");
+    let profile_dir = self_exe.parent().expect("exe dir").to_path_buf();
+    let root = find_root(&profile_dir);
+    let work = root.join("target").join("bench");
+    std::fs::create_dir_all(&work).expect("create target/bench");
+    let server = profile_dir.join("jina-net-test-server");
+    if !server.exists() {
+        eprintln!(
+            "{} is missing: build the workspace first (cargo build --release --workspace)",
+            server.display()
+        );
+        return 1;
+    }
+    let raw = std::fs::File::create(work.join("raw.txt")).expect("raw.txt");
+    let mut env = Env {
+        root,
+        profile_dir,
+        work,
+        self_exe,
+        server,
+        server_preload: None,
+        server_note: String::new(),
+        quick,
+        budget: if quick { QUICK } else { FULL },
+        clients: BTreeMap::new(),
+        raw,
+        failures: Vec::new(),
+    };
+    let started = Instant::now();
+    if as_is {
+        env.server_note = "run as it is (--server-as-is: Nagle on its responses)".into();
+    } else {
+        match build_preload(&env) {
+            Ok(p) => env.server_preload = Some(p),
+            Err(e) => env.server_note = format!("run as it is ({e})"),
+        }
+    }
+    for kind in KINDS {
+        let prefix = if only.as_ref().is_some_and(|o| !o.contains(kind.key())) {
+            Err("n/a (not selected)".to_owned())
+        } else if kind == Kind::CChained {
+            // The C client again, sending from its callback.
+            match env.clients.get(&Kind::CAbi) {
+                Some(Ok(c)) => Ok(c.iter().cloned().chain(["drive=callback".to_owned()]).collect()),
+                Some(Err(e)) => Err(e.clone()),
+                None => prepare(&env, Kind::CAbi).map(|c| c.into_iter().chain(["drive=callback".to_owned()]).collect()),
+            }
+        } else {
+            prepare(&env, kind)
+        };
+        match &prefix {
+            Ok(_) => eprintln!("[bench] {}: ready", kind.label()),
+            Err(why) => eprintln!("[bench] {}: {why}", kind.label()),
+        }
+        env.clients.insert(kind, prefix);
+    }
+    for (len, name) in [(SMALL, "payload-100B.bin"), (LARGE, "payload-1MiB.bin")] {
+        std::fs::write(env.work.join(name), payload(len)).expect("write payload");
+    }
+
+    let mut out = String::new();
+    header(&env, &mut out);
+    send_path(&mut env, &mut out);
+    all_polling(&mut env, &mut out);
+    pool_scale(&mut env, &mut out);
+    let _ = writeln!(out, "\nTotal benchmark time: {:.0} s.", started.elapsed().as_secs_f64());
+    if !env.failures.is_empty() {
+        let _ = writeln!(out, "\n**Failed cells:**\n");
+        for f in &env.failures {
+            let _ = writeln!(out, "- {f}");
+        }
+    }
+    println!("{out}");
+    let _ = std::fs::write(env.work.join("results.md"), &out);
+    eprintln!("[bench] written to {}", env.work.join("results.md").display());
+    if env.failures.is_empty() {
+        0
+    } else {
+        1
+    }
+}
+
+/// The repository root: the first ancestor of the executable's directory with include/jina_net.h.
+fn find_root(profile_dir: &Path) -> PathBuf {
+    profile_dir
+        .ancestors()
+        .find(|p| p.join("include/jina_net.h").exists() && p.join("bench").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// `DataRequestProto { header { request_id }, data { docs_bytes } }` of exactly `len` bytes: a valid
+/// jina data request the echo worker decodes and sends back (plus its route), whatever the client.
+fn payload(len: usize) -> Vec<u8> {
+    let make = |k: usize| {
+        DataRequestProto {
+            header: Some(HeaderProto {
+                request_id: "jina-net-bench-0001".into(),
+                ..Default::default()
+            }),
+            data: Some(DataContentProto {
+                documents: Some(Documents::DocsBytes(vec![b'x'; k])),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    let mut k = len.saturating_sub(40);
+    while k > 0 && make(k).len() > len {
+        k -= 1;
+    }
+    while make(k + 1).len() <= len {
+        k += 1;
+    }
+    make(k)
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(15).collect();
+        eprintln!(
+            "{what} failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        Err(format!("{what} failed"))
+    }
+}
+
+/// Compiles benches/c/nodelay_preload.c (TCP_NODELAY on the echo worker's accepted sockets).
+fn build_preload(env: &Env) -> Result<PathBuf, String> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = env.work.join("nodelay_preload.so");
+    run_quiet(
+        Command::new(&cc)
+            .args(["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
+            .arg(env.root.join("benches/c/nodelay_preload.c"))
+            .arg("-o")
+            .arg(&out)
+            .arg("-ldl"),
+        "cc benches/c/nodelay_preload.c",
+    )?;
+    Ok(out)
+}
+
+/// Builds (C, Go) or finds (Python) a client; the command prefix that runs it.
+fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    match kind {
+        Kind::Tonic | Kind::Pool => Ok(vec![s(&env.self_exe), "client".into(), format!("kind={}", kind.key())]),
+        Kind::CAbi | Kind::CChained => {
+            let lib = env.profile_dir.join("libjina_net.so");
+            if !lib.exists() {
+                return Err(format!("n/a (no {})", lib.display()));
+            }
+            let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+            if which(&cc).is_none() && !Path::new(&cc).is_file() {
+                return Err("n/a (no C compiler)".into());
+            }
+            let exe = env.work.join("c-client");
+            run_quiet(
+                Command::new(&cc)
+                    .args(["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror"])
+                    .arg(format!("-I{}", s(&env.root.join("include"))))
+                    .arg(env.root.join("benches/c/bench_client.c"))
+                    .arg("-o")
+                    .arg(&exe)
+                    .arg(format!("-L{}", s(&env.profile_dir)))
+                    .arg("-ljina_net")
+                    .arg(format!("-Wl,-rpath,{}", s(&env.profile_dir)))
+                    .args(["-lpthread", "-lm"]),
+                "cc benches/c/bench_client.c",
+            )
+            .map_err(|e| format!("n/a ({e})"))?;
+            Ok(vec![s(&exe)])
+        }
+        Kind::Go => {
+            if !env.root.join("bindings/go/go.mod").exists() {
+                return Err("n/a (no Go binding)".into());
+            }
+            let Some(go) = which("go") else {
+                return Err("n/a (go not installed)".into());
+            };
+            let exe = env.work.join("go-client");
+            let mut cmd = Command::new(go);
+            cmd.current_dir(env.root.join("benches/go"))
+                .args(["build", "-o"])
+                .arg(&exe)
+                .arg(".")
+                .env("GOPROXY", "off")
+                .env("GOFLAGS", "-mod=mod")
+                .env("GOTOOLCHAIN", "local")
+                // Link this profile's library (the binding's own #cgo flags name target/debug).
+                .env("CGO_LDFLAGS", format!("-L{}", s(&env.profile_dir)));
+            if std::env::var_os("HOME").is_none() && std::env::var_os("GOCACHE").is_none() {
+                cmd.env("GOCACHE", env.work.join("go-cache"));
+            }
+            run_quiet(&mut cmd, "go build benches/go").map_err(|e| format!("n/a ({e})"))?;
+            Ok(vec![s(&exe)])
+        }
+        Kind::Python => {
+            let python = python_path().ok_or_else(|| "n/a (no venv)".to_owned())?;
+            let ok = Command::new(&python)
+                .args([
+                    "-c",
+                    "import sys, jina; sys.exit(0 if jina.__version__ == '3.1.0' else 1)",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err("n/a (venv has no jina 3.1.0)".into());
+            }
+            Ok(vec![
+                s(&python),
+                s(&env.root.join("benches/python/jina_pool_client.py")),
+            ])
+        }
+    }
+}
+
+/// The interop venv's Python: `$JINA_NET_INTEROP_VENV` (the venv or its python), or
+/// `$JINA_NET_INTEROP_PYTHON`, or `${XDG_CACHE_HOME:-$HOME/.cache}/jina-net/venv-jina-3.1.0/bin/python`.
+fn python_path() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let candidate = if let Some(v) = var("JINA_NET_INTEROP_VENV") {
+        if v.is_dir() {
+            v.join("bin/python")
+        } else {
+            v
+        }
+    } else if let Some(p) = var("JINA_NET_INTEROP_PYTHON") {
+        p
+    } else {
+        let cache = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))?;
+        cache.join("jina-net/venv-jina-3.1.0/bin/python")
+    };
+    candidate.exists().then_some(candidate)
+}
+
+/// A running test-server process.
+struct Servers {
+    child: Child,
+    addresses: Vec<String>,
+}
+
+impl Servers {
+    fn start(binary: &Path, preload: Option<&Path>, echo_workers: usize) -> Result<Servers, String> {
+        let specs: Vec<String> = (0..echo_workers).map(|i| format!("echo=s{i}")).collect();
+        for spec in &specs {
+            let role = spec.split('=').next().unwrap_or_default();
+            role.parse::<jina_net_testserver::Role>()?;
+        }
+        let mut cmd = Command::new(binary);
+        if let Some(p) = preload {
+            cmd.env("LD_PRELOAD", p);
+        }
+        let mut child = cmd
+            .arg("--exit-on-stdin-eof")
+            .args(&specs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut addresses = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("READY") {
+                    let _ = tx.send(Some(addresses));
+                    return;
+                }
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if words.len() == 4 && words[0] == "SERVER" {
+                    addresses.push(words[3].to_owned());
+                }
+            }
+            let _ = tx.send(None);
+        });
+        let mut servers = Servers {
+            child,
+            addresses: Vec::new(),
+        };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(addresses)) if addresses.len() == echo_workers => {
+                servers.addresses = addresses;
+                Ok(servers)
+            }
+            _ => Err("the test server did not get ready".into()),
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a client process to completion (bounded by `timeout`) and returns its `RESULT` fields.
+fn run_client(
+    env: &mut Env,
+    label: &str,
+    mut cmd: Command,
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the client: {e}"))?;
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    let _ = writeln!(env.raw, "## {label}\n{}{}", out, err);
+    let result = out.lines().rev().find(|l| l.starts_with("RESULT "));
+    match (status, result) {
+        (None, _) => Err(format!("timed out after {} s", timeout.as_secs())),
+        (Some(s), Some(line)) if s.success() => Ok(parse_kv(line.split_whitespace().skip(1))),
+        (Some(s), _) => {
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            Err(format!("exit {s}: {last}"))
+        }
+    }
+}
+
+fn num(fields: &BTreeMap<String, String>, key: &str) -> f64 {
+    fields.get(key).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// One run of a closed-loop cell: `kind` sends `payload`-byte requests with `inflight` in flight,
+/// ANY to one echo worker or ALL over `shards` echo workers (one per shard), for `duration_ms`.
+fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
+    let Spec {
+        kind,
+        payload,
+        inflight,
+        shards,
+        duration_ms,
+    } = spec;
+    let prefix = env.clients[&kind].clone()?;
+    let label = format!(
+        "{} payload={payload} inflight={inflight} {} round={}",
+        kind.key(),
+        shards.map_or("ANY".to_owned(), |s| format!("ALL-{s}")),
+        round + 1
+    );
+    eprintln!("[bench] {label}");
+    let servers = Servers::start(&env.server, env.server_preload.as_deref(), shards.unwrap_or(1))?;
+    let (payload_file, max) = if payload == SMALL {
+        ("payload-100B.bin", env.budget.max_small)
+    } else {
+        ("payload-1MiB.bin", env.budget.max_large)
+    };
+    let mut cmd = Command::new(&prefix[0]);
+    cmd.args(&prefix[1..])
+        .arg("mode=send")
+        .arg(format!("addrs={}", servers.addresses.join(",")))
+        .arg(format!("polling={}", if shards.is_some() { "all" } else { "any" }))
+        .arg(format!("payload={}", env.work.join(payload_file).display()))
+        .arg(format!("inflight={inflight}"))
+        .arg(format!("warmup_ms={}", env.budget.warmup_ms))
+        .arg(format!("duration_ms={duration_ms}"))
+        .arg(format!("max_requests={max}"));
+    if kind == Kind::Go {
+        // The binding's rpath names target/debug: load this profile's library instead.
+        cmd.env("LD_LIBRARY_PATH", &env.profile_dir);
+    }
+    let timeout = Duration::from_millis(env.budget.warmup_ms + duration_ms) + Duration::from_secs(60);
+    let fields = run_client(env, &label, cmd, timeout);
+    drop(servers);
+    let fields = fields.map_err(|e| {
+        env.failures.push(format!("{label}: {e}"));
+        e
+    })?;
+    if kind == Kind::Go {
+        if let Some(lib) = fields.get("lib") {
+            if !Path::new(lib).starts_with(&env.profile_dir) {
+                eprintln!("[bench] warning: the Go client loaded {lib}");
+            }
+        }
+    }
+    let r = CellResult {
+        n: num(&fields, "n") as u64,
+        errors: num(&fields, "errors") as u64,
+        wall_s: num(&fields, "wall_s"),
+        cpu_s: num(&fields, "user_s") + num(&fields, "sys_s"),
+        maxrss_kib: num(&fields, "maxrss_kib"),
+        p50: num(&fields, "p50_us"),
+        p99: num(&fields, "p99_us"),
+        p999: num(&fields, "p999_us"),
+    };
+    if r.errors > 0 || r.n == 0 {
+        let e = format!("{} errors, {} successful requests", r.errors, r.n);
+        env.failures.push(format!("{label}: {e}"));
+        return Err(e);
+    }
+    Ok(r)
+}
+
+fn header(env: &Env, out: &mut String) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let b = env.budget;
+    let _ = writeln!(
+        out,
+        "# libjina_net send-path benchmark{}\n",
+        if env.quick {
+            " (--quick smoke run: tiny counts, numbers not meaningful)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {cores} cores ({cpu}), Linux {}. Build: `{}`. Echo worker: `jina-net-test-server` \
+         (separate process, tokio with 2 worker threads, restarted for every cell, {}), 127.0.0.1 only. \
+         Each client runs in its own process; CPU = getrusage(RUSAGE_SELF) user+sys of the client process \
+         over the measured phase; peak RSS = its VmHWM. Closed loop: N requests in flight, \
+         {} ms warm-up, then {} ms (100 B) / {} ms (1 MiB) / {} ms (ALL sweep), at most {} (100 B) / {} (1 MiB) \
+         requests. Latency = send call to completion seen by the caller. Every cell runs {} time(s), \
+         interleaved with the other clients of its table section; the run with the median req/s is shown \
+         (all its figures), with the range of req/s over the runs.\n",
+        kernel.trim(),
+        env.profile_dir.file_name().map_or("?".into(), |n| n.to_string_lossy()),
+        if env.server_preload.is_some() {
+            "TCP_NODELAY set on its sockets by benches/c/nodelay_preload.c"
+        } else {
+            env.server_note.as_str()
+        },
+        b.warmup_ms,
+        b.small_ms,
+        b.large_ms,
+        b.all_ms,
+        b.max_small,
+        b.max_large,
+        b.rounds
+    );
+    let _ = writeln!(out, "Clients:\n");
+    for kind in KINDS {
+        let what = match kind {
+            Kind::Tonic => "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), tokio 2 workers",
+            Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (2 workers)",
+            Kind::CAbi => "`benches/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
+            Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
+            Kind::Go => "`benches/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
+            Kind::Python => "`benches/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
+        };
+        let state = match &env.clients[&kind] {
+            Ok(_) => String::new(),
+            Err(why) => format!(" — **{why}**"),
+        };
+        let _ = writeln!(out, "- {}: {what}{state}", kind.label());
+    }
+    let _ = writeln!(out);
+}
+
+fn f1(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn payload_name(len: usize) -> &'static str {
+    if len == SMALL {
+        "100 B"
+    } else {
+        "1 MiB"
+    }
+}
+
+fn row(out: &mut String, lead: &str, r: &Outcome) {
+    match r {
+        Ok(r) => {
+            let spread = if r.runs > 1 {
+                format!("{:.0}–{:.0}", r.min_rps, r.max_rps)
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                out,
+                "| {lead} | {:.0} | {spread} | {} | {} | {} | {:.3} | {:.1} | {} |",
+                r.rps(),
+                f1(r.p50),
+                f1(r.p99),
+                f1(r.p999),
+                r.cpu_10k(),
+                r.maxrss_kib / 1024.0,
+                r.n,
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "| {lead} | {why} | | | | | | | |");
+        }
+    }
+}
+
+fn ratio(a: &Outcome, b: &Outcome, f: impl Fn(&CellResult) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Ok(a), Ok(b)) if a.n > 0 && b.n > 0 => Some(f(a) / f(b)),
+        _ => None,
+    }
+}
+
+fn show(r: Option<f64>, target: Option<(f64, bool)>) -> String {
+    match r {
+        None => "n/a".into(),
+        Some(x) => match target {
+            // (bound, higher_is_better)
+            Some((t, true)) => format!("{x:.2} {}", if x >= t { "✓" } else { "✗" }),
+            Some((t, false)) => format!("{x:.2} {}", if x <= t { "✓" } else { "✗" }),
+            None => format!("{x:.2}"),
+        },
+    }
+}
+
+const TABLE_HEAD: &str = "req/s (median) | req/s range | p50 µs | p99 µs | p99.9 µs | CPU s / 10k req | peak RSS MiB | requests |";
+const TABLE_RULE: &str = "---|---|---|---|---|---|---|---|";
+
+fn send_path(env: &mut Env, out: &mut String) {
+    let inflights: &[usize] = if env.quick { &[1, 16] } else { &[1, 16, 256] };
+    let mut results: BTreeMap<(usize, usize, Kind), Outcome> = BTreeMap::new();
+    for payload in [SMALL, LARGE] {
+        for &inflight in inflights {
+            if env.quick && payload == LARGE && inflight != 1 {
+                continue;
+            }
+            let duration_ms = if payload == SMALL {
+                env.budget.small_ms
+            } else {
+                env.budget.large_ms
+            };
+            let specs: Vec<Spec> = KINDS
+                .iter()
+                .map(|&kind| Spec {
+                    kind,
+                    payload,
+                    inflight,
+                    shards: None,
+                    duration_ms,
+                })
+                .collect();
+            for (spec, r) in specs.iter().zip(run_group(env, &specs)) {
+                results.insert((payload, inflight, spec.kind), r);
+            }
+        }
+    }
+    let _ = writeln!(out, "## Send path: polling ANY, one echo worker\n");
+    let _ = writeln!(out, "| payload | in flight | client | {TABLE_HEAD}");
+    let _ = writeln!(out, "|---|---|---|{TABLE_RULE}");
+    for ((p, n, kind), r) in &results {
+        row(out, &format!("{} | {n} | {}", payload_name(*p), kind.label()), r);
+    }
+    let _ = writeln!(
+        out,
+        "\n### Ratios of the median runs (targets: C ABI ≥ 0.95× raw tonic in req/s and in CPU per request)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| payload | in flight | C ABI ÷ raw tonic req/s | raw tonic CPU/req ÷ C ABI CPU/req | C ABI resend-in-callback ÷ raw tonic req/s | its CPU ratio | C ABI ÷ jina Python req/s | Rust pool ÷ raw tonic req/s | Go ÷ C ABI req/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let keys: BTreeSet<(usize, usize)> = results.keys().map(|(p, n, _)| (*p, *n)).collect();
+    for (p, n) in keys {
+        let get = |k: Kind| results[&(p, n, k)].clone();
+        let _ = writeln!(
+            out,
+            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} |",
+            payload_name(p),
+            show(ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps), Some((0.95, true))),
+            show(ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k), Some((0.95, true))),
+            show(ratio(&get(Kind::CChained), &get(Kind::Tonic), CellResult::rps), Some((0.95, true))),
+            show(ratio(&get(Kind::Tonic), &get(Kind::CChained), CellResult::cpu_10k), Some((0.95, true))),
+            show(ratio(&get(Kind::CAbi), &get(Kind::Python), CellResult::rps), None),
+            show(ratio(&get(Kind::Pool), &get(Kind::Tonic), CellResult::rps), None),
+            show(ratio(&get(Kind::Go), &get(Kind::CAbi), CellResult::rps), None),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn all_polling(env: &mut Env, out: &mut String) {
+    let shard_counts: &[usize] = if env.quick { &[1, 2] } else { &[1, 2, 4, 8] };
+    let last = *shard_counts.last().unwrap();
+    let mut groups: Vec<(usize, Vec<Kind>)> =
+        vec![(1, vec![Kind::Tonic, Kind::Pool, Kind::CAbi, Kind::Go, Kind::Python])];
+    if !env.quick {
+        groups.push((16, vec![Kind::Tonic, Kind::Pool, Kind::CAbi]));
+    }
+    let _ = writeln!(
+        out,
+        "## Polling ALL over 1–{last} shards (one echo worker per shard, all in one server process), 100 B\n"
+    );
+    let _ = writeln!(
+        out,
+        "A send completes when every shard answered; req/s counts sends. Ratios: this row's median run ÷ the same client's 1-shard median run.\n"
+    );
+    let _ = writeln!(out, "| client | in flight | shards | {TABLE_HEAD} p50 ÷ 1 shard | p99 ÷ 1 shard |");
+    let _ = writeln!(out, "|---|---|---|{TABLE_RULE}---|---|");
+    let mut summary = Vec::new();
+    for (inflight, kinds) in groups {
+        let specs: Vec<Spec> = kinds
+            .iter()
+            .flat_map(|&kind| {
+                shard_counts.iter().map(move |&s| Spec {
+                    kind,
+                    payload: SMALL,
+                    inflight,
+                    shards: Some(s),
+                    duration_ms: 0,
+                })
+            })
+            .map(|mut s| {
+                s.duration_ms = env.budget.all_ms;
+                s
+            })
+            .collect();
+        let results = run_group(env, &specs);
+        for (ki, kind) in kinds.iter().enumerate() {
+            let base = results[ki * shard_counts.len()].clone();
+            for (si, &s) in shard_counts.iter().enumerate() {
+                let r = &results[ki * shard_counts.len() + si];
+                let mut line = String::new();
+                row(&mut line, &format!("{} | {inflight} | {s}", kind.label()), r);
+                let line = line.trim_end().trim_end_matches('|').trim_end().to_owned();
+                let _ = writeln!(
+                    out,
+                    "{line} | {} | {} |",
+                    show(ratio(r, &base, |c| c.p50), None),
+                    show(ratio(r, &base, |c| c.p99), None)
+                );
+                if s == last {
+                    summary.push((*kind, inflight, ratio(r, &base, |c| c.p50), ratio(r, &base, |c| c.p99)));
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "\n### ALL-{last} ÷ ALL-1 latency (target ≤ 1.2)\n");
+    let _ = writeln!(out, "| client | in flight | p50 ratio | p99 ratio |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for (kind, n, p50, p99) in summary {
+        let _ = writeln!(
+            out,
+            "| {} | {n} | {} | {} |",
+            kind.label(),
+            show(p50, Some((1.2, false))),
+            show(p99, Some((1.2, false)))
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn pool_scale(env: &mut Env, out: &mut String) {
+    let sizes: &[u64] = if env.quick { &[100] } else { &[1_000, 10_000] };
+    let _ = writeln!(
+        out,
+        "## Pool scale: N idle replicas in one shard (lazy channels, nothing sent; target ≤ 30 KiB per idle replica)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| pool | replicas | time to add all (ms) | µs per add | RSS growth MiB | KiB per idle replica | route ns (round robin pick) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for kind in [Kind::Pool, Kind::Python] {
+        for &n in sizes {
+            let label = format!("{} scale replicas={n}", kind.key());
+            let prefix = match env.clients[&kind].clone() {
+                Ok(p) => p,
+                Err(why) => {
+                    let _ = writeln!(out, "| {} | {n} | {why} | | | | |", kind.label());
+                    continue;
+                }
+            };
+            eprintln!("[bench] {label}");
+            let routes = if kind == Kind::Pool { 1_000_000 } else { 100_000 };
+            let mut cmd = if kind == Kind::Pool {
+                let mut c = Command::new(&env.self_exe);
+                c.arg("scale");
+                c
+            } else {
+                let mut c = Command::new(&prefix[0]);
+                c.args(&prefix[1..]).arg("mode=scale");
+                c
+            };
+            cmd.arg(format!("replicas={n}")).arg(format!("routes={routes}"));
+            match run_client(env, &label, cmd, Duration::from_secs(120)) {
+                Ok(f) => {
+                    let add = num(&f, "add_s");
+                    let growth = num(&f, "rss_after_kib") - num(&f, "rss_before_kib");
+                    let per = num(&f, "per_replica_kib");
+                    let mark = if per <= 30.0 { "✓" } else { "✗" };
+                    let _ = writeln!(
+                        out,
+                        "| {} | {n} | {:.1} | {:.1} | {:.1} | {:.1} {} | {:.0} |",
+                        kind.label(),
+                        add * 1e3,
+                        add * 1e6 / n as f64,
+                        growth / 1024.0,
+                        per,
+                        if kind == Kind::Pool { mark } else { "" },
+                        num(&f, "route_ns")
+                    );
+                }
+                Err(e) => {
+                    env.failures.push(format!("{label}: {e}"));
+                    let _ = writeln!(out, "| {} | {n} | failed: {e} | | | | |", kind.label());
+                }
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,279 @@
+/*
+ * The C ABI client of jina-net-bench: drives jina_net_pool_send with completion callbacks and keeps
+ * `inflight` sends in flight (a semaphore of `inflight` slots: the main thread takes a slot and sends,
+ * the callback, on a library runtime thread, records the latency and gives the slot back).
+ *
+ *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
+ *            duration_ms=D max_requests=M [drive=semaphore|callback]
+ *
+ * drive=semaphore (default): the main thread sends, as a C gateway thread would.
+ * drive=callback: the callback itself sends the next request (the main thread only starts N chains
+ *   and waits for them to end), so no hop between the C thread and the library runtime is left; the
+ *   difference to drive=semaphore is the cost of that hop (a futex wake-up each way).
+ *
+ * polling=any: one replica (A) in shard 0; polling=all: A, B, ... are shards 0, 1, ... Prints one line
+ *   RESULT n= errors= wall_s= user_s= sys_s= maxrss_kib= p50_us= p99_us= p999_us= mean_us=
+ * (CPU: getrusage(RUSAGE_SELF) over the measured phase, all threads of this process; peak RSS:
+ * VmHWM of /proc/self/status, not ru_maxrss, which Linux carries over fork + exec from the parent).
+ * Compiled by `jina-net-bench run` with cc -O2 against the libjina_net.so of its profile.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "jina_net.h"
+
+#define MAX_SHARDS 64
+
+static sem_t slots;
+static size_t inflight = 1;
+static size_t expected_targets = 1;
+static size_t min_len = 0;
+static atomic_bool recording;
+static uint64_t *latencies; /* ns, one per successful measured send */
+static uint64_t latency_cap;
+static atomic_uint_fast64_t latency_count;
+static atomic_uint_fast64_t error_count;
+static atomic_flag first_error_taken = ATOMIC_FLAG_INIT;
+static char first_error[512];
+
+/* drive=callback: the phase the chains run in. */
+static bool chained;
+static sem_t chains_done;
+static jina_net_pool *chain_pool;
+static const jina_net_bytes *chain_request;
+static uint32_t chain_polling;
+static uint64_t chain_deadline, chain_max;
+static atomic_uint_fast64_t chain_started;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void note_error(const char *what) {
+  atomic_fetch_add(&error_count, 1);
+  if (!atomic_flag_test_and_set(&first_error_taken)) snprintf(first_error, sizeof first_error, "%s", what);
+}
+
+static void on_complete(void *user_data, const jina_net_send_result *result);
+
+/* drive=callback: sends the next request of a chain; false when the phase is over (or the send failed). */
+static bool chain_next(void) {
+  if (atomic_fetch_add(&chain_started, 1) >= chain_max) return false;
+  uint64_t t = now_ns();
+  if (t >= chain_deadline) return false;
+  jina_net_result rc = jina_net_pool_send(chain_pool, JINA_NET_REQUEST_DATA, chain_request, 1, "bench", false,
+                                          JINA_NET_NO_SHARD, chain_polling, NULL, 0, on_complete, (void *)(uintptr_t)t,
+                                          NULL);
+  if (rc != JINA_NET_OK) {
+    note_error(jina_net_result_name(rc));
+    return false;
+  }
+  return true;
+}
+
+/* user_data carries the send's start time (the library never dereferences it). */
+static void on_complete(void *user_data, const jina_net_send_result *result) {
+  uint64_t latency = now_ns() - (uint64_t)(uintptr_t)user_data;
+  bool ok = result->status == JINA_NET_OK && result->targets_len == expected_targets;
+  for (size_t i = 0; ok && i < result->targets_len; i++)
+    ok = result->targets[i].status == JINA_NET_OK && result->targets[i].response_len >= min_len;
+  if (!ok) {
+    note_error(result->status != JINA_NET_OK ? result->error_message : "short response or wrong target count");
+  } else if (atomic_load_explicit(&recording, memory_order_relaxed)) {
+    uint64_t i = atomic_fetch_add_explicit(&latency_count, 1, memory_order_relaxed);
+    if (i < latency_cap) latencies[i] = latency;
+  }
+  if (chained) {
+    if (!chain_next()) sem_post(&chains_done);
+  } else {
+    sem_post(&slots);
+  }
+}
+
+static void take_slot(void) {
+  while (sem_wait(&slots) != 0 && errno == EINTR) {
+  }
+}
+
+/* One closed-loop phase; returns its wall time in seconds. */
+static double phase(jina_net_pool *pool, const jina_net_bytes *request, uint32_t polling, uint64_t duration_ms,
+                    uint64_t max_requests) {
+  uint64_t t0 = now_ns(), deadline = t0 + duration_ms * 1000000u;
+  if (chained) {
+    chain_pool = pool;
+    chain_request = request;
+    chain_polling = polling;
+    chain_deadline = deadline;
+    chain_max = max_requests;
+    atomic_store(&chain_started, 0);
+    for (size_t k = 0; k < inflight; k++)
+      if (!chain_next()) sem_post(&chains_done);
+    for (size_t k = 0; k < inflight; k++)
+      while (sem_wait(&chains_done) != 0 && errno == EINTR) {
+      }
+    return (double)(now_ns() - t0) / 1e9;
+  }
+  for (uint64_t i = 0; i < max_requests; i++) {
+    take_slot();
+    uint64_t t = now_ns();
+    if (t >= deadline) {
+      sem_post(&slots);
+      break;
+    }
+    jina_net_result rc = jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, request, 1, "bench", false, JINA_NET_NO_SHARD,
+                                            polling, NULL, 0, on_complete, (void *)(uintptr_t)t, NULL);
+    if (rc != JINA_NET_OK) {
+      char msg[400];
+      jina_net_last_error_message(msg, sizeof msg);
+      note_error(msg);
+      sem_post(&slots);
+      break;
+    }
+  }
+  for (size_t k = 0; k < inflight; k++) take_slot(); /* drain: every send completed */
+  double wall = (double)(now_ns() - t0) / 1e9;
+  for (size_t k = 0; k < inflight; k++) sem_post(&slots);
+  return wall;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct_us(const uint64_t *sorted, uint64_t n, double p) {
+  if (n == 0) return 0;
+  double r = p * (double)n;
+  uint64_t rank = (uint64_t)r;
+  if ((double)rank < r) rank++;
+  if (rank < 1) rank = 1;
+  if (rank > n) rank = n;
+  return (double)sorted[rank - 1] / 1e3;
+}
+
+/* VmHWM (peak resident set) of this process, KiB. */
+static long peak_rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+  fclose(f);
+  return kib;
+}
+
+static double secs(struct timeval t) { return (double)t.tv_sec + (double)t.tv_usec / 1e6; }
+
+static const char *arg(int argc, char **argv, const char *key) {
+  size_t k = strlen(key);
+  for (int i = 1; i < argc; i++)
+    if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
+  fprintf(stderr, "c-client: missing %s=...\n", key);
+  exit(2);
+}
+
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+int main(int argc, char **argv) {
+  const char *polling_s = arg(argc, argv, "polling");
+  uint32_t polling = strcmp(polling_s, "all") == 0 ? JINA_NET_POLLING_ALL : JINA_NET_POLLING_ANY;
+  inflight = strtoull(arg(argc, argv, "inflight"), NULL, 10);
+  if (inflight < 1) inflight = 1;
+  uint64_t warmup_ms = strtoull(arg(argc, argv, "warmup_ms"), NULL, 10);
+  uint64_t duration_ms = strtoull(arg(argc, argv, "duration_ms"), NULL, 10);
+  uint64_t max_requests = strtoull(arg(argc, argv, "max_requests"), NULL, 10);
+  size_t payload_len = 0;
+  uint8_t *payload = read_file(arg(argc, argv, "payload"), &payload_len);
+  if (!payload) {
+    fprintf(stderr, "c-client: cannot read the payload\n");
+    return 2;
+  }
+  min_len = payload_len;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "drive=callback") == 0) chained = true;
+  sem_init(&chains_done, 0, 0);
+
+  jina_net_pool *pool = NULL;
+  if (jina_net_pool_new(NULL, &pool) != JINA_NET_OK) {
+    fprintf(stderr, "c-client: jina_net_pool_new failed\n");
+    return 1;
+  }
+  char addrs[4096];
+  snprintf(addrs, sizeof addrs, "%s", arg(argc, argv, "addrs"));
+  size_t shards = 0;
+  for (char *save = NULL, *a = strtok_r(addrs, ",", &save); a && shards < MAX_SHARDS;
+       a = strtok_r(NULL, ",", &save)) {
+    jina_net_result rc = jina_net_pool_add_connection(pool, "bench", a, false, (int64_t)shards, NULL);
+    if (rc != JINA_NET_OK) {
+      fprintf(stderr, "c-client: add_connection %s: %s\n", a, jina_net_result_name(rc));
+      return 1;
+    }
+    shards++;
+    if (polling == JINA_NET_POLLING_ANY) break; /* ANY: one replica in shard 0 */
+  }
+  expected_targets = polling == JINA_NET_POLLING_ALL ? shards : 1;
+
+  latency_cap = max_requests < (1u << 24) ? max_requests : (1u << 24);
+  latencies = malloc((size_t)(latency_cap ? latency_cap : 1) * sizeof *latencies);
+  sem_init(&slots, 0, (unsigned)inflight);
+  jina_net_bytes request = {payload, payload_len};
+
+  atomic_store(&recording, false);
+  phase(pool, &request, polling, warmup_ms, UINT64_MAX);
+  if (atomic_load(&error_count) > 0) fprintf(stderr, "warm-up error: %s\n", first_error);
+  atomic_store(&error_count, 0);
+  atomic_flag_clear(&first_error_taken);
+
+  atomic_store(&recording, true);
+  struct rusage before, after;
+  getrusage(RUSAGE_SELF, &before);
+  double wall = phase(pool, &request, polling, duration_ms, max_requests);
+  getrusage(RUSAGE_SELF, &after);
+  atomic_store(&recording, false);
+
+  uint64_t n = atomic_load(&latency_count);
+  if (n > latency_cap) n = latency_cap;
+  qsort(latencies, (size_t)n, sizeof *latencies, cmp_u64);
+  double sum = 0;
+  for (uint64_t i = 0; i < n; i++) sum += (double)latencies[i];
+  uint64_t errors = atomic_load(&error_count);
+  if (errors) fprintf(stderr, "error: %s\n", first_error);
+  printf("RESULT n=%" PRIu64 " errors=%" PRIu64 " wall_s=%.6f user_s=%.6f sys_s=%.6f maxrss_kib=%ld p50_us=%.1f "
+         "p99_us=%.1f p999_us=%.1f mean_us=%.1f\n",
+         n, errors, wall, secs(after.ru_utime) - secs(before.ru_utime), secs(after.ru_stime) - secs(before.ru_stime),
+         peak_rss_kib(), pct_us(latencies, n, 0.50), pct_us(latencies, n, 0.99), pct_us(latencies, n, 0.999),
+         n ? sum / (double)n / 1e3 : 0.0);
+  fflush(stdout);
+  jina_net_pool_free(pool);
+  jina_net_runtime_shutdown(2000);
+  free(latencies);
+  free(payload);
+  return 0;
+}
