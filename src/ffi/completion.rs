@@ -101,22 +101,27 @@ struct TargetView<'a> {
 }
 
 impl Outcome {
-    fn views(&self) -> Vec<TargetView<'_>> {
+    fn len(&self) -> usize {
         match self {
-            Outcome::Targets(ts) => ts
-                .iter()
-                .map(|t| TargetView {
-                    replica_set: Some(t.replica_set),
-                    address: &t.address,
-                    result: &t.result,
-                })
-                .collect(),
-            Outcome::Single { address, result } => vec![TargetView {
+            Outcome::Targets(ts) => ts.len(),
+            Outcome::Single { .. } => 1,
+            Outcome::Failed(_) => 0,
+        }
+    }
+
+    fn view(&self, i: usize) -> Option<TargetView<'_>> {
+        match self {
+            Outcome::Targets(ts) => ts.get(i).map(|t| TargetView {
+                replica_set: Some(t.replica_set),
+                address: &t.address,
+                result: &t.result,
+            }),
+            Outcome::Single { address, result } if i == 0 => Some(TargetView {
                 replica_set: None,
                 address,
                 result,
-            }],
-            Outcome::Failed(_) => Vec::new(),
+            }),
+            _ => None,
         }
     }
 }
@@ -177,39 +182,32 @@ fn call_with_view(
     send_id: u64,
     outcome: &Outcome,
 ) {
-    let views = outcome.views();
     let Scratch {
         strings,
         targets,
         metadata,
     } = scratch;
-    // First pass: write every string and record offsets; metadata values point into the responses.
-    struct Pending {
-        status: jina_net_result,
-        grpc_code: i32,
-        replica_set: Option<ReplicaSet>,
-        address: Str,
-        grpc_message: Str,
-        error_message: Str,
-        response: (*const u8, usize),
-        metadata: (usize, usize),
-    }
-    let mut meta_keys: Vec<Str> = Vec::new();
-    let mut meta_values: Vec<(*const u8, usize)> = Vec::new();
-    let mut pending = Vec::with_capacity(views.len());
-    let mut overall: Option<(jina_net_result, Str)> = None;
-    for view in &views {
+    // First pass: write every string into `strings` and keep offsets where the pointers go (the
+    // buffer may still grow); metadata values and response bodies point into `outcome` directly.
+    let offset = |s: Str| s.0 as *const c_char;
+    let mut overall: Option<(jina_net_result, usize)> = None;
+    for i in 0..outcome.len() {
+        let Some(view) = outcome.view(i) else { break };
         let address = push_str(strings, view.address.as_bytes());
-        let meta_start = meta_keys.len();
+        let meta_start = metadata.len();
         let (status, grpc_code, grpc_message, error_message, response, map) = match view.result {
-            Ok(r) => (
-                jina_net_result::JINA_NET_OK,
-                0,
-                push_str(strings, b""),
-                push_str(strings, b""),
-                (r.body.as_ptr(), r.body.len()),
-                Some(&r.trailers),
-            ),
+            Ok(r) => {
+                let empty = push_str(strings, b"");
+                let at = empty.0;
+                (
+                    jina_net_result::JINA_NET_OK,
+                    0,
+                    empty,
+                    Str(at),
+                    (r.body.as_ptr(), r.body.len()),
+                    Some(&r.trailers),
+                )
+            }
             Err(e) => {
                 let status = jina_net_result::of(e);
                 let (code, msg, map) = match e {
@@ -218,72 +216,67 @@ fn call_with_view(
                 };
                 let grpc_message = push_str(strings, msg);
                 let error_message = push_str(strings, e.to_string().as_bytes());
-                if overall.is_none() {
-                    overall = Some((status, Str(error_message.0)));
-                }
+                overall.get_or_insert((status, error_message.0));
                 (status, code, grpc_message, error_message, (std::ptr::null(), 0), map)
             }
         };
-        if let Some(map) = map {
-            for entry in map.iter() {
-                let (key, value): (&str, &[u8]) = match entry {
-                    tonic::metadata::KeyAndValueRef::Ascii(k, v) => (k.as_str(), v.as_encoded_bytes()),
-                    tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
-                };
-                meta_keys.push(push_str(strings, key.as_bytes()));
-                meta_values.push((value.as_ptr(), value.len()));
-            }
+        for entry in map.into_iter().flat_map(|m| m.iter()) {
+            let (key, value): (&str, &[u8]) = match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(k, v) => (k.as_str(), v.as_encoded_bytes()),
+                tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
+            };
+            let key = push_str(strings, key.as_bytes());
+            metadata.push(jina_net_metadata {
+                key: offset(key),
+                value: value.as_ptr(),
+                value_len: value.len(),
+            });
         }
-        pending.push(Pending {
+        targets.push(jina_net_target_result {
             status,
             grpc_code,
-            replica_set: view.replica_set,
-            address,
-            grpc_message,
-            error_message,
-            response,
-            metadata: (meta_start, meta_keys.len() - meta_start),
+            head: view.replica_set == Some(ReplicaSet::Head),
+            shard_id: match view.replica_set {
+                Some(ReplicaSet::Shard(id)) => i64::from(id),
+                _ => -1,
+            },
+            address: offset(address),
+            grpc_message: offset(grpc_message),
+            error_message: offset(error_message),
+            response: response.0,
+            response_len: response.1,
+            // the index of the first entry for now
+            metadata: meta_start as *const jina_net_metadata,
+            metadata_len: metadata.len() - meta_start,
         });
     }
     let (status, message) = match outcome {
-        Outcome::Failed(f) => (f.code, push_str(strings, f.message.as_bytes())),
-        _ => overall.unwrap_or_else(|| (jina_net_result::JINA_NET_OK, push_str(strings, b""))),
+        Outcome::Failed(f) => (f.code, push_str(strings, f.message.as_bytes()).0),
+        _ => overall.unwrap_or_else(|| (jina_net_result::JINA_NET_OK, push_str(strings, b"").0)),
     };
-    // Second pass: the string buffer no longer grows, so pointers into it stay valid.
+    // Second pass: `strings` and `metadata` no longer grow; turn offsets into pointers.
     let base = strings.as_ptr().cast::<c_char>();
-    // SAFETY: every offset was returned by push_str and is inside `strings`.
-    let at = |s: &Str| unsafe { base.add(s.0) };
-    metadata.extend(meta_keys.iter().zip(&meta_values).map(|(k, v)| jina_net_metadata {
-        key: at(k),
-        value: v.0,
-        value_len: v.1,
-    }));
+    // SAFETY: every offset was returned by push_str and lies inside `strings`.
+    let at = |p: *const c_char| unsafe { base.add(p as usize) };
+    for m in metadata.iter_mut() {
+        m.key = at(m.key);
+    }
     let meta_base = metadata.as_ptr();
-    targets.extend(pending.iter().map(|p| jina_net_target_result {
-        status: p.status,
-        grpc_code: p.grpc_code,
-        head: p.replica_set == Some(ReplicaSet::Head),
-        shard_id: match p.replica_set {
-            Some(ReplicaSet::Shard(id)) => i64::from(id),
-            _ => -1,
-        },
-        address: at(&p.address),
-        grpc_message: at(&p.grpc_message),
-        error_message: at(&p.error_message),
-        response: p.response.0,
-        response_len: p.response.1,
-        // SAFETY: the range was recorded while filling `metadata`.
-        metadata: if p.metadata.1 == 0 {
+    for t in targets.iter_mut() {
+        t.address = at(t.address);
+        t.grpc_message = at(t.grpc_message);
+        t.error_message = at(t.error_message);
+        t.metadata = if t.metadata_len == 0 {
             std::ptr::null()
         } else {
-            unsafe { meta_base.add(p.metadata.0) }
-        },
-        metadata_len: p.metadata.1,
-    }));
+            // SAFETY: the index was recorded while filling `metadata`.
+            unsafe { meta_base.add(t.metadata as usize) }
+        };
+    }
     let result = jina_net_send_result {
         send_id,
         status,
-        error_message: at(&message),
+        error_message: at(message as *const c_char),
         targets: if targets.is_empty() {
             std::ptr::null()
         } else {
@@ -315,11 +308,10 @@ pub unsafe extern "C" fn jina_net_send_result_retain_response(
         // SAFETY: `internal` points to the Outcome that lives for the duration of the callback.
         let outcome = unsafe { result.internal.cast::<Outcome>().as_ref() }
             .ok_or_else(|| Failure::new(jina_net_result::JINA_NET_INVALID_ARGUMENT, "result has no responses"))?;
-        let views = outcome.views();
-        let view = views.get(index).ok_or_else(|| {
+        let view = outcome.view(index).ok_or_else(|| {
             Failure::new(
                 jina_net_result::JINA_NET_INVALID_ARGUMENT,
-                format!("target index {index} out of range ({} targets)", views.len()),
+                format!("target index {index} out of range ({} targets)", outcome.len()),
             )
         })?;
         let response = view.result.as_ref().map_err(|e| {
