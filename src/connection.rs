@@ -76,6 +76,18 @@ impl ConnectionConfig {
     }
 }
 
+/// jina's `create_async_channel_stub(address, tls, root_certificates)`: the `process_single_data`,
+/// `process_data` and `process_control` stubs of a replica, sharing one channel — here one
+/// [`Connection`] whose calls pick the method from the request kinds.
+pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Connection> {
+    Connection::open(
+        Address::parse(address)?,
+        &ChannelOptions::default(),
+        tls,
+        root_certificates_pem,
+    )
+}
+
 /// A connection to one replica. Cloning the inner channel is cheap; calls run concurrently on it.
 #[derive(Debug)]
 pub struct Connection {

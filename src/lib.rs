@@ -31,7 +31,7 @@ pub mod ffi;
 
 pub use address::Address;
 pub use channel::{default_grpc_options, get_grpc_channel, ChannelOptions, TlsOptions};
-pub use connection::{CallOptions, Connection, ConnectionConfig, Response};
+pub use connection::{create_async_channel_stub, CallOptions, Connection, ConnectionConfig, Response};
 pub use control::{activate_worker, activate_worker_sync, deactivate_worker};
 pub use error::{Error, ReplicaSet, Result, RpcError};
 pub use health::OutlierPolicy;

@@ -301,3 +301,24 @@ async fn removed_replica_is_no_longer_used() {
         assert_eq!(trailer(&r, "replica").as_deref(), Some("b"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_channel_serves_the_three_stubs() {
+    let w = start("w", Role::Echo).await;
+    let stub = jina_net::create_async_channel_stub(&w.address(), false, None).unwrap();
+    let options = jina_net::CallOptions::new(Some("/x"), None).unwrap();
+    let status = Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status));
+    stub.send_once(&[data("one")], &options).await.unwrap();
+    stub.send_once(&[data("a"), data("b")], &options).await.unwrap();
+    stub.send_once(&[status], &options).await.unwrap();
+    let calls = w.record.data_calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec![
+            ("process_single_data", Some("/x".to_owned())),
+            ("process_data", Some("/x".to_owned()))
+        ]
+    );
+    assert_eq!(w.record.control.lock().unwrap().len(), 1);
+    assert!(jina_net::create_async_channel_stub("no port", false, None).is_err());
+}
