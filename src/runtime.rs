@@ -35,6 +35,17 @@ pub fn ensure_not_shut_down() -> Result<()> {
     Ok(())
 }
 
+/// See [`silence_tracing_on_library_threads`].
+static SILENCE_TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks that, when the runtime starts and the process has no `tracing` subscriber, the library's
+/// threads get a no-op one. Called by the C ABI: a C, C++ or Go host never installs a subscriber,
+/// and without one every span tonic and h2 open takes `tracing`'s `log` fallback (enabled by
+/// kube-client), about 18k instructions per request. Rust users who install a subscriber first keep it.
+pub fn silence_tracing_on_library_threads() {
+    SILENCE_TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
 
 fn lock() -> std::sync::MutexGuard<'static, State> {
@@ -69,10 +80,16 @@ pub fn handle() -> Result<Handle> {
         State::Running(rt) => Ok(rt.handle().clone()),
         State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
         State::NotStarted { worker_threads } => {
+            let silence =
+                SILENCE_TRACING.load(std::sync::atomic::Ordering::Relaxed) && !tracing::dispatcher::has_been_set();
             let mut builder = Builder::new_multi_thread();
-            builder.enable_all().thread_name("jina-net").on_thread_start(|| {
+            builder.enable_all().thread_name("jina-net").on_thread_start(move || {
                 ON_LIBRARY_THREAD.with(|f| f.set(true));
                 block_sigpipe();
+                if silence {
+                    // kept for the thread's life
+                    std::mem::forget(tracing::dispatcher::set_default(&tracing::Dispatch::none()));
+                }
             });
             if let Some(n) = worker_threads {
                 builder.worker_threads(*n);

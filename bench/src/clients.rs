@@ -135,9 +135,15 @@ where
 }
 
 /// `jina-net-bench client kind=tonic|pool addrs=A[,B...] polling=any|all payload=FILE inflight=N
-/// warmup_ms=W duration_ms=D max_requests=M`
+/// warmup_ms=W duration_ms=D max_requests=M [tracing=none]`
 pub fn main(argv: &[String]) {
     let args = Args::parse(argv);
+    if args.0.get("tracing").map(String::as_str) == Some("none") {
+        // Diagnostic: with a global (no-op) dispatcher set, tracing skips its `log` fallback, which the
+        // `log` feature (enabled by kube-client through the default `k8s` feature) runs for every span
+        // h2 makes when no subscriber is set.
+        let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::none());
+    }
     let addrs: Vec<String> = args.str("addrs").split(',').map(str::to_owned).collect();
     let all = match args.str("polling") {
         "any" => false,

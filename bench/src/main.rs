@@ -3,9 +3,12 @@
 //! project's echo worker. See BENCHMARKS.md.
 //!
 //! ```text
-//! jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]   the whole benchmark, markdown on stdout
+//! jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]
+//!                                     the whole benchmark, markdown on stdout (KIND: tonic, tonic-log,
+//!                                     pool, c, c-chained, go, python)
 //! jina-net-bench client kind=tonic|pool addrs=.. polling=any|all payload=FILE inflight=N
-//!                       warmup_ms=W duration_ms=D max_requests=M  one closed-loop cell (RESULT line)
+//!                       warmup_ms=W duration_ms=D max_requests=M [tracing=none]
+//!                                     one closed-loop cell (RESULT line)
 //! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
 //! ```
 
@@ -15,8 +18,8 @@ mod scale;
 mod stats;
 
 fn usage() -> ! {
-    eprintln!("usage: jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]");
-    eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M");
+    eprintln!("usage: jina-net-bench run [--quick] [--callgrind] [--only=tonic,tonic-log,pool,c,c-chained,go,python]");
+    eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none]");
     eprintln!("       jina-net-bench scale replicas=N routes=M");
     std::process::exit(2)
 }

@@ -1,7 +1,7 @@
-//! `jina-net-bench run [--quick] [--only=tonic,pool,c,go,python]`: builds the C and Go clients, runs
-//! every cell (each client in its own process, against a fresh echo worker process per cell: the
-//! project's release `jina-net-test-server`), prints the markdown tables and ratios, and writes them to
-//! `target/bench/results.md` (raw `RESULT` lines: `target/bench/raw.txt`).
+//! `jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]`: builds the C and Go
+//! clients, runs every cell (each client in its own process, against a fresh echo worker process per
+//! cell: the project's `jina-net-test-server` of the same build profile), prints the markdown tables
+//! and ratios, and writes them to `target/bench/results.md` (raw client output: `target/bench/raw.txt`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -21,7 +21,11 @@ use crate::stats::parse_kv;
 /// The client kinds, in column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
+    /// tonic alone: run with `tracing=none`, so h2's spans skip tracing's `log` fallback as they do in
+    /// a build without kube (see BENCHMARKS.md).
     Tonic,
+    /// tonic as built here, next to the library: tracing's `log` feature on (from kube-client).
+    TonicSameBuild,
     Pool,
     CAbi,
     /// The C client with drive=callback: the next send is made from the completion callback.
@@ -30,8 +34,9 @@ enum Kind {
     Python,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
     Kind::Tonic,
+    Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
     Kind::CChained,
@@ -43,6 +48,7 @@ impl Kind {
     fn key(self) -> &'static str {
         match self {
             Kind::Tonic => "tonic",
+            Kind::TonicSameBuild => "tonic-log",
             Kind::Pool => "pool",
             Kind::CAbi => "c",
             Kind::CChained => "c-chained",
@@ -54,6 +60,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::Tonic => "raw tonic (floor)",
+            Kind::TonicSameBuild => "raw tonic, library's build",
             Kind::Pool => "Rust pool API",
             Kind::CAbi => "C ABI + callbacks",
             Kind::CChained => "C ABI, resend in callback",
@@ -78,10 +85,10 @@ struct Budget {
 
 const FULL: Budget = Budget {
     rounds: 3,
-    warmup_ms: 300,
-    small_ms: 1000,
-    large_ms: 1500,
-    all_ms: 700,
+    warmup_ms: 250,
+    small_ms: 800,
+    large_ms: 1200,
+    all_ms: 500,
     max_small: 200_000,
     max_large: 20_000,
 };
@@ -105,16 +112,14 @@ struct Env {
     work: PathBuf,
     self_exe: PathBuf,
     server: PathBuf,
-    /// The TCP_NODELAY shim preloaded into the echo worker (None: run it as it is).
-    server_preload: Option<PathBuf>,
-    /// Why the worker runs as it is, when it does.
-    server_note: String,
     quick: bool,
     budget: Budget,
     /// Per kind: the command prefix to run it, or why it is not available.
     clients: BTreeMap<Kind, Result<Vec<String>, String>>,
     raw: std::fs::File,
     failures: Vec<String>,
+    /// One line per target of the issue, with what was measured.
+    targets: Vec<String>,
 }
 
 /// One run of one cell.
@@ -216,17 +221,18 @@ fn run_group(env: &mut Env, specs: &[Spec]) -> Vec<Outcome> {
 
 pub fn main(argv: &[String]) -> i32 {
     let mut quick = false;
-    let mut as_is = false;
+    let mut callgrind = None;
     let mut only: Option<BTreeSet<String>> = None;
     for a in argv {
         match a.as_str() {
             "--quick" => quick = true,
-            "--server-as-is" => as_is = true,
+            "--callgrind" => callgrind = Some(true),
+            "--no-callgrind" => callgrind = Some(false),
             s if s.starts_with("--only=") => {
                 only = Some(s["--only=".len()..].split(',').map(str::to_owned).collect());
             }
             other => {
-                eprintln!("usage: jina-net-bench run [--quick] [--server-as-is] [--only=tonic,pool,c,go,python] (unknown {other:?})");
+                eprintln!("usage: jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--only=tonic,tonic-log,pool,c,c-chained,go,python] (unknown {other:?})");
                 return 2;
             }
         }
@@ -251,23 +257,14 @@ pub fn main(argv: &[String]) -> i32 {
         work,
         self_exe,
         server,
-        server_preload: None,
-        server_note: String::new(),
         quick,
         budget: if quick { QUICK } else { FULL },
         clients: BTreeMap::new(),
         raw,
         failures: Vec::new(),
+        targets: Vec::new(),
     };
     let started = Instant::now();
-    if as_is {
-        env.server_note = "run as it is (--server-as-is: Nagle on its responses)".into();
-    } else {
-        match build_preload(&env) {
-            Ok(p) => env.server_preload = Some(p),
-            Err(e) => env.server_note = format!("run as it is ({e})"),
-        }
-    }
     for kind in KINDS {
         let prefix = if only.as_ref().is_some_and(|o| !o.contains(kind.key())) {
             Err("n/a (not selected)".to_owned())
@@ -283,7 +280,13 @@ pub fn main(argv: &[String]) -> i32 {
         };
         match &prefix {
             Ok(_) => eprintln!("[bench] {}: ready", kind.label()),
-            Err(why) => eprintln!("[bench] {}: {why}", kind.label()),
+            Err(why) => {
+                eprintln!("[bench] {}: {why}", kind.label());
+                // Absent tools are n/a; a client that is there but does not build is a failure.
+                if why.contains("failed") && kind != Kind::CChained {
+                    env.failures.push(format!("{}: {why}", kind.label()));
+                }
+            }
         }
         env.clients.insert(kind, prefix);
     }
@@ -293,9 +296,20 @@ pub fn main(argv: &[String]) -> i32 {
 
     let mut out = String::new();
     header(&env, &mut out);
-    send_path(&mut env, &mut out);
-    all_polling(&mut env, &mut out);
-    pool_scale(&mut env, &mut out);
+    let mut body = String::new();
+    send_path(&mut env, &mut body);
+    all_polling(&mut env, &mut body);
+    pool_scale(&mut env, &mut body);
+    // Part of the full run (about a minute); --callgrind adds it to --quick, --no-callgrind drops it.
+    if callgrind.unwrap_or(!quick) {
+        instructions(&mut env, &mut body);
+    }
+    let _ = writeln!(out, "## Targets (not asserted; ✓ met, ✗ missed)\n");
+    for t in &env.targets {
+        let _ = writeln!(out, "- {t}");
+    }
+    let _ = writeln!(out);
+    out.push_str(&body);
     let _ = writeln!(out, "\nTotal benchmark time: {:.0} s.", started.elapsed().as_secs_f64());
     if !env.failures.is_empty() {
         let _ = writeln!(out, "\n**Failed cells:**\n");
@@ -371,27 +385,21 @@ fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-/// Compiles benches/c/nodelay_preload.c (TCP_NODELAY on the echo worker's accepted sockets).
-fn build_preload(env: &Env) -> Result<PathBuf, String> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = env.work.join("nodelay_preload.so");
-    run_quiet(
-        Command::new(&cc)
-            .args(["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
-            .arg(env.root.join("benches/c/nodelay_preload.c"))
-            .arg("-o")
-            .arg(&out)
-            .arg("-ldl"),
-        "cc benches/c/nodelay_preload.c",
-    )?;
-    Ok(out)
-}
-
 /// Builds (C, Go) or finds (Python) a client; the command prefix that runs it.
 fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
     let s = |p: &Path| p.to_string_lossy().into_owned();
     match kind {
-        Kind::Tonic | Kind::Pool => Ok(vec![s(&env.self_exe), "client".into(), format!("kind={}", kind.key())]),
+        Kind::Tonic => Ok(vec![
+            s(&env.self_exe),
+            "client".into(),
+            "kind=tonic".into(),
+            "tracing=none".into(),
+        ]),
+        Kind::TonicSameBuild | Kind::Pool => Ok(vec![
+            s(&env.self_exe),
+            "client".into(),
+            format!("kind={}", if kind == Kind::Pool { "pool" } else { "tonic" }),
+        ]),
         Kind::CAbi | Kind::CChained => {
             let lib = env.profile_dir.join("libjina_net.so");
             if !lib.exists() {
@@ -490,17 +498,13 @@ struct Servers {
 }
 
 impl Servers {
-    fn start(binary: &Path, preload: Option<&Path>, echo_workers: usize) -> Result<Servers, String> {
+    fn start(binary: &Path, echo_workers: usize) -> Result<Servers, String> {
         let specs: Vec<String> = (0..echo_workers).map(|i| format!("echo=s{i}")).collect();
         for spec in &specs {
             let role = spec.split('=').next().unwrap_or_default();
             role.parse::<jina_net_testserver::Role>()?;
         }
-        let mut cmd = Command::new(binary);
-        if let Some(p) = preload {
-            cmd.env("LD_PRELOAD", p);
-        }
-        let mut child = cmd
+        let mut child = Command::new(binary)
             .arg("--exit-on-stdin-eof")
             .args(&specs)
             .stdin(Stdio::piped())
@@ -625,7 +629,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         round + 1
     );
     eprintln!("[bench] {label}");
-    let servers = Servers::start(&env.server, env.server_preload.as_deref(), shards.unwrap_or(1))?;
+    let servers = Servers::start(&env.server, shards.unwrap_or(1))?;
     let (payload_file, max) = if payload == SMALL {
         ("payload-100B.bin", env.budget.max_small)
     } else {
@@ -711,11 +715,7 @@ fn header(env: &Env, out: &mut String) {
          (all its figures), with the range of req/s over the runs.\n",
         kernel.trim(),
         env.profile_dir.file_name().map_or("?".into(), |n| n.to_string_lossy()),
-        if env.server_preload.is_some() {
-            "TCP_NODELAY set on its sockets by benches/c/nodelay_preload.c"
-        } else {
-            env.server_note.as_str()
-        },
+        "TCP_NODELAY on its accepted sockets",
         b.warmup_ms,
         b.small_ms,
         b.large_ms,
@@ -727,7 +727,8 @@ fn header(env: &Env, out: &mut String) {
     let _ = writeln!(out, "Clients:\n");
     for kind in KINDS {
         let what = match kind {
-            Kind::Tonic => "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), tokio 2 workers",
+            Kind::Tonic => "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), tokio 2 workers; a no-op tracing dispatcher is set, so it runs as a tonic-only build does (see the profile notes)",
+            Kind::TonicSameBuild => "the same tonic client without that dispatcher: as linked next to libjina_net's default build (the `k8s` feature's kube-client turns on tracing's `log` feature; without a subscriber every h2 span then takes tracing's log fallback). 100 B only",
             Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (2 workers)",
             Kind::CAbi => "`benches/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
@@ -806,7 +807,8 @@ fn show(r: Option<f64>, target: Option<(f64, bool)>) -> String {
     }
 }
 
-const TABLE_HEAD: &str = "req/s (median) | req/s range | p50 µs | p99 µs | p99.9 µs | CPU s / 10k req | peak RSS MiB | requests |";
+const TABLE_HEAD: &str =
+    "req/s (median) | req/s range | p50 µs | p99 µs | p99.9 µs | CPU s / 10k req | peak RSS MiB | requests |";
 const TABLE_RULE: &str = "---|---|---|---|---|---|---|---|";
 
 fn send_path(env: &mut Env, out: &mut String) {
@@ -824,6 +826,7 @@ fn send_path(env: &mut Env, out: &mut String) {
             };
             let specs: Vec<Spec> = KINDS
                 .iter()
+                .filter(|&&k| !(k == Kind::TonicSameBuild && payload == LARGE))
                 .map(|&kind| Spec {
                     kind,
                     payload,
@@ -849,20 +852,81 @@ fn send_path(env: &mut Env, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| payload | in flight | C ABI ÷ raw tonic req/s | raw tonic CPU/req ÷ C ABI CPU/req | C ABI resend-in-callback ÷ raw tonic req/s | its CPU ratio | C ABI ÷ jina Python req/s | Rust pool ÷ raw tonic req/s | Go ÷ C ABI req/s |"
+        "| payload | in flight | C ABI ÷ raw tonic req/s | raw tonic CPU/req ÷ C ABI CPU/req | same two vs tonic in the library's build: req/s | CPU | C ABI resend-in-callback ÷ raw tonic req/s | CPU | C ABI ÷ jina Python req/s | Rust pool ÷ raw tonic req/s | Go ÷ C ABI req/s |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
     let keys: BTreeSet<(usize, usize)> = results.keys().map(|(p, n, _)| (*p, *n)).collect();
+    let (mut rps_ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
+    for &(p, n) in &keys {
+        let get = |k: Kind| {
+            results
+                .get(&(p, n, k))
+                .cloned()
+                .unwrap_or_else(|| Err("not run".into()))
+        };
+        if let Some(r) = ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps) {
+            rps_ratios.push(r);
+        }
+        if let Some(r) = ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k) {
+            cpu_ratios.push(r);
+        }
+    }
+    for (what, v) in [
+        ("C ABI ≥ 0.95× raw tonic in req/s", &rps_ratios),
+        (
+            "C ABI ≥ 0.95× raw tonic in client CPU per request (raw tonic CPU/req ÷ C ABI CPU/req)",
+            &cpu_ratios,
+        ),
+    ] {
+        let met = v.iter().filter(|&&x| x >= 0.95).count();
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+        env.targets.push(if v.is_empty() {
+            format!("{what}: n/a")
+        } else {
+            format!(
+                "{what}: {} met in {met} of {} payload × in-flight cells (ratios {lo:.2}–{hi:.2}; median runs)",
+                if met == v.len() { "✓" } else { "✗" },
+                v.len()
+            )
+        });
+    }
     for (p, n) in keys {
-        let get = |k: Kind| results[&(p, n, k)].clone();
+        let get = |k: Kind| {
+            results
+                .get(&(p, n, k))
+                .cloned()
+                .unwrap_or_else(|| Err("not run".into()))
+        };
         let _ = writeln!(
             out,
-            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             payload_name(p),
-            show(ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps), Some((0.95, true))),
-            show(ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k), Some((0.95, true))),
-            show(ratio(&get(Kind::CChained), &get(Kind::Tonic), CellResult::rps), Some((0.95, true))),
-            show(ratio(&get(Kind::Tonic), &get(Kind::CChained), CellResult::cpu_10k), Some((0.95, true))),
+            show(
+                ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps),
+                Some((0.95, true))
+            ),
+            show(
+                ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k),
+                Some((0.95, true))
+            ),
+            show(
+                ratio(&get(Kind::CAbi), &get(Kind::TonicSameBuild), CellResult::rps),
+                Some((0.95, true))
+            ),
+            show(
+                ratio(&get(Kind::TonicSameBuild), &get(Kind::CAbi), CellResult::cpu_10k),
+                Some((0.95, true))
+            ),
+            show(
+                ratio(&get(Kind::CChained), &get(Kind::Tonic), CellResult::rps),
+                Some((0.95, true))
+            ),
+            show(
+                ratio(&get(Kind::Tonic), &get(Kind::CChained), CellResult::cpu_10k),
+                Some((0.95, true))
+            ),
             show(ratio(&get(Kind::CAbi), &get(Kind::Python), CellResult::rps), None),
             show(ratio(&get(Kind::Pool), &get(Kind::Tonic), CellResult::rps), None),
             show(ratio(&get(Kind::Go), &get(Kind::CAbi), CellResult::rps), None),
@@ -877,7 +941,7 @@ fn all_polling(env: &mut Env, out: &mut String) {
     let mut groups: Vec<(usize, Vec<Kind>)> =
         vec![(1, vec![Kind::Tonic, Kind::Pool, Kind::CAbi, Kind::Go, Kind::Python])];
     if !env.quick {
-        groups.push((16, vec![Kind::Tonic, Kind::Pool, Kind::CAbi]));
+        groups.push((16, vec![Kind::Tonic, Kind::CAbi]));
     }
     let _ = writeln!(
         out,
@@ -887,7 +951,10 @@ fn all_polling(env: &mut Env, out: &mut String) {
         out,
         "A send completes when every shard answered; req/s counts sends. Ratios: this row's median run ÷ the same client's 1-shard median run.\n"
     );
-    let _ = writeln!(out, "| client | in flight | shards | {TABLE_HEAD} p50 ÷ 1 shard | p99 ÷ 1 shard |");
+    let _ = writeln!(
+        out,
+        "| client | in flight | shards | {TABLE_HEAD} p50 ÷ 1 shard | p99 ÷ 1 shard |"
+    );
     let _ = writeln!(out, "|---|---|---|{TABLE_RULE}---|---|");
     let mut summary = Vec::new();
     for (inflight, kinds) in groups {
@@ -925,6 +992,20 @@ fn all_polling(env: &mut Env, out: &mut String) {
                     summary.push((*kind, inflight, ratio(r, &base, |c| c.p50), ratio(r, &base, |c| c.p99)));
                 }
             }
+        }
+    }
+    for (kind, n, p50, p99) in &summary {
+        if *kind == Kind::CAbi {
+            let floor = summary
+                .iter()
+                .find(|(k, m, _, _)| *k == Kind::Tonic && m == n)
+                .and_then(|(_, _, f, _)| *f);
+            env.targets.push(format!(
+                "ALL over {last} shards ≤ 1.2× one shard (C ABI, {n} in flight, p50): {} (p99: {}; raw tonic floor p50: {})",
+                show(*p50, Some((1.2, false))),
+                show(*p99, None),
+                show(floor, None)
+            ));
         }
     }
     let _ = writeln!(out, "\n### ALL-{last} ÷ ALL-1 latency (target ≤ 1.2)\n");
@@ -981,6 +1062,10 @@ fn pool_scale(env: &mut Env, out: &mut String) {
                     let growth = num(&f, "rss_after_kib") - num(&f, "rss_before_kib");
                     let per = num(&f, "per_replica_kib");
                     let mark = if per <= 30.0 { "✓" } else { "✗" };
+                    if kind == Kind::Pool {
+                        env.targets
+                            .push(format!("≤ 30 KiB per idle replica ({n} replicas): {per:.1} KiB {mark}"));
+                    }
                     let _ = writeln!(
                         out,
                         "| {} | {n} | {:.1} | {:.1} | {:.1} | {:.1} {} | {:.0} |",
@@ -1000,5 +1085,91 @@ fn pool_scale(env: &mut Env, out: &mut String) {
             }
         }
     }
+    let _ = writeln!(out);
     let _ = std::io::stdout().flush();
+}
+
+/// `--callgrind`: user-space instructions per request of the Rust and C clients (valgrind
+/// --tool=callgrind), free of the scheduling noise of CPU times: each client sends 1000 and then 3000
+/// requests (100 B, one in flight, no warm-up) and the difference is divided by 2000, so start-up and
+/// connection set-up cancel out. Kernel time (syscalls, wake-ups) is not counted.
+fn instructions(env: &mut Env, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "## User-space instructions per request (callgrind; 100 B, one in flight)\n"
+    );
+    if which("valgrind").is_none() {
+        let _ = writeln!(out, "n/a (valgrind not installed)\n");
+        return;
+    }
+    let _ = writeln!(out, "| client | instructions / request | ÷ raw tonic (floor) |");
+    let _ = writeln!(out, "|---|---|---|");
+    let mut floor: Option<f64> = None;
+    for kind in [
+        Kind::Tonic,
+        Kind::TonicSameBuild,
+        Kind::Pool,
+        Kind::CAbi,
+        Kind::CChained,
+    ] {
+        let prefix = match env.clients[&kind].clone() {
+            Ok(p) => p,
+            Err(why) => {
+                let _ = writeln!(out, "| {} | {why} | |", kind.label());
+                continue;
+            }
+        };
+        let mut counts = Vec::new();
+        for n in [1000u64, 3000] {
+            eprintln!("[bench] callgrind {} n={n}", kind.key());
+            let collected = Servers::start(&env.server, 1).and_then(|servers| {
+                let result = Command::new("valgrind")
+                    .arg("--tool=callgrind")
+                    .arg(format!(
+                        "--callgrind-out-file={}",
+                        env.work.join(format!("callgrind.{}.{n}.out", kind.key())).display()
+                    ))
+                    .args(&prefix)
+                    .arg("mode=send")
+                    .arg(format!("addrs={}", servers.addresses[0]))
+                    .arg("polling=any")
+                    .arg(format!("payload={}", env.work.join("payload-100B.bin").display()))
+                    .args(["inflight=1", "warmup_ms=0", "duration_ms=600000"])
+                    .arg(format!("max_requests={n}"))
+                    .env("LD_LIBRARY_PATH", &env.profile_dir)
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| format!("valgrind: {e}"))?;
+                let stderr = String::from_utf8_lossy(&result.stderr);
+                let _ = writeln!(env.raw, "## callgrind {} n={n}\n{}", kind.key(), stderr);
+                stderr
+                    .lines()
+                    .find_map(|l| l.split("Collected : ").nth(1))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|_| result.status.success())
+                    .ok_or_else(|| "callgrind gave no count".to_owned())
+            });
+            match collected {
+                Ok(c) => counts.push(c),
+                Err(e) => {
+                    env.failures.push(format!("callgrind {}: {e}", kind.key()));
+                    break;
+                }
+            }
+        }
+        if let [a, b] = counts[..] {
+            let per = (b - a) / 2000.0;
+            let base = *floor.get_or_insert(per);
+            if kind == Kind::CAbi {
+                env.targets.push(format!(
+                    "user-space instructions per request (callgrind, 100 B, 1 in flight), C ABI ÷ raw tonic: {:.2} ({per:.0} vs {base:.0})",
+                    per / base
+                ));
+            }
+            let _ = writeln!(out, "| {} | {:.0} | {:.2} |", kind.label(), per, per / base);
+        } else {
+            let _ = writeln!(out, "| {} | failed | |", kind.label());
+        }
+    }
+    let _ = writeln!(out);
 }

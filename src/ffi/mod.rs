@@ -19,3 +19,9 @@ pub mod pool;
 pub mod response;
 pub mod result;
 pub mod runtime;
+
+/// The library runtime, for the C ABI: started (if need be) with silent tracing on its threads.
+pub(crate) fn runtime_handle() -> crate::Result<tokio::runtime::Handle> {
+    crate::runtime::silence_tracing_on_library_threads();
+    crate::runtime::handle()
+}

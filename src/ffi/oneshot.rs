@@ -62,6 +62,7 @@ fn blocking(
     future: impl std::future::Future<Output = crate::Result<Response>> + Send + 'static,
     out_response: *mut *mut jina_net_response,
 ) -> Result<(), Failure> {
+    super::runtime_handle()?;
     let response = runtime::block_on(future)??;
     // SAFETY: NULL or writable (checked by the caller of this helper where required).
     if let Some(o) = unsafe { out_response.as_mut() } {
@@ -134,7 +135,7 @@ fn spawn_oneshot(
 ) -> Result<(), Failure> {
     // Everything that can fail comes before the completion exists: a send that returns an error never
     // calls back.
-    let handle = runtime::handle()?;
+    let handle = super::runtime_handle()?;
     runtime::ensure_not_shut_down()?;
     let completion = Completion::new(callback, user_data, 0, None)?;
     let address: Arc<str> = crate::Address::parse(target)

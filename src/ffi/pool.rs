@@ -278,7 +278,7 @@ unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<PoolOpti
 }
 
 fn into_handle(pool: ConnectionPool) -> Result<*mut jina_net_pool, Failure> {
-    let handle = runtime::handle()?;
+    let handle = super::runtime_handle()?;
     Ok(Box::into_raw(Box::new(jina_net_pool {
         pool,
         handle,
@@ -319,6 +319,7 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
         };
         #[cfg(feature = "k8s")]
         {
+            super::runtime_handle()?;
             let pool = crate::k8s::k8s_connection_pool_blocking(
                 namespace,
                 kubeconfig.map(std::path::Path::new),
