@@ -14,7 +14,7 @@ cargo test --workspace --locked 2>&1
 echo "== C: tests/c/run.sh"
 ./tests/c/run.sh
 
-for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh tests/k8s/run.sh; do
+for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh tests/k8s/run.sh bench/smoke.sh; do
   if [ -x "$suite" ]; then
     echo "== $suite"
     "./$suite"
