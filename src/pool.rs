@@ -456,7 +456,7 @@ pub struct TargetResult {
     pub result: Result<Response>,
 }
 
-/// A routed send: its targets are fixed; await it (or [`run`](Send::run)) to perform the calls, one
+/// A routed send: its targets are fixed; await it (or [`run`](RoutedSend::run)) to perform the calls, one
 /// per target, concurrently. It completes with one [`TargetResult`] per target, in target order.
 #[must_use = "a send does nothing until it is awaited"]
 pub struct RoutedSend {

@@ -150,15 +150,16 @@ fn push_str(strings: &mut Vec<u8>, s: &[u8]) -> Str {
 
 /// Builds the C view of `outcome` and calls the callback with it.
 fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: &Outcome) {
+    let fired = std::cell::Cell::new(false);
     let built = catch_unwind(AssertUnwindSafe(|| {
         let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
-        call_with_view(&mut scratch, callback, user_data, send_id, outcome);
+        call_with_view(&mut scratch, callback, user_data, send_id, outcome, &fired);
         scratch.strings.clear();
         scratch.targets.clear();
         scratch.metadata.clear();
         SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
     }));
-    if built.is_err() {
+    if built.is_err() && !fired.get() {
         // Building the view panicked before the callback ran: report that, with static strings only.
         let result = jina_net_send_result {
             send_id,
@@ -181,6 +182,7 @@ fn call_with_view(
     user_data: *mut c_void,
     send_id: u64,
     outcome: &Outcome,
+    fired: &std::cell::Cell<bool>,
 ) {
     let Scratch {
         strings,
@@ -285,6 +287,7 @@ fn call_with_view(
         targets_len: targets.len(),
         internal: (outcome as *const Outcome).cast(),
     };
+    fired.set(true);
     // SAFETY: the callback was checked non-NULL; everything `result` points to outlives the call.
     unsafe { callback(user_data, &result) };
 }
