@@ -429,6 +429,16 @@ typedef struct jina_net_pool_options {
   uint32_t max_ejection_percent;
 } jina_net_pool_options;
 
+/**
+ * Frees a request buffer handed to `jina_net_pool_send_owned`: called exactly once per buffer, with
+ * the `free_ctx`, data pointer and length given, on whichever thread releases it last (a library
+ * runtime thread, or the thread calling `jina_net_pool_send_owned` when it fails). Must be thread-safe
+ * and must not call back into the library.
+ */
+typedef void (*jina_net_free_fn)(void *free_ctx,
+                                 const uint8_t *data,
+                                 size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -705,6 +715,33 @@ enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
                                         jina_net_send_callback callback,
                                         void *user_data,
                                         uint64_t *out_send_id);
+
+/**
+ * `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
+ * buffers and gives each back exactly once through `free_fn(free_ctx, data, len)` when it no longer
+ * needs it — after the send completed (retries included), or before this function returns when it
+ * fails. This holds for every return value except these two, where nothing was taken and the buffers
+ * stay the caller's: `free_fn` is NULL, or `requests` is NULL while `requests_len` is not 0. Buffers
+ * with a NULL `data` are not freed. Everything else is as for `jina_net_pool_send`.
+ *
+ * # Safety
+ * As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
+ */
+enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
+                                              uint32_t kind,
+                                              const struct jina_net_bytes *requests,
+                                              size_t requests_len,
+                                              jina_net_free_fn free_fn,
+                                              void *free_ctx,
+                                              const char *deployment,
+                                              bool head,
+                                              int64_t shard_id,
+                                              uint32_t polling,
+                                              const char *endpoint,
+                                              uint64_t timeout_ms,
+                                              jina_net_send_callback callback,
+                                              void *user_data,
+                                              uint64_t *out_send_id);
 
 /**
  * Cancels a pending send: its callback fires (once, as always) with `JINA_NET_CANCELLED` for the

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::ffi::c_void;
 use std::ptr;
 use std::time::Duration;
 
@@ -578,4 +579,151 @@ fn host_checks_and_options() {
             JINA_NET_INVALID_ARGUMENT
         );
     }
+}
+
+static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn free_vec(ctx: *mut c_void, data: *const u8, len: usize) {
+    // ctx is the boxed Vec the buffer came from
+    let v = unsafe { Box::from_raw(ctx as *mut Vec<u8>) };
+    assert_eq!((v.as_ptr(), v.len()), (data, len));
+    FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A request buffer handed over to the library: its pointer, length and the ctx that frees it.
+fn handed_over(bytes: Vec<u8>) -> (jina_net_bytes, *mut c_void) {
+    let boxed = Box::new(bytes);
+    let b = jina_net_bytes {
+        data: boxed.as_ptr(),
+        len: boxed.len(),
+    };
+    (b, Box::into_raw(boxed) as *mut c_void)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_buffers_are_sent_without_copy_and_freed_exactly_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let w = start("w", Role::Echo).await;
+    let pool = new_pool();
+    add(pool, "d", &w.address(), false, JINA_NET_NO_SHARD);
+    let c = Collector::default();
+    let freed = || FREED.load(SeqCst);
+    let before = freed();
+    unsafe {
+        // success: freed once the send no longer needs it
+        let (b, ctx) = handed_over(req("owned"));
+        let r = jina_net_pool_send_owned(
+            pool,
+            0,
+            &b,
+            1,
+            Some(free_vec),
+            ctx,
+            cs("d").as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            0,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        );
+        assert_eq!(r, JINA_NET_OK);
+        let done = c.wait(1);
+        assert_eq!(done[0].status, JINA_NET_OK);
+        assert_eq!(decode(&done[0].targets[0].body).header.unwrap().request_id, "owned");
+        let started = std::time::Instant::now();
+        while freed() < before + 1 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(freed(), before + 1);
+        // failures free the buffer before returning
+        let (b, ctx) = handed_over(req("x"));
+        let r = jina_net_pool_send_owned(
+            pool,
+            0,
+            &b,
+            1,
+            Some(free_vec),
+            ctx,
+            cs("nope").as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            0,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        );
+        assert_eq!((r, freed()), (JINA_NET_UNKNOWN_DEPLOYMENT, before + 2));
+        let (b, ctx) = handed_over(vec![0xff, 0xff, 0xff]);
+        let r = jina_net_pool_send_owned(
+            pool,
+            0,
+            &b,
+            1,
+            Some(free_vec),
+            ctx,
+            cs("d").as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            0,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        );
+        assert_eq!((r, freed()), (JINA_NET_INVALID_REQUEST, before + 3));
+        let (b1, ctx1) = handed_over(req("a"));
+        let (b2, ctx2) = handed_over(req("b"));
+        // two buffers with two owners: the free function receives each one's ctx
+        let r1 = jina_net_pool_send_owned(
+            ptr::null_mut(),
+            0,
+            &b1,
+            1,
+            Some(free_vec),
+            ctx1,
+            cs("d").as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            0,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        );
+        assert_eq!(
+            (r1, freed()),
+            (JINA_NET_NULL_ARGUMENT, before + 4),
+            "ownership was taken, so it is freed"
+        );
+        // NULL free_fn: nothing taken, the caller keeps the buffer
+        let r2 = jina_net_pool_send_owned(
+            pool,
+            0,
+            &b2,
+            1,
+            None,
+            ctx2,
+            cs("d").as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            0,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        );
+        assert_eq!((r2, freed()), (JINA_NET_NULL_ARGUMENT, before + 4));
+        free_vec(ctx2, b2.data, b2.len);
+        jina_net_pool_free(pool);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(c.done.lock().unwrap().len(), 1, "only the accepted send called back");
 }

@@ -472,52 +472,231 @@ pub unsafe extern "C" fn jina_net_pool_send(
     out_send_id: *mut u64,
 ) -> jina_net_result {
     boundary("jina_net_pool_send", || {
-        // SAFETY: caller's promises as documented.
-        let (pool, deployment, endpoint) = unsafe {
-            (
-                pool_ref(pool)?,
-                args::string(deployment, "deployment")?,
-                args::optional_string(endpoint, "endpoint")?,
-            )
-        };
-        if callback.is_none() {
-            return Err(Failure::null("callback"));
-        }
-        let (shard, polling) = (args::shard_id(shard_id)?, self::polling(polling)?);
         // SAFETY: as documented.
         let requests = unsafe { self::requests(kind, requests, requests_len) }?;
-        let send = pool.pool.send_requests(
-            &requests,
-            deployment,
-            head,
-            shard,
-            polling,
-            endpoint,
-            args::millis(timeout_ms),
-        )?;
-        // After a runtime shutdown the task would be dropped at once and the callback would fire on
-        // this thread, inside this call: refuse instead.
-        runtime::ensure_not_shut_down()?;
-        let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
-        let cancel = (!out_send_id.is_null()).then(|| {
-            let token = CancellationToken::new();
-            pool.registry
-                .sends
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, token.clone());
-            token
-        });
-        let hook: Option<Arc<dyn OnComplete>> = cancel.as_ref().map(|_| pool.registry.clone() as Arc<dyn OnComplete>);
-        let completion = Completion::new(callback, user_data, id, hook)?;
-        if let Some(o) = unsafe { out_send_id.as_mut() } {
-            *o = id;
+        // SAFETY: as documented.
+        unsafe {
+            start_send(
+                pool,
+                requests,
+                deployment,
+                head,
+                shard_id,
+                polling,
+                endpoint,
+                timeout_ms,
+                callback,
+                user_data,
+                out_send_id,
+            )
         }
-        pool.handle.spawn(async move {
-            let results = send.run_cancellable(cancel.as_ref()).await;
-            completion.complete(Outcome::Targets(results));
-        });
-        Ok(())
+    })
+}
+
+/// Routes and starts a send of checked requests; the callback fires exactly once if this returns Ok.
+#[allow(clippy::too_many_arguments)]
+unsafe fn start_send(
+    pool: *mut jina_net_pool,
+    requests: Vec<Request>,
+    deployment: *const c_char,
+    head: bool,
+    shard_id: i64,
+    polling: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> Result<(), Failure> {
+    // SAFETY: caller's promises as documented.
+    let (pool, deployment, endpoint) = unsafe {
+        (
+            pool_ref(pool)?,
+            args::string(deployment, "deployment")?,
+            args::optional_string(endpoint, "endpoint")?,
+        )
+    };
+    if callback.is_none() {
+        return Err(Failure::null("callback"));
+    }
+    let (shard, polling) = (args::shard_id(shard_id)?, self::polling(polling)?);
+    let send = pool.pool.send_requests(
+        &requests,
+        deployment,
+        head,
+        shard,
+        polling,
+        endpoint,
+        args::millis(timeout_ms),
+    )?;
+    // After a runtime shutdown the task would be dropped at once and the callback would fire on
+    // this thread, inside this call: refuse instead.
+    runtime::ensure_not_shut_down()?;
+    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
+    let cancel = (!out_send_id.is_null()).then(|| {
+        let token = CancellationToken::new();
+        pool.registry
+            .sends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, token.clone());
+        token
+    });
+    let hook: Option<Arc<dyn OnComplete>> = cancel.as_ref().map(|_| pool.registry.clone() as Arc<dyn OnComplete>);
+    let completion = Completion::new(callback, user_data, id, hook)?;
+    // SAFETY: NULL or writable (caller's promise).
+    if let Some(o) = unsafe { out_send_id.as_mut() } {
+        *o = id;
+    }
+    drop(requests); // the payload holds the bytes
+    pool.handle.spawn(async move {
+        let results = send.run_cancellable(cancel.as_ref()).await;
+        completion.complete(Outcome::Targets(results));
+    });
+    Ok(())
+}
+
+/// Frees a request buffer handed to `jina_net_pool_send_owned`: called exactly once per buffer, with
+/// the `free_ctx`, data pointer and length given, on whichever thread releases it last (a library
+/// runtime thread, or the thread calling `jina_net_pool_send_owned` when it fails). Must be thread-safe
+/// and must not call back into the library.
+pub type jina_net_free_fn = Option<unsafe extern "C" fn(free_ctx: *mut c_void, data: *const u8, len: usize)>;
+
+/// A request buffer the library owns: freed through the caller's function when the last reference
+/// (the payload, a retry) is gone.
+struct OwnedBuffer {
+    data: *const u8,
+    len: usize,
+    free: unsafe extern "C" fn(*mut c_void, *const u8, usize),
+    ctx: *mut c_void,
+}
+
+// SAFETY: the caller hands the buffer over (it does not touch it until `free` is called) and promises
+// that `free` may be called from any thread.
+unsafe impl Send for OwnedBuffer {}
+// SAFETY: the buffer is only read while owned.
+unsafe impl Sync for OwnedBuffer {}
+
+impl AsRef<[u8]> for OwnedBuffer {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller gave `len` readable bytes at `data`, valid until `free`.
+            unsafe { std::slice::from_raw_parts(self.data, self.len) }
+        }
+    }
+}
+
+impl Drop for OwnedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: called exactly once, as the caller's contract asks.
+        unsafe { (self.free)(self.ctx, self.data, self.len) }
+    }
+}
+
+/// Takes ownership of every non-NULL buffer first, so that whatever fails afterwards frees each of
+/// them exactly once; then checks kinds and bytes as `requests` does, without copying.
+unsafe fn owned_requests(
+    kind: u32,
+    items: *const jina_net_bytes,
+    n: usize,
+    free: unsafe extern "C" fn(*mut c_void, *const u8, usize),
+    ctx: *mut c_void,
+) -> Result<Vec<Request>, Failure> {
+    // SAFETY: the caller passes `n` readable items.
+    let items = unsafe { args::array(items, n, "requests") }?;
+    let owned: Vec<Option<Bytes>> = items
+        .iter()
+        .map(|b| {
+            (!b.data.is_null()).then(|| {
+                Bytes::from_owner(OwnedBuffer {
+                    data: b.data,
+                    len: b.len,
+                    free,
+                    ctx,
+                })
+            })
+        })
+        .collect();
+    let kind = request_kind(kind)?;
+    if owned.is_empty() {
+        return Err(Failure::new(
+            JINA_NET_INVALID_ARGUMENT,
+            "no request given (requests_len is 0)",
+        ));
+    }
+    owned
+        .into_iter()
+        .zip(items)
+        .enumerate()
+        .map(|(i, (bytes, item))| {
+            let bytes = match bytes {
+                Some(b) => b,
+                None if item.len == 0 => Bytes::new(),
+                None => {
+                    return Err(Failure::new(
+                        JINA_NET_NULL_ARGUMENT,
+                        format!("requests[{i}].data is NULL but its length is {}", item.len),
+                    ))
+                }
+            };
+            let request = Request { kind, bytes };
+            request
+                .check()
+                .map_err(|e| Failure::new(JINA_NET_INVALID_REQUEST, format!("requests[{i}]: {e}")))?;
+            Ok(request)
+        })
+        .collect()
+}
+
+/// `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
+/// buffers and gives each back exactly once through `free_fn(free_ctx, data, len)` when it no longer
+/// needs it — after the send completed (retries included), or before this function returns when it
+/// fails. This holds for every return value except these two, where nothing was taken and the buffers
+/// stay the caller's: `free_fn` is NULL, or `requests` is NULL while `requests_len` is not 0. Buffers
+/// with a NULL `data` are not freed. Everything else is as for `jina_net_pool_send`.
+///
+/// # Safety
+/// As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_send_owned(
+    pool: *mut jina_net_pool,
+    kind: u32,
+    requests: *const jina_net_bytes,
+    requests_len: usize,
+    free_fn: jina_net_free_fn,
+    free_ctx: *mut c_void,
+    deployment: *const c_char,
+    head: bool,
+    shard_id: i64,
+    polling: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> jina_net_result {
+    boundary("jina_net_pool_send_owned", || {
+        let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
+        // SAFETY: as documented.
+        let requests = unsafe { owned_requests(kind, requests, requests_len, free, free_ctx) }?;
+        // SAFETY: as documented.
+        unsafe {
+            start_send(
+                pool,
+                requests,
+                deployment,
+                head,
+                shard_id,
+                polling,
+                endpoint,
+                timeout_ms,
+                callback,
+                user_data,
+                out_send_id,
+            )
+        }
     })
 }
 
