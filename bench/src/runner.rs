@@ -30,16 +30,19 @@ enum Kind {
     CAbi,
     /// The C client with drive=callback: the next send is made from the completion callback.
     CChained,
+    /// The C client with send=owned: `jina_net_pool_send_owned`, the library does not copy requests.
+    COwned,
     Go,
     Python,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
     Kind::CChained,
+    Kind::COwned,
     Kind::Go,
     Kind::Python,
 ];
@@ -52,6 +55,7 @@ impl Kind {
             Kind::Pool => "pool",
             Kind::CAbi => "c",
             Kind::CChained => "c-chained",
+            Kind::COwned => "c-owned",
             Kind::Go => "go",
             Kind::Python => "python",
         }
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Pool => "Rust pool API",
             Kind::CAbi => "C ABI + callbacks",
             Kind::CChained => "C ABI, resend in callback",
+            Kind::COwned => "C ABI, owned buffers (no copy)",
             Kind::Go => "Go binding",
             Kind::Python => "jina 3.1.0 Python pool",
         }
@@ -268,12 +273,17 @@ pub fn main(argv: &[String]) -> i32 {
     for kind in KINDS {
         let prefix = if only.as_ref().is_some_and(|o| !o.contains(kind.key())) {
             Err("n/a (not selected)".to_owned())
-        } else if kind == Kind::CChained {
-            // The C client again, sending from its callback.
+        } else if kind == Kind::CChained || kind == Kind::COwned {
+            // The C client again, sending from its callback, or handing its buffers over.
+            let extra = if kind == Kind::CChained {
+                "drive=callback"
+            } else {
+                "send=owned"
+            };
             match env.clients.get(&Kind::CAbi) {
-                Some(Ok(c)) => Ok(c.iter().cloned().chain(["drive=callback".to_owned()]).collect()),
+                Some(Ok(c)) => Ok(c.iter().cloned().chain([extra.to_owned()]).collect()),
                 Some(Err(e)) => Err(e.clone()),
-                None => prepare(&env, Kind::CAbi).map(|c| c.into_iter().chain(["drive=callback".to_owned()]).collect()),
+                None => prepare(&env, Kind::CAbi).map(|c| c.into_iter().chain([extra.to_owned()]).collect()),
             }
         } else {
             prepare(&env, kind)
@@ -283,7 +293,7 @@ pub fn main(argv: &[String]) -> i32 {
             Err(why) => {
                 eprintln!("[bench] {}: {why}", kind.label());
                 // Absent tools are n/a; a client that is there but does not build is a failure.
-                if why.contains("failed") && kind != Kind::CChained {
+                if why.contains("failed") && kind != Kind::CChained && kind != Kind::COwned {
                     env.failures.push(format!("{}: {why}", kind.label()));
                 }
             }
@@ -400,7 +410,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             "client".into(),
             format!("kind={}", if kind == Kind::Pool { "pool" } else { "tonic" }),
         ]),
-        Kind::CAbi | Kind::CChained => {
+        Kind::CAbi | Kind::CChained | Kind::COwned => {
             let lib = env.profile_dir.join("libjina_net.so");
             if !lib.exists() {
                 return Err(format!("n/a (no {})", lib.display()));
@@ -732,6 +742,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (2 workers)",
             Kind::CAbi => "`benches/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
+            Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
             Kind::Go => "`benches/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
             Kind::Python => "`benches/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
         };

@@ -4,7 +4,7 @@
  * the callback, on a library runtime thread, records the latency and gives the slot back).
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
- *            duration_ms=D max_requests=M [drive=semaphore|callback]
+ *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
@@ -48,6 +48,14 @@ static char first_error[512];
 
 /* drive=callback: the phase the chains run in. */
 static bool chained;
+/* send=owned: jina_net_pool_send_owned with the shared payload (not copied by the library). */
+static bool owned;
+/* The payload outlives every send, so giving it "back" is a no-op. */
+static void keep_buffer(void *ctx, const uint8_t *data, size_t len) {
+  (void)ctx;
+  (void)data;
+  (void)len;
+}
 static sem_t chains_done;
 static jina_net_pool *chain_pool;
 static const jina_net_bytes *chain_request;
@@ -132,8 +140,11 @@ static double phase(jina_net_pool *pool, const jina_net_bytes *request, uint32_t
       sem_post(&slots);
       break;
     }
-    jina_net_result rc = jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, request, 1, "bench", false, JINA_NET_NO_SHARD,
-                                            polling, NULL, 0, on_complete, (void *)(uintptr_t)t, NULL);
+    jina_net_result rc =
+        owned ? jina_net_pool_send_owned(pool, JINA_NET_REQUEST_DATA, request, 1, keep_buffer, NULL, "bench", false,
+                                         JINA_NET_NO_SHARD, polling, NULL, 0, on_complete, (void *)(uintptr_t)t, NULL)
+              : jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, request, 1, "bench", false, JINA_NET_NO_SHARD, polling,
+                                   NULL, 0, on_complete, (void *)(uintptr_t)t, NULL);
     if (rc != JINA_NET_OK) {
       char msg[400];
       jina_net_last_error_message(msg, sizeof msg);
@@ -218,6 +229,7 @@ int main(int argc, char **argv) {
   min_len = payload_len;
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "drive=callback") == 0) chained = true;
+    else if (strcmp(argv[i], "send=owned") == 0) owned = true;
   sem_init(&chains_done, 0, 0);
 
   jina_net_pool *pool = NULL;
