@@ -386,22 +386,59 @@ pub unsafe extern "C" fn jina_net_pool_add_connection(
 ) -> jina_net_result {
     boundary("jina_net_pool_add_connection", || {
         // SAFETY: caller's promises as documented.
-        let (pool, deployment, address) = unsafe {
-            (
-                pool_ref(pool)?,
-                args::string(deployment, "deployment")?,
-                args::string(address, "address")?,
+        unsafe {
+            change_replica(
+                pool,
+                deployment,
+                address,
+                head,
+                shard_id,
+                out_added,
+                ConnectionPool::add_connection,
             )
-        };
-        let added = pool
-            .pool
-            .add_connection(deployment, address, head, args::shard_id(shard_id)?)?;
-        // SAFETY: NULL or writable.
-        if let Some(o) = unsafe { out_added.as_mut() } {
-            *o = added;
         }
-        Ok(())
     })
+}
+
+/// The shared body of add and remove: checks the arguments, applies `change`, writes `*out` (may be NULL).
+unsafe fn change_replica<T: Into<Changed>>(
+    pool: *mut jina_net_pool,
+    deployment: *const c_char,
+    address: *const c_char,
+    head: bool,
+    shard_id: i64,
+    out: *mut bool,
+    change: impl FnOnce(&ConnectionPool, &str, &str, bool, Option<u32>) -> crate::Result<T>,
+) -> Result<(), Failure> {
+    // SAFETY: caller's promises as documented.
+    let (pool, deployment, address) = unsafe {
+        (
+            pool_ref(pool)?,
+            args::string(deployment, "deployment")?,
+            args::string(address, "address")?,
+        )
+    };
+    let changed: Changed = change(&pool.pool, deployment, address, head, args::shard_id(shard_id)?)?.into();
+    // SAFETY: NULL or writable.
+    if let Some(o) = unsafe { out.as_mut() } {
+        *o = changed.0;
+    }
+    Ok(())
+}
+
+/// Whether an add or remove changed the pool.
+struct Changed(bool);
+
+impl From<bool> for Changed {
+    fn from(added: bool) -> Self {
+        Changed(added)
+    }
+}
+
+impl From<Option<Arc<crate::connection::Connection>>> for Changed {
+    fn from(removed: Option<Arc<crate::connection::Connection>>) -> Self {
+        Changed(removed.is_some())
+    }
 }
 
 /// Removes the replica at `address` from `deployment` (head, or shard `shard_id`). `*out_removed`
@@ -420,21 +457,17 @@ pub unsafe extern "C" fn jina_net_pool_remove_connection(
 ) -> jina_net_result {
     boundary("jina_net_pool_remove_connection", || {
         // SAFETY: caller's promises as documented.
-        let (pool, deployment, address) = unsafe {
-            (
-                pool_ref(pool)?,
-                args::string(deployment, "deployment")?,
-                args::string(address, "address")?,
+        unsafe {
+            change_replica(
+                pool,
+                deployment,
+                address,
+                head,
+                shard_id,
+                out_removed,
+                ConnectionPool::remove_connection,
             )
-        };
-        let removed = pool
-            .pool
-            .remove_connection(deployment, address, head, args::shard_id(shard_id)?)?;
-        // SAFETY: NULL or writable.
-        if let Some(o) = unsafe { out_removed.as_mut() } {
-            *o = removed.is_some();
         }
-        Ok(())
     })
 }
 
