@@ -585,26 +585,6 @@ enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
                                                      struct jina_net_response **out_response);
 
 /**
- * Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
- * same replica, no backoff, no ejection). NULL is ignored.
- *
- * # Safety
- * `options` must be NULL or point to writable storage for the struct.
- */
-void jina_net_pool_options_init(struct jina_net_pool_options *options);
-
-/**
- * Fills `options` with the recommended settings for production: fail-over to the next replica of
- * the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
- * to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
- * doubling up to 800 ms, at most half of a list). NULL is ignored.
- *
- * # Safety
- * `options` must be NULL or point to writable storage for the struct.
- */
-void jina_net_pool_options_init_resilient(struct jina_net_pool_options *options);
-
-/**
  * Creates a pool (`options` NULL = defaults) and writes it to `*out_pool`. Starts the library runtime
  * if it is not running.
  *
@@ -684,92 +664,24 @@ enum jina_net_result jina_net_pool_remove_connection(struct jina_net_pool *pool,
                                                      bool *out_removed);
 
 /**
- * Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
- * once when the send completes, on a library runtime thread.
- *
- * - `kind`: a `jina_net_request_kind`. `requests[0..requests_len]` are serialized messages of that
- *   kind, copied before the function returns: one data request goes to `process_single_data`,
- *   several to `process_data` (one `DataRequestListProto`), one control request to `process_control`.
- * - Routing: `head` → the deployment's head; else shard `shard_id` (`JINA_NET_NO_SHARD` = the
- *   deployment's shards in turn); `polling` (`jina_net_polling`) ALL = one send per shard.
- * - `endpoint` (may be NULL): the `endpoint` metadata of data requests.
- * - `timeout_ms`: deadline of the whole send, retries included; 0 = the pool's default.
- * - `out_send_id` (may be NULL): an id for `jina_net_pool_cancel`.
- *
- * On any return other than `JINA_NET_OK` nothing was sent and the callback will not fire.
+ * Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
+ * same replica, no backoff, no ejection). NULL is ignored.
  *
  * # Safety
- * `pool` live; `requests` points to `requests_len` buffers readable for the call; strings
- * NUL-terminated; `user_data` is handed back untouched on another thread.
+ * `options` must be NULL or point to writable storage for the struct.
  */
-enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
-                                        uint32_t kind,
-                                        const struct jina_net_bytes *requests,
-                                        size_t requests_len,
-                                        const char *deployment,
-                                        bool head,
-                                        int64_t shard_id,
-                                        uint32_t polling,
-                                        const char *endpoint,
-                                        uint64_t timeout_ms,
-                                        jina_net_send_callback callback,
-                                        void *user_data,
-                                        uint64_t *out_send_id);
+void jina_net_pool_options_init(struct jina_net_pool_options *options);
 
 /**
- * `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
- * buffers and gives each back exactly once through `free_fn(free_ctx, data, len)` when it no longer
- * needs it — after the send completed (retries included), or before this function returns when it
- * fails. This holds for every return value except these two, where nothing was taken and the buffers
- * stay the caller's: `free_fn` is NULL, or `requests` is NULL while `requests_len` is not 0. Buffers
- * with a NULL `data` are not freed. Everything else is as for `jina_net_pool_send`.
+ * Fills `options` with the recommended settings for production: fail-over to the next replica of
+ * the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
+ * to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
+ * doubling up to 800 ms, at most half of a list). NULL is ignored.
  *
  * # Safety
- * As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
+ * `options` must be NULL or point to writable storage for the struct.
  */
-enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
-                                              uint32_t kind,
-                                              const struct jina_net_bytes *requests,
-                                              size_t requests_len,
-                                              jina_net_free_fn free_fn,
-                                              void *free_ctx,
-                                              const char *deployment,
-                                              bool head,
-                                              int64_t shard_id,
-                                              uint32_t polling,
-                                              const char *endpoint,
-                                              uint64_t timeout_ms,
-                                              jina_net_send_callback callback,
-                                              void *user_data,
-                                              uint64_t *out_send_id);
-
-/**
- * Cancels a pending send: its callback fires (once, as always) with `JINA_NET_CANCELLED` for the
- * targets still waiting. `JINA_NET_NOT_FOUND` when the send already completed or the id is unknown.
- *
- * # Safety
- * `pool` must be a live pool.
- */
-enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
-                                          uint64_t send_id);
-
-/**
- * Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
- * head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...`, deployments sorted.
- *
- * # Safety
- * `pool` must be a live pool; `out_table` writable.
- */
-enum jina_net_result jina_net_pool_routes(struct jina_net_pool *pool,
-                                          char **out_table);
-
-/**
- * Frees a string the library returned. NULL is ignored.
- *
- * # Safety
- * `s` must come from this library and not be used afterwards.
- */
-void jina_net_string_free(char *s);
+void jina_net_pool_options_init_resilient(struct jina_net_pool_options *options);
 
 /**
  * The response body (a serialized `DataRequestProto` or `ControlRequestProto`): `*out_data` points
@@ -848,6 +760,16 @@ size_t jina_net_last_error_message(char *buf,
 int32_t jina_net_last_error_grpc_code(void);
 
 /**
+ * Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
+ * head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...`, deployments sorted.
+ *
+ * # Safety
+ * `pool` must be a live pool; `out_table` writable.
+ */
+enum jina_net_result jina_net_pool_routes(struct jina_net_pool *pool,
+                                          char **out_table);
+
+/**
  * The library version, `"MAJOR.MINOR.PATCH"` (static; never NULL).
  */
 const char *jina_net_version(void);
@@ -866,6 +788,84 @@ enum jina_net_result jina_net_runtime_init(uint32_t worker_threads);
  * still be freed. Must not be called from a callback. Calling it twice is harmless.
  */
 enum jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
+
+/**
+ * Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
+ * once when the send completes, on a library runtime thread.
+ *
+ * - `kind`: a `jina_net_request_kind`. `requests[0..requests_len]` are serialized messages of that
+ *   kind, copied before the function returns: one data request goes to `process_single_data`,
+ *   several to `process_data` (one `DataRequestListProto`), one control request to `process_control`.
+ * - Routing: `head` → the deployment's head; else shard `shard_id` (`JINA_NET_NO_SHARD` = the
+ *   deployment's shards in turn); `polling` (`jina_net_polling`) ALL = one send per shard.
+ * - `endpoint` (may be NULL): the `endpoint` metadata of data requests.
+ * - `timeout_ms`: deadline of the whole send, retries included; 0 = the pool's default.
+ * - `out_send_id` (may be NULL): an id for `jina_net_pool_cancel`.
+ *
+ * On any return other than `JINA_NET_OK` nothing was sent and the callback will not fire.
+ *
+ * # Safety
+ * `pool` live; `requests` points to `requests_len` buffers readable for the call; strings
+ * NUL-terminated; `user_data` is handed back untouched on another thread.
+ */
+enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
+                                        uint32_t kind,
+                                        const struct jina_net_bytes *requests,
+                                        size_t requests_len,
+                                        const char *deployment,
+                                        bool head,
+                                        int64_t shard_id,
+                                        uint32_t polling,
+                                        const char *endpoint,
+                                        uint64_t timeout_ms,
+                                        jina_net_send_callback callback,
+                                        void *user_data,
+                                        uint64_t *out_send_id);
+
+/**
+ * `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
+ * buffers and gives each back exactly once through `free_fn(free_ctx, data, len)` when it no longer
+ * needs it — after the send completed (retries included), or before this function returns when it
+ * fails. This holds for every return value except these two, where nothing was taken and the buffers
+ * stay the caller's: `free_fn` is NULL, or `requests` is NULL while `requests_len` is not 0. Buffers
+ * with a NULL `data` are not freed. Everything else is as for `jina_net_pool_send`.
+ *
+ * # Safety
+ * As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
+ */
+enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
+                                              uint32_t kind,
+                                              const struct jina_net_bytes *requests,
+                                              size_t requests_len,
+                                              jina_net_free_fn free_fn,
+                                              void *free_ctx,
+                                              const char *deployment,
+                                              bool head,
+                                              int64_t shard_id,
+                                              uint32_t polling,
+                                              const char *endpoint,
+                                              uint64_t timeout_ms,
+                                              jina_net_send_callback callback,
+                                              void *user_data,
+                                              uint64_t *out_send_id);
+
+/**
+ * Cancels a pending send: its callback fires (once, as always) with `JINA_NET_CANCELLED` for the
+ * targets still waiting. `JINA_NET_NOT_FOUND` when the send already completed or the id is unknown.
+ *
+ * # Safety
+ * `pool` must be a live pool.
+ */
+enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
+                                          uint64_t send_id);
+
+/**
+ * Frees a string the library returned. NULL is ignored.
+ *
+ * # Safety
+ * `s` must come from this library and not be used afterwards.
+ */
+void jina_net_string_free(char *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds everything in release and runs the send-path benchmark (see BENCHMARKS.md): raw tonic, the
-# Rust pool API, the C ABI (benches/c, compiled here against target/release/libjina_net.so), the Go
+# Rust pool API, the C ABI (bench/c, compiled here against target/release/libjina_net.so), the Go
 # binding and jina 3.1.0's Python pool, side by side against the project's echo worker. Prints the
 # markdown tables and ratios (also written to target/bench/results.md; raw output: target/bench/raw.txt).
 #

@@ -1,7 +1,7 @@
 //! A pass-through gRPC codec: the library forwards request bytes it did not build exactly as they are
 //! and hands response bytes back as they arrived, without decoding and re-encoding them.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
@@ -53,16 +53,4 @@ impl Decoder for BytesDecoder {
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
     }
-}
-
-pub(crate) fn put_varint(dst: &mut impl BufMut, mut value: u64) {
-    while value >= 0x80 {
-        dst.put_u8((value as u8) | 0x80);
-        value >>= 7;
-    }
-    dst.put_u8(value as u8);
-}
-
-pub(crate) fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }

@@ -122,26 +122,6 @@ impl Default for ConnectionPool {
     }
 }
 
-/// jina's `create_connection_pool(k8s, namespace)`: with `k8s`, a pool that follows the pods of
-/// `namespace` (default: the pod's own) with the in-cluster service account (see [`crate::k8s`];
-/// blocking until the first list of pods); else a plain pool.
-pub fn create_connection_pool(k8s: bool, namespace: Option<&str>, options: PoolOptions) -> Result<ConnectionPool> {
-    if !k8s {
-        return Ok(ConnectionPool::new(options));
-    }
-    #[cfg(feature = "k8s")]
-    {
-        crate::k8s::k8s_connection_pool_blocking(namespace, None, crate::k8s::K8S_PORT, options)
-    }
-    #[cfg(not(feature = "k8s"))]
-    {
-        let _ = namespace;
-        Err(Error::Unsupported(
-            "the Kubernetes connection pool (built without the `k8s` feature)",
-        ))
-    }
-}
-
 /// A pool reference that does not keep the pool alive (for background tasks such as the pod watcher).
 #[derive(Clone)]
 pub struct WeakPool {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes};
 use prost::Message;
 
-use crate::codec::{put_varint, varint_len};
 use crate::error::{Error, Result};
 use crate::proto::{self, paths};
+use crate::wire::{put_varint, varint_len};
 
 /// The two kinds of request a Jina runtime accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

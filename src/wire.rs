@@ -1,5 +1,8 @@
 //! A cheap structural check of protobuf bytes: walks the top-level fields (tags, wire types, lengths)
-//! without building the message, so garbage is refused before it reaches a server.
+//! without building the message, so garbage is refused before it reaches a server; and the varint
+//! helpers that frame messages by hand.
+
+use bytes::BufMut;
 
 /// Checks that `bytes` parse as a sequence of well-formed protobuf fields.
 /// Returns a description of the first problem found.
@@ -31,6 +34,20 @@ pub fn check_message(bytes: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Writes `value` as a protobuf varint.
+pub(crate) fn put_varint(dst: &mut impl BufMut, mut value: u64) {
+    while value >= 0x80 {
+        dst.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
+}
+
+/// The length of `value` as a protobuf varint.
+pub(crate) fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn skip(bytes: &[u8], pos: usize, n: usize) -> Option<usize> {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
 use jina_net::ffi::completion::jina_net_send_result;
 use jina_net::ffi::pool::*;
+use jina_net::ffi::pool_options::*;
 use jina_net::ffi::result::jina_net_result::{self, JINA_NET_OK};
+use jina_net::ffi::send::*;
 use prost::Message;
 
 fn server_binary() -> std::path::PathBuf {

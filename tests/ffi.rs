@@ -12,9 +12,12 @@ use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
 use jina_net::ffi::host::*;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
+use jina_net::ffi::pool_options::*;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::result::*;
+use jina_net::ffi::send::*;
+use jina_net::ffi::string::*;
 use prost::Message;
 
 fn new_pool() -> *mut jina_net_pool {

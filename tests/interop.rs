@@ -23,6 +23,7 @@ use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
+use jina_net::ffi::send::*;
 use jina_net::proto::docarray::{document_proto::Content, DocumentArrayProto, DocumentProto};
 use jina_net::proto::jina::data_request_proto::{data_content_proto::Documents, DataContentProto};
 use jina_net::proto::{Command as ControlCommand, ControlRequestProto, DataRequestProto, HeaderProto, StatusCode};

@@ -433,10 +433,10 @@ async fn unusable_configuration_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_abi_constructor_and_routing_table() {
-    use jina_net::ffi::pool::{
-        jina_net_pool, jina_net_pool_free, jina_net_pool_new_k8s, jina_net_pool_routes, jina_net_string_free,
-    };
+    use jina_net::ffi::pool::{jina_net_pool, jina_net_pool_free, jina_net_pool_new_k8s};
     use jina_net::ffi::result::jina_net_result;
+    use jina_net::ffi::routes::jina_net_pool_routes;
+    use jina_net::ffi::string::jina_net_string_free;
     use std::ffi::{CStr, CString};
     let Some(c) = Cluster::new("jina-ffi").await else {
         return;

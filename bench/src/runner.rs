@@ -424,14 +424,14 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
                 Command::new(&cc)
                     .args(["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror"])
                     .arg(format!("-I{}", s(&env.root.join("include"))))
-                    .arg(env.root.join("benches/c/bench_client.c"))
+                    .arg(env.root.join("bench/c/bench_client.c"))
                     .arg("-o")
                     .arg(&exe)
                     .arg(format!("-L{}", s(&env.profile_dir)))
                     .arg("-ljina_net")
                     .arg(format!("-Wl,-rpath,{}", s(&env.profile_dir)))
                     .args(["-lpthread", "-lm"]),
-                "cc benches/c/bench_client.c",
+                "cc bench/c/bench_client.c",
             )
             .map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
@@ -445,7 +445,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             };
             let exe = env.work.join("go-client");
             let mut cmd = Command::new(go);
-            cmd.current_dir(env.root.join("benches/go"))
+            cmd.current_dir(env.root.join("bench/go"))
                 .args(["build", "-o"])
                 .arg(&exe)
                 .arg(".")
@@ -457,7 +457,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             if std::env::var_os("HOME").is_none() && std::env::var_os("GOCACHE").is_none() {
                 cmd.env("GOCACHE", env.work.join("go-cache"));
             }
-            run_quiet(&mut cmd, "go build benches/go").map_err(|e| format!("n/a ({e})"))?;
+            run_quiet(&mut cmd, "go build bench/go").map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
         }
         Kind::Python => {
@@ -474,10 +474,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             if !ok {
                 return Err("n/a (venv has no jina 3.1.0)".into());
             }
-            Ok(vec![
-                s(&python),
-                s(&env.root.join("benches/python/jina_pool_client.py")),
-            ])
+            Ok(vec![s(&python), s(&env.root.join("bench/python/jina_pool_client.py"))])
         }
     }
 }
@@ -740,11 +737,11 @@ fn header(env: &Env, out: &mut String) {
             Kind::Tonic => "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), tokio 2 workers; a no-op tracing dispatcher is set, so it runs as a tonic-only build does (see the profile notes)",
             Kind::TonicSameBuild => "the same tonic client without that dispatcher: as linked next to libjina_net's default build (the `k8s` feature's kube-client turns on tracing's `log` feature; without a subscriber every h2 span then takes tracing's log fallback). 100 B only",
             Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (2 workers)",
-            Kind::CAbi => "`benches/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
+            Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
             Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
-            Kind::Go => "`benches/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
-            Kind::Python => "`benches/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
+            Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
+            Kind::Python => "`bench/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
         };
         let state = match &env.clients[&kind] {
             Ok(_) => String::new(),

@@ -10,6 +10,8 @@ use std::time::Duration;
 use jina_net::ffi::args::jina_net_bytes;
 use jina_net::ffi::completion::jina_net_send_result;
 use jina_net::ffi::pool::*;
+use jina_net::ffi::pool_options::*;
+use jina_net::ffi::send::*;
 use jina_net::ffi::result::jina_net_result;
 use libfuzzer_sys::fuzz_target;
 

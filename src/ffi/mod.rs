@@ -12,13 +12,19 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 pub mod args;
+mod cancel;
 pub mod completion;
 pub mod host;
 pub mod oneshot;
 pub mod pool;
+pub mod pool_options;
+pub mod requests;
 pub mod response;
 pub mod result;
+pub mod routes;
 pub mod runtime;
+pub mod send;
+pub mod string;
 
 /// The library runtime, for the C ABI: started (if need be) with silent tracing on its threads.
 pub(crate) fn runtime_handle() -> crate::Result<tokio::runtime::Handle> {

@@ -8,7 +8,7 @@ use prost::Message;
 
 use super::args::{self, jina_net_bytes, out};
 use super::completion::{jina_net_send_callback, Completion, Outcome};
-use super::pool::requests;
+use super::requests::requests;
 use super::response::jina_net_response;
 use super::result::{boundary, jina_net_result, Failure};
 use crate::connection::Response;

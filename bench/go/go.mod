@@ -1,4 +1,4 @@
-module github.com/jina-ai/libjina_net/benches/go
+module github.com/jina-ai/libjina_net/bench/go
 
 go 1.19
 

@@ -1,0 +1,150 @@
+//! `jina_net_pool_options`: the C form of [`PoolOptions`], its two initialisers and its checks.
+
+use super::args;
+use super::result::{boundary_void, jina_net_result::*, Failure};
+use crate::channel::TlsOptions;
+use crate::connection::ConnectionConfig;
+use crate::health::OutlierPolicy;
+use crate::pool::PoolOptions;
+use crate::retry::RetryPolicy;
+
+/// Options of a pool. Initialise with `jina_net_pool_options_init`, then change what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jina_net_pool_options {
+    /// Attempts per send on `UNAVAILABLE`, the first included (default 3, as jina; 1 = no retry).
+    /// With `fail_over`, at least one per replica of the shard.
+    pub max_attempts: u32,
+    /// Deadline of a send that gives none, in milliseconds (default 0 = none).
+    pub default_timeout_ms: u64,
+    /// Use TLS for every address, also those without `https://` / `grpcs://` (default false).
+    pub tls: bool,
+    /// PEM root certificates to trust for TLS instead of the system roots (default NULL). Copied
+    /// by `jina_net_pool_new`.
+    pub root_certificates_pem: *const u8,
+    /// Length of `root_certificates_pem`.
+    pub root_certificates_pem_len: usize,
+    /// Retry on the next replica of the shard instead of the same one; every replica is tried before
+    /// giving up (default false = jina 3.1's retries in place; true in the resilient settings).
+    pub fail_over: bool,
+    /// Backoff cap before a retry that goes back to a replica already tried, in ms (default 0,
+    /// resilient 10); multiplied by `backoff_multiplier` per attempt (default 1.0, resilient 2.0) up
+    /// to `max_backoff_ms` (default 0, resilient 1000). The wait is uniformly random in [0, cap]
+    /// (gRFC A6).
+    pub initial_backoff_ms: u64,
+    /// See `initial_backoff_ms`.
+    pub backoff_multiplier: f64,
+    /// See `initial_backoff_ms`.
+    pub max_backoff_ms: u64,
+    /// Consecutive `UNAVAILABLE` failures that eject a replica (skipped while healthy ones exist)
+    /// (default 0 = never eject, as jina; resilient 1).
+    pub eject_after_failures: u32,
+    /// First ejection in ms (100), doubling per consecutive ejection up to `max_ejection_ms` (800):
+    /// a restarted replica is used again within that.
+    pub base_ejection_ms: u64,
+    /// See `base_ejection_ms`.
+    pub max_ejection_ms: u64,
+    /// At most this percentage of a replica list is ejected at once (default 50).
+    pub max_ejection_percent: u32,
+}
+
+fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier: OutlierPolicy) {
+    boundary_void(|| {
+        // SAFETY: the caller passes writable storage or NULL.
+        if let Some(o) = unsafe { options.as_mut() } {
+            *o = jina_net_pool_options {
+                max_attempts: retry.max_attempts,
+                default_timeout_ms: 0,
+                tls: false,
+                root_certificates_pem: std::ptr::null(),
+                root_certificates_pem_len: 0,
+                fail_over: retry.fail_over,
+                initial_backoff_ms: retry.initial_backoff.as_millis() as u64,
+                backoff_multiplier: retry.backoff_multiplier,
+                max_backoff_ms: retry.max_backoff.as_millis() as u64,
+                eject_after_failures: outlier.consecutive_failures,
+                base_ejection_ms: outlier.base_ejection.as_millis() as u64,
+                max_ejection_ms: outlier.max_ejection.as_millis() as u64,
+                max_ejection_percent: u32::from(outlier.max_ejection_percent),
+            };
+        }
+    })
+}
+
+/// Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
+/// same replica, no backoff, no ejection). NULL is ignored.
+///
+/// # Safety
+/// `options` must be NULL or point to writable storage for the struct.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_options_init(options: *mut jina_net_pool_options) {
+    fill_options(options, RetryPolicy::jina(), OutlierPolicy::disabled());
+}
+
+/// Fills `options` with the recommended settings for production: fail-over to the next replica of
+/// the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
+/// to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
+/// doubling up to 800 ms, at most half of a list). NULL is ignored.
+///
+/// # Safety
+/// `options` must be NULL or point to writable storage for the struct.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_options_init_resilient(options: *mut jina_net_pool_options) {
+    fill_options(options, RetryPolicy::resilient(), OutlierPolicy::resilient());
+}
+
+pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<PoolOptions, Failure> {
+    let mut pool_options = PoolOptions::default();
+    // SAFETY: the caller passes a valid struct or NULL.
+    if let Some(o) = unsafe { options.as_ref() } {
+        if o.max_attempts == 0 {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "max_attempts must be at least 1",
+            ));
+        }
+        if !(o.backoff_multiplier.is_finite() && o.backoff_multiplier >= 1.0) {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "backoff_multiplier must be a number >= 1",
+            ));
+        }
+        if o.max_ejection_percent > 100 {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "max_ejection_percent must be at most 100",
+            ));
+        }
+        let ms = std::time::Duration::from_millis;
+        pool_options.retry = RetryPolicy {
+            max_attempts: o.max_attempts,
+            fail_over: o.fail_over,
+            initial_backoff: ms(o.initial_backoff_ms),
+            backoff_multiplier: o.backoff_multiplier,
+            max_backoff: ms(o.max_backoff_ms),
+        };
+        pool_options.outlier = OutlierPolicy {
+            consecutive_failures: o.eject_after_failures,
+            base_ejection: ms(o.base_ejection_ms),
+            max_ejection: ms(o.max_ejection_ms),
+            max_ejection_percent: o.max_ejection_percent as u8,
+        };
+        pool_options.default_timeout = args::millis(o.default_timeout_ms);
+        // SAFETY: the struct promises `root_certificates_pem_len` readable bytes.
+        let pem = unsafe {
+            args::bytes(
+                o.root_certificates_pem,
+                o.root_certificates_pem_len,
+                "root_certificates_pem",
+            )
+        }?;
+        pool_options.connection = ConnectionConfig {
+            tls: TlsOptions {
+                force: o.tls,
+                root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
+            },
+            ..Default::default()
+        };
+    }
+    Ok(pool_options)
+}

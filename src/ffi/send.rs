@@ -1,0 +1,217 @@
+//! `jina_net_pool_send` and `jina_net_pool_send_owned`: route a send and start it (its callback fires
+//! exactly once); `jina_net_pool_cancel`.
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::args::{self, jina_net_bytes};
+use super::completion::{jina_net_send_callback, Completion, OnComplete, Outcome};
+use super::pool::{jina_net_pool, pool_ref};
+use super::requests::{jina_net_free_fn, owned_requests, requests};
+use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
+use crate::pool::Polling;
+use crate::request::Request;
+use crate::runtime;
+
+/// How many shards a send goes to.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jina_net_polling {
+    /// One target: the head, the given shard, or the deployment's shards in turn.
+    JINA_NET_POLLING_ANY = 0,
+    /// One send per shard (head and shard id are ignored).
+    JINA_NET_POLLING_ALL = 1,
+}
+
+fn polling(value: u32) -> Result<Polling, Failure> {
+    match value {
+        0 => Ok(Polling::Any),
+        1 => Ok(Polling::All),
+        other => Err(Failure::new(
+            JINA_NET_INVALID_ARGUMENT,
+            format!("unknown polling {other} (0 = ANY, 1 = ALL)"),
+        )),
+    }
+}
+
+/// Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
+/// once when the send completes, on a library runtime thread.
+///
+/// - `kind`: a `jina_net_request_kind`. `requests[0..requests_len]` are serialized messages of that
+///   kind, copied before the function returns: one data request goes to `process_single_data`,
+///   several to `process_data` (one `DataRequestListProto`), one control request to `process_control`.
+/// - Routing: `head` → the deployment's head; else shard `shard_id` (`JINA_NET_NO_SHARD` = the
+///   deployment's shards in turn); `polling` (`jina_net_polling`) ALL = one send per shard.
+/// - `endpoint` (may be NULL): the `endpoint` metadata of data requests.
+/// - `timeout_ms`: deadline of the whole send, retries included; 0 = the pool's default.
+/// - `out_send_id` (may be NULL): an id for `jina_net_pool_cancel`.
+///
+/// On any return other than `JINA_NET_OK` nothing was sent and the callback will not fire.
+///
+/// # Safety
+/// `pool` live; `requests` points to `requests_len` buffers readable for the call; strings
+/// NUL-terminated; `user_data` is handed back untouched on another thread.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_send(
+    pool: *mut jina_net_pool,
+    kind: u32,
+    requests: *const jina_net_bytes,
+    requests_len: usize,
+    deployment: *const c_char,
+    head: bool,
+    shard_id: i64,
+    polling: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> jina_net_result {
+    boundary("jina_net_pool_send", || {
+        // SAFETY: as documented.
+        let requests = unsafe { self::requests(kind, requests, requests_len) }?;
+        // SAFETY: as documented.
+        unsafe {
+            start_send(
+                pool,
+                requests,
+                deployment,
+                head,
+                shard_id,
+                polling,
+                endpoint,
+                timeout_ms,
+                callback,
+                user_data,
+                out_send_id,
+            )
+        }
+    })
+}
+
+/// Routes and starts a send of checked requests; the callback fires exactly once if this returns Ok.
+#[allow(clippy::too_many_arguments)]
+unsafe fn start_send(
+    pool: *mut jina_net_pool,
+    requests: Vec<Request>,
+    deployment: *const c_char,
+    head: bool,
+    shard_id: i64,
+    polling: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> Result<(), Failure> {
+    // SAFETY: caller's promises as documented.
+    let (pool, deployment, endpoint) = unsafe {
+        (
+            pool_ref(pool)?,
+            args::string(deployment, "deployment")?,
+            args::optional_string(endpoint, "endpoint")?,
+        )
+    };
+    if callback.is_none() {
+        return Err(Failure::null("callback"));
+    }
+    let (shard, polling) = (args::shard_id(shard_id)?, self::polling(polling)?);
+    let send = pool.pool.send_requests(
+        &requests,
+        deployment,
+        head,
+        shard,
+        polling,
+        endpoint,
+        args::millis(timeout_ms),
+    )?;
+    // After a runtime shutdown the task would be dropped at once and the callback would fire on
+    // this thread, inside this call: refuse instead.
+    runtime::ensure_not_shut_down()?;
+    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
+    let cancel = (!out_send_id.is_null()).then(|| pool.registry.register(id));
+    let hook: Option<Arc<dyn OnComplete>> = cancel.as_ref().map(|_| pool.registry.clone() as Arc<dyn OnComplete>);
+    let completion = Completion::new(callback, user_data, id, hook)?;
+    // SAFETY: NULL or writable (caller's promise).
+    if let Some(o) = unsafe { out_send_id.as_mut() } {
+        *o = id;
+    }
+    drop(requests); // the payload holds the bytes
+    pool.handle.spawn(async move {
+        let results = send.run_cancellable(cancel.as_ref()).await;
+        completion.complete(Outcome::Targets(results));
+    });
+    Ok(())
+}
+
+/// `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
+/// buffers and gives each back exactly once through `free_fn(free_ctx, data, len)` when it no longer
+/// needs it — after the send completed (retries included), or before this function returns when it
+/// fails. This holds for every return value except these two, where nothing was taken and the buffers
+/// stay the caller's: `free_fn` is NULL, or `requests` is NULL while `requests_len` is not 0. Buffers
+/// with a NULL `data` are not freed. Everything else is as for `jina_net_pool_send`.
+///
+/// # Safety
+/// As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_send_owned(
+    pool: *mut jina_net_pool,
+    kind: u32,
+    requests: *const jina_net_bytes,
+    requests_len: usize,
+    free_fn: jina_net_free_fn,
+    free_ctx: *mut c_void,
+    deployment: *const c_char,
+    head: bool,
+    shard_id: i64,
+    polling: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> jina_net_result {
+    boundary("jina_net_pool_send_owned", || {
+        let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
+        // SAFETY: as documented.
+        let requests = unsafe { owned_requests(kind, requests, requests_len, free, free_ctx) }?;
+        // SAFETY: as documented.
+        unsafe {
+            start_send(
+                pool,
+                requests,
+                deployment,
+                head,
+                shard_id,
+                polling,
+                endpoint,
+                timeout_ms,
+                callback,
+                user_data,
+                out_send_id,
+            )
+        }
+    })
+}
+
+/// Cancels a pending send: its callback fires (once, as always) with `JINA_NET_CANCELLED` for the
+/// targets still waiting. `JINA_NET_NOT_FOUND` when the send already completed or the id is unknown.
+///
+/// # Safety
+/// `pool` must be a live pool.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_cancel(pool: *mut jina_net_pool, send_id: u64) -> jina_net_result {
+    boundary("jina_net_pool_cancel", || {
+        // SAFETY: caller passes a live pool.
+        let pool = unsafe { pool_ref(pool) }?;
+        if pool.registry.cancel(send_id) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                JINA_NET_NOT_FOUND,
+                format!("no pending send with id {send_id}"),
+            ))
+        }
+    })
+}
