@@ -427,6 +427,13 @@ typedef struct jina_net_pool_options {
    * At most this percentage of a replica list is ejected at once (default 50).
    */
   uint32_t max_ejection_percent;
+  /**
+   * Run the pool on the threads that call `jina_net_pool_poll` instead of the library's threads
+   * (default false). Such a pool starts no thread: its network I/O, timers and callbacks run inside
+   * `jina_net_pool_poll`, so a send made and completed on the polling thread (for instance from a
+   * callback) crosses no thread. It makes progress only while polled.
+   */
+  bool caller_driven;
 } jina_net_pool_options;
 
 /**
@@ -585,6 +592,26 @@ enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
                                                      struct jina_net_response **out_response);
 
 /**
+ * Polls a caller-driven pool (`caller_driven` in its options): runs its network I/O, timers and
+ * the callbacks of its completed sends on the calling thread, until at least one send has
+ * completed during this call (its callback ran) or `timeout_ms` passed. `timeout_ms` 0 = only what
+ * is ready now, without waiting; `UINT64_MAX` = no time limit. `*out_completed` (may be NULL) is the
+ * number of sends completed during the call.
+ *
+ * A caller-driven pool makes progress only while some thread polls it: its sends, retries,
+ * deadlines and connections wait in between. Several threads may poll one pool; one at a time runs
+ * it, the others wait for a completion or their timeout. Not from a callback (of any pool):
+ * `JINA_NET_RUNTIME_ERROR`. `JINA_NET_INVALID_ARGUMENT` for a pool that is not caller-driven (its
+ * library threads run it). The pool may be freed by a callback that runs inside this call.
+ *
+ * # Safety
+ * `pool` must be a live pool; `out_completed` NULL or writable.
+ */
+enum jina_net_result jina_net_pool_poll(struct jina_net_pool *pool,
+                                        uint64_t timeout_ms,
+                                        size_t *out_completed);
+
+/**
  * Creates a pool (`options` NULL = defaults) and writes it to `*out_pool`. Starts the library runtime
  * if it is not running.
  *
@@ -627,7 +654,10 @@ enum jina_net_result jina_net_pool_close(struct jina_net_pool *pool);
 /**
  * Closes (see `jina_net_pool_close`) and frees the pool. NULL is ignored. Does not wait: callbacks of
  * sends still pending fire (with `JINA_NET_POOL_CLOSED`) on a runtime thread shortly after, so
- * their `user_data` must stay valid until then.
+ * their `user_data` must stay valid until then. A caller-driven pool is different: this call drives
+ * it until its pending sends have completed (at most 500 ms; a send still pending then completes
+ * with `JINA_NET_RUNTIME_ERROR`), so their callbacks fire inside it, on the calling thread; freed
+ * from one of its own callbacks, they fire when the `jina_net_pool_poll` running it returns.
  *
  * # Safety
  * `pool` must be NULL or a live pool not used by any other thread during or after this call.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::address::Address;
@@ -57,6 +58,18 @@ pub fn get_grpc_channel(
     tls: bool,
     root_certificates_pem: Option<&[u8]>,
 ) -> Result<Channel> {
+    get_grpc_channel_on(&runtime::handle()?, address, options, tls, root_certificates_pem)
+}
+
+/// [`get_grpc_channel`] with the channel's background tasks (its request buffer and HTTP/2
+/// connection) on `runtime` instead of the library runtime, e.g. a [`crate::DrivenRuntime`].
+pub fn get_grpc_channel_on(
+    runtime: &Handle,
+    address: &Address,
+    options: &ChannelOptions,
+    tls: bool,
+    root_certificates_pem: Option<&[u8]>,
+) -> Result<Channel> {
     let use_tls = tls || address.tls();
     let mut endpoint = Endpoint::from_shared(address.uri(use_tls)).map_err(|_| Error::InvalidAddress {
         address: address.to_string(),
@@ -77,8 +90,6 @@ pub fn get_grpc_channel(
             reason: e.to_string(),
         })?;
     }
-    // The channel's background worker is spawned on the library runtime.
-    let handle = runtime::handle()?;
-    let _guard = handle.enter();
+    let _guard = runtime.enter();
     Ok(endpoint.connect_lazy())
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
@@ -12,7 +13,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::address::Address;
-use crate::channel::{get_grpc_channel, ChannelOptions, TlsOptions};
+use crate::channel::{get_grpc_channel_on, ChannelOptions, TlsOptions};
 use crate::codec::PassThroughCodec;
 use crate::error::{Error, Result, RpcError};
 use crate::health::Health;
@@ -55,19 +56,26 @@ impl CallOptions {
     }
 }
 
-/// How new connections are opened: channel options and TLS.
+/// How new connections are opened: channel options, TLS, and the runtime their I/O runs on.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionConfig {
     /// Channel options (message size limits, connect timeout).
     pub channel: ChannelOptions,
     /// TLS settings for addresses without a TLS scheme and the roots to trust.
     pub tls: TlsOptions,
+    /// The runtime the channels' background tasks run on; `None` = the library runtime.
+    pub runtime: Option<Handle>,
 }
 
 impl ConnectionConfig {
     /// Opens (lazily) a connection to `address`.
     pub fn open(&self, address: Address) -> Result<Connection> {
-        Connection::open(
+        let runtime = match &self.runtime {
+            Some(handle) => handle.clone(),
+            None => crate::runtime::handle()?,
+        };
+        Connection::open_on(
+            &runtime,
             address,
             &self.channel,
             self.tls.force,
@@ -100,14 +108,25 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Opens (lazily) a channel to `address`.
+    /// Opens (lazily) a channel to `address`, served by the library runtime.
     pub fn open(
         address: Address,
         options: &ChannelOptions,
         tls: bool,
         root_certificates_pem: Option<&[u8]>,
     ) -> Result<Connection> {
-        let channel = get_grpc_channel(&address, options, tls, root_certificates_pem)?;
+        Self::open_on(&crate::runtime::handle()?, address, options, tls, root_certificates_pem)
+    }
+
+    /// Opens (lazily) a channel to `address` whose background tasks run on `runtime`.
+    pub fn open_on(
+        runtime: &Handle,
+        address: Address,
+        options: &ChannelOptions,
+        tls: bool,
+        root_certificates_pem: Option<&[u8]>,
+    ) -> Result<Connection> {
+        let channel = get_grpc_channel_on(runtime, &address, options, tls, root_certificates_pem)?;
         Ok(Connection {
             key: Arc::from(address.key()),
             address,

@@ -16,11 +16,30 @@ enum State {
 
 thread_local! {
     static ON_LIBRARY_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DRIVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether the calling thread belongs to the library runtime (where completion callbacks run).
 pub fn on_library_thread() -> bool {
     ON_LIBRARY_THREAD.with(|f| f.get())
+}
+
+/// Whether the calling thread runs library tasks now: it is a library runtime thread, or it is
+/// driving a [`crate::DrivenRuntime`]. Completion callbacks run in this state; blocking on the library
+/// (or driving a runtime) is refused there.
+pub fn in_library_context() -> bool {
+    on_library_thread() || DRIVING.with(|f| f.get())
+}
+
+/// Marks the calling thread as driving a runtime until the guard is dropped.
+pub(crate) fn driving() -> impl Drop {
+    struct Driving(bool);
+    impl Drop for Driving {
+        fn drop(&mut self) {
+            DRIVING.with(|f| f.set(self.0));
+        }
+    }
+    Driving(DRIVING.with(|f| f.replace(true)))
 }
 
 /// Set once the runtime is shut down: checked (without the lock) on the send path, so that a send
@@ -44,6 +63,17 @@ static SILENCE_TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// kube-client), about 18k instructions per request. Rust users who install a subscriber first keep it.
 pub fn silence_tracing_on_library_threads() {
     SILENCE_TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Runs `f` with the library's tracing setting on the calling thread: where the runtime's threads
+/// get a no-op dispatcher (see [`silence_tracing_on_library_threads`]), so does this call. Used by
+/// the caller-driven runtimes, whose tasks run on the caller's threads.
+pub(crate) fn with_library_tracing<T>(f: impl FnOnce() -> T) -> T {
+    if SILENCE_TRACING.load(std::sync::atomic::Ordering::Relaxed) && !tracing::dispatcher::has_been_set() {
+        tracing::dispatcher::with_default(&tracing::Dispatch::none(), f)
+    } else {
+        f()
+    }
 }
 
 static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
@@ -149,9 +179,9 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    if on_library_thread() {
+    if in_library_context() {
         return Err(Error::Runtime(
-            "a blocking call was made on a library thread (e.g. from a completion callback); use the async form".into(),
+            "a blocking call was made on a library thread or while driving a pool (e.g. from a completion callback); use the async form".into(),
         ));
     }
     let handle = handle()?;

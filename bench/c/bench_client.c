@@ -4,12 +4,17 @@
  * the callback, on a library runtime thread, records the latency and gives the slot back).
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
- *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned]
+ *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
  *   and waits for them to end), so no hop between the C thread and the library runtime is left; the
  *   difference to drive=semaphore is the cost of that hop (a futex wake-up each way).
+ *
+ * pool=driven: a caller-driven pool (caller_driven in its options): no library thread; the main thread
+ *   runs the pool inside jina_net_pool_poll, where the callbacks fire. With drive=semaphore the main
+ *   thread sends while a slot is free and polls when none is; with drive=callback it starts the
+ *   chains and polls until they end. Either way no request crosses a thread.
  *
  * polling=any: one replica (A) in shard 0; polling=all: A, B, ... are shards 0, 1, ... Prints one line
  *   RESULT n= errors= wall_s= user_s= sys_s= maxrss_kib= p50_us= p99_us= p999_us= mean_us=
@@ -57,6 +62,29 @@ static void keep_buffer(void *ctx, const uint8_t *data, size_t len) {
   (void)len;
 }
 static sem_t chains_done;
+/* pool=driven: slots and finished chains are counted on the main thread, the only thread there is. */
+static bool driven;
+static jina_net_pool *driven_pool;
+static size_t free_slots, chains_finished;
+static void poll_once(void) {
+  jina_net_result rc = jina_net_pool_poll(driven_pool, UINT64_MAX, NULL);
+  if (rc != JINA_NET_OK) {
+    fprintf(stderr, "c-client: jina_net_pool_poll: %s\n", jina_net_result_name(rc));
+    exit(1);
+  }
+}
+static void give_slot(void) {
+  if (driven)
+    free_slots++;
+  else
+    sem_post(&slots);
+}
+static void chain_done(void) {
+  if (driven)
+    chains_finished++;
+  else
+    sem_post(&chains_done);
+}
 static jina_net_pool *chain_pool;
 static const jina_net_bytes *chain_request;
 static uint32_t chain_polling;
@@ -104,13 +132,18 @@ static void on_complete(void *user_data, const jina_net_send_result *result) {
     if (i < latency_cap) latencies[i] = latency;
   }
   if (chained) {
-    if (!chain_next()) sem_post(&chains_done);
+    if (!chain_next()) chain_done();
   } else {
-    sem_post(&slots);
+    give_slot();
   }
 }
 
 static void take_slot(void) {
+  if (driven) {
+    while (free_slots == 0) poll_once();
+    free_slots--;
+    return;
+  }
   while (sem_wait(&slots) != 0 && errno == EINTR) {
   }
 }
@@ -126,18 +159,22 @@ static double phase(jina_net_pool *pool, const jina_net_bytes *request, uint32_t
     chain_deadline = deadline;
     chain_max = max_requests;
     atomic_store(&chain_started, 0);
+    chains_finished = 0;
     for (size_t k = 0; k < inflight; k++)
-      if (!chain_next()) sem_post(&chains_done);
-    for (size_t k = 0; k < inflight; k++)
-      while (sem_wait(&chains_done) != 0 && errno == EINTR) {
-      }
+      if (!chain_next()) chain_done();
+    if (driven)
+      while (chains_finished < inflight) poll_once();
+    else
+      for (size_t k = 0; k < inflight; k++)
+        while (sem_wait(&chains_done) != 0 && errno == EINTR) {
+        }
     return (double)(now_ns() - t0) / 1e9;
   }
   for (uint64_t i = 0; i < max_requests; i++) {
     take_slot();
     uint64_t t = now_ns();
     if (t >= deadline) {
-      sem_post(&slots);
+      give_slot();
       break;
     }
     jina_net_result rc =
@@ -149,13 +186,13 @@ static double phase(jina_net_pool *pool, const jina_net_bytes *request, uint32_t
       char msg[400];
       jina_net_last_error_message(msg, sizeof msg);
       note_error(msg);
-      sem_post(&slots);
+      give_slot();
       break;
     }
   }
   for (size_t k = 0; k < inflight; k++) take_slot(); /* drain: every send completed */
   double wall = (double)(now_ns() - t0) / 1e9;
-  for (size_t k = 0; k < inflight; k++) sem_post(&slots);
+  for (size_t k = 0; k < inflight; k++) give_slot();
   return wall;
 }
 
@@ -230,13 +267,18 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "drive=callback") == 0) chained = true;
     else if (strcmp(argv[i], "send=owned") == 0) owned = true;
+    else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
   sem_init(&chains_done, 0, 0);
 
+  jina_net_pool_options options;
+  jina_net_pool_options_init(&options);
+  options.caller_driven = driven;
   jina_net_pool *pool = NULL;
-  if (jina_net_pool_new(NULL, &pool) != JINA_NET_OK) {
+  if (jina_net_pool_new(&options, &pool) != JINA_NET_OK) {
     fprintf(stderr, "c-client: jina_net_pool_new failed\n");
     return 1;
   }
+  driven_pool = pool;
   char addrs[4096];
   snprintf(addrs, sizeof addrs, "%s", arg(argc, argv, "addrs"));
   size_t shards = 0;
@@ -255,6 +297,7 @@ int main(int argc, char **argv) {
   latency_cap = max_requests < (1u << 24) ? max_requests : (1u << 24);
   latencies = malloc((size_t)(latency_cap ? latency_cap : 1) * sizeof *latencies);
   sem_init(&slots, 0, (unsigned)inflight);
+  free_slots = inflight;
   jina_net_bytes request = {payload, payload_len};
 
   atomic_store(&recording, false);

@@ -74,6 +74,12 @@ pub(crate) fn out<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> 
     unsafe { ptr.as_mut() }.ok_or_else(|| Failure::new(JINA_NET_NULL_ARGUMENT, format!("{what} is NULL")))
 }
 
+/// An optional out-parameter: NULL = not wanted.
+pub(crate) fn out_optional<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
+    // SAFETY: a non-NULL out-parameter points to writable, properly aligned storage (caller's promise).
+    unsafe { ptr.as_mut() }
+}
+
 /// `int64_t shard_id`: negative = none, else a `u32`.
 pub(crate) fn shard_id(value: i64) -> Result<Option<u32>, Failure> {
     if value < 0 {

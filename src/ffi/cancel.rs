@@ -5,8 +5,6 @@ use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
 
-use super::completion::OnComplete;
-
 /// Sends in flight that can be cancelled, by id.
 #[derive(Default)]
 pub(super) struct Registry {
@@ -30,10 +28,9 @@ impl Registry {
         let token = self.sends().remove(&id);
         token.map(|t| t.cancel()).is_some()
     }
-}
 
-impl OnComplete for Registry {
-    fn completed(&self, send_id: u64) {
-        self.sends().remove(&send_id);
+    /// Forgets send `id` (it completed).
+    pub(super) fn completed(&self, id: u64) {
+        self.sends().remove(&id);
     }
 }

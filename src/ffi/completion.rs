@@ -334,9 +334,10 @@ struct UserData(*mut c_void);
 // the callback runs on another thread.
 unsafe impl Send for UserData {}
 
-/// Called when a send completes (or is dropped), e.g. to unregister it from its pool.
+/// Called when a send completes (or is dropped), before its callback: e.g. to unregister it from
+/// its pool (`registered`: it was registered for cancellation) or to count it.
 pub(crate) trait OnComplete: Send + Sync {
-    fn completed(&self, send_id: u64);
+    fn completed(&self, send_id: u64, registered: bool);
 }
 
 /// Fires the callback exactly once: explicitly with [`Completion::complete`], or on drop (a task that
@@ -346,6 +347,7 @@ pub(crate) struct Completion {
     user_data: UserData,
     send_id: u64,
     on_complete: Option<Arc<dyn OnComplete>>,
+    registered: bool,
     done: bool,
 }
 
@@ -355,6 +357,7 @@ impl Completion {
         user_data: *mut c_void,
         send_id: u64,
         on_complete: Option<Arc<dyn OnComplete>>,
+        registered: bool,
     ) -> Result<Completion, Failure> {
         let callback = callback.ok_or_else(|| Failure::null("callback"))?;
         Ok(Completion {
@@ -362,6 +365,7 @@ impl Completion {
             user_data: UserData(user_data),
             send_id,
             on_complete,
+            registered,
             done: false,
         })
     }
@@ -376,7 +380,7 @@ impl Completion {
         }
         self.done = true;
         if let Some(hook) = self.on_complete.take() {
-            hook.completed(self.send_id);
+            hook.completed(self.send_id, self.registered);
         }
         deliver(self.callback, self.user_data.0, self.send_id, outcome);
     }

@@ -16,6 +16,7 @@ mod cancel;
 pub mod completion;
 pub mod host;
 pub mod oneshot;
+pub mod poll;
 pub mod pool;
 pub mod pool_options;
 pub mod requests;

@@ -137,7 +137,7 @@ fn spawn_oneshot(
     // calls back.
     let handle = super::runtime_handle()?;
     runtime::ensure_not_shut_down()?;
-    let completion = Completion::new(callback, user_data, 0, None)?;
+    let completion = Completion::new(callback, user_data, 0, None, false)?;
     let address: Arc<str> = crate::Address::parse(target)
         .map(|a| Arc::from(a.key()))
         .unwrap_or_else(|_| Arc::from(target));

@@ -8,17 +8,41 @@ use tokio::runtime::Handle;
 
 use super::args::{self, out};
 use super::cancel::Registry;
+use super::completion::OnComplete;
+use super::poll::{DrivenPool, DrivenSends};
 use super::pool_options::{jina_net_pool_options, pool_options};
 use super::result::{boundary, boundary_void, jina_net_result, Failure};
-use crate::pool::ConnectionPool;
+use crate::pool::{ConnectionPool, PoolOptions};
 
 /// A connection pool. Create with `jina_net_pool_new`, free with `jina_net_pool_free`.
 /// Safe to use from several threads at once (but not after, or during, `jina_net_pool_free`).
 pub struct jina_net_pool {
     pub(super) pool: ConnectionPool,
+    /// Where sends run: the library runtime, or the pool's caller-driven runtime.
     pub(super) handle: Handle,
-    pub(super) registry: Arc<Registry>,
+    pub(super) hooks: Arc<SendHooks>,
     pub(super) next_id: AtomicU64,
+    /// Set for a caller-driven pool (`jina_net_pool_poll`). Dropped after `pool` (field order), so
+    /// that the closed pool's sends complete while its runtime drains.
+    pub(super) driven: Option<DrivenPool>,
+}
+
+/// What the pool does when one of its sends completes.
+#[derive(Default)]
+pub(super) struct SendHooks {
+    pub(super) registry: Registry,
+    pub(super) driven: Option<Arc<DrivenSends>>,
+}
+
+impl OnComplete for SendHooks {
+    fn completed(&self, send_id: u64, registered: bool) {
+        if registered {
+            self.registry.completed(send_id);
+        }
+        if let Some(driven) = &self.driven {
+            driven.completed();
+        }
+    }
 }
 
 pub(super) unsafe fn pool_ref<'a>(pool: *const jina_net_pool) -> Result<&'a jina_net_pool, Failure> {
@@ -39,19 +63,40 @@ pub unsafe extern "C" fn jina_net_pool_new(
     boundary("jina_net_pool_new", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: the caller passes a valid struct or NULL.
-        let options = unsafe { pool_options(options) }?;
-        *out_pool = into_handle(ConnectionPool::new(options))?;
+        let (mut options, caller_driven) = unsafe { pool_options(options) }?;
+        let driven = driven_runtime(&mut options, caller_driven)?;
+        *out_pool = into_handle(ConnectionPool::new(options), driven)?;
         Ok(())
     })
 }
 
-fn into_handle(pool: ConnectionPool) -> Result<*mut jina_net_pool, Failure> {
-    let handle = super::runtime_handle()?;
+/// For a caller-driven pool, its runtime, which the pool's connections then use.
+fn driven_runtime(options: &mut PoolOptions, caller_driven: bool) -> Result<Option<DrivenPool>, Failure> {
+    if !caller_driven {
+        return Ok(None);
+    }
+    let driven = DrivenPool::new()?;
+    options.connection.runtime = Some(driven.runtime.handle().clone());
+    Ok(Some(driven))
+}
+
+fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut jina_net_pool, Failure> {
+    let handle = match &driven {
+        Some(d) => {
+            crate::runtime::silence_tracing_on_library_threads();
+            d.runtime.handle().clone()
+        }
+        None => super::runtime_handle()?,
+    };
     Ok(Box::into_raw(Box::new(jina_net_pool {
         pool,
         handle,
-        registry: Arc::default(),
+        hooks: Arc::new(SendHooks {
+            registry: Registry::default(),
+            driven: driven.as_ref().map(|d| d.sends.clone()),
+        }),
         next_id: AtomicU64::new(1),
+        driven,
     })))
 }
 
@@ -78,7 +123,7 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
     boundary("jina_net_pool_new_k8s", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: as documented.
-        let (namespace, kubeconfig, options) = unsafe {
+        let (namespace, kubeconfig, (options, caller_driven)) = unsafe {
             (
                 args::optional_string(namespace, "namespace")?,
                 args::optional_string(kubeconfig_path, "kubeconfig_path")?,
@@ -87,19 +132,21 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
         };
         #[cfg(feature = "k8s")]
         {
-            super::runtime_handle()?;
+            super::runtime_handle()?; // the pod watcher runs on the library runtime
+            let mut options = options;
+            let driven = driven_runtime(&mut options, caller_driven)?;
             let pool = crate::k8s::k8s_connection_pool_blocking(
                 namespace,
                 kubeconfig.map(std::path::Path::new),
                 port,
                 options,
             )?;
-            *out_pool = into_handle(pool)?;
+            *out_pool = into_handle(pool, driven)?;
             Ok(())
         }
         #[cfg(not(feature = "k8s"))]
         {
-            let _ = (namespace, kubeconfig, port, options, out_pool);
+            let _ = (namespace, kubeconfig, port, options, caller_driven, out_pool);
             Err(Failure::new(
                 jina_net_result::JINA_NET_UNSUPPORTED,
                 "built without the `k8s` feature",
@@ -125,7 +172,10 @@ pub unsafe extern "C" fn jina_net_pool_close(pool: *mut jina_net_pool) -> jina_n
 
 /// Closes (see `jina_net_pool_close`) and frees the pool. NULL is ignored. Does not wait: callbacks of
 /// sends still pending fire (with `JINA_NET_POOL_CLOSED`) on a runtime thread shortly after, so
-/// their `user_data` must stay valid until then.
+/// their `user_data` must stay valid until then. A caller-driven pool is different: this call drives
+/// it until its pending sends have completed (at most 500 ms; a send still pending then completes
+/// with `JINA_NET_RUNTIME_ERROR`), so their callbacks fire inside it, on the calling thread; freed
+/// from one of its own callbacks, they fire when the `jina_net_pool_poll` running it returns.
 ///
 /// # Safety
 /// `pool` must be NULL or a live pool not used by any other thread during or after this call.

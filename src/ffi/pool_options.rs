@@ -46,6 +46,11 @@ pub struct jina_net_pool_options {
     pub max_ejection_ms: u64,
     /// At most this percentage of a replica list is ejected at once (default 50).
     pub max_ejection_percent: u32,
+    /// Run the pool on the threads that call `jina_net_pool_poll` instead of the library's threads
+    /// (default false). Such a pool starts no thread: its network I/O, timers and callbacks run inside
+    /// `jina_net_pool_poll`, so a send made and completed on the polling thread (for instance from a
+    /// callback) crosses no thread. It makes progress only while polled.
+    pub caller_driven: bool,
 }
 
 fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier: OutlierPolicy) {
@@ -66,6 +71,7 @@ fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier
                 base_ejection_ms: outlier.base_ejection.as_millis() as u64,
                 max_ejection_ms: outlier.max_ejection.as_millis() as u64,
                 max_ejection_percent: u32::from(outlier.max_ejection_percent),
+                caller_driven: false,
             };
         }
     })
@@ -93,8 +99,10 @@ pub unsafe extern "C" fn jina_net_pool_options_init_resilient(options: *mut jina
     fill_options(options, RetryPolicy::resilient(), OutlierPolicy::resilient());
 }
 
-pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<PoolOptions, Failure> {
+/// The pool options, and whether the pool is caller-driven.
+pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, bool), Failure> {
     let mut pool_options = PoolOptions::default();
+    let mut caller_driven = false;
     // SAFETY: the caller passes a valid struct or NULL.
     if let Some(o) = unsafe { options.as_ref() } {
         if o.max_attempts == 0 {
@@ -145,6 +153,7 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
             },
             ..Default::default()
         };
+        caller_driven = o.caller_driven;
     }
-    Ok(pool_options)
+    Ok((pool_options, caller_driven))
 }

@@ -54,7 +54,7 @@ pub extern "C" fn jina_net_runtime_init(worker_threads: u32) -> jina_net_result 
 #[no_mangle]
 pub extern "C" fn jina_net_runtime_shutdown(timeout_ms: u64) -> jina_net_result {
     boundary("jina_net_runtime_shutdown", || {
-        if crate::runtime::on_library_thread() {
+        if crate::runtime::in_library_context() {
             return Err(Failure::new(
                 jina_net_result::JINA_NET_RUNTIME_ERROR,
                 "jina_net_runtime_shutdown called on a library thread (from a callback)",

@@ -127,12 +127,15 @@ unsafe fn start_send(
         args::millis(timeout_ms),
     )?;
     // After a runtime shutdown the task would be dropped at once and the callback would fire on
-    // this thread, inside this call: refuse instead.
-    runtime::ensure_not_shut_down()?;
+    // this thread, inside this call: refuse instead. (A caller-driven pool has its own runtime.)
+    if pool.driven.is_none() {
+        runtime::ensure_not_shut_down()?;
+    }
     let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
-    let cancel = (!out_send_id.is_null()).then(|| pool.registry.register(id));
-    let hook: Option<Arc<dyn OnComplete>> = cancel.as_ref().map(|_| pool.registry.clone() as Arc<dyn OnComplete>);
-    let completion = Completion::new(callback, user_data, id, hook)?;
+    let cancel = (!out_send_id.is_null()).then(|| pool.hooks.registry.register(id));
+    let registered = cancel.is_some();
+    let hook = (registered || pool.driven.is_some()).then(|| pool.hooks.clone() as Arc<dyn OnComplete>);
+    let completion = Completion::new(callback, user_data, id, hook, registered)?;
     // SAFETY: NULL or writable (caller's promise).
     if let Some(o) = unsafe { out_send_id.as_mut() } {
         *o = id;
@@ -205,7 +208,7 @@ pub unsafe extern "C" fn jina_net_pool_cancel(pool: *mut jina_net_pool, send_id:
     boundary("jina_net_pool_cancel", || {
         // SAFETY: caller passes a live pool.
         let pool = unsafe { pool_ref(pool) }?;
-        if pool.registry.cancel(send_id) {
+        if pool.hooks.registry.cancel(send_id) {
             Ok(())
         } else {
             Err(Failure::new(

@@ -268,7 +268,8 @@ static void test_failures(const jn_servers *s) {
   jina_net_pool_options_init_resilient(&resilient);
   CHECK(resilient.fail_over && resilient.backoff_multiplier == 2.0 && resilient.eject_after_failures == 1);
   CHECK(resilient.max_ejection_percent == 50 && resilient.base_ejection_ms == 100 && resilient.max_ejection_ms == 800);
-  opts.default_timeout_ms = 300;
+  /* long enough for 3 attempts at "down" under valgrind on a busy machine; "slow" answers after 5 s */
+  opts.default_timeout_ms = 2000;
   jina_net_pool *pool = NULL;
   CHECK_OK(jina_net_pool_new(&opts, &pool));
   CHECK_OK(jina_net_pool_add_connection(pool, "down", jn_servers_address(s, "u"), false, JINA_NET_NO_SHARD, NULL));
@@ -280,6 +281,7 @@ static void test_failures(const jn_servers *s) {
   CHECK_OK(send_one(pool, "x", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 1) == 1);
   CHECK(c.done[0].status == JINA_NET_RPC_ERROR);
+  if (c.done[0].status != JINA_NET_RPC_ERROR) fprintf(stderr, "  (got: %s)\n", c.done[0].error_message);
   CHECK(c.done[0].targets[0].grpc_code == 14);
   CHECK(strstr(c.done[0].error_message, "\"down\"") && strstr(c.done[0].error_message, jn_servers_address(s, "u")));
   CHECK(strstr(c.done[0].error_message, "after 3 attempts") != NULL);
@@ -653,6 +655,75 @@ static void test_shutdown(const jn_servers *s) {
   jina_net_pool_free(before);
 }
 
+/* A caller-driven pool: nothing completes unpolled; callbacks run inside jina_net_pool_poll on this
+ * thread; a callback may send again (and may not poll); free completes what is pending, here. */
+typedef struct driven_state {
+  jina_net_pool *pool;
+  pthread_t thread;
+  int completed, ok, resent, on_other_thread, poll_inside;
+} driven_state;
+
+static void on_driven(void *user_data, const jina_net_send_result *r) {
+  driven_state *d = (driven_state *)user_data;
+  d->completed++;
+  if (r->status == JINA_NET_OK) d->ok++;
+  if (!pthread_equal(pthread_self(), d->thread)) d->on_other_thread++;
+  if (d->pool) d->poll_inside = jina_net_pool_poll(d->pool, 0, NULL);
+  if (d->resent < 10 && r->status == JINA_NET_OK) {
+    uint8_t buf[256];
+    size_t n = mp_data_request(buf, "again");
+    jina_net_bytes req = {buf, n};
+    if (jina_net_pool_send(d->pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_POLLING_ANY, NULL, 0,
+                           on_driven, d, NULL) == JINA_NET_OK)
+      d->resent++;
+  }
+}
+
+static void test_caller_driven(const jn_servers *s) {
+  jina_net_pool_options opts;
+  jina_net_pool_options_init(&opts);
+  CHECK(!opts.caller_driven);
+  opts.caller_driven = true;
+  driven_state d;
+  memset(&d, 0, sizeof d);
+  d.thread = pthread_self();
+  CHECK_OK(jina_net_pool_new(&opts, &d.pool));
+  CHECK_OK(jina_net_pool_add_connection(d.pool, "d", jn_servers_address(s, "w"), false, -1, NULL));
+  CHECK_OK(jina_net_pool_add_connection(d.pool, "slow", jn_servers_address(s, "s"), false, -1, NULL));
+  uint8_t buf[256];
+  size_t n = mp_data_request(buf, "driven");
+  jina_net_bytes req = {buf, n};
+  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_POLLING_ANY, NULL, 0,
+                              on_driven, &d, NULL));
+  sleep_ms(50);
+  CHECK(d.completed == 0); /* nothing runs unpolled */
+  size_t completed = 0, total = 0;
+  for (int i = 0; i < 400 && d.completed < 11; i++) {
+    CHECK_OK(jina_net_pool_poll(d.pool, 50, &completed));
+    total += completed;
+  }
+  CHECK(d.completed == 11 && d.ok == 11 && d.resent == 10 && total == 11);
+  CHECK(d.on_other_thread == 0);
+  CHECK(d.poll_inside == JINA_NET_RUNTIME_ERROR);
+  CHECK_OK(jina_net_pool_poll(d.pool, 0, &completed));
+  CHECK(completed == 0);
+  /* Pending on the slow server; free completes it on this thread. */
+  d.resent = 10;
+  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "slow", false, -1, JINA_NET_POLLING_ANY, NULL,
+                              0, on_driven, &d, NULL));
+  CHECK_OK(jina_net_pool_poll(d.pool, 20, NULL));
+  jina_net_pool *freed = d.pool;
+  d.pool = NULL; /* the callback that fires inside free must not use the pool */
+  jina_net_pool_free(freed);
+  CHECK(d.completed == 12 && d.ok == 11 && d.on_other_thread == 0);
+  /* A pool run by library threads is not polled. */
+  jina_net_pool *threaded = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &threaded));
+  CHECK(jina_net_pool_poll(threaded, 0, NULL) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_pool_poll(NULL, 0, NULL) == JINA_NET_NULL_ARGUMENT);
+  jina_net_pool_free(threaded);
+}
+
 int main(void) {
   jn_servers s;
   const char *specs[] = {"echo=a", "echo=b", "echo=c", "echo=h", "unavailable=u", "error=e", "slow:5000=s",
@@ -670,6 +741,7 @@ int main(void) {
   test_free_while_sending(&s);
   test_huge_timeouts(&s);
   test_owned_buffers(&s);
+  test_caller_driven(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);
   printf("%d passed, %d failed\n", passed, failed);

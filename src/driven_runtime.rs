@@ -1,0 +1,160 @@
+//! A runtime driven by its caller's threads: a current-thread tokio runtime that makes progress only
+//! while a caller runs [`DrivenRuntime::drive`]. Connections opened on it (see
+//! [`crate::ConnectionConfig::runtime`]) do their I/O on the thread that drives it, so a send made
+//! and completed there crosses no thread: the caller's thread writes the request, waits in the poller
+//! for the answer and runs the completion. Nothing runs while nobody drives it.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use crate::error::{Error, Result};
+
+/// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
+/// it; one of them runs the runtime at a time.
+#[derive(Debug)]
+pub struct DrivenRuntime {
+    runtime: Option<Runtime>,
+    handle: Handle,
+}
+
+impl DrivenRuntime {
+    /// A new runtime with I/O and timers; it starts no thread.
+    pub fn new() -> Result<Self> {
+        let runtime = Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
+        Ok(DrivenRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The handle to spawn on (from any thread; the task runs when the runtime is driven).
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs the runtime's tasks and I/O on the calling thread until `until` completes (its output)
+    /// or `timeout` passes (`None`). `timeout` `None` = no limit; zero = only the work that is ready
+    /// now (I/O already received, tasks already woken), without waiting.
+    ///
+    /// Refused on a library runtime thread and while the thread drives a runtime already (e.g. in a
+    /// completion callback). Like any `block_on`, it panics inside an async context of another runtime.
+    pub fn drive<F: Future>(&self, until: F, timeout: Option<Duration>) -> Result<Option<F::Output>> {
+        if crate::runtime::in_library_context() {
+            return Err(Error::Runtime(
+                "a caller-driven runtime was driven on a library thread or while driving one (e.g. from a completion callback)".into(),
+            ));
+        }
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        let run = || {
+            let _driving = crate::runtime::driving();
+            runtime.block_on(async {
+                match timeout {
+                    None => Some(until.await),
+                    Some(t) if t.is_zero() => ready_now(until).await,
+                    Some(t) => tokio::time::timeout(t, until).await.ok(),
+                }
+            })
+        };
+        Ok(crate::runtime::with_library_tracing(run))
+    }
+}
+
+/// Polls `until`, letting the runtime run what is ready in between: the first yield runs the tasks
+/// already woken and reads the I/O already received, the second the tasks that I/O woke.
+async fn ready_now<F: Future>(until: F) -> Option<F::Output> {
+    let mut until = pin!(until);
+    for round in 0..3 {
+        if let Poll::Ready(out) = std::future::poll_fn(|cx| Poll::Ready(until.as_mut().poll(cx))).await {
+            return Some(out);
+        }
+        if round < 2 {
+            tokio::task::yield_now().await;
+        }
+    }
+    None
+}
+
+/// How long dropping a runtime drives it so that what still runs can finish (a closed pool's sends
+/// complete with their error, its connections close).
+const DRAIN: Duration = Duration::from_millis(500);
+
+impl Drop for DrivenRuntime {
+    /// Drives the runtime until no task is left (at most 500 ms), then drops what is left: a task
+    /// dropped there completes its send with an error. Inside a runtime (where driving is refused),
+    /// only drops.
+    fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        if Handle::try_current().is_ok() || crate::runtime::in_library_context() {
+            runtime.shutdown_background();
+            return;
+        }
+        let handle = runtime.handle().clone();
+        crate::runtime::with_library_tracing(|| {
+            runtime.block_on(async {
+                let drained = async {
+                    while handle.metrics().num_alive_tasks() > 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                };
+                let _ = tokio::time::timeout(DRAIN, drained).await;
+            })
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn runs_only_while_driven() {
+        let rt = DrivenRuntime::new().unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let task = rt.handle().spawn(async move { flag.store(true, Ordering::SeqCst) });
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "nothing runs while nobody drives the runtime"
+        );
+        // Zero timeout: what is ready runs (the spawned task), nothing waits.
+        assert_eq!(
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap(),
+            None
+        );
+        assert!(ran.load(Ordering::SeqCst));
+        assert_eq!(rt.drive(async { 7 }, Some(Duration::ZERO)).unwrap(), Some(7));
+        assert!(rt.drive(task, None).unwrap().unwrap().is_ok());
+    }
+
+    #[test]
+    fn timeouts_and_refusal_inside_a_runtime() {
+        let rt = DrivenRuntime::new().unwrap();
+        let never = std::future::pending::<()>();
+        assert_eq!(rt.drive(never, Some(Duration::from_millis(5))).unwrap(), None);
+        assert_eq!(
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap(),
+            None
+        );
+        let inner = Arc::new(rt);
+        let again = inner.clone();
+        let refused = inner
+            .drive(
+                async move { again.drive(async {}, Some(Duration::ZERO)).is_err() },
+                None,
+            )
+            .unwrap();
+        assert_eq!(refused, Some(true));
+    }
+}
