@@ -499,21 +499,25 @@ impl RoutedSend {
             outlier,
             closed,
         } = self;
-        let calls = join_all(targets.iter().map(|(set, pick)| {
-            let (payload, options, deployment, retry, outlier) = (&payload, &options, &deployment, &retry, &outlier);
-            async move {
-                send_with_retries(&pick.replicas, pick.index, payload, method, options, retry, outlier)
-                    .await
-                    .map_err(|e| e.in_deployment(deployment, *set))
+        let call = |target| call_target(target, &payload, method, &options, &retry, &outlier, &deployment);
+        let calls = async {
+            match targets.as_slice() {
+                // One target (polling ANY): no join machinery.
+                [one] => vec![call(one).await],
+                many => join_all(many.iter().map(call)).await,
             }
-        }));
-        let never = CancellationToken::new();
-        let cancel = cancel.unwrap_or(&never);
+        };
+        let cancelled = async {
+            match cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         let outcome = tokio::select! {
             biased;
             results = calls => Ok(results),
             _ = closed.cancelled() => Err(None),
-            _ = cancel.cancelled() => Err(Some(())),
+            _ = cancelled => Err(Some(())),
         };
         match outcome {
             Ok(results) => targets
@@ -560,6 +564,31 @@ impl RoutedSend {
     pub async fn run(self) -> Vec<TargetResult> {
         self.run_cancellable(None).await
     }
+}
+
+/// One target of a send: the call with its retries; errors name the deployment and replica set.
+async fn call_target(
+    (set, pick): &Target,
+    payload: &Payload,
+    method: Method,
+    options: &CallOptions,
+    retry: &RetryPolicy,
+    outlier: &OutlierPolicy,
+    deployment: &str,
+) -> Result<Response> {
+    // Boxed: the call's state (a few KiB of tonic and h2 futures) is built once on the heap when the
+    // call starts, instead of making every send's task that large (a task is copied when spawned).
+    Box::pin(send_with_retries(
+        &pick.replicas,
+        pick.index,
+        payload,
+        method,
+        options,
+        retry,
+        outlier,
+    ))
+    .await
+    .map_err(|e| e.in_deployment(deployment, *set))
 }
 
 impl IntoFuture for RoutedSend {

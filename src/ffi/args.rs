@@ -38,8 +38,9 @@ pub(crate) unsafe fn optional_string<'a>(ptr: *const c_char, what: &str) -> Resu
     }
 }
 
-/// A byte buffer; `data` may be NULL only when `len` is 0.
-pub(crate) unsafe fn bytes<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+/// A byte buffer; `data` may be NULL only when `len` is 0. `what` names it in the error (formatted
+/// only then).
+pub(crate) unsafe fn bytes<'a>(data: *const u8, len: usize, what: impl std::fmt::Display) -> Result<&'a [u8], Failure> {
     if len == 0 {
         return Ok(&[]);
     }

@@ -46,7 +46,7 @@ pub(crate) unsafe fn requests(kind: u32, items: *const jina_net_bytes, n: usize)
         .enumerate()
         .map(|(i, b)| {
             // SAFETY: each item promises `len` readable bytes.
-            let bytes = unsafe { args::bytes(b.data, b.len, &format!("requests[{i}].data")) }?;
+            let bytes = unsafe { args::bytes(b.data, b.len, format_args!("requests[{i}].data")) }?;
             let request = Request {
                 kind,
                 bytes: Bytes::copy_from_slice(bytes),
