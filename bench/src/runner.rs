@@ -1,7 +1,8 @@
 //! `jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]`: builds the C, gRPC C++, Go and
-//! grpc-go clients, checks that each sends the payload file's exact bytes (`verify`), runs every cell (each client in its own process, against a fresh echo worker process per
-//! cell: the project's `jina-net-test-server` of the same build profile), prints the markdown tables
-//! and ratios, and writes them to `target/bench/results.md` (raw client output: `target/bench/raw.txt`).
+//! grpc-go clients, checks that each sends the payload file's exact bytes (`verify`), runs every
+//! cell (each client in its own process, against a fresh echo worker process per cell: the
+//! project's `jina-net-test-server` of the same build profile), prints the markdown tables and
+//! ratios, draws `target/bench/chart.svg`, and writes them to `target/bench/results.md` (raw client output: `target/bench/raw.txt`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
