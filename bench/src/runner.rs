@@ -1140,7 +1140,7 @@ fn send_path(env: &mut Env, out: &mut String) {
                 out,
                 "Chart of the 100 B rows (req/s and p50 against in flight, one line per client): `{}`; \
                  BENCHMARKS.md shows the committed copy `bench/results/chart.svg`.\n",
-                path.display()
+                path.strip_prefix(&env.root).unwrap_or(&path).display()
             );
         }
         Err(e) => env.failures.push(format!("chart: {e}")),
