@@ -256,7 +256,7 @@ async fn tonic_call(channel: Channel, payload: Bytes) -> Result<Bytes, Status> {
 /// Bytes in, bytes out: the request is written into tonic's frame buffer (one copy), the response
 /// body is taken out of the receive buffer.
 #[derive(Clone, Copy, Default)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

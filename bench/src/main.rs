@@ -1,24 +1,28 @@
 //! `jina-net-bench`: the send path of libjina_net measured side by side with a raw tonic client, the C
-//! ABI (driven from C), the Go binding and jina 3.1.0's own Python `GrpcConnectionPool`, against the
-//! project's echo worker. See BENCHMARKS.md.
+//! ABI (driven from C), gRPC C++, the Go binding, grpc-go and jina 3.1.0's own Python
+//! `GrpcConnectionPool`, against the project's echo worker. See BENCHMARKS.md.
 //!
 //! ```text
-//! jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]
+//! jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--no-verify|--verify-only] [--require-all]
+//!                    [--only=KIND,..]
 //!                                     the whole benchmark, markdown on stdout (KIND: tonic, tonic-log,
-//!                                     pool, c, c-chained, go, python)
+//!                                     pool, c, c-chained, c-owned, grpc-cpp, grpc-cpp-generic, go,
+//!                                     grpc-go, python); first the request-bytes check of every client
 //! jina-net-bench client kind=tonic|pool addrs=.. polling=any|all payload=FILE inflight=N
 //!                       warmup_ms=W duration_ms=D max_requests=M [tracing=none]
 //!                                     one closed-loop cell (RESULT line)
 //! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
 //! ```
 
+mod chart;
 mod clients;
 mod runner;
 mod scale;
 mod stats;
+mod verify;
 
 fn usage() -> ! {
-    eprintln!("usage: jina-net-bench run [--quick] [--callgrind] [--only=tonic,tonic-log,pool,c,c-chained,go,python]");
+    eprintln!("usage: jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--no-verify|--verify-only] [--require-all] [--only=tonic,tonic-log,pool,c,c-chained,c-owned,grpc-cpp,grpc-cpp-generic,go,grpc-go,python]");
     eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none]");
     eprintln!("       jina-net-bench scale replicas=N routes=M");
     std::process::exit(2)

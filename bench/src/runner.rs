@@ -1,7 +1,8 @@
-//! `jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]`: builds the C and Go
-//! clients, runs every cell (each client in its own process, against a fresh echo worker process per
-//! cell: the project's `jina-net-test-server` of the same build profile), prints the markdown tables
-//! and ratios, and writes them to `target/bench/results.md` (raw client output: `target/bench/raw.txt`).
+//! `jina-net-bench run [--quick] [--callgrind] [--only=KIND,..]`: builds the C, gRPC C++, Go and
+//! grpc-go clients, checks that each sends the payload file's exact bytes (`verify`), runs every
+//! cell (each client in its own process, against a fresh echo worker process per cell: the
+//! project's `jina-net-test-server` of the same build profile), prints the markdown tables and
+//! ratios, draws `target/bench/chart.svg`, and writes them to `target/bench/results.md` (raw client output: `target/bench/raw.txt`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -16,7 +17,9 @@ use jina_net::proto::jina::data_request_proto::DataContentProto;
 use jina_net::proto::{DataRequestProto, HeaderProto};
 use prost::Message;
 
+use crate::chart;
 use crate::stats::parse_kv;
+use crate::verify;
 
 /// The client kinds, in column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,20 +35,32 @@ enum Kind {
     CChained,
     /// The C client with send=owned: `jina_net_pool_send_owned`, the library does not copy requests.
     COwned,
+    /// gRPC C++ (grpc++ 1.51, callback API), the stub generated from proto/.
+    GrpcCpp,
+    /// The same C++ client with grpc::GenericStub: the payload bytes as a ByteBuffer.
+    GrpcCppGeneric,
     Go,
+    /// grpc-go 1.33 with a raw-bytes codec, one ClientConn.
+    GrpcGo,
     Python,
 }
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 11] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
     Kind::CChained,
     Kind::COwned,
+    Kind::GrpcCpp,
+    Kind::GrpcCppGeneric,
     Kind::Go,
+    Kind::GrpcGo,
     Kind::Python,
 ];
+
+/// The `--only` keys, for the usage line.
+const KIND_KEYS: &str = "tonic,tonic-log,pool,c,c-chained,c-owned,grpc-cpp,grpc-cpp-generic,go,grpc-go,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -56,7 +71,10 @@ impl Kind {
             Kind::CAbi => "c",
             Kind::CChained => "c-chained",
             Kind::COwned => "c-owned",
+            Kind::GrpcCpp => "grpc-cpp",
+            Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
+            Kind::GrpcGo => "grpc-go",
             Kind::Python => "python",
         }
     }
@@ -69,8 +87,21 @@ impl Kind {
             Kind::CAbi => "C ABI + callbacks",
             Kind::CChained => "C ABI, resend in callback",
             Kind::COwned => "C ABI, owned buffers (no copy)",
+            Kind::GrpcCpp => "gRPC C++ (generated stub)",
+            Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
+            Kind::GrpcGo => "grpc-go (raw bytes)",
             Kind::Python => "jina 3.1.0 Python pool",
+        }
+    }
+
+    /// A variant of another kind's client (same build, one more argument).
+    fn variant_of(self) -> Option<(Kind, &'static str)> {
+        match self {
+            Kind::CChained => Some((Kind::CAbi, "drive=callback")),
+            Kind::COwned => Some((Kind::CAbi, "send=owned")),
+            Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
+            _ => None,
         }
     }
 }
@@ -228,16 +259,21 @@ pub fn main(argv: &[String]) -> i32 {
     let mut quick = false;
     let mut callgrind = None;
     let mut only: Option<BTreeSet<String>> = None;
+    let (mut verify, mut verify_only, mut require_all) = (true, false, false);
     for a in argv {
         match a.as_str() {
             "--quick" => quick = true,
+            "--no-verify" => verify = false,
+            "--verify-only" => verify_only = true,
+            // Every client must be available (the test command installs all their tools).
+            "--require-all" => require_all = true,
             "--callgrind" => callgrind = Some(true),
             "--no-callgrind" => callgrind = Some(false),
             s if s.starts_with("--only=") => {
                 only = Some(s["--only=".len()..].split(',').map(str::to_owned).collect());
             }
             other => {
-                eprintln!("usage: jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--only=tonic,tonic-log,pool,c,c-chained,go,python] (unknown {other:?})");
+                eprintln!("usage: jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--no-verify|--verify-only] [--require-all] [--only={KIND_KEYS}] (unknown {other:?})");
                 return 2;
             }
         }
@@ -273,17 +309,13 @@ pub fn main(argv: &[String]) -> i32 {
     for kind in KINDS {
         let prefix = if only.as_ref().is_some_and(|o| !o.contains(kind.key())) {
             Err("n/a (not selected)".to_owned())
-        } else if kind == Kind::CChained || kind == Kind::COwned {
-            // The C client again, sending from its callback, or handing its buffers over.
-            let extra = if kind == Kind::CChained {
-                "drive=callback"
-            } else {
-                "send=owned"
-            };
-            match env.clients.get(&Kind::CAbi) {
-                Some(Ok(c)) => Ok(c.iter().cloned().chain([extra.to_owned()]).collect()),
-                Some(Err(e)) => Err(e.clone()),
-                None => prepare(&env, Kind::CAbi).map(|c| c.into_iter().chain([extra.to_owned()]).collect()),
+        } else if let Some((base, extra)) = kind.variant_of() {
+            // The base client again, with one more argument (its build is shared).
+            let with = |c: Vec<String>| c.into_iter().chain([extra.to_owned()]).collect();
+            match env.clients.get(&base) {
+                Some(Ok(c)) => Ok(with(c.clone())),
+                Some(Err(e)) if !e.contains("not selected") => Err(e.clone()),
+                _ => prepare(&env, base).map(with),
             }
         } else {
             prepare(&env, kind)
@@ -293,8 +325,15 @@ pub fn main(argv: &[String]) -> i32 {
             Err(why) => {
                 eprintln!("[bench] {}: {why}", kind.label());
                 // Absent tools are n/a; a client that is there but does not build is a failure.
-                if why.contains("failed") && kind != Kind::CChained && kind != Kind::COwned {
+                if why.contains("failed") && kind.variant_of().is_none() {
                     env.failures.push(format!("{}: {why}", kind.label()));
+                }
+            }
+        }
+        if require_all {
+            if let Err(why) = &prefix {
+                if !why.contains("not selected") && !why.contains("failed") {
+                    env.failures.push(format!("{}: {why} (--require-all)", kind.label()));
                 }
             }
         }
@@ -307,6 +346,16 @@ pub fn main(argv: &[String]) -> i32 {
     let mut out = String::new();
     header(&env, &mut out);
     let mut body = String::new();
+    if verify || verify_only {
+        verify_bytes(&mut env, &mut body);
+    }
+    if verify_only {
+        print!("{body}");
+        for f in &env.failures {
+            eprintln!("[bench] failed: {f}");
+        }
+        return i32::from(!env.failures.is_empty());
+    }
     send_path(&mut env, &mut body);
     all_polling(&mut env, &mut body);
     pool_scale(&mut env, &mut body);
@@ -348,7 +397,7 @@ fn find_root(profile_dir: &Path) -> PathBuf {
 
 /// `DataRequestProto { header { request_id }, data { docs_bytes } }` of exactly `len` bytes: a valid
 /// jina data request the echo worker decodes and sends back (plus its route), whatever the client.
-fn payload(len: usize) -> Vec<u8> {
+pub(crate) fn payload(len: usize) -> Vec<u8> {
     let make = |k: usize| {
         DataRequestProto {
             header: Some(HeaderProto {
@@ -460,6 +509,35 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             run_quiet(&mut cmd, "go build bench/go").map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
         }
+        Kind::GrpcCpp | Kind::GrpcCppGeneric => build_grpc_cpp(env).map(|exe| vec![s(&exe)]),
+        Kind::GrpcGo => {
+            let Some(go) = which("go") else {
+                return Err("n/a (go not installed)".into());
+            };
+            let gocode = Path::new(DEBIAN_GOCODE);
+            if !gocode.join("src/google.golang.org/grpc/call.go").exists() {
+                return Err(format!(
+                    "n/a (no grpc-go in {DEBIAN_GOCODE}: apt-get install golang-google-grpc-dev)"
+                ));
+            }
+            let exe = env.work.join("grpc-go-client");
+            let mut cmd = Command::new(go);
+            // GOPATH mode against Debian's Go sources: no module proxy, no go.mod.
+            cmd.current_dir(env.root.join("bench/grpc-go"))
+                .args(["build", "-o"])
+                .arg(&exe)
+                .arg(".")
+                .env("GO111MODULE", "off")
+                .env("GOPATH", format!("{}:{}", s(&env.work.join("gopath")), DEBIAN_GOCODE))
+                .env("GOFLAGS", "")
+                .env("GOPROXY", "off")
+                .env("GOTOOLCHAIN", "local");
+            if std::env::var_os("HOME").is_none() && std::env::var_os("GOCACHE").is_none() {
+                cmd.env("GOCACHE", env.work.join("go-cache"));
+            }
+            run_quiet(&mut cmd, "go build bench/grpc-go (GOPATH mode)").map_err(|e| format!("n/a ({e})"))?;
+            Ok(vec![s(&exe)])
+        }
         Kind::Python => {
             let python = python_path().ok_or_else(|| "n/a (no venv)".to_owned())?;
             let ok = Command::new(&python)
@@ -477,6 +555,121 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             Ok(vec![s(&python), s(&env.root.join("bench/python/jina_pool_client.py"))])
         }
     }
+}
+
+/// Where Debian's golang-*-dev packages install Go sources (GOPATH layout).
+const DEBIAN_GOCODE: &str = "/usr/share/gocode";
+
+/// Modification time of a file (None when it is missing).
+fn mtime(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Whether `output` is missing or older than any of `inputs`.
+fn stale(output: &Path, inputs: &[PathBuf]) -> bool {
+    let Some(out) = mtime(output) else {
+        return true;
+    };
+    inputs.iter().any(|i| mtime(i).is_none_or(|t| t > out))
+}
+
+/// Builds the gRPC C++ client in target/bench/grpc-cpp/: stubs generated from proto/ with protoc and
+/// grpc_cpp_plugin, each translation unit compiled with `-O2` (only when its inputs changed; the
+/// four compile in parallel), linked with `pkg-config --libs grpc++ protobuf`.
+fn build_grpc_cpp(env: &Env) -> Result<PathBuf, String> {
+    const APT: &str = "apt-get install libgrpc++-dev protobuf-compiler-grpc pkg-config";
+    let mut tools = Vec::new();
+    for tool in ["protoc", "grpc_cpp_plugin", "pkg-config"] {
+        tools.push(which(tool).ok_or_else(|| format!("n/a ({tool} not installed: {APT})"))?);
+    }
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
+    if which(&cxx).is_none() && !Path::new(&cxx).is_file() {
+        return Err("n/a (no C++ compiler)".into());
+    }
+    let flags = |what: &str| -> Result<Vec<String>, String> {
+        let out = Command::new(&tools[2])
+            .args([what, "grpc++", "protobuf"])
+            .output()
+            .map_err(|e| format!("n/a (pkg-config: {e})"))?;
+        if !out.status.success() {
+            return Err(format!("n/a (no grpc++ development files: {APT})"));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect())
+    };
+    let (cflags, libs) = (flags("--cflags")?, flags("--libs")?);
+    let dir = env.work.join("grpc-cpp");
+    let gen = dir.join("gen");
+    std::fs::create_dir_all(&gen).map_err(|e| format!("n/a ({}: {e})", gen.display()))?;
+    let protos = [env.root.join("proto/jina.proto"), env.root.join("proto/docarray.proto")];
+    let generated: Vec<PathBuf> = [
+        "jina.pb.cc",
+        "jina.pb.h",
+        "jina.grpc.pb.cc",
+        "jina.grpc.pb.h",
+        "docarray.pb.cc",
+        "docarray.pb.h",
+    ]
+    .iter()
+    .map(|f| gen.join(f))
+    .collect();
+    let gen_inputs: Vec<PathBuf> = protos.iter().cloned().chain(tools[..2].iter().cloned()).collect();
+    if generated.iter().any(|g| stale(g, &gen_inputs)) {
+        run_quiet(
+            Command::new(&tools[0])
+                .arg(format!("-I{}", env.root.join("proto").display()))
+                .arg(format!("--cpp_out={}", gen.display()))
+                .arg(format!("--grpc_out={}", gen.display()))
+                .arg(format!("--plugin=protoc-gen-grpc={}", tools[1].display()))
+                .args(&protos),
+            "protoc (grpc_cpp_plugin) proto/jina.proto proto/docarray.proto",
+        )
+        .map_err(|e| format!("n/a ({e})"))?;
+    }
+    let client = env.root.join("bench/cpp/grpc_client.cc");
+    let units = [
+        (client.clone(), dir.join("grpc_client.o")),
+        (gen.join("jina.pb.cc"), dir.join("jina.pb.o")),
+        (gen.join("jina.grpc.pb.cc"), dir.join("jina.grpc.pb.o")),
+        (gen.join("docarray.pb.cc"), dir.join("docarray.pb.o")),
+    ];
+    let mut compiles = Vec::new();
+    for (src, obj) in &units {
+        let mut inputs = generated.clone();
+        inputs.push(src.clone());
+        if !stale(obj, &inputs) {
+            continue;
+        }
+        let mut cmd = Command::new(&cxx);
+        cmd.args(["-std=c++17", "-O2", "-c"])
+            .arg(format!("-I{}", gen.display()))
+            .args(&cflags)
+            .arg(src)
+            .arg("-o")
+            .arg(obj);
+        if *src == client {
+            cmd.args(["-Wall", "-Wextra", "-Werror"]);
+        }
+        let what = format!("{cxx} -c {}", src.display());
+        compiles.push(std::thread::spawn(move || run_quiet(&mut cmd, &what)));
+    }
+    for c in compiles {
+        c.join()
+            .map_err(|_| "n/a (compile thread panicked)".to_owned())?
+            .map_err(|e| format!("n/a ({e})"))?;
+    }
+    let exe = env.work.join("grpc-cpp-client");
+    let objects: Vec<PathBuf> = units.iter().map(|(_, o)| o.clone()).collect();
+    if stale(&exe, &objects) {
+        run_quiet(
+            Command::new(&cxx).args(&objects).arg("-o").arg(&exe).args(&libs),
+            "link bench/cpp/grpc_client.cc",
+        )
+        .map_err(|e| format!("n/a ({e})"))?;
+    }
+    Ok(exe)
 }
 
 /// The interop venv's Python: `$JINA_NET_INTEROP_VENV` (the venv or its python), or
@@ -688,6 +881,86 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
     Ok(r)
 }
 
+/// Every available client sends one request of each payload to a recording server (in this
+/// process); its bytes must be the payload file's, on `process_single_data` (see `verify`).
+fn verify_bytes(env: &mut Env, out: &mut String) {
+    let _ = writeln!(out, "## Request bytes check\n");
+    let _ = writeln!(
+        out,
+        "Each client sent one request of each payload to a recording gRPC server (raw bytes, no decoding); \
+         the message bytes that arrived are compared with the payload file, and the method with \
+         `process_single_data`.\n"
+    );
+    let _ = writeln!(out, "| client | 100 B | 1 MiB | content-type | user-agent |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let recorder = match verify::Recorder::start() {
+        Ok(r) => r,
+        Err(e) => {
+            env.failures.push(format!("request bytes check: {e}"));
+            let _ = writeln!(out, "| all | failed: {e} | | | |\n");
+            return;
+        }
+    };
+    let (mut checked, mut same) = (0, 0);
+    for kind in KINDS {
+        let prefix = match env.clients[&kind].clone() {
+            Ok(p) => p,
+            Err(why) => {
+                let _ = writeln!(out, "| {} | {why} | | | |", kind.label());
+                continue;
+            }
+        };
+        let mut cells = Vec::new();
+        let (mut agent, mut content_type) = (String::new(), String::new());
+        for (file, len) in [("payload-100B.bin", SMALL), ("payload-1MiB.bin", LARGE)] {
+            let path = env.work.join(file);
+            let expected = std::fs::read(&path).unwrap_or_default();
+            let label = format!("{} verify-bytes payload={len}", kind.key());
+            eprintln!("[bench] {label}");
+            let mut cmd = Command::new(&prefix[0]);
+            cmd.args(&prefix[1..])
+                .arg("mode=send")
+                .arg(format!("addrs={}", recorder.address))
+                .arg("polling=any")
+                .arg(format!("payload={}", path.display()))
+                .args(["inflight=1", "warmup_ms=0", "duration_ms=60000", "max_requests=1"])
+                .env("LD_LIBRARY_PATH", &env.profile_dir);
+            let ran = run_client(env, &label, cmd, Duration::from_secs(90));
+            let verdict = ran
+                .and_then(|fields| match (num(&fields, "n"), num(&fields, "errors")) {
+                    (n, e) if n == 1.0 && e == 0.0 => Ok(()),
+                    (n, e) => Err(format!("client reported n={n} errors={e}")),
+                })
+                .and_then(|()| verify::compare(&recorder.take(), &expected));
+            let _ = recorder.take();
+            checked += 1;
+            match verdict {
+                Ok(r) => {
+                    same += 1;
+                    (agent, content_type) = (r.user_agent, r.content_type);
+                    cells.push("✓ identical".to_owned());
+                }
+                Err(e) => {
+                    env.failures.push(format!("request bytes check, {label}: {e}"));
+                    cells.push(format!("✗ {e}"));
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | `{content_type}` | `{agent}` |",
+            kind.label(),
+            cells[0],
+            cells[1]
+        );
+    }
+    env.targets.push(format!(
+        "every client sends the payload file's bytes to process_single_data: {} {same} of {checked} client × payload checks",
+        if same == checked && checked > 0 { "✓" } else { "✗" }
+    ));
+    let _ = writeln!(out);
+}
+
 fn header(env: &Env, out: &mut String) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -740,6 +1013,9 @@ fn header(env: &Env, out: &mut String) {
             Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
             Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
+            Kind::GrpcCpp => "`bench/cpp/grpc_client.cc`: grpc++ 1.51 (Debian), callback API on one channel, the stub protoc + grpc_cpp_plugin generated from `proto/` (`stub->async()->process_single_data`); the request is a `DataRequestProto` parsed once from the payload file and serialized by gRPC on every call; N chains, each starting its next call from the completion callback (as gRPC's callback qps client)",
+            Kind::GrpcCppGeneric => "the same C++ client with `stub=generic`: `grpc::GenericStub` (`ByteBuffer` in and out) with the callback `UnaryCall`, so the payload bytes go out as they are, like every other client here",
+            Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`",
             Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
             Kind::Python => "`bench/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
         };
@@ -848,108 +1124,257 @@ fn send_path(env: &mut Env, out: &mut String) {
             }
         }
     }
+    let get = |p: usize, n: usize, k: Kind| {
+        results
+            .get(&(p, n, k))
+            .cloned()
+            .unwrap_or_else(|| Err("not run".into()))
+    };
+    let keys: BTreeSet<(usize, usize)> = results.keys().map(|(p, n, _)| (*p, *n)).collect();
+
     let _ = writeln!(out, "## Send path: polling ANY, one echo worker\n");
+    side_by_side(out, &results, &keys);
+    match write_chart(env, &results) {
+        Ok(path) => {
+            let _ = writeln!(
+                out,
+                "Chart of the 100 B rows (req/s and p50 against in flight, one line per client): `{}`; \
+                 BENCHMARKS.md shows the committed copy `bench/results/chart.svg`.\n",
+                path.strip_prefix(&env.root).unwrap_or(&path).display()
+            );
+        }
+        Err(e) => env.failures.push(format!("chart: {e}")),
+    }
+
+    // Targets over every payload × in-flight cell: (what, ours, theirs, higher is better).
+    let pairs: [(&str, Kind, Kind); 4] = [
+        ("C ABI ≥ 0.95× raw tonic", Kind::CAbi, Kind::Tonic),
+        ("C ABI ahead of gRPC C++ (generated stub)", Kind::CAbi, Kind::GrpcCpp),
+        ("Go binding ahead of grpc-go", Kind::Go, Kind::GrpcGo),
+        (
+            "C ABI, owned buffers, ahead of gRPC C++ (generated stub)",
+            Kind::COwned,
+            Kind::GrpcCpp,
+        ),
+    ];
+    for (i, (what, ours, theirs)) in pairs.iter().enumerate() {
+        let bound = if i == 0 { 0.95 } else { 1.0 };
+        for (metric, f) in [("req/s", true), ("client CPU per request", false)] {
+            let v: Vec<(usize, usize, f64)> = keys
+                .iter()
+                .filter_map(|&(p, n)| {
+                    if f {
+                        ratio(&get(p, n, *ours), &get(p, n, *theirs), CellResult::rps)
+                    } else {
+                        ratio(&get(p, n, *theirs), &get(p, n, *ours), CellResult::cpu_10k)
+                    }
+                    .map(|r| (p, n, r))
+                })
+                .collect();
+            let met = v.iter().filter(|&&(_, _, x)| x >= bound).count();
+            let missed: Vec<String> = v
+                .iter()
+                .filter(|&&(_, _, x)| x < bound)
+                .map(|&(p, n, x)| format!("{} × {n}: {x:.2}", payload_name(p)))
+                .collect();
+            let how = if f {
+                format!("{} ÷ {}", ours.label(), theirs.label())
+            } else {
+                format!("{} CPU/req ÷ {} CPU/req", theirs.label(), ours.label())
+            };
+            env.targets.push(if v.is_empty() {
+                format!("{what} in {metric}: n/a")
+            } else {
+                format!(
+                    "{what} in {metric} ({how} ≥ {bound}): {} met in {met} of {} payload × in-flight cells{}",
+                    if met == v.len() { "✓" } else { "✗" },
+                    v.len(),
+                    if missed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; missed at {}", missed.join(", "))
+                    }
+                )
+            });
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "### Ratios of the median runs (req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
+    );
+    let cols: [(&str, Kind, Kind, Option<f64>); 8] = [
+        ("C ABI ÷ gRPC C++", Kind::CAbi, Kind::GrpcCpp, Some(1.0)),
+        ("C ABI owned ÷ gRPC C++", Kind::COwned, Kind::GrpcCpp, Some(1.0)),
+        ("C ABI ÷ gRPC C++ generic", Kind::CAbi, Kind::GrpcCppGeneric, None),
+        ("Go binding ÷ grpc-go", Kind::Go, Kind::GrpcGo, Some(1.0)),
+        ("C ABI ÷ raw tonic", Kind::CAbi, Kind::Tonic, Some(0.95)),
+        (
+            "C ABI ÷ tonic, library's build",
+            Kind::CAbi,
+            Kind::TonicSameBuild,
+            Some(0.95),
+        ),
+        (
+            "C ABI resend-in-callback ÷ raw tonic",
+            Kind::CChained,
+            Kind::Tonic,
+            Some(0.95),
+        ),
+        ("C ABI ÷ jina Python", Kind::CAbi, Kind::Python, None),
+    ];
+    let mut head = String::from("| payload | in flight |");
+    let mut rule = String::from("|---|---|");
+    for (name, ..) in &cols {
+        let _ = write!(head, " {name} req/s | CPU |");
+        rule.push_str("---|---|");
+    }
+    let _ = writeln!(out, "{head} Rust pool ÷ raw tonic req/s | Go ÷ C ABI req/s |");
+    let _ = writeln!(out, "{rule}---|---|");
+    for &(p, n) in &keys {
+        let mut line = format!("| {} | {n} |", payload_name(p));
+        for &(_, ours, theirs, bound) in &cols {
+            let t = bound.map(|b| (b, true));
+            let _ = write!(
+                line,
+                " {} | {} |",
+                show(ratio(&get(p, n, ours), &get(p, n, theirs), CellResult::rps), t),
+                show(ratio(&get(p, n, theirs), &get(p, n, ours), CellResult::cpu_10k), t)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{line} {} | {} |",
+            show(
+                ratio(&get(p, n, Kind::Pool), &get(p, n, Kind::Tonic), CellResult::rps),
+                None
+            ),
+            show(
+                ratio(&get(p, n, Kind::Go), &get(p, n, Kind::CAbi), CellResult::rps),
+                None
+            ),
+        );
+    }
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "### Every run's figures (median run of each cell)\n");
     let _ = writeln!(out, "| payload | in flight | client | {TABLE_HEAD}");
     let _ = writeln!(out, "|---|---|---|{TABLE_RULE}");
     for ((p, n, kind), r) in &results {
         row(out, &format!("{} | {n} | {}", payload_name(*p), kind.label()), r);
     }
-    let _ = writeln!(
-        out,
-        "\n### Ratios of the median runs (targets: C ABI ≥ 0.95× raw tonic in req/s and in CPU per request)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| payload | in flight | C ABI ÷ raw tonic req/s | raw tonic CPU/req ÷ C ABI CPU/req | same two vs tonic in the library's build: req/s | CPU | C ABI resend-in-callback ÷ raw tonic req/s | CPU | C ABI ÷ jina Python req/s | Rust pool ÷ raw tonic req/s | Go ÷ C ABI req/s |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
-    let keys: BTreeSet<(usize, usize)> = results.keys().map(|(p, n, _)| (*p, *n)).collect();
-    let (mut rps_ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
-    for &(p, n) in &keys {
-        let get = |k: Kind| {
-            results
-                .get(&(p, n, k))
-                .cloned()
-                .unwrap_or_else(|| Err("not run".into()))
-        };
-        if let Some(r) = ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps) {
-            rps_ratios.push(r);
-        }
-        if let Some(r) = ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k) {
-            cpu_ratios.push(r);
-        }
-    }
-    for (what, v) in [
-        ("C ABI ≥ 0.95× raw tonic in req/s", &rps_ratios),
-        (
-            "C ABI ≥ 0.95× raw tonic in client CPU per request (raw tonic CPU/req ÷ C ABI CPU/req)",
-            &cpu_ratios,
-        ),
-    ] {
-        let met = v.iter().filter(|&&x| x >= 0.95).count();
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-        env.targets.push(if v.is_empty() {
-            format!("{what}: n/a")
+    let _ = writeln!(out);
+}
+
+/// Writes `target/bench/chart.svg`: req/s and p50 against in flight for the 100 B rows, one line
+/// per client that has results.
+fn write_chart(env: &Env, results: &BTreeMap<(usize, usize, Kind), Outcome>) -> Result<PathBuf, String> {
+    let series: Vec<chart::Series> = KINDS
+        .iter()
+        .filter_map(|&kind| {
+            let points: Vec<(usize, f64, f64)> = results
+                .iter()
+                .filter(|((p, _, k), _)| *p == SMALL && *k == kind)
+                .filter_map(|((_, n, _), r)| r.as_ref().ok().map(|a| (*n, a.rps(), a.p50)))
+                .collect();
+            (!points.is_empty()).then(|| chart::Series {
+                label: kind.label().to_owned(),
+                points,
+                dashed: kind.variant_of().is_some() || kind == Kind::TonicSameBuild,
+            })
+        })
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let subtitle = format!(
+        "100 B requests, polling ANY, one echo worker; median of {} run(s) per cell; {cores} cores; build {}{}",
+        env.budget.rounds,
+        env.profile_dir.file_name().map_or("?".into(), |n| n.to_string_lossy()),
+        if env.quick {
+            "; --quick smoke run: numbers not meaningful"
         } else {
-            format!(
-                "{what}: {} met in {met} of {} payload × in-flight cells (ratios {lo:.2}–{hi:.2}; median runs)",
-                if met == v.len() { "✓" } else { "✗" },
-                v.len()
-            )
-        });
-    }
-    for (p, n) in keys {
-        let get = |k: Kind| {
-            results
-                .get(&(p, n, k))
-                .cloned()
-                .unwrap_or_else(|| Err("not run".into()))
-        };
+            ""
+        }
+    );
+    let path = env.work.join("chart.svg");
+    std::fs::write(
+        &path,
+        chart::svg(
+            "libjina_net send path: req/s and p50 against requests in flight",
+            &subtitle,
+            &series,
+        ),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// One table per payload with every client side by side: req/s, client CPU per request and p50 at
+/// each in-flight level (median runs).
+fn side_by_side(out: &mut String, results: &BTreeMap<(usize, usize, Kind), Outcome>, keys: &BTreeSet<(usize, usize)>) {
+    for payload in [SMALL, LARGE] {
+        let levels: Vec<usize> = keys.iter().filter(|(p, _)| *p == payload).map(|(_, n)| *n).collect();
+        if levels.is_empty() {
+            continue;
+        }
         let _ = writeln!(
             out,
-            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            payload_name(p),
-            show(
-                ratio(&get(Kind::CAbi), &get(Kind::Tonic), CellResult::rps),
-                Some((0.95, true))
-            ),
-            show(
-                ratio(&get(Kind::Tonic), &get(Kind::CAbi), CellResult::cpu_10k),
-                Some((0.95, true))
-            ),
-            show(
-                ratio(&get(Kind::CAbi), &get(Kind::TonicSameBuild), CellResult::rps),
-                Some((0.95, true))
-            ),
-            show(
-                ratio(&get(Kind::TonicSameBuild), &get(Kind::CAbi), CellResult::cpu_10k),
-                Some((0.95, true))
-            ),
-            show(
-                ratio(&get(Kind::CChained), &get(Kind::Tonic), CellResult::rps),
-                Some((0.95, true))
-            ),
-            show(
-                ratio(&get(Kind::Tonic), &get(Kind::CChained), CellResult::cpu_10k),
-                Some((0.95, true))
-            ),
-            show(ratio(&get(Kind::CAbi), &get(Kind::Python), CellResult::rps), None),
-            show(ratio(&get(Kind::Pool), &get(Kind::Tonic), CellResult::rps), None),
-            show(ratio(&get(Kind::Go), &get(Kind::CAbi), CellResult::rps), None),
+            "**{}, every client side by side** (median runs; CPU = client CPU µs per request)\n",
+            payload_name(payload)
         );
+        let mut head = String::from("| client |");
+        let mut rule = String::from("|---|");
+        for what in ["req/s", "CPU µs/req", "p50 µs"] {
+            for n in &levels {
+                let _ = write!(head, " {what} @{n} |");
+                rule.push_str("---|");
+            }
+        }
+        let _ = writeln!(out, "{head}\n{rule}");
+        for kind in KINDS {
+            let Some(cells): Option<Vec<&Outcome>> = levels.iter().map(|&n| results.get(&(payload, n, kind))).collect()
+            else {
+                continue;
+            };
+            let mut line = format!("| {} |", kind.label());
+            if let Some(Err(why)) = cells.iter().find(|c| c.is_err()) {
+                if cells.iter().all(|c| c.is_err()) {
+                    let _ = writeln!(out, "{line} {why} |{}", " |".repeat(3 * levels.len() - 1));
+                    continue;
+                }
+            }
+            let fmt = |c: &Outcome, f: &dyn Fn(&CellResult) -> String| c.as_ref().map_or("-".to_owned(), |a| f(a));
+            for c in &cells {
+                let _ = write!(line, " {} |", fmt(c, &|a| format!("{:.0}", a.rps())));
+            }
+            for c in &cells {
+                let _ = write!(line, " {} |", fmt(c, &|a| format!("{:.1}", a.cpu_10k() * 100.0)));
+            }
+            for c in &cells {
+                let _ = write!(line, " {} |", fmt(c, &|a| f1(a.p50)));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out);
     }
-    let _ = writeln!(out);
 }
 
 fn all_polling(env: &mut Env, out: &mut String) {
     let shard_counts: &[usize] = if env.quick { &[1, 2] } else { &[1, 2, 4, 8] };
     let last = *shard_counts.last().unwrap();
-    let mut groups: Vec<(usize, Vec<Kind>)> =
-        vec![(1, vec![Kind::Tonic, Kind::Pool, Kind::CAbi, Kind::Go, Kind::Python])];
+    let mut groups: Vec<(usize, Vec<Kind>)> = vec![(
+        1,
+        vec![
+            Kind::Tonic,
+            Kind::Pool,
+            Kind::CAbi,
+            Kind::GrpcCpp,
+            Kind::Go,
+            Kind::GrpcGo,
+            Kind::Python,
+        ],
+    )];
     if !env.quick {
-        groups.push((16, vec![Kind::Tonic, Kind::CAbi]));
+        groups.push((16, vec![Kind::Tonic, Kind::CAbi, Kind::GrpcCpp]));
     }
     let _ = writeln!(
         out,
@@ -1119,6 +1544,7 @@ fn instructions(env: &mut Env, out: &mut String) {
         Kind::Pool,
         Kind::CAbi,
         Kind::CChained,
+        Kind::GrpcCpp,
     ] {
         let prefix = match env.clients[&kind].clone() {
             Ok(p) => p,

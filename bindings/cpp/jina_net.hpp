@@ -14,6 +14,13 @@
  *   body with jina_net_send_result_retain_response: the body bytes are not copied, `body()` is a view
  *   into the library's buffer that stays valid as long as the `SendResult` (its `Response`) lives.
  * - Request buffers (`Bytes`) and strings are only borrowed for the call (the library copies them).
+ * - `Pool::send_owned` sends without that copy: it takes `OwnedBytes` (made by moving a
+ *   std::vector<uint8_t>/<char>, a std::string, a std::unique_ptr<uint8_t[]> + size, or any contiguous
+ *   byte container with OwnedBytes::from) and hands their memory to jina_net_pool_send_owned inside
+ *   heap holders; the library destroys them exactly once, on a library thread, when the send no
+ *   longer needs them (retries included), or before send_owned returns or throws when the send
+ *   failed to start. When the wrapper itself throws before the library got them (an argument it
+ *   refuses), the buffers are destroyed as the call unwinds. Either way they are gone afterwards.
  * - Each asynchronous send allocates one completion object, handed to the C library as `user_data`.
  *   It is freed exactly once: by the C trampoline after the callback has run, or, when the C send
  *   function returned an error (the callback then never runs), by the wrapper before it throws.
@@ -69,6 +76,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -189,6 +197,67 @@ class Bytes {
  private:
   const uint8_t *data_;
   size_t size_;
+};
+
+namespace detail {
+/// The heap home of one owned request buffer; the library destroys it through the free function.
+struct OwnedHolder {
+  virtual ~OwnedHolder() = default;
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+};
+
+template <class Container>
+struct OwnedContainer final : OwnedHolder {
+  explicit OwnedContainer(Container &&c) : value(std::move(c)) {
+    data = reinterpret_cast<const uint8_t *>(value.data());
+    size = value.size();
+  }
+  Container value;
+};
+
+struct OwnedArray final : OwnedHolder {
+  OwnedArray(std::unique_ptr<uint8_t[]> p, size_t n) : value(std::move(p)) {
+    data = value.get();
+    size = value ? n : 0;
+  }
+  std::unique_ptr<uint8_t[]> value;
+};
+}  // namespace detail
+
+/// A request buffer given away to Pool::send_owned (zero copy): it owns the bytes in a heap holder
+/// that the library frees exactly once. Move-only. Make one by moving a container in:
+/// `OwnedBytes(std::move(vec))`, `OwnedBytes(std::move(str))`, `OwnedBytes(std::move(array), size)`,
+/// or `OwnedBytes::from(std::move(c))` for any container of 1-byte elements with data() and size()
+/// whose data does not move with the container object (the holder is not moved again, so a
+/// std::string's short-string buffer is fine).
+class OwnedBytes {
+ public:
+  OwnedBytes() noexcept = default;
+  // Implicit on purpose: pass std::move(buffer) where a request is expected.
+  OwnedBytes(std::vector<uint8_t> &&v) : OwnedBytes(from(std::move(v))) {}
+  OwnedBytes(std::vector<char> &&v) : OwnedBytes(from(std::move(v))) {}
+  OwnedBytes(std::string &&s) : OwnedBytes(from(std::move(s))) {}
+  OwnedBytes(std::unique_ptr<uint8_t[]> data, size_t size)
+      : holder_(std::make_unique<detail::OwnedArray>(std::move(data), size)) {}
+
+  /// Takes any contiguous container of 1-byte elements (moved into the holder).
+  template <class Container, class = std::enable_if_t<!std::is_lvalue_reference_v<Container>>>
+  static OwnedBytes from(Container &&c) {
+    static_assert(sizeof(*std::declval<Container &>().data()) == 1, "OwnedBytes needs 1-byte elements");
+    OwnedBytes b;
+    b.holder_ = std::make_unique<detail::OwnedContainer<std::decay_t<Container>>>(std::move(c));
+    return b;
+  }
+
+  const uint8_t *data() const noexcept { return holder_ ? holder_->data : nullptr; }
+  size_t size() const noexcept { return holder_ ? holder_->size : 0; }
+  /// False once given to send_owned (or when default-constructed).
+  explicit operator bool() const noexcept { return holder_ != nullptr; }
+
+ private:
+  friend class Pool;
+  std::unique_ptr<detail::OwnedHolder> holder_;
 };
 
 /// An owned response: body, trailing metadata and the address that answered. Move-only.
@@ -419,6 +488,28 @@ extern "C" inline void jina_net_cpp_trampoline(void *user_data, const jina_net_s
 
 namespace jina_net {
 namespace detail {
+/// The owned buffers of one send (several): each buffer the library holds is given back once; the
+/// last one destroys them all.
+struct OwnedSet {
+  std::vector<std::unique_ptr<OwnedHolder>> holders;
+  std::atomic<size_t> held{0};
+};
+}  // namespace detail
+}  // namespace jina_net
+
+/// free_fn of a send with one owned buffer: free_ctx is its holder.
+extern "C" inline void jina_net_cpp_free_owned_one(void *free_ctx, const uint8_t *, size_t) noexcept {
+  delete static_cast<jina_net::detail::OwnedHolder *>(free_ctx);
+}
+
+/// free_fn of a send with several owned buffers: free_ctx is their OwnedSet.
+extern "C" inline void jina_net_cpp_free_owned_set(void *free_ctx, const uint8_t *, size_t) noexcept {
+  auto *set = static_cast<jina_net::detail::OwnedSet *>(free_ctx);
+  if (set->held.fetch_sub(1, std::memory_order_acq_rel) == 1) delete set;
+}
+
+namespace jina_net {
+namespace detail {
 
 /// Hands `completion` to `call(user_data)` (a C send function taking jina_net_cpp_trampoline).
 /// On JINA_NET_OK the trampoline owns it; on an error the callback does not run (per the C contract)
@@ -562,6 +653,38 @@ class Pool {
     return pending;
   }
 
+  // --- owned sends (no copy of the request bytes; see OwnedBytes and "Ownership" above) ---
+  void send_owned(const std::string &deployment, OwnedBytes request, const SendOptions &options, Callback callback) {
+    std::vector<OwnedBytes> requests;
+    requests.push_back(std::move(request));
+    send_owned(deployment, std::move(requests), options, std::move(callback));
+  }
+  void send_owned(const std::string &deployment, std::vector<OwnedBytes> requests, const SendOptions &options,
+                  Callback callback) {
+    start_owned(deployment, requests, options, detail::callback_completion(std::move(callback)), false);
+  }
+  std::future<SendResult> send_owned(const std::string &deployment, OwnedBytes request,
+                                     const SendOptions &options = SendOptions{}) {
+    std::vector<OwnedBytes> requests;
+    requests.push_back(std::move(request));
+    return send_owned(deployment, std::move(requests), options);
+  }
+  std::future<SendResult> send_owned(const std::string &deployment, std::vector<OwnedBytes> requests,
+                                     const SendOptions &options = SendOptions{}) {
+    auto completion = std::make_unique<detail::PromiseCompletion>();
+    std::future<SendResult> future = completion->promise.get_future();
+    start_owned(deployment, requests, options, std::move(completion), false);
+    return future;
+  }
+  PendingSend send_owned_cancellable(const std::string &deployment, std::vector<OwnedBytes> requests,
+                                     const SendOptions &options = SendOptions{}) {
+    auto completion = std::make_unique<detail::PromiseCompletion>();
+    PendingSend pending;
+    pending.result = completion->promise.get_future();
+    pending.id = start_owned(deployment, requests, options, std::move(completion), true);
+    return pending;
+  }
+
   /// Cancels a pending send (it completes once, with JINA_NET_CANCELLED). False when it already
   /// completed or the id is unknown.
   bool cancel(uint64_t send_id) {
@@ -588,6 +711,52 @@ class Pool {
                                 static_cast<uint32_t>(options.polling), endpoint, timeout, &jina_net_cpp_trampoline,
                                 user_data, want_id ? &id : nullptr);
     });
+    return id;
+  }
+
+  /// The owned form of start(): the holders leave `requests` only right before the C call, so any
+  /// exception before it leaves them to the caller's vector (destroyed as the call unwinds).
+  uint64_t start_owned(const std::string &deployment, std::vector<OwnedBytes> &requests, const SendOptions &options,
+                       std::unique_ptr<detail::Completion> completion, bool want_id) {
+    const char *dep = detail::cstr(deployment, "deployment");
+    const char *endpoint = options.endpoint ? detail::cstr(*options.endpoint, "endpoint") : nullptr;
+    const uint64_t timeout = detail::millis(options.timeout, "timeout");
+    std::vector<jina_net_bytes> items;
+    items.reserve(requests.size());
+    size_t held = 0;  // buffers the library will give back (it never frees a NULL data pointer)
+    for (const OwnedBytes &b : requests) {
+      items.push_back(jina_net_bytes{b.data(), b.size()});
+      if (b.data() != nullptr) ++held;
+    }
+    // Which free function and context: one holder, or a set of them. Nothing throws after this.
+    jina_net_free_fn free_fn = &jina_net_cpp_free_owned_one;
+    void *free_ctx = nullptr;
+    std::unique_ptr<detail::OwnedSet> set;
+    if (requests.size() == 1 && held == 1) {
+      free_ctx = requests[0].holder_.get();
+    } else {
+      set = std::make_unique<detail::OwnedSet>();
+      set->holders.reserve(requests.size());
+      free_fn = &jina_net_cpp_free_owned_set;
+      free_ctx = set.get();
+    }
+    for (OwnedBytes &b : requests) {
+      if (set) {
+        set->holders.push_back(std::move(b.holder_));
+      } else {
+        (void)b.holder_.release();  // the library owns it now (free_ctx)
+      }
+    }
+    if (set) set->held.store(held, std::memory_order_relaxed);
+    detail::OwnedSet *raw_set = held > 0 ? set.release() : nullptr;  // else: nothing to give back, freed here
+    uint64_t id = 0;
+    detail::start(std::move(completion), [&](void *user_data) noexcept {
+      return jina_net_pool_send_owned(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(),
+                                      free_fn, free_ctx, dep, options.head, detail::shard(options.shard_id),
+                                      static_cast<uint32_t>(options.polling), endpoint, timeout,
+                                      &jina_net_cpp_trampoline, user_data, want_id ? &id : nullptr);
+    });
+    (void)raw_set;
     return id;
   }
 

@@ -748,6 +748,216 @@ static void test_cancel_and_close() {
   CHECK(odone.size() == 1 && odone[0].status == JINA_NET_POOL_CLOSED);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Owned sends: every buffer is destroyed exactly once, whatever happens to the send
+
+static std::atomic<int> g_owned_made{0};
+static std::atomic<int> g_owned_destroyed{0};
+
+// A byte container that counts its destructions (a moved-from one does not count).
+struct CountedBuffer {
+  explicit CountedBuffer(std::string bytes) : s(std::move(bytes)) { ++g_owned_made; }
+  CountedBuffer(CountedBuffer &&o) noexcept : s(std::move(o.s)), live(o.live) { o.live = false; }
+  CountedBuffer(const CountedBuffer &) = delete;
+  CountedBuffer &operator=(const CountedBuffer &) = delete;
+  CountedBuffer &operator=(CountedBuffer &&) = delete;
+  ~CountedBuffer() {
+    if (live) ++g_owned_destroyed;
+  }
+  const char *data() const noexcept { return s.data(); }
+  size_t size() const noexcept { return s.size(); }
+  std::string s;
+  bool live = true;
+};
+
+static jina_net::OwnedBytes counted(const std::string &bytes) {
+  return jina_net::OwnedBytes::from(CountedBuffer(bytes));
+}
+
+// Waits (bounded) until every counted buffer made so far was destroyed; true when exactly all were.
+static bool all_owned_destroyed(std::chrono::milliseconds limit = 3s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (g_owned_destroyed.load() < g_owned_made.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(2ms);
+  std::this_thread::sleep_for(20ms);  // a second destruction would show up here
+  return g_owned_destroyed.load() == g_owned_made.load();
+}
+
+static std::string owned_counts() {
+  return "made " + std::to_string(g_owned_made.load()) + ", destroyed " + std::to_string(g_owned_destroyed.load());
+}
+
+static void test_owned() {
+  std::printf("-- owned sends\n");
+  const std::string A = addr("a"), U = addr("u"), S = addr("s");
+  jina_net::Pool pool;
+  pool.add_connection("echo", A);
+  pool.add_connection("down", U);
+  pool.add_connection("slow", S);
+
+  // OwnedBytes from the supported containers
+  {
+    const std::string msg = pb::data_request("owned-types");
+    std::vector<uint8_t> v(msg.begin(), msg.end());
+    const uint8_t *vdata = v.data();
+    jina_net::OwnedBytes ov(std::move(v));
+    CHECK(ov && ov.size() == msg.size() && ov.data() == vdata);  // moved, not copied
+    std::unique_ptr<uint8_t[]> arr(new uint8_t[msg.size()]);
+    std::memcpy(arr.get(), msg.data(), msg.size());
+    jina_net::OwnedBytes oa(std::move(arr), msg.size());
+    CHECK(oa.size() == msg.size());
+    jina_net::OwnedBytes os{std::string(msg)};
+    jina_net::OwnedBytes oc{std::vector<char>(msg.begin(), msg.end())};
+    CHECK(os.size() == msg.size() && oc.size() == msg.size());
+    CHECK(!jina_net::OwnedBytes());
+    // all four in one process_data call
+    std::vector<jina_net::OwnedBytes> four;
+    four.push_back(std::move(ov));
+    four.push_back(std::move(oa));
+    four.push_back(std::move(os));
+    four.push_back(std::move(oc));
+    auto f = pool.send_owned("echo", std::move(four));
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1 &&
+                  r->targets[0].metadata_value("request-count") == std::string("4"),
+              r ? r->error_message : "");
+  }
+
+  // success, future and callback forms: the bytes arrive; each buffer destroyed once, after the send
+  {
+    auto f = pool.send_owned("echo", counted(pb::data_request("owned-1")));
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && pb::request_id(r->targets[0].body()) == "owned-1");
+    Collector c;
+    SendOptions o;
+    o.endpoint = "/index";
+    pool.send_owned("echo", counted(pb::data_request("owned-2")), o, c.callback());
+    auto done = c.wait(1);
+    CHECK(done.size() == 1 && done[0].status == JINA_NET_OK && !done[0].targets.empty() &&
+          done[0].targets[0].request_id == "owned-2");
+    std::vector<jina_net::OwnedBytes> two;
+    two.push_back(counted(pb::data_request("m1")));
+    two.push_back(counted(pb::data_request("m2")));
+    auto f2 = pool.send_owned("echo", std::move(two));
+    auto r2 = wait_result(f2);
+    CHECK(r2 && r2->ok());
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+    CHECK(g_owned_made.load() == 4);
+  }
+
+  // the library refuses the send: the buffers are destroyed before the Error is thrown
+  {
+    struct Case {
+      const char *what;
+      std::string deployment;
+      std::string bytes;
+      SendOptions options;
+      jina_net_result code;
+    };
+    SendOptions head;
+    head.head = true;
+    const Case cases[] = {
+        {"unknown deployment", "nope", pb::data_request("x"), SendOptions{}, JINA_NET_UNKNOWN_DEPLOYMENT},
+        {"not protobuf", "echo", std::string("\xff\xff\xff", 3), SendOptions{}, JINA_NET_INVALID_REQUEST},
+        {"no head", "echo", pb::data_request("x"), head, JINA_NET_NO_REPLICAS},
+    };
+    for (const Case &c : cases) {
+      for (int form = 0; form < 3; ++form) {
+        const int before = g_owned_destroyed.load();
+        Collector never;
+        auto e = catch_error([&] {
+          if (form == 0) {
+            pool.send_owned(c.deployment, counted(c.bytes), c.options);
+          } else if (form == 1) {
+            pool.send_owned(c.deployment, counted(c.bytes), c.options, never.callback());
+          } else {
+            std::vector<jina_net::OwnedBytes> v;
+            v.push_back(counted(c.bytes));
+            v.push_back(counted(pb::data_request("second")));
+            pool.send_owned_cancellable(c.deployment, std::move(v), c.options);
+          }
+        });
+        CHECK_MSG(e && e->code() == c.code, std::string(c.what) + ": " + code_of(e));
+        CHECK_MSG(g_owned_destroyed.load() - before == (form == 2 ? 2 : 1), std::string(c.what) + ": " + owned_counts());
+        CHECK(never.count() == 0);
+      }
+    }
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+
+  // the wrapper refuses an argument before the library sees the buffers: destroyed as the call unwinds
+  {
+    const int before = g_owned_destroyed.load();
+    auto e = catch_error([&] { pool.send_owned(std::string("ec\0ho", 5), counted(pb::data_request("x"))); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    SendOptions negative;
+    negative.timeout = -1ms;
+    e = catch_error([&] { pool.send_owned("echo", counted(pb::data_request("x")), negative); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    e = catch_error([&] {
+      pool.send_owned("echo", counted(pb::data_request("x")), SendOptions{}, jina_net::Callback());
+    });
+    CHECK_MSG(e && e->code() == JINA_NET_NULL_ARGUMENT, code_of(e));
+    e = catch_error([&] { pool.send_owned("echo", std::vector<jina_net::OwnedBytes>{}); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    CHECK_MSG(g_owned_destroyed.load() - before == 3, owned_counts());
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+
+  // an empty buffer (NULL data, which the library never frees) next to a real one
+  {
+    std::vector<jina_net::OwnedBytes> v;
+    v.push_back(counted(pb::data_request("with-empty")));
+    v.push_back(jina_net::OwnedBytes::from(CountedBuffer(std::string())));
+    v.push_back(jina_net::OwnedBytes(std::vector<uint8_t>{}));  // data() == nullptr
+    // empty messages may be refused (an Error) or sent: the buffers are destroyed once either way
+    (void)catch_error([&] {
+      auto f = pool.send_owned("echo", std::move(v));
+      CHECK(wait_result(f).has_value());
+    });
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+    // only empty buffers: refused or sent, and destroyed either way
+    std::vector<jina_net::OwnedBytes> empty;
+    empty.push_back(jina_net::OwnedBytes(std::vector<uint8_t>{}));
+    (void)catch_error([&] {
+      auto fe = pool.send_owned("echo", std::move(empty));
+      (void)wait_result(fe);
+    });
+  }
+
+  // failures after the send started: UNAVAILABLE, deadline, cancel, pool closed; destroyed after
+  {
+    auto f = pool.send_owned("down", counted(pb::data_request("x")));
+    auto r = wait_result(f);
+    CHECK(r && r->status == JINA_NET_RPC_ERROR);
+    SendOptions deadline;
+    deadline.timeout = 200ms;
+    auto fd = pool.send_owned("slow", counted(pb::data_request("late")), deadline);
+    auto rd = wait_result(fd);
+    CHECK(rd && rd->status == JINA_NET_DEADLINE_EXCEEDED);
+    std::vector<jina_net::OwnedBytes> v;
+    v.push_back(counted(pb::data_request("to-cancel")));
+    auto pending = pool.send_owned_cancellable("slow", std::move(v));
+    CHECK(pending.id != 0);
+    std::this_thread::sleep_for(50ms);
+    CHECK(pool.cancel(pending.id));
+    auto rc = wait_result(pending.result);
+    CHECK(rc && rc->status == JINA_NET_CANCELLED);
+    {
+      jina_net::Pool p2;
+      p2.add_connection("slow", S);
+      auto fc = p2.send_owned("slow", counted(pb::data_request("pending-at-close")));
+      std::this_thread::sleep_for(50ms);
+      p2.close();
+      auto rcl = wait_result(fc);
+      CHECK(rcl && rcl->status == JINA_NET_POOL_CLOSED);
+      auto e = catch_error([&] { p2.send_owned("slow", counted(pb::data_request("after-close"))); });
+      CHECK_MSG(e && e->code() == JINA_NET_POOL_CLOSED, code_of(e));
+    }
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+}
+
 static void test_head_control() {
   std::printf("-- activate / deactivate through a head\n");
   const std::string H = addr("h");
@@ -915,8 +1125,11 @@ static void test_runtime_shutdown() {
     auto f = pool.send("slow", pb::data_request("pending-at-shutdown"));
     Collector c;
     pool.send("slow", pb::data_request("pending-cb"), SendOptions{}, c.callback());
+    auto owned = pool.send_owned("slow", counted(pb::data_request("owned-pending-at-shutdown")));
     std::this_thread::sleep_for(100ms);
     CHECK(!catch_error([] { jina_net::runtime_shutdown(2000ms); }));
+    auto owned_r = wait_result(owned, 2500ms);
+    CHECK_MSG(owned_r && owned_r->status == JINA_NET_RUNTIME_ERROR, owned_r ? owned_r->error_message : "");
     auto r = wait_result(f, 2500ms);
     CHECK_MSG(r && r->status == JINA_NET_RUNTIME_ERROR, r ? r->error_message : "");
     auto done = c.wait(1, 2500ms);
@@ -936,6 +1149,18 @@ static void test_runtime_shutdown() {
       auto d = after.wait(1, 2500ms);
       CHECK(d.size() == 1 && d[0].status == JINA_NET_RUNTIME_ERROR);
     }
+    // an owned send after the shutdown: refused, its buffer destroyed exactly once
+    Collector owned_after;
+    auto oe = catch_error([&] {
+      pool.send_owned("slow", counted(pb::data_request("owned-after")), SendOptions{}, owned_after.callback());
+    });
+    if (oe) {
+      CHECK_MSG(oe->code() == JINA_NET_RUNTIME_ERROR || oe->code() == JINA_NET_POOL_CLOSED, code_of(oe));
+    } else {
+      auto d = owned_after.wait(1, 2500ms);
+      CHECK(d.size() == 1 && d[0].status == JINA_NET_RUNTIME_ERROR);
+    }
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
   }  // the pool is freed after the shutdown
 
   auto e = catch_error([] { jina_net::Pool p; });
@@ -998,6 +1223,7 @@ int main() {
     test_failures();
     test_callbacks();
     test_cancel_and_close();
+    test_owned();
     test_head_control();
     test_oneshot();
     test_runtime_shutdown();

@@ -51,6 +51,26 @@ static jina_net_result jinanet_pool_send(jina_net_pool *pool, uint32_t kind, con
 	return rc;
 }
 
+// Owned request buffers (CBuffer): C memory from malloc, handed to jina_net_pool_send_owned, which
+// frees each exactly once through this function. The counter is read by the tests.
+static _Atomic uint64_t jinanet_owned_freed;
+
+static void jinanet_free_owned(void *ctx, const uint8_t *data, size_t len) {
+	(void)ctx;
+	(void)len;
+	free((void *)data);
+	jinanet_owned_freed++;
+}
+
+static uint64_t jinanet_owned_freed_count(void) { return jinanet_owned_freed; }
+
+static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kind, const jina_net_bytes *items,
+		size_t n, const char *deployment, bool head, int64_t shard_id, uint32_t polling, const char *endpoint,
+		uint64_t timeout_ms, uintptr_t handle, uint64_t *out_send_id) {
+	return jina_net_pool_send_owned(pool, kind, items, n, jinanet_free_owned, NULL, deployment, head, shard_id,
+		polling, endpoint, timeout_ms, jinanet_trampoline, (void *)handle, out_send_id);
+}
+
 static jina_net_result jinanet_send_requests_sync(uint32_t kind, const uint8_t *data,
 		const size_t *lens, size_t n, const char *target, uint64_t timeout_ms, bool tls,
 		const uint8_t *pem, size_t pem_len, const char *endpoint, jina_net_response **out) {
@@ -137,6 +157,18 @@ func poolSend(pool *C.jina_net_pool, kind C.uint32_t, data *C.uint8_t, lens *C.s
 	handle C.uintptr_t, outID *C.uint64_t) uint32 {
 	return uint32(C.jinanet_pool_send(pool, kind, data, lens, n, dep, head, shard, polling, endpoint, timeoutMS, handle, outID))
 }
+
+// poolSendOwned calls jina_net_pool_send_owned with the C free function of CBuffers. items holds
+// only C pointers (CBuffer memory), so it may live in Go memory.
+func poolSendOwned(pool *C.jina_net_pool, kind C.uint32_t, items *C.jina_net_bytes, n C.size_t, dep *C.char,
+	head C.bool, shard C.int64_t, polling C.uint32_t, endpoint *C.char, timeoutMS C.uint64_t, handle C.uintptr_t,
+	outID *C.uint64_t) uint32 {
+	return uint32(C.jinanet_pool_send_owned(pool, kind, items, n, dep, head, shard, polling, endpoint, timeoutMS,
+		handle, outID))
+}
+
+// ownedFreedByLibrary is how many CBuffers the library has freed so far (for the tests).
+func ownedFreedByLibrary() uint64 { return uint64(C.jinanet_owned_freed_count()) }
 
 // sendRequestsSync calls the jina_net_send_requests_sync shim.
 func sendRequestsSync(kind C.uint32_t, data *C.uint8_t, lens *C.size_t, n C.size_t, target *C.char,

@@ -4,3 +4,13 @@ import "sync/atomic"
 
 // LivePools is the number of pools created and not yet closed (explicitly or by the finalizer).
 func LivePools() int64 { return atomic.LoadInt64(&livePools) }
+
+// RegisteredSends is the number of sends registered for cancellation so far (only sends whose
+// context can be cancelled are).
+func RegisteredSends() int64 { return atomic.LoadInt64(&registeredSends) }
+
+// CBufferCounts: CBuffers allocated, freed by Go (Free, or SendOwned before the library took them)
+// and freed by the library (through the owned send's free function).
+func CBufferCounts() (allocated, freedInGo, freedByLibrary int64) {
+	return atomic.LoadInt64(&cBuffersAllocated), atomic.LoadInt64(&cBuffersFreedInGo), int64(ownedFreedByLibrary())
+}

@@ -233,7 +233,8 @@ func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, 
 // once with no responses. The context's deadline is passed to the library as the send's timeout
 // (retries included; without one the pool's DefaultTimeout applies); cancelling the context cancels
 // the send (jina_net_pool_cancel), and the error then satisfies errors.Is(err, ErrCancelled) (or
-// ErrDeadlineExceeded) and errors.Is(err, ctx.Err()).
+// ErrDeadlineExceeded) and errors.Is(err, ctx.Err()). A context that cannot be cancelled
+// (context.Background(), context.TODO()) costs nothing: the send is not registered for cancellation.
 func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Response, error) {
 	const fn = "Send"
 	if err := ctx.Err(); err != nil {
@@ -258,36 +259,60 @@ func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Respons
 		polling = C.JINA_NET_POLLING_ALL
 	}
 	data, lens, buf := cMessages(req.Messages)
-
-	done := make(chan sendOutcome, 1)
-	handle := cgo.NewHandle((chan<- sendOutcome)(done))
-	var id C.uint64_t
-	err = p.use(fn, func(pool *C.jina_net_pool) error {
-		return call(func() uint32 {
-			return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)),
-				dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
-				C.uintptr_t(handle), &id)
-		})
+	rs, _, err := p.start(ctx, fn, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)),
+			dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
+			handle, id)
 	})
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(lens)
+	return rs, err
+}
+
+// registeredSends counts the sends registered for cancellation (for the tests).
+var registeredSends int64
+
+// start starts one send with send (a C send function given the completion handle and, only when
+// ctx can be cancelled, an out_send_id for jina_net_pool_cancel) and waits for its completion,
+// cancelling it if ctx is done first. A context that can never be cancelled (ctx.Done() == nil, as
+// context.Background()) skips the cancellation registry and its plumbing entirely. called tells
+// whether the C function was called (false: the pool was closed, nothing was handed over).
+func (p *Pool) start(ctx context.Context, fn string,
+	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (rs []*Response, called bool, err error) {
+	done := make(chan sendOutcome, 1)
+	handle := cgo.NewHandle((chan<- sendOutcome)(done))
+	cancelled := ctx.Done()
+	var id C.uint64_t
+	var idp *C.uint64_t
+	if cancelled != nil {
+		idp = &id
+		atomic.AddInt64(&registeredSends, 1)
+	}
+	err = p.use(fn, func(pool *C.jina_net_pool) error {
+		called = true
+		return call(func() uint32 { return send(pool, C.uintptr_t(handle), idp) })
+	})
 	if err != nil {
 		handle.Delete() // nothing was sent: the callback will not fire
-		return nil, err
+		return nil, called, err
 	}
 
 	var out sendOutcome
-	select {
-	case out = <-done:
-	case <-ctx.Done():
-		p.cancel(uint64(id))
-		out = <-done // the callback fires exactly once, promptly after a cancel (or a close)
+	if cancelled == nil {
+		out = <-done
+	} else {
+		select {
+		case out = <-done:
+		case <-cancelled:
+			p.cancel(uint64(id))
+			out = <-done // the callback fires exactly once, promptly after a cancel (or a close)
+		}
 	}
 	runtime.KeepAlive(p)
 	if out.err != nil {
-		return out.responses, withContext(out.err, ctx)
+		return out.responses, true, withContext(out.err, ctx)
 	}
-	return out.responses, nil
+	return out.responses, true, nil
 }
 
 // cancel cancels a pending send; a send that already completed (or a closed pool) is left alone.
