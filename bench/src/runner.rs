@@ -35,6 +35,10 @@ enum Kind {
     CChained,
     /// The C client with send=owned: `jina_net_pool_send_owned`, the library does not copy requests.
     COwned,
+    /// The C client with pool=driven: a caller-driven pool, the main thread sends and polls.
+    CDriven,
+    /// The C client with pool=driven drive=callback: caller-driven, the next send made in the callback.
+    CDrivenChained,
     /// gRPC C++ (grpc++ 1.51, callback API), the stub generated from proto/.
     GrpcCpp,
     /// The same C++ client with grpc::GenericStub: the payload bytes as a ByteBuffer.
@@ -45,13 +49,15 @@ enum Kind {
     Python,
 }
 
-const KINDS: [Kind; 11] = [
+const KINDS: [Kind; 13] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
     Kind::CChained,
     Kind::COwned,
+    Kind::CDriven,
+    Kind::CDrivenChained,
     Kind::GrpcCpp,
     Kind::GrpcCppGeneric,
     Kind::Go,
@@ -60,7 +66,8 @@ const KINDS: [Kind; 11] = [
 ];
 
 /// The `--only` keys, for the usage line.
-const KIND_KEYS: &str = "tonic,tonic-log,pool,c,c-chained,c-owned,grpc-cpp,grpc-cpp-generic,go,grpc-go,python";
+const KIND_KEYS: &str =
+    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,grpc-cpp,grpc-cpp-generic,go,grpc-go,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -71,6 +78,8 @@ impl Kind {
             Kind::CAbi => "c",
             Kind::CChained => "c-chained",
             Kind::COwned => "c-owned",
+            Kind::CDriven => "c-driven",
+            Kind::CDrivenChained => "c-driven-chained",
             Kind::GrpcCpp => "grpc-cpp",
             Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
@@ -87,6 +96,8 @@ impl Kind {
             Kind::CAbi => "C ABI + callbacks",
             Kind::CChained => "C ABI, resend in callback",
             Kind::COwned => "C ABI, owned buffers (no copy)",
+            Kind::CDriven => "C ABI, caller-driven pool",
+            Kind::CDrivenChained => "C ABI, caller-driven, resend in callback",
             Kind::GrpcCpp => "gRPC C++ (generated stub)",
             Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
@@ -95,11 +106,13 @@ impl Kind {
         }
     }
 
-    /// A variant of another kind's client (same build, one more argument).
+    /// A variant of another kind's client (same build, more arguments, separated by spaces).
     fn variant_of(self) -> Option<(Kind, &'static str)> {
         match self {
             Kind::CChained => Some((Kind::CAbi, "drive=callback")),
             Kind::COwned => Some((Kind::CAbi, "send=owned")),
+            Kind::CDriven => Some((Kind::CAbi, "pool=driven")),
+            Kind::CDrivenChained => Some((Kind::CAbi, "pool=driven drive=callback")),
             Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
             _ => None,
         }
@@ -310,8 +323,8 @@ pub fn main(argv: &[String]) -> i32 {
         let prefix = if only.as_ref().is_some_and(|o| !o.contains(kind.key())) {
             Err("n/a (not selected)".to_owned())
         } else if let Some((base, extra)) = kind.variant_of() {
-            // The base client again, with one more argument (its build is shared).
-            let with = |c: Vec<String>| c.into_iter().chain([extra.to_owned()]).collect();
+            // The base client again, with more arguments (its build is shared).
+            let with = |c: Vec<String>| c.into_iter().chain(extra.split(' ').map(str::to_owned)).collect();
             match env.clients.get(&base) {
                 Some(Ok(c)) => Ok(with(c.clone())),
                 Some(Err(e)) if !e.contains("not selected") => Err(e.clone()),
@@ -459,7 +472,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             "client".into(),
             format!("kind={}", if kind == Kind::Pool { "pool" } else { "tonic" }),
         ]),
-        Kind::CAbi | Kind::CChained | Kind::COwned => {
+        Kind::CAbi | Kind::CChained | Kind::COwned | Kind::CDriven | Kind::CDrivenChained => {
             let lib = env.profile_dir.join("libjina_net.so");
             if !lib.exists() {
                 return Err(format!("n/a (no {})", lib.display()));
@@ -1013,6 +1026,8 @@ fn header(env: &Env, out: &mut String) {
             Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
             Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
+            Kind::CDriven => "the same C client with `pool=driven`: a caller-driven pool (`caller_driven = true`), no library thread; the main thread sends while a slot is free and otherwise calls `jina_net_pool_poll`, inside which the callbacks run",
+            Kind::CDrivenChained => "the same C client with `pool=driven drive=callback`: caller-driven, and each callback (inside `jina_net_pool_poll`, on the main thread) makes the next send; no request crosses a thread",
             Kind::GrpcCpp => "`bench/cpp/grpc_client.cc`: grpc++ 1.51 (Debian), callback API on one channel, the stub protoc + grpc_cpp_plugin generated from `proto/` (`stub->async()->process_single_data`); the request is a `DataRequestProto` parsed once from the payload file and serialized by gRPC on every call; N chains, each starting its next call from the completion callback (as gRPC's callback qps client)",
             Kind::GrpcCppGeneric => "the same C++ client with `stub=generic`: `grpc::GenericStub` (`ByteBuffer` in and out) with the callback `UnaryCall`, so the payload bytes go out as they are, like every other client here",
             Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`",
@@ -1147,26 +1162,54 @@ fn send_path(env: &mut Env, out: &mut String) {
     }
 
     // Targets over every payload × in-flight cell: (what, ours, theirs, higher is better).
-    let pairs: [(&str, Kind, Kind); 4] = [
-        ("C ABI ≥ 0.95× raw tonic", Kind::CAbi, Kind::Tonic),
-        ("C ABI ahead of gRPC C++ (generated stub)", Kind::CAbi, Kind::GrpcCpp),
-        ("Go binding ahead of grpc-go", Kind::Go, Kind::GrpcGo),
+    let pairs: [(&str, Kind, Kind, f64); 7] = [
         (
-            "C ABI, owned buffers, ahead of gRPC C++ (generated stub)",
-            Kind::COwned,
-            Kind::GrpcCpp,
+            "C ABI, caller-driven, resend in callback ≥ 0.95× raw tonic",
+            Kind::CDrivenChained,
+            Kind::Tonic,
+            0.95,
         ),
+        (
+            "C ABI, caller-driven ≥ 0.95× raw tonic",
+            Kind::CDriven,
+            Kind::Tonic,
+            0.95,
+        ),
+        (
+            "C ABI + callbacks (library threads) ≥ 0.95× raw tonic",
+            Kind::CAbi,
+            Kind::Tonic,
+            0.95,
+        ),
+        (
+            "C ABI, caller-driven, resend in callback, ahead of gRPC C++ (generated stub)",
+            Kind::CDrivenChained,
+            Kind::GrpcCpp,
+            1.0,
+        ),
+        (
+            "C ABI resend in callback (library threads) ahead of gRPC C++ (generated stub)",
+            Kind::CChained,
+            Kind::GrpcCpp,
+            1.0,
+        ),
+        (
+            "C ABI + callbacks ahead of gRPC C++ (generated stub)",
+            Kind::CAbi,
+            Kind::GrpcCpp,
+            1.0,
+        ),
+        ("Go binding ahead of grpc-go", Kind::Go, Kind::GrpcGo, 1.0),
     ];
-    for (i, (what, ours, theirs)) in pairs.iter().enumerate() {
-        let bound = if i == 0 { 0.95 } else { 1.0 };
+    for &(what, ours, theirs, bound) in pairs.iter() {
         for (metric, f) in [("req/s", true), ("client CPU per request", false)] {
             let v: Vec<(usize, usize, f64)> = keys
                 .iter()
                 .filter_map(|&(p, n)| {
                     if f {
-                        ratio(&get(p, n, *ours), &get(p, n, *theirs), CellResult::rps)
+                        ratio(&get(p, n, ours), &get(p, n, theirs), CellResult::rps)
                     } else {
-                        ratio(&get(p, n, *theirs), &get(p, n, *ours), CellResult::cpu_10k)
+                        ratio(&get(p, n, theirs), &get(p, n, ours), CellResult::cpu_10k)
                     }
                     .map(|r| (p, n, r))
                 })
@@ -1203,24 +1246,30 @@ fn send_path(env: &mut Env, out: &mut String) {
         out,
         "### Ratios of the median runs (req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
     );
-    let cols: [(&str, Kind, Kind, Option<f64>); 8] = [
-        ("C ABI ÷ gRPC C++", Kind::CAbi, Kind::GrpcCpp, Some(1.0)),
-        ("C ABI owned ÷ gRPC C++", Kind::COwned, Kind::GrpcCpp, Some(1.0)),
-        ("C ABI ÷ gRPC C++ generic", Kind::CAbi, Kind::GrpcCppGeneric, None),
-        ("Go binding ÷ grpc-go", Kind::Go, Kind::GrpcGo, Some(1.0)),
-        ("C ABI ÷ raw tonic", Kind::CAbi, Kind::Tonic, Some(0.95)),
+    let cols: [(&str, Kind, Kind, Option<f64>); 9] = [
         (
-            "C ABI ÷ tonic, library's build",
-            Kind::CAbi,
-            Kind::TonicSameBuild,
-            Some(0.95),
-        ),
-        (
-            "C ABI resend-in-callback ÷ raw tonic",
-            Kind::CChained,
+            "C ABI caller-driven resend ÷ raw tonic",
+            Kind::CDrivenChained,
             Kind::Tonic,
             Some(0.95),
         ),
+        (
+            "C ABI caller-driven ÷ raw tonic",
+            Kind::CDriven,
+            Kind::Tonic,
+            Some(0.95),
+        ),
+        ("C ABI ÷ raw tonic", Kind::CAbi, Kind::Tonic, Some(0.95)),
+        ("C ABI resend ÷ raw tonic", Kind::CChained, Kind::Tonic, Some(0.95)),
+        (
+            "C ABI caller-driven resend ÷ gRPC C++",
+            Kind::CDrivenChained,
+            Kind::GrpcCpp,
+            Some(1.0),
+        ),
+        ("C ABI resend ÷ gRPC C++", Kind::CChained, Kind::GrpcCpp, Some(1.0)),
+        ("C ABI ÷ gRPC C++", Kind::CAbi, Kind::GrpcCpp, Some(1.0)),
+        ("Go binding ÷ grpc-go", Kind::Go, Kind::GrpcGo, Some(1.0)),
         ("C ABI ÷ jina Python", Kind::CAbi, Kind::Python, None),
     ];
     let mut head = String::from("| payload | in flight |");
@@ -1367,6 +1416,7 @@ fn all_polling(env: &mut Env, out: &mut String) {
             Kind::Tonic,
             Kind::Pool,
             Kind::CAbi,
+            Kind::CDriven,
             Kind::GrpcCpp,
             Kind::Go,
             Kind::GrpcGo,
@@ -1374,7 +1424,7 @@ fn all_polling(env: &mut Env, out: &mut String) {
         ],
     )];
     if !env.quick {
-        groups.push((16, vec![Kind::Tonic, Kind::CAbi, Kind::GrpcCpp]));
+        groups.push((16, vec![Kind::Tonic, Kind::CAbi, Kind::CDriven, Kind::GrpcCpp]));
     }
     let _ = writeln!(
         out,
@@ -1544,6 +1594,8 @@ fn instructions(env: &mut Env, out: &mut String) {
         Kind::Pool,
         Kind::CAbi,
         Kind::CChained,
+        Kind::CDriven,
+        Kind::CDrivenChained,
         Kind::GrpcCpp,
     ] {
         let prefix = match env.clients[&kind].clone() {
