@@ -594,7 +594,8 @@ enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
 /**
  * Polls a caller-driven pool (`caller_driven` in its options): runs its network I/O, timers and
  * the callbacks of its completed sends on the calling thread, until at least one send has
- * completed during this call (its callback ran) or `timeout_ms` passed. `timeout_ms` 0 = only what
+ * completed during this call (its callback ran), `timeout_ms` passed, or the pool is closed (then
+ * it returns at once after running what is ready). `timeout_ms` 0 = only what
  * is ready now, without waiting; `UINT64_MAX` = no time limit. `*out_completed` (may be NULL) is the
  * number of sends completed during the call.
  *
@@ -644,7 +645,9 @@ enum jina_net_result jina_net_pool_new_k8s(const char *namespace_,
 /**
  * Closes the pool: connections are dropped, pending sends complete with `JINA_NET_POOL_CLOSED`,
  * later calls on it fail with `JINA_NET_POOL_CLOSED`. Closing twice is harmless. The pool must
- * still be freed.
+ * still be freed. A caller-driven pool's pending sends complete in the next `jina_net_pool_poll`;
+ * closing also makes every `jina_net_pool_poll` of the pool return once it has run what is ready,
+ * waiting for nothing (so a thread that polls in a loop can see the pool closed and stop).
  *
  * # Safety
  * `pool` must be a live pool.

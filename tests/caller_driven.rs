@@ -358,3 +358,47 @@ fn a_callback_may_free_its_pool() {
     let statuses = f.statuses.lock().unwrap().clone();
     assert_eq!(statuses, vec![JINA_NET_OK, JINA_NET_POOL_CLOSED, JINA_NET_POOL_CLOSED]);
 }
+
+#[test]
+fn close_wakes_a_poll_that_waits_without_a_time_limit() {
+    let pool = driven_pool();
+    struct SendPtr(*mut jina_net_pool);
+    unsafe impl Send for SendPtr {}
+    let p = SendPtr(pool);
+    let poller = std::thread::spawn(move || {
+        let p = p;
+        let started = Instant::now();
+        let mut rounds = 0;
+        // Polls without a time limit until the pool is closed (a poll then returns at once).
+        loop {
+            let mut n = 0usize;
+            let rc = unsafe { jina_net_pool_poll(p.0, u64::MAX, &mut n) };
+            assert_eq!(rc, JINA_NET_OK);
+            rounds += 1;
+            if unsafe {
+                jina_net_pool_add_connection(
+                    p.0,
+                    cs("d").as_ptr(),
+                    cs("127.0.0.1:1").as_ptr(),
+                    false,
+                    -1,
+                    ptr::null_mut(),
+                )
+            } == JINA_NET_POOL_CLOSED
+            {
+                return (rounds, started.elapsed());
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(unsafe { jina_net_pool_close(pool) }, JINA_NET_OK);
+    let (rounds, waited) = poller.join().unwrap();
+    assert_eq!(rounds, 1, "the poll waited until the close, then returned");
+    assert!(waited >= Duration::from_millis(150));
+    assert_eq!(
+        poll(pool, u64::MAX),
+        (JINA_NET_OK, 0),
+        "a closed pool's poll does not wait"
+    );
+    unsafe { jina_net_pool_free(pool) };
+}

@@ -2,7 +2,7 @@
 //! `jina_net_pool_poll` drive, and their callbacks fire inside that call, on that thread. Such a pool
 //! starts no thread; a send made and completed on the polling thread crosses no thread.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ impl DrivenPool {
 #[derive(Default)]
 pub(super) struct DrivenSends {
     completed: AtomicU64,
+    closed: AtomicBool,
     notify: Notify,
 }
 
@@ -43,10 +44,17 @@ impl DrivenSends {
         self.notify.notify_one();
     }
 
+    /// The pool was closed: polls stop waiting.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+
+    /// Ready when a send completed after `start` was read, or the pool is closed.
     async fn completed_since(&self, start: u64) {
         loop {
             let notified = self.notify.notified();
-            if self.completed.load(Ordering::Relaxed) != start {
+            if self.completed.load(Ordering::Relaxed) != start || self.closed.load(Ordering::Relaxed) {
                 return;
             }
             notified.await;
@@ -56,7 +64,8 @@ impl DrivenSends {
 
 /// Polls a caller-driven pool (`caller_driven` in its options): runs its network I/O, timers and
 /// the callbacks of its completed sends on the calling thread, until at least one send has
-/// completed during this call (its callback ran) or `timeout_ms` passed. `timeout_ms` 0 = only what
+/// completed during this call (its callback ran), `timeout_ms` passed, or the pool is closed (then
+/// it returns at once after running what is ready). `timeout_ms` 0 = only what
 /// is ready now, without waiting; `UINT64_MAX` = no time limit. `*out_completed` (may be NULL) is the
 /// number of sends completed during the call.
 ///

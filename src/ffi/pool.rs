@@ -157,7 +157,9 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
 
 /// Closes the pool: connections are dropped, pending sends complete with `JINA_NET_POOL_CLOSED`,
 /// later calls on it fail with `JINA_NET_POOL_CLOSED`. Closing twice is harmless. The pool must
-/// still be freed.
+/// still be freed. A caller-driven pool's pending sends complete in the next `jina_net_pool_poll`;
+/// closing also makes every `jina_net_pool_poll` of the pool return once it has run what is ready,
+/// waiting for nothing (so a thread that polls in a loop can see the pool closed and stop).
 ///
 /// # Safety
 /// `pool` must be a live pool.
@@ -165,7 +167,11 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
 pub unsafe extern "C" fn jina_net_pool_close(pool: *mut jina_net_pool) -> jina_net_result {
     boundary("jina_net_pool_close", || {
         // SAFETY: the caller passes a live pool.
-        unsafe { pool_ref(pool) }?.pool.close();
+        let pool = unsafe { pool_ref(pool) }?;
+        pool.pool.close();
+        if let Some(driven) = &pool.driven {
+            driven.sends.close();
+        }
         Ok(())
     })
 }
