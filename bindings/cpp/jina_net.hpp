@@ -562,8 +562,8 @@ struct SendOptions {
   std::optional<uint32_t> shard_id;    ///< a shard (none = the deployment's shards in turn)
   Polling polling = Polling::Any;      ///< All = one send per shard
   std::optional<std::string> endpoint; ///< `endpoint` metadata of data requests
-  /// Deadline of the whole send (0 = the pool's default). Use 0, not milliseconds::max(), for "none":
-  /// absurdly large values (~1e17 ms and up) make the library panic (the send completes with JINA_NET_PANIC).
+  /// Deadline of the whole send (0 = the pool's default). A value beyond what a deadline can express
+  /// (up to milliseconds::max()) means no deadline.
   std::chrono::milliseconds timeout{0};
   RequestKind kind = RequestKind::Data;
 };
