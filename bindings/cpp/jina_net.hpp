@@ -554,6 +554,9 @@ struct PoolOptions {
   std::chrono::milliseconds default_timeout{0};  ///< deadline of sends that give none (0 = none)
   bool tls = false;                              ///< TLS for every address
   std::string root_certificates_pem;             ///< PEM roots to trust ("" = system roots)
+  /// Run the pool on the threads that call Pool::poll instead of library threads: no library thread,
+  /// no thread hop per request; callbacks fire inside poll() on the polling thread.
+  bool caller_driven = false;
 };
 
 /// Routing and options of one pool send.
@@ -577,6 +580,7 @@ class Pool {
     if (options.max_attempts) o.max_attempts = *options.max_attempts;
     o.default_timeout_ms = detail::millis(options.default_timeout, "default_timeout");
     o.tls = options.tls;
+    o.caller_driven = options.caller_driven;
     if (!options.root_certificates_pem.empty()) {
       o.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
       o.root_certificates_pem_len = options.root_certificates_pem.size();
@@ -606,8 +610,21 @@ class Pool {
     return removed;
   }
 
-  /// Closes the pool: pending sends complete with JINA_NET_POOL_CLOSED; later calls throw it.
+  /// Closes the pool: pending sends complete with JINA_NET_POOL_CLOSED; later calls throw it. For a
+  /// caller-driven pool, every poll() returns at once from then on.
   void close() { detail::check(jina_net_pool_close(ptr_.get())); }
+
+  /// Runs a caller-driven pool (PoolOptions::caller_driven) on this thread: its I/O, timers and the
+  /// callbacks of completed sends, until one send completed, `timeout` passed (0 = only what is
+  /// ready; milliseconds::max() = no limit) or the pool is closed. Returns the number of sends
+  /// completed. Throws JINA_NET_INVALID_ARGUMENT for a pool run by library threads, and
+  /// JINA_NET_RUNTIME_ERROR from inside a callback.
+  size_t poll(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) {
+    const uint64_t ms = timeout == std::chrono::milliseconds::max() ? UINT64_MAX : detail::millis(timeout, "timeout");
+    size_t completed = 0;
+    detail::check(jina_net_pool_poll(ptr_.get(), ms, &completed));
+    return completed;
+  }
 
   /// The routing table: one line per head or shard, `<deployment>\t<head|shard N>\t<addr>,<addr>`.
   std::string routes() const {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -1203,6 +1204,37 @@ static bool tie_servers_to_this_process() {
   return true;
 }
 
+static void test_caller_driven() {
+  std::printf("-- caller-driven pool\n");
+  jina_net::PoolOptions options;
+  options.caller_driven = true;
+  jina_net::Pool pool(options);
+  pool.add_connection("d", addr("a"));
+  const auto me = std::this_thread::get_id();
+  std::vector<std::thread::id> threads;
+  int resends = 5;
+  std::function<void(const SendResult &)> again = [&](const SendResult &r) {
+    threads.push_back(std::this_thread::get_id());
+    CHECK(r.ok());
+    auto inside = catch_error([&] { pool.poll(0ms); });  // not from a callback
+    CHECK(inside && inside->code() == JINA_NET_RUNTIME_ERROR);
+    if (resends-- > 0) pool.send("d", pb::data_request("again"), SendOptions{}, again);
+  };
+  pool.send("d", pb::data_request("first"), SendOptions{}, again);
+  std::this_thread::sleep_for(50ms);
+  CHECK(threads.empty());  // nothing runs unpolled
+  size_t completed = 0;
+  for (int i = 0; i < 400 && threads.size() < 6; ++i) completed += pool.poll(50ms);
+  CHECK(threads.size() == 6 && completed == 6);
+  CHECK(std::all_of(threads.begin(), threads.end(), [&](std::thread::id t) { return t == me; }));
+  CHECK(pool.poll(0ms) == 0);
+  pool.close();
+  CHECK(pool.poll() == 0);  // a closed pool's poll returns at once, even without a time limit
+  jina_net::Pool threaded;
+  auto refused = catch_error([&] { threaded.poll(0ms); });
+  CHECK(refused && refused->code() == JINA_NET_INVALID_ARGUMENT);
+}
+
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
@@ -1224,6 +1256,7 @@ int main() {
     test_callbacks();
     test_cancel_and_close();
     test_owned();
+    test_caller_driven();
     test_head_control();
     test_oneshot();
     test_runtime_shutdown();
