@@ -208,6 +208,14 @@ _FUNCTIONS = {
 }
 
 
+# Functions that never block and never run a callback on the calling thread are also bound through
+# ctypes.PyDLL, which keeps the GIL during the call: releasing and re-taking it costs more than the call
+# when library threads are waiting for the GIL to deliver completions. (Such a call cannot deadlock: the
+# library holds none of its locks while it runs a completion callback, and these functions wait for
+# nothing else.) The blocking ones (_sync, runtime shutdown, pool free) always release the GIL.
+_KEEP_GIL = ('jina_net_pool_send', 'jina_net_pool_cancel')
+
+
 def _candidates():
     explicit = os.environ.get('JINA_NET_LIBRARY')
     if explicit:
@@ -227,6 +235,11 @@ def _load():
             f = getattr(lib, fn)
             f.restype = restype
             f.argtypes = argtypes
+        gil = ctypes.PyDLL(name, handle=lib._handle)
+        for fn in _KEEP_GIL:
+            f = getattr(gil, fn)
+            f.restype, f.argtypes = _FUNCTIONS[fn]
+            setattr(lib, fn, f)
         version = lib.jina_net_version().decode()
         if int(version.split('.')[0]) != ABI_MAJOR:
             raise ImportError(f'{name} is libjina_net {version}; this binding needs major version {ABI_MAJOR}')
