@@ -4,8 +4,9 @@
 #   test_pool.py        jina_net.Pool and the one-shot helpers against jina-net-test-server
 #   test_networking.py  the drop-in GrpcConnectionPool vs jina's own on real jina 3.1.0 workers
 #   test_runtimes.py    real jina heads and Flows (gateway -> heads -> workers) with jina_net patched in
-# and that `pip install bindings/python` gives an importable package. Links target/debug/libjina_net.so
-# (JINA_NET_LIBRARY); builds the workspace first. Never skips: a missing venv fails the run.
+# then that `pip install bindings/python` gives an importable package and that the benchmark runs.
+# Uses target/debug/libjina_net.so (JINA_NET_LIBRARY); builds the workspace first. Never skips: a
+# missing venv fails the run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -36,4 +37,8 @@ assert jina_net.__file__.startswith(sys.argv[1]), jina_net.__file__
 assert jina_net.version() == "0.1.0", jina_net.version()
 print("imported", jina_net.__file__, "libjina_net", jina_net.version(), "from", jina_net.library_path())
 ' "$site/lib")
+echo "== the Python benchmark still runs (bench/python/run_pool_compare.sh --quick, debug build: numbers mean nothing)"
+JINA_NET_BENCH_PROFILE=debug bench/python/run_pool_compare.sh --quick --inflight=1,16 >"$site/bench.out" 2>&1 ||
+  { cat "$site/bench.out"; exit 1; }
+grep -q '^| 16 | jina_net GrpcConnectionPool' "$site/bench.out" || { cat "$site/bench.out"; exit 1; }
 echo "== Python binding: all tests passed"
