@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of libjina_net: Rust (unit, integration against in-process servers, C ABI from
-# Rust, header drift), C (ASan/UBSan and valgrind), C++, Go and interop with real jina 3.1.0.
+# Rust, header drift), C (ASan/UBSan and valgrind), C++, Go and interop with real jina 3.1.0;
+# the install layout (pkg-config, soname, exports) and the Python binding.
 # Installs what a fresh Debian machine lacks (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +20,9 @@ for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh tests
     echo "== $suite"
     "./$suite"
   fi
+done
+for suite in tests/install/run.sh bindings/python/test.sh; do
+  echo "== $suite"
+  "./$suite"
 done
 echo "== all suites passed"
