@@ -28,8 +28,11 @@ echo "== python -m unittest (bindings/python/tests)"
 echo "== pip install bindings/python (into a temporary target) and import it from there"
 site="$(mktemp -d "${TMPDIR:-/tmp}/jina-net-py.XXXXXX")"
 trap 'rm -rf "$site"' EXIT
-# (pip builds it in an isolated environment: setuptools and wheel come from PyPI the first time)
-"$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$site/lib" "$here" \
+# From a copy (setuptools writes build/ and *.egg-info next to the sources); pip builds it in an
+# isolated environment: setuptools and wheel come from PyPI the first time.
+mkdir -p "$site/src"
+cp -r "$here/pyproject.toml" "$here/README.md" "$here/jina_net" "$site/src/"
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$site/lib" "$site/src" \
   >"$site/pip.log" 2>&1 || { cat "$site/pip.log"; exit 1; }
 (cd "$site" && PYTHONPATH="$site/lib" "$PY" -c '
 import sys, jina_net, jina_net.networking
