@@ -326,6 +326,32 @@ FORK_SCRIPT = textwrap.dedent('''
 ''')
 
 
+EXIT_SCRIPT = textwrap.dedent('''
+    import asyncio, sys
+    import jina_net
+
+    async def main():
+        pool = jina_net.Pool()
+        pool.add_connection('slow', sys.argv[1])
+        h = b'\\x0a\\x01r'
+        futures = [pool.send_async(jina_net.REQUEST_DATA, [b'\\x0a' + bytes([len(h)]) + h], 'slow') for _ in range(50)]
+        await asyncio.sleep(0.2)
+        print('leaving with', len(futures), 'sends pending', flush=True)
+
+    asyncio.run(main())
+''')
+
+
+class ExitTest(unittest.TestCase):
+    def test_exit_with_sends_pending_is_clean(self):
+        # At exit the binding shuts the runtime down: pending sends complete on the main thread (their
+        # loop is closed by then) and no library thread calls into Python while it finalizes.
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, 'bindings', 'python'))
+        r = subprocess.run([sys.executable, '-c', EXIT_SCRIPT, A('slow')], env=env, capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual((r.returncode, r.stdout.strip(), r.stderr), (0, 'leaving with 50 sends pending', ''))
+
+
 class ForkTest(unittest.TestCase):
     def run_script(self, mode):
         env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, 'bindings', 'python'))
