@@ -165,9 +165,9 @@ echo "   $(tail -1 "$work/cpp.out")"
 echo "== 8. Go binding with #cgo pkg-config: jina_net (-tags jinanet_pkgconfig)"
 export GOPROXY=off GOFLAGS="${GOFLAGS:-}"
 if [ -z "${HOME:-}" ] && [ -z "${GOCACHE:-}" ]; then export GOCACHE="${TMPDIR:-/tmp}/jinanet-go-cache"; fi
-# Go's build cache (1.19 here) keys cgo packages on their flags but not on pkg-config's output: a package built
-# against an earlier (since removed) prefix would be reused with its stale -L. The prefix and the
-# installed files in CGO_CFLAGS make them part of the key (as bindings/go/test.sh does for target/).
+# Go's build cache (1.19 here) keys cgo packages on their flags but not on pkg-config's output: a
+# package built against an earlier (since removed) prefix was reused with its stale -L. The prefix and
+# the installed files in CGO_CFLAGS make them part of the key (as bindings/go/test.sh does for target/).
 stamp="$(printf '%s' "$prefix" | cat - "$prefix/include/jina_net.h" "$prefix/lib/libjina_net.so.$version" | sha256sum | cut -c1-16)"
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DJINA_NET_INSTALL_STAMP=$stamp"
 (cd bindings/go && go vet -tags jinanet_pkgconfig ./... && go test -c -tags jinanet_pkgconfig -o "$work/jinanet.test" .)
