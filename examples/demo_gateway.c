@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../include/jina_net.h"
+#include <jina_net.h> /* scripts/demo.sh: -Iinclude; installed: pkg-config --cflags jina_net */
 #include "../tests/c/mini_proto.h"
 #include "../tests/c/test_servers.h"
 

@@ -8,6 +8,6 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 cargo build --workspace --locked --quiet
 mkdir -p target/demo
-cc -std=c11 -O2 -Wall -Wextra -Werror examples/demo_gateway.c -o target/demo/demo_gateway \
+cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude examples/demo_gateway.c -o target/demo/demo_gateway \
   -Ltarget/debug -ljina_net -Wl,-rpath,"$PWD/target/debug" -lpthread
 exec target/demo/demo_gateway

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of libjina_net: Rust (unit, integration against in-process servers, C ABI from
-# Rust, header drift), C (ASan/UBSan and valgrind), C++, Go and interop with real jina 3.1.0.
+# Rust, header drift), C (ASan/UBSan and valgrind), C++, Go and interop with real jina 3.1.0;
+# the install layout (pkg-config, soname, exports) and the Python binding.
 # Installs what a fresh Debian machine lacks (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +18,9 @@ echo "== C: tests/c/run.sh"
 # install-deps.sh installed every benchmark client's tools and the interop suite makes the Python
 # venv before it: the benchmark smoke test then requires every client to be there.
 export JINA_NET_BENCH_REQUIRE_ALL=1
-for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh tests/k8s/run.sh bench/smoke.sh; do
-  if [ -x "$suite" ]; then
-    echo "== $suite"
-    "./$suite"
-  fi
+for suite in bindings/cpp/test.sh bindings/go/test.sh tests/interop/run.sh tests/k8s/run.sh \
+  tests/install/run.sh bindings/python/test.sh bench/smoke.sh; do
+  echo "== $suite"
+  "./$suite"
 done
 echo "== all suites passed"

@@ -1,7 +1,6 @@
 package jinanet
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
 #include "jina_net.h"
 */
 import "C"

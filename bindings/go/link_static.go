@@ -1,4 +1,4 @@
-//go:build jinanet_static
+//go:build jinanet_static && !jinanet_pkgconfig
 
 package jinanet
 
@@ -6,6 +6,7 @@ package jinanet
 // target/debug/libjina_net.a into the Go binary; the result needs no libjina_net.so at run time.
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/../../include
 #cgo LDFLAGS: ${SRCDIR}/../../target/debug/libjina_net.a -lpthread -ldl -lm
 */
 import "C"

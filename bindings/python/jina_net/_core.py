@@ -1,0 +1,611 @@
+"""The C ABI as Python objects, on serialized bytes (no jina needed): a connection pool whose sends
+complete on an asyncio event loop, the one-shot helpers and the control plane.
+
+Threads: the library completes a send on one of its own threads. The completion callback (one ctypes
+function for the whole process, so nothing has to be kept alive per send) copies what it needs out of
+the result during the call and hands it to the event loop of the send through
+``loop.call_soon_threadsafe`` (batched: one wake-up of the loop carries every completion that
+arrived meanwhile). Futures are only touched on their loop's thread.
+
+Processes: the library runs one runtime (threads) per process, started by the first pool or one-shot
+call. A process forked after that cannot use the library (its runtime threads do not exist in the
+child): calls there raise ``RuntimeError`` instead of hanging. Forking before the first use is fine,
+which is how jina's Flows start their runtimes. At interpreter exit the runtime is shut down, so that
+no callback runs while Python finalizes.
+"""
+import asyncio
+import atexit
+import ctypes
+import itertools
+import os
+import threading
+from collections import deque
+from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint64, c_void_p, string_at
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import _ffi
+from ._ffi import lib
+
+NO_SHARD = _ffi.NO_SHARD
+REQUEST_DATA = _ffi.REQUEST_DATA
+REQUEST_CONTROL = _ffi.REQUEST_CONTROL
+POLLING_ANY = _ffi.POLLING_ANY
+POLLING_ALL = _ffi.POLLING_ALL
+
+
+class JinaNetError(Exception):
+    """A call or a send that failed.
+
+    :ivar result: the ``jina_net_result`` code (``jina_net._ffi.RPC_ERROR``, ...)
+    :ivar result_name: its name, e.g. ``"JINA_NET_RPC_ERROR"``
+    :ivar grpc_code: the gRPC status code, or -1 when the failure had none
+    :ivar grpc_message: the gRPC status message ("" when none)
+    :ivar address: ``host:port`` of the replica, when known
+    :ivar metadata: trailing metadata of the error status, ``[(key, value bytes)]``
+    """
+
+    def __init__(self, result: int, message: str, grpc_code: int = -1, grpc_message: str = '', address: str = '',
+                 metadata: Optional[List[Tuple[str, bytes]]] = None):
+        super().__init__(message)
+        self.result = result
+        self.result_name = _ffi.result_name(result)
+        self.message = message
+        self.grpc_code = grpc_code
+        self.grpc_message = grpc_message
+        self.address = address
+        self.metadata = metadata or []
+
+    def __str__(self):
+        return f'{self.result_name}: {self.message}'
+
+
+def _error_of_call(result: int, what: str) -> JinaNetError:
+    message = _ffi.last_error() or what
+    return JinaNetError(result, message, lib.jina_net_last_error_grpc_code() if result == _ffi.RPC_ERROR else -1)
+
+
+class Target:
+    """The outcome of a send at one target (one shard for polling ALL)."""
+
+    __slots__ = ('status', 'grpc_code', 'head', 'shard_id', 'address', 'grpc_message', 'error_message', 'body',
+                 'metadata')
+
+    def __init__(self, status, grpc_code, head, shard_id, address, grpc_message, error_message, body, metadata):
+        self.status = status
+        self.grpc_code = grpc_code
+        self.head = head
+        self.shard_id = shard_id
+        self.address = address
+        self.grpc_message = grpc_message
+        self.error_message = error_message
+        #: the serialized response (``None`` when the target failed)
+        self.body = body
+        #: trailing metadata, ``[(key, value bytes as on the wire)]`` (base64 for ``-bin`` keys)
+        self.metadata = metadata
+
+    @property
+    def ok(self) -> bool:
+        return self.status == _ffi.OK
+
+    def error(self) -> JinaNetError:
+        return JinaNetError(self.status, self.error_message, self.grpc_code, self.grpc_message, self.address,
+                            self.metadata)
+
+    def __repr__(self):
+        if self.ok:
+            return f'Target(ok, {self.address}, {len(self.body)} bytes, {self.metadata})'
+        return f'Target({_ffi.result_name(self.status)}, {self.address}, {self.error_message!r})'
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+_runtime_pid: Optional[int] = None
+_inherited = False  # set in a child forked after the runtime started
+
+
+def _after_fork_in_child():
+    global _inherited
+    if _runtime_pid is not None:
+        _inherited = True
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _shutdown_at_exit():
+    if _runtime_pid == os.getpid() and not _inherited:
+        # Pending sends complete now (on this thread) and the runtime threads are joined: no callback
+        # can run later, while the interpreter finalizes.
+        lib.jina_net_runtime_shutdown(2000)
+
+
+def _uses_runtime():
+    """Called before every call that may start or use the library runtime."""
+    global _runtime_pid
+    if _inherited:
+        raise RuntimeError(
+            f'libjina_net was started in process {_runtime_pid} before this process was forked from it; '
+            'a forked child cannot use it (its runtime threads do not exist here). Use the library only '
+            'in the child, or start children before the first pool or send (or with exec/spawn).'
+        )
+    if _runtime_pid is None:
+        _runtime_pid = os.getpid()
+        atexit.register(_shutdown_at_exit)
+
+
+def init_runtime(worker_threads: int):
+    """Sizes the library runtime (before the first pool or send; afterwards ``JinaNetError``
+    ``ALREADY_STARTED``)."""
+    r = lib.jina_net_runtime_init(worker_threads)
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_runtime_init failed')
+
+
+def version() -> str:
+    return lib.jina_net_version().decode()
+
+
+# --- completions ---------------------------------------------------------------------------------
+
+
+class _Inbox:
+    """Completions for one event loop, delivered in batches by call_soon_threadsafe."""
+
+    __slots__ = ('loop', 'items', 'scheduled', 'lock')
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.items = deque()
+        self.scheduled = False
+        self.lock = threading.Lock()
+
+    def put(self, fn, arg):  # any thread
+        self.items.append((fn, arg))
+        with self.lock:
+            if self.scheduled:
+                return
+            self.scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.drain)
+        except RuntimeError:
+            # The loop is closed: nobody can await these results any more.
+            with self.lock:
+                self.scheduled = False
+            self.items.clear()
+
+    def drain(self):  # the loop's thread
+        with self.lock:
+            self.scheduled = False
+        items = self.items
+        while items:
+            fn, arg = items.popleft()
+            try:
+                fn(arg)
+            except Exception as e:  # noqa: BLE001 (reported to the loop, never lost silently)
+                self.loop.call_exception_handler({'message': 'jina_net completion handler failed', 'exception': e})
+
+
+_inboxes: Dict[int, _Inbox] = {}
+_inboxes_lock = threading.Lock()
+
+
+def _inbox(loop) -> _Inbox:
+    inbox = _inboxes.get(id(loop))
+    if inbox is None or inbox.loop is not loop:
+        with _inboxes_lock:
+            # drop inboxes of closed loops (their ids may be reused)
+            for k in [k for k, v in _inboxes.items() if v.loop.is_closed()]:
+                del _inboxes[k]
+            inbox = _Inbox(loop)
+            _inboxes[id(loop)] = inbox
+    return inbox
+
+
+# user_data -> (inbox, handler); the key travels through C as user_data
+_pending: Dict[int, Tuple[_Inbox, Callable]] = {}
+_keys = itertools.count(1)
+
+
+def _metadata(ptr, n) -> List[Tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        m = ptr[i]
+        out.append((m.key.decode('ascii', 'replace'), string_at(m.value, m.value_len) if m.value_len else b''))
+    return out
+
+
+def _outcome(result) -> Tuple[int, str, List[Target]]:
+    r = result.contents
+    targets = []
+    ts = r.targets
+    for i in range(r.targets_len):
+        t = ts[i]
+        body = string_at(t.response, t.response_len) if t.response else None
+        targets.append(Target(
+            t.status,
+            t.grpc_code,
+            t.head,
+            t.shard_id,
+            t.address.decode('utf-8', 'replace') if t.address else '',
+            t.grpc_message.decode('utf-8', 'replace') if t.grpc_message else '',
+            t.error_message.decode('utf-8', 'replace') if t.error_message else '',
+            body,
+            _metadata(t.metadata, t.metadata_len) if t.metadata_len else [],
+        ))
+    message = r.error_message.decode('utf-8', 'replace') if r.error_message else ''
+    return r.status, message, targets
+
+
+# ctypes runs a callback on a thread Python does not know with PyGILState_Ensure/_Release, which
+# create and destroy a Python thread state for every call. One extra PyGILState_Ensure, never
+# released, keeps the state of each library thread for the thread's life (a handful of runtime
+# threads): about a quarter less CPU per request. The main thread (where callbacks run only during
+# the runtime shutdown at exit) keeps its own.
+_PyGILState_Ensure = ctypes.pythonapi.PyGILState_Ensure
+_PyGILState_Ensure.restype = ctypes.c_int
+_PyGILState_Ensure.argtypes = []
+_main_thread = threading.main_thread().ident
+_thread_state = threading.local()  # lives in the Python thread state: set once it is kept
+
+
+def _keep_thread_state():
+    if not getattr(_thread_state, 'kept', False) and threading.get_ident() != _main_thread:
+        _PyGILState_Ensure()
+        _thread_state.kept = True
+
+
+@_ffi.SEND_CALLBACK
+def _on_complete(user_data, result):
+    # A library thread, with the GIL (ctypes took it). Nothing may escape into C.
+    try:
+        _keep_thread_state()
+        entry = _pending.pop(user_data or 0, None)
+        if entry is None:
+            return
+        inbox, handler = entry
+        try:
+            outcome = _outcome(result)
+        except BaseException as e:  # noqa: BLE001 (the send still completes, with this error)
+            outcome = (_ffi.PANIC, f'jina_net: reading the send result failed: {e!r}', [])
+        inbox.put(handler, outcome)
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def _ignore(_outcome):
+    pass
+
+
+def _register(loop, handler) -> int:
+    key = next(_keys)
+    _pending[key] = (_inbox(loop), handler)
+    return key
+
+
+# --- the pool ------------------------------------------------------------------------------------
+
+
+def _options(resilient: bool, overrides: dict) -> _ffi.PoolOptions:
+    o = _ffi.PoolOptions()
+    if resilient:
+        lib.jina_net_pool_options_init_resilient(byref(o))
+    else:
+        lib.jina_net_pool_options_init(byref(o))
+    names = {f[0] for f in _ffi.PoolOptions._fields_} - {'root_certificates_pem', 'root_certificates_pem_len'}
+    for k, v in overrides.items():
+        if k == 'root_certificates_pem':
+            if v is not None:
+                pem = v.encode() if isinstance(v, str) else bytes(v)
+                o.root_certificates_pem = pem
+                o.root_certificates_pem_len = len(pem)
+        elif k in names:
+            setattr(o, k, v)
+        else:
+            raise TypeError(f'unknown pool option {k!r} (options: {sorted(names | {"root_certificates_pem"})})')
+    return o
+
+
+def _encode(s: Optional[str]) -> Optional[bytes]:
+    return None if s is None else s.encode()
+
+
+def _bytes_array(requests: Sequence[bytes]):
+    arr = (_ffi.Bytes * len(requests))()
+    for i, b in enumerate(requests):
+        arr[i].data = b
+        arr[i].len = len(b)
+    return arr
+
+
+class Pool:
+    """A libjina_net connection pool (``jina_net_pool``) on bytes.
+
+    Options are the fields of ``jina_net_pool_options`` (``max_attempts``, ``default_timeout_ms``,
+    ``tls``, ``root_certificates_pem``, ``fail_over``, ...), starting from jina 3.1.0's behaviour or,
+    with ``resilient=True``, from ``jina_net_pool_options_init_resilient``.
+
+    The C pool is created at the first ``add_connection`` (so that constructing a pool does not start
+    the library runtime), and again after ``close()``.
+    """
+
+    def __init__(self, resilient: bool = False, **options):
+        self._options = _options(resilient, options)
+        self._ptr: Optional[int] = None
+
+    def _handle(self, create: bool) -> Optional[int]:
+        if self._ptr is None and create:
+            _uses_runtime()
+            out = c_void_p()
+            r = lib.jina_net_pool_new(byref(self._options), byref(out))
+            if r != _ffi.OK:
+                raise _error_of_call(r, 'jina_net_pool_new failed')
+            self._ptr = out.value
+        elif _inherited and self._ptr is not None:
+            _uses_runtime()  # raises
+        return self._ptr
+
+    def add_connection(self, deployment: str, address: str, head: bool = False,
+                       shard_id: Optional[int] = None) -> bool:
+        """Adds a replica; ``False`` when the address was already known there."""
+        ptr = self._handle(True)
+        added = c_bool()
+        r = lib.jina_net_pool_add_connection(ptr, deployment.encode(), address.encode(), head,
+                                             NO_SHARD if shard_id is None else shard_id, byref(added))
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_pool_add_connection failed')
+        return added.value
+
+    def remove_connection(self, deployment: str, address: str, head: bool = False,
+                          shard_id: Optional[int] = None) -> bool:
+        """Removes a replica; ``False`` when there was none (also when the pool has none at all)."""
+        ptr = self._handle(False)
+        if ptr is None:
+            return False
+        removed = c_bool()
+        r = lib.jina_net_pool_remove_connection(ptr, deployment.encode(), address.encode(), head,
+                                                NO_SHARD if shard_id is None else shard_id, byref(removed))
+        if r == _ffi.UNKNOWN_DEPLOYMENT:
+            return False
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_pool_remove_connection failed')
+        return removed.value
+
+    def send(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
+             shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
+             timeout_ms: int = 0, on_done: Optional[Callable] = None, loop=None) -> int:
+        """Routes and sends serialized requests (``jina_net_pool_send``) and returns the send id.
+
+        ``on_done((status, message, [Target, ...]))`` is called once, on ``loop``'s thread (default: the
+        running loop). Raises ``JinaNetError`` when nothing was sent (unknown deployment, no
+        replicas, bad request bytes...); ``on_done`` is then never called.
+        """
+        ptr = self._handle(False)
+        if ptr is None:
+            raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        key = _register(loop, on_done or _ignore)
+        n = len(requests)
+        if n == 1:
+            one = _ffi.Bytes(requests[0], len(requests[0]))
+            arr = byref(one)
+        else:
+            arr = _bytes_array(requests)
+        send_id = c_uint64()
+        r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head,
+                                   NO_SHARD if shard_id is None else shard_id, polling, _encode(endpoint),
+                                   timeout_ms, _on_complete, key, byref(send_id))
+        if r != _ffi.OK:
+            _pending.pop(key, None)
+            raise _error_of_call(r, 'jina_net_pool_send failed')
+        return send_id.value
+
+    def send_async(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
+                   shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
+                   timeout_ms: int = 0) -> 'asyncio.Future[List[Target]]':
+        """``send`` as a future of the targets' outcomes (every target, failed ones included; a send that
+        failed as a whole, e.g. the pool was closed, raises ``JinaNetError``). Cancelling the future
+        cancels the send."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def done(outcome):
+            if fut.done():
+                return
+            status, message, targets = outcome
+            if not targets and status != _ffi.OK:
+                fut.set_exception(JinaNetError(status, message))
+            else:
+                fut.set_result(targets)
+
+        send_id = self.send(kind, requests, deployment, head, shard_id, polling, endpoint, timeout_ms, done, loop)
+        fut.add_done_callback(lambda f: self.cancel(send_id) if f.cancelled() else None)
+        return fut
+
+    def cancel(self, send_id: int) -> bool:
+        """Cancels a pending send (it completes with ``CANCELLED``); ``False`` when it already completed."""
+        ptr = self._ptr
+        if ptr is None:
+            return False
+        r = lib.jina_net_pool_cancel(ptr, send_id)
+        if r == _ffi.NOT_FOUND or r == _ffi.POOL_CLOSED:
+            return False
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_pool_cancel failed')
+        return True
+
+    def routes(self) -> str:
+        """The routing table: one line per head or shard, ``deployment\\thead|shard N\\taddr,addr``."""
+        ptr = self._handle(False)
+        if ptr is None:
+            return ''
+        out = c_void_p()
+        r = lib.jina_net_pool_routes(ptr, byref(out))
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_pool_routes failed')
+        try:
+            return string_at(out.value).decode()
+        finally:
+            lib.jina_net_string_free(out)
+
+    def close(self):
+        """Closes and frees the C pool: pending sends complete with ``POOL_CLOSED``. The next
+        ``add_connection`` starts a new, empty one."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None and not _inherited:
+            lib.jina_net_pool_free(ptr)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (interpreter shutdown)
+            pass
+
+
+# --- one-shot sends and the control plane ---------------------------------------------------------
+
+
+class Response:
+    """A response of a one-shot send: body, address, trailing metadata."""
+
+    __slots__ = ('body', 'address', 'metadata')
+
+    def __init__(self, body: bytes, address: str, metadata: List[Tuple[str, bytes]]):
+        self.body = body
+        self.address = address
+        self.metadata = metadata
+
+
+def _take_response(ptr) -> Response:
+    """Copies an owned jina_net_response and frees it."""
+    try:
+        data, n = c_void_p(), c_size_t()
+        r = lib.jina_net_response_body(ptr, byref(data), byref(n))
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_response_body failed')
+        body = string_at(data.value, n.value) if n.value else b''
+        address = (lib.jina_net_response_address(ptr) or b'').decode()
+        metadata = []
+        for i in range(lib.jina_net_response_metadata_count(ptr)):
+            key, value, vlen = c_char_p(), c_void_p(), c_size_t()
+            r = lib.jina_net_response_metadata(ptr, i, byref(key), byref(value), byref(vlen))
+            if r != _ffi.OK:
+                raise _error_of_call(r, 'jina_net_response_metadata failed')
+            metadata.append((key.value.decode(), string_at(value.value, vlen.value) if vlen.value else b''))
+        return Response(body, address, metadata)
+    finally:
+        lib.jina_net_response_free(ptr)
+
+
+def _oneshot_options(timeout_s: Optional[float], tls: bool, root_certificates, endpoint: Optional[str]):
+    o = _ffi.OneshotOptions()
+    o.timeout_ms = 0 if timeout_s is None else max(1, int(timeout_s * 1000))
+    o.tls = bool(tls)
+    if root_certificates is not None:
+        pem = root_certificates.encode() if isinstance(root_certificates, str) else bytes(root_certificates)
+        o.root_certificates_pem = pem
+        o.root_certificates_pem_len = len(pem)
+    o.endpoint = _encode(endpoint)
+    return o
+
+
+def send_requests_sync(kind: int, requests: Sequence[bytes], target: str, timeout: Optional[float] = None,
+                       tls: bool = False, root_certificates=None, endpoint: Optional[str] = None) -> Response:
+    """Blocking send to an address (3 attempts on UNAVAILABLE, fresh channels); raises ``JinaNetError``."""
+    _uses_runtime()
+    out = c_void_p()
+    opts = _oneshot_options(timeout, tls, root_certificates, endpoint)
+    r = lib.jina_net_send_requests_sync(kind, _bytes_array(requests), len(requests), target.encode(), byref(opts),
+                                        byref(out))
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_send_requests_sync failed')
+    return _take_response(out)
+
+
+def _single_future(loop):
+    fut = loop.create_future()
+
+    def done(outcome):
+        if fut.done():
+            return
+        status, message, targets = outcome
+        if targets:
+            t = targets[0]
+            if t.ok:
+                fut.set_result(Response(t.body, t.address, t.metadata))
+            else:
+                fut.set_exception(t.error())
+        else:
+            fut.set_exception(JinaNetError(status, message))
+
+    return fut, done
+
+
+def send_request_async(kind: int, request: bytes, target: str, timeout: Optional[float] = None, tls: bool = False,
+                       root_certificates=None, endpoint: Optional[str] = None) -> 'asyncio.Future[Response]':
+    """One send to an address, no retry (``jina_net_send_request_async``)."""
+    _uses_runtime()
+    loop = asyncio.get_running_loop()
+    fut, done = _single_future(loop)
+    key = _register(loop, done)
+    opts = _oneshot_options(timeout, tls, root_certificates, endpoint)
+    r = lib.jina_net_send_request_async(kind, request, len(request), target.encode(), byref(opts), _on_complete, key)
+    if r != _ffi.OK:
+        _pending.pop(key, None)
+        raise _error_of_call(r, 'jina_net_send_request_async failed')
+    return fut
+
+
+def _shard(shard_id: Optional[int]) -> int:
+    return NO_SHARD if shard_id is None else shard_id
+
+
+def worker_control_sync(activate: bool, worker_host: str, worker_port: int, target_head: str,
+                        shard_id: Optional[int] = None, timeout: Optional[float] = None) -> Response:
+    """Blocking ACTIVATE / DEACTIVATE of a worker at a head; the response is the head's echo."""
+    _uses_runtime()
+    fn = lib.jina_net_activate_worker_sync if activate else lib.jina_net_deactivate_worker_sync
+    out = c_void_p()
+    timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
+    r = fn(worker_host.encode(), worker_port, target_head.encode(), timeout_ms, _shard(shard_id), byref(out))
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'worker control failed')
+    return _take_response(out)
+
+
+def worker_control(activate: bool, worker_host: str, worker_port: int, target_head: str,
+                   shard_id: Optional[int] = None) -> 'asyncio.Future[Response]':
+    """ACTIVATE / DEACTIVATE without blocking (one attempt, 1 s)."""
+    _uses_runtime()
+    loop = asyncio.get_running_loop()
+    fut, done = _single_future(loop)
+    key = _register(loop, done)
+    fn = lib.jina_net_activate_worker if activate else lib.jina_net_deactivate_worker
+    r = fn(worker_host.encode(), worker_port, target_head.encode(), _shard(shard_id), _on_complete, key)
+    if r != _ffi.OK:
+        _pending.pop(key, None)
+        raise _error_of_call(r, 'worker control failed')
+    return fut
+
+
+def host_is_local(host: str) -> bool:
+    out = c_bool()
+    r = lib.jina_net_host_is_local(host.encode(), byref(out))
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_host_is_local failed')
+    return out.value
+
+
+def is_remote_local_connection(first: str, second: str) -> bool:
+    out = c_bool()
+    r = lib.jina_net_is_remote_local_connection(first.encode(), second.encode(), byref(out))
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_is_remote_local_connection failed')
+    return out.value
+
+
+def default_grpc_options() -> List[Tuple[str, int]]:
+    n = c_size_t()
+    arr = lib.jina_net_default_grpc_options(byref(n))
+    return [(arr[i].name.decode(), arr[i].value) for i in range(n.value)]

@@ -1,0 +1,420 @@
+"""A drop-in replacement of jina 3.1.0's ``jina.serve.networking.GrpcConnectionPool`` on libjina_net.
+
+The methods have jina 3.1.0's signatures and results:
+
+- ``send_requests(requests, deployment, head=False, shard_id=None, polling_type=PollingType.ANY,
+  endpoint=None)`` returns a list of ``asyncio.Task`` (one per target: ALL = one per shard, ``[]``
+  when the deployment, head or shard has no replica), each resolving to ``(response, metadata)``: a
+  jina ``DataRequest`` / ``ControlRequest`` deserialized by jina's own serializers and the trailing
+  metadata as a ``grpc.aio.Metadata``; a failed call raises ``grpc.aio.AioRpcError`` (here
+  ``JinaNetRpcError``, a subclass carrying the libjina_net result and the replica's address).
+- ``send_requests_once(requests, deployment, head=False, shard_id=None, endpoint=None)`` returns one
+  such task, or ``None`` when there is no replica; ``send_request`` / ``send_request_once`` as jina.
+- ``add_connection(deployment, address, head=False, shard_id=None)``; ``await
+  remove_connection(...)`` returns a truthy value when a replica was removed, ``None`` otherwise;
+  ``start()``; ``await close()`` (the pool is usable again afterwards, as jina's).
+- Static helpers: ``activate_worker_sync``, ``activate_worker``, ``deactivate_worker``,
+  ``send_request_sync``, ``send_requests_sync``, ``send_request_async``, ``get_default_grpc_options``
+  go through libjina_net; ``get_grpc_channel`` and ``create_async_channel_stub`` return grpc objects
+  and are jina's own (this class derives from jina's).
+
+Routing, retries (3 attempts on UNAVAILABLE), message sizes and the wire bytes are libjina_net's, which
+behaves as jina 3.1.0 (tests/interop.rs compares them byte for byte). Extra keyword arguments of the
+constructor are libjina_net pool options (``resilient=True``, ``default_timeout_ms=...``, ...).
+
+``patch_jina()`` makes jina's runtimes (heads, gateways) create this pool.
+"""
+import asyncio
+import base64
+from typing import List, Optional
+
+import grpc
+from grpc.aio import AioRpcError, Metadata
+
+from jina.enums import PollingType
+from jina.logging.logger import JinaLogger
+from jina.proto import serializer as _serializer
+from jina.serve import networking as _jina_networking
+from jina.types.request import Request
+from jina.types.request.control import ControlRequest
+from jina.types.request.data import DataRequest
+
+from . import _core, _ffi
+
+__all__ = [
+    'GrpcConnectionPool',
+    'JinaNetRpcError',
+    'create_connection_pool',
+    'host_is_local',
+    'is_remote_local_connection',
+    'patch_jina',
+]
+
+_JinaGrpcConnectionPool = _jina_networking.GrpcConnectionPool
+_jina_create_connection_pool = _jina_networking.create_connection_pool
+
+_STATUS_BY_CODE = {s.value[0]: s for s in grpc.StatusCode}
+# library results without a gRPC status, as the gRPC code jina's grpc.aio calls would have raised
+_STATUS_BY_RESULT = {
+    _ffi.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    _ffi.CANCELLED: grpc.StatusCode.CANCELLED,
+    _ffi.POOL_CLOSED: grpc.StatusCode.CANCELLED,
+    _ffi.RUNTIME_ERROR: grpc.StatusCode.UNAVAILABLE,
+    _ffi.TLS_ERROR: grpc.StatusCode.UNAVAILABLE,
+    _ffi.INVALID_RESPONSE: grpc.StatusCode.INTERNAL,
+    _ffi.PANIC: grpc.StatusCode.INTERNAL,
+}
+
+_serialize_data = _serializer.DataRequestProto.SerializeToString
+_serialize_control = _serializer.ControlRequestProto.SerializeToString
+_parse_data = _serializer.DataRequestProto.FromString
+_parse_control = _serializer.ControlRequestProto.FromString
+
+
+class JinaNetRpcError(AioRpcError):
+    """``grpc.aio.AioRpcError`` of a libjina_net send: ``code()``, ``details()``,
+    ``trailing_metadata()`` as grpc's, plus ``result_name`` (e.g. ``JINA_NET_RPC_ERROR``) and
+    ``address`` (the replica)."""
+
+    def __init__(self, code, details, trailing_metadata, debug_error_string, result, address):
+        super().__init__(code, Metadata(), trailing_metadata, details, debug_error_string)
+        self.result = result
+        self.result_name = _ffi.result_name(result)
+        self.address = address
+
+    def __str__(self):
+        return f'<JinaNetRpcError {self.code()} {self.details()!r} ({self.result_name}, {self.address})>'
+
+
+def _value(key: str, raw: bytes):
+    if key.endswith('-bin'):
+        return base64.b64decode(raw + b'=' * (-len(raw) % 4))
+    try:
+        return raw.decode('ascii')
+    except UnicodeDecodeError:
+        return raw.decode('latin-1')
+
+
+def _grpc_metadata(pairs) -> Metadata:
+    return Metadata(*[(k, _value(k, v)) for k, v in pairs])
+
+
+def _rpc_error(result: int, message: str, grpc_code: int = -1, grpc_message: str = '', address: str = '',
+               metadata=()) -> JinaNetRpcError:
+    if grpc_code >= 0:
+        code = _STATUS_BY_CODE.get(grpc_code, grpc.StatusCode.UNKNOWN)
+        details = grpc_message
+    else:
+        code = _STATUS_BY_RESULT.get(result, grpc.StatusCode.UNKNOWN)
+        details = message
+    return JinaNetRpcError(code, details, _grpc_metadata(metadata), message, result, address)
+
+
+def _error_of(e: _core.JinaNetError) -> JinaNetRpcError:
+    return _rpc_error(e.result, e.message, e.grpc_code, e.grpc_message, e.address, e.metadata)
+
+
+async def _await(fut):
+    return await fut
+
+
+def _serialize(requests):
+    """(kind, [bytes], parse) or raises as jina's task would (ValueError / IndexError)."""
+    request_type = type(requests[0])
+    if request_type == DataRequest:
+        return _core.REQUEST_DATA, [_serialize_data(r) for r in requests], _parse_data
+    if request_type == ControlRequest:
+        # jina sends requests[0] only
+        return _core.REQUEST_CONTROL, [_serialize_control(requests[0])], _parse_control
+    raise ValueError(f'Unsupported request type {type(requests[0])}')
+
+
+class GrpcConnectionPool(_JinaGrpcConnectionPool):
+    """jina 3.1.0's ``GrpcConnectionPool`` on libjina_net (see the module documentation).
+
+    :param logger: the logger to use (as jina's)
+    :param pool_options: libjina_net pool options (``resilient=True``; fields of
+        ``jina_net_pool_options`` such as ``default_timeout_ms``, ``fail_over``...); none = jina's behaviour
+    """
+
+    def __init__(self, logger: Optional[JinaLogger] = None, **pool_options):
+        self._logger = logger or JinaLogger(self.__class__.__name__)
+        self._pool = _core.Pool(**pool_options)
+        # deployment -> {'heads': n, 'shards': {shard_id: n}}: how many tasks a send makes (ALL: one per
+        # shard). Mirrors the C pool, which only this object changes.
+        self._deployments = {}
+
+    # --- the routing table --------------------------------------------------------------------
+
+    def add_connection(self, deployment: str, address: str, head: Optional[bool] = False,
+                       shard_id: Optional[int] = None):
+        """Adds a connection for a deployment (as jina: heads are head 0, ``shard_id`` None = 0)."""
+        if head:
+            added = self._pool.add_connection(deployment, address, head=True)
+        else:
+            shard_id = 0 if shard_id is None else shard_id
+            added = self._pool.add_connection(deployment, address, head=False, shard_id=shard_id)
+        d = self._deployments.setdefault(deployment, {'heads': 0, 'shards': {}})
+        if added:
+            if head:
+                d['heads'] += 1
+            else:
+                d['shards'][shard_id] = d['shards'].get(shard_id, 0) + 1
+            self._logger.debug(f'Adding connection for deployment {deployment}/{"heads" if head else "shards"}/'
+                               f'{0 if head else shard_id} to {address}')
+        else:
+            self._logger.debug(f'Ignoring activation of pod, {address} already known')
+
+    async def remove_connection(self, deployment: str, address: str, head: Optional[bool] = False,
+                                shard_id: Optional[int] = None):
+        """Removes a connection; returns the address when one was removed, None otherwise."""
+        if not head and shard_id is None:
+            shard_id = 0
+        removed = self._pool.remove_connection(deployment, address, head=bool(head),
+                                               shard_id=None if head else shard_id)
+        if not removed:
+            return None
+        d = self._deployments.get(deployment)
+        if d is not None:
+            if head:
+                d['heads'] -= 1
+            else:
+                left = d['shards'].get(shard_id, 0) - 1
+                if left > 0:
+                    d['shards'][shard_id] = left
+                else:
+                    d['shards'].pop(shard_id, None)
+        return address
+
+    def _targets(self, deployment: str, head: bool, shard_id: Optional[int], polling: int) -> int:
+        d = self._deployments.get(deployment)
+        if d is None:
+            return 0
+        if polling == _core.POLLING_ALL:
+            return len(d['shards'])
+        if head:
+            return 1 if d['heads'] > 0 else 0
+        if shard_id is None:
+            return 1 if d['shards'] else 0
+        return 1 if shard_id in d['shards'] else 0
+
+    # --- sends --------------------------------------------------------------------------------
+
+    def _send(self, requests: List[Request], deployment: str, head: bool, shard_id: Optional[int], polling: int,
+              endpoint: Optional[str]) -> List[asyncio.Task]:
+        n = self._targets(deployment, bool(head), shard_id, polling)
+        if n == 0:
+            self._logger.debug(f'No available connections for deployment {deployment} and shard {shard_id}')
+            return []
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(n)]
+        tasks = [loop.create_task(_await(f)) for f in futures]
+        try:
+            kind, payload, parse = _serialize(requests)
+        except (ValueError, IndexError) as e:
+            for f in futures:
+                f.set_exception(e)
+            return tasks
+
+        def done(outcome):
+            status, message, targets = outcome
+            for i, fut in enumerate(futures):
+                if fut.done():
+                    continue
+                if i < len(targets):
+                    t = targets[i]
+                    if t.status == _ffi.OK:
+                        try:
+                            fut.set_result((parse(t.body), _grpc_metadata(t.metadata)))
+                        except Exception as e:  # noqa: BLE001 (a response jina could not parse either)
+                            fut.set_exception(e)
+                    else:
+                        fut.set_exception(_rpc_error(t.status, t.error_message, t.grpc_code, t.grpc_message,
+                                                     t.address, t.metadata))
+                elif targets:
+                    fut.set_exception(_rpc_error(_ffi.NO_REPLICAS, f'deployment "{deployment}" had {len(targets)} '
+                                                 f'shards when the send was routed, not {n}'))
+                else:
+                    fut.set_exception(_rpc_error(status, message))
+
+        try:
+            send_id = self._pool.send(kind, payload, deployment, head=bool(head), shard_id=shard_id,
+                                      polling=polling, endpoint=endpoint if kind == _core.REQUEST_DATA else None,
+                                      on_done=done, loop=loop)
+        except _core.JinaNetError as e:
+            if e.result in (_ffi.UNKNOWN_DEPLOYMENT, _ffi.NO_REPLICAS):
+                for t in tasks:
+                    t.cancel()
+                return []
+            err = _error_of(e)
+            for f in futures:
+                f.set_exception(err)
+            return tasks
+
+        # A task cancelled by its caller cancels its future; once every target's future is cancelled,
+        # the library stops the send (jina cancels the grpc call).
+        def on_cancel(_f):
+            if all(f.cancelled() for f in futures):
+                self._pool.cancel(send_id)
+
+        for f in futures:
+            f.add_done_callback(on_cancel)
+        return tasks
+
+    def send_request(self, request: Request, deployment: str, head: bool = False, shard_id: Optional[int] = None,
+                     polling_type: PollingType = PollingType.ANY, endpoint: Optional[str] = None
+                     ) -> List[asyncio.Task]:
+        """Sends one request (see ``send_requests``)."""
+        return self.send_requests(requests=[request], deployment=deployment, head=head, shard_id=shard_id,
+                                  polling_type=polling_type, endpoint=endpoint)
+
+    def send_requests(self, requests: List[Request], deployment: str, head: bool = False,
+                      shard_id: Optional[int] = None, polling_type: PollingType = PollingType.ANY,
+                      endpoint: Optional[str] = None) -> List[asyncio.Task]:
+        """Sends requests to one (ANY) or every shard (ALL) of a deployment; one task per target, each
+        resolving to ``(response, trailing metadata)``."""
+        if polling_type == PollingType.ANY:
+            polling = _core.POLLING_ANY
+        elif polling_type == PollingType.ALL:
+            polling = _core.POLLING_ALL
+        else:
+            raise ValueError(f'Unsupported polling type {polling_type}')
+        return self._send(requests, deployment, head, shard_id, polling, endpoint)
+
+    def send_request_once(self, request: Request, deployment: str, head: bool = False,
+                          shard_id: Optional[int] = None) -> asyncio.Task:
+        """Sends one request to one replica (see ``send_requests_once``)."""
+        return self.send_requests_once([request], deployment=deployment, head=head, shard_id=shard_id)
+
+    def send_requests_once(self, requests: List[Request], deployment: str, head: bool = False,
+                           shard_id: Optional[int] = None, endpoint: Optional[str] = None) -> asyncio.Task:
+        """Sends requests to one replica; the task, or None when there is none."""
+        tasks = self._send(requests, deployment, head, shard_id, _core.POLLING_ANY, endpoint)
+        return tasks[0] if tasks else None
+
+    def start(self):
+        """Starts the pool (nothing to do, as in jina)."""
+
+    async def close(self):
+        """Closes every connection; pending sends fail (CANCELLED). The pool can be filled again."""
+        self._pool.close()
+        self._deployments.clear()
+
+    def routes(self) -> str:
+        """libjina_net's routing table (``jina_net_pool_routes``)."""
+        return self._pool.routes()
+
+    # --- static helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _control(command: str, worker_host: str, worker_port: int, shard_id: Optional[int]) -> ControlRequest:
+        request = ControlRequest(command=command)
+        request.add_related_entity('worker', worker_host, worker_port, shard_id)
+        return request
+
+    @staticmethod
+    def activate_worker_sync(worker_host: str, worker_port: int, target_head: str,
+                             shard_id: Optional[int] = None) -> ControlRequest:
+        """Registers a worker with a head (ACTIVATE; blocking, 100 s, 3 attempts on UNAVAILABLE)."""
+        try:
+            r = _core.worker_control_sync(True, worker_host, worker_port, target_head, shard_id)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return _parse_control(r.body)
+
+    @staticmethod
+    async def activate_worker(worker_host: str, worker_port: int, target_head: str,
+                              shard_id: Optional[int] = None) -> ControlRequest:
+        """Registers a worker with a head (ACTIVATE; one attempt, 1 s)."""
+        try:
+            r = await _core.worker_control(True, worker_host, worker_port, target_head, shard_id)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return _parse_control(r.body)
+
+    @staticmethod
+    async def deactivate_worker(worker_host: str, worker_port: int, target_head: str,
+                                shard_id: Optional[int] = None) -> ControlRequest:
+        """Takes a worker out of a head (DEACTIVATE; one attempt, 1 s)."""
+        try:
+            r = await _core.worker_control(False, worker_host, worker_port, target_head, shard_id)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return _parse_control(r.body)
+
+    @staticmethod
+    def send_request_sync(request: Request, target: str, timeout=100.0, https=False,
+                          root_certificates: Optional[str] = None, endpoint: Optional[str] = None) -> Request:
+        """Sends one request and blocks for the response (3 attempts on UNAVAILABLE)."""
+        kind, payload, parse = _serialize([request])
+        try:
+            r = _core.send_requests_sync(kind, payload, target, timeout, https, root_certificates,
+                                         endpoint if kind == _core.REQUEST_DATA else None)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return parse(r.body)
+
+    @staticmethod
+    def send_requests_sync(requests: List[Request], target: str, timeout=100.0, https=False,
+                           root_certificates: Optional[str] = None, endpoint: Optional[str] = None) -> Request:
+        """Sends data requests in one ``process_data`` call and blocks for the response."""
+        payload = [_serialize_data(r) for r in requests]
+        try:
+            r = _core.send_requests_sync(_core.REQUEST_DATA, payload, target, timeout, https, root_certificates,
+                                         endpoint)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return _parse_data(r.body)
+
+    @staticmethod
+    async def send_request_async(request: Request, target: str, timeout: float = 1.0, https: bool = False,
+                                 root_certificates: Optional[str] = None) -> Request:
+        """Sends one request without blocking (no retry)."""
+        kind, payload, parse = _serialize([request])
+        try:
+            r = await _core.send_request_async(kind, payload[0], target, timeout, https, root_certificates)
+        except _core.JinaNetError as e:
+            raise _error_of(e) from None
+        return parse(r.body)
+
+    @staticmethod
+    def get_default_grpc_options():
+        """jina's default gRPC options (unlimited message sizes)."""
+        return _core.default_grpc_options()
+
+
+def host_is_local(hostname: str) -> bool:
+    """jina's ``host_is_local``: ``localhost``, ``0.0.0.0`` and loopback IPs; ValueError for other names."""
+    try:
+        return _core.host_is_local(hostname)
+    except _core.JinaNetError as e:
+        if e.result == _ffi.INVALID_HOST:
+            raise ValueError(e.message) from None
+        raise
+
+
+def is_remote_local_connection(first: str, second: str) -> bool:
+    """jina's ``is_remote_local_connection``."""
+    return _core.is_remote_local_connection(first, second)
+
+
+def create_connection_pool(k8s_connection_pool: bool = False, k8s_namespace: Optional[str] = None,
+                           logger: Optional[JinaLogger] = None) -> _JinaGrpcConnectionPool:
+    """jina's ``create_connection_pool``: this pool outside Kubernetes, jina's K8s pool inside."""
+    if k8s_connection_pool and k8s_namespace:
+        return _jina_create_connection_pool(k8s_connection_pool, k8s_namespace, logger)
+    return GrpcConnectionPool(logger=logger)
+
+
+def patch_jina():
+    """Makes jina's runtimes use this pool: sets ``jina.serve.networking.GrpcConnectionPool``, which
+    jina's ``create_connection_pool`` instantiates for every head and gateway (outside Kubernetes).
+
+    Call it before the runtimes are created (before ``Flow.start()``; in a process that runs a head or
+    gateway, before the runtime). The names other modules imported earlier stay jina's: the Flow
+    process's own static calls (``activate_worker_sync``, readiness checks) keep using grpc, because
+    the Flow process forks its runtimes after them and libjina_net's runtime cannot be inherited by a
+    forked child. Returns jina's original class.
+    """
+    _jina_networking.GrpcConnectionPool = GrpcConnectionPool
+    return _JinaGrpcConnectionPool

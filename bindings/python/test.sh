@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Tests the Python binding (bindings/python/jina_net) with the jina 3.1.0 venv (scripts/jina-venv.sh):
+#   test_ffi.py         ctypes structs and functions against include/jina_net.h (sizes, offsets, arity)
+#   test_pool.py        jina_net.Pool and the one-shot helpers against jina-net-test-server
+#   test_networking.py  the drop-in GrpcConnectionPool vs jina's own on real jina 3.1.0 workers
+#   test_runtimes.py    real jina heads and Flows (gateway -> heads -> workers) with jina_net patched in
+# then that `pip install bindings/python` gives an importable package and that the benchmark runs.
+# Uses target/debug/libjina_net.so (JINA_NET_LIBRARY); builds the workspace first. Never skips: a
+# missing venv fails the run.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+./scripts/install-deps.sh   # cc for the layout test, python3 with venv
+echo "== cargo build --workspace (libjina_net.so, jina-net-test-server)"
+cargo build --workspace --locked
+PY="$(scripts/jina-venv.sh python-binding)"
+
+export JINA_NET_LIBRARY="$root/target/debug/libjina_net.so"
+export JINA_NET_TEST_SERVER="${JINA_NET_TEST_SERVER:-$root/target/debug/jina-net-test-server}"
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 JINA_LOG_LEVEL=WARNING
+
+echo "== python -m unittest (bindings/python/tests)"
+(cd "$here/tests" && timeout --kill-after=10 600 "$PY" -m unittest -v test_ffi test_pool test_networking test_runtimes)
+
+echo "== pip install bindings/python (into a temporary target) and import it from there"
+site="$(mktemp -d "${TMPDIR:-/tmp}/jina-net-py.XXXXXX")"
+trap 'rm -rf "$site"' EXIT
+# From a copy (setuptools writes build/ and *.egg-info next to the sources); pip builds it in an
+# isolated environment: setuptools and wheel come from PyPI the first time.
+mkdir -p "$site/src"
+cp -r "$here/pyproject.toml" "$here/README.md" "$here/jina_net" "$site/src/"
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$site/lib" "$site/src" \
+  >"$site/pip.log" 2>&1 || { cat "$site/pip.log"; exit 1; }
+(cd "$site" && PYTHONPATH="$site/lib" "$PY" -c '
+import sys, jina_net, jina_net.networking
+assert jina_net.__file__.startswith(sys.argv[1]), jina_net.__file__
+assert jina_net.version() == "0.1.0", jina_net.version()
+print("imported", jina_net.__file__, "libjina_net", jina_net.version(), "from", jina_net.library_path())
+' "$site/lib")
+echo "== the Python benchmark still runs (bench/python/run_pool_compare.sh --quick, debug build: numbers mean nothing)"
+JINA_NET_BENCH_PROFILE=debug bench/python/run_pool_compare.sh --quick --inflight=1,16 >"$site/bench.out" 2>&1 ||
+  { cat "$site/bench.out"; exit 1; }
+grep -q '^| 16 | jina_net GrpcConnectionPool' "$site/bench.out" || { cat "$site/bench.out"; exit 1; }
+echo "== Python binding: all tests passed"
