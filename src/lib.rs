@@ -8,16 +8,23 @@
 //! All network work runs on one process-wide tokio runtime owned by the library ([`runtime`]).
 
 pub mod address;
+pub mod balance;
 pub mod channel;
 pub mod codec;
 pub mod connection;
 pub mod control;
 pub mod error;
 pub mod health;
+pub mod hedge;
 pub mod host;
 #[cfg(feature = "k8s")]
 pub mod k8s;
+pub mod limit;
+pub mod load;
+pub mod log;
+pub mod metrics;
 pub mod oneshot;
+pub mod peak_ewma;
 pub mod pool;
 pub mod pool_factory;
 pub mod proto;
@@ -31,6 +38,10 @@ pub mod wire;
 pub mod ffi;
 
 pub use address::Address;
+pub use balance::Balance;
+pub use hedge::HedgePolicy;
+pub use limit::InFlightLimit;
+pub use peak_ewma::PeakEwmaConfig;
 pub use channel::{default_grpc_options, get_grpc_channel, ChannelOptions, TlsOptions};
 pub use connection::{create_async_channel_stub, CallOptions, Connection, ConnectionConfig, Response};
 pub use control::{activate_worker, activate_worker_sync, deactivate_worker};
