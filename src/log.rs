@@ -87,6 +87,7 @@ pub fn set_sink(sink: Option<Arc<dyn LogSink>>, max_level: LevelFilter) -> bool 
         *guard = installed;
         MAX_LEVEL.store(level, Ordering::Release);
     }
+    library_dispatch();
     tracing::callsite::rebuild_interest_cache();
     true
 }
@@ -167,6 +168,14 @@ impl Visit for Fields<'_> {
 
 /// The dispatcher the runtime installs on its threads (one shared instance).
 pub fn library_dispatch() -> Dispatch {
-    static DISPATCH: OnceLock<Dispatch> = OnceLock::new();
-    DISPATCH.get_or_init(|| Dispatch::new(Forward)).clone()
+    static DISPATCH: OnceLock<(Dispatch, Dispatch)> = OnceLock::new();
+    // `tracing` asks every registered dispatcher about a call site (when it is first hit, and on
+    // each rebuild) unless only one is registered: then it asks only the default dispatcher of the
+    // thread at hand, which on a caller's thread is the no-op one, and a call site first hit there
+    // would stay disabled on the library's threads too. A second registered instance keeps
+    // `tracing` asking them all.
+    DISPATCH
+        .get_or_init(|| (Dispatch::new(Forward), Dispatch::new(Forward)))
+        .0
+        .clone()
 }
