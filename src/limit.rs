@@ -69,11 +69,21 @@ pub(crate) async fn acquire<'a>(
     queue: &'a Queue,
     deadline: Option<Instant>,
 ) -> Result<(usize, Option<CallGuard<'a>>), NoSlot> {
-    if let Some(slot) = try_any(replicas, preferred, limit.max_per_replica, queue) {
-        return Ok(slot);
+    // Sends already waiting go first: a new send takes a free slot at once only when none waits.
+    let others_waiting = queue.waiting() > 0;
+    if !others_waiting {
+        if let Some(slot) = try_any(replicas, preferred, limit.max_per_replica, queue) {
+            return Ok(slot);
+        }
     }
     if queue.waiting.fetch_add(1, Ordering::SeqCst) >= limit.max_queued as usize {
         queue.waiting.fetch_sub(1, Ordering::SeqCst);
+        // With others waiting, a free slot may still be there for the taking when the queue is full.
+        if others_waiting {
+            if let Some(slot) = try_any(replicas, preferred, limit.max_per_replica, queue) {
+                return Ok(slot);
+            }
+        }
         queue.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(NoSlot::QueueFull);
     }
@@ -84,17 +94,18 @@ pub(crate) async fn acquire<'a>(
         }
     }
     let _waiting = Waiting(queue);
+    // A send that queued behind others waits for a wake-up (or the re-check) before it tries.
+    let mut wait_first = others_waiting;
     loop {
         let notified = queue.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(slot) = try_any(replicas, preferred, limit.max_per_replica, queue) {
-            // Pass on a wake-up this send no longer needs.
-            if queue.waiting() > 1 {
-                queue.notify.notify_one();
+        if !wait_first {
+            if let Some(slot) = try_any(replicas, preferred, limit.max_per_replica, queue) {
+                return Ok(slot);
             }
-            return Ok(slot);
         }
+        wait_first = false;
         // Re-check now and then as well, so no lost wake-up can strand a send.
         let mut wake = Instant::now() + RECHECK;
         if let Some(d) = deadline {

@@ -10,8 +10,11 @@
 //!                       warmup_ms=W duration_ms=D max_requests=M [tracing=none]
 //!                                     one closed-loop cell (RESULT line)
 //! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
+//! jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]
+//!                                     round robin vs p2c, limits, hedging (markdown table)
 //! ```
 
+mod balance;
 mod clients;
 mod runner;
 mod scale;
@@ -21,6 +24,7 @@ fn usage() -> ! {
     eprintln!("usage: jina-net-bench run [--quick] [--callgrind] [--only=tonic,tonic-log,pool,c,c-chained,go,python]");
     eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none]");
     eprintln!("       jina-net-bench scale replicas=N routes=M");
+    eprintln!("       jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]");
     std::process::exit(2)
 }
 
@@ -30,6 +34,7 @@ fn main() {
         Some("run") => std::process::exit(runner::main(&args[1..])),
         Some("client") => clients::main(&args[1..]),
         Some("scale") => scale::main(&args[1..]),
+        Some("balance") => balance::main(&args[1..]),
         _ => usage(),
     }
 }
