@@ -47,7 +47,7 @@ pub(crate) fn random_u64() -> u64 {
 
 /// A random index below `n` (n > 0).
 fn below(n: usize) -> usize {
-    ((random_u64() >> 32) * n as u64 >> 32) as usize
+    (((random_u64() >> 32) * n as u64) >> 32) as usize
 }
 
 /// The cost of replica `i` (lower is better); `None` when it cannot be used now (ejected, or full

@@ -23,7 +23,12 @@ pub(crate) struct Tuning {
 
 impl Tuning {
     /// `None` when every feature is off (the default pool).
-    pub fn new(balance: Balance, limit: Option<InFlightLimit>, hedge: Option<HedgePolicy>, metrics: bool) -> Option<Self> {
+    pub fn new(
+        balance: Balance,
+        limit: Option<InFlightLimit>,
+        hedge: Option<HedgePolicy>,
+        metrics: bool,
+    ) -> Option<Self> {
         let tuning = Tuning {
             balance,
             limit: limit.filter(|l| l.max_per_replica > 0),

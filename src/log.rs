@@ -79,7 +79,9 @@ pub fn set_sink(sink: Option<Arc<dyn LogSink>>, max_level: LevelFilter) -> bool 
     if in_sink() {
         return false;
     }
-    let installed = sink.filter(|_| max_level != LevelFilter::OFF).map(|sink| Installed { sink, max_level });
+    let installed = sink
+        .filter(|_| max_level != LevelFilter::OFF)
+        .map(|sink| Installed { sink, max_level });
     let level = installed.as_ref().map_or(0, |i| level_number(i.max_level));
     {
         // Taking the write lock waits for calls of the previous sink to return.

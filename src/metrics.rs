@@ -186,19 +186,26 @@ pub(crate) fn render(rows: &[ReplicaRow<'_>], queues: &[QueueRow<'_>]) -> String
             r.metrics.latency.count()
         );
     }
-    let counters: [(&str, &str, fn(&ReplicaMetrics) -> u64); 4] = [
-        ("jina_net_requests_total", "Calls sent to a replica (retries and hedges included).", |m| {
-            m.requests.load(Ordering::Relaxed)
-        }),
-        ("jina_net_retries_total", "Calls to a replica that retried a failed call.", |m| {
-            m.retries.load(Ordering::Relaxed)
-        }),
+    type Counter = (&'static str, &'static str, fn(&ReplicaMetrics) -> u64);
+    let counters: [Counter; 4] = [
+        (
+            "jina_net_requests_total",
+            "Calls sent to a replica (retries and hedges included).",
+            |m| m.requests.load(Ordering::Relaxed),
+        ),
+        (
+            "jina_net_retries_total",
+            "Calls to a replica that retried a failed call.",
+            |m| m.retries.load(Ordering::Relaxed),
+        ),
         ("jina_net_hedges_total", "Hedged calls sent to a replica.", |m| {
             m.hedges.load(Ordering::Relaxed)
         }),
-        ("jina_net_ejections_total", "Times a replica was ejected (outlier detection).", |m| {
-            m.ejections.load(Ordering::Relaxed)
-        }),
+        (
+            "jina_net_ejections_total",
+            "Times a replica was ejected (outlier detection).",
+            |m| m.ejections.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -283,7 +290,10 @@ mod tests {
             &[],
         );
         let l = r#"deployment="a\"b",shard="0",address="127.0.0.1:1""#;
-        assert!(text.contains(&format!("jina_sending_request_seconds_count{{{l}}} 3\n")), "{text}");
+        assert!(
+            text.contains(&format!("jina_sending_request_seconds_count{{{l}}} 3\n")),
+            "{text}"
+        );
         assert!(text.contains(&format!("jina_sending_request_seconds_bucket{{{l},le=\"0.005\"}} 2\n")));
         assert!(text.contains(&format!("jina_sending_request_seconds_bucket{{{l},le=\"+Inf\"}} 3\n")));
         assert!(text.contains(&format!("jina_net_errors_total{{{l},code=\"UNAVAILABLE\"}} 1\n")));

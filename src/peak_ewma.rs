@@ -119,13 +119,19 @@ mod tests {
         assert!(start <= 1e6 && start > 0.9e6, "{start}");
         e.observe(Duration::from_millis(20), &config);
         let peak = e.estimate_ns(&config);
-        assert!(peak > 19e6 && peak <= 20e6, "a slower answer is taken as the peak: {peak}");
+        assert!(
+            peak > 19e6 && peak <= 20e6,
+            "a slower answer is taken as the peak: {peak}"
+        );
         std::thread::sleep(Duration::from_millis(50));
         e.observe(Duration::from_millis(1), &config);
         let after = e.estimate_ns(&config);
         assert!(after < 15e6 && after > 1e6, "a faster answer is averaged in: {after}");
         std::thread::sleep(Duration::from_millis(200));
-        assert!(e.estimate_ns(&config) < after / 10.0, "the estimate decays while nothing answers");
+        assert!(
+            e.estimate_ns(&config) < after / 10.0,
+            "the estimate decays while nothing answers"
+        );
         assert!(e.cost(3, &config) > 3.9 * e.estimate_ns(&config));
     }
 }

@@ -156,7 +156,8 @@ impl WeakPool {
 impl ConnectionPool {
     /// An empty pool.
     pub fn new(options: PoolOptions) -> Self {
-        let tuning = Tuning::new(options.balance, options.in_flight_limit, options.hedge, options.metrics).map(Arc::new);
+        let tuning =
+            Tuning::new(options.balance, options.in_flight_limit, options.hedge, options.metrics).map(Arc::new);
         ConnectionPool {
             inner: Arc::new(Inner {
                 table: RwLock::default(),
@@ -391,7 +392,12 @@ impl ConnectionPool {
                 .map(|l| ("head".to_owned(), l))
                 .chain(d.shards.iter().map(|(id, l)| (id.to_string(), l)));
             for (shard, list) in lists {
-                if self.inner.options.in_flight_limit.is_some_and(|l| l.max_per_replica > 0) {
+                if self
+                    .inner
+                    .options
+                    .in_flight_limit
+                    .is_some_and(|l| l.max_per_replica > 0)
+                {
                     queues.push(crate::metrics::QueueRow {
                         deployment: name,
                         shard: shard.clone(),

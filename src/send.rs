@@ -40,7 +40,17 @@ pub(crate) async fn send_to_target(
     idempotent: bool,
 ) -> Result<Response> {
     let Some(tuning) = tuning else {
-        return send_with_retries(&pick.replicas, pick.index, payload, method, options, retry, outlier, None).await;
+        return send_with_retries(
+            &pick.replicas,
+            pick.index,
+            payload,
+            method,
+            options,
+            retry,
+            outlier,
+            None,
+        )
+        .await;
     };
     if let (Some(policy), true) = (&tuning.hedge, idempotent) {
         return crate::hedge::send_hedged(pick, payload, method, options, retry, outlier, tuning, policy).await;
@@ -50,7 +60,17 @@ pub(crate) async fn send_to_target(
         queue: pick.queue.as_deref(),
         hedge: false,
     };
-    send_with_retries(&pick.replicas, pick.index, payload, method, options, retry, outlier, Some(tuned)).await
+    send_with_retries(
+        &pick.replicas,
+        pick.index,
+        payload,
+        method,
+        options,
+        retry,
+        outlier,
+        Some(tuned),
+    )
+    .await
 }
 
 /// A slot for a call to `replicas[index]` (or, when an in-flight limit moves it, to another replica).
@@ -61,18 +81,20 @@ async fn start_call<'a>(
     tuned: Tuned<'a>,
 ) -> Result<Option<CallGuard<'a>>> {
     match (&tuned.tuning.limit, tuned.queue) {
-        (Some(limit), Some(queue)) => match crate::limit::acquire(replicas, *index, limit, queue, options.deadline).await {
-            Ok((i, guard)) => {
-                *index = i;
-                Ok(guard)
+        (Some(limit), Some(queue)) => {
+            match crate::limit::acquire(replicas, *index, limit, queue, options.deadline).await {
+                Ok((i, guard)) => {
+                    *index = i;
+                    Ok(guard)
+                }
+                Err(NoSlot::QueueFull) => Err(exhausted(replicas.len(), limit)),
+                Err(NoSlot::DeadlineExceeded) => Err(Error::Rpc(Box::new(RpcError::from_status(
+                    replicas[*index].address().key(),
+                    &tonic::Status::deadline_exceeded("deadline exceeded while waiting for an in-flight slot"),
+                    1,
+                )))),
             }
-            Err(NoSlot::QueueFull) => Err(exhausted(replicas.len(), limit)),
-            Err(NoSlot::DeadlineExceeded) => Err(Error::Rpc(Box::new(RpcError::from_status(
-                replicas[*index].address().key(),
-                &tonic::Status::deadline_exceeded("deadline exceeded while waiting for an in-flight slot"),
-                1,
-            )))),
-        },
+        }
         _ => Ok(replicas[*index].load().map(|l| l.start(None))),
     }
 }
@@ -89,6 +111,7 @@ fn exhausted(replicas: usize, limit: &InFlightLimit) -> Error {
 
 /// Sends `payload` to `replicas[start]`, retrying per `retry`. Returns the response, or the last
 /// failure with the address it came from and the number of attempts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_with_retries(
     replicas: &[Arc<Connection>],
     start: usize,

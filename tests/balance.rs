@@ -73,11 +73,18 @@ async fn p2c_sends_far_fewer_requests_to_a_slow_replica_than_round_robin() {
         at_slow(&p2c),
         at_slow(&p2c_fast_decay)
     );
-    assert_eq!(at_slow(&rr), 100, "round robin gives each of 4 replicas a quarter: {rr:?}");
+    assert_eq!(
+        at_slow(&rr),
+        100,
+        "round robin gives each of 4 replicas a quarter: {rr:?}"
+    );
     assert!(at_slow(&p2c) * 3 < at_slow(&rr), "p2c: {p2c:?}");
     assert!(at_slow(&p2c_fast_decay) * 3 < at_slow(&rr), "p2c: {p2c_fast_decay:?}");
     for f in &fast {
-        assert!(p2c.get(&f.address()).copied().unwrap_or(0) > 0, "every fast replica is used: {p2c:?}");
+        assert!(
+            p2c.get(&f.address()).copied().unwrap_or(0) > 0,
+            "every fast replica is used: {p2c:?}"
+        );
     }
 }
 
@@ -94,7 +101,11 @@ async fn p2c_skips_ejected_replicas() {
         pool.add_connection("d", a, false, None).unwrap();
     }
     let counts = spread(&pool, 60, 1).await;
-    assert_eq!(counts.values().sum::<usize>(), 60, "fail-over answers every send: {counts:?}");
+    assert_eq!(
+        counts.values().sum::<usize>(),
+        60,
+        "fail-over answers every send: {counts:?}"
+    );
     let calls = live.record.calls.load(Ordering::SeqCst) + other.record.calls.load(Ordering::SeqCst);
     assert_eq!(calls, 60, "the dead replica never answered");
 }
@@ -149,7 +160,11 @@ async fn in_flight_limit_caps_each_replica_queues_then_refuses_naming_the_shard(
     }
     assert_eq!((ok, refused), (7, 5));
     for s in [&a, &b] {
-        assert!(s.record.max_in_flight.load(Ordering::SeqCst) <= 2, "limit held at {}", s.name);
+        assert!(
+            s.record.max_in_flight.load(Ordering::SeqCst) <= 2,
+            "limit held at {}",
+            s.name
+        );
     }
     assert_eq!(
         a.record.calls.load(Ordering::SeqCst) + b.record.calls.load(Ordering::SeqCst),
@@ -193,9 +208,16 @@ async fn a_queued_send_fails_at_its_deadline() {
     let took = started.elapsed();
     let e = second.result.expect_err("the queued send times out");
     assert_eq!(e.grpc_code(), Some(tonic::Code::DeadlineExceeded), "{e}");
-    assert!(took < Duration::from_millis(450), "failed at its deadline, not after the slot freed: {took:?}");
+    assert!(
+        took < Duration::from_millis(450),
+        "failed at its deadline, not after the slot freed: {took:?}"
+    );
     assert!(first.await.unwrap().remove(0).result.is_ok());
-    assert_eq!(a.record.calls.load(Ordering::SeqCst), 1, "the timed-out send never reached the replica");
+    assert_eq!(
+        a.record.calls.load(Ordering::SeqCst),
+        1,
+        "the timed-out send never reached the replica"
+    );
 }
 
 fn hedging_pool(slow: &TestServer, fast: &TestServer, metrics: bool) -> ConnectionPool {
@@ -229,16 +251,30 @@ async fn an_idempotent_send_is_hedged_the_first_answer_wins_and_the_loser_is_can
     let response = r.result.expect("the hedge answers");
     assert_eq!(&*response.address, fast.address(), "the fast replica's answer won");
     assert_eq!(&*r.address, fast.address());
-    assert!(took < Duration::from_millis(500), "no wait for the slow replica: {took:?}");
-    assert_eq!(slow.record.calls.load(Ordering::SeqCst), 1, "the first attempt went to the slow replica");
+    assert!(
+        took < Duration::from_millis(500),
+        "no wait for the slow replica: {took:?}"
+    );
+    assert_eq!(
+        slow.record.calls.load(Ordering::SeqCst),
+        1,
+        "the first attempt went to the slow replica"
+    );
     assert_eq!(fast.record.calls.load(Ordering::SeqCst), 1);
     // The slow replica's call is cancelled: its handler never runs to its end.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(slow.record.completed.load(Ordering::SeqCst), 0, "the losing attempt was cancelled");
+    assert_eq!(
+        slow.record.completed.load(Ordering::SeqCst),
+        0,
+        "the losing attempt was cancelled"
+    );
     assert_eq!(slow.record.in_flight.load(Ordering::SeqCst), 0);
     let text = pool.metrics_text().unwrap().unwrap();
     let fast_labels = format!("deployment=\"d\",shard=\"0\",address=\"{}\"", fast.address());
-    assert!(text.contains(&format!("jina_net_hedges_total{{{fast_labels}}} 1\n")), "{text}");
+    assert!(
+        text.contains(&format!("jina_net_hedges_total{{{fast_labels}}} 1\n")),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +288,11 @@ async fn a_send_not_marked_idempotent_is_never_hedged() {
         .await
         .remove(0);
     assert_eq!(&*r.result.expect("the slow replica answers").address, slow.address());
-    assert_eq!(fast.record.calls.load(Ordering::SeqCst), 0, "no hedge went to the fast replica");
+    assert_eq!(
+        fast.record.calls.load(Ordering::SeqCst),
+        0,
+        "no hedge went to the fast replica"
+    );
     assert_eq!(slow.record.completed.load(Ordering::SeqCst), 1);
     // An explicit `idempotent(false)` is the same.
     let r = pool
@@ -295,7 +335,10 @@ async fn a_failed_first_attempt_hedges_at_once() {
         .await
         .remove(0);
     assert_eq!(&*r.result.expect("the hedge answers").address, fast.address());
-    assert!(started.elapsed() < Duration::from_secs(2), "no wait for the hedge delay");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no wait for the hedge delay"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +381,12 @@ async fn metrics_count_requests_errors_retries_ejections_and_latency_per_replica
     // Each of the 10 sends was answered by the live replica; the dead one was tried (and ejected)
     // at least once, and every call to it failed with UNAVAILABLE.
     assert_eq!(value(&format!("jina_sending_request_seconds_count{{{ok_labels}}}")), 10);
-    assert_eq!(value(&format!("jina_sending_request_seconds_bucket{{{ok_labels},le=\"+Inf\"}}")), 10);
+    assert_eq!(
+        value(&format!(
+            "jina_sending_request_seconds_bucket{{{ok_labels},le=\"+Inf\"}}"
+        )),
+        10
+    );
     let dead_calls = value(&format!("jina_net_requests_total{{{dead_labels}}}"));
     assert!(dead_calls >= 1);
     assert_eq!(
@@ -346,7 +394,10 @@ async fn metrics_count_requests_errors_retries_ejections_and_latency_per_replica
         dead_calls
     );
     assert!(value(&format!("jina_net_ejections_total{{{dead_labels}}}")) >= 1);
-    assert!(value(&format!("jina_net_retries_total{{{ok_labels}}}")) >= 1, "fail-over calls are retries");
+    assert!(
+        value(&format!("jina_net_retries_total{{{ok_labels}}}")) >= 1,
+        "fail-over calls are retries"
+    );
     assert_eq!(value(&format!("jina_net_in_flight{{{ok_labels}}}")), 0);
     assert_eq!(value(&format!("jina_net_requests_total{{{head_labels}}}")), 1);
     assert!(text.contains("# TYPE jina_sending_request_seconds histogram"));

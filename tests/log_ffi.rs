@@ -98,16 +98,31 @@ fn the_log_callback_gets_library_events_at_its_level_on_library_threads() {
     );
     let c = Collector::default();
     send_to(pool, &c);
-    assert_eq!(c.wait(1)[0].targets[0].grpc_code, 14, "UNAVAILABLE after jina's 3 attempts");
+    assert_eq!(
+        c.wait(1)[0].targets[0].grpc_code,
+        14,
+        "UNAVAILABLE after jina's 3 attempts"
+    );
     let events = retry_events();
     assert_eq!(events.len(), 2, "two retries logged: {:?}", EVENTS.lock().unwrap());
     for e in &events {
         assert_eq!(e.level, JINA_NET_LOG_DEBUG as u32);
-        assert!(e.message.contains(&dead), "the message carries its fields: {}", e.message);
-        assert!(e.thread.starts_with("jina-net"), "on a library thread, not {:?}", e.thread);
+        assert!(
+            e.message.contains(&dead),
+            "the message carries its fields: {}",
+            e.message
+        );
+        assert!(
+            e.thread.starts_with("jina-net"),
+            "on a library thread, not {:?}",
+            e.thread
+        );
         assert_eq!(e.nested, JINA_NET_RUNTIME_ERROR as u32);
     }
-    assert!(EVENTS.lock().unwrap().iter().all(|e| e.level <= 4), "nothing above DEBUG");
+    assert!(
+        EVENTS.lock().unwrap().iter().all(|e| e.level <= 4),
+        "nothing above DEBUG"
+    );
 
     // WARN: the debug events stop.
     EVENTS.lock().unwrap().clear();
@@ -118,11 +133,18 @@ fn the_log_callback_gets_library_events_at_its_level_on_library_threads() {
     send_to(pool, &c);
     c.wait(2);
     std::thread::sleep(Duration::from_millis(50));
-    assert!(EVENTS.lock().unwrap().iter().all(|e| e.level <= 2), "{:?}", EVENTS.lock().unwrap());
+    assert!(
+        EVENTS.lock().unwrap().iter().all(|e| e.level <= 2),
+        "{:?}",
+        EVENTS.lock().unwrap()
+    );
     assert!(retry_events().is_empty());
 
     // Removed: nothing at all.
-    assert_eq!(unsafe { jina_net_log_set_callback(None, ptr::null_mut(), JINA_NET_LOG_TRACE as u32) }, JINA_NET_OK);
+    assert_eq!(
+        unsafe { jina_net_log_set_callback(None, ptr::null_mut(), JINA_NET_LOG_TRACE as u32) },
+        JINA_NET_OK
+    );
     EVENTS.lock().unwrap().clear();
     send_to(pool, &c);
     c.wait(3);
@@ -136,8 +158,16 @@ fn the_log_callback_gets_library_events_at_its_level_on_library_threads() {
     );
     send_to(pool, &c);
     let done = c.wait(4);
-    let ev: Vec<String> = EVENTS.lock().unwrap().iter().map(|e| format!("{} {} {}", e.level, e.target, e.message)).collect();
+    let ev: Vec<String> = EVENTS
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e.level, e.target, e.message))
+        .collect();
     assert_eq!(retry_events().len(), 2, "{:#?} {:?}", ev, done[3]);
-    assert_eq!(unsafe { jina_net_log_set_callback(None, ptr::null_mut(), 0) }, JINA_NET_OK);
+    assert_eq!(
+        unsafe { jina_net_log_set_callback(None, ptr::null_mut(), 0) },
+        JINA_NET_OK
+    );
     unsafe { jina_net_pool_free(pool) };
 }

@@ -30,7 +30,8 @@ fn pool_with(options: &jina_net_pool_options) -> *mut jina_net_pool {
 }
 
 fn add(pool: *mut jina_net_pool, addr: &str) {
-    let r = unsafe { jina_net_pool_add_connection(pool, cs("d").as_ptr(), cs(addr).as_ptr(), false, 0, ptr::null_mut()) };
+    let r =
+        unsafe { jina_net_pool_add_connection(pool, cs("d").as_ptr(), cs(addr).as_ptr(), false, 0, ptr::null_mut()) };
     assert_eq!(r, JINA_NET_OK);
 }
 
@@ -162,7 +163,11 @@ async fn limits_and_hedging_under_load_complete_every_send_exactly_once() {
     assert!(statuses.keys().all(|k| allowed.contains(k)), "{statuses:?}");
     assert!(statuses.get(&(JINA_NET_OK as u32)).copied().unwrap_or(0) > n / 10);
     assert!(
-        statuses.get(&(JINA_NET_RESOURCE_EXHAUSTED as u32)).copied().unwrap_or(0) > 0,
+        statuses
+            .get(&(JINA_NET_RESOURCE_EXHAUSTED as u32))
+            .copied()
+            .unwrap_or(0)
+            > 0,
         "the queue overflowed at least once: {statuses:?}"
     );
     for m in seen.messages.lock().unwrap().iter() {
@@ -175,8 +180,14 @@ async fn limits_and_hedging_under_load_complete_every_send_exactly_once() {
     // cancelled call (deadline, lost hedge) frees its slot at once, a moment before the replica
     // sees the stream reset.)
     let text = metrics_text(pool).unwrap();
-    assert!(text.contains("jina_net_rejected_sends_total{deployment=\"d\",shard=\"0\"}"), "{text}");
-    assert!(text.contains("jina_net_queued_sends{deployment=\"d\",shard=\"0\"} 0\n"), "{text}");
+    assert!(
+        text.contains("jina_net_rejected_sends_total{deployment=\"d\",shard=\"0\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("jina_net_queued_sends{deployment=\"d\",shard=\"0\"} 0\n"),
+        "{text}"
+    );
     for s in &servers {
         let labels = format!("deployment=\"d\",shard=\"0\",address=\"{}\"", s.address());
         assert!(text.contains(&format!("jina_net_in_flight{{{labels}}} 0\n")), "{text}");
@@ -217,7 +228,11 @@ async fn send_ex_hedges_idempotent_sends_only_and_calls_back_once() {
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
     unsafe { jina_net_pool_options_init(&mut o) };
     assert_eq!(o.balance, 0);
-    assert_eq!((o.max_in_flight_per_replica, o.max_hedges, o.metrics), (0, 0, false), "all off by default");
+    assert_eq!(
+        (o.max_in_flight_per_replica, o.max_hedges, o.metrics),
+        (0, 0, false),
+        "all off by default"
+    );
     o.hedge_delay_ms = 30;
     o.max_hedges = 1;
     let pool = pool_with(&o);
@@ -253,7 +268,11 @@ async fn send_ex_hedges_idempotent_sends_only_and_calls_back_once() {
     assert_eq!(done[0].2, fast.address(), "the hedge to the fast replica won");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(c.done.lock().unwrap().len(), 1, "one callback");
-    assert_eq!(slow.record.completed.load(Ordering::SeqCst), 0, "the slow attempt was cancelled");
+    assert_eq!(
+        slow.record.completed.load(Ordering::SeqCst),
+        0,
+        "the slow attempt was cancelled"
+    );
     // NULL options: the defaults, not idempotent. Round robin goes on with the fast replica, then
     // comes back to the slow one, which answers itself (no hedge).
     assert_eq!(send(ptr::null(), &mut id), JINA_NET_OK);
@@ -286,7 +305,10 @@ fn option_checks_and_the_new_result_code() {
     assert_eq!(name.to_str().unwrap(), "JINA_NET_RESOURCE_EXHAUSTED");
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
     unsafe { jina_net_pool_options_init_resilient(&mut o) };
-    assert_eq!((o.p2c_default_rtt_ms, o.p2c_decay_ms, o.max_queued_sends), (30, 10_000, 1000));
+    assert_eq!(
+        (o.p2c_default_rtt_ms, o.p2c_decay_ms, o.max_queued_sends),
+        (30, 10_000, 1000)
+    );
     let mut pool = ptr::null_mut();
     o.balance = 2;
     assert_eq!(unsafe { jina_net_pool_new(&o, &mut pool) }, JINA_NET_INVALID_ARGUMENT);

@@ -116,7 +116,14 @@ fn request() -> Request {
     Request::data(message.encode_to_vec())
 }
 
-async fn run(config: &Config, addresses: &[String], slow: &str, inflight: usize, warmup: Duration, measure: Duration) -> Outcome {
+async fn run(
+    config: &Config,
+    addresses: &[String],
+    slow: &str,
+    inflight: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Outcome {
     let pool = ConnectionPool::new(config.options.clone());
     for a in addresses {
         pool.add_connection("d", a, false, None).expect("add_connection");
@@ -131,7 +138,8 @@ async fn run(config: &Config, addresses: &[String], slow: &str, inflight: usize,
     let tasks: Vec<_> = (0..inflight)
         .map(|_| {
             let (pool, request, measuring, stop) = (pool.clone(), request.clone(), measuring.clone(), stop.clone());
-            let (at_slow, errors, latencies, slow) = (at_slow.clone(), errors.clone(), latencies.clone(), slow.to_owned());
+            let (at_slow, errors, latencies, slow) =
+                (at_slow.clone(), errors.clone(), latencies.clone(), slow.to_owned());
             let idempotent = config.idempotent;
             handle.spawn(async move {
                 let mut mine = Vec::with_capacity(1 << 16);
@@ -210,7 +218,11 @@ pub fn main(argv: &[String]) {
             .await
             .expect("slow server")];
         for i in 0..3 {
-            v.push(TestServer::start(&format!("echo{i}"), Role::Echo, 0).await.expect("echo server"));
+            v.push(
+                TestServer::start(&format!("echo{i}"), Role::Echo, 0)
+                    .await
+                    .expect("echo server"),
+            );
         }
         v
     });

@@ -20,7 +20,10 @@ use super::result::{boundary, jina_net_result, Failure};
 /// # Safety
 /// `pool` must be a live pool; `out_text` writable.
 #[no_mangle]
-pub unsafe extern "C" fn jina_net_pool_metrics_text(pool: *mut jina_net_pool, out_text: *mut *mut c_char) -> jina_net_result {
+pub unsafe extern "C" fn jina_net_pool_metrics_text(
+    pool: *mut jina_net_pool,
+    out_text: *mut *mut c_char,
+) -> jina_net_result {
     boundary("jina_net_pool_metrics_text", || {
         let out_text = out(out_text, "out_text")?;
         // SAFETY: the caller passes a live pool.
@@ -31,8 +34,12 @@ pub unsafe extern "C" fn jina_net_pool_metrics_text(pool: *mut jina_net_pool, ou
                 "the pool keeps no metrics (create it with jina_net_pool_options.metrics = true)",
             )
         })?;
-        let text = CString::new(text)
-            .map_err(|_| Failure::new(jina_net_result::JINA_NET_INVALID_ARGUMENT, "metrics text holds a NUL byte"))?;
+        let text = CString::new(text).map_err(|_| {
+            Failure::new(
+                jina_net_result::JINA_NET_INVALID_ARGUMENT,
+                "metrics text holds a NUL byte",
+            )
+        })?;
         *out_text = text.into_raw();
         Ok(())
     })
