@@ -24,7 +24,7 @@ pub enum jina_net_polling {
     JINA_NET_POLLING_ALL = 1,
 }
 
-pub(super) fn polling(value: u32) -> Result<Polling, Failure> {
+fn polling(value: u32) -> Result<Polling, Failure> {
     match value {
         0 => Ok(Polling::Any),
         1 => Ok(Polling::All),
