@@ -156,6 +156,12 @@ typedef enum jina_net_result {
    * The Kubernetes API could not be used (kubeconfig, permissions, API server unreachable).
    */
   JINA_NET_KUBERNETES_ERROR = 20,
+  /**
+   * Every replica of the head or shard had its in-flight limit of calls (`max_in_flight_per_replica`)
+   * and the queue of sends waiting for a slot (`max_queued_sends`) was full; the message names the
+   * deployment and the shard. Nothing was sent for that target.
+   */
+  JINA_NET_RESOURCE_EXHAUSTED = 21,
 } jina_net_result;
 
 /**
@@ -185,6 +191,52 @@ typedef enum jina_net_polling {
    */
   JINA_NET_POLLING_ALL = 1,
 } jina_net_polling;
+
+/**
+ * How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
+ */
+typedef enum jina_net_balance {
+  /**
+   * jina 3.1's round robin in the order replicas were added (the default).
+   */
+  JINA_NET_BALANCE_ROUND_ROBIN = 0,
+  /**
+   * Power of two choices over PeakEWMA costs (latency estimate x (calls in flight + 1)), as
+   * tower's and Linkerd's balancers: two distinct replicas drawn at random (ejected ones
+   * skipped), the cheaper one wins.
+   */
+  JINA_NET_BALANCE_P2C_PEAK_EWMA = 1,
+} jina_net_balance;
+
+/**
+ * Log levels, most severe first (`max_level` of `jina_net_log_set_callback`, `level` of the callback).
+ */
+typedef enum jina_net_log_level {
+  /**
+   * No events (as `max_level`: removes the callback).
+   */
+  JINA_NET_LOG_OFF = 0,
+  /**
+   * Errors.
+   */
+  JINA_NET_LOG_ERROR = 1,
+  /**
+   * Warnings.
+   */
+  JINA_NET_LOG_WARN = 2,
+  /**
+   * Information.
+   */
+  JINA_NET_LOG_INFO = 3,
+  /**
+   * Debugging (the library's retries and hedges, tonic's and h2's connection events).
+   */
+  JINA_NET_LOG_DEBUG = 4,
+  /**
+   * Everything, down to h2 frames.
+   */
+  JINA_NET_LOG_TRACE = 5,
+} jina_net_log_level;
 
 /**
  * A connection pool. Create with `jina_net_pool_new`, free with `jina_net_pool_free`.
@@ -313,6 +365,16 @@ typedef struct jina_net_grpc_option {
 } jina_net_grpc_option;
 
 /**
+ * A log callback: `level` (a `jina_net_log_level`), `target` (the module that emitted the event,
+ * e.g. `jina_net::send`, `h2::proto::connection`) and `message` (the event's message followed by
+ * its fields as ` name=value`), NUL-terminated and valid only during the call.
+ */
+typedef void (*jina_net_log_callback)(void *user_data,
+                                      uint32_t level,
+                                      const char *target,
+                                      const char *message);
+
+/**
  * A borrowed byte buffer (`data` may be NULL only when `len` is 0).
  */
 typedef struct jina_net_bytes {
@@ -428,6 +490,52 @@ typedef struct jina_net_pool_options {
    */
   uint32_t max_ejection_percent;
   /**
+   * A `jina_net_balance`: how a replica is picked (default `JINA_NET_BALANCE_ROUND_ROBIN`, jina's
+   * order, byte for byte).
+   */
+  uint32_t balance;
+  /**
+   * p2c: the latency estimate of a replica that has not answered yet, in ms (default 30, as
+   * Linkerd; at least 1). Set it near your replicas' usual latency.
+   */
+  uint64_t p2c_default_rtt_ms;
+  /**
+   * p2c: the decay time of the latency estimate, in ms (default 10000, as Linkerd; at least 1):
+   * an answer weighs `exp(-elapsed / decay)`, and an idle replica's estimate fades toward 0.
+   */
+  uint64_t p2c_decay_ms;
+  /**
+   * At most this many calls in flight per replica (default 0 = no limit). A call whose replica
+   * is full goes to another replica of the head or shard with a free slot; when every replica is
+   * full the send waits in the head's or shard's queue for a slot, up to its deadline
+   * (`JINA_NET_DEADLINE_EXCEEDED`). Each attempt (retry, hedge) takes a slot of its own.
+   */
+  uint32_t max_in_flight_per_replica;
+  /**
+   * With `max_in_flight_per_replica`: sends waiting for a slot per head or shard at most
+   * (default 1000). A send that finds the queue full completes at once (its callback fires
+   * without waiting) with `JINA_NET_RESOURCE_EXHAUSTED` for that target, naming deployment and
+   * shard. 0 = no waiting.
+   */
+  uint32_t max_queued_sends;
+  /**
+   * Hedging of sends marked idempotent (`jina_net_send_options.idempotent`): after this many ms
+   * without an answer the send goes to another replica of the same head or shard as well
+   * (0 = all hedges at once). The first successful answer wins, the other attempts are cancelled
+   * (HTTP/2 stream reset), the callback fires once. A failed attempt starts the next hedge at
+   * once; when all fail, the send fails with the last error. Default 0.
+   */
+  uint64_t hedge_delay_ms;
+  /**
+   * Hedges at most beyond the first attempt (default 0 = never hedge).
+   */
+  uint32_t max_hedges;
+  /**
+   * Keep per-replica metrics, read with `jina_net_pool_metrics_text` (default false: no
+   * recording at all).
+   */
+  bool metrics;
+  /**
    * Run the pool on the threads that call `jina_net_pool_poll` instead of the library's threads
    * (default false). Such a pool starts no thread: its network I/O, timers and callbacks run inside
    * `jina_net_pool_poll`, so a send made and completed on the polling thread (for instance from a
@@ -445,6 +553,48 @@ typedef struct jina_net_pool_options {
 typedef void (*jina_net_free_fn)(void *free_ctx,
                                  const uint8_t *data,
                                  size_t len);
+
+/**
+ * Routing and settings of one send. Initialise with `jina_net_send_options_init`, then change what
+ * you need.
+ */
+typedef struct jina_net_send_options {
+  /**
+   * A `jina_net_request_kind` (default `JINA_NET_REQUEST_DATA`).
+   */
+  uint32_t kind;
+  /**
+   * Send to the deployment's head (default false).
+   */
+  bool head;
+  /**
+   * The shard (default `JINA_NET_NO_SHARD` = the deployment's shards in turn).
+   */
+  int64_t shard_id;
+  /**
+   * A `jina_net_polling` (default `JINA_NET_POLLING_ANY`).
+   */
+  uint32_t polling;
+  /**
+   * The `endpoint` metadata of data requests (default NULL = none). Borrowed for the call.
+   */
+  const char *endpoint;
+  /**
+   * Deadline of the whole send, retries and hedges included, in ms (default 0 = the pool's).
+   */
+  uint64_t timeout_ms;
+  /**
+   * The send may be performed more than once (default false). Only idempotent sends are hedged,
+   * when the pool hedges (`jina_net_pool_options.max_hedges`); the callback still fires once.
+   */
+  bool idempotent;
+} jina_net_send_options;
+
+/**
+ * Upper bounds of the latency buckets, in seconds (Prometheus' defaults with finer steps below
+ * 5 ms, where local replicas answer).
+ */
+#define LATENCY_BUCKETS { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -491,6 +641,48 @@ enum jina_net_result jina_net_is_remote_local_connection(const char *first,
  * `out_len` NULL or writable.
  */
 const struct jina_net_grpc_option *jina_net_default_grpc_options(size_t *out_len);
+
+/**
+ * Sets the log callback: `callback(user_data, level, target, message)` receives the library's
+ * `tracing` events (its own, tonic's, h2's, hyper's) at `max_level` (a `jina_net_log_level`) and
+ * more severe. `callback` NULL or `max_level` `JINA_NET_LOG_OFF` removes it; with no callback set,
+ * events cost nothing. One callback per process; setting one replaces the previous one. When this
+ * returns, the previous callback is no longer called and no call to it is running.
+ *
+ * Threads: the callback runs synchronously on the library runtime thread that emitted the event
+ * (so on several threads at once) and must return promptly; it must not call
+ * `jina_net_log_set_callback` (that fails there with `JINA_NET_RUNTIME_ERROR`) nor the blocking
+ * `_sync` functions; events emitted while it runs on the same thread are dropped. Events of
+ * threads that are not the library's (the caller's, inside a library call) are not forwarded.
+ * The forwarding is installed on the runtime's threads when the C ABI starts the runtime and the
+ * process has no Rust `tracing` subscriber of its own (always so for C, C++ and Go programs).
+ * `max_level` above `JINA_NET_LOG_TRACE` is `JINA_NET_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `callback` NULL or a function safe to call from any thread until it is replaced; `user_data` is
+ * handed back untouched.
+ */
+enum jina_net_result jina_net_log_set_callback(jina_net_log_callback callback,
+                                               void *user_data,
+                                               uint32_t max_level);
+
+/**
+ * Writes the pool's metrics to `*out_text` in the Prometheus text exposition format (version
+ * 0.0.4), a NUL-terminated string to free with `jina_net_string_free`. Per deployment, head or
+ * shard (label `shard`: `head` or the shard id) and replica (`address`): the histogram
+ * `jina_sending_request_seconds` (jina's name: time from sending a call to a replica to its
+ * answer; buckets 0.5 ms .. 10 s), the counters `jina_net_requests_total` (calls, retries and
+ * hedges included), `jina_net_errors_total` (label `code`, e.g. `UNAVAILABLE`),
+ * `jina_net_retries_total`, `jina_net_hedges_total`, `jina_net_ejections_total`, and the gauge
+ * `jina_net_in_flight`; with in-flight limits also `jina_net_queued_sends` and
+ * `jina_net_rejected_sends_total` per head or shard. Replicas removed from the pool drop out.
+ * `JINA_NET_INVALID_ARGUMENT` when the pool was created without `metrics`.
+ *
+ * # Safety
+ * `pool` must be a live pool; `out_text` writable.
+ */
+enum jina_net_result jina_net_pool_metrics_text(struct jina_net_pool *pool,
+                                                char **out_text);
 
 /**
  * Sends `requests` (of `kind`; several data requests go as one `process_data` call) to `target`
@@ -891,6 +1083,34 @@ enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
  */
 enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
                                           uint64_t send_id);
+
+/**
+ * Fills `options` with the defaults (data request, shard rotation, ANY, no endpoint, the pool's
+ * timeout, not idempotent). NULL is ignored.
+ *
+ * # Safety
+ * `options` must be NULL or point to writable storage for the struct.
+ */
+void jina_net_send_options_init(struct jina_net_send_options *options);
+
+/**
+ * `jina_net_pool_send` with its settings in `options` (NULL = the defaults of
+ * `jina_net_send_options_init`). Requests are copied before it returns; `callback` fires exactly
+ * once when it returned `JINA_NET_OK`, never otherwise; `out_send_id` (may be NULL) is the id for
+ * `jina_net_pool_cancel`.
+ *
+ * # Safety
+ * As `jina_net_pool_send`; `options` NULL or a valid struct whose `endpoint` is NULL or
+ * NUL-terminated.
+ */
+enum jina_net_result jina_net_pool_send_ex(struct jina_net_pool *pool,
+                                           const struct jina_net_bytes *requests_ptr,
+                                           size_t requests_len,
+                                           const char *deployment,
+                                           const struct jina_net_send_options *options,
+                                           jina_net_send_callback callback,
+                                           void *user_data,
+                                           uint64_t *out_send_id);
 
 /**
  * Frees a string the library returned. NULL is ignored.

@@ -17,6 +17,7 @@ use crate::channel::{get_grpc_channel_on, ChannelOptions, TlsOptions};
 use crate::codec::PassThroughCodec;
 use crate::error::{Error, Result, RpcError};
 use crate::health::Health;
+use crate::load::Load;
 use crate::request::{Method, Payload, Request};
 
 /// One response: who answered, the serialized response message and the trailing metadata
@@ -105,6 +106,8 @@ pub struct Connection {
     health: Health,
     max_send: usize,
     max_receive: usize,
+    /// Kept only when a pool option needs it (p2c, in-flight limits, metrics).
+    load: Option<Box<Load>>,
 }
 
 impl Connection {
@@ -134,7 +137,19 @@ impl Connection {
             health: Health::default(),
             max_send: options.max_send_message_length.unwrap_or(usize::MAX),
             max_receive: options.max_receive_message_length.unwrap_or(usize::MAX),
+            load: None,
         })
+    }
+
+    /// The connection with a load to track (see [`crate::load`]).
+    pub(crate) fn with_load(mut self, load: Option<Box<Load>>) -> Self {
+        self.load = load;
+        self
+    }
+
+    /// The replica's load, when the pool tracks it (p2c, in-flight limits or metrics).
+    pub fn load(&self) -> Option<&Load> {
+        self.load.as_deref()
     }
 
     /// The replica's address.

@@ -120,6 +120,25 @@ pub enum Error {
     /// A gRPC call failed (including deadline exceeded and cancellation).
     #[error("{0}")]
     Rpc(Box<RpcError>),
+    /// Every replica of the head or shard had its in-flight limit of calls and the queue of sends
+    /// waiting for a slot was full (see [`InFlightLimit`](crate::limit::InFlightLimit)).
+    #[error(
+        "{}{}: resource exhausted: each of the {replicas} replicas has {max_per_replica} calls in flight and {max_queued} sends are queued",
+        deployment.as_ref().map(|d| format!("deployment {d:?} ")).unwrap_or_default(),
+        replica_set.map_or_else(|| "replica set".to_owned(), |s| s.to_string())
+    )]
+    ResourceExhausted {
+        /// The deployment.
+        deployment: Option<String>,
+        /// Its head or shard.
+        replica_set: Option<ReplicaSet>,
+        /// The number of replicas of the head or shard.
+        replicas: usize,
+        /// The limit per replica.
+        max_per_replica: u32,
+        /// The bound of the queue.
+        max_queued: u32,
+    },
     /// TLS could not be set up for an address.
     #[error("TLS setup for {address}: {reason}")]
     Tls {
@@ -170,6 +189,18 @@ impl Error {
                 e.replica_set = Some(set);
                 Error::Rpc(e)
             }
+            Error::ResourceExhausted {
+                replicas,
+                max_per_replica,
+                max_queued,
+                ..
+            } => Error::ResourceExhausted {
+                deployment: Some(deployment.to_owned()),
+                replica_set: Some(set),
+                replicas,
+                max_per_replica,
+                max_queued,
+            },
             other => other,
         }
     }

@@ -11,13 +11,17 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
+use crate::balance::Balance;
 use crate::connection::{CallOptions, ConnectionConfig, Response};
 use crate::error::{Error, ReplicaSet, Result};
 use crate::health::OutlierPolicy;
+use crate::hedge::HedgePolicy;
+use crate::limit::InFlightLimit;
+use crate::load::Tuning;
 use crate::replica_list::{Pick, ReplicaList};
 use crate::request::{Method, Payload, Request};
 use crate::retry::RetryPolicy;
-use crate::send::send_with_retries;
+use crate::send::send_to_target;
 
 /// How many replica lists a send goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +45,15 @@ pub struct PoolOptions {
     pub outlier: OutlierPolicy,
     /// Deadline applied to sends that do not give their own; `None` = none.
     pub default_timeout: Option<Duration>,
+    /// How a replica is picked: jina's round robin (default) or p2c over PeakEWMA costs.
+    pub balance: Balance,
+    /// At most this many calls in flight per replica, with a bounded queue when all are full
+    /// (`None` = no limit, the default).
+    pub in_flight_limit: Option<InFlightLimit>,
+    /// Hedging of sends marked idempotent ([`RoutedSend::idempotent`]); `None` = never (default).
+    pub hedge: Option<HedgePolicy>,
+    /// Keep per-replica metrics ([`ConnectionPool::metrics_text`]); off by default.
+    pub metrics: bool,
 }
 
 impl PoolOptions {
@@ -77,6 +90,8 @@ struct Inner {
     table: RwLock<HashMap<Arc<str>, Deployment>>,
     options: PoolOptions,
     closed: CancellationToken,
+    /// The optional send-path features; `None` when all are off.
+    tuning: Option<Arc<Tuning>>,
 }
 
 impl Drop for Inner {
@@ -141,11 +156,14 @@ impl WeakPool {
 impl ConnectionPool {
     /// An empty pool.
     pub fn new(options: PoolOptions) -> Self {
+        let tuning =
+            Tuning::new(options.balance, options.in_flight_limit, options.hedge, options.metrics).map(Arc::new);
         ConnectionPool {
             inner: Arc::new(Inner {
                 table: RwLock::default(),
                 options,
                 closed: CancellationToken::new(),
+                tuning,
             }),
         }
     }
@@ -201,7 +219,8 @@ impl ConnectionPool {
             return Ok(false);
         }
         // Open outside the lock (the channel connects lazily, but TLS setup reads certificates).
-        let connection = Arc::new(self.inner.options.connection.open(parsed)?);
+        let load = self.inner.tuning.as_ref().and_then(|t| t.new_load());
+        let connection = Arc::new(self.inner.options.connection.open(parsed)?.with_load(load));
         let mut table = self.write()?;
         let entry = match table.get_mut(deployment) {
             Some(d) => d,
@@ -307,7 +326,7 @@ impl ConnectionPool {
         match polling {
             Polling::All => {
                 for (id, list) in &d.shards {
-                    if let Some(pick) = list.pick() {
+                    if let Some(pick) = self.pick(list) {
                         targets.push((ReplicaSet::Shard(*id), pick));
                     }
                 }
@@ -336,11 +355,72 @@ impl ConnectionPool {
                     None => "any shard".to_owned(),
                 };
                 let (id, list) = picked.ok_or_else(|| no_replicas(what.clone()))?;
-                let pick = list.pick().ok_or_else(|| no_replicas(what))?;
+                let pick = self.pick(list).ok_or_else(|| no_replicas(what))?;
                 targets.push((set(head, id), pick));
             }
         }
         Ok((name.clone(), targets))
+    }
+
+    fn pick(&self, list: &ReplicaList) -> Option<Pick> {
+        match &self.inner.tuning {
+            None => list.pick(),
+            Some(tuning) => list.pick_tuned(tuning),
+        }
+    }
+
+    /// The pool's metrics in the Prometheus text exposition format (version 0.0.4): per deployment,
+    /// head or shard (`shard="head"` or the shard id) and replica address, the latency histogram
+    /// `jina_sending_request_seconds`, calls, retries, hedges, ejections, errors by gRPC code and
+    /// calls in flight; with in-flight limits, the queued and rejected sends of each head or shard.
+    /// `None` when the pool was created without [`PoolOptions::metrics`]. Replicas removed from the
+    /// pool drop out of it.
+    pub fn metrics_text(&self) -> Result<Option<String>> {
+        if !self.inner.options.metrics {
+            return Ok(None);
+        }
+        let table = self.read()?;
+        let mut names: Vec<&Arc<str>> = table.keys().collect();
+        names.sort();
+        let mut rows = Vec::new();
+        let mut queues = Vec::new();
+        for name in names {
+            let d = &table[name];
+            let lists = d
+                .heads
+                .values()
+                .map(|l| ("head".to_owned(), l))
+                .chain(d.shards.iter().map(|(id, l)| (id.to_string(), l)));
+            for (shard, list) in lists {
+                if self
+                    .inner
+                    .options
+                    .in_flight_limit
+                    .is_some_and(|l| l.max_per_replica > 0)
+                {
+                    queues.push(crate::metrics::QueueRow {
+                        deployment: name,
+                        shard: shard.clone(),
+                        waiting: list.queue().waiting(),
+                        rejected: list.queue().rejected(),
+                    });
+                }
+                for c in list.all_connections() {
+                    if let Some(load) = c.load() {
+                        if let Some(metrics) = load.metrics() {
+                            rows.push(crate::metrics::ReplicaRow {
+                                deployment: name,
+                                shard: shard.clone(),
+                                address: c.address().key(),
+                                in_flight: load.in_flight(),
+                                metrics,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(crate::metrics::render(&rows, &queues)))
     }
 
     /// Routes `requests` and returns the send, ready to be awaited (or spawned). Routing happens now,
@@ -369,6 +449,8 @@ impl ConnectionPool {
             retry: self.inner.options.retry,
             outlier: self.inner.options.outlier,
             closed: self.inner.closed.clone(),
+            tuning: self.inner.tuning.clone(),
+            idempotent: false,
         })
     }
 
@@ -448,6 +530,8 @@ pub struct RoutedSend {
     retry: RetryPolicy,
     outlier: OutlierPolicy,
     closed: CancellationToken,
+    tuning: Option<Arc<Tuning>>,
+    idempotent: bool,
 }
 
 impl std::fmt::Debug for RoutedSend {
@@ -486,6 +570,13 @@ impl RoutedSend {
         self.method
     }
 
+    /// Marks the send idempotent (or not): only idempotent sends are hedged, when the pool hedges
+    /// ([`PoolOptions::hedge`]). Sends are not idempotent unless marked.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
     /// Performs the calls. If the pool is closed meanwhile, every target completes with
     /// [`Error::PoolClosed`]; if `cancel` fires, with a `CANCELLED` error naming the address.
     pub async fn run_cancellable(self, cancel: Option<&CancellationToken>) -> Vec<TargetResult> {
@@ -498,8 +589,23 @@ impl RoutedSend {
             retry,
             outlier,
             closed,
+            tuning,
+            idempotent,
         } = self;
-        let call = |target| call_target(target, &payload, method, &options, &retry, &outlier, &deployment);
+        let tuning = tuning.as_deref();
+        let call = |target| {
+            call_target(
+                target,
+                &payload,
+                method,
+                &options,
+                &retry,
+                &outlier,
+                tuning,
+                idempotent,
+                &deployment,
+            )
+        };
         let calls = async {
             match targets.as_slice() {
                 // One target (polling ANY): no join machinery.
@@ -567,6 +673,7 @@ impl RoutedSend {
 }
 
 /// One target of a send: the call with its retries; errors name the deployment and replica set.
+#[allow(clippy::too_many_arguments)]
 async fn call_target(
     (set, pick): &Target,
     payload: &Payload,
@@ -574,18 +681,14 @@ async fn call_target(
     options: &CallOptions,
     retry: &RetryPolicy,
     outlier: &OutlierPolicy,
+    tuning: Option<&Tuning>,
+    idempotent: bool,
     deployment: &str,
 ) -> Result<Response> {
     // Boxed: the call's state (a few KiB of tonic and h2 futures) is built once on the heap when the
     // call starts, instead of making every send's task that large (a task is copied when spawned).
-    Box::pin(send_with_retries(
-        &pick.replicas,
-        pick.index,
-        payload,
-        method,
-        options,
-        retry,
-        outlier,
+    Box::pin(send_to_target(
+        pick, payload, method, options, retry, outlier, tuning, idempotent,
     ))
     .await
     .map_err(|e| e.in_deployment(deployment, *set))

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use crate::address::Address;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::error::Result;
+use crate::limit::Queue;
+use crate::load::Tuning;
 
 /// A replica picked for a send, with the list it was picked from (for fail-over). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -15,6 +17,8 @@ pub struct Pick {
     pub replicas: Arc<Vec<Arc<Connection>>>,
     /// The index of the picked replica.
     pub index: usize,
+    /// The list's queue of sends waiting for an in-flight slot (only when limits are on).
+    pub queue: Option<Arc<Queue>>,
 }
 
 impl Pick {
@@ -35,6 +39,8 @@ pub struct ReplicaList {
     index: HashMap<String, usize>,
     /// Monotonic pick counter; the round-robin cursor is `cursor % len`.
     cursor: AtomicUsize,
+    /// Sends waiting for an in-flight slot (used only with in-flight limits).
+    queue: Arc<Queue>,
 }
 
 impl ReplicaList {
@@ -117,7 +123,35 @@ impl ReplicaList {
         Some(Pick {
             replicas: self.connections.clone(),
             index,
+            queue: None,
         })
+    }
+
+    /// The pick of a pool with optional features on: p2c over PeakEWMA costs when that is the
+    /// policy (round robin when no drawn replica can be used), else [`pick`](Self::pick); with the
+    /// list's queue when in-flight limits are on.
+    pub(crate) fn pick_tuned(&self, tuning: &Tuning) -> Option<Pick> {
+        let max = tuning.limit.map(|l| l.max_per_replica);
+        let p2c = tuning
+            .ewma()
+            .and_then(|config| crate::balance::p2c(&self.connections, config, max));
+        let mut pick = match p2c {
+            Some(index) => Pick {
+                replicas: self.connections.clone(),
+                index,
+                queue: None,
+            },
+            None => self.pick()?,
+        };
+        if max.is_some() {
+            pick.queue = Some(self.queue.clone());
+        }
+        Some(pick)
+    }
+
+    /// The queue of sends waiting for an in-flight slot on this list.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     /// Every connection, in order.

@@ -117,8 +117,8 @@ pub fn handle() -> Result<Handle> {
                 ON_LIBRARY_THREAD.with(|f| f.set(true));
                 block_sigpipe();
                 if silence {
-                    // kept for the thread's life
-                    std::mem::forget(tracing::dispatcher::set_default(&tracing::Dispatch::none()));
+                    // kept for the thread's life; silent unless a log sink is set (crate::log)
+                    std::mem::forget(tracing::dispatcher::set_default(&crate::log::library_dispatch()));
                 }
             });
             if let Some(n) = worker_threads {

@@ -12,8 +12,11 @@
 //!                       warmup_ms=W duration_ms=D max_requests=M [tracing=none]
 //!                                     one closed-loop cell (RESULT line)
 //! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
+//! jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]
+//!                                     round robin vs p2c, limits, hedging (markdown table)
 //! ```
 
+mod balance;
 mod chart;
 mod clients;
 mod runner;
@@ -25,6 +28,7 @@ fn usage() -> ! {
     eprintln!("usage: jina-net-bench run [--quick] [--callgrind|--no-callgrind] [--no-verify|--verify-only] [--require-all] [--only=tonic,tonic-log,pool,c,c-chained,c-owned,grpc-cpp,grpc-cpp-generic,go,grpc-go,python]");
     eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none]");
     eprintln!("       jina-net-bench scale replicas=N routes=M");
+    eprintln!("       jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]");
     std::process::exit(2)
 }
 
@@ -34,6 +38,7 @@ fn main() {
         Some("run") => std::process::exit(runner::main(&args[1..])),
         Some("client") => clients::main(&args[1..]),
         Some("scale") => scale::main(&args[1..]),
+        Some("balance") => balance::main(&args[1..]),
         _ => usage(),
     }
 }

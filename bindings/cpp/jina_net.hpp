@@ -127,6 +127,13 @@ class Error : public std::runtime_error {
   std::string message_;
 };
 
+/// A send target refused because every replica of its head or shard had its in-flight limit and the
+/// queue was full (JINA_NET_RESOURCE_EXHAUSTED); thrown by SendResult::check().
+class ResourceExhaustedError : public Error {
+ public:
+  explicit ResourceExhaustedError(const std::string &message) : Error(JINA_NET_RESOURCE_EXHAUSTED, message) {}
+};
+
 namespace detail {
 
 inline void check(jina_net_result r) {
@@ -337,6 +344,7 @@ struct SendResult {
   bool ok() const noexcept { return status == JINA_NET_OK; }
   /// Throws the failure as an Error; does nothing when ok().
   void check() const {
+    if (status == JINA_NET_RESOURCE_EXHAUSTED) throw ResourceExhaustedError(error_message);
     if (!ok()) throw Error(status, error_message);
   }
 };
@@ -548,7 +556,14 @@ inline std::vector<jina_net_bytes> c_requests(const std::vector<Bytes> &requests
 // ---------------------------------------------------------------------------------------------
 // Pool
 
-/// Options of a Pool.
+/// How a pool picks a replica of a head or shard.
+enum class Balance : uint32_t {
+  RoundRobin = JINA_NET_BALANCE_ROUND_ROBIN,      ///< jina 3.1's order (the default)
+  P2cPeakEwma = JINA_NET_BALANCE_P2C_PEAK_EWMA,   ///< power of two choices over PeakEWMA costs
+};
+
+/// Options of a Pool. Everything below `root_certificates_pem` is off by default (see jina_net.h's
+/// jina_net_pool_options for what each does).
 struct PoolOptions {
   std::optional<uint32_t> max_attempts;         ///< attempts per send on UNAVAILABLE (none = library default, 3)
   std::chrono::milliseconds default_timeout{0};  ///< deadline of sends that give none (0 = none)
@@ -557,6 +572,14 @@ struct PoolOptions {
   /// Run the pool on the threads that call Pool::poll instead of library threads: no library thread,
   /// no thread hop per request; callbacks fire inside poll() on the polling thread.
   bool caller_driven = false;
+  Balance balance = Balance::RoundRobin;         ///< replica picking
+  std::chrono::milliseconds p2c_default_rtt{30};  ///< p2c: estimate of a replica not heard from yet
+  std::chrono::milliseconds p2c_decay{10000};     ///< p2c: decay time of the latency estimate
+  uint32_t max_in_flight_per_replica = 0;        ///< 0 = no limit
+  uint32_t max_queued_sends = 1000;              ///< per head or shard, with a limit; beyond: RESOURCE_EXHAUSTED
+  std::chrono::milliseconds hedge_delay{0};      ///< hedging of idempotent sends: wait before the next hedge
+  uint32_t max_hedges = 0;                       ///< 0 = never hedge
+  bool metrics = false;                          ///< keep metrics (Pool::metrics_text)
 };
 
 /// Routing and options of one pool send.
@@ -569,6 +592,8 @@ struct SendOptions {
   /// (up to milliseconds::max()) means no deadline.
   std::chrono::milliseconds timeout{0};
   RequestKind kind = RequestKind::Data;
+  /// The send may be performed more than once: hedged when the pool hedges (PoolOptions::max_hedges).
+  bool idempotent = false;
 };
 
 /// A connection pool (thread-safe; move-only).
@@ -585,6 +610,14 @@ class Pool {
       o.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
       o.root_certificates_pem_len = options.root_certificates_pem.size();
     }
+    o.balance = static_cast<uint32_t>(options.balance);
+    o.p2c_default_rtt_ms = detail::millis(options.p2c_default_rtt, "p2c_default_rtt");
+    o.p2c_decay_ms = detail::millis(options.p2c_decay, "p2c_decay");
+    o.max_in_flight_per_replica = options.max_in_flight_per_replica;
+    o.max_queued_sends = options.max_queued_sends;
+    o.hedge_delay_ms = detail::millis(options.hedge_delay, "hedge_delay");
+    o.max_hedges = options.max_hedges;
+    o.metrics = options.metrics;
     jina_net_pool *p = nullptr;
     detail::check(jina_net_pool_new(&o, &p));
     ptr_.reset(p);
@@ -711,6 +744,15 @@ class Pool {
     return true;
   }
 
+  /// The pool's metrics in the Prometheus text exposition format (jina_net_pool_metrics_text).
+  /// Throws Error (JINA_NET_INVALID_ARGUMENT) when the pool was made without PoolOptions::metrics.
+  std::string metrics_text() const {
+    char *text = nullptr;
+    detail::check(jina_net_pool_metrics_text(ptr_.get(), &text));
+    std::unique_ptr<char, detail::StringDeleter> owned(text);
+    return std::string(owned.get());
+  }
+
   jina_net_pool *native_handle() const noexcept { return ptr_.get(); }
 
  private:
@@ -722,6 +764,22 @@ class Pool {
     const char *endpoint = options.endpoint ? detail::cstr(*options.endpoint, "endpoint") : nullptr;
     const uint64_t timeout = detail::millis(options.timeout, "timeout");
     uint64_t id = 0;
+    if (options.idempotent) {
+      jina_net_send_options so;
+      jina_net_send_options_init(&so);
+      so.kind = static_cast<uint32_t>(options.kind);
+      so.head = options.head;
+      so.shard_id = detail::shard(options.shard_id);
+      so.polling = static_cast<uint32_t>(options.polling);
+      so.endpoint = endpoint;
+      so.timeout_ms = timeout;
+      so.idempotent = true;
+      detail::start(std::move(completion), [&](void *user_data) noexcept {
+        return jina_net_pool_send_ex(ptr_.get(), items.data(), items.size(), dep, &so, &jina_net_cpp_trampoline,
+                                     user_data, want_id ? &id : nullptr);
+      });
+      return id;
+    }
     detail::start(std::move(completion), [&](void *user_data) noexcept {
       return jina_net_pool_send(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(), dep,
                                 options.head, detail::shard(options.shard_id),
@@ -954,6 +1012,51 @@ inline std::vector<GrpcOption> default_grpc_options() {
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) out.push_back(GrpcOption{opts[i].name, opts[i].value});
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log callback
+
+/// Log levels (jina_net_log_level), most severe first.
+enum class LogLevel : uint32_t {
+  Off = JINA_NET_LOG_OFF,
+  Error = JINA_NET_LOG_ERROR,
+  Warn = JINA_NET_LOG_WARN,
+  Info = JINA_NET_LOG_INFO,
+  Debug = JINA_NET_LOG_DEBUG,
+  Trace = JINA_NET_LOG_TRACE,
+};
+
+/// Receives the library's log events: level, target (e.g. "jina_net::send") and message, valid
+/// during the call. Runs on the library thread that emitted the event (several at once), must
+/// return promptly and must not call set_log_callback; an exception it throws is swallowed.
+using LogCallback = std::function<void(LogLevel, std::string_view target, std::string_view message)>;
+
+namespace detail {
+inline std::mutex log_mutex;                      // serialises set_log_callback
+inline std::unique_ptr<LogCallback> log_callback;  // the one installed (owned here)
+
+extern "C" inline void jina_net_cpp_log_trampoline(void *user_data, uint32_t level, const char *target,
+                                                   const char *message) noexcept {
+  auto *cb = static_cast<LogCallback *>(user_data);
+  if (cb == nullptr || !*cb) return;
+  try {
+    (*cb)(static_cast<LogLevel>(level), target ? target : "", message ? message : "");
+  } catch (...) {  // must not unwind into the library
+  }
+}
+}  // namespace detail
+
+/// Sets (or, with an empty callback or LogLevel::Off, removes) the process's log callback
+/// (jina_net_log_set_callback): events at `max_level` and more severe. When it returns, the previous
+/// callback is no longer called.
+inline void set_log_callback(LogCallback callback, LogLevel max_level = LogLevel::Info) {
+  std::lock_guard<std::mutex> lock(detail::log_mutex);
+  std::unique_ptr<LogCallback> next;
+  if (callback && max_level != LogLevel::Off) next = std::make_unique<LogCallback>(std::move(callback));
+  detail::check(jina_net_log_set_callback(next ? &detail::jina_net_cpp_log_trampoline : nullptr, next.get(),
+                                          static_cast<uint32_t>(next ? max_level : LogLevel::Off)));
+  detail::log_callback = std::move(next);  // the previous one is no longer running: free it
 }
 
 /// "MAJOR.MINOR.PATCH" of the library that is linked.

@@ -1235,6 +1235,90 @@ static void test_caller_driven() {
   CHECK(refused && refused->code() == JINA_NET_INVALID_ARGUMENT);
 }
 
+static void test_tuning() {
+  std::printf("-- p2c, hedging, in-flight limits, metrics, log callback\n");
+  const std::string S = addr("s"), A = addr("a"), U = addr("u");
+  {
+    jina_net::PoolOptions o;
+    o.balance = jina_net::Balance::P2cPeakEwma;
+    o.hedge_delay = 20ms;
+    o.max_hedges = 1;
+    o.metrics = true;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", S);
+    pool.add_connection("d", A);
+    SendOptions so;
+    so.idempotent = true;
+    so.timeout = 2500ms;
+    for (int i = 0; i < 3; ++i) {
+      auto f = pool.send("d", pb::data_request("hedged"), so);
+      auto r = wait_result(f);
+      CHECK(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "a");
+    }
+    const std::string text = pool.metrics_text();
+    CHECK(contains(text, "jina_sending_request_seconds_count{deployment=\"d\",shard=\"0\",address=\"" + A + "\"} "));
+    CHECK(contains(text, "# TYPE jina_net_hedges_total counter"));
+  }
+  {
+    jina_net::PoolOptions o;
+    o.max_in_flight_per_replica = 1;
+    o.max_queued_sends = 0;
+    jina_net::Pool pool(o);
+    pool.add_connection("busy", S, false, 3);
+    auto no_metrics = catch_error([&] { (void)pool.metrics_text(); });
+    CHECK(no_metrics && no_metrics->code() == JINA_NET_INVALID_ARGUMENT && contains(no_metrics->message(), "metrics"));
+    SendOptions so;
+    so.shard_id = 3;
+    auto first = pool.send("busy", pb::data_request("first"), so);
+    std::this_thread::sleep_for(100ms);
+    auto second = pool.send("busy", pb::data_request("second"), so);
+    auto r = wait_result(second, 2s);
+    CHECK(r && r->status == JINA_NET_RESOURCE_EXHAUSTED && contains(r->error_message, "deployment \"busy\" shard 3"));
+    bool thrown = false;
+    try {
+      if (r) r->check();
+    } catch (const jina_net::ResourceExhaustedError &e) {
+      thrown = e.code() == JINA_NET_RESOURCE_EXHAUSTED;
+    }
+    CHECK(thrown);
+    pool.close();
+    auto closed = wait_result(first);
+    CHECK(closed && closed->status == JINA_NET_POOL_CLOSED);
+  }
+  {
+    std::mutex m;
+    int retries = 0, events = 0;
+    std::set<std::thread::id> threads;
+    jina_net::set_log_callback(
+        [&](jina_net::LogLevel level, std::string_view target, std::string_view message) {
+          std::lock_guard<std::mutex> lock(m);
+          ++events;
+          threads.insert(std::this_thread::get_id());
+          if (level == jina_net::LogLevel::Debug && target == "jina_net::send" &&
+              message.find("retrying") != std::string_view::npos)
+            ++retries;
+        },
+        jina_net::LogLevel::Debug);
+    jina_net::Pool pool;
+    pool.add_connection("down", U);
+    auto f = pool.send("down", pb::data_request("logged"));
+    auto r = wait_result(f);
+    CHECK(r && r->targets.size() == 1 && r->targets[0].grpc_code == 14);
+    jina_net::set_log_callback(nullptr);
+    int seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(m);
+      CHECK(retries == 2);
+      CHECK(threads.count(std::this_thread::get_id()) == 0);  // library threads only
+      seen = events;
+    }
+    auto g = pool.send("down", pb::data_request("quiet"));
+    (void)wait_result(g);
+    std::lock_guard<std::mutex> lock(m);
+    CHECK(events == seen);
+  }
+}
+
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
@@ -1259,6 +1343,7 @@ int main() {
     test_caller_driven();
     test_head_control();
     test_oneshot();
+    test_tuning();
     test_runtime_shutdown();
   } catch (const std::exception &e) {
     check(false, "no unexpected exception", __FILE__, __LINE__, e.what());

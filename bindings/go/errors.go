@@ -41,6 +41,7 @@ const (
 	CodeUnsupported       Code = C.JINA_NET_UNSUPPORTED
 	CodeNotFound          Code = C.JINA_NET_NOT_FOUND
 	CodePanic             Code = C.JINA_NET_PANIC
+	CodeResourceExhausted Code = C.JINA_NET_RESOURCE_EXHAUSTED
 )
 
 // Sentinel errors, one per failure code, for errors.Is.
@@ -64,6 +65,9 @@ var (
 	ErrUnsupported       error = CodeUnsupported
 	ErrNotFound          error = CodeNotFound
 	ErrPanic             error = CodePanic
+	// ErrResourceExhausted: every replica of the head or shard had its in-flight limit and the
+	// queue of waiting sends was full (PoolOptions.MaxInFlightPerReplica).
+	ErrResourceExhausted error = CodeResourceExhausted
 )
 
 // String is the C name of the code, e.g. "JINA_NET_POOL_CLOSED" (from jina_net_result_name).

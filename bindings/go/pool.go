@@ -33,6 +33,25 @@ type PoolOptions struct {
 	TLS bool
 	// RootCertificatesPEM are the PEM root certificates to trust for TLS instead of the system roots.
 	RootCertificatesPEM []byte
+
+	// Balance picks a replica of a head or shard: BalanceRoundRobin (jina's order, the default) or
+	// BalanceP2C. P2CDefaultRTT (0 = 30ms) is the latency estimate of a replica not heard from yet,
+	// P2CDecay (0 = 10s) the decay time of the estimate.
+	Balance       Balance
+	P2CDefaultRTT time.Duration
+	P2CDecay      time.Duration
+	// MaxInFlightPerReplica limits the calls in flight per replica (0 = no limit). When every
+	// replica of a head or shard is full a send waits for a slot, up to its deadline, in a queue of
+	// MaxQueuedSends (0 = 1000; NoQueue = none); beyond it the send fails at once with
+	// ErrResourceExhausted, naming the deployment and the shard.
+	MaxInFlightPerReplica int
+	MaxQueuedSends        int
+	// MaxHedges (0 = never) hedged attempts are sent to other replicas for sends marked idempotent
+	// (SendWithOptions), one each HedgeDelay without an answer; the first answer wins.
+	HedgeDelay time.Duration
+	MaxHedges  int
+	// Metrics keeps per-replica metrics (Pool.MetricsText).
+	Metrics bool
 }
 
 // Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
@@ -70,6 +89,9 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 			defer C.free(pem)
 			o.root_certificates_pem = (*C.uint8_t)(pem)
 			o.root_certificates_pem_len = C.size_t(len(opts.RootCertificatesPEM))
+		}
+		if err := applyTuning(opts, &o); err != nil {
+			return nil, err
 		}
 	}
 	var ptr *C.jina_net_pool

@@ -15,6 +15,8 @@ pub mod args;
 mod cancel;
 pub mod completion;
 pub mod host;
+pub mod log;
+pub mod metrics;
 pub mod oneshot;
 pub mod poll;
 pub mod pool;
@@ -25,6 +27,7 @@ pub mod result;
 pub mod routes;
 pub mod runtime;
 pub mod send;
+pub mod send_ex;
 pub mod string;
 
 /// The library runtime, for the C ABI: started (if need be) with silent tracing on its threads.

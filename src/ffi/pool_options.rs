@@ -2,11 +2,27 @@
 
 use super::args;
 use super::result::{boundary_void, jina_net_result::*, Failure};
+use crate::balance::Balance;
 use crate::channel::TlsOptions;
 use crate::connection::ConnectionConfig;
 use crate::health::OutlierPolicy;
+use crate::hedge::HedgePolicy;
+use crate::limit::InFlightLimit;
+use crate::peak_ewma::PeakEwmaConfig;
 use crate::pool::PoolOptions;
 use crate::retry::RetryPolicy;
+
+/// How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jina_net_balance {
+    /// jina 3.1's round robin in the order replicas were added (the default).
+    JINA_NET_BALANCE_ROUND_ROBIN = 0,
+    /// Power of two choices over PeakEWMA costs (latency estimate x (calls in flight + 1)), as
+    /// tower's and Linkerd's balancers: two distinct replicas drawn at random (ejected ones
+    /// skipped), the cheaper one wins.
+    JINA_NET_BALANCE_P2C_PEAK_EWMA = 1,
+}
 
 /// Options of a pool. Initialise with `jina_net_pool_options_init`, then change what you need.
 #[repr(C)]
@@ -46,6 +62,36 @@ pub struct jina_net_pool_options {
     pub max_ejection_ms: u64,
     /// At most this percentage of a replica list is ejected at once (default 50).
     pub max_ejection_percent: u32,
+    /// A `jina_net_balance`: how a replica is picked (default `JINA_NET_BALANCE_ROUND_ROBIN`, jina's
+    /// order, byte for byte).
+    pub balance: u32,
+    /// p2c: the latency estimate of a replica that has not answered yet, in ms (default 30, as
+    /// Linkerd; at least 1). Set it near your replicas' usual latency.
+    pub p2c_default_rtt_ms: u64,
+    /// p2c: the decay time of the latency estimate, in ms (default 10000, as Linkerd; at least 1):
+    /// an answer weighs `exp(-elapsed / decay)`, and an idle replica's estimate fades toward 0.
+    pub p2c_decay_ms: u64,
+    /// At most this many calls in flight per replica (default 0 = no limit). A call whose replica
+    /// is full goes to another replica of the head or shard with a free slot; when every replica is
+    /// full the send waits in the head's or shard's queue for a slot, up to its deadline
+    /// (`JINA_NET_DEADLINE_EXCEEDED`). Each attempt (retry, hedge) takes a slot of its own.
+    pub max_in_flight_per_replica: u32,
+    /// With `max_in_flight_per_replica`: sends waiting for a slot per head or shard at most
+    /// (default 1000). A send that finds the queue full completes at once (its callback fires
+    /// without waiting) with `JINA_NET_RESOURCE_EXHAUSTED` for that target, naming deployment and
+    /// shard. 0 = no waiting.
+    pub max_queued_sends: u32,
+    /// Hedging of sends marked idempotent (`jina_net_send_options.idempotent`): after this many ms
+    /// without an answer the send goes to another replica of the same head or shard as well
+    /// (0 = all hedges at once). The first successful answer wins, the other attempts are cancelled
+    /// (HTTP/2 stream reset), the callback fires once. A failed attempt starts the next hedge at
+    /// once; when all fail, the send fails with the last error. Default 0.
+    pub hedge_delay_ms: u64,
+    /// Hedges at most beyond the first attempt (default 0 = never hedge).
+    pub max_hedges: u32,
+    /// Keep per-replica metrics, read with `jina_net_pool_metrics_text` (default false: no
+    /// recording at all).
+    pub metrics: bool,
     /// Run the pool on the threads that call `jina_net_pool_poll` instead of the library's threads
     /// (default false). Such a pool starts no thread: its network I/O, timers and callbacks run inside
     /// `jina_net_pool_poll`, so a send made and completed on the polling thread (for instance from a
@@ -54,6 +100,7 @@ pub struct jina_net_pool_options {
 }
 
 fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier: OutlierPolicy) {
+    let ewma = PeakEwmaConfig::default();
     boundary_void(|| {
         // SAFETY: the caller passes writable storage or NULL.
         if let Some(o) = unsafe { options.as_mut() } {
@@ -71,6 +118,14 @@ fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier
                 base_ejection_ms: outlier.base_ejection.as_millis() as u64,
                 max_ejection_ms: outlier.max_ejection.as_millis() as u64,
                 max_ejection_percent: u32::from(outlier.max_ejection_percent),
+                balance: jina_net_balance::JINA_NET_BALANCE_ROUND_ROBIN as u32,
+                p2c_default_rtt_ms: ewma.default_rtt.as_millis() as u64,
+                p2c_decay_ms: ewma.decay.as_millis() as u64,
+                max_in_flight_per_replica: 0,
+                max_queued_sends: DEFAULT_MAX_QUEUED,
+                hedge_delay_ms: 0,
+                max_hedges: 0,
+                metrics: false,
                 caller_driven: false,
             };
         }
@@ -98,6 +153,8 @@ pub unsafe extern "C" fn jina_net_pool_options_init(options: *mut jina_net_pool_
 pub unsafe extern "C" fn jina_net_pool_options_init_resilient(options: *mut jina_net_pool_options) {
     fill_options(options, RetryPolicy::resilient(), OutlierPolicy::resilient());
 }
+
+const DEFAULT_MAX_QUEUED: u32 = 1000;
 
 /// The pool options, and whether the pool is caller-driven.
 pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, bool), Failure> {
@@ -138,6 +195,36 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
             max_ejection_percent: o.max_ejection_percent as u8,
         };
         pool_options.default_timeout = args::millis(o.default_timeout_ms);
+        pool_options.balance = match o.balance {
+            0 => Balance::RoundRobin,
+            1 => {
+                if o.p2c_default_rtt_ms == 0 || o.p2c_decay_ms == 0 {
+                    return Err(Failure::new(
+                        JINA_NET_INVALID_ARGUMENT,
+                        "p2c_default_rtt_ms and p2c_decay_ms must be at least 1",
+                    ));
+                }
+                Balance::PeakEwma(PeakEwmaConfig {
+                    default_rtt: ms(o.p2c_default_rtt_ms),
+                    decay: ms(o.p2c_decay_ms),
+                })
+            }
+            other => {
+                return Err(Failure::new(
+                    JINA_NET_INVALID_ARGUMENT,
+                    format!("unknown balance {other} (0 = ROUND_ROBIN, 1 = P2C_PEAK_EWMA)"),
+                ))
+            }
+        };
+        pool_options.in_flight_limit = (o.max_in_flight_per_replica > 0).then_some(InFlightLimit {
+            max_per_replica: o.max_in_flight_per_replica,
+            max_queued: o.max_queued_sends,
+        });
+        pool_options.hedge = (o.max_hedges > 0).then_some(HedgePolicy {
+            delay: ms(o.hedge_delay_ms),
+            max_hedges: o.max_hedges,
+        });
+        pool_options.metrics = o.metrics;
         // SAFETY: the struct promises `root_certificates_pem_len` readable bytes.
         let pem = unsafe {
             args::bytes(

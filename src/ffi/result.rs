@@ -52,6 +52,10 @@ pub enum jina_net_result {
     JINA_NET_PANIC = 19,
     /// The Kubernetes API could not be used (kubeconfig, permissions, API server unreachable).
     JINA_NET_KUBERNETES_ERROR = 20,
+    /// Every replica of the head or shard had its in-flight limit of calls (`max_in_flight_per_replica`)
+    /// and the queue of sends waiting for a slot (`max_queued_sends`) was full; the message names the
+    /// deployment and the shard. Nothing was sent for that target.
+    JINA_NET_RESOURCE_EXHAUSTED = 21,
 }
 
 use jina_net_result::*;
@@ -77,6 +81,7 @@ impl jina_net_result {
             Error::Runtime(_) => JINA_NET_RUNTIME_ERROR,
             Error::Kubernetes(_) => JINA_NET_KUBERNETES_ERROR,
             Error::Panic(_) => JINA_NET_PANIC,
+            Error::ResourceExhausted { .. } => JINA_NET_RESOURCE_EXHAUSTED,
         }
     }
 
@@ -103,6 +108,7 @@ impl jina_net_result {
             JINA_NET_NOT_FOUND => c"JINA_NET_NOT_FOUND",
             JINA_NET_PANIC => c"JINA_NET_PANIC",
             JINA_NET_KUBERNETES_ERROR => c"JINA_NET_KUBERNETES_ERROR",
+            JINA_NET_RESOURCE_EXHAUSTED => c"JINA_NET_RESOURCE_EXHAUSTED",
         }
     }
 }
@@ -217,6 +223,7 @@ pub extern "C" fn jina_net_result_name(result: u32) -> *const c_char {
             JINA_NET_NOT_FOUND,
             JINA_NET_PANIC,
             JINA_NET_KUBERNETES_ERROR,
+            JINA_NET_RESOURCE_EXHAUSTED,
         ]
         .into_iter()
         .find(|c| *c as u32 == result);

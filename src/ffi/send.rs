@@ -85,6 +85,7 @@ pub unsafe extern "C" fn jina_net_pool_send(
                 callback,
                 user_data,
                 out_send_id,
+                false,
             )
         }
     })
@@ -92,7 +93,7 @@ pub unsafe extern "C" fn jina_net_pool_send(
 
 /// Routes and starts a send of checked requests; the callback fires exactly once if this returns Ok.
 #[allow(clippy::too_many_arguments)]
-unsafe fn start_send(
+pub(super) unsafe fn start_send(
     pool: *mut jina_net_pool,
     requests: Vec<Request>,
     deployment: *const c_char,
@@ -104,6 +105,7 @@ unsafe fn start_send(
     callback: jina_net_send_callback,
     user_data: *mut c_void,
     out_send_id: *mut u64,
+    idempotent: bool,
 ) -> Result<(), Failure> {
     // SAFETY: caller's promises as documented.
     let (pool, deployment, endpoint) = unsafe {
@@ -126,6 +128,7 @@ unsafe fn start_send(
         endpoint,
         args::millis(timeout_ms),
     )?;
+    let send = send.idempotent(idempotent);
     // After a runtime shutdown the task would be dropped at once and the callback would fire on
     // this thread, inside this call: refuse instead. (A caller-driven pool has its own runtime.)
     if pool.driven.is_none() {
@@ -193,6 +196,7 @@ pub unsafe extern "C" fn jina_net_pool_send_owned(
                 callback,
                 user_data,
                 out_send_id,
+                false,
             )
         }
     })

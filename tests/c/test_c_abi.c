@@ -724,6 +724,108 @@ static void test_caller_driven(const jn_servers *s) {
   jina_net_pool_free(threaded);
 }
 
+/* ---- p2c, in-flight limits, hedging, metrics, log callback ---- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_retries, log_events, log_bad_level;
+
+static void on_log(void *user_data, uint32_t level, const char *target, const char *message) {
+  pthread_mutex_lock(&log_mu);
+  log_events++;
+  if (level < JINA_NET_LOG_ERROR || level > JINA_NET_LOG_DEBUG || user_data != (void *)&log_events) log_bad_level++;
+  if (strcmp(target, "jina_net::send") == 0 && strstr(message, "retrying")) log_retries++;
+  pthread_mutex_unlock(&log_mu);
+}
+
+static void test_tuning(const jn_servers *s) {
+  jina_net_pool_options o;
+  jina_net_pool_options_init(&o);
+  CHECK(o.balance == JINA_NET_BALANCE_ROUND_ROBIN && o.max_in_flight_per_replica == 0 && o.max_hedges == 0 &&
+        !o.metrics);
+  CHECK(strcmp(jina_net_result_name(JINA_NET_RESOURCE_EXHAUSTED), "JINA_NET_RESOURCE_EXHAUSTED") == 0);
+
+  /* hedging: the slow replica is picked first, the hedge to the echo replica wins; metrics count it */
+  o.balance = JINA_NET_BALANCE_P2C_PEAK_EWMA;
+  o.hedge_delay_ms = 20;
+  o.max_hedges = 1;
+  o.metrics = true;
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(&o, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "s"), false, 0, NULL));
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, 0, NULL));
+  collector c;
+  collector_init(&c);
+  uint8_t buf[256];
+  size_t n = mp_data_request(buf, "hedged");
+  jina_net_bytes req = {buf, n};
+  jina_net_send_options so;
+  jina_net_send_options_init(&so);
+  CHECK(so.shard_id == JINA_NET_NO_SHARD && !so.idempotent);
+  so.idempotent = true;
+  so.timeout_ms = 3000;
+  for (int i = 0; i < 4; i++) CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "d", &so, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 4) == 4);
+  for (int i = 0; i < 4; i++) {
+    CHECK(c.done[i].status == JINA_NET_OK);
+    CHECK(strcmp(c.done[i].targets[0].replica, "a") == 0);
+  }
+  char *text = NULL;
+  CHECK_OK(jina_net_pool_metrics_text(pool, &text));
+  char series[256];
+  snprintf(series, sizeof series, "jina_sending_request_seconds_count{deployment=\"d\",shard=\"0\",address=\"%s\"} ",
+           jn_servers_address(s, "a"));
+  CHECK(text && strstr(text, series) && strstr(text, "# TYPE jina_sending_request_seconds histogram"));
+  jina_net_string_free(text);
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+
+  /* in-flight limit 1, no queue: the second send to the busy replica is refused at once */
+  jina_net_pool_options_init(&o);
+  o.max_in_flight_per_replica = 1;
+  o.max_queued_sends = 0;
+  CHECK_OK(jina_net_pool_new(&o, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "busy", jn_servers_address(s, "s"), false, 2, NULL));
+  text = (char *)1;
+  CHECK(jina_net_pool_metrics_text(pool, &text) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(text == (char *)1);
+  collector_init(&c);
+  jina_net_send_options_init(&so);
+  so.shard_id = 2;
+  CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "busy", &so, on_done, &c, NULL));
+  sleep_ms(100);
+  CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "busy", &so, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK(c.done[0].status == JINA_NET_RESOURCE_EXHAUSTED);
+  CHECK(strstr(c.done[0].error_message, "deployment \"busy\" shard 2") != NULL);
+  CHECK(c.done[0].targets[0].status == JINA_NET_RESOURCE_EXHAUSTED && c.done[0].targets[0].grpc_code == -1);
+  jina_net_pool_free(pool);
+  CHECK(collector_wait(&c, 2) == 2);
+  CHECK(c.done[1].status == JINA_NET_POOL_CLOSED);
+  collector_destroy(&c);
+
+  /* the log callback: retries on the unavailable replica are logged at DEBUG, on library threads */
+  CHECK(jina_net_log_set_callback(on_log, &log_events, 9) == JINA_NET_INVALID_ARGUMENT);
+  CHECK_OK(jina_net_log_set_callback(on_log, &log_events, JINA_NET_LOG_DEBUG));
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "down", jn_servers_address(s, "u"), false, JINA_NET_NO_SHARD, NULL));
+  collector_init(&c);
+  CHECK_OK(send_one(pool, "logged", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK_OK(jina_net_log_set_callback(NULL, NULL, JINA_NET_LOG_OFF));
+  pthread_mutex_lock(&log_mu);
+  CHECK(log_retries == 2);
+  CHECK(log_bad_level == 0);
+  int events = log_events;
+  pthread_mutex_unlock(&log_mu);
+  CHECK_OK(send_one(pool, "quiet", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 2) == 2);
+  pthread_mutex_lock(&log_mu);
+  CHECK(log_events == events);
+  pthread_mutex_unlock(&log_mu);
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
 int main(void) {
   jn_servers s;
   const char *specs[] = {"echo=a", "echo=b", "echo=c", "echo=h", "unavailable=u", "error=e", "slow:5000=s",
@@ -742,6 +844,7 @@ int main(void) {
   test_huge_timeouts(&s);
   test_owned_buffers(&s);
   test_caller_driven(&s);
+  test_tuning(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);
   printf("%d passed, %d failed\n", passed, failed);

@@ -94,6 +94,30 @@ pub struct Record {
     pub control: Mutex<Vec<ControlRequestProto>>,
     /// `(method, endpoint metadata)` of each data call.
     pub data_calls: Mutex<Vec<(&'static str, Option<String>)>>,
+    /// Data calls running now.
+    pub in_flight: AtomicUsize,
+    /// The most data calls that ran at once.
+    pub max_in_flight: AtomicUsize,
+    /// Data calls whose handler ran to its end (a call the client cancelled, e.g. a hedge that
+    /// lost, has its handler dropped and is not counted).
+    pub completed: AtomicUsize,
+}
+
+/// Counts a data call in flight while it lives.
+struct Running<'a>(&'a Record);
+
+impl<'a> Running<'a> {
+    fn new(record: &'a Record) -> Self {
+        let n = record.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        record.max_in_flight.fetch_max(n, Ordering::SeqCst);
+        Running(record)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 struct State {
@@ -144,6 +168,18 @@ impl Service {
     }
 
     async fn data(
+        &self,
+        method: &'static str,
+        requests: Vec<DataRequestProto>,
+        endpoint: Option<String>,
+    ) -> Result<Response<DataRequestProto>, Status> {
+        let _running = Running::new(&self.0.record);
+        let result = self.data_inner(method, requests, endpoint).await;
+        self.0.record.completed.fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn data_inner(
         &self,
         method: &'static str,
         mut requests: Vec<DataRequestProto>,
