@@ -65,12 +65,23 @@ pub fn silence_tracing_on_library_threads() {
     SILENCE_TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether the library's threads, and the threads that drive its runtimes, get the library's own
+/// dispatcher: the C ABI asked for it and the process has no `tracing` subscriber of its own.
+/// Decided once, when first needed after the C ABI asked: the library's own scoped dispatchers make
+/// `tracing::dispatcher::has_been_set` true from then on.
+fn library_tracing() -> bool {
+    static DECIDED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    SILENCE_TRACING.load(std::sync::atomic::Ordering::Relaxed)
+        && *DECIDED.get_or_init(|| !tracing::dispatcher::has_been_set())
+}
+
 /// Runs `f` with the library's tracing setting on the calling thread: where the runtime's threads
-/// get a no-op dispatcher (see [`silence_tracing_on_library_threads`]), so does this call. Used by
-/// the caller-driven runtimes, whose tasks run on the caller's threads.
+/// get the library's dispatcher (silent, or forwarding to the C log callback; see
+/// [`silence_tracing_on_library_threads`]), so does this call. Used by the caller-driven runtimes,
+/// whose tasks run on the caller's threads.
 pub(crate) fn with_library_tracing<T>(f: impl FnOnce() -> T) -> T {
-    if SILENCE_TRACING.load(std::sync::atomic::Ordering::Relaxed) && !tracing::dispatcher::has_been_set() {
-        tracing::dispatcher::with_default(&tracing::Dispatch::none(), f)
+    if library_tracing() {
+        tracing::dispatcher::with_default(&crate::log::library_dispatch(), f)
     } else {
         f()
     }
@@ -110,8 +121,7 @@ pub fn handle() -> Result<Handle> {
         State::Running(rt) => Ok(rt.handle().clone()),
         State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
         State::NotStarted { worker_threads } => {
-            let silence =
-                SILENCE_TRACING.load(std::sync::atomic::Ordering::Relaxed) && !tracing::dispatcher::has_been_set();
+            let silence = library_tracing();
             let mut builder = Builder::new_multi_thread();
             builder.enable_all().thread_name("jina-net").on_thread_start(move || {
                 ON_LIBRARY_THREAD.with(|f| f.set(true));

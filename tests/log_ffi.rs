@@ -165,9 +165,39 @@ fn the_log_callback_gets_library_events_at_its_level_on_library_threads() {
         .map(|e| format!("{} {} {}", e.level, e.target, e.message))
         .collect();
     assert_eq!(retry_events().len(), 2, "{:#?} {:?}", ev, done[3]);
+    unsafe { jina_net_pool_free(pool) };
+
+    // A caller-driven pool: its events come from the thread that polls it.
+    EVENTS.lock().unwrap().clear();
+    let mut options = std::mem::MaybeUninit::<jina_net::ffi::pool_options::jina_net_pool_options>::uninit();
+    unsafe { jina_net::ffi::pool_options::jina_net_pool_options_init(options.as_mut_ptr()) };
+    let mut options = unsafe { options.assume_init() };
+    options.caller_driven = true;
+    let mut driven = ptr::null_mut();
+    assert_eq!(unsafe { jina_net_pool_new(&options, &mut driven) }, JINA_NET_OK);
+    assert_eq!(
+        unsafe {
+            jina_net_pool_add_connection(driven, cs("d").as_ptr(), cs(&dead).as_ptr(), false, -1, ptr::null_mut())
+        },
+        JINA_NET_OK
+    );
+    let d = Collector::default();
+    send_to(driven, &d);
+    for _ in 0..200 {
+        if d.done.lock().unwrap().len() == 1 {
+            break;
+        }
+        let rc = unsafe { jina_net::ffi::poll::jina_net_pool_poll(driven, 50, ptr::null_mut()) };
+        assert_eq!(rc, JINA_NET_OK);
+    }
+    assert_eq!(d.wait(1)[0].targets[0].grpc_code, 14);
+    let me = std::thread::current().name().unwrap_or("").to_owned();
+    let events = retry_events();
+    assert_eq!(events.len(), 2, "{:?}", EVENTS.lock().unwrap());
+    assert!(events.iter().all(|e| e.thread == me), "{events:?}");
     assert_eq!(
         unsafe { jina_net_log_set_callback(None, ptr::null_mut(), 0) },
         JINA_NET_OK
     );
-    unsafe { jina_net_pool_free(pool) };
+    unsafe { jina_net_pool_free(driven) };
 }

@@ -71,7 +71,8 @@ impl LogSink for CSink {
 /// returns, the previous callback is no longer called and no call to it is running.
 ///
 /// Threads: the callback runs synchronously on the library runtime thread that emitted the event
-/// (so on several threads at once) and must return promptly; it must not call
+/// (so on several threads at once), or for a caller-driven pool on the thread inside
+/// `jina_net_pool_poll`, and must return promptly; it must not call
 /// `jina_net_log_set_callback` (that fails there with `JINA_NET_RUNTIME_ERROR`) nor the blocking
 /// `_sync` functions; events emitted while it runs on the same thread are dropped. Events of
 /// threads that are not the library's (the caller's, inside a library call) are not forwarded.
