@@ -34,24 +34,24 @@
 #include <stdint.h>
 
 /**
- * The port of a Jina pod's runtime.
- */
-#define K8S_PORT 8080
-
-/**
- * The port of the `uses_before` container.
- */
-#define K8S_PORT_USES_BEFORE 8081
-
-/**
- * The port of the `uses_after` container.
- */
-#define K8S_PORT_USES_AFTER 8082
-
-/**
  * "No shard id" for the `int64_t shard_id` parameters.
  */
 #define JINA_NET_NO_SHARD -1
+
+/**
+ * The port of a Jina pod's runtime (jina's `K8S_PORT`): the default of `jina_net_pool_new_k8s`.
+ */
+#define JINA_NET_K8S_PORT 8080
+
+/**
+ * The port of a Jina pod's `uses_before` container (jina's `K8S_PORT_USES_BEFORE`).
+ */
+#define JINA_NET_K8S_PORT_USES_BEFORE 8081
+
+/**
+ * The port of a Jina pod's `uses_after` container (jina's `K8S_PORT_USES_AFTER`).
+ */
+#define JINA_NET_K8S_PORT_USES_AFTER 8082
 
 /**
  * Major version of the library (also `jina_net_version()`).
@@ -650,7 +650,8 @@ const struct jina_net_grpc_option *jina_net_default_grpc_options(size_t *out_len
  * returns, the previous callback is no longer called and no call to it is running.
  *
  * Threads: the callback runs synchronously on the library runtime thread that emitted the event
- * (so on several threads at once) and must return promptly; it must not call
+ * (so on several threads at once), or for a caller-driven pool on the thread inside
+ * `jina_net_pool_poll`, and must return promptly; it must not call
  * `jina_net_log_set_callback` (that fails there with `JINA_NET_RUNTIME_ERROR`) nor the blocking
  * `_sync` functions; events emitted while it runs on the same thread are dropped. Events of
  * threads that are not the library's (the caller's, inside a library call) are not forwarded.
@@ -819,7 +820,7 @@ enum jina_net_result jina_net_pool_new(const struct jina_net_pool_options *optio
  * `jina_deployment_name`, `pod_type`, `shard_id`; address `podIP:port`) and writes it to
  * `*out_pool`. `kubeconfig_path` (may be NULL) is a kubeconfig file for use outside a cluster; NULL
  * = the in-cluster service account. `namespace` NULL = the kubeconfig's (or the pod's) namespace.
- * `port` 0 = 8080. Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
+ * `port` 0 = `JINA_NET_K8S_PORT` (8080). Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
  * when it fails (bad kubeconfig, no permission, API server unreachable). Afterwards the table
  * follows the pods (read it with `jina_net_pool_routes`) and a lost API server is retried with
  * backoff. Everything else works as for `jina_net_pool_new`; `JINA_NET_UNSUPPORTED` in a build

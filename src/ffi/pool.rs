@@ -100,11 +100,18 @@ fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut 
     })))
 }
 
+/// The port of a Jina pod's runtime (jina's `K8S_PORT`): the default of `jina_net_pool_new_k8s`.
+pub const JINA_NET_K8S_PORT: u16 = 8080;
+/// The port of a Jina pod's `uses_before` container (jina's `K8S_PORT_USES_BEFORE`).
+pub const JINA_NET_K8S_PORT_USES_BEFORE: u16 = 8081;
+/// The port of a Jina pod's `uses_after` container (jina's `K8S_PORT_USES_AFTER`).
+pub const JINA_NET_K8S_PORT_USES_AFTER: u16 = 8082;
+
 /// Creates a pool that follows the Jina pods of a Kubernetes namespace (labels
 /// `jina_deployment_name`, `pod_type`, `shard_id`; address `podIP:port`) and writes it to
 /// `*out_pool`. `kubeconfig_path` (may be NULL) is a kubeconfig file for use outside a cluster; NULL
 /// = the in-cluster service account. `namespace` NULL = the kubeconfig's (or the pod's) namespace.
-/// `port` 0 = 8080. Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
+/// `port` 0 = `JINA_NET_K8S_PORT` (8080). Blocks until the first list of pods (at most 10 s): `JINA_NET_KUBERNETES_ERROR`
 /// when it fails (bad kubeconfig, no permission, API server unreachable). Afterwards the table
 /// follows the pods (read it with `jina_net_pool_routes`) and a lost API server is retried with
 /// backoff. Everything else works as for `jina_net_pool_new`; `JINA_NET_UNSUPPORTED` in a build
@@ -296,4 +303,14 @@ pub unsafe extern "C" fn jina_net_pool_remove_connection(
             )
         }
     })
+}
+
+#[cfg(all(test, feature = "k8s"))]
+mod tests {
+    #[test]
+    fn k8s_ports_match_the_core() {
+        assert_eq!(super::JINA_NET_K8S_PORT, crate::k8s::K8S_PORT);
+        assert_eq!(super::JINA_NET_K8S_PORT_USES_BEFORE, crate::k8s::K8S_PORT_USES_BEFORE);
+        assert_eq!(super::JINA_NET_K8S_PORT_USES_AFTER, crate::k8s::K8S_PORT_USES_AFTER);
+    }
 }
