@@ -24,6 +24,8 @@ pub struct DrivenRuntime {
 impl DrivenRuntime {
     /// A new runtime with I/O and timers; it starts no thread.
     pub fn new() -> Result<Self> {
+        crate::runtime::ensure_not_forked()?;
+        crate::runtime::watch_for_fork();
         let runtime = Builder::new_current_thread()
             .enable_all()
             .build()
@@ -51,6 +53,7 @@ impl DrivenRuntime {
                 "a caller-driven runtime was driven on a library thread or while driving one (e.g. from a completion callback)".into(),
             ));
         }
+        crate::runtime::ensure_not_forked()?;
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let run = || {
             let _driving = crate::runtime::driving();

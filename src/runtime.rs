@@ -46,10 +46,38 @@ pub(crate) fn driving() -> impl Drop {
 /// after a shutdown fails at once instead of being dropped by the stopped runtime.
 static SHUT_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// `Err` once the runtime has been shut down.
+/// `Err` once the runtime has been shut down, or in a process forked after it started.
 pub fn ensure_not_shut_down() -> Result<()> {
     if SHUT_DOWN.load(std::sync::atomic::Ordering::Acquire) {
         return Err(Error::Runtime("the runtime has been shut down".into()));
+    }
+    ensure_not_forked()
+}
+
+/// Set in a child process forked after the library started threads or I/O: its threads did not
+/// survive the fork and its epoll instance is the parent's, so nothing sent there would complete.
+static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn mark_forked() {
+    FORKED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Registers (once) the fork handler that marks a child process as unusable for the library.
+pub(crate) fn watch_for_fork() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    #[cfg(unix)]
+    // SAFETY: registers a handler that only stores to an atomic (async-signal-safe after fork).
+    REGISTERED.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(mark_forked));
+    });
+}
+
+/// `Err` in a process forked after the library started (see [`watch_for_fork`]).
+pub fn ensure_not_forked() -> Result<()> {
+    if FORKED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::Runtime(
+            "this process was forked after libjina_net started; the library cannot be used in the child (use it only after fork, or exec)".into(),
+        ));
     }
     Ok(())
 }
@@ -116,11 +144,13 @@ pub fn configure(worker_threads: usize) -> Result<()> {
 
 /// A handle to the library runtime, starting it on first use.
 pub fn handle() -> Result<Handle> {
+    ensure_not_forked()?;
     let mut state = lock();
     match &*state {
         State::Running(rt) => Ok(rt.handle().clone()),
         State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
         State::NotStarted { worker_threads } => {
+            watch_for_fork();
             let silence = library_tracing();
             let mut builder = Builder::new_multi_thread();
             builder.enable_all().thread_name("jina-net").on_thread_start(move || {

@@ -133,6 +133,8 @@ pub(super) unsafe fn start_send(
     // this thread, inside this call: refuse instead. (A caller-driven pool has its own runtime.)
     if pool.driven.is_none() {
         runtime::ensure_not_shut_down()?;
+    } else {
+        runtime::ensure_not_forked()?;
     }
     let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
     let cancel = (!out_send_id.is_null()).then(|| pool.hooks.registry.register(id));

@@ -5,6 +5,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -826,6 +829,54 @@ static void test_tuning(const jn_servers *s) {
   collector_destroy(&c);
 }
 
+/* A child forked after the library started cannot use it: a clear error, not a send that never completes. */
+static void test_fork_child(const jn_servers *s) {
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, -1, NULL));
+  collector c;
+  collector_init(&c);
+  CHECK_OK(send_one(pool, "before-fork", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1 && c.done[0].status == JINA_NET_OK);
+  int report[2];
+  CHECK(pipe(report) == 0);
+  pid_t child = fork();
+  if (child == 0) {
+    int code = 0;
+    collector cc;
+    collector_init(&cc);
+    if (send_one(pool, "in-child", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &cc, NULL) != JINA_NET_RUNTIME_ERROR) code |= 1;
+    jina_net_pool *p2 = NULL;
+    if (jina_net_pool_new(NULL, &p2) != JINA_NET_RUNTIME_ERROR || p2 != NULL) code |= 2;
+    jina_net_pool_options o;
+    jina_net_pool_options_init(&o);
+    o.caller_driven = true;
+    if (jina_net_pool_new(&o, &p2) != JINA_NET_RUNTIME_ERROR || p2 != NULL) code |= 4;
+    char msg[512];
+    jina_net_last_error_message(msg, sizeof msg);
+    if (!strstr(msg, "forked")) code |= 8;
+    /* Report through the pipe, then die without exit handlers: the parent's threads (and their
+     * thread-local memory) do not exist here, which a leak checker at exit would report. */
+    unsigned char byte = (unsigned char)code;
+    if (write(report[1], &byte, 1) != 1) code |= 16;
+    raise(SIGKILL);
+  }
+  CHECK(child > 0);
+  close(report[1]);
+  unsigned char got = 0xff;
+  CHECK(read(report[0], &got, 1) == 1);
+  close(report[0]);
+  CHECK(got == 0);
+  if (got != 0) fprintf(stderr, "  (child reported %d)\n", got);
+  int status = -1;
+  CHECK(waitpid(child, &status, 0) == child);
+  /* The parent goes on. */
+  CHECK_OK(send_one(pool, "after-fork", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 2) == 2 && c.done[1].status == JINA_NET_OK);
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
 int main(void) {
   jn_servers s;
   const char *specs[] = {"echo=a", "echo=b", "echo=c", "echo=h", "unavailable=u", "error=e", "slow:5000=s",
@@ -845,6 +896,7 @@ int main(void) {
   test_owned_buffers(&s);
   test_caller_driven(&s);
   test_tuning(&s);
+  test_fork_child(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);
   printf("%d passed, %d failed\n", passed, failed);
