@@ -133,7 +133,7 @@ struct Budget {
 }
 
 const FULL: Budget = Budget {
-    rounds: 3,
+    rounds: 5,
     warmup_ms: 250,
     small_ms: 800,
     large_ms: 1200,
@@ -203,13 +203,15 @@ impl CellResult {
     }
 }
 
-/// The runs of one cell: the median run (by req/s) and the spread of req/s over the runs.
+/// The runs of one cell: the median run (by req/s), the spread of req/s over the runs, and each
+/// run with its round (for ratios taken round by round).
 #[derive(Debug, Clone)]
 struct Agg {
     median: CellResult,
     min_rps: f64,
     max_rps: f64,
     runs: usize,
+    by_round: Vec<(usize, CellResult)>,
 }
 
 impl std::ops::Deref for Agg {
@@ -236,7 +238,7 @@ struct Spec {
 /// along), so slow drifts of the machine hit every client alike; keeps the median run of each.
 fn run_group(env: &mut Env, specs: &[Spec]) -> Vec<Outcome> {
     let rounds = env.budget.rounds;
-    let mut runs: Vec<Vec<CellResult>> = vec![Vec::new(); specs.len()];
+    let mut runs: Vec<Vec<(usize, CellResult)>> = vec![Vec::new(); specs.len()];
     let mut errors: Vec<Option<String>> = vec![None; specs.len()];
     for round in 0..rounds {
         for k in 0..specs.len() {
@@ -246,23 +248,25 @@ fn run_group(env: &mut Env, specs: &[Spec]) -> Vec<Outcome> {
                 continue;
             }
             match cell(env, specs[i], round) {
-                Ok(r) => runs[i].push(r),
+                Ok(r) => runs[i].push((round, r)),
                 Err(e) => errors[i] = Some(e),
             }
         }
     }
     runs.into_iter()
         .zip(errors)
-        .map(|(mut r, e)| {
-            if r.is_empty() {
+        .map(|(by_round, e)| {
+            if by_round.is_empty() {
                 return Err(e.unwrap_or_else(|| "no run".into()));
             }
+            let mut r: Vec<CellResult> = by_round.iter().map(|(_, c)| c.clone()).collect();
             r.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
             Ok(Agg {
                 min_rps: r[0].rps(),
                 max_rps: r[r.len() - 1].rps(),
                 runs: r.len(),
                 median: r[(r.len() - 1) / 2].clone(),
+                by_round,
             })
         })
         .collect()
@@ -999,16 +1003,17 @@ fn header(env: &Env, out: &mut String) {
     let _ = writeln!(
         out,
         "Machine: {cores} cores ({cpu}), Linux {}. Build: `{}`. Echo worker: `jina-net-test-server` \
-         (separate process, tokio with 2 worker threads, restarted for every cell, {}), 127.0.0.1 only. \
+         (separate process, tokio with 2 worker threads, restarted for every cell, its accepted sockets have TCP_NODELAY), 127.0.0.1 only. \
          Each client runs in its own process; CPU = getrusage(RUSAGE_SELF) user+sys of the client process \
          over the measured phase; peak RSS = its VmHWM. Closed loop: N requests in flight, \
          {} ms warm-up, then {} ms (100 B) / {} ms (1 MiB) / {} ms (ALL sweep), at most {} (100 B) / {} (1 MiB) \
          requests. Latency = send call to completion seen by the caller. Every cell runs {} time(s), \
          interleaved with the other clients of its table section; the run with the median req/s is shown \
-         (all its figures), with the range of req/s over the runs.\n",
+         (all its figures), with the range of req/s over the runs. Ratios between clients are taken round \
+         by round (ours ÷ theirs within one round, then the median over the rounds), so that the \
+         machine's swings between rounds cancel out.\n",
         kernel.trim(),
         env.profile_dir.file_name().map_or("?".into(), |n| n.to_string_lossy()),
-        "TCP_NODELAY on its accepted sockets",
         b.warmup_ms,
         b.small_ms,
         b.large_ms,
@@ -1087,9 +1092,32 @@ fn row(out: &mut String, lead: &str, r: &Outcome) {
     }
 }
 
+/// `f(a) / f(b)`, taken round by round: the median over the rounds both ran of the ratio of their
+/// runs in that round (runs of one round were made minutes apart at most, so the machine's slow
+/// swings cancel out). Without common rounds, the ratio of the median runs.
 fn ratio(a: &Outcome, b: &Outcome, f: impl Fn(&CellResult) -> f64) -> Option<f64> {
     match (a, b) {
-        (Ok(a), Ok(b)) if a.n > 0 && b.n > 0 => Some(f(a) / f(b)),
+        (Ok(a), Ok(b)) if a.n > 0 && b.n > 0 => {
+            let mut per_round: Vec<f64> = a
+                .by_round
+                .iter()
+                .filter_map(|(round, x)| {
+                    let (_, y) = b.by_round.iter().find(|(r, _)| r == round)?;
+                    let v = f(x) / f(y);
+                    (x.n > 0 && y.n > 0 && v.is_finite()).then_some(v)
+                })
+                .collect();
+            if per_round.is_empty() {
+                return Some(f(a) / f(b));
+            }
+            per_round.sort_by(f64::total_cmp);
+            let mid = per_round.len() / 2;
+            Some(if per_round.len() % 2 == 1 {
+                per_round[mid]
+            } else {
+                (per_round[mid - 1] + per_round[mid]) / 2.0
+            })
+        }
         _ => None,
     }
 }
@@ -1244,7 +1272,7 @@ fn send_path(env: &mut Env, out: &mut String) {
 
     let _ = writeln!(
         out,
-        "### Ratios of the median runs (req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
+        "### Ratios, round by round (the median over the rounds of ours ÷ theirs in the same round; req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
     );
     let cols: [(&str, Kind, Kind, Option<f64>); 9] = [
         (
@@ -1432,7 +1460,7 @@ fn all_polling(env: &mut Env, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "A send completes when every shard answered; req/s counts sends. Ratios: this row's median run ÷ the same client's 1-shard median run.\n"
+        "A send completes when every shard answered; req/s counts sends. Ratios: this row ÷ the same client's 1-shard row, round by round (median over the rounds).\n"
     );
     let _ = writeln!(
         out,
