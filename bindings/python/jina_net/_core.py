@@ -299,6 +299,9 @@ def _options(resilient: bool, overrides: dict) -> _ffi.PoolOptions:
                 pem = v.encode() if isinstance(v, str) else bytes(v)
                 o.root_certificates_pem = pem
                 o.root_certificates_pem_len = len(pem)
+        elif k == 'caller_driven':
+            # Completions reach asyncio from the library's threads; nothing here would poll the pool.
+            raise ValueError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
         elif k in names:
             setattr(o, k, v)
         else:

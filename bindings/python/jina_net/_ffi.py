@@ -130,6 +130,15 @@ class PoolOptions(Structure):
         ('base_ejection_ms', c_uint64),
         ('max_ejection_ms', c_uint64),
         ('max_ejection_percent', c_uint32),
+        ('balance', c_uint32),
+        ('p2c_default_rtt_ms', c_uint64),
+        ('p2c_decay_ms', c_uint64),
+        ('max_in_flight_per_replica', c_uint32),
+        ('max_queued_sends', c_uint32),
+        ('hedge_delay_ms', c_uint64),
+        ('max_hedges', c_uint32),
+        ('metrics', c_bool),
+        ('caller_driven', c_bool),
     ]
 
 

@@ -155,6 +155,8 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         self.assertIn('not an address', str(cm.exception))
         with self.assertRaises(TypeError):
             jina_net.Pool(no_such_option=1)
+        with self.assertRaises(ValueError):
+            jina_net.Pool(caller_driven=True)  # nothing in the binding would poll it
 
     async def test_remove_connection(self):
         self.assertFalse(self.pool.remove_connection('enc', A('a')), 'nothing to remove in an empty pool')
