@@ -109,6 +109,12 @@ class HeadTest(unittest.TestCase):
         self.assertGreater(library_threads(head.proc.pid), 0)
 
 
+def replica_blind(results):
+    """The results with the name of exec1's replica that answered blanked."""
+    return [[row[0], '|'.join('exec1/*' if p.startswith('exec1/rep-') else p for p in row[1].split('|'))] + row[2:]
+            for row in results]
+
+
 def run_flow(jina_net):
     cmd = [sys.executable, os.path.join(HERE, 'flow_e2e.py')] + (['--jina-net'] if jina_net else [])
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
@@ -126,9 +132,13 @@ class FlowTest(unittest.TestCase):
         roles = sorted((p['role'], p['library_threads'] > 0) for p in ours['pods'])
         self.assertEqual(roles, [('exec1/head', True), ('exec2/head', True), ('gateway', True)] + [('worker', False)] * 4)
         self.assertEqual([p for p in theirs['pods'] if p['library_threads']], [])
-        # what came back: the same as with jina's pool, and what the topology implies
-        self.assertEqual(ours['results'], theirs['results'])
-        self.assertEqual(ours['index'], theirs['index'])
+        # what came back: the same as with jina's pool, and what the topology implies. Which replica of
+        # exec1 answers which request varies from run to run with jina's own pool too (the order the
+        # replicas registered with their head, and the order the gateway's concurrent requests reach
+        # it): the rows are compared with that replica's name blanked; that both replicas answered is
+        # checked below.
+        self.assertEqual(replica_blind(ours['results']), replica_blind(theirs['results']))
+        self.assertEqual(replica_blind(ours['index']), replica_blind(theirs['index']))
         texts = {doc_id: text for doc_id, text, _ in ours['results']}
         self.assertEqual(sorted(k for k in texts if k.startswith('d')), [f'd{i}' for i in range(8)])
         replicas = {texts[f'd{i}'].split('|')[1] for i in range(8)}
