@@ -10,7 +10,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"runtime/cgo"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +32,14 @@ type PoolOptions struct {
 	TLS bool
 	// RootCertificatesPEM are the PEM root certificates to trust for TLS instead of the system roots.
 	RootCertificatesPEM []byte
+	// LibraryThreads runs the pool on the library's runtime threads, shared by all such pools, as
+	// the C ABI does by default. By default (false) each Pool is caller-driven: it runs on one
+	// goroutine of its own (the poller, in jina_net_pool_poll) and starts no library thread; its
+	// completions then reach Go on a Go thread that is inside a cgo call, which costs much less
+	// than a callback from a thread Go did not create. The poller occupies one OS thread per Pool
+	// (while it waits for the network it holds no P), so a program with very many pools may
+	// prefer LibraryThreads.
+	LibraryThreads bool
 }
 
 // Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
@@ -41,6 +48,9 @@ type PoolOptions struct {
 type Pool struct {
 	mu  sync.RWMutex // read: a C call on ptr is running; write: Close
 	ptr *C.jina_net_pool
+	// poller runs a caller-driven pool (nil with LibraryThreads). It does not point back to the
+	// Pool, so that an unreachable Pool is still finalized while its poller runs.
+	poller *poller
 }
 
 // livePools counts the pools created and not yet closed (for the tests).
@@ -51,6 +61,7 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 	guardSIGPIPE()
 	var o C.jina_net_pool_options
 	C.jina_net_pool_options_init(&o)
+	o.caller_driven = C.bool(opts == nil || !opts.LibraryThreads)
 	var pem unsafe.Pointer
 	if opts != nil {
 		switch {
@@ -77,6 +88,9 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{ptr: ptr}
+	if o.caller_driven {
+		p.poller = startPoller(ptr)
+	}
 	atomic.AddInt64(&livePools, 1)
 	runtime.SetFinalizer(p, (*Pool).Close)
 	return p, nil
@@ -84,15 +98,23 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 
 // Close closes and frees the pool: connections are dropped, sends still pending complete with
 // ErrPoolClosed, and later calls fail with ErrPoolClosed. Closing again is a no-op. It always
-// returns nil (it is an io.Closer).
+// returns nil (it is an io.Closer). A caller-driven pool's poller has stopped when Close returns,
+// and so have its pending sends (they completed, with ErrPoolClosed, during Close); with
+// LibraryThreads they complete on a library thread shortly after.
 func (p *Pool) Close() error {
-	p.mu.Lock()
+	p.mu.Lock() // no C call on ptr runs from here on, and none starts (the poll does not take mu)
 	defer p.mu.Unlock()
 	if p.ptr == nil {
 		return nil
 	}
-	// Pending callbacks fire later with POOL_CLOSED; their user_data is a cgo.Handle that stays
-	// valid until then, so nothing needs to wait here.
+	if p.poller != nil {
+		// jina_net_pool_free must not run while a poll does: stop the poller first. Its callbacks
+		// take no lock that Close holds (only the waiter registry's), so it stops promptly.
+		p.poller.stop()
+	}
+	// With library threads, pending callbacks fire later with POOL_CLOSED (their waiters stay
+	// registered until then, so nothing needs to wait here). A caller-driven pool is drained by this
+	// call: the callbacks of its pending sends run on this goroutine, before it returns.
 	C.jina_net_pool_free(p.ptr)
 	p.ptr = nil
 	atomic.AddInt64(&livePools, -1)
@@ -244,23 +266,21 @@ func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Respons
 	if expired {
 		return nil, contextDeadlineError(fn)
 	}
-	dep, err := cString(target.deployment, "deployment", fn)
+	dep, err := sendString(target.deployment, "deployment", fn)
 	if err != nil {
 		return nil, err
 	}
-	defer freeString(dep)
-	endpoint, err := cOptionalString(req.Endpoint, "endpoint", fn)
+	endpoint, err := sendString(req.Endpoint, "endpoint", fn)
 	if err != nil {
 		return nil, err
 	}
-	defer freeString(endpoint)
 	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
 	if target.all {
 		polling = C.JINA_NET_POLLING_ALL
 	}
-	data, lens, buf := cMessages(req.Messages)
+	data, lens, single, buf := cMessages(req.Messages)
 	rs, _, err := p.start(ctx, fn, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
-		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)),
+		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single,
 			dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
 			handle, id)
 	})
@@ -279,8 +299,8 @@ var registeredSends int64
 // whether the C function was called (false: the pool was closed, nothing was handed over).
 func (p *Pool) start(ctx context.Context, fn string,
 	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (rs []*Response, called bool, err error) {
-	done := make(chan sendOutcome, 1)
-	handle := cgo.NewHandle((chan<- sendOutcome)(done))
+	w := getWaiter()
+	handle := pending.add(w)
 	cancelled := ctx.Done()
 	var id C.uint64_t
 	var idp *C.uint64_t
@@ -293,21 +313,23 @@ func (p *Pool) start(ctx context.Context, fn string,
 		return call(func() uint32 { return send(pool, C.uintptr_t(handle), idp) })
 	})
 	if err != nil {
-		handle.Delete() // nothing was sent: the callback will not fire
+		pending.take(handle) // nothing was sent: the callback will not fire
+		putWaiter(w)
 		return nil, called, err
 	}
 
-	var out sendOutcome
 	if cancelled == nil {
-		out = <-done
+		<-w.done
 	} else {
 		select {
-		case out = <-done:
+		case <-w.done:
 		case <-cancelled:
 			p.cancel(uint64(id))
-			out = <-done // the callback fires exactly once, promptly after a cancel (or a close)
+			<-w.done // the callback fires exactly once, promptly after a cancel (or a close)
 		}
 	}
+	out := w.out
+	putWaiter(w) // its completion was received: no callback holds it any more
 	runtime.KeepAlive(p)
 	if out.err != nil {
 		return out.responses, true, withContext(out.err, ctx)
