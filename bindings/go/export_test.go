@@ -14,3 +14,6 @@ func RegisteredSends() int64 { return atomic.LoadInt64(&registeredSends) }
 func CBufferCounts() (allocated, freedInGo, freedByLibrary int64) {
 	return atomic.LoadInt64(&cBuffersAllocated), atomic.LoadInt64(&cBuffersFreedInGo), int64(ownedFreedByLibrary())
 }
+
+// ConvertDanglingResult converts a send result whose empty buffers have dangling pointers.
+func ConvertDanglingResult() ([]*Response, error) { return convertDanglingResult() }

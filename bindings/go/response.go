@@ -2,6 +2,37 @@ package jinanet
 
 /*
 #include "jina_net.h"
+
+// The library may give an empty buffer a dangling pointer (Rust's empty slices point at address 1).
+// Go must never hold such a value in a pointer-typed variable: when a goroutine stack holding one
+// is copied, the runtime aborts ("invalid pointer found on stack"). These wrappers write only NULL or
+// a valid address (jinanet_empty for an empty buffer) into Go memory.
+static const uint8_t jinanet_empty[1];
+
+static jina_net_result jinanet_response_body(const jina_net_response *r, const uint8_t **out, size_t *out_len) {
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	jina_net_result rc = jina_net_response_body(r, &data, &len);
+	if (rc == JINA_NET_OK) {
+		*out = (len == 0 && data != NULL) ? jinanet_empty : data;
+		*out_len = len;
+	}
+	return rc;
+}
+
+static jina_net_result jinanet_response_metadata(const jina_net_response *r, size_t index, const char **out_key,
+		const uint8_t **out_value, size_t *out_len) {
+	const char *key = NULL;
+	const uint8_t *value = NULL;
+	size_t len = 0;
+	jina_net_result rc = jina_net_response_metadata(r, index, &key, &value, &len);
+	if (rc == JINA_NET_OK) {
+		*out_key = key;
+		*out_value = (len == 0 && value != NULL) ? jinanet_empty : value;
+		*out_len = len;
+	}
+	return rc;
+}
 */
 import "C"
 
@@ -47,26 +78,35 @@ type sendOutcome struct {
 	err       error
 }
 
-func goBytes(p *C.uint8_t, n C.size_t) []byte {
-	if p == nil {
-		return nil
-	}
+// goBytes copies the n bytes that the pointer at field (in C memory) points to: nil for a NULL
+// pointer, empty for n == 0. The pointer is read only when n > 0: an empty buffer's pointer may
+// dangle (address 1), and a Go pointer-typed variable must never hold such a value (the runtime
+// aborts when it copies a stack holding one). So never copy a C struct with such a field into a
+// Go variable either; read it through a pointer to the struct.
+func goBytes(field **C.uint8_t, n C.size_t) []byte {
 	if n == 0 {
-		return []byte{} // an empty buffer's pointer may dangle: do not touch it
+		if *field == nil { // compared, not kept
+			return nil
+		}
+		return []byte{}
 	}
 	b := make([]byte, int(n))
-	copy(b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	copy(b, unsafe.Slice((*byte)(unsafe.Pointer(*field)), int(n)))
 	return b
 }
 
-func goMetadata(entries *C.jina_net_metadata, n C.size_t) Metadata {
-	md := make(Metadata, int(n))
-	if entries == nil {
-		return md
+// goMetadata copies the metadata of t (entries read in place, see goBytes).
+func goMetadata(t *C.jina_net_target_result) Metadata {
+	n := int(t.metadata_len)
+	md := make(Metadata, n)
+	if n == 0 {
+		return md // t.metadata is NULL then
 	}
-	for _, e := range unsafe.Slice(entries, int(n)) {
+	entries := unsafe.Slice(t.metadata, n)
+	for i := range entries {
+		e := &entries[i]
 		k := C.GoString(e.key)
-		md[k] = append(md[k], string(goBytes(e.value, e.value_len)))
+		md[k] = append(md[k], string(goBytes(&e.value, e.value_len)))
 	}
 	return md
 }
@@ -75,8 +115,8 @@ func goMetadata(entries *C.jina_net_metadata, n C.size_t) Metadata {
 func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
-	if r.targets != nil {
-		targets := unsafe.Slice(r.targets, int(r.targets_len))
+	if n := int(r.targets_len); n > 0 { // r.targets is NULL when there are none
+		targets := unsafe.Slice(r.targets, n)
 		out.responses = make([]*Response, len(targets))
 		for i := range targets {
 			t := &targets[i]
@@ -85,8 +125,8 @@ func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 				Head:    bool(t.head),
 				Shard:   int(t.shard_id),
 				Address: C.GoString(t.address),
-				Body:    goBytes(t.response, t.response_len),
-				Trailer: goMetadata(t.metadata, t.metadata_len),
+				Body:    goBytes(&t.response, t.response_len),
+				Trailer: goMetadata(t),
 			}
 			if resp.Status != CodeOK {
 				e := &Error{
@@ -123,14 +163,14 @@ func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 func convertResponse(r *C.jina_net_response) (*Response, error) {
 	var data *C.uint8_t
 	var n C.size_t
-	if err := call(func() uint32 { return C.jina_net_response_body(r, &data, &n) }); err != nil {
+	if err := call(func() uint32 { return uint32(C.jinanet_response_body(r, &data, &n)) }); err != nil {
 		return nil, err
 	}
 	resp := &Response{
 		Status:  CodeOK,
 		Shard:   -1,
 		Address: C.GoString(C.jina_net_response_address(r)),
-		Body:    goBytes(data, n),
+		Body:    goBytes(&data, n),
 		Trailer: Metadata{},
 	}
 	if resp.Body == nil {
@@ -142,12 +182,12 @@ func convertResponse(r *C.jina_net_response) (*Response, error) {
 		var value *C.uint8_t
 		var vlen C.size_t
 		if err := call(func() uint32 {
-			return C.jina_net_response_metadata(r, i, &key, &value, &vlen)
+			return uint32(C.jinanet_response_metadata(r, i, &key, &value, &vlen))
 		}); err != nil {
 			return nil, err
 		}
 		k := C.GoString(key)
-		resp.Trailer[k] = append(resp.Trailer[k], string(goBytes(value, vlen)))
+		resp.Trailer[k] = append(resp.Trailer[k], string(goBytes(&value, vlen)))
 	}
 	return resp, nil
 }
