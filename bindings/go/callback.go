@@ -22,6 +22,35 @@ import (
 type waiter struct {
 	done chan struct{}
 	out  sendOutcome
+	// batch: the completion is signalled after the poll that ran the callback (nil: at once).
+	batch *batch
+	next  *waiter // in batch
+}
+
+// batch collects the waiters completed during one poll of a caller-driven pool, to signal them
+// together after it. Only the goroutine polling the pool uses it (the callbacks run inside its poll),
+// and so the string cache of its conversions.
+type batch struct {
+	collecting bool
+	head       *waiter
+	intern     *internCache
+}
+
+// flush signals every collected waiter but own, and reports whether own was collected.
+func (b *batch) flush(own *waiter) (ownDone bool) {
+	w := b.head
+	b.head = nil
+	for w != nil {
+		next := w.next // w may be recycled as soon as it is signalled
+		w.next = nil
+		if w == own {
+			ownDone = true
+		} else {
+			w.done <- struct{}{}
+		}
+		w = next
+	}
+	return ownDone
 }
 
 var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
@@ -32,6 +61,7 @@ func getWaiter() *waiter { return waiters.Get().(*waiter) }
 // hold it.
 func putWaiter(w *waiter) {
 	w.out = sendOutcome{}
+	w.batch = nil
 	waiters.Put(w)
 }
 
@@ -83,9 +113,10 @@ func (r *registry) size() int {
 	return len(r.slots) - len(r.free)
 }
 
-// jinanetSendComplete runs exactly once per started send: on the poller goroutine of a caller-driven
-// pool (inside jina_net_pool_poll), on the goroutine closing such a pool (inside jina_net_pool_free),
-// or on a libjina_net runtime thread (pools with library threads, the one-shot helpers). handle is
+// jinanetSendComplete runs exactly once per started send: on the goroutine polling a caller-driven
+// pool (inside jina_net_pool_poll, see driver), on the goroutine closing such a pool (inside
+// jina_net_pool_free), or on a libjina_net runtime thread (pools with LibraryThreads, the one-shot
+// helpers). handle is
 // the send's registry handle: the library hands it back untouched, it is never a Go pointer.
 // Everything result points to is valid only during this call, so it is copied into Go memory before
 // the callback returns. No panic may unwind into C: all are recovered here, and a panic while
@@ -98,16 +129,23 @@ func jinanetSendComplete(handle C.uintptr_t, result *C.jina_net_send_result) {
 	if w == nil {
 		return // an unknown handle: nobody to tell
 	}
-	w.out = copyOutcome(result)
+	if b := w.batch; b != nil && b.collecting { // inside the poll of the goroutine holding the role
+		w.out = copyOutcome(result, b.intern)
+		w.next = b.head
+		b.head = w
+		return
+	}
+	w.out = copyOutcome(result, nil)
 	w.done <- struct{}{} // capacity 1 and signalled once per registration: never blocks
 }
 
-// copyOutcome converts a C send result to Go, turning a panic into a CodePanic failure.
-func copyOutcome(result *C.jina_net_send_result) (out sendOutcome) {
+// copyOutcome converts a C send result to Go, turning a panic into a CodePanic failure. intern (nil:
+// none) is a string cache only the calling goroutine uses.
+func copyOutcome(result *C.jina_net_send_result, intern *internCache) (out sendOutcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			out = sendOutcome{err: newError(CodePanic, fmt.Sprintf("jinanet: panic while reading a send result: %v", r))}
 		}
 	}()
-	return convertSendResult(result)
+	return convertSendResult(result, intern)
 }

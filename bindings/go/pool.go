@@ -32,13 +32,14 @@ type PoolOptions struct {
 	TLS bool
 	// RootCertificatesPEM are the PEM root certificates to trust for TLS instead of the system roots.
 	RootCertificatesPEM []byte
-	// LibraryThreads runs the pool on the library's runtime threads, shared by all such pools, as
-	// the C ABI does by default. By default (false) each Pool is caller-driven: it runs on one
-	// goroutine of its own (the poller, in jina_net_pool_poll) and starts no library thread; its
-	// completions then reach Go on a Go thread that is inside a cgo call, which costs much less
-	// than a callback from a thread Go did not create. The poller occupies one OS thread per Pool
-	// (while it waits for the network it holds no P), so a program with very many pools may
-	// prefer LibraryThreads.
+	// LibraryThreads runs the pool on the library's runtime threads (shared by all such pools), as
+	// the C ABI does by default: completions reach Go through callbacks from threads Go did not
+	// create. By default (false) a Pool is caller-driven: it starts no library thread, and the
+	// goroutines waiting in Send run it themselves, one at a time, inside jina_net_pool_poll, so
+	// completions reach Go on a Go thread inside a cgo call and a send with one request in flight
+	// crosses no thread at all. While no Send waits, one goroutine of the pool polls it (after it
+	// was left alone for 50 ms), so its connections are still served. A pool polls on at most one
+	// OS thread at a time; the goroutine polling holds no P while it waits for the network.
 	LibraryThreads bool
 }
 
@@ -48,9 +49,8 @@ type PoolOptions struct {
 type Pool struct {
 	mu  sync.RWMutex // read: a C call on ptr is running; write: Close
 	ptr *C.jina_net_pool
-	// poller runs a caller-driven pool (nil with LibraryThreads). It does not point back to the
-	// Pool, so that an unreachable Pool is still finalized while its poller runs.
-	poller *poller
+	// driver runs a caller-driven pool (nil with LibraryThreads).
+	driver *driver
 }
 
 // livePools counts the pools created and not yet closed (for the tests).
@@ -89,7 +89,7 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 	}
 	p := &Pool{ptr: ptr}
 	if o.caller_driven {
-		p.poller = startPoller(ptr)
+		p.driver = newDriver(ptr)
 	}
 	atomic.AddInt64(&livePools, 1)
 	runtime.SetFinalizer(p, (*Pool).Close)
@@ -98,19 +98,20 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 
 // Close closes and frees the pool: connections are dropped, sends still pending complete with
 // ErrPoolClosed, and later calls fail with ErrPoolClosed. Closing again is a no-op. It always
-// returns nil (it is an io.Closer). A caller-driven pool's poller has stopped when Close returns,
-// and so have its pending sends (they completed, with ErrPoolClosed, during Close); with
-// LibraryThreads they complete on a library thread shortly after.
+// returns nil (it is an io.Closer). A caller-driven pool's pending sends have completed (with
+// ErrPoolClosed) and its goroutines have stopped polling when Close returns; with LibraryThreads
+// the pending sends complete on a library thread shortly after.
 func (p *Pool) Close() error {
 	p.mu.Lock() // no C call on ptr runs from here on, and none starts (the poll does not take mu)
 	defer p.mu.Unlock()
 	if p.ptr == nil {
 		return nil
 	}
-	if p.poller != nil {
-		// jina_net_pool_free must not run while a poll does: stop the poller first. Its callbacks
-		// take no lock that Close holds (only the waiter registry's), so it stops promptly.
-		p.poller.stop()
+	if p.driver != nil {
+		// jina_net_pool_free must not run while a poll does: stop the polling first. Neither the
+		// goroutine polling nor the callbacks inside its poll take a lock that Close holds (only
+		// the waiter registry's), so this returns promptly.
+		p.driver.close()
 	}
 	// With library threads, pending callbacks fire later with POOL_CLOSED (their waiters stay
 	// registered until then, so nothing needs to wait here). A caller-driven pool is drained by this
@@ -300,6 +301,9 @@ var registeredSends int64
 func (p *Pool) start(ctx context.Context, fn string,
 	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (rs []*Response, called bool, err error) {
 	w := getWaiter()
+	if p.driver != nil {
+		w.batch = &p.driver.batch
+	}
 	handle := pending.add(w)
 	cancelled := ctx.Done()
 	var id C.uint64_t
@@ -318,7 +322,9 @@ func (p *Pool) start(ctx context.Context, fn string,
 		return nil, called, err
 	}
 
-	if cancelled == nil {
+	if p.driver != nil {
+		p.driver.wait(w, cancelled, id, func() { p.cancel(uint64(id)) })
+	} else if cancelled == nil {
 		<-w.done
 	} else {
 		select {

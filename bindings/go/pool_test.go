@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,9 +15,25 @@ import (
 	jinanet "github.com/jina-ai/libjina_net/bindings/go"
 )
 
+// libraryThreads: JINANET_TEST_LIBRARY_THREADS=1 runs the suite's pools on the library's threads
+// (PoolOptions.LibraryThreads) instead of caller-driven (test.sh runs the suite both ways).
+var libraryThreads = os.Getenv("JINANET_TEST_LIBRARY_THREADS") == "1"
+
+// testOptions is opts (nil: the defaults) in the suite's mode.
+func testOptions(opts *jinanet.PoolOptions) *jinanet.PoolOptions {
+	o := jinanet.PoolOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if libraryThreads {
+		o.LibraryThreads = true
+	}
+	return &o
+}
+
 func newPool(t testing.TB, opts *jinanet.PoolOptions) *jinanet.Pool {
 	t.Helper()
-	p, err := jinanet.NewPool(opts)
+	p, err := jinanet.NewPool(testOptions(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +400,7 @@ func (d deadlineOnly) Deadline() (time.Time, bool) { return d.deadline, true }
 
 func TestClosedPool(t *testing.T) {
 	s := servers(t, "slow:3000=s", "echo=a")
-	p, err := jinanet.NewPool(nil)
+	p, err := jinanet.NewPool(testOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +450,7 @@ func TestClosedPool(t *testing.T) {
 func TestCloseRacesWithSends(t *testing.T) {
 	s := servers(t, "echo=a")
 	for round := 0; round < 5; round++ {
-		p, err := jinanet.NewPool(nil)
+		p, err := jinanet.NewPool(testOptions(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +477,7 @@ func TestFinalizerClosesUnreachablePools(t *testing.T) {
 	before := jinanet.LivePools()
 	func() {
 		for i := 0; i < 20; i++ {
-			p, err := jinanet.NewPool(nil)
+			p, err := jinanet.NewPool(testOptions(nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -91,42 +91,113 @@ func goBytes(field **C.uint8_t, n C.size_t) []byte {
 		return []byte{}
 	}
 	b := make([]byte, int(n))
-	copy(b, unsafe.Slice((*byte)(unsafe.Pointer(*field)), int(n)))
+	copy(b, cBytes(field, n))
 	return b
 }
 
+// cBytes is the C buffer at *field as a []byte, without a copy (valid as long as the buffer; nil
+// for n == 0, see goBytes).
+func cBytes(field **C.uint8_t, n C.size_t) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(*field)), int(n))
+}
+
+// cStringBytes is the NUL-terminated C string p as a []byte, without a copy (nil for NULL).
+func cStringBytes(p *C.char) []byte {
+	if p == nil {
+		return nil
+	}
+	n := 0
+	for *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
+		n++
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
+}
+
+// internCache hands out the strings of earlier results again (addresses, metadata keys and short
+// values repeat from one response to the next), so that converting a result like the ones before
+// allocates none of them. A nil cache copies every string. Not safe for concurrent use: a caller-
+// driven pool's cache is used only by the goroutine holding its role of poller.
+type internCache struct {
+	slots [64]string
+}
+
+// internMax: longer strings are copied, not cached.
+const internMax = 64
+
+func (c *internCache) bytes(b []byte) string {
+	if c == nil || len(b) > internMax {
+		return string(b)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	slot := &c.slots[h%uint32(len(c.slots))]
+	if *slot != string(b) { // compared without a copy
+		*slot = string(b)
+	}
+	return *slot
+}
+
+func (c *internCache) str(p *C.char) string { return c.bytes(cStringBytes(p)) }
+
 // goMetadata copies the metadata of t (entries read in place, see goBytes).
-func goMetadata(t *C.jina_net_target_result) Metadata {
+func goMetadata(t *C.jina_net_target_result, c *internCache) Metadata {
 	n := int(t.metadata_len)
 	md := make(Metadata, n)
 	if n == 0 {
 		return md // t.metadata is NULL then
 	}
 	entries := unsafe.Slice(t.metadata, n)
+	values := make([]string, n) // one array for the values of all keys (a repeated key appends)
 	for i := range entries {
 		e := &entries[i]
-		k := C.GoString(e.key)
-		md[k] = append(md[k], string(goBytes(&e.value, e.value_len)))
+		k := c.str(e.key)
+		v := c.bytes(cBytes(&e.value, e.value_len))
+		if vs, ok := md[k]; ok {
+			md[k] = append(vs, v)
+		} else {
+			values[i] = v
+			md[k] = values[i : i+1 : i+1] // full slice: an append copies, never overwrites a neighbour
+		}
 	}
 	return md
 }
 
-// convertSendResult copies a C send result into Go memory (only valid during the callback).
-func convertSendResult(r *C.jina_net_send_result) sendOutcome {
+// convertSendResult copies a C send result into Go memory (only valid during the callback). intern
+// (nil: none) reuses strings of earlier results.
+func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
 	if n := int(r.targets_len); n > 0 { // r.targets is NULL when there are none
 		targets := unsafe.Slice(r.targets, n)
-		out.responses = make([]*Response, len(targets))
+		var resps []Response
+		if n == 1 { // the usual case: the response and the slice in one allocation
+			one := new(struct {
+				r Response
+				s [1]*Response
+			})
+			one.s[0] = &one.r
+			resps, out.responses = unsafe.Slice(&one.r, 1), one.s[:]
+		} else {
+			resps, out.responses = make([]Response, n), make([]*Response, n)
+			for i := range resps {
+				out.responses[i] = &resps[i]
+			}
+		}
 		for i := range targets {
 			t := &targets[i]
-			resp := &Response{
+			resp := &resps[i]
+			*resp = Response{
 				Status:  Code(t.status),
 				Head:    bool(t.head),
 				Shard:   int(t.shard_id),
-				Address: C.GoString(t.address),
+				Address: intern.str(t.address),
 				Body:    goBytes(&t.response, t.response_len),
-				Trailer: goMetadata(t),
+				Trailer: goMetadata(t, intern),
 			}
 			if resp.Status != CodeOK {
 				e := &Error{
@@ -143,7 +214,6 @@ func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 					firstFailed = e
 				}
 			}
-			out.responses[i] = resp
 		}
 	}
 	if Code(r.status) != CodeOK {

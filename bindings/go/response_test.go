@@ -34,7 +34,7 @@ func TestDanglingEmptyBuffersAreNeverGoPointers(t *testing.T) {
 			for i := 0; time.Now().Before(end); i++ {
 				atDepth((i*7+g*13)%1500, func() {}) // grow the stack; the GC shrinks it again
 				atDepth(i%97, func() {
-					rs, err := jinanet.ConvertDanglingResult()
+					rs, err := jinanet.ConvertDanglingResult(i%2 == 0)
 					if err != nil || len(rs) != 1 {
 						t.Errorf("converted %+v, %v", rs, err)
 						return

@@ -29,8 +29,12 @@ static const jina_net_send_result *jinanet_fake(void) { return &jinanet_fake_res
 import "C"
 
 // convertDanglingResult converts a result whose empty buffers have dangling pointers (for the
-// tests): an empty body and two empty trailer values.
-func convertDanglingResult() ([]*Response, error) {
-	out := convertSendResult(C.jinanet_fake())
+// tests): an empty body and two empty trailer values; with a string cache or without.
+func convertDanglingResult(cached bool) ([]*Response, error) {
+	var c *internCache
+	if cached {
+		c = new(internCache)
+	}
+	out := convertSendResult(C.jinanet_fake(), c)
 	return out.responses, out.err
 }
