@@ -90,8 +90,9 @@ func goBytes(field **C.uint8_t, n C.size_t) []byte {
 		}
 		return []byte{}
 	}
-	b := make([]byte, int(n))
-	copy(b, cBytes(field, n))
+	src := cBytes(field, n)
+	b := make([]byte, len(src)) // make + copy of the same length: the compiler skips the zeroing
+	copy(b, src)
 	return b
 }
 
