@@ -26,6 +26,7 @@ impl DrivenRuntime {
     pub fn new() -> Result<Self> {
         let runtime = Builder::new_current_thread()
             .enable_all()
+            .global_queue_interval(1)
             .build()
             .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
         Ok(DrivenRuntime {
