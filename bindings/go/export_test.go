@@ -29,3 +29,8 @@ func IdlePolls() int64 { return atomic.LoadInt64(&idlePolls) }
 
 // PollFailures is the number of jina_net_pool_poll calls of the binding that failed.
 func PollFailures() int64 { return atomic.LoadInt64(&pollFailures) }
+
+// LargeBodies: the large response bodies retained by callbacks, and those copied and freed since.
+func LargeBodies() (retained, materialized int64) {
+	return atomic.LoadInt64(&retainedBodies), atomic.LoadInt64(&materializedBodies)
+}

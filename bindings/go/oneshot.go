@@ -112,6 +112,7 @@ func workerControlRequest(ctx context.Context, fn string, activate bool, workerH
 	case <-w.done:
 		out := w.out
 		putWaiter(w)
+		out.materialize()
 		var resp *Response
 		if len(out.responses) > 0 {
 			resp = out.responses[0]

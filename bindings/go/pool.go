@@ -336,6 +336,7 @@ func (p *Pool) start(ctx context.Context, fn string,
 	}
 	out := w.out
 	putWaiter(w) // its completion was received: no callback holds it any more
+	out.materialize()
 	runtime.KeepAlive(p)
 	if out.err != nil {
 		return out.responses, true, withContext(out.err, ctx)

@@ -1,7 +1,9 @@
 package jinanet_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -555,5 +557,63 @@ func TestProtoHelpers(t *testing.T) {
 	}
 	if _, err := jinanet.ParseDataRequest([]byte{0x0a, 0x05, 0x01}); !errors.Is(err, jinanet.ErrMalformedProto) {
 		t.Fatalf("truncated message: %v", err)
+	}
+}
+
+// largeData is a data request of about size bytes: its docs_bytes (DataRequestProto.data, field 4;
+// DataContentProto.docs_bytes, field 2) hold size bytes of a pattern the echo sends back.
+func largeData(id string, size int) jinanet.Request {
+	docs := make([]byte, size)
+	for i := range docs {
+		docs[i] = byte(i*7 + i>>8)
+	}
+	inner := append(binary.AppendUvarint([]byte{0x12}, uint64(len(docs))), docs...)
+	msg := append(binary.AppendUvarint(append(jinanet.BuildDataRequest(id), 0x22), uint64(len(inner))), inner...)
+	return jinanet.NewDataRequest(msg)
+}
+
+// Large responses (which a caller-driven pool's polling goroutine retains in the library and the
+// sender copies) arrive whole, from many goroutines at once, next to small ones.
+func TestLargeResponses(t *testing.T) {
+	s := servers(t, "echo=a")
+	p := newPool(t, nil)
+	dep := jinanet.Deployment("d")
+	add(t, p, dep, s["a"])
+	retained, materialized := jinanet.LargeBodies()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				size := []int{100, 64 << 10, 300 << 10, 1 << 20}[(g+i)%4]
+				id := fmt.Sprintf("large-%d-%d", g, i)
+				req := largeData(id, size)
+				rs, err := p.Send(context.Background(), req, dep)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body := rs[0].Body
+				if info, err := jinanet.ParseDataRequest(body); err != nil || info.RequestID != id ||
+					!bytes.Contains(body, req.Messages[0][len(req.Messages[0])-size:]) {
+					errs <- fmt.Errorf("%s: a %d-byte response for a %d-byte document (%v)", id, len(body), size, err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r, m := jinanet.LargeBodies()
+	if r-retained != m-materialized {
+		t.Fatalf("%d large bodies retained, %d copied and freed", r-retained, m-materialized)
+	}
+	if !libraryThreads && r-retained < 16 { // 48 of the 64 responses are >= 64 KiB
+		t.Fatalf("only %d large bodies retained by the polling goroutine", r-retained)
 	}
 }

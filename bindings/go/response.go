@@ -38,6 +38,7 @@ import "C"
 
 import (
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -70,6 +71,10 @@ type Response struct {
 	Body []byte
 	// Trailer is the trailing metadata of the response (on failure: of the error status).
 	Trailer Metadata
+
+	// retained: a large body kept in the library by the callback (no copy there), copied into Body
+	// by the sending goroutine before Send returns (materialize).
+	retained *C.jina_net_response
 }
 
 // sendOutcome is what the completion callback hands to the waiting goroutine.
@@ -168,8 +173,20 @@ func goMetadata(t *C.jina_net_target_result, c *internCache) Metadata {
 	return md
 }
 
+// largeBody: from this size on, the goroutine polling a caller-driven pool keeps a response body in
+// the library (jina_net_send_result_retain_response) instead of copying it into Go memory, and the
+// sending goroutine copies it (materialize). The copy of a large body, its allocation and the
+// garbage collector's assists that the allocation triggers then run on the senders' threads, in
+// parallel, instead of holding up the one goroutine that does the pool's I/O. Smaller bodies are
+// copied at once (two cgo calls more would cost more than the copy).
+const largeBody = 64 << 10
+
+// retainedBodies and materializedBodies count the large bodies retained and copied (for the tests).
+var retainedBodies, materializedBodies int64
+
 // convertSendResult copies a C send result into Go memory (only valid during the callback). intern
-// (nil: none) reuses strings of earlier results.
+// (nil: none) reuses strings of earlier results; with it, large bodies are retained, not copied
+// (see largeBody): the caller must materialize the responses.
 func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
@@ -197,8 +214,13 @@ func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutco
 				Head:    bool(t.head),
 				Shard:   int(t.shard_id),
 				Address: intern.str(t.address),
-				Body:    goBytes(&t.response, t.response_len),
 				Trailer: goMetadata(t, intern),
+			}
+			if intern == nil || t.response_len < largeBody ||
+				C.jina_net_send_result_retain_response(r, C.size_t(i), &resp.retained) != C.JINA_NET_OK {
+				resp.Body = goBytes(&t.response, t.response_len)
+			} else {
+				atomic.AddInt64(&retainedBodies, 1)
 			}
 			if resp.Status != CodeOK {
 				e := &Error{
@@ -228,6 +250,24 @@ func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutco
 		}
 	}
 	return out
+}
+
+// materialize copies the bodies that the callback retained into Go memory and frees the library's
+// responses. The sending goroutine calls it on every outcome before Send returns.
+func (out *sendOutcome) materialize() {
+	for _, resp := range out.responses {
+		if resp.retained == nil {
+			continue
+		}
+		var data *C.uint8_t
+		var n C.size_t
+		if C.jinanet_response_body(resp.retained, &data, &n) == C.JINA_NET_OK {
+			resp.Body = goBytes(&data, n)
+		}
+		C.jina_net_response_free(resp.retained)
+		resp.retained = nil
+		atomic.AddInt64(&materializedBodies, 1)
+	}
 }
 
 // convertResponse copies a response the library returned (and does not free it).
