@@ -26,8 +26,13 @@ impl DrivenRuntime {
     pub fn new() -> Result<Self> {
         crate::runtime::ensure_not_forked()?;
         crate::runtime::watch_for_fork();
+        // Sends queued from other threads (outside a poll) are taken before local tasks, every tick:
+        // the sends of a batch then start together and their requests go out in one write, instead of
+        // one send per tick, each flushed on its own (measured: 1.77 → 0.30 writev per request at 16
+        // in flight).
         let runtime = Builder::new_current_thread()
             .enable_all()
+            .global_queue_interval(1)
             .build()
             .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
         Ok(DrivenRuntime {

@@ -2,7 +2,11 @@
 // goroutines, each sending its next request when the previous one returned (closed loop).
 //
 //	go-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
-//	          duration_ms=D max_requests=M
+//	          duration_ms=D max_requests=M [pool=driven|threads] [cpuprofile=FILE]
+//
+// pool=driven (the default, as the binding's): a caller-driven Pool, run by the goroutines waiting in
+// Send; pool=threads: PoolOptions.LibraryThreads, the library's runtime threads. cpuprofile writes a
+// Go CPU profile of the measured phase (time inside C shows as runtime.cgocall).
 //
 // Prints the same RESULT line as the other clients, plus lib=<the libjina_net.so it loaded>.
 // Built by `jina-net-bench run` (go build, CGO_LDFLAGS=-L<profile dir>) and run with
@@ -15,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,7 +163,16 @@ func main() {
 		os.Exit(2)
 	}
 	all := args["polling"] == "all"
-	pool, err := jinanet.NewPool(nil)
+	var opts *jinanet.PoolOptions // pool=driven (default): caller-driven
+	switch args["pool"] {
+	case "", "driven":
+	case "threads":
+		opts = &jinanet.PoolOptions{LibraryThreads: true}
+	default:
+		fmt.Fprintln(os.Stderr, "go-client: pool must be driven or threads")
+		os.Exit(2)
+	}
+	pool, err := jinanet.NewPool(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "go-client: NewPool:", err)
 		os.Exit(1)
@@ -189,6 +203,12 @@ func main() {
 		len(payload), expected)
 	if warm.firstErr != "" {
 		fmt.Fprintln(os.Stderr, "warm-up error:", warm.firstErr)
+	}
+	if f := args["cpuprofile"]; f != "" {
+		out, err := os.Create(f)
+		if err == nil && pprof.StartCPUProfile(out) == nil {
+			defer pprof.StopCPUProfile()
+		}
 	}
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)

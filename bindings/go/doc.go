@@ -31,8 +31,11 @@
 //
 // # Threads and memory
 //
-// All network work runs on the library's own runtime threads. Completions reach Go through an
-// exported callback that receives a runtime/cgo.Handle (never a Go pointer) and copies the result
-// into Go memory; the calling goroutine waits on a channel, so Send blocks only its goroutine.
-// Request bytes are copied by the library before Send has started the send.
+// A Pool is caller-driven by default: its network work runs inside jina_net_pool_poll, called by
+// the goroutines waiting in Send (one at a time) or, while none waits, by an idle goroutine of the
+// pool; PoolOptions.LibraryThreads runs it on the library's runtime threads instead. The one-shot
+// helpers always use the library's threads. Completions reach Go through an exported callback that
+// receives an index into a table of waiting sends (never a Go pointer) and copies the result into
+// Go memory; the sending goroutine waits on a channel, so Send blocks only its goroutine. Request
+// bytes are copied by the library before Send has started the send.
 package jinanet

@@ -14,3 +14,23 @@ func RegisteredSends() int64 { return atomic.LoadInt64(&registeredSends) }
 func CBufferCounts() (allocated, freedInGo, freedByLibrary int64) {
 	return atomic.LoadInt64(&cBuffersAllocated), atomic.LoadInt64(&cBuffersFreedInGo), int64(ownedFreedByLibrary())
 }
+
+// ConvertDanglingResult converts a send result whose empty buffers have dangling pointers.
+func ConvertDanglingResult(cached bool) ([]*Response, error) { return convertDanglingResult(cached) }
+
+// PendingWaiters is the number of sends (of every pool and helper) waiting for their callback.
+func PendingWaiters() int { return pending.size() }
+
+// IdlePollers is the number of running idle pollers (one per open caller-driven pool).
+func IdlePollers() int64 { return atomic.LoadInt64(&idlePollers) }
+
+// IdlePolls is the number of times an idle poller took a pool's polling over.
+func IdlePolls() int64 { return atomic.LoadInt64(&idlePolls) }
+
+// PollFailures is the number of jina_net_pool_poll calls of the binding that failed.
+func PollFailures() int64 { return atomic.LoadInt64(&pollFailures) }
+
+// LargeBodies: the large response bodies retained by callbacks, and those copied and freed since.
+func LargeBodies() (retained, materialized int64) {
+	return atomic.LoadInt64(&retainedBodies), atomic.LoadInt64(&materializedBodies)
+}

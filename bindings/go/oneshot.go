@@ -9,7 +9,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"runtime/cgo"
 	"time"
 	"unsafe"
 )
@@ -50,10 +49,10 @@ func SendRequestSync(req Request, address string, opts *OneShotOptions) (*Respon
 	if len(opts.RootCertificatesPEM) > 0 {
 		pem = (*C.uint8_t)(unsafe.Pointer(&opts.RootCertificatesPEM[0]))
 	}
-	data, lens, buf := cMessages(req.Messages)
+	data, lens, single, buf := cMessages(req.Messages)
 	var resp *C.jina_net_response
 	err = call(func() uint32 {
-		return sendRequestsSync(C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)), target,
+		return sendRequestsSync(C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single, target,
 			C.uint64_t(millisCeil(opts.Timeout)), C.bool(opts.TLS), pem, C.size_t(len(opts.RootCertificatesPEM)),
 			endpoint, &resp)
 	})
@@ -99,17 +98,21 @@ func workerControlRequest(ctx context.Context, fn string, activate bool, workerH
 		return nil, err
 	}
 	defer freeString(head)
-	done := make(chan sendOutcome, 1)
-	handle := cgo.NewHandle((chan<- sendOutcome)(done))
+	w := getWaiter()
+	handle := pending.add(w)
 	err = call(func() uint32 {
 		return workerControl(activate, host, C.uint16_t(workerPort), head, C.int64_t(shard), C.uintptr_t(handle))
 	})
 	if err != nil {
-		handle.Delete()
+		pending.take(handle)
+		putWaiter(w)
 		return nil, err
 	}
 	select {
-	case out := <-done:
+	case <-w.done:
+		out := w.out
+		putWaiter(w)
+		out.materialize()
 		var resp *Response
 		if len(out.responses) > 0 {
 			resp = out.responses[0]
@@ -117,7 +120,7 @@ func workerControlRequest(ctx context.Context, fn string, activate bool, workerH
 		return resp, out.err
 	case <-ctx.Done():
 		// No cancel for the one-shot helpers: the callback still fires (within the library's 1 s)
-		// and finds the buffered channel.
+		// and signals the buffered channel of w, which is then garbage (not recycled).
 		return nil, contextError(ctx, fn)
 	}
 }

@@ -152,18 +152,16 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 		freeAll()
 		return nil, contextDeadlineError(fn)
 	}
-	dep, err := cString(target.deployment, "deployment", fn)
+	dep, err := sendString(target.deployment, "deployment", fn)
 	if err != nil {
 		freeAll()
 		return nil, err
 	}
-	defer freeString(dep)
-	endpoint, err := cOptionalString(req.Endpoint, "endpoint", fn)
+	endpoint, err := sendString(req.Endpoint, "endpoint", fn)
 	if err != nil {
 		freeAll()
 		return nil, err
 	}
-	defer freeString(endpoint)
 	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
 	if target.all {
 		polling = C.JINA_NET_POLLING_ALL

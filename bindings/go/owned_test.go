@@ -189,7 +189,7 @@ func TestSendOwned(t *testing.T) {
 	expectFrees(t, "sent twice", base, freeCounts{1, 0, 1})
 
 	// a closed pool: freed by SendOwned
-	p2, err := jinanet.NewPool(nil)
+	p2, err := jinanet.NewPool(testOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

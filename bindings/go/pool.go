@@ -10,7 +10,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"runtime/cgo"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +51,15 @@ type PoolOptions struct {
 	MaxHedges  int
 	// Metrics keeps per-replica metrics (Pool.MetricsText).
 	Metrics bool
+	// LibraryThreads runs the pool on the library's runtime threads (shared by all such pools), as
+	// the C ABI does by default: completions reach Go through callbacks from threads Go did not
+	// create. By default (false) a Pool is caller-driven: it starts no library thread, and the
+	// goroutines waiting in Send run it themselves, one at a time, inside jina_net_pool_poll, so
+	// completions reach Go on a Go thread inside a cgo call and a send with one request in flight
+	// crosses no thread at all. While no Send waits, one goroutine of the pool polls it (after it
+	// was left alone for 50 ms), so its connections are still served. A pool polls on at most one
+	// OS thread at a time; the goroutine polling holds no P while it waits for the network.
+	LibraryThreads bool
 }
 
 // Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
@@ -60,6 +68,8 @@ type PoolOptions struct {
 type Pool struct {
 	mu  sync.RWMutex // read: a C call on ptr is running; write: Close
 	ptr *C.jina_net_pool
+	// driver runs a caller-driven pool (nil with LibraryThreads).
+	driver *driver
 }
 
 // livePools counts the pools created and not yet closed (for the tests).
@@ -70,6 +80,7 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 	guardSIGPIPE()
 	var o C.jina_net_pool_options
 	C.jina_net_pool_options_init(&o)
+	o.caller_driven = C.bool(opts == nil || !opts.LibraryThreads)
 	var pem unsafe.Pointer
 	if opts != nil {
 		switch {
@@ -99,6 +110,9 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{ptr: ptr}
+	if o.caller_driven {
+		p.driver = newDriver(ptr)
+	}
 	atomic.AddInt64(&livePools, 1)
 	runtime.SetFinalizer(p, (*Pool).Close)
 	return p, nil
@@ -106,15 +120,24 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 
 // Close closes and frees the pool: connections are dropped, sends still pending complete with
 // ErrPoolClosed, and later calls fail with ErrPoolClosed. Closing again is a no-op. It always
-// returns nil (it is an io.Closer).
+// returns nil (it is an io.Closer). A caller-driven pool's pending sends have completed (with
+// ErrPoolClosed) and its goroutines have stopped polling when Close returns; with LibraryThreads
+// the pending sends complete on a library thread shortly after.
 func (p *Pool) Close() error {
-	p.mu.Lock()
+	p.mu.Lock() // no C call on ptr runs from here on, and none starts (the poll does not take mu)
 	defer p.mu.Unlock()
 	if p.ptr == nil {
 		return nil
 	}
-	// Pending callbacks fire later with POOL_CLOSED; their user_data is a cgo.Handle that stays
-	// valid until then, so nothing needs to wait here.
+	if p.driver != nil {
+		// jina_net_pool_free must not run while a poll does: stop the polling first. Neither the
+		// goroutine polling nor the callbacks inside its poll take a lock that Close holds (only
+		// the waiter registry's), so this returns promptly.
+		p.driver.close()
+	}
+	// With library threads, pending callbacks fire later with POOL_CLOSED (their waiters stay
+	// registered until then, so nothing needs to wait here). A caller-driven pool is drained by this
+	// call: the callbacks of its pending sends run on this goroutine, before it returns.
 	C.jina_net_pool_free(p.ptr)
 	p.ptr = nil
 	atomic.AddInt64(&livePools, -1)
@@ -258,7 +281,11 @@ func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, 
 // ErrDeadlineExceeded) and errors.Is(err, ctx.Err()). A context that cannot be cancelled
 // (context.Background(), context.TODO()) costs nothing: the send is not registered for cancellation.
 func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Response, error) {
-	const fn = "Send"
+	return p.send(ctx, "Send", req, target, SendOptions{})
+}
+
+// send is Send and SendWithOptions.
+func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, opts SendOptions) ([]*Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, contextError(ctx, fn)
 	}
@@ -266,28 +293,28 @@ func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Respons
 	if expired {
 		return nil, contextDeadlineError(fn)
 	}
-	dep, err := cString(target.deployment, "deployment", fn)
+	dep, err := sendString(target.deployment, "deployment", fn)
 	if err != nil {
 		return nil, err
 	}
-	defer freeString(dep)
-	endpoint, err := cOptionalString(req.Endpoint, "endpoint", fn)
+	endpoint, err := sendString(req.Endpoint, "endpoint", fn)
 	if err != nil {
 		return nil, err
 	}
-	defer freeString(endpoint)
 	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
 	if target.all {
 		polling = C.JINA_NET_POLLING_ALL
 	}
-	data, lens, buf := cMessages(req.Messages)
+	data, lens, single, buf := cMessages(req.Messages)
 	rs, _, err := p.start(ctx, fn, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
-		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(lens)),
+		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single,
 			dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
-			handle, id)
+			C.bool(opts.Idempotent), handle, id)
 	})
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(lens)
+	runtime.KeepAlive(target.deployment)
+	runtime.KeepAlive(req.Endpoint)
 	return rs, err
 }
 
@@ -301,8 +328,11 @@ var registeredSends int64
 // whether the C function was called (false: the pool was closed, nothing was handed over).
 func (p *Pool) start(ctx context.Context, fn string,
 	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (rs []*Response, called bool, err error) {
-	done := make(chan sendOutcome, 1)
-	handle := cgo.NewHandle((chan<- sendOutcome)(done))
+	w := getWaiter()
+	if p.driver != nil {
+		w.batch = &p.driver.batch
+	}
+	handle := pending.add(w)
 	cancelled := ctx.Done()
 	var id C.uint64_t
 	var idp *C.uint64_t
@@ -315,21 +345,26 @@ func (p *Pool) start(ctx context.Context, fn string,
 		return call(func() uint32 { return send(pool, C.uintptr_t(handle), idp) })
 	})
 	if err != nil {
-		handle.Delete() // nothing was sent: the callback will not fire
+		pending.take(handle) // nothing was sent: the callback will not fire
+		putWaiter(w)
 		return nil, called, err
 	}
 
-	var out sendOutcome
-	if cancelled == nil {
-		out = <-done
+	if p.driver != nil {
+		p.driver.wait(w, cancelled, id, func() { p.cancel(uint64(id)) })
+	} else if cancelled == nil {
+		<-w.done
 	} else {
 		select {
-		case out = <-done:
+		case <-w.done:
 		case <-cancelled:
 			p.cancel(uint64(id))
-			out = <-done // the callback fires exactly once, promptly after a cancel (or a close)
+			<-w.done // the callback fires exactly once, promptly after a cancel (or a close)
 		}
 	}
+	out := w.out
+	putWaiter(w) // its completion was received: no callback holds it any more
+	out.materialize()
 	runtime.KeepAlive(p)
 	if out.err != nil {
 		return out.responses, true, withContext(out.err, ctx)

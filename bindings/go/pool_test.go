@@ -1,9 +1,12 @@
 package jinanet_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,9 +17,25 @@ import (
 	jinanet "github.com/jina-ai/libjina_net/bindings/go"
 )
 
+// libraryThreads: JINANET_TEST_LIBRARY_THREADS=1 runs the suite's pools on the library's threads
+// (PoolOptions.LibraryThreads) instead of caller-driven (test.sh runs the suite both ways).
+var libraryThreads = os.Getenv("JINANET_TEST_LIBRARY_THREADS") == "1"
+
+// testOptions is opts (nil: the defaults) in the suite's mode.
+func testOptions(opts *jinanet.PoolOptions) *jinanet.PoolOptions {
+	o := jinanet.PoolOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if libraryThreads {
+		o.LibraryThreads = true
+	}
+	return &o
+}
+
 func newPool(t testing.TB, opts *jinanet.PoolOptions) *jinanet.Pool {
 	t.Helper()
-	p, err := jinanet.NewPool(opts)
+	p, err := jinanet.NewPool(testOptions(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +402,7 @@ func (d deadlineOnly) Deadline() (time.Time, bool) { return d.deadline, true }
 
 func TestClosedPool(t *testing.T) {
 	s := servers(t, "slow:3000=s", "echo=a")
-	p, err := jinanet.NewPool(nil)
+	p, err := jinanet.NewPool(testOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +452,7 @@ func TestClosedPool(t *testing.T) {
 func TestCloseRacesWithSends(t *testing.T) {
 	s := servers(t, "echo=a")
 	for round := 0; round < 5; round++ {
-		p, err := jinanet.NewPool(nil)
+		p, err := jinanet.NewPool(testOptions(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +479,7 @@ func TestFinalizerClosesUnreachablePools(t *testing.T) {
 	before := jinanet.LivePools()
 	func() {
 		for i := 0; i < 20; i++ {
-			p, err := jinanet.NewPool(nil)
+			p, err := jinanet.NewPool(testOptions(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -538,5 +557,63 @@ func TestProtoHelpers(t *testing.T) {
 	}
 	if _, err := jinanet.ParseDataRequest([]byte{0x0a, 0x05, 0x01}); !errors.Is(err, jinanet.ErrMalformedProto) {
 		t.Fatalf("truncated message: %v", err)
+	}
+}
+
+// largeData is a data request of about size bytes: its docs_bytes (DataRequestProto.data, field 4;
+// DataContentProto.docs_bytes, field 2) hold size bytes of a pattern the echo sends back.
+func largeData(id string, size int) jinanet.Request {
+	docs := make([]byte, size)
+	for i := range docs {
+		docs[i] = byte(i*7 + i>>8)
+	}
+	inner := append(binary.AppendUvarint([]byte{0x12}, uint64(len(docs))), docs...)
+	msg := append(binary.AppendUvarint(append(jinanet.BuildDataRequest(id), 0x22), uint64(len(inner))), inner...)
+	return jinanet.NewDataRequest(msg)
+}
+
+// Large responses (which a caller-driven pool's polling goroutine retains in the library and the
+// sender copies) arrive whole, from many goroutines at once, next to small ones.
+func TestLargeResponses(t *testing.T) {
+	s := servers(t, "echo=a")
+	p := newPool(t, nil)
+	dep := jinanet.Deployment("d")
+	add(t, p, dep, s["a"])
+	retained, materialized := jinanet.LargeBodies()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				size := []int{100, 64 << 10, 300 << 10, 1 << 20}[(g+i)%4]
+				id := fmt.Sprintf("large-%d-%d", g, i)
+				req := largeData(id, size)
+				rs, err := p.Send(context.Background(), req, dep)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body := rs[0].Body
+				if info, err := jinanet.ParseDataRequest(body); err != nil || info.RequestID != id ||
+					!bytes.Contains(body, req.Messages[0][len(req.Messages[0])-size:]) {
+					errs <- fmt.Errorf("%s: a %d-byte response for a %d-byte document (%v)", id, len(body), size, err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r, m := jinanet.LargeBodies()
+	if r-retained != m-materialized {
+		t.Fatalf("%d large bodies retained, %d copied and freed", r-retained, m-materialized)
+	}
+	if !libraryThreads && r-retained < 16 { // 48 of the 64 responses are >= 64 KiB
+		t.Fatalf("only %d large bodies retained by the polling goroutine", r-retained)
 	}
 }

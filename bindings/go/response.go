@@ -2,11 +2,43 @@ package jinanet
 
 /*
 #include "jina_net.h"
+
+// The library may give an empty buffer a dangling pointer (Rust's empty slices point at address 1).
+// Go must never hold such a value in a pointer-typed variable: when a goroutine stack holding one
+// is copied, the runtime aborts ("invalid pointer found on stack"). These wrappers write only NULL or
+// a valid address (jinanet_empty for an empty buffer) into Go memory.
+static const uint8_t jinanet_empty[1];
+
+static jina_net_result jinanet_response_body(const jina_net_response *r, const uint8_t **out, size_t *out_len) {
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	jina_net_result rc = jina_net_response_body(r, &data, &len);
+	if (rc == JINA_NET_OK) {
+		*out = (len == 0 && data != NULL) ? jinanet_empty : data;
+		*out_len = len;
+	}
+	return rc;
+}
+
+static jina_net_result jinanet_response_metadata(const jina_net_response *r, size_t index, const char **out_key,
+		const uint8_t **out_value, size_t *out_len) {
+	const char *key = NULL;
+	const uint8_t *value = NULL;
+	size_t len = 0;
+	jina_net_result rc = jina_net_response_metadata(r, index, &key, &value, &len);
+	if (rc == JINA_NET_OK) {
+		*out_key = key;
+		*out_value = (len == 0 && value != NULL) ? jinanet_empty : value;
+		*out_len = len;
+	}
+	return rc;
+}
 */
 import "C"
 
 import (
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -39,6 +71,10 @@ type Response struct {
 	Body []byte
 	// Trailer is the trailing metadata of the response (on failure: of the error status).
 	Trailer Metadata
+
+	// retained: a large body kept in the library by the callback (no copy there), copied into Body
+	// by the sending goroutine before Send returns (materialize).
+	retained *C.jina_net_response
 }
 
 // sendOutcome is what the completion callback hands to the waiting goroutine.
@@ -47,46 +83,144 @@ type sendOutcome struct {
 	err       error
 }
 
-func goBytes(p *C.uint8_t, n C.size_t) []byte {
-	if p == nil {
-		return nil
-	}
+// goBytes copies the n bytes that the pointer at field (in C memory) points to: nil for a NULL
+// pointer, empty for n == 0. The pointer is read only when n > 0: an empty buffer's pointer may
+// dangle (address 1), and a Go pointer-typed variable must never hold such a value (the runtime
+// aborts when it copies a stack holding one). So never copy a C struct with such a field into a
+// Go variable either; read it through a pointer to the struct.
+func goBytes(field **C.uint8_t, n C.size_t) []byte {
 	if n == 0 {
-		return []byte{} // an empty buffer's pointer may dangle: do not touch it
+		if *field == nil { // compared, not kept
+			return nil
+		}
+		return []byte{}
 	}
-	b := make([]byte, int(n))
-	copy(b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	src := cBytes(field, n)
+	b := make([]byte, len(src)) // make + copy of the same length: the compiler skips the zeroing
+	copy(b, src)
 	return b
 }
 
-func goMetadata(entries *C.jina_net_metadata, n C.size_t) Metadata {
-	md := make(Metadata, int(n))
-	if entries == nil {
-		return md
+// cBytes is the C buffer at *field as a []byte, without a copy (valid as long as the buffer; nil
+// for n == 0, see goBytes).
+func cBytes(field **C.uint8_t, n C.size_t) []byte {
+	if n == 0 {
+		return nil
 	}
-	for _, e := range unsafe.Slice(entries, int(n)) {
-		k := C.GoString(e.key)
-		md[k] = append(md[k], string(goBytes(e.value, e.value_len)))
+	return unsafe.Slice((*byte)(unsafe.Pointer(*field)), int(n))
+}
+
+// cStringBytes is the NUL-terminated C string p as a []byte, without a copy (nil for NULL).
+func cStringBytes(p *C.char) []byte {
+	if p == nil {
+		return nil
+	}
+	n := 0
+	for *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
+		n++
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
+}
+
+// internCache hands out the strings of earlier results again (addresses, metadata keys and short
+// values repeat from one response to the next), so that converting a result like the ones before
+// allocates none of them. A nil cache copies every string. Not safe for concurrent use: a caller-
+// driven pool's cache is used only by the goroutine holding its role of poller.
+type internCache struct {
+	slots [64]string
+}
+
+// internMax: longer strings are copied, not cached.
+const internMax = 64
+
+func (c *internCache) bytes(b []byte) string {
+	if c == nil || len(b) > internMax {
+		return string(b)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	slot := &c.slots[h%uint32(len(c.slots))]
+	if *slot != string(b) { // compared without a copy
+		*slot = string(b)
+	}
+	return *slot
+}
+
+func (c *internCache) str(p *C.char) string { return c.bytes(cStringBytes(p)) }
+
+// goMetadata copies the metadata of t (entries read in place, see goBytes).
+func goMetadata(t *C.jina_net_target_result, c *internCache) Metadata {
+	n := int(t.metadata_len)
+	md := make(Metadata, n)
+	if n == 0 {
+		return md // t.metadata is NULL then
+	}
+	entries := unsafe.Slice(t.metadata, n)
+	values := make([]string, n) // one array for the values of all keys (a repeated key appends)
+	for i := range entries {
+		e := &entries[i]
+		k := c.str(e.key)
+		v := c.bytes(cBytes(&e.value, e.value_len))
+		if vs, ok := md[k]; ok {
+			md[k] = append(vs, v)
+		} else {
+			values[i] = v
+			md[k] = values[i : i+1 : i+1] // full slice: an append copies, never overwrites a neighbour
+		}
 	}
 	return md
 }
 
-// convertSendResult copies a C send result into Go memory (only valid during the callback).
-func convertSendResult(r *C.jina_net_send_result) sendOutcome {
+// largeBody: from this size on, the goroutine polling a caller-driven pool keeps a response body in
+// the library (jina_net_send_result_retain_response) instead of copying it into Go memory, and the
+// sending goroutine copies it (materialize). The copy of a large body, its allocation and the
+// garbage collector's assists that the allocation triggers then run on the senders' threads, in
+// parallel, instead of holding up the one goroutine that does the pool's I/O. Smaller bodies are
+// copied at once (two cgo calls more would cost more than the copy).
+const largeBody = 64 << 10
+
+// retainedBodies and materializedBodies count the large bodies retained and copied (for the tests).
+var retainedBodies, materializedBodies int64
+
+// convertSendResult copies a C send result into Go memory (only valid during the callback). intern
+// (nil: none) reuses strings of earlier results; with it, large bodies are retained, not copied
+// (see largeBody): the caller must materialize the responses.
+func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
-	if r.targets != nil {
-		targets := unsafe.Slice(r.targets, int(r.targets_len))
-		out.responses = make([]*Response, len(targets))
+	if n := int(r.targets_len); n > 0 { // r.targets is NULL when there are none
+		targets := unsafe.Slice(r.targets, n)
+		var resps []Response
+		if n == 1 { // the usual case: the response and the slice in one allocation
+			one := new(struct {
+				r Response
+				s [1]*Response
+			})
+			one.s[0] = &one.r
+			resps, out.responses = unsafe.Slice(&one.r, 1), one.s[:]
+		} else {
+			resps, out.responses = make([]Response, n), make([]*Response, n)
+			for i := range resps {
+				out.responses[i] = &resps[i]
+			}
+		}
 		for i := range targets {
 			t := &targets[i]
-			resp := &Response{
+			resp := &resps[i]
+			*resp = Response{
 				Status:  Code(t.status),
 				Head:    bool(t.head),
 				Shard:   int(t.shard_id),
-				Address: C.GoString(t.address),
-				Body:    goBytes(t.response, t.response_len),
-				Trailer: goMetadata(t.metadata, t.metadata_len),
+				Address: intern.str(t.address),
+				Trailer: goMetadata(t, intern),
+			}
+			if intern == nil || t.response_len < largeBody ||
+				C.jina_net_send_result_retain_response(r, C.size_t(i), &resp.retained) != C.JINA_NET_OK {
+				resp.Body = goBytes(&t.response, t.response_len)
+			} else {
+				atomic.AddInt64(&retainedBodies, 1)
 			}
 			if resp.Status != CodeOK {
 				e := &Error{
@@ -103,7 +237,6 @@ func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 					firstFailed = e
 				}
 			}
-			out.responses[i] = resp
 		}
 	}
 	if Code(r.status) != CodeOK {
@@ -119,18 +252,36 @@ func convertSendResult(r *C.jina_net_send_result) sendOutcome {
 	return out
 }
 
+// materialize copies the bodies that the callback retained into Go memory and frees the library's
+// responses. The sending goroutine calls it on every outcome before Send returns.
+func (out *sendOutcome) materialize() {
+	for _, resp := range out.responses {
+		if resp.retained == nil {
+			continue
+		}
+		var data *C.uint8_t
+		var n C.size_t
+		if C.jinanet_response_body(resp.retained, &data, &n) == C.JINA_NET_OK {
+			resp.Body = goBytes(&data, n)
+		}
+		C.jina_net_response_free(resp.retained)
+		resp.retained = nil
+		atomic.AddInt64(&materializedBodies, 1)
+	}
+}
+
 // convertResponse copies a response the library returned (and does not free it).
 func convertResponse(r *C.jina_net_response) (*Response, error) {
 	var data *C.uint8_t
 	var n C.size_t
-	if err := call(func() uint32 { return C.jina_net_response_body(r, &data, &n) }); err != nil {
+	if err := call(func() uint32 { return uint32(C.jinanet_response_body(r, &data, &n)) }); err != nil {
 		return nil, err
 	}
 	resp := &Response{
 		Status:  CodeOK,
 		Shard:   -1,
 		Address: C.GoString(C.jina_net_response_address(r)),
-		Body:    goBytes(data, n),
+		Body:    goBytes(&data, n),
 		Trailer: Metadata{},
 	}
 	if resp.Body == nil {
@@ -142,12 +293,12 @@ func convertResponse(r *C.jina_net_response) (*Response, error) {
 		var value *C.uint8_t
 		var vlen C.size_t
 		if err := call(func() uint32 {
-			return C.jina_net_response_metadata(r, i, &key, &value, &vlen)
+			return uint32(C.jinanet_response_metadata(r, i, &key, &value, &vlen))
 		}); err != nil {
 			return nil, err
 		}
 		k := C.GoString(key)
-		resp.Trailer[k] = append(resp.Trailer[k], string(goBytes(value, vlen)))
+		resp.Trailer[k] = append(resp.Trailer[k], string(goBytes(&value, vlen)))
 	}
 	return resp, nil
 }

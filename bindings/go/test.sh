@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tests the Go binding (package jinanet) against the project's test server:
-#   go vet, go test -race (shared libjina_net.so), then go test -race -tags jinanet_static (libjina_net.a).
+#   go vet, go test -race (shared libjina_net.so), then go test -race -tags jinanet_static (libjina_net.a),
+#   each with the default caller-driven pools and again with PoolOptions.LibraryThreads
+#   (JINANET_TEST_LIBRARY_THREADS=1).
 # Installs Debian's golang-go when go is missing, and builds the Rust library and the test server first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -40,8 +42,12 @@ export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DJINA_NET_BUILD_STAMP=$stamp"
 cd "$here"
 echo "== go vet ./..."
 go vet ./...
-echo "== go test -count=1 -race ./...  (shared library)"
-go test -count=1 -race ./...
-echo "== go test -count=1 -race -tags jinanet_static ./...  (static library)"
-go test -count=1 -race -tags jinanet_static ./...
+for mode in driven threads; do
+  lt=0
+  [ "$mode" = threads ] && lt=1
+  echo "== go test -count=1 -race ./...  (shared library, $mode pools)"
+  JINANET_TEST_LIBRARY_THREADS=$lt go test -count=1 -race ./...
+  echo "== go test -count=1 -race -tags jinanet_static ./...  (static library, $mode pools)"
+  JINANET_TEST_LIBRARY_THREADS=$lt go test -count=1 -race -tags jinanet_static ./...
+done
 echo "== Go binding: all tests passed"
