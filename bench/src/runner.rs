@@ -44,12 +44,14 @@ enum Kind {
     /// The same C++ client with grpc::GenericStub: the payload bytes as a ByteBuffer.
     GrpcCppGeneric,
     Go,
+    /// The Go client with pool=threads: the binding's pools on the library threads (LibraryThreads).
+    GoThreads,
     /// grpc-go 1.33 with a raw-bytes codec, one ClientConn.
     GrpcGo,
     Python,
 }
 
-const KINDS: [Kind; 13] = [
+const KINDS: [Kind; 14] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
@@ -61,13 +63,14 @@ const KINDS: [Kind; 13] = [
     Kind::GrpcCpp,
     Kind::GrpcCppGeneric,
     Kind::Go,
+    Kind::GoThreads,
     Kind::GrpcGo,
     Kind::Python,
 ];
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,grpc-cpp,grpc-cpp-generic,go,grpc-go,python";
+    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,grpc-cpp,grpc-cpp-generic,go,go-threads,grpc-go,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -83,6 +86,7 @@ impl Kind {
             Kind::GrpcCpp => "grpc-cpp",
             Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
+            Kind::GoThreads => "go-threads",
             Kind::GrpcGo => "grpc-go",
             Kind::Python => "python",
         }
@@ -101,6 +105,7 @@ impl Kind {
             Kind::GrpcCpp => "gRPC C++ (generated stub)",
             Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
+            Kind::GoThreads => "Go binding, library threads",
             Kind::GrpcGo => "grpc-go (raw bytes)",
             Kind::Python => "jina 3.1.0 Python pool",
         }
@@ -114,6 +119,7 @@ impl Kind {
             Kind::CDriven => Some((Kind::CAbi, "pool=driven")),
             Kind::CDrivenChained => Some((Kind::CAbi, "pool=driven drive=callback")),
             Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
+            Kind::GoThreads => Some((Kind::Go, "pool=threads")),
             _ => None,
         }
     }
@@ -502,7 +508,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             .map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
         }
-        Kind::Go => {
+        Kind::Go | Kind::GoThreads => {
             if !env.root.join("bindings/go/go.mod").exists() {
                 return Err("n/a (no Go binding)".into());
             }
@@ -862,7 +868,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         .arg(format!("warmup_ms={}", env.budget.warmup_ms))
         .arg(format!("duration_ms={duration_ms}"))
         .arg(format!("max_requests={max}"));
-    if kind == Kind::Go {
+    if matches!(kind, Kind::Go | Kind::GoThreads) {
         // The binding's rpath names target/debug: load this profile's library instead.
         cmd.env("LD_LIBRARY_PATH", &env.profile_dir);
     }
@@ -873,7 +879,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         env.failures.push(format!("{label}: {e}"));
         e
     })?;
-    if kind == Kind::Go {
+    if matches!(kind, Kind::Go | Kind::GoThreads) {
         if let Some(lib) = fields.get("lib") {
             if !Path::new(lib).starts_with(&env.profile_dir) {
                 eprintln!("[bench] warning: the Go client loaded {lib}");
@@ -1036,7 +1042,8 @@ fn header(env: &Env, out: &mut String) {
             Kind::GrpcCpp => "`bench/cpp/grpc_client.cc`: grpc++ 1.51 (Debian), callback API on one channel, the stub protoc + grpc_cpp_plugin generated from `proto/` (`stub->async()->process_single_data`); the request is a `DataRequestProto` parsed once from the payload file and serialized by gRPC on every call; N chains, each starting its next call from the completion callback (as gRPC's callback qps client)",
             Kind::GrpcCppGeneric => "the same C++ client with `stub=generic`: `grpc::GenericStub` (`ByteBuffer` in and out) with the callback `UnaryCall`, so the payload bytes go out as they are, like every other client here",
             Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`",
-            Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo)",
+            Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo); the binding's default caller-driven pool, run by the goroutines waiting in `Send` (leader/follower)",
+            Kind::GoThreads => "the same Go client with `pool=threads`: `PoolOptions.LibraryThreads`, the pool on the library's threads, completions through cgo callbacks from them",
             Kind::Python => "`bench/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
         };
         let state = match &env.clients[&kind] {
