@@ -7,14 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
-use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::address::Address;
 use crate::channel::{get_grpc_channel_on, ChannelOptions, TlsOptions};
-use crate::codec::PassThroughCodec;
 use crate::error::{Error, Result, RpcError};
 use crate::health::Health;
 use crate::load::Load;
@@ -210,37 +208,17 @@ impl Connection {
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(deadline_exceeded());
         }
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-            .max_decoding_message_size(self.max_receive)
-            .max_encoding_message_size(self.max_send);
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-        let mut request = tonic::Request::new(payload);
-        if method.carries_endpoint() {
-            if let Some(endpoint) = &options.endpoint {
-                request.metadata_mut().insert("endpoint", endpoint.clone());
-            }
-        }
-        // The `grpc-timeout` header holds at most 8 digits of hours; beyond a year it says nothing useful.
-        if let Some(t) = timeout.filter(|t| *t < MAX_GRPC_TIMEOUT) {
-            request.set_timeout(t);
-        }
-        // A unary call on the wire; the streaming form gives the trailers apart from the headers.
-        let response = grpc
-            .server_streaming(request, PathAndQuery::from_static(method.path()), PassThroughCodec)
+        let call = crate::unary::Call {
+            method,
+            endpoint: options.endpoint.as_ref(),
+            // `grpc-timeout` holds at most 8 digits of hours; beyond a year it says nothing useful.
+            timeout: timeout.filter(|t| *t < MAX_GRPC_TIMEOUT),
+            max_send: self.max_send,
+            max_receive: self.max_receive,
+        };
+        let (body, trailers) = crate::unary::unary(&self.channel, payload, call)
             .await
             .map_err(classify)?;
-        let mut stream = response.into_inner();
-        let body = stream
-            .message()
-            .await
-            .map_err(classify)?
-            .ok_or_else(|| Status::internal("server sent no response message"))?;
-        let mut trailers = stream.trailers().await.map_err(classify)?.unwrap_or_default();
-        for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
-            trailers.remove(reserved);
-        }
         Ok(Response {
             address: self.key.clone(),
             body,

@@ -10,7 +10,6 @@
 pub mod address;
 pub mod balance;
 pub mod channel;
-pub mod codec;
 pub mod connection;
 pub mod control;
 pub mod driven_runtime;
@@ -34,6 +33,7 @@ pub mod request;
 pub mod retry;
 pub mod runtime;
 mod send;
+mod unary;
 pub mod wire;
 
 pub mod ffi;

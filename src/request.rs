@@ -118,6 +118,22 @@ impl Payload {
         }
     }
 
+    /// The payload's bytes as chunks, without copying them (a list's framing bytes are made here).
+    pub(crate) fn push_chunks(&self, chunks: &mut std::collections::VecDeque<Bytes>) {
+        match &self.body {
+            Body::Single(b) => chunks.push_back(b.clone()),
+            Body::List(parts) => {
+                for part in parts.iter() {
+                    let mut framing = Vec::with_capacity(11);
+                    framing.push(0x0a); // field 1, length-delimited
+                    put_varint(&mut framing, part.len() as u64);
+                    chunks.push_back(Bytes::from(framing));
+                    chunks.push_back(part.clone());
+                }
+            }
+        }
+    }
+
     pub(crate) fn write_to(&self, dst: &mut impl BufMut) {
         match &self.body {
             Body::Single(b) => dst.put_slice(b),
@@ -181,6 +197,12 @@ mod tests {
         assert_eq!(out.len(), payload.encoded_len());
         let expected = proto::DataRequestListProto { requests: vec![a, b] }.encode_to_vec();
         assert_eq!(out, expected);
+        let mut chunks = std::collections::VecDeque::new();
+        payload.push_chunks(&mut chunks);
+        assert_eq!(
+            chunks.iter().flat_map(|c| c.iter().copied()).collect::<Vec<u8>>(),
+            expected
+        );
     }
 
     #[test]
