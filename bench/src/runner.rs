@@ -39,6 +39,8 @@ enum Kind {
     CDriven,
     /// The C client with pool=driven drive=callback: caller-driven, the next send made in the callback.
     CDrivenChained,
+    /// The C client with pool=driven send=owned: caller-driven, the request buffers handed over.
+    CDrivenOwned,
     /// gRPC C++ (grpc++ 1.51, callback API), the stub generated from proto/.
     GrpcCpp,
     /// The same C++ client with grpc::GenericStub: the payload bytes as a ByteBuffer.
@@ -51,7 +53,7 @@ enum Kind {
     Python,
 }
 
-const KINDS: [Kind; 14] = [
+const KINDS: [Kind; 15] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
@@ -60,6 +62,7 @@ const KINDS: [Kind; 14] = [
     Kind::COwned,
     Kind::CDriven,
     Kind::CDrivenChained,
+    Kind::CDrivenOwned,
     Kind::GrpcCpp,
     Kind::GrpcCppGeneric,
     Kind::Go,
@@ -70,7 +73,7 @@ const KINDS: [Kind; 14] = [
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,grpc-cpp,grpc-cpp-generic,go,go-threads,grpc-go,python";
+    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,grpc-go,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -83,6 +86,7 @@ impl Kind {
             Kind::COwned => "c-owned",
             Kind::CDriven => "c-driven",
             Kind::CDrivenChained => "c-driven-chained",
+            Kind::CDrivenOwned => "c-driven-owned",
             Kind::GrpcCpp => "grpc-cpp",
             Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
@@ -102,6 +106,7 @@ impl Kind {
             Kind::COwned => "C ABI, owned buffers (no copy)",
             Kind::CDriven => "C ABI, caller-driven pool",
             Kind::CDrivenChained => "C ABI, caller-driven, resend in callback",
+            Kind::CDrivenOwned => "C ABI, caller-driven, owned buffers",
             Kind::GrpcCpp => "gRPC C++ (generated stub)",
             Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
@@ -118,6 +123,7 @@ impl Kind {
             Kind::COwned => Some((Kind::CAbi, "send=owned")),
             Kind::CDriven => Some((Kind::CAbi, "pool=driven")),
             Kind::CDrivenChained => Some((Kind::CAbi, "pool=driven drive=callback")),
+            Kind::CDrivenOwned => Some((Kind::CAbi, "pool=driven send=owned")),
             Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
             Kind::GoThreads => Some((Kind::Go, "pool=threads")),
             _ => None,
@@ -482,7 +488,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             "client".into(),
             format!("kind={}", if kind == Kind::Pool { "pool" } else { "tonic" }),
         ]),
-        Kind::CAbi | Kind::CChained | Kind::COwned | Kind::CDriven | Kind::CDrivenChained => {
+        Kind::CAbi | Kind::CChained | Kind::COwned | Kind::CDriven | Kind::CDrivenChained | Kind::CDrivenOwned => {
             let lib = env.profile_dir.join("libjina_net.so");
             if !lib.exists() {
                 return Err(format!("n/a (no {})", lib.display()));
@@ -1039,6 +1045,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
             Kind::CDriven => "the same C client with `pool=driven`: a caller-driven pool (`caller_driven = true`), no library thread; the main thread sends while a slot is free and otherwise calls `jina_net_pool_poll`, inside which the callbacks run",
             Kind::CDrivenChained => "the same C client with `pool=driven drive=callback`: caller-driven, and each callback (inside `jina_net_pool_poll`, on the main thread) makes the next send; no request crosses a thread",
+            Kind::CDrivenOwned => "the same C client with `pool=driven send=owned`: caller-driven, and `jina_net_pool_send_owned` (no copy of the request into the library)",
             Kind::GrpcCpp => "`bench/cpp/grpc_client.cc`: grpc++ 1.51 (Debian), callback API on one channel, the stub protoc + grpc_cpp_plugin generated from `proto/` (`stub->async()->process_single_data`); the request is a `DataRequestProto` parsed once from the payload file and serialized by gRPC on every call; N chains, each starting its next call from the completion callback (as gRPC's callback qps client)",
             Kind::GrpcCppGeneric => "the same C++ client with `stub=generic`: `grpc::GenericStub` (`ByteBuffer` in and out) with the callback `UnaryCall`, so the payload bytes go out as they are, like every other client here",
             Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`",
@@ -1197,7 +1204,7 @@ fn send_path(env: &mut Env, out: &mut String) {
     }
 
     // Targets over every payload × in-flight cell: (what, ours, theirs, higher is better).
-    let pairs: [(&str, Kind, Kind, f64); 7] = [
+    let pairs: [(&str, Kind, Kind, f64); 9] = [
         (
             "C ABI, caller-driven, resend in callback ≥ 0.95× raw tonic",
             Kind::CDrivenChained,
@@ -1207,6 +1214,12 @@ fn send_path(env: &mut Env, out: &mut String) {
         (
             "C ABI, caller-driven ≥ 0.95× raw tonic",
             Kind::CDriven,
+            Kind::Tonic,
+            0.95,
+        ),
+        (
+            "C ABI, caller-driven, owned buffers ≥ 0.95× raw tonic",
+            Kind::CDrivenOwned,
             Kind::Tonic,
             0.95,
         ),
@@ -1231,6 +1244,12 @@ fn send_path(env: &mut Env, out: &mut String) {
         (
             "C ABI + callbacks ahead of gRPC C++ (generated stub)",
             Kind::CAbi,
+            Kind::GrpcCpp,
+            1.0,
+        ),
+        (
+            "C ABI, caller-driven, owned buffers, ahead of gRPC C++ (generated stub)",
+            Kind::CDrivenOwned,
             Kind::GrpcCpp,
             1.0,
         ),
@@ -1281,7 +1300,7 @@ fn send_path(env: &mut Env, out: &mut String) {
         out,
         "### Ratios, round by round (the median over the rounds of ours ÷ theirs in the same round; req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
     );
-    let cols: [(&str, Kind, Kind, Option<f64>); 9] = [
+    let cols: [(&str, Kind, Kind, Option<f64>); 10] = [
         (
             "C ABI caller-driven resend ÷ raw tonic",
             Kind::CDrivenChained,
@@ -1291,6 +1310,12 @@ fn send_path(env: &mut Env, out: &mut String) {
         (
             "C ABI caller-driven ÷ raw tonic",
             Kind::CDriven,
+            Kind::Tonic,
+            Some(0.95),
+        ),
+        (
+            "C ABI caller-driven owned ÷ raw tonic",
+            Kind::CDrivenOwned,
             Kind::Tonic,
             Some(0.95),
         ),
