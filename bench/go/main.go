@@ -2,10 +2,12 @@
 // goroutines, each sending its next request when the previous one returned (closed loop).
 //
 //	go-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
-//	          duration_ms=D max_requests=M [pool=driven|threads] [cpuprofile=FILE]
+//	          duration_ms=D max_requests=M [pool=driven|threads] [send=copy|view] [cpuprofile=FILE]
 //
 // pool=driven (the default, as the binding's): a caller-driven Pool, run by the goroutines waiting in
-// Send; pool=threads: PoolOptions.LibraryThreads, the library's runtime threads. cpuprofile writes a
+// Send; pool=threads: PoolOptions.LibraryThreads, the library's runtime threads. send=view: Pool.SendView
+// (a large response body is lent to the check as a view of the library's buffer, not copied into Go
+// memory) instead of Pool.Send (send=copy, the default). cpuprofile writes a
 // Go CPU profile of the measured phase (time inside C shows as runtime.cgocall).
 //
 // Prints the same RESULT line as the other clients, plus lib=<the libjina_net.so it loaded>.
@@ -38,8 +40,8 @@ type measured struct {
 	wall     time.Duration
 }
 
-func phase(pool *jinanet.Pool, req jinanet.Request, target jinanet.Target, inflight int, duration time.Duration,
-	max int64, minLen, expected int) measured {
+func phase(pool *jinanet.Pool, req jinanet.Request, target jinanet.Target, view bool, inflight int,
+	duration time.Duration, max int64, minLen, expected int) measured {
 	var started int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -60,18 +62,29 @@ func phase(pool *jinanet.Pool, req jinanet.Request, target jinanet.Target, infli
 				if !t.Before(deadline) {
 					break
 				}
-				resps, err := pool.Send(ctx, req, target)
-				lat := time.Since(t)
-				ok := err == nil && len(resps) == expected
-				for _, r := range resps {
-					ok = ok && r.Err == nil && len(r.Body) >= minLen
+				var ok bool
+				var nresps int
+				check := func(resps []*jinanet.Response, err error) error {
+					nresps = len(resps)
+					ok = err == nil && len(resps) == expected
+					for _, r := range resps {
+						ok = ok && r.Err == nil && len(r.Body) >= minLen
+					}
+					return err
 				}
+				var err error
+				if view {
+					err = pool.SendView(ctx, req, target, check)
+				} else {
+					err = check(pool.Send(ctx, req, target))
+				}
+				lat := time.Since(t)
 				if ok {
 					m.lat = append(m.lat, lat.Nanoseconds())
 				} else {
 					m.errors++
 					if m.firstErr == "" {
-						m.firstErr = fmt.Sprint(err, " (", len(resps), " responses)")
+						m.firstErr = fmt.Sprint(err, " (", nresps, " responses)")
 					}
 				}
 			}
@@ -194,12 +207,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "go-client: AddConnection:", err)
 		os.Exit(1)
 	}
+	var view bool
+	switch args["send"] {
+	case "", "copy":
+	case "view":
+		view = true
+	default:
+		fmt.Fprintln(os.Stderr, "go-client: send must be copy or view")
+		os.Exit(2)
+	}
 	req := jinanet.NewDataRequest(payload)
 	inflight := int(num("inflight"))
 	if inflight < 1 {
 		inflight = 1
 	}
-	warm := phase(pool, req, target, inflight, time.Duration(num("warmup_ms"))*time.Millisecond, math.MaxInt64,
+	warm := phase(pool, req, target, view, inflight, time.Duration(num("warmup_ms"))*time.Millisecond, math.MaxInt64,
 		len(payload), expected)
 	if warm.firstErr != "" {
 		fmt.Fprintln(os.Stderr, "warm-up error:", warm.firstErr)
@@ -212,7 +234,7 @@ func main() {
 	}
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	m := phase(pool, req, target, inflight, time.Duration(num("duration_ms"))*time.Millisecond, num("max_requests"),
+	m := phase(pool, req, target, view, inflight, time.Duration(num("duration_ms"))*time.Millisecond, num("max_requests"),
 		len(payload), expected)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	if m.firstErr != "" {

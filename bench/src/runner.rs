@@ -48,12 +48,14 @@ enum Kind {
     Go,
     /// The Go client with pool=threads: the binding's pools on the library threads (LibraryThreads).
     GoThreads,
+    /// The Go client with send=view: `Pool.SendView`, large response bodies lent, not copied into Go.
+    GoView,
     /// grpc-go 1.33 with a raw-bytes codec, one ClientConn.
     GrpcGo,
     Python,
 }
 
-const KINDS: [Kind; 15] = [
+const KINDS: [Kind; 16] = [
     Kind::Tonic,
     Kind::TonicSameBuild,
     Kind::Pool,
@@ -67,13 +69,14 @@ const KINDS: [Kind; 15] = [
     Kind::GrpcCppGeneric,
     Kind::Go,
     Kind::GoThreads,
+    Kind::GoView,
     Kind::GrpcGo,
     Kind::Python,
 ];
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,grpc-go,python";
+    "tonic,tonic-log,pool,c,c-chained,c-owned,c-driven,c-driven-chained,c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,go-view,grpc-go,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Kind {
             Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
             Kind::GoThreads => "go-threads",
+            Kind::GoView => "go-view",
             Kind::GrpcGo => "grpc-go",
             Kind::Python => "python",
         }
@@ -111,6 +115,7 @@ impl Kind {
             Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
             Kind::GoThreads => "Go binding, library threads",
+            Kind::GoView => "Go binding, SendView (bodies lent)",
             Kind::GrpcGo => "grpc-go (raw bytes)",
             Kind::Python => "jina 3.1.0 Python pool",
         }
@@ -126,6 +131,7 @@ impl Kind {
             Kind::CDrivenOwned => Some((Kind::CAbi, "pool=driven send=owned")),
             Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
             Kind::GoThreads => Some((Kind::Go, "pool=threads")),
+            Kind::GoView => Some((Kind::Go, "send=view")),
             _ => None,
         }
     }
@@ -514,7 +520,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             .map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
         }
-        Kind::Go | Kind::GoThreads => {
+        Kind::Go | Kind::GoThreads | Kind::GoView => {
             if !env.root.join("bindings/go/go.mod").exists() {
                 return Err("n/a (no Go binding)".into());
             }
@@ -874,7 +880,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         .arg(format!("warmup_ms={}", env.budget.warmup_ms))
         .arg(format!("duration_ms={duration_ms}"))
         .arg(format!("max_requests={max}"));
-    if matches!(kind, Kind::Go | Kind::GoThreads) {
+    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoView) {
         // The binding's rpath names target/debug: load this profile's library instead.
         cmd.env("LD_LIBRARY_PATH", &env.profile_dir);
     }
@@ -885,7 +891,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         env.failures.push(format!("{label}: {e}"));
         e
     })?;
-    if matches!(kind, Kind::Go | Kind::GoThreads) {
+    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoView) {
         if let Some(lib) = fields.get("lib") {
             if !Path::new(lib).starts_with(&env.profile_dir) {
                 eprintln!("[bench] warning: the Go client loaded {lib}");
@@ -1051,6 +1057,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`",
             Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo); the binding's default caller-driven pool, run by the goroutines waiting in `Send` (leader/follower)",
             Kind::GoThreads => "the same Go client with `pool=threads`: `PoolOptions.LibraryThreads`, the pool on the library's threads, completions through cgo callbacks from them",
+            Kind::GoView => "the same Go client with `send=view`: `Pool.SendView`, a response body of 64 KiB or more is lent to the caller's function as a view of the library's buffer (no copy into Go memory, no Go allocation), freed when it returns",
             Kind::Python => "`bench/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
         };
         let state = match &env.clients[&kind] {
@@ -1204,7 +1211,7 @@ fn send_path(env: &mut Env, out: &mut String) {
     }
 
     // Targets over every payload × in-flight cell: (what, ours, theirs, higher is better).
-    let pairs: [(&str, Kind, Kind, f64); 9] = [
+    let pairs: [(&str, Kind, Kind, f64); 10] = [
         (
             "C ABI, caller-driven, resend in callback ≥ 0.95× raw tonic",
             Kind::CDrivenChained,
@@ -1254,6 +1261,12 @@ fn send_path(env: &mut Env, out: &mut String) {
             1.0,
         ),
         ("Go binding ahead of grpc-go", Kind::Go, Kind::GrpcGo, 1.0),
+        (
+            "Go binding, SendView, ahead of grpc-go",
+            Kind::GoView,
+            Kind::GrpcGo,
+            1.0,
+        ),
     ];
     for &(what, ours, theirs, bound) in pairs.iter() {
         for (metric, f) in [("req/s", true), ("client CPU per request", false)] {
@@ -1300,7 +1313,7 @@ fn send_path(env: &mut Env, out: &mut String) {
         out,
         "### Ratios, round by round (the median over the rounds of ours ÷ theirs in the same round; req/s: ours ÷ theirs; CPU: their CPU/req ÷ ours, so > 1 means ours is cheaper)\n"
     );
-    let cols: [(&str, Kind, Kind, Option<f64>); 10] = [
+    let cols: [(&str, Kind, Kind, Option<f64>); 11] = [
         (
             "C ABI caller-driven resend ÷ raw tonic",
             Kind::CDrivenChained,
@@ -1330,6 +1343,7 @@ fn send_path(env: &mut Env, out: &mut String) {
         ("C ABI resend ÷ gRPC C++", Kind::CChained, Kind::GrpcCpp, Some(1.0)),
         ("C ABI ÷ gRPC C++", Kind::CAbi, Kind::GrpcCpp, Some(1.0)),
         ("Go binding ÷ grpc-go", Kind::Go, Kind::GrpcGo, Some(1.0)),
+        ("Go SendView ÷ grpc-go", Kind::GoView, Kind::GrpcGo, Some(1.0)),
         ("C ABI ÷ jina Python", Kind::CAbi, Kind::Python, None),
     ];
     let mut head = String::from("| payload | in flight |");

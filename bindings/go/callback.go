@@ -24,7 +24,9 @@ type waiter struct {
 	out  sendOutcome
 	// batch: the completion is signalled after the poll that ran the callback (nil: at once).
 	batch *batch
-	next  *waiter // in batch
+	// retain: large bodies stay in the library (SendView lends them), whoever runs the callback.
+	retain bool
+	next   *waiter // in batch
 }
 
 // batch collects the waiters completed during one poll of a caller-driven pool, to signal them
@@ -62,6 +64,7 @@ func getWaiter() *waiter { return waiters.Get().(*waiter) }
 func putWaiter(w *waiter) {
 	w.out = sendOutcome{}
 	w.batch = nil
+	w.retain = false
 	waiters.Put(w)
 }
 
@@ -130,22 +133,22 @@ func jinanetSendComplete(handle C.uintptr_t, result *C.jina_net_send_result) {
 		return // an unknown handle: nobody to tell
 	}
 	if b := w.batch; b != nil && b.collecting { // inside the poll of the goroutine holding the role
-		w.out = copyOutcome(result, b.intern)
+		w.out = copyOutcome(result, b.intern, w.retain)
 		w.next = b.head
 		b.head = w
 		return
 	}
-	w.out = copyOutcome(result, nil)
+	w.out = copyOutcome(result, nil, w.retain)
 	w.done <- struct{}{} // capacity 1 and signalled once per registration: never blocks
 }
 
 // copyOutcome converts a C send result to Go, turning a panic into a CodePanic failure. intern (nil:
-// none) is a string cache only the calling goroutine uses.
-func copyOutcome(result *C.jina_net_send_result, intern *internCache) (out sendOutcome) {
+// none) is a string cache only the calling goroutine uses; retain keeps large bodies in the library.
+func copyOutcome(result *C.jina_net_send_result, intern *internCache, retain bool) (out sendOutcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			out = sendOutcome{err: newError(CodePanic, fmt.Sprintf("jinanet: panic while reading a send result: %v", r))}
 		}
 	}()
-	return convertSendResult(result, intern)
+	return convertSendResult(result, intern, retain)
 }

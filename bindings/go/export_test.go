@@ -34,3 +34,6 @@ func PollFailures() int64 { return atomic.LoadInt64(&pollFailures) }
 func LargeBodies() (retained, materialized int64) {
 	return atomic.LoadInt64(&retainedBodies), atomic.LoadInt64(&materializedBodies)
 }
+
+// LentBodies: the large response bodies lent to SendView's function and freed since.
+func LentBodies() int64 { return atomic.LoadInt64(&lentBodies) }

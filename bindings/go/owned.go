@@ -176,7 +176,7 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 	if len(items) > 0 {
 		itemsPtr = &items[0]
 	}
-	rs, called, err := p.start(ctx, fn, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+	out, called, err := p.start(ctx, fn, false, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
 		return poolSendOwned(pool, C.uint32_t(req.Kind), itemsPtr, C.size_t(len(items)), dep,
 			C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS), handle, id)
 	})
@@ -184,5 +184,8 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 	if !called {
 		freeAll() // the pool was closed before the library saw the buffers
 	}
-	return rs, err
+	if err != nil {
+		return nil, err
+	}
+	return out.result()
 }

@@ -281,32 +281,34 @@ func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, 
 // ErrDeadlineExceeded) and errors.Is(err, ctx.Err()). A context that cannot be cancelled
 // (context.Background(), context.TODO()) costs nothing: the send is not registered for cancellation.
 func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Response, error) {
-	return p.send(ctx, "Send", req, target, SendOptions{})
+	return p.send(ctx, "Send", req, target, SendOptions{}, false).result()
 }
 
-// send is Send and SendWithOptions.
-func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, opts SendOptions) ([]*Response, error) {
+// send is Send, SendWithOptions and SendView: its outcome, the error of a send that did not start
+// included. view: large bodies are left in the library (the outcome must be lent and released);
+// otherwise they are in Go memory.
+func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, opts SendOptions, view bool) sendOutcome {
 	if err := ctx.Err(); err != nil {
-		return nil, contextError(ctx, fn)
+		return sendOutcome{err: contextError(ctx, fn)}
 	}
 	timeoutMS, expired := remainingMillis(ctx)
 	if expired {
-		return nil, contextDeadlineError(fn)
+		return sendOutcome{err: contextDeadlineError(fn)}
 	}
 	dep, err := sendString(target.deployment, "deployment", fn)
 	if err != nil {
-		return nil, err
+		return sendOutcome{err: err}
 	}
 	endpoint, err := sendString(req.Endpoint, "endpoint", fn)
 	if err != nil {
-		return nil, err
+		return sendOutcome{err: err}
 	}
 	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
 	if target.all {
 		polling = C.JINA_NET_POLLING_ALL
 	}
 	data, lens, single, buf := cMessages(req.Messages)
-	rs, _, err := p.start(ctx, fn, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+	out, _, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
 		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single,
 			dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
 			C.bool(opts.Idempotent), handle, id)
@@ -315,7 +317,10 @@ func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, 
 	runtime.KeepAlive(lens)
 	runtime.KeepAlive(target.deployment)
 	runtime.KeepAlive(req.Endpoint)
-	return rs, err
+	if err != nil {
+		return sendOutcome{err: err}
+	}
+	return out
 }
 
 // registeredSends counts the sends registered for cancellation (for the tests).
@@ -325,13 +330,16 @@ var registeredSends int64
 // ctx can be cancelled, an out_send_id for jina_net_pool_cancel) and waits for its completion,
 // cancelling it if ctx is done first. A context that can never be cancelled (ctx.Done() == nil, as
 // context.Background()) skips the cancellation registry and its plumbing entirely. called tells
-// whether the C function was called (false: the pool was closed, nothing was handed over).
-func (p *Pool) start(ctx context.Context, fn string,
-	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (rs []*Response, called bool, err error) {
+// whether the C function was called (false: the pool was closed, nothing was handed over). err is
+// the error of a send that did not start; out is the outcome of one that did (its error annotated
+// with ctx), with large bodies in Go memory, or, with view, left in the library for lend.
+func (p *Pool) start(ctx context.Context, fn string, view bool,
+	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (out sendOutcome, called bool, err error) {
 	w := getWaiter()
 	if p.driver != nil {
 		w.batch = &p.driver.batch
 	}
+	w.retain = view
 	handle := pending.add(w)
 	cancelled := ctx.Done()
 	var id C.uint64_t
@@ -347,7 +355,7 @@ func (p *Pool) start(ctx context.Context, fn string,
 	if err != nil {
 		pending.take(handle) // nothing was sent: the callback will not fire
 		putWaiter(w)
-		return nil, called, err
+		return sendOutcome{}, called, err
 	}
 
 	if p.driver != nil {
@@ -362,15 +370,20 @@ func (p *Pool) start(ctx context.Context, fn string,
 			<-w.done // the callback fires exactly once, promptly after a cancel (or a close)
 		}
 	}
-	out := w.out
+	out = w.out
 	putWaiter(w) // its completion was received: no callback holds it any more
-	out.materialize()
+	if !view {
+		out.materialize()
+	}
 	runtime.KeepAlive(p)
 	if out.err != nil {
-		return out.responses, true, withContext(out.err, ctx)
+		out.err = withContext(out.err, ctx)
 	}
-	return out.responses, true, nil
+	return out, true, nil
 }
+
+// result is the outcome as Send returns it.
+func (out sendOutcome) result() ([]*Response, error) { return out.responses, out.err }
 
 // cancel cancels a pending send; a send that already completed (or a closed pool) is left alone.
 func (p *Pool) cancel(id uint64) {

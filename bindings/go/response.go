@@ -73,7 +73,8 @@ type Response struct {
 	Trailer Metadata
 
 	// retained: a large body kept in the library by the callback (no copy there), copied into Body
-	// by the sending goroutine before Send returns (materialize).
+	// by the sending goroutine before Send returns (materialize), or lent to SendView's function as
+	// a view of the library's buffer and freed after it (lend, release).
 	retained *C.jina_net_response
 }
 
@@ -181,13 +182,14 @@ func goMetadata(t *C.jina_net_target_result, c *internCache) Metadata {
 // copied at once (two cgo calls more would cost more than the copy).
 const largeBody = 64 << 10
 
-// retainedBodies and materializedBodies count the large bodies retained and copied (for the tests).
-var retainedBodies, materializedBodies int64
+// retainedBodies, materializedBodies and lentBodies count the large bodies retained, copied, and
+// lent to SendView and freed (for the tests).
+var retainedBodies, materializedBodies, lentBodies int64
 
 // convertSendResult copies a C send result into Go memory (only valid during the callback). intern
-// (nil: none) reuses strings of earlier results; with it, large bodies are retained, not copied
-// (see largeBody): the caller must materialize the responses.
-func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutcome {
+// (nil: none) reuses strings of earlier results; with it, or with retain, large bodies are retained,
+// not copied (see largeBody): the caller must materialize the responses, or lend and release them.
+func convertSendResult(r *C.jina_net_send_result, intern *internCache, retain bool) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
 	if n := int(r.targets_len); n > 0 { // r.targets is NULL when there are none
@@ -216,7 +218,7 @@ func convertSendResult(r *C.jina_net_send_result, intern *internCache) sendOutco
 				Address: intern.str(t.address),
 				Trailer: goMetadata(t, intern),
 			}
-			if intern == nil || t.response_len < largeBody ||
+			if (intern == nil && !retain) || t.response_len < largeBody ||
 				C.jina_net_send_result_retain_response(r, C.size_t(i), &resp.retained) != C.JINA_NET_OK {
 				resp.Body = goBytes(&t.response, t.response_len)
 			} else {
@@ -267,6 +269,35 @@ func (out *sendOutcome) materialize() {
 		C.jina_net_response_free(resp.retained)
 		resp.retained = nil
 		atomic.AddInt64(&materializedBodies, 1)
+	}
+}
+
+// lend makes the Body of every retained response a view of the library's buffer (no copy), for
+// SendView's function; release must follow.
+func (out *sendOutcome) lend() {
+	for _, resp := range out.responses {
+		if resp.retained == nil {
+			continue
+		}
+		var data *C.uint8_t
+		var n C.size_t
+		if C.jinanet_response_body(resp.retained, &data, &n) == C.JINA_NET_OK {
+			resp.Body = cBytes(&data, n)
+		}
+	}
+}
+
+// release frees the library's responses that lend lent and clears the Bodies that were views of
+// them (a *Response kept after SendView then has a nil Body, not a dangling one).
+func (out *sendOutcome) release() {
+	for _, resp := range out.responses {
+		if resp.retained == nil {
+			continue
+		}
+		resp.Body = nil
+		C.jina_net_response_free(resp.retained)
+		resp.retained = nil
+		atomic.AddInt64(&lentBodies, 1)
 	}
 }
 

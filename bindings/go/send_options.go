@@ -12,5 +12,5 @@ type SendOptions struct {
 // SendWithOptions is Send with per-send options (jina_net_pool_send_ex); everything else, the
 // context included, works as for Send.
 func (p *Pool) SendWithOptions(ctx context.Context, req Request, target Target, opts SendOptions) ([]*Response, error) {
-	return p.send(ctx, "SendWithOptions", req, target, opts)
+	return p.send(ctx, "SendWithOptions", req, target, opts, false).result()
 }

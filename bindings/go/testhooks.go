@@ -35,6 +35,6 @@ func convertDanglingResult(cached bool) ([]*Response, error) {
 	if cached {
 		c = new(internCache)
 	}
-	out := convertSendResult(C.jinanet_fake(), c)
+	out := convertSendResult(C.jinanet_fake(), c, false)
 	return out.responses, out.err
 }
