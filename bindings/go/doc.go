@@ -37,5 +37,8 @@
 // helpers always use the library's threads. Completions reach Go through an exported callback that
 // receives an index into a table of waiting sends (never a Go pointer) and copies the result into
 // Go memory; the sending goroutine waits on a channel, so Send blocks only its goroutine. Request
-// bytes are copied by the library before Send has started the send.
+// bytes are copied by the library before Send has started the send (SendOwned: not copied, C
+// memory handed over). Response bodies returned by Send are the caller's; SendView instead lends a
+// body of 64 KiB or more to the caller's function as a view of the library's buffer, valid until the
+// function returns (no copy, no Go allocation).
 package jinanet

@@ -112,3 +112,44 @@ func ExampleActivateWorker() {
 	// hello [worker head]
 	// JINA_NET_RPC_ERROR
 }
+
+// A gateway that only reads each response (here: its request id and size) lets SendView lend the
+// bodies instead of copying them into Go memory.
+func ExamplePool_SendView() {
+	srv, err := startTestServers("echo=a")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+	pool, err := jinanet.NewPool(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+	encoder := jinanet.Deployment("encoder")
+	if _, err := pool.AddConnection(encoder, srv.addr["a"]); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	req := largeData("big-1", 1<<20) // a request whose echo is over 1 MiB
+	err = pool.SendView(context.Background(), req, encoder, func(responses []*jinanet.Response, err error) error {
+		if err != nil {
+			return err
+		}
+		// responses[0].Body is the library's buffer: read it here, copy what must outlive this call.
+		info, err := jinanet.ParseDataRequest(responses[0].Body)
+		if err != nil {
+			return err
+		}
+		fmt.Println(info.RequestID, len(responses[0].Body) > 1<<20)
+		return nil
+	})
+	fmt.Println(err)
+
+	// Output:
+	// big-1 true
+	// <nil>
+}

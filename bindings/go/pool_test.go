@@ -572,35 +572,26 @@ func largeData(id string, size int) jinanet.Request {
 	return jinanet.NewDataRequest(msg)
 }
 
-// Large responses (which a caller-driven pool's polling goroutine retains in the library and the
-// sender copies) arrive whole, from many goroutines at once, next to small ones.
-func TestLargeResponses(t *testing.T) {
-	s := servers(t, "echo=a")
-	p := newPool(t, nil)
-	dep := jinanet.Deployment("d")
-	add(t, p, dep, s["a"])
-	retained, materialized := jinanet.LargeBodies()
+// checkEcho fails unless body is the echo of req (a largeData request of size document bytes).
+func checkEcho(id string, req jinanet.Request, size int, body []byte) error {
+	if info, err := jinanet.ParseDataRequest(body); err != nil || info.RequestID != id ||
+		!bytes.Contains(body, req.Messages[0][len(req.Messages[0])-size:]) {
+		return fmt.Errorf("%s: a %d-byte response for a %d-byte document (%v)", id, len(body), size, err)
+	}
+	return nil
+}
+
+// concurrently runs f(0) ... f(n-1) on n goroutines and fails the test with the first error.
+func concurrently(t *testing.T, n int, f func(g int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for g := 0; g < 16; g++ {
+	errs := make(chan error, n)
+	for g := 0; g < n; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			for i := 0; i < 4; i++ {
-				size := []int{100, 64 << 10, 300 << 10, 1 << 20}[(g+i)%4]
-				id := fmt.Sprintf("large-%d-%d", g, i)
-				req := largeData(id, size)
-				rs, err := p.Send(context.Background(), req, dep)
-				if err != nil {
-					errs <- err
-					return
-				}
-				body := rs[0].Body
-				if info, err := jinanet.ParseDataRequest(body); err != nil || info.RequestID != id ||
-					!bytes.Contains(body, req.Messages[0][len(req.Messages[0])-size:]) {
-					errs <- fmt.Errorf("%s: a %d-byte response for a %d-byte document (%v)", id, len(body), size, err)
-					return
-				}
+			if err := f(g); err != nil {
+				errs <- err
 			}
 		}(g)
 	}
@@ -609,6 +600,31 @@ func TestLargeResponses(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// Large responses (which a caller-driven pool's polling goroutine retains in the library and the
+// sender copies) arrive whole, from many goroutines at once, next to small ones.
+func TestLargeResponses(t *testing.T) {
+	s := servers(t, "echo=a")
+	p := newPool(t, nil)
+	dep := jinanet.Deployment("d")
+	add(t, p, dep, s["a"])
+	retained, materialized := jinanet.LargeBodies()
+	concurrently(t, 16, func(g int) error {
+		for i := 0; i < 4; i++ {
+			size := []int{100, 64 << 10, 300 << 10, 1 << 20}[(g+i)%4]
+			id := fmt.Sprintf("large-%d-%d", g, i)
+			req := largeData(id, size)
+			rs, err := p.Send(context.Background(), req, dep)
+			if err != nil {
+				return err
+			}
+			if err := checkEcho(id, req, size, rs[0].Body); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	r, m := jinanet.LargeBodies()
 	if r-retained != m-materialized {
 		t.Fatalf("%d large bodies retained, %d copied and freed", r-retained, m-materialized)

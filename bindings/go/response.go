@@ -261,14 +261,11 @@ func (out *sendOutcome) materialize() {
 		if resp.retained == nil {
 			continue
 		}
-		var data *C.uint8_t
-		var n C.size_t
-		if C.jinanet_response_body(resp.retained, &data, &n) == C.JINA_NET_OK {
-			resp.Body = goBytes(&data, n)
+		if view := bodyView(resp.retained); view != nil {
+			resp.Body = make([]byte, len(view)) // make + copy of the same length: no zeroing
+			copy(resp.Body, view)
 		}
-		C.jina_net_response_free(resp.retained)
-		resp.retained = nil
-		atomic.AddInt64(&materializedBodies, 1)
+		resp.freeRetained(&materializedBodies)
 	}
 }
 
@@ -276,13 +273,8 @@ func (out *sendOutcome) materialize() {
 // SendView's function; release must follow.
 func (out *sendOutcome) lend() {
 	for _, resp := range out.responses {
-		if resp.retained == nil {
-			continue
-		}
-		var data *C.uint8_t
-		var n C.size_t
-		if C.jinanet_response_body(resp.retained, &data, &n) == C.JINA_NET_OK {
-			resp.Body = cBytes(&data, n)
+		if resp.retained != nil {
+			resp.Body = bodyView(resp.retained)
 		}
 	}
 }
@@ -291,14 +283,29 @@ func (out *sendOutcome) lend() {
 // them (a *Response kept after SendView then has a nil Body, not a dangling one).
 func (out *sendOutcome) release() {
 	for _, resp := range out.responses {
-		if resp.retained == nil {
-			continue
+		if resp.retained != nil {
+			resp.Body = nil
+			resp.freeRetained(&lentBodies)
 		}
-		resp.Body = nil
-		C.jina_net_response_free(resp.retained)
-		resp.retained = nil
-		atomic.AddInt64(&lentBodies, 1)
 	}
+}
+
+// bodyView is the body of a retained response as a view of the library's buffer (no copy; nil when
+// empty or unreadable).
+func bodyView(r *C.jina_net_response) []byte {
+	var data *C.uint8_t
+	var n C.size_t
+	if C.jinanet_response_body(r, &data, &n) != C.JINA_NET_OK {
+		return nil
+	}
+	return cBytes(&data, n)
+}
+
+// freeRetained frees the library's response that resp retained and counts it in counter.
+func (resp *Response) freeRetained(counter *int64) {
+	C.jina_net_response_free(resp.retained)
+	resp.retained = nil
+	atomic.AddInt64(counter, 1)
 }
 
 // convertResponse copies a response the library returned (and does not free it).

@@ -1,25 +1,14 @@
 package jinanet_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	jinanet "github.com/jina-ai/libjina_net/bindings/go"
 )
-
-// checkEcho fails unless body is the echo of req (a largeData request of size document bytes).
-func checkEcho(id string, req jinanet.Request, size int, body []byte) error {
-	if info, err := jinanet.ParseDataRequest(body); err != nil || info.RequestID != id ||
-		!bytes.Contains(body, req.Messages[0][len(req.Messages[0])-size:]) {
-		return fmt.Errorf("%s: a %d-byte response for a %d-byte document (%v)", id, len(body), size, err)
-	}
-	return nil
-}
 
 // SendView hands large bodies to its function without a copy (they are the library's, lent and
 // freed after it), small ones as copies; with ALL polling each shard's response is lent.
@@ -90,42 +79,31 @@ func TestSendViewConcurrent(t *testing.T) {
 	add(t, p, dep, s["a"])
 	retained, materialized := jinanet.LargeBodies()
 	lent := jinanet.LentBodies()
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
 	const goroutines, sends = 8, 4
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < sends; i++ {
-				id := fmt.Sprintf("view-%d-%d", g, i)
-				req := largeData(id, 1<<20)
-				var err error
-				if g%2 == 0 {
-					err = p.SendView(context.Background(), req, dep, func(rs []*jinanet.Response, err error) error {
-						if err != nil {
-							return err
-						}
-						return checkEcho(id, req, 1<<20, rs[0].Body)
-					})
-				} else {
-					var rs []*jinanet.Response
-					if rs, err = p.Send(context.Background(), req, dep); err == nil {
-						err = checkEcho(id, req, 1<<20, rs[0].Body)
+	concurrently(t, goroutines, func(g int) error {
+		for i := 0; i < sends; i++ {
+			id := fmt.Sprintf("view-%d-%d", g, i)
+			req := largeData(id, 1<<20)
+			var err error
+			if g%2 == 0 {
+				err = p.SendView(context.Background(), req, dep, func(rs []*jinanet.Response, err error) error {
+					if err != nil {
+						return err
 					}
-				}
-				if err != nil {
-					errs <- err
-					return
+					return checkEcho(id, req, 1<<20, rs[0].Body)
+				})
+			} else {
+				var rs []*jinanet.Response
+				if rs, err = p.Send(context.Background(), req, dep); err == nil {
+					err = checkEcho(id, req, 1<<20, rs[0].Body)
 				}
 			}
-		}(g)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	r, m := jinanet.LargeBodies()
 	l := jinanet.LentBodies()
 	const viewed = goroutines / 2 * sends
