@@ -54,6 +54,18 @@ func phase(pool *jinanet.Pool, req jinanet.Request, target jinanet.Target, view 
 		go func() {
 			defer wg.Done()
 			var m measured
+			// check reads a send's outcome (inside SendView's function: the bodies are lent); made
+			// once per goroutine, so a send allocates no closure.
+			var ok bool
+			var nresps int
+			check := func(resps []*jinanet.Response, err error) error {
+				nresps = len(resps)
+				ok = err == nil && len(resps) == expected
+				for _, r := range resps {
+					ok = ok && r.Err == nil && len(r.Body) >= minLen
+				}
+				return err
+			}
 			for {
 				if atomic.AddInt64(&started, 1) > max {
 					break
@@ -61,16 +73,6 @@ func phase(pool *jinanet.Pool, req jinanet.Request, target jinanet.Target, view 
 				t := time.Now()
 				if !t.Before(deadline) {
 					break
-				}
-				var ok bool
-				var nresps int
-				check := func(resps []*jinanet.Response, err error) error {
-					nresps = len(resps)
-					ok = err == nil && len(resps) == expected
-					for _, r := range resps {
-						ok = ok && r.Err == nil && len(r.Body) >= minLen
-					}
-					return err
 				}
 				var err error
 				if view {
