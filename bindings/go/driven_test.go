@@ -276,20 +276,22 @@ func TestDrivenFinalizerStopsIdlePoller(t *testing.T) {
 	}
 	s := servers(t, "echo=a")
 	pollers, live := jinanet.IdlePollers(), jinanet.LivePools()
-	func() {
-		for i := 0; i < 5; i++ {
-			p, err := jinanet.NewPool(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			add(t, p, jinanet.Deployment("d"), s["a"])
-			one(t, p, data("f"), jinanet.Deployment("d"))
+	// The pools stay reachable until their idle pollers were counted (a garbage collection that the
+	// runtime starts on its own before then would otherwise finalize some of them early).
+	pools := make([]*jinanet.Pool, 0, 5)
+	for i := 0; i < 5; i++ {
+		p, err := jinanet.NewPool(nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	time.Sleep(120 * time.Millisecond) // the idle pollers poll now
-	if jinanet.IdlePollers() != pollers+5 {
+		add(t, p, jinanet.Deployment("d"), s["a"])
+		one(t, p, data("f"), jinanet.Deployment("d"))
+		pools = append(pools, p)
+	}
+	if !settled(func() bool { return jinanet.IdlePollers() == pollers+5 }) { // the idle pollers poll now
 		t.Fatalf("%d idle pollers, want %d", jinanet.IdlePollers(), pollers+5)
 	}
+	runtime.KeepAlive(pools) // unreachable from here on
 	if !settled(func() bool { runtime.GC(); return jinanet.IdlePollers() == pollers && jinanet.LivePools() == live }) {
 		t.Fatalf("after GC: %d idle pollers (want %d), %d live pools (want %d)", jinanet.IdlePollers(), pollers,
 			jinanet.LivePools(), live)

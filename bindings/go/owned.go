@@ -119,7 +119,25 @@ func (r OwnedRequest) WithEndpoint(endpoint string) OwnedRequest { r.Endpoint = 
 // does nothing. A nil buffer, or one already sent or freed, fails the send with CodeInvalidArgument
 // (the other buffers are freed). Everything else is as for Send.
 func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) ([]*Response, error) {
-	const fn = "SendOwned"
+	return p.sendOwned(ctx, "SendOwned", req, target, false).result()
+}
+
+// SendOwnedView is SendOwned with SendView's way of handing over the outcome: no copy of the request
+// bytes nor of large response bodies. view is called exactly once, as for SendView; the buffers of
+// req are taken as by SendOwned (also when view is nil, which fails with CodeInvalidArgument).
+func (p *Pool) SendOwnedView(ctx context.Context, req OwnedRequest, target Target,
+	view func(resps []*Response, err error) error) error {
+	if view == nil {
+		for _, b := range req.Messages {
+			b.Free()
+		}
+		return newError(CodeInvalidArgument, "SendOwnedView: view is nil")
+	}
+	return lendTo(view, p.sendOwned(ctx, "SendOwnedView", req, target, true))
+}
+
+// sendOwned is SendOwned and SendOwnedView: the outcome, as send's.
+func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, target Target, view bool) sendOutcome {
 	// Take every buffer first: from here on each is freed exactly once, by the library or below.
 	taken := make([]*CBuffer, 0, len(req.Messages))
 	var bad error
@@ -141,26 +159,26 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 	}
 	if bad != nil {
 		freeAll()
-		return nil, bad
+		return sendOutcome{err: bad}
 	}
 	if err := ctx.Err(); err != nil {
 		freeAll()
-		return nil, contextError(ctx, fn)
+		return sendOutcome{err: contextError(ctx, fn)}
 	}
 	timeoutMS, expired := remainingMillis(ctx)
 	if expired {
 		freeAll()
-		return nil, contextDeadlineError(fn)
+		return sendOutcome{err: contextDeadlineError(fn)}
 	}
 	dep, err := sendString(target.deployment, "deployment", fn)
 	if err != nil {
 		freeAll()
-		return nil, err
+		return sendOutcome{err: err}
 	}
 	endpoint, err := sendString(req.Endpoint, "endpoint", fn)
 	if err != nil {
 		freeAll()
-		return nil, err
+		return sendOutcome{err: err}
 	}
 	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
 	if target.all {
@@ -176,7 +194,7 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 	if len(items) > 0 {
 		itemsPtr = &items[0]
 	}
-	out, called, err := p.start(ctx, fn, false, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+	out, called, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
 		return poolSendOwned(pool, C.uint32_t(req.Kind), itemsPtr, C.size_t(len(items)), dep,
 			C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS), handle, id)
 	})
@@ -185,7 +203,7 @@ func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) (
 		freeAll() // the pool was closed before the library saw the buffers
 	}
 	if err != nil {
-		return nil, err
+		return sendOutcome{err: err}
 	}
-	return out.result()
+	return out
 }

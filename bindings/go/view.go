@@ -18,7 +18,11 @@ func (p *Pool) SendView(ctx context.Context, req Request, target Target,
 	if view == nil {
 		return newError(CodeInvalidArgument, "SendView: view is nil")
 	}
-	out := p.send(ctx, "SendView", req, target, SendOptions{}, true)
+	return lendTo(view, p.send(ctx, "SendView", req, target, SendOptions{}, true))
+}
+
+// lendTo calls view with out, its retained bodies lent, and frees them when view returns or panics.
+func lendTo(view func(resps []*Response, err error) error, out sendOutcome) error {
 	defer out.release()
 	out.lend()
 	return view(out.responses, out.err)

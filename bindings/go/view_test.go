@@ -170,3 +170,56 @@ func TestSendViewErrors(t *testing.T) {
 		t.Fatalf("the pool after a panicking view: %v", err)
 	}
 }
+
+// SendOwnedView: the request goes from C memory (freed once by the library), the large response is
+// lent; a nil view and a refused send still free the buffers.
+func TestSendOwnedView(t *testing.T) {
+	s := servers(t, "echo=a")
+	p := newPool(t, nil)
+	dep := jinanet.Deployment("d")
+	add(t, p, dep, s["a"])
+	ctx := context.Background()
+
+	base := cbufferCounts()
+	lent := jinanet.LentBodies()
+	req := largeData("owned-view", 256<<10)
+	calls := 0
+	err := p.SendOwnedView(ctx, jinanet.NewOwnedDataRequest(jinanet.CBufferFrom(req.Messages[0])), dep,
+		func(rs []*jinanet.Response, err error) error {
+			calls++
+			if err != nil || len(rs) != 1 {
+				return fmt.Errorf("%d responses, %v", len(rs), err)
+			}
+			return checkEcho("owned-view", req, 256<<10, rs[0].Body)
+		})
+	if err != nil || calls != 1 {
+		t.Fatalf("SendOwnedView = %v after %d calls of view", err, calls)
+	}
+	if l := jinanet.LentBodies(); l != lent+1 {
+		t.Fatalf("%d bodies lent, want 1", l-lent)
+	}
+	expectFrees(t, "SendOwnedView", base, freeCounts{1, 0, 1})
+
+	base = cbufferCounts()
+	var e *jinanet.Error
+	err = p.SendOwnedView(ctx, jinanet.NewOwnedDataRequest(jinanet.CBufferFrom(req.Messages[0])), dep, nil)
+	if !errors.As(err, &e) || e.Code != jinanet.CodeInvalidArgument {
+		t.Fatalf("nil view: %v", err)
+	}
+	expectFrees(t, "nil view", base, freeCounts{1, 1, 0})
+
+	base = cbufferCounts()
+	calls = 0
+	err = p.SendOwnedView(ctx, jinanet.NewOwnedDataRequest(jinanet.CBufferFrom(req.Messages[0])),
+		jinanet.Deployment("unknown"), func(rs []*jinanet.Response, err error) error {
+			calls++
+			if len(rs) != 0 {
+				t.Errorf("%d responses from an unknown deployment", len(rs))
+			}
+			return err
+		})
+	if !errors.As(err, &e) || e.Code != jinanet.CodeUnknownDeployment || calls != 1 {
+		t.Fatalf("unknown deployment: %v after %d calls of view", err, calls)
+	}
+	expectFrees(t, "refused send", base, freeCounts{1, 0, 1})
+}
