@@ -1114,6 +1114,29 @@ enum jina_net_result jina_net_pool_send_ex(struct jina_net_pool *pool,
                                            uint64_t *out_send_id);
 
 /**
+ * `jina_net_pool_send_owned` with its settings in `options` (NULL = the defaults of
+ * `jina_net_send_options_init`): the library takes the buffers and gives each back exactly once
+ * through `free_fn(free_ctx, data, len)`, under the rules of `jina_net_pool_send_owned` (also before
+ * this function returns when it fails, except when `free_fn` is NULL or `requests` is NULL while
+ * `requests_len` is not 0). A hedged send (`idempotent`, on a pool that hedges) shares the buffers
+ * among its attempts, without a copy, and they are freed once, after the last attempt let go of them.
+ * `callback` fires exactly once when it returned `JINA_NET_OK`, never otherwise.
+ *
+ * # Safety
+ * As `jina_net_pool_send_owned`; `options` as for `jina_net_pool_send_ex`.
+ */
+enum jina_net_result jina_net_pool_send_owned_ex(struct jina_net_pool *pool,
+                                                 const struct jina_net_bytes *requests_ptr,
+                                                 size_t requests_len,
+                                                 jina_net_free_fn free_fn,
+                                                 void *free_ctx,
+                                                 const char *deployment,
+                                                 const struct jina_net_send_options *options,
+                                                 jina_net_send_callback callback,
+                                                 void *user_data,
+                                                 uint64_t *out_send_id);
+
+/**
  * Frees a string the library returned. NULL is ignored.
  *
  * # Safety

@@ -17,6 +17,7 @@ use jina_net::ffi::completion::jina_net_send_result;
 use jina_net::ffi::metrics::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
+use jina_net::ffi::requests::jina_net_free_fn;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::result::*;
 use jina_net::ffi::send_ex::*;
@@ -322,4 +323,83 @@ fn option_checks_and_the_new_result_code() {
     let text = metrics_text(pool).unwrap();
     assert!(text.starts_with("# HELP jina_sending_request_seconds"), "{text}");
     unsafe { jina_net_pool_free(pool) };
+}
+
+/// Counts the frees of owned buffers (ctx: an `AtomicUsize`); the bytes are a leaked `Vec` of the test.
+unsafe extern "C" fn count_free(ctx: *mut c_void, _data: *const u8, _len: usize) {
+    unsafe { &*(ctx as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_owned_ex_hedges_owned_buffers_and_frees_them_once() {
+    let slow = start("slow", Role::Slow(Duration::from_millis(400))).await;
+    let fast = start("fast", Role::Echo).await;
+    let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
+    unsafe { jina_net_pool_options_init(&mut o) };
+    o.hedge_delay_ms = 30;
+    o.max_hedges = 1;
+    let pool = pool_with(&o);
+    add(pool, &slow.address());
+    add(pool, &fast.address());
+    let bytes: &'static [u8] = Vec::leak(req("owned-hedge"));
+    let b = jina_net_bytes {
+        data: bytes.as_ptr(),
+        len: bytes.len(),
+    };
+    let frees = AtomicUsize::new(0);
+    let frees_ctx = &frees as *const AtomicUsize as *mut c_void;
+    let c = One::default();
+    let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
+    unsafe { jina_net_send_options_init(&mut so) };
+    so.idempotent = true;
+    let send = |so: *const jina_net_send_options, free: jina_net_free_fn| unsafe {
+        jina_net_pool_send_owned_ex(
+            pool,
+            &b,
+            1,
+            free,
+            frees_ctx,
+            cs("d").as_ptr(),
+            so,
+            Some(one),
+            &c as *const One as *mut c_void,
+            ptr::null_mut(),
+        )
+    };
+    // Round robin starts with the slow replica: after 30 ms the hedge goes to the fast one and wins.
+    assert_eq!(send(&so, Some(count_free)), JINA_NET_OK);
+    let done = wait(&c, 1);
+    assert_eq!(done[0].0, JINA_NET_OK, "{}", done[0].1);
+    assert_eq!(done[0].2, fast.address(), "the hedge to the fast replica won");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.done.lock().unwrap().len(), 1, "one callback");
+    assert_eq!(
+        frees.load(Ordering::SeqCst),
+        1,
+        "the buffer shared by both attempts is freed once"
+    );
+    assert_eq!(fast.record.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        slow.record.completed.load(Ordering::SeqCst),
+        0,
+        "the slow attempt was cancelled"
+    );
+
+    // Refused sends: freed once before the call returns, no callback; a NULL free_fn takes nothing.
+    so.kind = 9;
+    assert_eq!(send(&so, Some(count_free)), JINA_NET_INVALID_ARGUMENT);
+    assert_eq!(frees.load(Ordering::SeqCst), 2);
+    so.kind = 0;
+    so.polling = 7;
+    assert_eq!(send(&so, Some(count_free)), JINA_NET_INVALID_ARGUMENT);
+    assert_eq!(frees.load(Ordering::SeqCst), 3);
+    assert_eq!(send(&so, None), JINA_NET_NULL_ARGUMENT);
+    assert_eq!(frees.load(Ordering::SeqCst), 3, "nothing taken without free_fn");
+    // NULL options: the defaults (not idempotent, not hedged).
+    assert_eq!(send(ptr::null(), Some(count_free)), JINA_NET_OK);
+    assert_eq!(wait(&c, 2)[1].0, JINA_NET_OK);
+    unsafe { jina_net_pool_free(pool) };
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(frees.load(Ordering::SeqCst), 4);
+    assert_eq!(c.done.lock().unwrap().len(), 2);
 }

@@ -765,15 +765,7 @@ class Pool {
     const uint64_t timeout = detail::millis(options.timeout, "timeout");
     uint64_t id = 0;
     if (options.idempotent) {
-      jina_net_send_options so;
-      jina_net_send_options_init(&so);
-      so.kind = static_cast<uint32_t>(options.kind);
-      so.head = options.head;
-      so.shard_id = detail::shard(options.shard_id);
-      so.polling = static_cast<uint32_t>(options.polling);
-      so.endpoint = endpoint;
-      so.timeout_ms = timeout;
-      so.idempotent = true;
+      const jina_net_send_options so = c_send_options(options, endpoint, timeout);
       detail::start(std::move(completion), [&](void *user_data) noexcept {
         return jina_net_pool_send_ex(ptr_.get(), items.data(), items.size(), dep, &so, &jina_net_cpp_trampoline,
                                      user_data, want_id ? &id : nullptr);
@@ -787,6 +779,20 @@ class Pool {
                                 user_data, want_id ? &id : nullptr);
     });
     return id;
+  }
+
+  /// The C options of an idempotent send (endpoint and timeout already converted).
+  static jina_net_send_options c_send_options(const SendOptions &options, const char *endpoint, uint64_t timeout) {
+    jina_net_send_options so;
+    jina_net_send_options_init(&so);
+    so.kind = static_cast<uint32_t>(options.kind);
+    so.head = options.head;
+    so.shard_id = detail::shard(options.shard_id);
+    so.polling = static_cast<uint32_t>(options.polling);
+    so.endpoint = endpoint;
+    so.timeout_ms = timeout;
+    so.idempotent = options.idempotent;
+    return so;
   }
 
   /// The owned form of start(): the holders leave `requests` only right before the C call, so any
@@ -825,6 +831,15 @@ class Pool {
     if (set) set->held.store(held, std::memory_order_relaxed);
     detail::OwnedSet *raw_set = held > 0 ? set.release() : nullptr;  // else: nothing to give back, freed here
     uint64_t id = 0;
+    if (options.idempotent) {  // only jina_net_pool_send_owned_ex carries `idempotent`
+      const jina_net_send_options so = c_send_options(options, endpoint, timeout);
+      detail::start(std::move(completion), [&](void *user_data) noexcept {
+        return jina_net_pool_send_owned_ex(ptr_.get(), items.data(), items.size(), free_fn, free_ctx, dep, &so,
+                                           &jina_net_cpp_trampoline, user_data, want_id ? &id : nullptr);
+      });
+      (void)raw_set;
+      return id;
+    }
     detail::start(std::move(completion), [&](void *user_data) noexcept {
       return jina_net_pool_send_owned(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(),
                                       free_fn, free_ctx, dep, options.head, detail::shard(options.shard_id),

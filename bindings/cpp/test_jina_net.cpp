@@ -1260,6 +1260,23 @@ static void test_tuning() {
     CHECK(contains(text, "# TYPE jina_net_hedges_total counter"));
   }
   {
+    // Owned buffers are hedged too (jina_net_pool_send_owned_ex): round robin picks the slow replica
+    // (3 s) first, the hedge to the echo replica answers; the buffer is destroyed once.
+    jina_net::PoolOptions o;
+    o.hedge_delay = 20ms;
+    o.max_hedges = 1;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", S);
+    pool.add_connection("d", A);
+    SendOptions so;
+    so.idempotent = true;
+    so.timeout = 2500ms;
+    auto f = pool.send_owned("d", counted(pb::data_request("hedged-owned")), so);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "a");
+    CHECK(all_owned_destroyed());
+  }
+  {
     jina_net::PoolOptions o;
     o.max_in_flight_per_replica = 1;
     o.max_queued_sends = 0;

@@ -1,13 +1,14 @@
-//! `jina_net_pool_send_ex`: `jina_net_pool_send` with its routing and per-send settings in a struct,
-//! which also carries what the fixed signature of `jina_net_pool_send` cannot (`idempotent`).
+//! `jina_net_pool_send_ex` and `jina_net_pool_send_owned_ex`: `jina_net_pool_send` and
+//! `jina_net_pool_send_owned` with their routing and per-send settings in a struct, which also
+//! carries what their fixed signatures cannot (`idempotent`).
 
 use std::ffi::{c_char, c_void};
 
 use super::args::{jina_net_bytes, JINA_NET_NO_SHARD};
 use super::completion::jina_net_send_callback;
 use super::pool::jina_net_pool;
-use super::requests::requests;
-use super::result::{boundary, boundary_void, jina_net_result};
+use super::requests::{jina_net_free_fn, owned_requests, requests};
+use super::result::{boundary, boundary_void, jina_net_result, Failure};
 use super::send::start_send;
 
 /// Routing and settings of one send. Initialise with `jina_net_send_options_init`, then change what
@@ -83,6 +84,55 @@ pub unsafe extern "C" fn jina_net_pool_send_ex(
         let o = unsafe { options.as_ref() }.copied().unwrap_or_else(defaults);
         // SAFETY: as documented.
         let requests = unsafe { requests(o.kind, requests_ptr, requests_len) }?;
+        // SAFETY: as documented.
+        unsafe {
+            start_send(
+                pool,
+                requests,
+                deployment,
+                o.head,
+                o.shard_id,
+                o.polling,
+                o.endpoint,
+                o.timeout_ms,
+                callback,
+                user_data,
+                out_send_id,
+                o.idempotent,
+            )
+        }
+    })
+}
+
+/// `jina_net_pool_send_owned` with its settings in `options` (NULL = the defaults of
+/// `jina_net_send_options_init`): the library takes the buffers and gives each back exactly once
+/// through `free_fn(free_ctx, data, len)`, under the rules of `jina_net_pool_send_owned` (also before
+/// this function returns when it fails, except when `free_fn` is NULL or `requests` is NULL while
+/// `requests_len` is not 0). A hedged send (`idempotent`, on a pool that hedges) shares the buffers
+/// among its attempts, without a copy, and they are freed once, after the last attempt let go of them.
+/// `callback` fires exactly once when it returned `JINA_NET_OK`, never otherwise.
+///
+/// # Safety
+/// As `jina_net_pool_send_owned`; `options` as for `jina_net_pool_send_ex`.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_send_owned_ex(
+    pool: *mut jina_net_pool,
+    requests_ptr: *const jina_net_bytes,
+    requests_len: usize,
+    free_fn: jina_net_free_fn,
+    free_ctx: *mut c_void,
+    deployment: *const c_char,
+    options: *const jina_net_send_options,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> jina_net_result {
+    boundary("jina_net_pool_send_owned_ex", || {
+        let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
+        // SAFETY: NULL or a valid struct (caller's promise).
+        let o = unsafe { options.as_ref() }.copied().unwrap_or_else(defaults);
+        // SAFETY: as documented.
+        let requests = unsafe { owned_requests(o.kind, requests_ptr, requests_len, free, free_ctx) }?;
         // SAFETY: as documented.
         unsafe {
             start_send(

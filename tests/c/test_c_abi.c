@@ -772,6 +772,22 @@ static void test_tuning(const jn_servers *s) {
     CHECK(c.done[i].status == JINA_NET_OK);
     CHECK(strcmp(c.done[i].targets[0].replica, "a") == 0);
   }
+  /* owned buffers with the same options (jina_net_pool_send_owned_ex): shared by a send's attempts,
+   * freed once (AddressSanitizer and valgrind report a double free or a leak) */
+  int freed_before = owned_count();
+  for (int i = 0; i < 2; i++) {
+    jina_net_bytes ob = owned_request("hedged-owned");
+    CHECK_OK(jina_net_pool_send_owned_ex(pool, &ob, 1, free_owned, &owned_freed, "d", &so, on_done, &c, NULL));
+  }
+  CHECK(collector_wait(&c, 6) == 6);
+  for (int i = 4; i < 6; i++) CHECK(c.done[i].status == JINA_NET_OK && strcmp(c.done[i].targets[0].replica, "a") == 0);
+  for (int i = 0; i < 200 && owned_count() < freed_before + 2; i++) sleep_ms(5);
+  sleep_ms(50);
+  CHECK(owned_count() == freed_before + 2);
+  jina_net_bytes refused = owned_request("refused");
+  CHECK(jina_net_pool_send_owned_ex(pool, &refused, 1, free_owned, &owned_freed, "nope", &so, on_done, &c, NULL) ==
+        JINA_NET_UNKNOWN_DEPLOYMENT);
+  CHECK(owned_count() == freed_before + 3); /* freed before returning */
   char *text = NULL;
   CHECK_OK(jina_net_pool_metrics_text(pool, &text));
   char series[256];
