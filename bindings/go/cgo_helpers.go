@@ -126,9 +126,10 @@ static void jinanet_free_owned(void *ctx, const uint8_t *data, size_t len) {
 
 static uint64_t jinanet_owned_freed_count(void) { return jinanet_owned_freed; }
 
+// An idempotent send (which the pool may hedge) goes through jina_net_pool_send_owned_ex.
 static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kind, const jina_net_bytes *items,
 		size_t n, const char *dep, size_t dep_len, bool head, int64_t shard_id, uint32_t polling, const char *ep,
-		size_t ep_len, uint64_t timeout_ms, uintptr_t handle, uint64_t *out_send_id) {
+		size_t ep_len, uint64_t timeout_ms, bool idempotent, uintptr_t handle, uint64_t *out_send_id) {
 	jinanet_send_strings st;
 	if (!jinanet_strings(&st, dep, dep_len, ep, ep_len)) {
 		// The library never saw the buffers: free them as it would have.
@@ -137,8 +138,23 @@ static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kin
 		jinanet_strings_free(&st);
 		return JINA_NET_RUNTIME_ERROR;
 	}
-	jina_net_result rc = jina_net_pool_send_owned(pool, kind, items, n, jinanet_free_owned, NULL, st.dep, head,
-		shard_id, polling, st.ep, timeout_ms, jinanet_trampoline, (void *)handle, out_send_id);
+	jina_net_result rc;
+	if (idempotent) {
+		jina_net_send_options o;
+		jina_net_send_options_init(&o);
+		o.kind = kind;
+		o.head = head;
+		o.shard_id = shard_id;
+		o.polling = polling;
+		o.endpoint = st.ep;
+		o.timeout_ms = timeout_ms;
+		o.idempotent = true;
+		rc = jina_net_pool_send_owned_ex(pool, items, n, jinanet_free_owned, NULL, st.dep, &o, jinanet_trampoline,
+			(void *)handle, out_send_id);
+	} else {
+		rc = jina_net_pool_send_owned(pool, kind, items, n, jinanet_free_owned, NULL, st.dep, head, shard_id,
+			polling, st.ep, timeout_ms, jinanet_trampoline, (void *)handle, out_send_id);
+	}
 	jinanet_strings_free(&st);
 	return rc;
 }
@@ -257,13 +273,14 @@ func poolSend(pool *C.jina_net_pool, kind C.uint32_t, data *C.uint8_t, lens *C.s
 		endpoint.p, endpoint.n, timeoutMS, idempotent, handle, outID))
 }
 
-// poolSendOwned calls jina_net_pool_send_owned with the C free function of CBuffers. items holds
-// only C pointers (CBuffer memory), so it may live in Go memory.
+// poolSendOwned calls jina_net_pool_send_owned (an idempotent send: jina_net_pool_send_owned_ex) with
+// the C free function of CBuffers. items holds only C pointers (CBuffer memory), so it may live in
+// Go memory.
 func poolSendOwned(pool *C.jina_net_pool, kind C.uint32_t, items *C.jina_net_bytes, n C.size_t, dep goString,
-	head C.bool, shard C.int64_t, polling C.uint32_t, endpoint goString, timeoutMS C.uint64_t, handle C.uintptr_t,
-	outID *C.uint64_t) uint32 {
+	head C.bool, shard C.int64_t, polling C.uint32_t, endpoint goString, timeoutMS C.uint64_t, idempotent C.bool,
+	handle C.uintptr_t, outID *C.uint64_t) uint32 {
 	return uint32(C.jinanet_pool_send_owned(pool, kind, items, n, dep.p, dep.n, head, shard, polling, endpoint.p,
-		endpoint.n, timeoutMS, handle, outID))
+		endpoint.n, timeoutMS, idempotent, handle, outID))
 }
 
 // ownedFreedByLibrary is how many CBuffers the library has freed so far (for the tests).

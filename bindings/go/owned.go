@@ -119,7 +119,13 @@ func (r OwnedRequest) WithEndpoint(endpoint string) OwnedRequest { r.Endpoint = 
 // does nothing. A nil buffer, or one already sent or freed, fails the send with CodeInvalidArgument
 // (the other buffers are freed). Everything else is as for Send.
 func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) ([]*Response, error) {
-	return p.sendOwned(ctx, "SendOwned", req, target, false).result()
+	return p.sendOwned(ctx, "SendOwned", req, target, SendOptions{}, false).result()
+}
+
+// SendOwnedWithOptions is SendOwned with per-send options (jina_net_pool_send_owned_ex): an
+// Idempotent send is hedged when the pool hedges, its attempts sharing the buffers (freed once).
+func (p *Pool) SendOwnedWithOptions(ctx context.Context, req OwnedRequest, target Target, opts SendOptions) ([]*Response, error) {
+	return p.sendOwned(ctx, "SendOwnedWithOptions", req, target, opts, false).result()
 }
 
 // SendOwnedView is SendOwned with SendView's way of handing over the outcome: no copy of the request
@@ -133,11 +139,12 @@ func (p *Pool) SendOwnedView(ctx context.Context, req OwnedRequest, target Targe
 		}
 		return newError(CodeInvalidArgument, "SendOwnedView: view is nil")
 	}
-	return lendTo(view, p.sendOwned(ctx, "SendOwnedView", req, target, true))
+	return lendTo(view, p.sendOwned(ctx, "SendOwnedView", req, target, SendOptions{}, true))
 }
 
-// sendOwned is SendOwned and SendOwnedView: the outcome, as send's.
-func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, target Target, view bool) sendOutcome {
+// sendOwned is SendOwned, SendOwnedWithOptions and SendOwnedView: the outcome, as send's.
+func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, target Target, opts SendOptions,
+	view bool) sendOutcome {
 	// Take every buffer first: from here on each is freed exactly once, by the library or below.
 	taken := make([]*CBuffer, 0, len(req.Messages))
 	var bad error
@@ -196,7 +203,8 @@ func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, targe
 	}
 	out, called, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
 		return poolSendOwned(pool, C.uint32_t(req.Kind), itemsPtr, C.size_t(len(items)), dep,
-			C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS), handle, id)
+			C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
+			C.bool(opts.Idempotent), handle, id)
 	})
 	runtime.KeepAlive(items)
 	if !called {

@@ -135,3 +135,22 @@ func TestLogCallback(t *testing.T) {
 		t.Fatalf("events after removing the callback: %d -> %d", seen, events)
 	}
 }
+
+// An owned send marked idempotent is hedged (jina_net_pool_send_owned_ex); its buffer is freed once.
+// Round robin picks the slow replica first: unhedged, the send would outlive its deadline.
+func TestSendOwnedWithOptionsIsHedged(t *testing.T) {
+	s := servers(t, "slow:3000=s", "echo=a")
+	p := newPool(t, &jinanet.PoolOptions{HedgeDelay: 20 * time.Millisecond, MaxHedges: 1})
+	d := jinanet.Deployment("d")
+	add(t, p, d, s["s"])
+	add(t, p, d, s["a"])
+	base := cbufferCounts()
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	req := jinanet.NewOwnedDataRequest(jinanet.CBufferFrom(jinanet.BuildDataRequest("owned-hedged")))
+	rs, err := p.SendOwnedWithOptions(ctx, req, d, jinanet.SendOptions{Idempotent: true})
+	if err != nil || len(rs) != 1 || rs[0].Trailer.Get("replica") != "a" {
+		t.Fatalf("idempotent owned send: %v, %+v", err, rs)
+	}
+	expectFrees(t, "hedged owned send", base, freeCounts{1, 0, 1})
+}
