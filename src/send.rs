@@ -39,26 +39,18 @@ pub(crate) async fn send_to_target(
     tuning: Option<&Tuning>,
     idempotent: bool,
 ) -> Result<Response> {
-    let Some(tuning) = tuning else {
-        return send_with_retries(
-            &pick.replicas,
-            pick.index,
-            payload,
-            method,
-            options,
-            retry,
-            outlier,
-            None,
-        )
-        .await;
-    };
-    if let (Some(policy), true) = (&tuning.hedge, idempotent) {
-        return crate::hedge::send_hedged(pick, payload, method, options, retry, outlier, tuning, policy).await;
-    }
-    let tuned = Tuned {
-        tuning,
-        queue: pick.queue.as_deref(),
-        hedge: false,
+    let tuned = match tuning {
+        Some(tuning) => {
+            if let (Some(policy), true) = (&tuning.hedge, idempotent) {
+                return crate::hedge::send_hedged(pick, payload, method, options, retry, outlier, tuning, policy).await;
+            }
+            Some(Tuned {
+                tuning,
+                queue: pick.queue.as_deref(),
+                hedge: false,
+            })
+        }
+        None => None,
     };
     send_with_retries(
         &pick.replicas,
@@ -68,7 +60,7 @@ pub(crate) async fn send_to_target(
         options,
         retry,
         outlier,
-        Some(tuned),
+        tuned,
     )
     .await
 }

@@ -78,6 +78,21 @@ static void jinanet_strings_free(jinanet_send_strings *st) {
 	free(st->ep_heap);
 }
 
+// The options of an idempotent send (the only sends that need the _ex functions).
+static jina_net_send_options jinanet_idempotent(uint32_t kind, bool head, int64_t shard_id, uint32_t polling,
+		const char *ep, uint64_t timeout_ms) {
+	jina_net_send_options o;
+	jina_net_send_options_init(&o);
+	o.kind = kind;
+	o.head = head;
+	o.shard_id = shard_id;
+	o.polling = polling;
+	o.endpoint = ep;
+	o.timeout_ms = timeout_ms;
+	o.idempotent = true;
+	return o;
+}
+
 // A pool send: `n` messages back to back in `data` (lengths `lens`, or `single_len` when lens is
 // NULL and n is 1), the deployment and the endpoint (NULL = none) as Go string bytes.
 // An idempotent send (which the pool may hedge) goes through jina_net_pool_send_ex.
@@ -93,15 +108,7 @@ static jina_net_result jinanet_pool_send(jina_net_pool *pool, uint32_t kind, con
 	jina_net_result rc = JINA_NET_RUNTIME_ERROR;
 	if (jinanet_strings(&st, dep, dep_len, ep, ep_len)) {
 		if (idempotent) {
-			jina_net_send_options o;
-			jina_net_send_options_init(&o);
-			o.kind = kind;
-			o.head = head;
-			o.shard_id = shard_id;
-			o.polling = polling;
-			o.endpoint = st.ep;
-			o.timeout_ms = timeout_ms;
-			o.idempotent = true;
+			jina_net_send_options o = jinanet_idempotent(kind, head, shard_id, polling, st.ep, timeout_ms);
 			rc = jina_net_pool_send_ex(pool, items, n, st.dep, &o, jinanet_trampoline, (void *)handle, out_send_id);
 		} else {
 			rc = jina_net_pool_send(pool, kind, items, n, st.dep, head, shard_id, polling, st.ep, timeout_ms,
@@ -140,15 +147,7 @@ static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kin
 	}
 	jina_net_result rc;
 	if (idempotent) {
-		jina_net_send_options o;
-		jina_net_send_options_init(&o);
-		o.kind = kind;
-		o.head = head;
-		o.shard_id = shard_id;
-		o.polling = polling;
-		o.endpoint = st.ep;
-		o.timeout_ms = timeout_ms;
-		o.idempotent = true;
+		jina_net_send_options o = jinanet_idempotent(kind, head, shard_id, polling, st.ep, timeout_ms);
 		rc = jina_net_pool_send_owned_ex(pool, items, n, jinanet_free_owned, NULL, st.dep, &o, jinanet_trampoline,
 			(void *)handle, out_send_id);
 	} else {

@@ -10,6 +10,7 @@ use super::pool::jina_net_pool;
 use super::requests::{jina_net_free_fn, owned_requests, requests};
 use super::result::{boundary, boundary_void, jina_net_result, Failure};
 use super::send::start_send;
+use crate::request::Request;
 
 /// Routing and settings of one send. Initialise with `jina_net_send_options_init`, then change what
 /// you need.
@@ -85,22 +86,7 @@ pub unsafe extern "C" fn jina_net_pool_send_ex(
         // SAFETY: as documented.
         let requests = unsafe { requests(o.kind, requests_ptr, requests_len) }?;
         // SAFETY: as documented.
-        unsafe {
-            start_send(
-                pool,
-                requests,
-                deployment,
-                o.head,
-                o.shard_id,
-                o.polling,
-                o.endpoint,
-                o.timeout_ms,
-                callback,
-                user_data,
-                out_send_id,
-                o.idempotent,
-            )
-        }
+        unsafe { start_with_options(pool, requests, deployment, &o, callback, user_data, out_send_id) }
     })
 }
 
@@ -134,21 +120,38 @@ pub unsafe extern "C" fn jina_net_pool_send_owned_ex(
         // SAFETY: as documented.
         let requests = unsafe { owned_requests(o.kind, requests_ptr, requests_len, free, free_ctx) }?;
         // SAFETY: as documented.
-        unsafe {
-            start_send(
-                pool,
-                requests,
-                deployment,
-                o.head,
-                o.shard_id,
-                o.polling,
-                o.endpoint,
-                o.timeout_ms,
-                callback,
-                user_data,
-                out_send_id,
-                o.idempotent,
-            )
-        }
+        unsafe { start_with_options(pool, requests, deployment, &o, callback, user_data, out_send_id) }
     })
+}
+
+/// `start_send` with the routing and settings of `o`.
+///
+/// # Safety
+/// As `start_send`.
+unsafe fn start_with_options(
+    pool: *mut jina_net_pool,
+    requests: Vec<Request>,
+    deployment: *const c_char,
+    o: &jina_net_send_options,
+    callback: jina_net_send_callback,
+    user_data: *mut c_void,
+    out_send_id: *mut u64,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        start_send(
+            pool,
+            requests,
+            deployment,
+            o.head,
+            o.shard_id,
+            o.polling,
+            o.endpoint,
+            o.timeout_ms,
+            callback,
+            user_data,
+            out_send_id,
+            o.idempotent,
+        )
+    }
 }
