@@ -18,8 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-env-changed=PROTOC");
     println!("cargo:rerun-if-env-changed=PROTOC_INCLUDE");
     tonic_prost_build::configure()
-        // The library's own sends go through a pass-through codec (src/codec.rs); the generated
-        // clients are kept for users who want typed stubs, the servers serve the test server.
+        // The library's own sends write and read the gRPC frames themselves (src/transport/); the
+        // generated clients are kept for users who want typed stubs, the servers serve the test server.
         .build_client(true)
         .build_server(true)
         .compile_protos(

@@ -112,21 +112,21 @@ int main(void) {
   }
 
   printf("\nANY: 4 requests to \"encoder\" (round robin over its 2 replicas)\n");
-  rc |= send_batch(pool, &w, "enc", "encoder", false, JINA_NET_POLLING_ANY, 4);
+  rc |= send_batch(pool, &w, "enc", "encoder", false, JINA_NET_SHARDS_ANY, 4);
   printf("\nALL: 2 requests to \"indexer\" (each goes to both shards)\n");
-  rc |= send_batch(pool, &w, "idx", "indexer", false, JINA_NET_POLLING_ALL, 2);
+  rc |= send_batch(pool, &w, "idx", "indexer", false, JINA_NET_SHARDS_ALL, 2);
 
   printf("\nACTIVATE ranker-w0 at the ranker head, then 2 requests through the head\n");
   rc |= check(jina_net_activate_worker_sync("127.0.0.1", (uint16_t)jn_servers_port(&s, "ranker-w0"),
                                             jn_servers_address(&s, "ranker-head"), 5000, JINA_NET_NO_SHARD, NULL),
               "activate_worker_sync");
-  rc |= send_batch(pool, &w, "rank", "ranker", true, JINA_NET_POLLING_ANY, 2);
+  rc |= send_batch(pool, &w, "rank", "ranker", true, JINA_NET_SHARDS_ANY, 2);
 
   printf("\nDEACTIVATE ranker-w0; the head now has no worker:\n");
   rc |= check(jina_net_deactivate_worker_sync("127.0.0.1", (uint16_t)jn_servers_port(&s, "ranker-w0"),
                                               jn_servers_address(&s, "ranker-head"), 5000, JINA_NET_NO_SHARD, NULL),
               "deactivate_worker_sync");
-  send_batch(pool, &w, "late", "ranker", true, JINA_NET_POLLING_ANY, 1);
+  send_batch(pool, &w, "late", "ranker", true, JINA_NET_SHARDS_ANY, 1);
 
 out:
   jina_net_pool_free(pool);

@@ -179,18 +179,18 @@ typedef enum jina_net_request_kind {
 } jina_net_request_kind;
 
 /**
- * How many shards a send goes to.
+ * How many shards of a deployment a send goes to (`polling` in jina).
  */
-typedef enum jina_net_polling {
+typedef enum jina_net_shards {
   /**
    * One target: the head, the given shard, or the deployment's shards in turn.
    */
-  JINA_NET_POLLING_ANY = 0,
+  JINA_NET_SHARDS_ANY = 0,
   /**
    * One send per shard (head and shard id are ignored).
    */
-  JINA_NET_POLLING_ALL = 1,
-} jina_net_polling;
+  JINA_NET_SHARDS_ALL = 1,
+} jina_net_shards;
 
 /**
  * How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
@@ -572,9 +572,9 @@ typedef struct jina_net_send_options {
    */
   int64_t shard_id;
   /**
-   * A `jina_net_polling` (default `JINA_NET_POLLING_ANY`).
+   * A `jina_net_shards` (default `JINA_NET_SHARDS_ANY`).
    */
-  uint32_t polling;
+  uint32_t shards;
   /**
    * The `endpoint` metadata of data requests (default NULL = none). Borrowed for the call.
    */
@@ -589,12 +589,6 @@ typedef struct jina_net_send_options {
    */
   bool idempotent;
 } jina_net_send_options;
-
-/**
- * Upper bounds of the latency buckets, in seconds (Prometheus' defaults with finer steps below
- * 5 ms, where local replicas answer).
- */
-#define LATENCY_BUCKETS { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -1017,13 +1011,14 @@ enum jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
 
 /**
  * Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
- * once when the send completes, on a library runtime thread.
+ * once when the send completes, on a library runtime thread (a caller-driven pool: on the thread
+ * polling it).
  *
  * - `kind`: a `jina_net_request_kind`. `requests[0..requests_len]` are serialized messages of that
  *   kind, copied before the function returns: one data request goes to `process_single_data`,
  *   several to `process_data` (one `DataRequestListProto`), one control request to `process_control`.
  * - Routing: `head` → the deployment's head; else shard `shard_id` (`JINA_NET_NO_SHARD` = the
- *   deployment's shards in turn); `polling` (`jina_net_polling`) ALL = one send per shard.
+ *   deployment's shards in turn); `shards` (`jina_net_shards`) ALL = one send per shard.
  * - `endpoint` (may be NULL): the `endpoint` metadata of data requests.
  * - `timeout_ms`: deadline of the whole send, retries included; 0 = the pool's default.
  * - `out_send_id` (may be NULL): an id for `jina_net_pool_cancel`.
@@ -1041,7 +1036,7 @@ enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
                                         const char *deployment,
                                         bool head,
                                         int64_t shard_id,
-                                        uint32_t polling,
+                                        uint32_t shards,
                                         const char *endpoint,
                                         uint64_t timeout_ms,
                                         jina_net_send_callback callback,
@@ -1068,7 +1063,7 @@ enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
                                               const char *deployment,
                                               bool head,
                                               int64_t shard_id,
-                                              uint32_t polling,
+                                              uint32_t shards,
                                               const char *endpoint,
                                               uint64_t timeout_ms,
                                               jina_net_send_callback callback,
@@ -1084,15 +1079,6 @@ enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
  */
 enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
                                           uint64_t send_id);
-
-/**
- * Fills `options` with the defaults (data request, shard rotation, ANY, no endpoint, the pool's
- * timeout, not idempotent). NULL is ignored.
- *
- * # Safety
- * `options` must be NULL or point to writable storage for the struct.
- */
-void jina_net_send_options_init(struct jina_net_send_options *options);
 
 /**
  * `jina_net_pool_send` with its settings in `options` (NULL = the defaults of
@@ -1135,6 +1121,15 @@ enum jina_net_result jina_net_pool_send_owned_ex(struct jina_net_pool *pool,
                                                  jina_net_send_callback callback,
                                                  void *user_data,
                                                  uint64_t *out_send_id);
+
+/**
+ * Fills `options` with the defaults (data request, shard rotation, ANY, no endpoint, the pool's
+ * timeout, not idempotent). NULL is ignored.
+ *
+ * # Safety
+ * `options` must be NULL or point to writable storage for the struct.
+ */
+void jina_net_send_options_init(struct jina_net_send_options *options);
 
 /**
  * Frees a string the library returned. NULL is ignored.

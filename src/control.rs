@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use prost::Message;
 
-use crate::connection::Response;
 use crate::error::{Error, Result};
 use crate::oneshot::{send_request_async, send_request_sync, OneShotOptions, SYNC_DEFAULT_TIMEOUT};
 use crate::proto::{Command, ControlRequestProto, HeaderProto, RelatedEntity};
+use crate::replica::Response;
 use crate::request::Request;
 
 /// A control request with a random `header.request_id` (32 hex digits, like jina's `random_identity`).

@@ -20,7 +20,8 @@ use kube::{Api, Client};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
-use crate::pool::{ConnectionPool, PoolOptions, WeakPool};
+use crate::policy::PoolOptions;
+use crate::pool::{ConnectionPool, WeakPool};
 use crate::runtime;
 
 /// The port of a Jina pod's runtime.
@@ -224,6 +225,12 @@ pub fn in_cluster_client() -> Result<(Client, String)> {
 /// retried with backoff and every re-list is reconciled. Closing or dropping the pool stops the watch.
 pub async fn k8s_connection_pool(client: Client, options: K8sOptions) -> Result<ConnectionPool> {
     let pool = ConnectionPool::new(options.pool.clone());
+    follow_pods(client, &options, pool).await
+}
+
+/// [`k8s_connection_pool`] with a pool made by the caller (for instance one whose connections run
+/// on a caller-driven runtime); `options.pool` is not used. The pool should be empty.
+pub async fn follow_pods(client: Client, options: &K8sOptions, pool: ConnectionPool) -> Result<ConnectionPool> {
     let api: Api<Pod> = Api::namespaced(client, &options.namespace);
     let (synced_tx, synced_rx) = oneshot::channel::<std::result::Result<(), String>>();
     let weak = pool.downgrade();
@@ -292,13 +299,13 @@ async fn watch(
     tracing::debug!(namespace = %namespace, "k8s: pod watch stopped");
 }
 
-/// Blocking form for the C ABI: a pool following `namespace`, with a client from `kubeconfig` (a
-/// path) or, without one, from the in-cluster service account.
+/// Blocking form for the C ABI: `pool` (empty) following `namespace`, with a client from
+/// `kubeconfig` (a path) or, without one, from the in-cluster service account.
 pub fn k8s_connection_pool_blocking(
     namespace: Option<&str>,
     kubeconfig: Option<&Path>,
     port: u16,
-    pool: PoolOptions,
+    pool: ConnectionPool,
 ) -> Result<ConnectionPool> {
     let namespace = namespace.map(str::to_owned);
     let kubeconfig = kubeconfig.map(Path::to_path_buf);
@@ -313,8 +320,7 @@ pub fn k8s_connection_pool_blocking(
         };
         let mut options = K8sOptions::new(namespace.unwrap_or(default_ns));
         options.port = if port == 0 { K8S_PORT } else { port };
-        options.pool = pool;
-        k8s_connection_pool(client, options).await
+        follow_pods(client, &options, pool).await
     })?
 }
 

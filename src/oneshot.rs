@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use crate::address::Address;
-use crate::channel::ChannelOptions;
-use crate::connection::{CallOptions, Connection, Response};
 use crate::error::{Error, Result};
+use crate::policy::{ChannelOptions, ConnectionOptions, RetryPolicy, TlsOptions};
+use crate::replica::{Replica, Response};
 use crate::request::Request;
-use crate::retry::RetryPolicy;
 use crate::runtime;
+use crate::transport::CallOptions;
 
 /// jina's default timeout of the blocking helpers.
 pub const SYNC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(100);
@@ -31,13 +31,15 @@ pub struct OneShotOptions {
     pub channel: ChannelOptions,
 }
 
-fn open(target: &str, options: &OneShotOptions) -> Result<Connection> {
-    Connection::open(
-        Address::parse(target)?,
-        &options.channel,
-        options.tls,
-        options.root_certificates_pem.as_deref(),
-    )
+fn open(target: &str, options: &OneShotOptions) -> Result<Replica> {
+    let connection = ConnectionOptions {
+        channel: options.channel.clone(),
+        tls: TlsOptions {
+            force: options.tls,
+            root_certificates_pem: options.root_certificates_pem.clone(),
+        },
+    };
+    Replica::open_on(&runtime::handle()?, Address::parse(target)?, &connection)
 }
 
 /// Sends one request to `target` and blocks until the response: up to 3 attempts on `UNAVAILABLE`,

@@ -2,7 +2,8 @@
 //! both [`crate::pool`] and [`crate::k8s`], so the pool itself knows nothing of Kubernetes.
 
 use crate::error::Result;
-use crate::pool::{ConnectionPool, PoolOptions};
+use crate::policy::PoolOptions;
+use crate::pool::ConnectionPool;
 
 /// jina's `create_connection_pool(k8s, namespace)`: with `k8s`, a pool that follows the pods of
 /// `namespace` (default: the pod's own) with the in-cluster service account (see [`crate::k8s`];
@@ -13,7 +14,7 @@ pub fn create_connection_pool(k8s: bool, namespace: Option<&str>, options: PoolO
     }
     #[cfg(feature = "k8s")]
     {
-        crate::k8s::k8s_connection_pool_blocking(namespace, None, crate::k8s::K8S_PORT, options)
+        crate::k8s::k8s_connection_pool_blocking(namespace, None, crate::k8s::K8S_PORT, ConnectionPool::new(options))
     }
     #[cfg(not(feature = "k8s"))]
     {

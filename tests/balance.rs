@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use jina_net::{
-    Balance, ConnectionPool, Error, HedgePolicy, InFlightLimit, PeakEwmaConfig, Polling, PoolOptions, RetryPolicy,
+    Balance, ConnectionPool, Error, HedgePolicy, InFlightLimit, PeakEwmaConfig, PoolOptions, RetryPolicy, SendOptions,
+    To,
 };
 
 /// Sends `n` requests to deployment "d", `concurrency` at a time, and counts who answered.
@@ -21,7 +22,7 @@ async fn spread(pool: &ConnectionPool, n: usize, concurrency: usize) -> HashMap<
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await.unwrap();
         let send = pool
-            .send_request(data(&format!("r{i}")), "d", false, None, Polling::Any, None, None)
+            .send_request(data(&format!("r{i}")), "d", To::AnyShard, &SendOptions::default())
             .unwrap();
         tasks.spawn(async move {
             let r = send.await.remove(0);
@@ -126,7 +127,7 @@ async fn in_flight_limit_caps_each_replica_queues_then_refuses_naming_the_shard(
     // 4 slots + 3 queued: 7 sends are served, the next 5 are refused at once.
     let sends: Vec<_> = (0..12)
         .map(|i| {
-            pool.send_request(data(&format!("r{i}")), "d", false, Some(1), Polling::Any, None, None)
+            pool.send_request(data(&format!("r{i}")), "d", To::Shard(1), &SendOptions::default())
                 .unwrap()
         })
         .collect();
@@ -186,7 +187,7 @@ async fn a_queued_send_fails_at_its_deadline() {
     });
     pool.add_connection("d", &a.address(), false, None).unwrap();
     let first = tokio::spawn(
-        pool.send_request(data("first"), "d", false, None, Polling::Any, None, None)
+        pool.send_request(data("first"), "d", To::AnyShard, &SendOptions::default())
             .unwrap()
             .run(),
     );
@@ -196,11 +197,11 @@ async fn a_queued_send_fails_at_its_deadline() {
         .send_request(
             data("second"),
             "d",
-            false,
-            None,
-            Polling::Any,
-            None,
-            Some(Duration::from_millis(100)),
+            To::AnyShard,
+            &SendOptions {
+                timeout: Some(Duration::from_millis(100)),
+                ..Default::default()
+            },
         )
         .unwrap()
         .await
@@ -242,9 +243,16 @@ async fn an_idempotent_send_is_hedged_the_first_answer_wins_and_the_loser_is_can
     // Round robin picks the slow replica first.
     let started = tokio::time::Instant::now();
     let r = pool
-        .send_request(data("h"), "d", false, None, Polling::Any, None, None)
+        .send_request(
+            data("h"),
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                idempotent: true,
+                ..Default::default()
+            },
+        )
         .unwrap()
-        .idempotent(true)
         .await
         .remove(0);
     let took = started.elapsed();
@@ -283,7 +291,7 @@ async fn a_send_not_marked_idempotent_is_never_hedged() {
     let fast = start("fast", Role::Echo).await;
     let pool = hedging_pool(&slow, &fast, false);
     let r = pool
-        .send_request(data("n"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("n"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);
@@ -294,18 +302,32 @@ async fn a_send_not_marked_idempotent_is_never_hedged() {
         "no hedge went to the fast replica"
     );
     assert_eq!(slow.record.completed.load(Ordering::SeqCst), 1);
-    // An explicit `idempotent(false)` is the same.
+    // An explicit `idempotent: false` is the same.
     let r = pool
-        .send_request(data("n2"), "d", false, None, Polling::Any, None, None)
+        .send_request(
+            data("n2"),
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                idempotent: false,
+                ..Default::default()
+            },
+        )
         .unwrap()
-        .idempotent(false)
         .await
         .remove(0);
     assert_eq!(&*r.result.unwrap().address, fast.address(), "round robin moved on");
     let r = pool
-        .send_request(data("n3"), "d", false, None, Polling::Any, None, None)
+        .send_request(
+            data("n3"),
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                idempotent: false,
+                ..Default::default()
+            },
+        )
         .unwrap()
-        .idempotent(false)
         .await
         .remove(0);
     assert_eq!(&*r.result.unwrap().address, slow.address());
@@ -329,9 +351,16 @@ async fn a_failed_first_attempt_hedges_at_once() {
     pool.add_connection("d", &fast.address(), false, None).unwrap();
     let started = tokio::time::Instant::now();
     let r = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(
+            data("x"),
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                idempotent: true,
+                ..Default::default()
+            },
+        )
         .unwrap()
-        .idempotent(true)
         .await
         .remove(0);
     assert_eq!(&*r.result.expect("the hedge answers").address, fast.address());
@@ -354,13 +383,13 @@ async fn metrics_count_requests_errors_retries_ejections_and_latency_per_replica
     pool.add_connection("d", &ok.address(), true, None).unwrap();
     for i in 0..10 {
         let r = pool
-            .send_request(data(&format!("m{i}")), "d", false, None, Polling::Any, None, None)
+            .send_request(data(&format!("m{i}")), "d", To::AnyShard, &SendOptions::default())
             .unwrap()
             .await
             .remove(0);
         r.result.expect("fail-over answers");
     }
-    pool.send_request(data("h"), "d", true, None, Polling::Any, None, None)
+    pool.send_request(data("h"), "d", To::Head, &SendOptions::default())
         .unwrap()
         .await
         .remove(0)
@@ -409,11 +438,11 @@ async fn the_default_pool_keeps_no_load() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &a.address(), false, None).unwrap();
     let send = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap();
     send.await.remove(0).result.unwrap();
-    let route = pool.route("d", false, None, Polling::Any).unwrap();
-    assert!(route.1[0].1.connection().load().is_none(), "no load tracked by default");
+    let route = pool.route("d", To::AnyShard).unwrap();
+    assert!(route.1[0].1.replica().load().is_none(), "no load tracked by default");
     assert!(route.1[0].1.queue.is_none());
     assert!(pool.metrics_text().unwrap().is_none());
 }

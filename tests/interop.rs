@@ -445,17 +445,13 @@ impl Pool {
     }
 
     /// `jina_net_pool_send` and wait for its callback.
-    #[allow(clippy::too_many_arguments)]
-    fn send(
-        &self,
-        kind: u32,
-        requests: &[Vec<u8>],
-        deployment: &str,
-        head: bool,
-        shard: Option<u32>,
-        polling: u32,
-        endpoint: Option<&str>,
-    ) -> Completed {
+    fn send(&self, kind: u32, requests: &[Vec<u8>], deployment: &str, to: Route<'_>) -> Completed {
+        let Route {
+            head,
+            shard,
+            shards,
+            endpoint,
+        } = to;
         let c = Collector::default();
         let bufs: Vec<jina_net_bytes> = requests
             .iter()
@@ -474,7 +470,7 @@ impl Pool {
                 cs(deployment).as_ptr(),
                 head,
                 shard_arg(shard),
-                polling,
+                shards,
                 endpoint.as_ref().map_or(ptr::null(), |e| e.as_ptr()),
                 30_000,
                 Some(collect),
@@ -488,8 +484,27 @@ impl Pool {
 
     /// One data request to a deployment's shards (ANY, rotating) or its head.
     fn data(&self, request: &[u8], deployment: &str, head: bool, endpoint: Option<&str>) -> Completed {
-        self.send(DATA, &[request.to_vec()], deployment, head, None, ANY, endpoint)
+        self.send(
+            DATA,
+            &[request.to_vec()],
+            deployment,
+            Route {
+                head,
+                shard: None,
+                shards: ANY,
+                endpoint,
+            },
+        )
     }
+}
+
+/// Where `Pool::send` routes: head, shard, `jina_net_shards`, endpoint.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    head: bool,
+    shard: Option<u32>,
+    shards: u32,
+    endpoint: Option<&'a str>,
 }
 
 impl Drop for Pool {
@@ -776,7 +791,17 @@ fn status_control_is_echoed_by_workers_and_heads() {
 
     let status = control_request("status-1", ControlCommand::Status);
     for head in [false, true] {
-        let done = pool.send(CONTROL, std::slice::from_ref(&status), "enc", head, None, ANY, None);
+        let done = pool.send(
+            CONTROL,
+            std::slice::from_ref(&status),
+            "enc",
+            Route {
+                head,
+                shard: None,
+                shards: ANY,
+                endpoint: None,
+            },
+        );
         assert_eq!(done.status, JINA_NET_OK, "{}", done.message);
         assert_eq!(done.targets[0].head, head);
         let echo = ControlRequestProto::decode(&done.targets[0].body[..]).unwrap();
@@ -794,7 +819,17 @@ fn status_control_is_echoed_by_workers_and_heads() {
 
     // a worker refuses ACTIVATE in-band: the echo carries the error
     let activate = control_request("activate-1", ControlCommand::Activate);
-    let done = pool.send(CONTROL, &[activate], "enc", false, None, ANY, None);
+    let done = pool.send(
+        CONTROL,
+        &[activate],
+        "enc",
+        Route {
+            head: false,
+            shard: None,
+            shards: ANY,
+            endpoint: None,
+        },
+    );
     assert_eq!(done.status, JINA_NET_OK, "{}", done.message);
     let echo = ControlRequestProto::decode(&done.targets[0].body[..]).unwrap();
     let st = echo.header.unwrap().status.unwrap();
@@ -916,15 +951,13 @@ fn head_with_two_shards_all_merges_any_alternates() {
     let direct = Pool::new();
     direct.add("shards", &s0.addr(), false, Some(0));
     direct.add("shards", &s1.addr(), false, Some(1));
-    let all = direct.send(
-        DATA,
-        &[data_request("d-all", "/", &["a"])],
-        "shards",
-        false,
-        None,
-        ALL,
-        None,
-    );
+    let all_shards = Route {
+        head: false,
+        shard: None,
+        shards: ALL,
+        endpoint: None,
+    };
+    let all = direct.send(DATA, &[data_request("d-all", "/", &["a"])], "shards", all_shards);
     assert_eq!(all.status, JINA_NET_OK, "{}", all.message);
     let per_shard: Vec<(i64, Vec<String>)> = all.targets.iter().map(|t| (t.shard_id, answered_by(&t.body))).collect();
     assert_eq!(per_shard, [(0, vec!["s0".to_owned()]), (1, vec!["s1".to_owned()])]);
@@ -943,15 +976,13 @@ fn head_with_two_shards_all_merges_any_alternates() {
             (0, vec!["s0".to_owned()])
         ]
     );
-    let one = direct.send(
-        DATA,
-        &[data_request("d-s1", "/", &["a"])],
-        "shards",
-        false,
-        Some(1),
-        ANY,
-        None,
-    );
+    let shard_1 = Route {
+        head: false,
+        shard: Some(1),
+        shards: ANY,
+        endpoint: None,
+    };
+    let one = direct.send(DATA, &[data_request("d-s1", "/", &["a"])], "shards", shard_1);
     assert_eq!(answered_by(&one.ok_body()), ["s1"]);
 }
 
@@ -1040,7 +1071,17 @@ fn a_dead_replica_next_to_a_live_one() {
     let p2 = Pool::new();
     p2.add("dep", &w.addr(), false, Some(0));
     p2.add("dep", &never, false, Some(1));
-    let d = p2.send(DATA, &[data_request("all", "/", &["a"])], "dep", false, None, ALL, None);
+    let d = p2.send(
+        DATA,
+        &[data_request("all", "/", &["a"])],
+        "dep",
+        Route {
+            head: false,
+            shard: None,
+            shards: ALL,
+            endpoint: None,
+        },
+    );
     assert_eq!(d.status, JINA_NET_RPC_ERROR);
     assert_eq!(d.targets.len(), 2);
     assert_eq!((d.targets[0].status, d.targets[0].shard_id), (JINA_NET_OK, 0));
@@ -1092,7 +1133,19 @@ fn several_requests_in_one_process_data_call() {
     ];
     // directly: one process_data call; the worker sees both requests (in reverse order) as one
     // DocumentArray plus a docs matrix of two, and answers with the first request
-    let body = pool.send(DATA, &reqs, "w", false, None, ANY, None).ok_body();
+    let body = pool
+        .send(
+            DATA,
+            &reqs,
+            "w",
+            Route {
+                head: false,
+                shard: None,
+                shards: ANY,
+                endpoint: None,
+            },
+        )
+        .ok_body();
     assert_eq!(decode(&body).header.unwrap().request_id, "m1");
     assert_eq!(docs(&body), vec![("count-w".into(), "4;b,c,a,b;2,2".into(), None)]);
     let sync = ok(send_sync(DATA, &reqs, &w.addr(), None));
@@ -1103,7 +1156,19 @@ fn several_requests_in_one_process_data_call() {
         data_request("t1", "/", &["a", "b"]),
         data_request("t2", "/", &["b", "c"]),
     ];
-    let body = pool.send(DATA, &tag_reqs, "w", false, None, ANY, None).ok_body();
+    let body = pool
+        .send(
+            DATA,
+            &tag_reqs,
+            "w",
+            Route {
+                head: false,
+                shard: None,
+                shards: ANY,
+                endpoint: None,
+            },
+        )
+        .ok_body();
     assert_eq!(decode(&body).header.unwrap().request_id, "t1");
     assert_eq!(
         docs(&body),
@@ -1117,7 +1182,19 @@ fn several_requests_in_one_process_data_call() {
     );
 
     // through a head: the head reduces the requests into one (docs with equal ids merged) first
-    let body = pool.send(DATA, &reqs, "w", true, None, ANY, None).ok_body();
+    let body = pool
+        .send(
+            DATA,
+            &reqs,
+            "w",
+            Route {
+                head: true,
+                shard: None,
+                shards: ANY,
+                endpoint: None,
+            },
+        )
+        .ok_body();
     assert_eq!(decode(&body).header.unwrap().request_id, "m1");
     assert_eq!(docs(&body), vec![("count-w".into(), "3;a,b,c;3".into(), None)]);
     let sync = ok(send_sync(DATA, &reqs, &h.addr(), None));
@@ -1433,7 +1510,17 @@ fn run_ours(steps: &[Step]) -> Vec<(usize, Vec<Res>)> {
                 polling,
                 endpoint,
             } => pool
-                .send(*kind, reqs, dep, *head, *shard, *polling, endpoint.as_deref())
+                .send(
+                    *kind,
+                    reqs,
+                    dep,
+                    Route {
+                        head: *head,
+                        shard: *shard,
+                        shards: *polling,
+                        endpoint: endpoint.as_deref(),
+                    },
+                )
                 .targets
                 .iter()
                 .map(res_of_target)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use jina_net::k8s::{client_from_kubeconfig, k8s_connection_pool, K8sOptions};
-use jina_net::{ConnectionPool, Polling, ReplicaSet};
+use jina_net::{ConnectionPool, ReplicaSet, SendOptions, To};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::serde_json::{json, Value};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -178,11 +178,11 @@ async fn answered_by(pool: &ConnectionPool, deployment: &str) -> String {
         .send_request(
             data("k8s"),
             deployment,
-            false,
-            None,
-            Polling::Any,
-            None,
-            Some(Duration::from_secs(5)),
+            To::AnyShard,
+            &SendOptions {
+                timeout: Some(Duration::from_secs(5)),
+                ..Default::default()
+            },
         )
         .unwrap()
         .await
@@ -308,7 +308,7 @@ async fn heads_shards_and_pods_that_do_not_count() {
         "non-jina, half-labelled and unready pods are ignored"
     );
     let all = pool
-        .send_request(data("all"), "idx", false, None, Polling::All, None, None)
+        .send_request(data("all"), "idx", To::AllShards, &SendOptions::default())
         .unwrap()
         .await;
     let names: Vec<String> = all
@@ -317,7 +317,7 @@ async fn heads_shards_and_pods_that_do_not_count() {
         .collect();
     assert_eq!(names, ["s0", "s1"]);
     let head = pool
-        .send_request(data("h"), "idx", true, None, Polling::Any, None, None)
+        .send_request(data("h"), "idx", To::Head, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);

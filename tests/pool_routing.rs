@@ -4,14 +4,19 @@
 
 mod common;
 
-use jina_net::{create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, Request, Route};
+use jina_net::{create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, Request, Route, SendOptions, To};
 
 fn status() -> Request {
     Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status))
 }
 
 fn count(pool: &ConnectionPool, deployment: &str, head: bool, shard: Option<u32>, polling: Polling) -> usize {
-    match pool.send_request(status(), deployment, head, shard, polling, None, None) {
+    match pool.send_request(
+        status(),
+        deployment,
+        To::jina(head, shard, polling),
+        &SendOptions::default(),
+    ) {
         Ok(send) => send.len(),
         Err(Error::UnknownDeployment { .. } | Error::NoReplicas { .. }) => 0,
         Err(e) => panic!("unexpected error {e}"),
@@ -45,7 +50,7 @@ fn send_counts_like_jina() {
 fn clear_errors_for_unknown_and_empty_targets() {
     let pool = ConnectionPool::default();
     let e = pool
-        .send_request(status(), "nope", false, None, Polling::Any, None, None)
+        .send_request(status(), "nope", To::AnyShard, &SendOptions::default())
         .unwrap_err();
     assert!(
         matches!(&e, Error::UnknownDeployment { deployment } if deployment == "nope"),
@@ -54,11 +59,11 @@ fn clear_errors_for_unknown_and_empty_targets() {
     assert!(e.to_string().contains("\"nope\""), "{e}");
     pool.add_connection("d", "1.1.1.1:53", false, Some(0)).unwrap();
     let e = pool
-        .send_request(status(), "d", true, None, Polling::Any, None, None)
+        .send_request(status(), "d", To::Head, &SendOptions::default())
         .unwrap_err();
     assert_eq!(e.to_string(), "deployment \"d\" has no replica for head");
     let e = pool
-        .send_request(status(), "d", false, Some(3), Polling::Any, None, None)
+        .send_request(status(), "d", To::Shard(3), &SendOptions::default())
         .unwrap_err();
     assert_eq!(e.to_string(), "deployment \"d\" has no replica for shard 3");
 }
@@ -141,7 +146,7 @@ fn any_without_shard_id_rotates_over_shards_and_replicas() {
     let mut picks = Vec::new();
     for _ in 0..4 {
         let send = pool
-            .send_request(status(), "d", false, None, Polling::Any, None, None)
+            .send_request(status(), "d", To::AnyShard, &SendOptions::default())
             .unwrap();
         picks.extend(send.targets().map(|(set, a)| format!("{set}@{a}")));
     }
@@ -156,7 +161,7 @@ fn any_without_shard_id_rotates_over_shards_and_replicas() {
         ]
     );
     let all: Vec<String> = pool
-        .send_request(status(), "d", false, None, Polling::All, None, None)
+        .send_request(status(), "d", To::AllShards, &SendOptions::default())
         .unwrap()
         .targets()
         .map(|(set, a)| format!("{set}@{a}"))
@@ -170,44 +175,41 @@ fn methods_follow_the_request_kinds() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", "10.0.0.1:1", false, None).unwrap();
     let one = pool
-        .send_request(common::data("a"), "d", false, None, Polling::Any, None, None)
+        .send_request(common::data("a"), "d", To::AnyShard, &SendOptions::default())
         .unwrap();
     assert_eq!(one.method(), Method::ProcessSingleData);
     let two = pool
         .send_requests(
             &[common::data("a"), common::data("b")],
             "d",
-            false,
-            None,
-            Polling::Any,
-            None,
-            None,
+            To::AnyShard,
+            &SendOptions::default(),
         )
         .unwrap();
     assert_eq!(two.method(), Method::ProcessData);
     assert_eq!(
-        pool.send_request(status(), "d", false, None, Polling::Any, None, None)
+        pool.send_request(status(), "d", To::AnyShard, &SendOptions::default())
             .unwrap()
             .method(),
         Method::ProcessControl
     );
     let e = pool
-        .send_requests(&[status(), status()], "d", false, None, Polling::Any, None, None)
+        .send_requests(&[status(), status()], "d", To::AnyShard, &SendOptions::default())
         .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
     let e = pool
-        .send_requests(&[], "d", false, None, Polling::Any, None, None)
+        .send_requests(&[], "d", To::AnyShard, &SendOptions::default())
         .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
     let e = pool
         .send_request(
             common::data("a"),
             "d",
-            false,
-            None,
-            Polling::Any,
-            Some("bad\nendpoint"),
-            None,
+            To::AnyShard,
+            &SendOptions {
+                endpoint: Some("bad\nendpoint"),
+                ..Default::default()
+            },
         )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
@@ -230,7 +232,7 @@ fn closed_pool_refuses_everything() {
         Err(Error::PoolClosed)
     ));
     assert!(matches!(
-        clone.send_request(status(), "d", false, None, Polling::Any, None, None),
+        clone.send_request(status(), "d", To::AnyShard, &SendOptions::default()),
         Err(Error::PoolClosed)
     ));
     assert!(matches!(clone.routing_table(), Err(Error::PoolClosed)));

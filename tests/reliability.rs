@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
-use jina_net::{ConnectionPool, OutlierPolicy, Polling, PoolOptions, RetryPolicy};
+use jina_net::{ConnectionPool, OutlierPolicy, PoolOptions, RetryPolicy, SendOptions, To};
 
 fn calls(s: &TestServer) -> usize {
     s.record.calls.load(Ordering::SeqCst)
@@ -16,11 +16,11 @@ async fn send(pool: &ConnectionPool, deployment: &str) -> jina_net::TargetResult
     pool.send_request(
         data("r"),
         deployment,
-        false,
-        None,
-        Polling::Any,
-        None,
-        Some(Duration::from_secs(5)),
+        To::AnyShard,
+        &SendOptions {
+            timeout: Some(Duration::from_secs(5)),
+            ..Default::default()
+        },
     )
     .unwrap()
     .await
@@ -217,11 +217,11 @@ async fn deadline_and_cancellation_stop_retries() {
         .send_request(
             data("x"),
             "d",
-            false,
-            None,
-            Polling::Any,
-            None,
-            Some(Duration::from_millis(300)),
+            To::AnyShard,
+            &SendOptions {
+                timeout: Some(Duration::from_millis(300)),
+                ..Default::default()
+            },
         )
         .unwrap()
         .await
@@ -235,7 +235,7 @@ async fn deadline_and_cancellation_stop_retries() {
     let before = calls(&u);
     let cancel = tokio_util::sync::CancellationToken::new();
     let send = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap();
     let c = cancel.clone();
     let task = tokio::spawn(async move { send.run_cancellable(Some(&c)).await });

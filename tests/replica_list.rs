@@ -1,9 +1,9 @@
 //! jina 3.1's ReplicaList behaviour: add / has / remove, round robin and its wrap, cursor fix-up.
 
-use jina_net::{ConnectionConfig, ReplicaList};
+use jina_net::{ReplicaConfig, ReplicaList};
 
 fn list_of(addresses: &[&str]) -> ReplicaList {
-    let config = ConnectionConfig::default();
+    let config = ReplicaConfig::default();
     let mut list = ReplicaList::new();
     for a in addresses {
         assert!(list.add_connection(a, &config).unwrap());
@@ -17,7 +17,7 @@ fn next(list: &ReplicaList) -> String {
 
 #[test]
 fn add_has_and_duplicates() {
-    let config = ConnectionConfig::default();
+    let config = ReplicaConfig::default();
     let mut list = ReplicaList::new();
     assert!(!list.has_connections());
     assert!(list.next_connection().is_none());
@@ -39,7 +39,7 @@ fn round_robin_wraps_from_the_first() {
     let list = list_of(&["h:1", "h:2", "h:3"]);
     let picks: Vec<String> = (0..7).map(|_| next(&list)).collect();
     assert_eq!(picks, ["h:1", "h:2", "h:3", "h:1", "h:2", "h:3", "h:1"]);
-    let all: Vec<&str> = list.all_connections().iter().map(|c| c.address().key()).collect();
+    let all: Vec<&str> = list.replicas().iter().map(|c| c.address().key()).collect();
     assert_eq!(all, ["h:1", "h:2", "h:3"]);
 }
 
@@ -72,7 +72,7 @@ fn remove_resets_the_cursor_like_jina() {
 fn adding_keeps_the_cursor_position() {
     let mut list = list_of(&["h:1", "h:2"]);
     next(&list); // cursor 1
-    list.add_connection("h:3", &ConnectionConfig::default()).unwrap();
+    list.add_connection("h:3", &ReplicaConfig::default()).unwrap();
     assert_eq!(next(&list), "h:2");
     assert_eq!(next(&list), "h:3");
     assert_eq!(next(&list), "h:1");

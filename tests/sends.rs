@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use jina_net::proto::StatusCode;
-use jina_net::{ConnectionPool, Error, Polling, PoolOptions, ReplicaSet, Request, RetryPolicy};
+use jina_net::{ConnectionPool, Error, PoolOptions, ReplicaSet, Request, RetryPolicy, SendOptions, To};
 
 fn ok(results: Vec<jina_net::TargetResult>) -> Vec<jina_net::Response> {
     results
@@ -25,7 +25,7 @@ async fn round_robin_across_two_real_replicas() {
     let mut answered = Vec::new();
     for i in 0..4 {
         let send = pool
-            .send_request(data(&format!("r{i}")), "encoder", false, None, Polling::Any, None, None)
+            .send_request(data(&format!("r{i}")), "encoder", To::AnyShard, &SendOptions::default())
             .unwrap();
         let response = ok(send.await).remove(0);
         assert_eq!(decode(&response.body).header.unwrap().request_id, format!("r{i}"));
@@ -45,7 +45,15 @@ async fn endpoint_metadata_reaches_the_server_and_trailers_come_back() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let r = ok(pool
-        .send_request(data("x"), "d", false, None, Polling::Any, Some("/search"), None)
+        .send_request(
+            data("x"),
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                endpoint: Some("/search"),
+                ..Default::default()
+            },
+        )
         .unwrap()
         .await)
     .remove(0);
@@ -53,14 +61,22 @@ async fn endpoint_metadata_reaches_the_server_and_trailers_come_back() {
     assert_eq!(trailer(&r, "replica").as_deref(), Some("w"));
     assert!(r.trailers.get("grpc-status").is_none(), "status is not metadata");
     let r = ok(pool
-        .send_request(data("y"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("y"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await)
     .remove(0);
     assert_eq!(trailer(&r, "endpoint").as_deref(), Some(""));
     let control = Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status));
     ok(pool
-        .send_request(control, "d", false, None, Polling::Any, Some("/index"), None)
+        .send_request(
+            control,
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                endpoint: Some("/index"),
+                ..Default::default()
+            },
+        )
         .unwrap()
         .await);
     let calls = w.record.data_calls.lock().unwrap().clone();
@@ -85,7 +101,15 @@ async fn several_requests_go_as_one_process_data_call() {
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let reqs = [data("one"), data("two"), data("three")];
     let r = ok(pool
-        .send_requests(&reqs, "d", false, None, Polling::Any, Some("/index"), None)
+        .send_requests(
+            &reqs,
+            "d",
+            To::AnyShard,
+            &SendOptions {
+                endpoint: Some("/index"),
+                ..Default::default()
+            },
+        )
         .unwrap()
         .await)
     .remove(0);
@@ -104,7 +128,7 @@ async fn all_polling_reaches_every_shard() {
     pool.add_connection("d", &s0.address(), false, Some(0)).unwrap();
     pool.add_connection("d", &s1.address(), false, Some(1)).unwrap();
     let results = pool
-        .send_request(data("x"), "d", false, None, Polling::All, None, None)
+        .send_request(data("x"), "d", To::AllShards, &SendOptions::default())
         .unwrap()
         .await;
     let sets: Vec<ReplicaSet> = results.iter().map(|t| t.replica_set).collect();
@@ -119,7 +143,7 @@ async fn unavailable_is_retried_three_times_then_reported() {
     let pool = ConnectionPool::default();
     pool.add_connection("flaky-dep", &u.address(), false, None).unwrap();
     let t = pool
-        .send_request(data("x"), "flaky-dep", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "flaky-dep", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);
@@ -143,7 +167,7 @@ async fn retry_count_is_configurable_and_recovers() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &f.address(), false, None).unwrap();
     ok(pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await);
     assert_eq!(f.record.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
@@ -155,7 +179,7 @@ async fn retry_count_is_configurable_and_recovers() {
     });
     pool.add_connection("d", &f.address(), false, None).unwrap();
     let t = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);
@@ -169,7 +193,7 @@ async fn dead_address_fails_with_unavailable_naming_it() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &dead, false, None).unwrap();
     let t = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);
@@ -184,7 +208,7 @@ async fn executor_errors_are_in_band_with_is_error_trailer() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let r = ok(pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await)
     .remove(0);
@@ -202,7 +226,7 @@ async fn sixteen_mib_each_way() {
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let request = data_request("big", 16 << 20);
     let r = ok(pool
-        .send_request(Request::from(&request), "d", false, None, Polling::Any, None, None)
+        .send_request(Request::from(&request), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await)
     .remove(0);
@@ -221,11 +245,11 @@ async fn deadline_exceeded_names_the_address() {
         .send_request(
             data("x"),
             "d",
-            false,
-            None,
-            Polling::Any,
-            None,
-            Some(Duration::from_millis(200)),
+            To::AnyShard,
+            &SendOptions {
+                timeout: Some(Duration::from_millis(200)),
+                ..Default::default()
+            },
         )
         .unwrap()
         .await
@@ -241,7 +265,7 @@ async fn deadline_exceeded_names_the_address() {
     });
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let t = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap()
         .await
         .remove(0);
@@ -254,7 +278,7 @@ async fn closing_the_pool_completes_pending_sends() {
     let pool = ConnectionPool::default();
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let send = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap();
     let pending = tokio::spawn(send.run());
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -272,7 +296,7 @@ async fn cancelling_a_send_completes_it_with_cancelled() {
     pool.add_connection("d", &w.address(), false, None).unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let send = pool
-        .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+        .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
         .unwrap();
     let c = cancel.clone();
     let pending = tokio::spawn(async move { send.run_cancellable(Some(&c)).await });
@@ -294,7 +318,7 @@ async fn removed_replica_is_no_longer_used() {
     pool.remove_connection("d", &a.address(), false, None).unwrap().unwrap();
     for _ in 0..3 {
         let r = ok(pool
-            .send_request(data("x"), "d", false, None, Polling::Any, None, None)
+            .send_request(data("x"), "d", To::AnyShard, &SendOptions::default())
             .unwrap()
             .await)
         .remove(0);

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use jina_net::oneshot::{send_request_async, send_request_sync, OneShotOptions};
-use jina_net::{ConnectionConfig, ConnectionPool, Polling, PoolOptions, TlsOptions};
+use jina_net::{ConnectionOptions, ConnectionPool, PoolOptions, SendOptions, TlsOptions, To};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 struct Pki {
@@ -40,7 +40,7 @@ async fn tls_server(pki: &Pki) -> TestServer {
 
 fn pool_trusting(ca_pem: &str) -> ConnectionPool {
     ConnectionPool::new(PoolOptions {
-        connection: ConnectionConfig {
+        connection: ConnectionOptions {
             tls: TlsOptions {
                 force: false,
                 root_certificates_pem: Some(ca_pem.as_bytes().to_vec()),
@@ -60,7 +60,7 @@ async fn pool_sends_over_tls() {
     for address in [format!("grpcs://localhost:{port}"), format!("https://127.0.0.1:{port}")] {
         pool.add_connection(&address, &address, false, None).unwrap();
         let t = pool
-            .send_request(data("x"), &address, false, None, Polling::Any, None, None)
+            .send_request(data("x"), &address, To::AnyShard, &SendOptions::default())
             .unwrap()
             .await
             .remove(0);

@@ -21,6 +21,7 @@ use jina_net::ffi::requests::jina_net_free_fn;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::result::*;
 use jina_net::ffi::send_ex::*;
+use jina_net::ffi::send_options::*;
 use jina_net::ffi::string::*;
 use prost::Message;
 
@@ -285,9 +286,9 @@ async fn send_ex_hedges_idempotent_sends_only_and_calls_back_once() {
     assert_eq!(fast.record.calls.load(Ordering::SeqCst), 2);
     assert_eq!(slow.record.completed.load(Ordering::SeqCst), 1);
     // Bad input: no callback, own codes.
-    so.polling = 7;
+    so.shards = 7;
     assert_eq!(send(&so, &mut id), JINA_NET_INVALID_ARGUMENT);
-    so.polling = 0;
+    so.shards = 0;
     so.kind = 9;
     assert_eq!(send(&so, &mut id), JINA_NET_INVALID_ARGUMENT);
     assert_eq!(metrics_text(pool), Err(JINA_NET_INVALID_ARGUMENT), "metrics off");
@@ -390,7 +391,7 @@ async fn send_owned_ex_hedges_owned_buffers_and_frees_them_once() {
     assert_eq!(send(&so, Some(count_free)), JINA_NET_INVALID_ARGUMENT);
     assert_eq!(frees.load(Ordering::SeqCst), 2);
     so.kind = 0;
-    so.polling = 7;
+    so.shards = 7;
     assert_eq!(send(&so, Some(count_free)), JINA_NET_INVALID_ARGUMENT);
     assert_eq!(frees.load(Ordering::SeqCst), 3);
     assert_eq!(send(&so, None), JINA_NET_NULL_ARGUMENT);

@@ -251,7 +251,7 @@ static uint8_t *read_file(const char *path, size_t *len) {
 
 int main(int argc, char **argv) {
   const char *polling_s = arg(argc, argv, "polling");
-  uint32_t polling = strcmp(polling_s, "all") == 0 ? JINA_NET_POLLING_ALL : JINA_NET_POLLING_ANY;
+  uint32_t polling = strcmp(polling_s, "all") == 0 ? JINA_NET_SHARDS_ALL : JINA_NET_SHARDS_ANY;
   inflight = strtoull(arg(argc, argv, "inflight"), NULL, 10);
   if (inflight < 1) inflight = 1;
   uint64_t warmup_ms = strtoull(arg(argc, argv, "warmup_ms"), NULL, 10);
@@ -290,9 +290,9 @@ int main(int argc, char **argv) {
       return 1;
     }
     shards++;
-    if (polling == JINA_NET_POLLING_ANY) break; /* ANY: one replica in shard 0 */
+    if (polling == JINA_NET_SHARDS_ANY) break; /* ANY: one replica in shard 0 */
   }
-  expected_targets = polling == JINA_NET_POLLING_ALL ? shards : 1;
+  expected_targets = polling == JINA_NET_SHARDS_ALL ? shards : 1;
 
   latency_cap = max_requests < (1u << 24) ? max_requests : (1u << 24);
   latencies = malloc((size_t)(latency_cap ? latency_cap : 1) * sizeof *latencies);

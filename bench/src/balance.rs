@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jina_net::proto::{DataRequestProto, HeaderProto};
-use jina_net::{Balance, ConnectionPool, HedgePolicy, InFlightLimit, PeakEwmaConfig, Polling, PoolOptions, Request};
+use jina_net::{
+    Balance, ConnectionPool, HedgePolicy, InFlightLimit, PeakEwmaConfig, PoolOptions, Request, SendOptions, To,
+};
 use jina_net_testserver::{Role, TestServer};
 use prost::Message;
 
@@ -146,9 +148,16 @@ async fn run(
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     let send = pool
-                        .send_request(request.clone(), "d", false, None, Polling::Any, None, None)
-                        .expect("route")
-                        .idempotent(idempotent);
+                        .send_request(
+                            request.clone(),
+                            "d",
+                            To::AnyShard,
+                            &SendOptions {
+                                idempotent,
+                                ..Default::default()
+                            },
+                        )
+                        .expect("route");
                     let result = send.await.remove(0);
                     let took = t.elapsed().as_nanos() as u64;
                     if !measuring.load(Ordering::Relaxed) {

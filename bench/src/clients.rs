@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use futures_util::future::join_all;
-use jina_net::{ConnectionPool, Polling, Request};
+use jina_net::{ConnectionPool, Polling, Request, SendOptions, To};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
@@ -209,11 +209,8 @@ pub fn main(argv: &[String]) {
                     let send = pool.send_requests(
                         std::slice::from_ref(&request),
                         "bench",
-                        false,
-                        None,
-                        polling,
-                        None,
-                        None,
+                        To::jina(false, None, polling),
+                        &SendOptions::default(),
                     );
                     async move {
                         let mut len = usize::MAX;

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use jina_net::{ConnectionPool, Polling};
+use jina_net::{ConnectionPool, To};
 
 use crate::stats::{self, Args};
 
@@ -38,7 +38,7 @@ pub fn main(argv: &[String]) {
 
     let t = Instant::now();
     for _ in 0..routes {
-        black_box(pool.route("scale", false, None, Polling::Any).expect("route"));
+        black_box(pool.route("scale", To::AnyShard).expect("route"));
     }
     let route_ns = t.elapsed().as_nanos() as f64 / routes as f64;
 

@@ -84,8 +84,8 @@ namespace jina_net {
 
 /// How many shards a pool send goes to.
 enum class Polling : uint32_t {
-  Any = JINA_NET_POLLING_ANY,  ///< one target: the head, the given shard, or the shards in turn
-  All = JINA_NET_POLLING_ALL,  ///< one send per shard (head and shard id are ignored)
+  Any = JINA_NET_SHARDS_ANY,  ///< one target: the head, the given shard, or the shards in turn
+  All = JINA_NET_SHARDS_ALL,  ///< one send per shard (head and shard id are ignored)
 };
 
 /// What the request bytes are.
@@ -788,7 +788,7 @@ class Pool {
     so.kind = static_cast<uint32_t>(options.kind);
     so.head = options.head;
     so.shard_id = detail::shard(options.shard_id);
-    so.polling = static_cast<uint32_t>(options.polling);
+    so.shards = static_cast<uint32_t>(options.polling);
     so.endpoint = endpoint;
     so.timeout_ms = timeout;
     so.idempotent = options.idempotent;

@@ -86,7 +86,7 @@ static jina_net_send_options jinanet_idempotent(uint32_t kind, bool head, int64_
 	o.kind = kind;
 	o.head = head;
 	o.shard_id = shard_id;
-	o.polling = polling;
+	o.shards = polling;
 	o.endpoint = ep;
 	o.timeout_ms = timeout_ms;
 	o.idempotent = true;

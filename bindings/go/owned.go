@@ -187,9 +187,9 @@ func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, targe
 		freeAll()
 		return sendOutcome{err: err}
 	}
-	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
+	polling := C.uint32_t(C.JINA_NET_SHARDS_ANY)
 	if target.all {
-		polling = C.JINA_NET_POLLING_ALL
+		polling = C.JINA_NET_SHARDS_ALL
 	}
 	// Only C pointers inside: this Go array may be passed to C.
 	items := make([]C.jina_net_bytes, len(taken))

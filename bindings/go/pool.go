@@ -303,9 +303,9 @@ func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, 
 	if err != nil {
 		return sendOutcome{err: err}
 	}
-	polling := C.uint32_t(C.JINA_NET_POLLING_ANY)
+	polling := C.uint32_t(C.JINA_NET_SHARDS_ANY)
 	if target.all {
-		polling = C.JINA_NET_POLLING_ALL
+		polling = C.JINA_NET_SHARDS_ALL
 	}
 	data, lens, single, buf := cMessages(req.Messages)
 	out, _, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {

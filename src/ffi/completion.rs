@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::response::jina_net_response;
 use super::result::{jina_net_result, Failure};
-use crate::connection::Response;
 use crate::error::{Error, ReplicaSet};
 use crate::pool::TargetResult;
+use crate::replica::Response;
 
 /// Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
 /// on a library runtime thread (or, if the runtime is shut down while the send is pending, on the
@@ -126,26 +126,60 @@ impl Outcome {
     }
 }
 
-/// Reused buffers for building results (per runtime thread).
+/// Reused buffers for building results (per thread that completes sends).
 #[derive(Default)]
 struct Scratch {
+    /// Every string of a result, NUL-terminated, one after the other.
     strings: Vec<u8>,
+    /// Per target, where its strings and metadata lie while `strings` may still grow.
+    pending: Vec<PendingTarget>,
+    /// Per metadata entry: the offset of its key in `strings`, and its value.
+    pending_metadata: Vec<(usize, *const u8, usize)>,
+    /// What C reads, built once nothing grows any more.
     targets: Vec<jina_net_target_result>,
     metadata: Vec<jina_net_metadata>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.strings.clear();
+        self.pending.clear();
+        self.pending_metadata.clear();
+        self.targets.clear();
+        self.metadata.clear();
+    }
+}
+
+/// A target whose strings are written but whose pointers are not made yet.
+struct PendingTarget {
+    status: jina_net_result,
+    grpc_code: i32,
+    head: bool,
+    shard_id: i64,
+    /// Offsets in `Scratch::strings`.
+    address: usize,
+    grpc_message: usize,
+    error_message: usize,
+    response: (*const u8, usize),
+    /// Its entries in `Scratch::pending_metadata`.
+    metadata: std::ops::Range<usize>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
 }
 
-/// Offsets into `Scratch::strings`, turned into pointers once every string is written.
-struct Str(usize);
-
-fn push_str(strings: &mut Vec<u8>, s: &[u8]) -> Str {
+/// Appends `s` (a NUL byte in it becomes `?`) and its terminating NUL; returns its offset.
+fn push_str(strings: &mut Vec<u8>, s: &[u8]) -> usize {
     let at = strings.len();
     strings.extend(s.iter().map(|&b| if b == 0 { b'?' } else { b }));
     strings.push(0);
-    Str(at)
+    at
+}
+
+/// A pointer to the string at `offset` of `strings`.
+fn string_at(strings: &[u8], offset: usize) -> *const c_char {
+    strings[offset..].as_ptr().cast()
 }
 
 /// Builds the C view of `outcome` and calls the callback with it.
@@ -154,9 +188,7 @@ fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: 
     let built = catch_unwind(AssertUnwindSafe(|| {
         let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
         call_with_view(&mut scratch, callback, user_data, send_id, outcome, &fired);
-        scratch.strings.clear();
-        scratch.targets.clear();
-        scratch.metadata.clear();
+        scratch.clear();
         SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
     }));
     if built.is_err() && !fired.get() {
@@ -176,39 +208,26 @@ fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: 
 
 type CallbackFn = unsafe extern "C" fn(*mut c_void, *const jina_net_send_result);
 
-fn call_with_view(
-    scratch: &mut Scratch,
-    callback: CallbackFn,
-    user_data: *mut c_void,
-    send_id: u64,
-    outcome: &Outcome,
-    fired: &std::cell::Cell<bool>,
-) {
+/// First pass: every string of `outcome` into `scratch.strings`, with offsets kept per target
+/// (metadata values and response bodies point into `outcome` directly). Returns the overall status
+/// and the offset of its message.
+fn write_strings(scratch: &mut Scratch, outcome: &Outcome) -> (jina_net_result, usize) {
     let Scratch {
         strings,
-        targets,
-        metadata,
+        pending,
+        pending_metadata,
+        ..
     } = scratch;
-    // First pass: write every string into `strings` and keep offsets where the pointers go (the
-    // buffer may still grow); metadata values and response bodies point into `outcome` directly.
-    let offset = |s: Str| s.0 as *const c_char;
     let mut overall: Option<(jina_net_result, usize)> = None;
     for i in 0..outcome.len() {
         let Some(view) = outcome.view(i) else { break };
         let address = push_str(strings, view.address.as_bytes());
-        let meta_start = metadata.len();
+        let meta_start = pending_metadata.len();
         let (status, grpc_code, grpc_message, error_message, response, map) = match view.result {
             Ok(r) => {
                 let empty = push_str(strings, b"");
-                let at = empty.0;
-                (
-                    jina_net_result::JINA_NET_OK,
-                    0,
-                    empty,
-                    Str(at),
-                    (r.body.as_ptr(), r.body.len()),
-                    Some(&r.trailers),
-                )
+                let body = (r.body.as_ptr(), r.body.len());
+                (jina_net_result::JINA_NET_OK, 0, empty, empty, body, Some(&r.trailers))
             }
             Err(e) => {
                 let status = jina_net_result::of(e);
@@ -218,7 +237,7 @@ fn call_with_view(
                 };
                 let grpc_message = push_str(strings, msg);
                 let error_message = push_str(strings, e.to_string().as_bytes());
-                overall.get_or_insert((status, error_message.0));
+                overall.get_or_insert((status, error_message));
                 (status, code, grpc_message, error_message, (std::ptr::null(), 0), map)
             }
         };
@@ -228,13 +247,9 @@ fn call_with_view(
                 tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
             };
             let key = push_str(strings, key.as_bytes());
-            metadata.push(jina_net_metadata {
-                key: offset(key),
-                value: value.as_ptr(),
-                value_len: value.len(),
-            });
+            pending_metadata.push((key, value.as_ptr(), value.len()));
         }
-        targets.push(jina_net_target_result {
+        pending.push(PendingTarget {
             status,
             grpc_code,
             head: view.replica_set == Some(ReplicaSet::Head),
@@ -242,43 +257,66 @@ fn call_with_view(
                 Some(ReplicaSet::Shard(id)) => i64::from(id),
                 _ => -1,
             },
-            address: offset(address),
-            grpc_message: offset(grpc_message),
-            error_message: offset(error_message),
-            response: response.0,
-            response_len: response.1,
-            // the index of the first entry for now
-            metadata: meta_start as *const jina_net_metadata,
-            metadata_len: metadata.len() - meta_start,
+            address,
+            grpc_message,
+            error_message,
+            response,
+            metadata: meta_start..pending_metadata.len(),
         });
     }
-    let (status, message) = match outcome {
-        Outcome::Failed(f) => (f.code, push_str(strings, f.message.as_bytes()).0),
-        _ => overall.unwrap_or_else(|| (jina_net_result::JINA_NET_OK, push_str(strings, b"").0)),
-    };
-    // Second pass: `strings` and `metadata` no longer grow; turn offsets into pointers.
-    let base = strings.as_ptr().cast::<c_char>();
-    // SAFETY: every offset was returned by push_str and lies inside `strings`.
-    let at = |p: *const c_char| unsafe { base.add(p as usize) };
-    for m in metadata.iter_mut() {
-        m.key = at(m.key);
+    match outcome {
+        Outcome::Failed(f) => (f.code, push_str(strings, f.message.as_bytes())),
+        _ => overall.unwrap_or_else(|| (jina_net_result::JINA_NET_OK, push_str(strings, b""))),
     }
-    let meta_base = metadata.as_ptr();
-    for t in targets.iter_mut() {
-        t.address = at(t.address);
-        t.grpc_message = at(t.grpc_message);
-        t.error_message = at(t.error_message);
-        t.metadata = if t.metadata_len == 0 {
+}
+
+fn call_with_view(
+    scratch: &mut Scratch,
+    callback: CallbackFn,
+    user_data: *mut c_void,
+    send_id: u64,
+    outcome: &Outcome,
+    fired: &std::cell::Cell<bool>,
+) {
+    let (status, message) = write_strings(scratch, outcome);
+    // Second pass: `strings` no longer grows; make the pointers C reads.
+    let Scratch {
+        strings,
+        pending,
+        pending_metadata,
+        targets,
+        metadata,
+    } = scratch;
+    metadata.extend(
+        pending_metadata
+            .iter()
+            .map(|&(key, value, value_len)| jina_net_metadata {
+                key: string_at(strings, key),
+                value,
+                value_len,
+            }),
+    );
+    targets.extend(pending.iter().map(|p| jina_net_target_result {
+        status: p.status,
+        grpc_code: p.grpc_code,
+        head: p.head,
+        shard_id: p.shard_id,
+        address: string_at(strings, p.address),
+        grpc_message: string_at(strings, p.grpc_message),
+        error_message: string_at(strings, p.error_message),
+        response: p.response.0,
+        response_len: p.response.1,
+        metadata: if p.metadata.is_empty() {
             std::ptr::null()
         } else {
-            // SAFETY: the index was recorded while filling `metadata`.
-            unsafe { meta_base.add(t.metadata as usize) }
-        };
-    }
+            metadata[p.metadata.clone()].as_ptr()
+        },
+        metadata_len: p.metadata.len(),
+    }));
     let result = jina_net_send_result {
         send_id,
         status,
-        error_message: at(message as *const c_char),
+        error_message: string_at(strings, message),
         targets: if targets.is_empty() {
             std::ptr::null()
         } else {

@@ -84,7 +84,7 @@ pub unsafe extern "C" fn jina_net_default_grpc_options(out_len: *mut usize) -> *
 mod tests {
     #[test]
     fn static_options_match_the_core() {
-        let core = crate::channel::default_grpc_options();
+        let core = crate::policy::default_grpc_options();
         assert_eq!(core.len(), super::DEFAULT_GRPC_OPTIONS.len());
         for (c, o) in core.iter().zip(super::DEFAULT_GRPC_OPTIONS.iter()) {
             // SAFETY: static C strings.

@@ -8,12 +8,13 @@
 //!   and are checked;
 //! - every body runs inside a panic boundary: a panic becomes `JINA_NET_PANIC`, never an unwind into C;
 //! - a send whose function returned `JINA_NET_OK` completes exactly once through its callback, on a
-//!   library runtime thread.
+//!   library runtime thread (or, for a caller-driven pool, on the thread polling it).
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 pub mod args;
 mod cancel;
 pub mod completion;
+mod driven;
 pub mod host;
 pub mod log;
 pub mod metrics;
@@ -28,10 +29,5 @@ pub mod routes;
 pub mod runtime;
 pub mod send;
 pub mod send_ex;
+pub mod send_options;
 pub mod string;
-
-/// The library runtime, for the C ABI: started (if need be) with silent tracing on its threads.
-pub(crate) fn runtime_handle() -> crate::Result<tokio::runtime::Handle> {
-    crate::runtime::silence_tracing_on_library_threads();
-    crate::runtime::handle()
-}

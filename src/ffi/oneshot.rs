@@ -11,10 +11,10 @@ use super::completion::{jina_net_send_callback, Completion, Outcome};
 use super::requests::requests;
 use super::response::jina_net_response;
 use super::result::{boundary, jina_net_result, Failure};
-use crate::connection::Response;
 use crate::control::worker_control_request;
 use crate::oneshot::{send_request_async, send_with_fresh_channels, OneShotOptions};
 use crate::proto::Command;
+use crate::replica::Response;
 use crate::request::Request;
 use crate::runtime;
 
@@ -59,10 +59,10 @@ unsafe fn oneshot_options(options: *const jina_net_oneshot_options) -> Result<On
 }
 
 fn blocking(
-    future: impl std::future::Future<Output = crate::Result<Response>> + Send + 'static,
+    future: impl std::future::Future<Output = crate::error::Result<Response>> + Send + 'static,
     out_response: *mut *mut jina_net_response,
 ) -> Result<(), Failure> {
-    super::runtime_handle()?;
+    super::runtime::library_handle()?;
     let response = runtime::block_on(future)??;
     // SAFETY: NULL or writable (checked by the caller of this helper where required).
     if let Some(o) = unsafe { out_response.as_mut() } {
@@ -131,14 +131,14 @@ fn spawn_oneshot(
     callback: jina_net_send_callback,
     user_data: *mut c_void,
     target: &str,
-    future: impl std::future::Future<Output = crate::Result<Response>> + Send + 'static,
+    future: impl std::future::Future<Output = crate::error::Result<Response>> + Send + 'static,
 ) -> Result<(), Failure> {
     // Everything that can fail comes before the completion exists: a send that returns an error never
     // calls back.
-    let handle = super::runtime_handle()?;
+    let handle = super::runtime::library_handle()?;
     runtime::ensure_not_shut_down()?;
     let completion = Completion::new(callback, user_data, 0, None, false)?;
-    let address: Arc<str> = crate::Address::parse(target)
+    let address: Arc<str> = crate::address::Address::parse(target)
         .map(|a| Arc::from(a.key()))
         .unwrap_or_else(|_| Arc::from(target));
     tracing::trace!(name, target, "one-shot send");
@@ -177,7 +177,7 @@ pub unsafe extern "C" fn jina_net_send_request_async(
                 oneshot_options(options)?,
             )
         };
-        crate::Address::parse(target)?;
+        crate::address::Address::parse(target)?;
         let request = requests.remove(0);
         let owned_target = target.to_owned();
         spawn_oneshot("send_request_async", callback, user_data, target, async move {
@@ -198,7 +198,7 @@ unsafe fn control_args<'a>(
             args::string(target_head, "target_head")?,
         )
     };
-    crate::Address::parse(head)?;
+    crate::address::Address::parse(head)?;
     Ok((host, head, args::shard_id(shard_id)?))
 }
 

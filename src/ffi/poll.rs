@@ -1,66 +1,10 @@
-//! Caller-driven pools: their connections live on a [`DrivenRuntime`] that the threads calling
-//! `jina_net_pool_poll` drive, and their callbacks fire inside that call, on that thread. Such a pool
-//! starts no thread; a send made and completed on the polling thread crosses no thread.
+//! `jina_net_pool_poll`: runs a caller-driven pool (see [`super::driven`]) on the calling thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use super::args::out_optional;
-use super::pool::jina_net_pool;
-use super::pool::pool_ref;
+use super::pool::{jina_net_pool, pool_ref};
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
-use crate::driven_runtime::DrivenRuntime;
-
-/// The runtime of a caller-driven pool and the count of its completed sends.
-pub(super) struct DrivenPool {
-    pub(super) runtime: Arc<DrivenRuntime>,
-    pub(super) sends: Arc<DrivenSends>,
-}
-
-impl DrivenPool {
-    pub(super) fn new() -> Result<Self, Failure> {
-        Ok(DrivenPool {
-            runtime: Arc::new(DrivenRuntime::new()?),
-            sends: Arc::default(),
-        })
-    }
-}
-
-/// Completions of a caller-driven pool's sends, counted so that a poll knows when one happened.
-#[derive(Default)]
-pub(super) struct DrivenSends {
-    completed: AtomicU64,
-    closed: AtomicBool,
-    notify: Notify,
-}
-
-impl DrivenSends {
-    /// A send completed (its callback is about to run, on the polling thread).
-    pub(super) fn completed(&self) {
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        self.notify.notify_one();
-    }
-
-    /// The pool was closed: polls stop waiting.
-    pub(super) fn close(&self) {
-        self.closed.store(true, Ordering::Relaxed);
-        self.notify.notify_waiters();
-    }
-
-    /// Ready when a send completed after `start` was read, or the pool is closed.
-    async fn completed_since(&self, start: u64) {
-        loop {
-            let notified = self.notify.notified();
-            if self.completed.load(Ordering::Relaxed) != start || self.closed.load(Ordering::Relaxed) {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
 
 /// Polls a caller-driven pool (`caller_driven` in its options): runs its network I/O, timers and
 /// the callbacks of its completed sends on the calling thread, until at least one send has
@@ -95,9 +39,9 @@ pub unsafe extern "C" fn jina_net_pool_poll(
         // A callback inside may free the pool: from here on use only these.
         let (runtime, sends) = (driven.runtime.clone(), driven.sends.clone());
         let timeout = (timeout_ms != u64::MAX).then(|| Duration::from_millis(timeout_ms));
-        let start = sends.completed.load(Ordering::Relaxed);
+        let start = sends.completed();
         runtime.drive(sends.completed_since(start), timeout)?;
-        let completed = sends.completed.load(Ordering::Relaxed).wrapping_sub(start);
+        let completed = sends.completed().wrapping_sub(start);
         drop(runtime); // the last reference when a callback freed the pool: drained and dropped here
         if let Some(o) = out_optional(out_completed) {
             *o = usize::try_from(completed).unwrap_or(usize::MAX);

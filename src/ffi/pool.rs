@@ -9,10 +9,12 @@ use tokio::runtime::Handle;
 use super::args::{self, out};
 use super::cancel::Registry;
 use super::completion::OnComplete;
-use super::poll::{DrivenPool, DrivenSends};
+use super::driven::{DrivenPool, DrivenSends};
 use super::pool_options::{jina_net_pool_options, pool_options};
 use super::result::{boundary, boundary_void, jina_net_result, Failure};
-use crate::pool::{ConnectionPool, PoolOptions};
+use crate::policy::PoolOptions;
+use crate::pool::ConnectionPool;
+use crate::replica::Replica;
 
 /// A connection pool. Create with `jina_net_pool_new`, free with `jina_net_pool_free`.
 /// Safe to use from several threads at once (but not after, or during, `jina_net_pool_free`).
@@ -40,7 +42,7 @@ impl OnComplete for SendHooks {
             self.registry.completed(send_id);
         }
         if let Some(driven) = &self.driven {
-            driven.completed();
+            driven.count_completion();
         }
     }
 }
@@ -63,21 +65,23 @@ pub unsafe extern "C" fn jina_net_pool_new(
     boundary("jina_net_pool_new", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: the caller passes a valid struct or NULL.
-        let (mut options, caller_driven) = unsafe { pool_options(options) }?;
-        let driven = driven_runtime(&mut options, caller_driven)?;
-        *out_pool = into_handle(ConnectionPool::new(options), driven)?;
+        let (options, caller_driven) = unsafe { pool_options(options) }?;
+        let (pool, driven) = empty_pool(options, caller_driven)?;
+        *out_pool = into_handle(pool, driven)?;
         Ok(())
     })
 }
 
-/// For a caller-driven pool, its runtime, which the pool's connections then use.
-fn driven_runtime(options: &mut PoolOptions, caller_driven: bool) -> Result<Option<DrivenPool>, Failure> {
+/// An empty pool; a caller-driven one with its runtime, which the pool's connections then use.
+fn empty_pool(options: PoolOptions, caller_driven: bool) -> Result<(ConnectionPool, Option<DrivenPool>), Failure> {
     if !caller_driven {
-        return Ok(None);
+        return Ok((ConnectionPool::new(options), None));
     }
     let driven = DrivenPool::new()?;
-    options.connection.runtime = Some(driven.runtime.handle().clone());
-    Ok(Some(driven))
+    Ok((
+        ConnectionPool::with_runtime(options, driven.runtime.handle().clone()),
+        Some(driven),
+    ))
 }
 
 fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut jina_net_pool, Failure> {
@@ -86,7 +90,7 @@ fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut 
             crate::runtime::silence_tracing_on_library_threads();
             d.runtime.handle().clone()
         }
-        None => super::runtime_handle()?,
+        None => super::runtime::library_handle()?,
     };
     Ok(Box::into_raw(Box::new(jina_net_pool {
         pool,
@@ -139,15 +143,10 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
         };
         #[cfg(feature = "k8s")]
         {
-            super::runtime_handle()?; // the pod watcher runs on the library runtime
-            let mut options = options;
-            let driven = driven_runtime(&mut options, caller_driven)?;
-            let pool = crate::k8s::k8s_connection_pool_blocking(
-                namespace,
-                kubeconfig.map(std::path::Path::new),
-                port,
-                options,
-            )?;
+            super::runtime::library_handle()?; // the pod watcher runs on the library runtime
+            let (pool, driven) = empty_pool(options, caller_driven)?;
+            let pool =
+                crate::k8s::k8s_connection_pool_blocking(namespace, kubeconfig.map(std::path::Path::new), port, pool)?;
             *out_pool = into_handle(pool, driven)?;
             Ok(())
         }
@@ -242,7 +241,7 @@ unsafe fn change_replica<T: Into<Changed>>(
     head: bool,
     shard_id: i64,
     out: *mut bool,
-    change: impl FnOnce(&ConnectionPool, &str, &str, bool, Option<u32>) -> crate::Result<T>,
+    change: impl FnOnce(&ConnectionPool, &str, &str, bool, Option<u32>) -> crate::error::Result<T>,
 ) -> Result<(), Failure> {
     // SAFETY: caller's promises as documented.
     let (pool, deployment, address) = unsafe {
@@ -269,8 +268,8 @@ impl From<bool> for Changed {
     }
 }
 
-impl From<Option<Arc<crate::connection::Connection>>> for Changed {
-    fn from(removed: Option<Arc<crate::connection::Connection>>) -> Self {
+impl From<Option<Arc<Replica>>> for Changed {
+    fn from(removed: Option<Arc<Replica>>) -> Self {
         Changed(removed.is_some())
     }
 }

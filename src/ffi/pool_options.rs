@@ -2,15 +2,10 @@
 
 use super::args;
 use super::result::{boundary_void, jina_net_result::*, Failure};
-use crate::balance::Balance;
-use crate::channel::TlsOptions;
-use crate::connection::ConnectionConfig;
-use crate::health::OutlierPolicy;
-use crate::hedge::HedgePolicy;
-use crate::limit::InFlightLimit;
-use crate::peak_ewma::PeakEwmaConfig;
-use crate::pool::PoolOptions;
-use crate::retry::RetryPolicy;
+use crate::policy::{
+    Balance, ConnectionOptions, HedgePolicy, InFlightLimit, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryPolicy,
+    TlsOptions,
+};
 
 /// How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
 #[repr(C)]
@@ -233,7 +228,7 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
                 "root_certificates_pem",
             )
         }?;
-        pool_options.connection = ConnectionConfig {
+        pool_options.connection = ConnectionOptions {
             tls: TlsOptions {
                 force: o.tls,
                 root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),

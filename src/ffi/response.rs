@@ -5,7 +5,7 @@ use std::ffi::{c_char, CString};
 
 use super::args::out;
 use super::result::{boundary, boundary_void, jina_net_result, Failure};
-use crate::connection::Response;
+use crate::replica::Response;
 
 /// An owned response: body, trailing metadata and the address that answered.
 /// Free with `jina_net_response_free`.

@@ -1,9 +1,50 @@
-//! The library runtime and version.
+//! The library runtime as C hosts get it (silent tracing, SIGPIPE blocked on its threads, a fork
+//! handler), and the version.
 
 use std::ffi::c_char;
 
+use tokio::runtime::Handle;
+
 use super::result::{boundary, jina_net_result, Failure};
 use crate::error::Error;
+
+/// The library runtime, for the C ABI: started (if need be) with silent tracing and SIGPIPE blocked
+/// on its threads, and the fork handler registered.
+pub(crate) fn library_handle() -> crate::error::Result<Handle> {
+    crate::runtime::silence_tracing_on_library_threads();
+    crate::runtime::on_thread_start(block_sigpipe);
+    watch_for_fork();
+    crate::runtime::handle()
+}
+
+/// Registers (once) the fork handler that marks a child process as unusable for the library: its
+/// threads did not survive the fork (see `crate::runtime::mark_forked`).
+pub(crate) fn watch_for_fork() {
+    extern "C" fn in_child() {
+        crate::runtime::mark_forked();
+    }
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    #[cfg(unix)]
+    // SAFETY: registers a handler that only stores to an atomic (async-signal-safe after fork).
+    REGISTERED.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(in_child));
+    });
+}
+
+/// A library embedded in a C, C++ or Go program must not kill it with SIGPIPE when a peer closes a
+/// connection while the library writes to it (Rust ignores SIGPIPE only when it owns `main`, and
+/// socket writes do not all use `MSG_NOSIGNAL`). Blocking the signal on the library's own threads
+/// turns such a write into an `EPIPE` error there and leaves the host's signal handling alone.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: plain libc calls on a local, initialised signal set; they only change this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
 
 /// Major version of the library (also `jina_net_version()`).
 pub const JINA_NET_VERSION_MAJOR: u32 = 0;
@@ -66,6 +107,22 @@ pub extern "C" fn jina_net_runtime_shutdown(timeout_ms: u64) -> jina_net_result 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    #[cfg(unix)]
+    fn library_threads_block_sigpipe() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::library_handle().unwrap().spawn(async move {
+            // SAFETY: reads this thread's signal mask into a local set.
+            let blocked = unsafe {
+                let mut current: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+                libc::sigismember(&current, libc::SIGPIPE) == 1
+            };
+            tx.send((blocked, crate::runtime::on_library_thread())).unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), (true, true));
+    }
+
     #[test]
     fn version_constants_match_cargo() {
         let v = format!(

@@ -1,5 +1,6 @@
 //! `jina_net_pool_send` and `jina_net_pool_send_owned`: route a send and start it (its callback fires
-//! exactly once); `jina_net_pool_cancel`.
+//! exactly once); `jina_net_pool_cancel`. The `_ex` forms (`send_ex.rs`) take the same settings in a
+//! struct; every form starts its send through [`start`].
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
@@ -10,39 +11,101 @@ use super::completion::{jina_net_send_callback, Completion, OnComplete, Outcome}
 use super::pool::{jina_net_pool, pool_ref};
 use super::requests::{jina_net_free_fn, owned_requests, requests};
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
-use crate::pool::Polling;
+use super::send_options::{jina_net_send_options, polling};
+use crate::pool::{SendOptions, To};
 use crate::request::Request;
 use crate::runtime;
 
-/// How many shards a send goes to.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum jina_net_polling {
-    /// One target: the head, the given shard, or the deployment's shards in turn.
-    JINA_NET_POLLING_ANY = 0,
-    /// One send per shard (head and shard id are ignored).
-    JINA_NET_POLLING_ALL = 1,
+/// A send as C asked for it: the pool, the requests already checked, the routing and settings, and
+/// how it completes.
+pub(super) struct SendCall {
+    pub pool: *mut jina_net_pool,
+    pub requests: Vec<Request>,
+    pub deployment: *const c_char,
+    pub options: jina_net_send_options,
+    pub callback: jina_net_send_callback,
+    pub user_data: *mut c_void,
+    pub out_send_id: *mut u64,
 }
 
-fn polling(value: u32) -> Result<Polling, Failure> {
-    match value {
-        0 => Ok(Polling::Any),
-        1 => Ok(Polling::All),
-        other => Err(Failure::new(
-            JINA_NET_INVALID_ARGUMENT,
-            format!("unknown polling {other} (0 = ANY, 1 = ALL)"),
-        )),
+/// Routes and starts a send; its callback fires exactly once if this returns Ok, never otherwise.
+///
+/// # Safety
+/// `call.pool` is a live pool or NULL; `call.deployment` and `call.options.endpoint` NULL or
+/// NUL-terminated; `call.out_send_id` NULL or writable.
+pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
+    let o = &call.options;
+    // SAFETY: the caller's promises as documented.
+    let (pool, deployment, endpoint) = unsafe {
+        (
+            pool_ref(call.pool)?,
+            args::string(call.deployment, "deployment")?,
+            args::optional_string(o.endpoint, "endpoint")?,
+        )
+    };
+    if call.callback.is_none() {
+        return Err(Failure::null("callback"));
+    }
+    let to = To::jina(o.head, args::shard_id(o.shard_id)?, polling(o.shards)?);
+    let options = SendOptions {
+        endpoint,
+        timeout: args::millis(o.timeout_ms),
+        idempotent: o.idempotent,
+    };
+    let send = pool.pool.send_requests(&call.requests, deployment, to, &options)?;
+    // After a runtime shutdown the task would be dropped at once and the callback would fire on
+    // this thread, inside this call: refuse instead. (A caller-driven pool has its own runtime.)
+    if pool.driven.is_none() {
+        runtime::ensure_not_shut_down()?;
+    } else {
+        runtime::ensure_not_forked()?;
+    }
+    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
+    let cancel = (!call.out_send_id.is_null()).then(|| pool.hooks.registry.register(id));
+    let registered = cancel.is_some();
+    let hook = (registered || pool.driven.is_some()).then(|| pool.hooks.clone() as Arc<dyn OnComplete>);
+    let completion = Completion::new(call.callback, call.user_data, id, hook, registered)?;
+    // SAFETY: NULL or writable (caller's promise).
+    if let Some(o) = unsafe { call.out_send_id.as_mut() } {
+        *o = id;
+    }
+    drop(call.requests); // the payload holds the bytes
+    pool.handle.spawn(async move {
+        let results = send.run_cancellable(cancel.as_ref()).await;
+        completion.complete(Outcome::Targets(results));
+    });
+    Ok(())
+}
+
+/// The settings of the plain send functions, as a `jina_net_send_options`.
+fn plain_options(
+    kind: u32,
+    head: bool,
+    shard_id: i64,
+    shards: u32,
+    endpoint: *const c_char,
+    timeout_ms: u64,
+) -> jina_net_send_options {
+    jina_net_send_options {
+        kind,
+        head,
+        shard_id,
+        shards,
+        endpoint,
+        timeout_ms,
+        idempotent: false,
     }
 }
 
 /// Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
-/// once when the send completes, on a library runtime thread.
+/// once when the send completes, on a library runtime thread (a caller-driven pool: on the thread
+/// polling it).
 ///
 /// - `kind`: a `jina_net_request_kind`. `requests[0..requests_len]` are serialized messages of that
 ///   kind, copied before the function returns: one data request goes to `process_single_data`,
 ///   several to `process_data` (one `DataRequestListProto`), one control request to `process_control`.
 /// - Routing: `head` → the deployment's head; else shard `shard_id` (`JINA_NET_NO_SHARD` = the
-///   deployment's shards in turn); `polling` (`jina_net_polling`) ALL = one send per shard.
+///   deployment's shards in turn); `shards` (`jina_net_shards`) ALL = one send per shard.
 /// - `endpoint` (may be NULL): the `endpoint` metadata of data requests.
 /// - `timeout_ms`: deadline of the whole send, retries included; 0 = the pool's default.
 /// - `out_send_id` (may be NULL): an id for `jina_net_pool_cancel`.
@@ -61,7 +124,7 @@ pub unsafe extern "C" fn jina_net_pool_send(
     deployment: *const c_char,
     head: bool,
     shard_id: i64,
-    polling: u32,
+    shards: u32,
     endpoint: *const c_char,
     timeout_ms: u64,
     callback: jina_net_send_callback,
@@ -71,86 +134,18 @@ pub unsafe extern "C" fn jina_net_pool_send(
     boundary("jina_net_pool_send", || {
         // SAFETY: as documented.
         let requests = unsafe { self::requests(kind, requests, requests_len) }?;
+        let call = SendCall {
+            pool,
+            requests,
+            deployment,
+            options: plain_options(kind, head, shard_id, shards, endpoint, timeout_ms),
+            callback,
+            user_data,
+            out_send_id,
+        };
         // SAFETY: as documented.
-        unsafe {
-            start_send(
-                pool,
-                requests,
-                deployment,
-                head,
-                shard_id,
-                polling,
-                endpoint,
-                timeout_ms,
-                callback,
-                user_data,
-                out_send_id,
-                false,
-            )
-        }
+        unsafe { start(call) }
     })
-}
-
-/// Routes and starts a send of checked requests; the callback fires exactly once if this returns Ok.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn start_send(
-    pool: *mut jina_net_pool,
-    requests: Vec<Request>,
-    deployment: *const c_char,
-    head: bool,
-    shard_id: i64,
-    polling: u32,
-    endpoint: *const c_char,
-    timeout_ms: u64,
-    callback: jina_net_send_callback,
-    user_data: *mut c_void,
-    out_send_id: *mut u64,
-    idempotent: bool,
-) -> Result<(), Failure> {
-    // SAFETY: caller's promises as documented.
-    let (pool, deployment, endpoint) = unsafe {
-        (
-            pool_ref(pool)?,
-            args::string(deployment, "deployment")?,
-            args::optional_string(endpoint, "endpoint")?,
-        )
-    };
-    if callback.is_none() {
-        return Err(Failure::null("callback"));
-    }
-    let (shard, polling) = (args::shard_id(shard_id)?, self::polling(polling)?);
-    let send = pool.pool.send_requests(
-        &requests,
-        deployment,
-        head,
-        shard,
-        polling,
-        endpoint,
-        args::millis(timeout_ms),
-    )?;
-    let send = send.idempotent(idempotent);
-    // After a runtime shutdown the task would be dropped at once and the callback would fire on
-    // this thread, inside this call: refuse instead. (A caller-driven pool has its own runtime.)
-    if pool.driven.is_none() {
-        runtime::ensure_not_shut_down()?;
-    } else {
-        runtime::ensure_not_forked()?;
-    }
-    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
-    let cancel = (!out_send_id.is_null()).then(|| pool.hooks.registry.register(id));
-    let registered = cancel.is_some();
-    let hook = (registered || pool.driven.is_some()).then(|| pool.hooks.clone() as Arc<dyn OnComplete>);
-    let completion = Completion::new(callback, user_data, id, hook, registered)?;
-    // SAFETY: NULL or writable (caller's promise).
-    if let Some(o) = unsafe { out_send_id.as_mut() } {
-        *o = id;
-    }
-    drop(requests); // the payload holds the bytes
-    pool.handle.spawn(async move {
-        let results = send.run_cancellable(cancel.as_ref()).await;
-        completion.complete(Outcome::Targets(results));
-    });
-    Ok(())
 }
 
 /// `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
@@ -173,7 +168,7 @@ pub unsafe extern "C" fn jina_net_pool_send_owned(
     deployment: *const c_char,
     head: bool,
     shard_id: i64,
-    polling: u32,
+    shards: u32,
     endpoint: *const c_char,
     timeout_ms: u64,
     callback: jina_net_send_callback,
@@ -184,23 +179,17 @@ pub unsafe extern "C" fn jina_net_pool_send_owned(
         let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
         // SAFETY: as documented.
         let requests = unsafe { owned_requests(kind, requests, requests_len, free, free_ctx) }?;
+        let call = SendCall {
+            pool,
+            requests,
+            deployment,
+            options: plain_options(kind, head, shard_id, shards, endpoint, timeout_ms),
+            callback,
+            user_data,
+            out_send_id,
+        };
         // SAFETY: as documented.
-        unsafe {
-            start_send(
-                pool,
-                requests,
-                deployment,
-                head,
-                shard_id,
-                polling,
-                endpoint,
-                timeout_ms,
-                callback,
-                user_data,
-                out_send_id,
-                false,
-            )
-        }
+        unsafe { start(call) }
     })
 }
 

@@ -201,7 +201,7 @@ static void test_routing(const jn_servers *s) {
   for (int i = 0; i < 4; i++) {
     char id[16];
     snprintf(id, sizeof id, "rr%d", i);
-    CHECK_OK(send_one(pool, id, "enc", false, 0, JINA_NET_POLLING_ANY, "/index", &c, NULL));
+    CHECK_OK(send_one(pool, id, "enc", false, 0, JINA_NET_SHARDS_ANY, "/index", &c, NULL));
     CHECK(collector_wait(&c, i + 1) == i + 1);
   }
   CHECK(strcmp(c.done[0].targets[0].replica, "a") == 0);
@@ -215,14 +215,14 @@ static void test_routing(const jn_servers *s) {
   CHECK(c.done[0].status == JINA_NET_OK && c.done[0].error_message[0] == 0);
 
   /* ALL: one target per shard */
-  CHECK_OK(send_one(pool, "all", "enc", true, 5, JINA_NET_POLLING_ALL, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "all", "enc", true, 5, JINA_NET_SHARDS_ALL, NULL, &c, NULL));
   CHECK(collector_wait(&c, 5) == 5);
   CHECK(c.done[4].targets_len == 2);
   CHECK(c.done[4].targets[0].shard_id == 0 && c.done[4].targets[1].shard_id == 1);
   CHECK(strcmp(c.done[4].targets[1].replica, "c") == 0);
 
   /* head */
-  CHECK_OK(send_one(pool, "to-head", "enc", true, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "to-head", "enc", true, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 6) == 6);
   CHECK(c.done[5].targets[0].head && c.done[5].targets[0].shard_id == -1);
   CHECK(strcmp(c.done[5].targets[0].replica, "h") == 0);
@@ -232,7 +232,7 @@ static void test_routing(const jn_servers *s) {
   jina_net_bytes three[3] = {{b1, mp_data_request(b1, "m1")}, {b2, mp_data_request(b2, "m2")},
                              {b3, mp_data_request(b3, "m3")}};
   c.retain = 1;
-  CHECK_OK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, three, 3, "enc", false, 1, JINA_NET_POLLING_ANY, NULL,
+  CHECK_OK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, three, 3, "enc", false, 1, JINA_NET_SHARDS_ANY, NULL,
                               5000, on_done, &c, NULL));
   CHECK(collector_wait(&c, 7) == 7);
   c.retain = 0;
@@ -254,7 +254,7 @@ static void test_routing(const jn_servers *s) {
   CHECK(removed);
   CHECK_OK(jina_net_pool_remove_connection(pool, "enc", jn_servers_address(s, "a"), false, 0, &removed));
   CHECK(!removed);
-  CHECK_OK(send_one(pool, "after-remove", "enc", false, 0, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "after-remove", "enc", false, 0, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 8) == 8);
   CHECK(strcmp(c.done[7].targets[0].replica, "b") == 0);
 
@@ -281,7 +281,7 @@ static void test_failures(const jn_servers *s) {
   collector c;
   collector_init(&c);
 
-  CHECK_OK(send_one(pool, "x", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "x", "down", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 1) == 1);
   CHECK(c.done[0].status == JINA_NET_RPC_ERROR);
   if (c.done[0].status != JINA_NET_RPC_ERROR) fprintf(stderr, "  (got: %s)\n", c.done[0].error_message);
@@ -290,13 +290,13 @@ static void test_failures(const jn_servers *s) {
   CHECK(strstr(c.done[0].error_message, "after 3 attempts") != NULL);
 
   /* executor error: in-band, OK at the gRPC level, is-error trailer */
-  CHECK_OK(send_one(pool, "x", "boom", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "x", "boom", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 2) == 2);
   CHECK(c.done[1].status == JINA_NET_OK);
   CHECK(strcmp(c.done[1].targets[0].is_error, "true") == 0);
 
   /* deadline from the pool's default */
-  CHECK_OK(send_one(pool, "x", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "x", "slow", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 3) == 3);
   CHECK(c.done[2].status == JINA_NET_DEADLINE_EXCEEDED);
   CHECK(c.done[2].targets[0].grpc_code == 4);
@@ -306,7 +306,7 @@ static void test_failures(const jn_servers *s) {
   CHECK_OK(jina_net_pool_new(NULL, &pool2));
   CHECK_OK(jina_net_pool_add_connection(pool2, "slow", jn_servers_address(s, "s"), false, JINA_NET_NO_SHARD, NULL));
   uint64_t id = 0;
-  CHECK_OK(send_one(pool2, "c", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, &id));
+  CHECK_OK(send_one(pool2, "c", "slow", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, &id));
   CHECK(id != 0);
   sleep_ms(50);
   CHECK_OK(jina_net_pool_cancel(pool2, id));
@@ -315,7 +315,7 @@ static void test_failures(const jn_servers *s) {
   CHECK(c.done[3].status == JINA_NET_CANCELLED && c.done[3].send_id == id);
 
   /* close with a pending send: completes with POOL_CLOSED, once */
-  CHECK_OK(send_one(pool2, "p", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool2, "p", "slow", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   sleep_ms(50);
   CHECK_OK(jina_net_pool_close(pool2));
   CHECK(collector_wait(&c, 5) == 5);
@@ -329,7 +329,7 @@ static void test_failures(const jn_servers *s) {
   jina_net_pool *pool3 = NULL;
   CHECK_OK(jina_net_pool_new(NULL, &pool3));
   CHECK_OK(jina_net_pool_add_connection(pool3, "slow", jn_servers_address(s, "s"), false, JINA_NET_NO_SHARD, NULL));
-  CHECK_OK(send_one(pool3, "f", "slow", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool3, "f", "slow", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   jina_net_pool_free(pool3);
   CHECK(collector_wait(&c, 6) == 6);
   CHECK(c.done[5].status == JINA_NET_POOL_CLOSED);
@@ -541,7 +541,7 @@ static void test_free_while_sending(const jn_servers *s) {
     jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, 0, NULL);
     jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "s"), false, 0, NULL); /* slow: in flight */
     for (int i = 0; i < 48; i++) {
-      if (send_one(pool, "pipe", "d", false, 0, JINA_NET_POLLING_ANY, NULL, &c, NULL) == JINA_NET_OK) expected++;
+      if (send_one(pool, "pipe", "d", false, 0, JINA_NET_SHARDS_ANY, NULL, &c, NULL) == JINA_NET_OK) expected++;
     }
     if (round % 2) sleep_ms(20); /* let some streams reach the servers */
     jina_net_pool_free(pool);
@@ -676,7 +676,7 @@ static void on_driven(void *user_data, const jina_net_send_result *r) {
     uint8_t buf[256];
     size_t n = mp_data_request(buf, "again");
     jina_net_bytes req = {buf, n};
-    if (jina_net_pool_send(d->pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_POLLING_ANY, NULL, 0,
+    if (jina_net_pool_send(d->pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_SHARDS_ANY, NULL, 0,
                            on_driven, d, NULL) == JINA_NET_OK)
       d->resent++;
   }
@@ -696,7 +696,7 @@ static void test_caller_driven(const jn_servers *s) {
   uint8_t buf[256];
   size_t n = mp_data_request(buf, "driven");
   jina_net_bytes req = {buf, n};
-  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_POLLING_ANY, NULL, 0,
+  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_SHARDS_ANY, NULL, 0,
                               on_driven, &d, NULL));
   sleep_ms(50);
   CHECK(d.completed == 0); /* nothing runs unpolled */
@@ -712,7 +712,7 @@ static void test_caller_driven(const jn_servers *s) {
   CHECK(completed == 0);
   /* Pending on the slow server; free completes it on this thread. */
   d.resent = 10;
-  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "slow", false, -1, JINA_NET_POLLING_ANY, NULL,
+  CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "slow", false, -1, JINA_NET_SHARDS_ANY, NULL,
                               0, on_driven, &d, NULL));
   CHECK_OK(jina_net_pool_poll(d.pool, 20, NULL));
   jina_net_pool *freed = d.pool;
@@ -828,7 +828,7 @@ static void test_tuning(const jn_servers *s) {
   CHECK_OK(jina_net_pool_new(NULL, &pool));
   CHECK_OK(jina_net_pool_add_connection(pool, "down", jn_servers_address(s, "u"), false, JINA_NET_NO_SHARD, NULL));
   collector_init(&c);
-  CHECK_OK(send_one(pool, "logged", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "logged", "down", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 1) == 1);
   CHECK_OK(jina_net_log_set_callback(NULL, NULL, JINA_NET_LOG_OFF));
   pthread_mutex_lock(&log_mu);
@@ -836,7 +836,7 @@ static void test_tuning(const jn_servers *s) {
   CHECK(log_bad_level == 0);
   int events = log_events;
   pthread_mutex_unlock(&log_mu);
-  CHECK_OK(send_one(pool, "quiet", "down", false, JINA_NET_NO_SHARD, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "quiet", "down", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 2) == 2);
   pthread_mutex_lock(&log_mu);
   CHECK(log_events == events);
@@ -852,7 +852,7 @@ static void test_fork_child(const jn_servers *s) {
   CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, -1, NULL));
   collector c;
   collector_init(&c);
-  CHECK_OK(send_one(pool, "before-fork", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "before-fork", "d", false, -1, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 1) == 1 && c.done[0].status == JINA_NET_OK);
   int report[2];
   CHECK(pipe(report) == 0);
@@ -861,7 +861,7 @@ static void test_fork_child(const jn_servers *s) {
     int code = 0;
     collector cc;
     collector_init(&cc);
-    if (send_one(pool, "in-child", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &cc, NULL) != JINA_NET_RUNTIME_ERROR) code |= 1;
+    if (send_one(pool, "in-child", "d", false, -1, JINA_NET_SHARDS_ANY, NULL, &cc, NULL) != JINA_NET_RUNTIME_ERROR) code |= 1;
     jina_net_pool *p2 = NULL;
     if (jina_net_pool_new(NULL, &p2) != JINA_NET_RUNTIME_ERROR || p2 != NULL) code |= 2;
     jina_net_pool_options o;
@@ -887,7 +887,7 @@ static void test_fork_child(const jn_servers *s) {
   int status = -1;
   CHECK(waitpid(child, &status, 0) == child);
   /* The parent goes on. */
-  CHECK_OK(send_one(pool, "after-fork", "d", false, -1, JINA_NET_POLLING_ANY, NULL, &c, NULL));
+  CHECK_OK(send_one(pool, "after-fork", "d", false, -1, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
   CHECK(collector_wait(&c, 2) == 2 && c.done[1].status == JINA_NET_OK);
   jina_net_pool_free(pool);
   collector_destroy(&c);

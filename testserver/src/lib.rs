@@ -27,7 +27,7 @@ use jina_net::proto::jina::jina_single_data_request_rpc_server::{
 };
 use jina_net::proto::jina::{status_proto::ExceptionProto, RouteProto};
 use jina_net::proto::{Command, ControlRequestProto, DataRequestListProto, DataRequestProto, StatusCode, StatusProto};
-use jina_net::{ConnectionPool, Polling, Request as JinaRequest};
+use jina_net::{ConnectionPool, Polling, Request as JinaRequest, SendOptions, To};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -244,7 +244,15 @@ impl Service {
         };
         let requests: Vec<JinaRequest> = requests.iter().map(JinaRequest::from).collect();
         let send = pool
-            .send_requests(&requests, deployment, false, None, polling, endpoint.as_deref(), None)
+            .send_requests(
+                &requests,
+                deployment,
+                To::jina(false, None, polling),
+                &SendOptions {
+                    endpoint: endpoint.as_deref(),
+                    ..Default::default()
+                },
+            )
             .map_err(|e| Status::unknown(format!("{} did not receive a response: {e}", self.0.name)))?;
         let mut merged: Option<DataRequestProto> = None;
         let mut replicas = Vec::new();

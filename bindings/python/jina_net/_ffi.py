@@ -59,7 +59,7 @@ KUBERNETES_ERROR = 20
 REQUEST_DATA = 0
 REQUEST_CONTROL = 1
 
-# jina_net_polling
+# jina_net_shards (jina: polling ANY / ALL)
 POLLING_ANY = 0
 POLLING_ALL = 1
 

@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::order;
+use super::p2c::p2c;
 use crate::address::Address;
-use crate::connection::{Connection, ConnectionConfig};
 use crate::error::Result;
-use crate::limit::Queue;
-use crate::load::Tuning;
+use crate::policy::Tuning;
+use crate::replica::{Queue, Replica, ReplicaConfig};
 
 /// A replica picked for a send, with the list it was picked from (for fail-over). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pick {
     /// The replicas of the list when it was picked from.
-    pub replicas: Arc<Vec<Arc<Connection>>>,
+    pub replicas: Arc<Vec<Arc<Replica>>>,
     /// The index of the picked replica.
     pub index: usize,
     /// The list's queue of sends waiting for an in-flight slot (only when limits are on).
@@ -23,19 +24,20 @@ pub struct Pick {
 
 impl Pick {
     /// The picked replica.
-    pub fn connection(&self) -> &Arc<Connection> {
+    pub fn replica(&self) -> &Arc<Replica> {
         &self.replicas[self.index]
     }
 }
 
-/// Connections to the replicas of one head or shard, in the order they were added.
+/// The replicas of one head or shard, in the order they were added (jina's `ReplicaList`, whose
+/// method names it keeps).
 ///
 /// `next_connection` takes `&self` (the cursor is atomic) so routing can run under a shared lock;
 /// adding and removing take `&mut self`.
 #[derive(Debug, Default)]
 pub struct ReplicaList {
     /// Shared with the picks of sends in flight; changed copy-on-write.
-    connections: Arc<Vec<Arc<Connection>>>,
+    replicas: Arc<Vec<Arc<Replica>>>,
     index: HashMap<String, usize>,
     /// Monotonic pick counter; the round-robin cursor is `cursor % len`.
     cursor: AtomicUsize,
@@ -50,46 +52,46 @@ impl ReplicaList {
     }
 
     fn normalised_cursor(&self) -> usize {
-        match self.connections.len() {
+        match self.replicas.len() {
             0 => 0,
             len => self.cursor.load(Ordering::Relaxed) % len,
         }
     }
 
-    /// Adds a connection to `address` unless the list has one already (`https://h:1` and `h:1` are
-    /// the same replica). Returns whether a connection was added.
-    pub fn add_connection(&mut self, address: &str, config: &ConnectionConfig) -> Result<bool> {
+    /// Adds a replica at `address` unless the list has one already (`https://h:1` and `h:1` are
+    /// the same replica). Returns whether one was added.
+    pub fn add_connection(&mut self, address: &str, config: &ReplicaConfig) -> Result<bool> {
         let address = Address::parse(address)?;
         if self.index.contains_key(address.key()) {
             return Ok(false);
         }
-        let connection = config.open(address)?;
-        self.add(Arc::new(connection));
+        let replica = config.open(address)?;
+        self.add(Arc::new(replica));
         Ok(true)
     }
 
-    /// Adds an already opened connection (no-op when its address is known). Returns whether it was added.
-    pub fn add(&mut self, connection: Arc<Connection>) -> bool {
-        let key = connection.address().key();
+    /// Adds an already opened replica (no-op when its address is known). Returns whether it was added.
+    pub fn add(&mut self, replica: Arc<Replica>) -> bool {
+        let key = replica.address().key();
         if self.index.contains_key(key) {
             return false;
         }
         *self.cursor.get_mut() = self.normalised_cursor();
-        self.index.insert(key.to_owned(), self.connections.len());
-        Arc::make_mut(&mut self.connections).push(connection);
+        self.index.insert(key.to_owned(), self.replicas.len());
+        Arc::make_mut(&mut self.replicas).push(replica);
         true
     }
 
-    /// Removes the connection to `address`, returning it, or `None` when the list has none.
+    /// Removes the replica at `address`, returning it, or `None` when the list has none.
     /// As in jina, the round-robin cursor is first reset to `cursor % (len - 1)`, then the later
-    /// connections move down one place.
-    pub fn remove_connection(&mut self, address: &str) -> Option<Arc<Connection>> {
+    /// replicas move down one place.
+    pub fn remove_connection(&mut self, address: &str) -> Option<Arc<Replica>> {
         let key = Address::parse(address).ok()?;
         let idx = self.index.remove(key.key())?;
-        let remaining = self.connections.len() - 1;
+        let remaining = self.replicas.len() - 1;
         let cursor = self.normalised_cursor();
         *self.cursor.get_mut() = if remaining > 0 { cursor % remaining } else { 0 };
-        let removed = Arc::make_mut(&mut self.connections).remove(idx);
+        let removed = Arc::make_mut(&mut self.replicas).remove(idx);
         for i in self.index.values_mut() {
             if *i > idx {
                 *i -= 1;
@@ -98,30 +100,29 @@ impl ReplicaList {
         Some(removed)
     }
 
-    /// The next connection, round robin starting from the first one added; `None` when empty.
-    pub fn next_connection(&self) -> Option<&Arc<Connection>> {
-        let len = self.connections.len();
+    /// The next replica, round robin starting from the first one added; `None` when empty.
+    pub fn next_connection(&self) -> Option<&Arc<Replica>> {
+        let len = self.replicas.len();
         if len == 0 {
             return None;
         }
         let pick = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
-        self.connections.get(pick)
+        self.replicas.get(pick)
     }
 
     /// Round robin as [`next_connection`](Self::next_connection), but skipping ejected replicas
     /// while a healthy one exists (if every replica is ejected, the round-robin pick).
     pub fn pick(&self) -> Option<Pick> {
-        let len = self.connections.len();
+        let len = self.replicas.len();
         if len == 0 {
             return None;
         }
         let first = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
-        let index = (0..len)
-            .map(|k| (first + k) % len)
-            .find(|&i| !self.connections[i].health().is_ejected())
+        let index = order::live(&self.replicas, order::from(first, len))
+            .next()
             .unwrap_or(first);
         Some(Pick {
-            replicas: self.connections.clone(),
+            replicas: self.replicas.clone(),
             index,
             queue: None,
         })
@@ -132,12 +133,10 @@ impl ReplicaList {
     /// list's queue when in-flight limits are on.
     pub(crate) fn pick_tuned(&self, tuning: &Tuning) -> Option<Pick> {
         let max = tuning.limit.map(|l| l.max_per_replica);
-        let p2c = tuning
-            .ewma()
-            .and_then(|config| crate::balance::p2c(&self.connections, config, max));
+        let p2c = tuning.balance.ewma().and_then(|_| p2c(&self.replicas, max));
         let mut pick = match p2c {
             Some(index) => Pick {
-                replicas: self.connections.clone(),
+                replicas: self.replicas.clone(),
                 index,
                 queue: None,
             },
@@ -154,34 +153,34 @@ impl ReplicaList {
         &self.queue
     }
 
-    /// Every connection, in order.
-    pub fn all_connections(&self) -> &[Arc<Connection>] {
-        &self.connections
+    /// Every replica, in order.
+    pub fn replicas(&self) -> &[Arc<Replica>] {
+        &self.replicas
     }
 
-    /// Whether the list has a connection to `address`.
+    /// Whether the list has a replica at `address`.
     pub fn has_connection(&self, address: &str) -> bool {
         Address::parse(address).is_ok_and(|a| self.index.contains_key(a.key()))
     }
 
-    /// Whether the list has any connection.
+    /// Whether the list has any replica.
     pub fn has_connections(&self) -> bool {
-        !self.connections.is_empty()
+        !self.replicas.is_empty()
     }
 
-    /// The number of connections.
+    /// The number of replicas.
     pub fn len(&self) -> usize {
-        self.connections.len()
+        self.replicas.len()
     }
 
     /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.connections.is_empty()
+        self.replicas.is_empty()
     }
 
-    /// Drops every connection (calls already running on them finish).
+    /// Drops every replica (calls already running on them finish).
     pub fn close(&mut self) {
-        self.connections = Arc::default();
+        self.replicas = Arc::default();
         self.index.clear();
         *self.cursor.get_mut() = 0;
     }

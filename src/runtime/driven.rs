@@ -1,6 +1,6 @@
 //! A runtime driven by its caller's threads: a current-thread tokio runtime that makes progress only
-//! while a caller runs [`DrivenRuntime::drive`]. Connections opened on it (see
-//! [`crate::ConnectionConfig::runtime`]) do their I/O on the thread that drives it, so a send made
+//! while a caller runs [`DrivenRuntime::drive`]. Connections opened on it (a pool made with
+//! `ConnectionPool::with_runtime`) do their I/O on the thread that drives it, so a send made
 //! and completed there crosses no thread: the caller's thread writes the request, waits in the poller
 //! for the answer and runs the completion. Nothing runs while nobody drives it.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
+use super::context::{driving, ensure_not_forked, in_library_context, with_library_tracing};
 use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
@@ -24,8 +25,7 @@ pub struct DrivenRuntime {
 impl DrivenRuntime {
     /// A new runtime with I/O and timers; it starts no thread.
     pub fn new() -> Result<Self> {
-        crate::runtime::ensure_not_forked()?;
-        crate::runtime::watch_for_fork();
+        ensure_not_forked()?;
         // Sends queued from other threads (outside a poll) are taken before local tasks, every tick:
         // the sends of a batch then start together and their requests go out in one write, instead of
         // one send per tick, each flushed on its own (measured: 1.77 → 0.30 writev per request at 16
@@ -53,15 +53,15 @@ impl DrivenRuntime {
     /// Refused on a library runtime thread and while the thread drives a runtime already (e.g. in a
     /// completion callback). Like any `block_on`, it panics inside an async context of another runtime.
     pub fn drive<F: Future>(&self, until: F, timeout: Option<Duration>) -> Result<Option<F::Output>> {
-        if crate::runtime::in_library_context() {
+        if in_library_context() {
             return Err(Error::Runtime(
                 "a caller-driven runtime was driven on a library thread or while driving one (e.g. from a completion callback)".into(),
             ));
         }
-        crate::runtime::ensure_not_forked()?;
+        ensure_not_forked()?;
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let run = || {
-            let _driving = crate::runtime::driving();
+            let _driving = driving();
             runtime.block_on(async {
                 match timeout {
                     None => Some(until.await),
@@ -70,7 +70,7 @@ impl DrivenRuntime {
                 }
             })
         };
-        Ok(crate::runtime::with_library_tracing(run))
+        Ok(with_library_tracing(run))
     }
 }
 
@@ -101,12 +101,12 @@ impl Drop for DrivenRuntime {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        if Handle::try_current().is_ok() || crate::runtime::in_library_context() {
+        if Handle::try_current().is_ok() || in_library_context() {
             runtime.shutdown_background();
             return;
         }
         let handle = runtime.handle().clone();
-        crate::runtime::with_library_tracing(|| {
+        with_library_tracing(|| {
             runtime.block_on(async {
                 let drained = async {
                     while handle.metrics().num_alive_tasks() > 0 {

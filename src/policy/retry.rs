@@ -96,27 +96,8 @@ impl RetryPolicy {
         if cap.is_zero() {
             return cap;
         }
-        cap.mul_f64(unit_random())
+        cap.mul_f64(crate::random::unit())
     }
-}
-
-/// A cheap random number in [0, 1) (splitmix64 over a per-thread counter), for jitter only.
-fn unit_random() -> f64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
-                ^ (&STATE as *const _ as u64),
-        );
-    }
-    STATE.with(|s| {
-        let mut z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        s.set(z);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    })
 }
 
 #[cfg(test)]

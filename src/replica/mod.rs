@@ -1,5 +1,6 @@
-//! One replica: its address and the channel its three stubs (`process_single_data`, `process_data`,
-//! `process_control`) share, its passive health, and one call to it bounded by a deadline.
+//! One replica's state: its address and the channel its three stubs (`process_single_data`,
+//! `process_data`, `process_control`) share, its passive health, its load (calls in flight, PeakEWMA,
+//! metrics), the queue of its list's sends waiting for a slot; and one call to it bounded by a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +8,29 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::address::Address;
-use crate::channel::{get_grpc_channel_on, ChannelOptions, TlsOptions};
 use crate::error::{Error, Result, RpcError};
-use crate::health::Health;
-use crate::load::Load;
+use crate::policy::{ConnectionOptions, TlsOptions};
 use crate::request::{Method, Payload, Request};
+use crate::transport::{get_grpc_channel_on, unary, Call, CallOptions};
+
+mod health;
+mod load;
+mod metrics;
+mod peak_ewma;
+mod queue;
+
+pub use health::Health;
+pub use load::Load;
+pub(crate) use load::{AttemptKind, CallGuard};
+pub(crate) use metrics::LATENCY_BUCKETS;
+pub use metrics::{Histogram, ReplicaMetrics};
+pub use peak_ewma::PeakEwma;
+pub use queue::Queue;
 
 /// One response: who answered, the serialized response message and the trailing metadata
 /// (workers set `is-error: true` when the executor raised; the error itself is in-band in the body).
@@ -30,74 +44,44 @@ pub struct Response {
     pub trailers: MetadataMap,
 }
 
-/// Per-send settings shared by every target of the send.
+/// How replicas are opened: their connection options and the runtime their channels' I/O runs on.
 #[derive(Debug, Clone, Default)]
-pub struct CallOptions {
-    /// The `endpoint` request metadata (data requests only).
-    pub endpoint: Option<AsciiMetadataValue>,
-    /// The time by which the whole send (retries included) must be done.
-    pub deadline: Option<Instant>,
-}
-
-impl CallOptions {
-    /// Options with an endpoint (checked to be a valid metadata value) and a timeout from now.
-    pub fn new(endpoint: Option<&str>, timeout: Option<Duration>) -> Result<Self> {
-        let endpoint = endpoint
-            .map(|e| {
-                AsciiMetadataValue::try_from(e)
-                    .map_err(|_| Error::InvalidRequest(format!("endpoint {e:?} is not a valid gRPC metadata value")))
-            })
-            .transpose()?;
-        Ok(CallOptions {
-            endpoint,
-            deadline: timeout.map(|t| Instant::now() + t),
-        })
-    }
-}
-
-/// How new connections are opened: channel options, TLS, and the runtime their I/O runs on.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionConfig {
-    /// Channel options (message size limits, connect timeout).
-    pub channel: ChannelOptions,
-    /// TLS settings for addresses without a TLS scheme and the roots to trust.
-    pub tls: TlsOptions,
+pub struct ReplicaConfig {
+    /// Channel options and TLS.
+    pub connection: ConnectionOptions,
     /// The runtime the channels' background tasks run on; `None` = the library runtime.
     pub runtime: Option<Handle>,
 }
 
-impl ConnectionConfig {
-    /// Opens (lazily) a connection to `address`.
-    pub fn open(&self, address: Address) -> Result<Connection> {
+impl ReplicaConfig {
+    /// Opens (lazily) a replica at `address`.
+    pub fn open(&self, address: Address) -> Result<Replica> {
         let runtime = match &self.runtime {
             Some(handle) => handle.clone(),
             None => crate::runtime::handle()?,
         };
-        Connection::open_on(
-            &runtime,
-            address,
-            &self.channel,
-            self.tls.force,
-            self.tls.root_certificates_pem.as_deref(),
-        )
+        Replica::open_on(&runtime, address, &self.connection)
     }
 }
 
 /// jina's `create_async_channel_stub(address, tls, root_certificates)`: the `process_single_data`,
 /// `process_data` and `process_control` stubs of a replica, sharing one channel — here one
-/// [`Connection`] whose calls pick the method from the request kinds.
-pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Connection> {
-    Connection::open(
-        Address::parse(address)?,
-        &ChannelOptions::default(),
-        tls,
-        root_certificates_pem,
-    )
+/// [`Replica`] whose calls pick the method from the request kinds.
+pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Replica> {
+    let connection = ConnectionOptions {
+        tls: TlsOptions {
+            force: tls,
+            root_certificates_pem: root_certificates_pem.map(<[u8]>::to_vec),
+        },
+        ..Default::default()
+    };
+    Replica::open_on(&crate::runtime::handle()?, Address::parse(address)?, &connection)
 }
 
-/// A connection to one replica. Cloning the inner channel is cheap; calls run concurrently on it.
+/// One replica: its address, the channel its three stubs share (one HTTP/2 connection, reconnected
+/// by itself), its health and, when the pool needs it, its load. Calls run concurrently on it.
 #[derive(Debug)]
-pub struct Connection {
+pub struct Replica {
     address: Address,
     key: Arc<str>,
     channel: Channel,
@@ -108,38 +92,22 @@ pub struct Connection {
     load: Option<Box<Load>>,
 }
 
-impl Connection {
-    /// Opens (lazily) a channel to `address`, served by the library runtime.
-    pub fn open(
-        address: Address,
-        options: &ChannelOptions,
-        tls: bool,
-        root_certificates_pem: Option<&[u8]>,
-    ) -> Result<Connection> {
-        Self::open_on(&crate::runtime::handle()?, address, options, tls, root_certificates_pem)
-    }
-
+impl Replica {
     /// Opens (lazily) a channel to `address` whose background tasks run on `runtime`.
-    pub fn open_on(
-        runtime: &Handle,
-        address: Address,
-        options: &ChannelOptions,
-        tls: bool,
-        root_certificates_pem: Option<&[u8]>,
-    ) -> Result<Connection> {
-        let channel = get_grpc_channel_on(runtime, &address, options, tls, root_certificates_pem)?;
-        Ok(Connection {
+    pub fn open_on(runtime: &Handle, address: Address, options: &ConnectionOptions) -> Result<Replica> {
+        let channel = get_grpc_channel_on(runtime, &address, options)?;
+        Ok(Replica {
             key: Arc::from(address.key()),
             address,
             channel,
             health: Health::default(),
-            max_send: options.max_send_message_length.unwrap_or(usize::MAX),
-            max_receive: options.max_receive_message_length.unwrap_or(usize::MAX),
+            max_send: options.channel.max_send_message_length.unwrap_or(usize::MAX),
+            max_receive: options.channel.max_receive_message_length.unwrap_or(usize::MAX),
             load: None,
         })
     }
 
-    /// The connection with a load to track (see [`crate::load`]).
+    /// The replica with a load to track (see [`Load`]).
     pub(crate) fn with_load(mut self, load: Option<Box<Load>>) -> Self {
         self.load = load;
         self
@@ -165,7 +133,7 @@ impl Connection {
         &self.channel
     }
 
-    /// The replica's passive health (see [`crate::health`]).
+    /// The replica's passive health (see [`Health`]).
     pub fn health(&self) -> &Health {
         &self.health
     }
@@ -208,7 +176,7 @@ impl Connection {
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(deadline_exceeded());
         }
-        let call = crate::unary::Call {
+        let call = Call {
             method,
             endpoint: options.endpoint.as_ref(),
             // `grpc-timeout` holds at most 8 digits of hours; beyond a year it says nothing useful.
@@ -216,9 +184,7 @@ impl Connection {
             max_send: self.max_send,
             max_receive: self.max_receive,
         };
-        let (body, trailers) = crate::unary::unary(&self.channel, payload, call)
-            .await
-            .map_err(classify)?;
+        let (body, trailers) = unary(&self.channel, payload, call).await.map_err(classify)?;
         Ok(Response {
             address: self.key.clone(),
             body,

@@ -1,56 +1,12 @@
-//! Passive health of replicas (outlier ejection): a replica that failed recently is skipped while
-//! healthy ones exist, for an interval that grows with each ejection, and comes back when a request
-//! to it succeeds again.
+//! Passive health of a replica (outlier ejection, per [`OutlierPolicy`]): a replica that failed
+//! recently is skipped while healthy ones exist, for an interval that grows with each ejection, and
+//! comes back when a request to it succeeds again.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// When replicas are ejected and for how long.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OutlierPolicy {
-    /// Consecutive connection failures (`UNAVAILABLE`) that eject a replica; 0 = never eject.
-    pub consecutive_failures: u32,
-    /// The first ejection lasts this long; each further consecutive one twice as long...
-    pub base_ejection: Duration,
-    /// ...up to this (it bounds how long a restarted replica waits to be used again).
-    pub max_ejection: Duration,
-    /// At most this share of a replica list (percent, rounded down) is ejected at a time.
-    pub max_ejection_percent: u8,
-}
-
-impl Default for OutlierPolicy {
-    /// No ejection, as jina 3.1 ([`OutlierPolicy::disabled`]); see [`OutlierPolicy::resilient`].
-    fn default() -> Self {
-        OutlierPolicy::disabled()
-    }
-}
-
-impl OutlierPolicy {
-    /// No ejection (jina 3.1 picks replicas round robin whatever happened to them).
-    pub fn disabled() -> Self {
-        OutlierPolicy {
-            consecutive_failures: 0,
-            ..OutlierPolicy::resilient()
-        }
-    }
-
-    /// Eject after 1 connection failure, for 100 ms doubling up to 800 ms (a restarted replica is
-    /// used again within that), at most half of a replica list at a time.
-    pub fn resilient() -> Self {
-        OutlierPolicy {
-            consecutive_failures: 1,
-            base_ejection: Duration::from_millis(100),
-            max_ejection: Duration::from_millis(800),
-            max_ejection_percent: 50,
-        }
-    }
-
-    /// How many replicas of a list of `len` may be ejected at once.
-    pub fn max_ejected(&self, len: usize) -> usize {
-        len * usize::from(self.max_ejection_percent.min(100)) / 100
-    }
-}
+use crate::policy::OutlierPolicy;
 
 fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -93,11 +49,7 @@ impl Health {
         if self.is_ejected() {
             return true;
         }
-        let n = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
-        let interval = policy
-            .base_ejection
-            .saturating_mul(1 << n)
-            .min(policy.max_ejection.max(policy.base_ejection));
+        let interval = policy.ejection_interval(self.ejections.fetch_add(1, Ordering::Relaxed));
         self.ejected_until_ms
             .store(now_ms() + interval.as_millis() as u64, Ordering::Relaxed);
         true
@@ -107,6 +59,7 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ejection_grows_is_capped_and_clears_on_success() {
@@ -130,12 +83,5 @@ mod tests {
         h.success();
         assert!(!h.failure(&p, true), "success reset the count");
         assert!(!Health::default().failure(&p, false) && !Health::default().failure(&OutlierPolicy::disabled(), true));
-        assert_eq!(OutlierPolicy::resilient().max_ejected(1), 0);
-        assert_eq!(OutlierPolicy::resilient().max_ejected(3), 1);
-        assert_eq!(
-            OutlierPolicy::default().consecutive_failures,
-            0,
-            "off by default, as in jina"
-        );
     }
 }

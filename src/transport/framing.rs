@@ -1,25 +1,20 @@
-//! One unary gRPC call on a tonic [`Channel`], with the request and response bytes passed through:
-//! the request body is the 5-byte gRPC prefix followed by the caller's bytes, which a large request
-//! hands to HTTP/2 as they are (no copy into an encode buffer), and a response that arrives in one
-//! DATA frame is returned as a slice of that frame. tonic's channel does the rest (connection,
-//! origin, user agent, HTTP/2).
+//! gRPC framing of one unary call: the request body (the 5-byte message prefix, then the payload's
+//! chunks, a large payload handed over without a copy), the response message gathered from DATA
+//! frames (a message within one frame is a slice of it), `grpc-timeout`, and the HTTP status of an
+//! answer without a gRPC status mapped as gRPC does.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE};
-use http_body::{Body as _, Frame, SizeHint};
-use tonic::codegen::Service;
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::Channel;
+use http::header::HeaderValue;
+use http_body::{Frame, SizeHint};
 use tonic::{Code, Status};
 
-use crate::request::{Method, Payload};
+use crate::request::Payload;
 
 /// A request smaller than this is copied into one chunk with its prefix (one DATA frame); of a larger
 /// one, only the first `COPY_BELOW` bytes are copied behind the prefix (a first chunk of one full
@@ -28,100 +23,23 @@ use crate::request::{Method, Payload};
 const COPY_BELOW: usize = 16 * 1024;
 
 /// The gRPC prefix of a message: not compressed, then its length (big-endian).
-const PREFIX_LEN: usize = 5;
-
-/// What a call sends besides the payload.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Call<'a> {
-    pub method: Method,
-    /// The `endpoint` metadata (sent with data requests only).
-    pub endpoint: Option<&'a AsciiMetadataValue>,
-    /// Sent as `grpc-timeout` when given.
-    pub timeout: Option<Duration>,
-    pub max_send: usize,
-    pub max_receive: usize,
-}
-
-/// Performs the call: the response message and the trailing metadata, or the call's status.
-pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -> Result<(Bytes, MetadataMap), Status> {
-    let len = payload.encoded_len();
-    if len > call.max_send {
-        return Err(Status::out_of_range(format!(
-            "Error, encoded message length too large: found {len} bytes, the limit is: {} bytes",
-            call.max_send
-        )));
-    }
-    let mut request = http::Request::new(tonic::body::Body::new(GrpcBody::new(&payload, len)));
-    *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = http::Uri::from_static(call.method.path());
-    *request.version_mut() = http::Version::HTTP_2;
-    let headers = request.headers_mut();
-    headers.insert(TE, HeaderValue::from_static("trailers"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    if call.method.carries_endpoint() {
-        if let Some(endpoint) = call.endpoint {
-            if let Ok(value) = HeaderValue::from_bytes(endpoint.as_encoded_bytes()) {
-                headers.insert(HeaderName::from_static("endpoint"), value);
-            }
-        }
-    }
-    if let Some(timeout) = call.timeout {
-        headers.insert(HeaderName::from_static("grpc-timeout"), grpc_timeout(timeout));
-    }
-
-    let mut channel = channel.clone();
-    poll_fn(|cx| Service::poll_ready(&mut channel, cx))
-        .await
-        .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-    let response = channel
-        .call(request)
-        .await
-        .map_err(|e| Status::from_error(Box::new(e)))?;
-    let (parts, mut body) = response.into_parts();
-    // A trailers-only response: the status came with the headers.
-    let headers_status = Status::from_header_map(&parts.headers);
-    if let Some(status) = &headers_status {
-        if status.code() != Code::Ok {
-            return Err(status.clone());
-        }
-    }
-    let mut message = Message::default();
-    let mut trailers = None;
-    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        match frame?.into_data() {
-            Ok(data) => message.push(data, call.max_receive)?,
-            Err(frame) => {
-                if let Ok(t) = frame.into_trailers() {
-                    trailers = Some(t);
-                }
-            }
-        }
-    }
-    match trailers.as_ref().and_then(Status::from_header_map).or(headers_status) {
-        Some(status) if status.code() == Code::Ok => {}
-        Some(status) => return Err(status),
-        None => return Err(missing_status(parts.status)),
-    }
-    let body = message
-        .done
-        .ok_or_else(|| Status::internal("server sent no response message"))?;
-    let mut trailers = trailers.unwrap_or_default();
-    for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
-        trailers.remove(reserved);
-    }
-    Ok((body, MetadataMap::from_headers(trailers)))
-}
+pub(crate) const PREFIX_LEN: usize = 5;
 
 /// The first message of the response, taken from the DATA frames as they come: a message within one
 /// frame is a slice of it; one spread over frames is gathered once into a buffer of its size.
 #[derive(Default)]
-struct Message {
+pub(crate) struct ResponseMessage {
     partial: BytesMut,
     done: Option<Bytes>,
 }
 
-impl Message {
-    fn push(&mut self, mut data: Bytes, max_receive: usize) -> Result<(), Status> {
+impl ResponseMessage {
+    /// The message, once it is complete.
+    pub(crate) fn take(&mut self) -> Option<Bytes> {
+        self.done.take()
+    }
+
+    pub(crate) fn push(&mut self, mut data: Bytes, max_receive: usize) -> Result<(), Status> {
         if self.done.is_some() {
             return Ok(()); // a unary call answers with one message; further ones are ignored
         }
@@ -176,7 +94,7 @@ fn message_len(buf: &[u8], max_receive: usize) -> Result<Option<usize>, Status> 
 
 /// No `grpc-status` anywhere: the HTTP status says what happened (gRPC's HTTP-to-gRPC mapping, as
 /// tonic applies it).
-fn missing_status(status: http::StatusCode) -> Status {
+pub(crate) fn status_from_http(status: http::StatusCode) -> Status {
     use http::StatusCode as S;
     let code = match status {
         S::OK => {
@@ -201,7 +119,7 @@ fn missing_status(status: http::StatusCode) -> Status {
 }
 
 /// `grpc-timeout`: at most 8 digits, in the finest unit that fits.
-fn grpc_timeout(timeout: Duration) -> HeaderValue {
+pub(crate) fn grpc_timeout(timeout: Duration) -> HeaderValue {
     const MAX: u128 = 99_999_999;
     let nanos = timeout.as_nanos();
     let (value, unit) = [
@@ -219,13 +137,13 @@ fn grpc_timeout(timeout: Duration) -> HeaderValue {
 }
 
 /// The request body: the message's prefix and bytes, as chunks.
-struct GrpcBody {
+pub(crate) struct RequestBody {
     chunks: VecDeque<Bytes>,
     remaining: u64,
 }
 
-impl GrpcBody {
-    fn new(payload: &Payload, len: usize) -> Self {
+impl RequestBody {
+    pub(crate) fn new(payload: &Payload, len: usize) -> Self {
         let prefix = {
             let mut p = [0u8; PREFIX_LEN];
             p[1..].copy_from_slice(&(len as u32).to_be_bytes());
@@ -253,14 +171,14 @@ impl GrpcBody {
             chunks.push_front(first.freeze());
             chunks
         };
-        GrpcBody {
+        RequestBody {
             chunks,
             remaining: (PREFIX_LEN + len) as u64,
         }
     }
 }
 
-impl http_body::Body for GrpcBody {
+impl http_body::Body for RequestBody {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -283,6 +201,7 @@ impl http_body::Body for GrpcBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
 
     #[test]
     fn timeouts_fit_eight_digits() {
@@ -301,26 +220,29 @@ mod tests {
             Bytes::from(v)
         };
         // In one frame: a slice of it.
-        let mut m = Message::default();
+        let mut m = ResponseMessage::default();
         let frame = framed(b"hello");
         m.push(frame.clone(), 100).unwrap();
         assert_eq!(m.done.as_deref(), Some(&b"hello"[..]));
         // Over three frames, split inside the prefix.
         let whole = framed(b"spread out");
-        let mut m = Message::default();
+        let mut m = ResponseMessage::default();
         for part in [whole.slice(0..3), whole.slice(3..9), whole.slice(9..)] {
             m.push(part, 100).unwrap();
         }
         assert_eq!(m.done.as_deref(), Some(&b"spread out"[..]));
         // Too large, compressed.
         assert_eq!(
-            Message::default().push(framed(b"xx"), 1).unwrap_err().code(),
+            ResponseMessage::default().push(framed(b"xx"), 1).unwrap_err().code(),
             Code::OutOfRange
         );
         let mut compressed = framed(b"x").to_vec();
         compressed[0] = 1;
         assert_eq!(
-            Message::default().push(compressed.into(), 100).unwrap_err().code(),
+            ResponseMessage::default()
+                .push(compressed.into(), 100)
+                .unwrap_err()
+                .code(),
             Code::Internal
         );
     }
@@ -330,7 +252,7 @@ mod tests {
         use crate::request::Request;
         for size in [10usize, COPY_BELOW + 10] {
             let (payload, _) = Payload::new(&[Request::data(vec![7u8; size])]).unwrap();
-            let body = GrpcBody::new(&payload, payload.encoded_len());
+            let body = RequestBody::new(&payload, payload.encoded_len());
             assert_eq!(body.size_hint().exact(), Some((size + PREFIX_LEN) as u64));
             let all: Vec<u8> = body.chunks.iter().flat_map(|c| c.iter().copied()).collect();
             assert_eq!(

@@ -1,0 +1,21 @@
+//! Settings only: plain data that says how the layers above behave (retries, ejection, picking,
+//! limits, hedging, connections), with no state and no behaviour beyond reading them. The state they
+//! tune lives with what it describes (`crate::replica`, `crate::pick`).
+
+mod balance;
+mod connection;
+mod hedge;
+mod limit;
+mod outlier;
+mod pool;
+mod retry;
+mod send;
+
+pub use balance::{Balance, PeakEwmaConfig};
+pub use connection::{default_grpc_options, ChannelOptions, ConnectionOptions, TlsOptions};
+pub use hedge::HedgePolicy;
+pub use limit::InFlightLimit;
+pub use outlier::OutlierPolicy;
+pub use pool::PoolOptions;
+pub use retry::RetryPolicy;
+pub use send::{SendPolicy, Tuning};

@@ -1,0 +1,55 @@
+//! Everything a pool is configured with.
+
+use std::time::Duration;
+
+use super::balance::Balance;
+use super::connection::ConnectionOptions;
+use super::hedge::HedgePolicy;
+use super::limit::InFlightLimit;
+use super::outlier::OutlierPolicy;
+use super::retry::RetryPolicy;
+use super::send::{SendPolicy, Tuning};
+
+/// Everything a pool is configured with. The default behaves as jina 3.1.0's pool;
+/// [`PoolOptions::resilient`] adds fail-over, backoff and outlier ejection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolOptions {
+    /// How connections are opened (channel options, TLS).
+    pub connection: ConnectionOptions,
+    /// The retry policy of every send.
+    pub retry: RetryPolicy,
+    /// When replicas that keep failing are skipped.
+    pub outlier: OutlierPolicy,
+    /// Deadline applied to sends that do not give their own; `None` = none.
+    pub default_timeout: Option<Duration>,
+    /// How a replica is picked: jina's round robin (default) or p2c over PeakEWMA costs.
+    pub balance: Balance,
+    /// At most this many calls in flight per replica, with a bounded queue when all are full
+    /// (`None` = no limit, the default).
+    pub in_flight_limit: Option<InFlightLimit>,
+    /// Hedging of sends marked idempotent (`SendOptions::idempotent`); `None` = never (default).
+    pub hedge: Option<HedgePolicy>,
+    /// Keep per-replica metrics (`ConnectionPool::metrics_text`); off by default.
+    pub metrics: bool,
+}
+
+impl PoolOptions {
+    /// Fail-over to the next replica with jittered backoff ([`RetryPolicy::resilient`]) and passive
+    /// outlier ejection ([`OutlierPolicy::resilient`]).
+    pub fn resilient() -> Self {
+        PoolOptions {
+            retry: RetryPolicy::resilient(),
+            outlier: OutlierPolicy::resilient(),
+            ..Default::default()
+        }
+    }
+
+    /// The settings every send of the pool runs with.
+    pub fn send_policy(&self) -> SendPolicy {
+        SendPolicy {
+            retry: self.retry,
+            outlier: self.outlier,
+            tuning: Tuning::new(self.balance, self.in_flight_limit, self.hedge, self.metrics),
+        }
+    }
+}

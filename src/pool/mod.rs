@@ -1,0 +1,489 @@
+//! The connection pool: deployment → head | shards → [`ReplicaList`], and the sends routed over it
+//! (jina 3.1's `GrpcConnectionPool`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, ReplicaSet, Result};
+use crate::pick::{Pick, ReplicaList};
+use crate::policy::{PoolOptions, SendPolicy};
+use crate::replica::{Load, Replica, ReplicaConfig};
+use crate::request::{Payload, Request};
+use crate::send::SendPlan;
+use crate::transport::CallOptions;
+
+mod metrics;
+mod routed;
+
+pub use routed::{RoutedSend, RoutedTarget, TargetResult};
+
+/// How many replica lists a send goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Polling {
+    /// One target: the head, the given shard, or the deployment's shards in turn.
+    #[default]
+    Any,
+    /// One send per shard of the deployment (head and shard id are ignored).
+    All,
+}
+
+/// Where a send goes within its deployment (jina's `head`, `shard_id` and `polling_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum To {
+    /// The deployment's head (head id 0).
+    Head,
+    /// One shard.
+    Shard(u32),
+    /// The deployment's shards in turn (jina's `shard_id=None`); the default.
+    #[default]
+    AnyShard,
+    /// One send per shard of the deployment (jina's `polling_type=ALL`).
+    AllShards,
+}
+
+impl To {
+    /// jina's arguments: with polling ALL every shard (head and shard id are ignored); else the
+    /// head when `head`, else shard `shard_id`, or the shards in turn when it is `None`.
+    pub fn jina(head: bool, shard_id: Option<u32>, polling: Polling) -> To {
+        match (polling, head, shard_id) {
+            (Polling::All, _, _) => To::AllShards,
+            (Polling::Any, true, _) => To::Head,
+            (Polling::Any, false, Some(id)) => To::Shard(id),
+            (Polling::Any, false, None) => To::AnyShard,
+        }
+    }
+}
+
+/// Per-send settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions<'a> {
+    /// The `endpoint` metadata of data requests.
+    pub endpoint: Option<&'a str>,
+    /// Deadline of the whole send, retries and hedges included; `None` = the pool's default.
+    pub timeout: Option<Duration>,
+    /// The send may be performed more than once: only idempotent sends are hedged, when the pool
+    /// hedges ([`PoolOptions::hedge`]). Sends are not idempotent unless marked.
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Default)]
+struct Deployment {
+    heads: BTreeMap<u32, ReplicaList>,
+    shards: BTreeMap<u32, ReplicaList>,
+    /// jina's per-deployment `_access_count`, rotating sends without a shard id over the shards.
+    access_count: AtomicUsize,
+}
+
+impl Deployment {
+    fn lists(&self, head: bool) -> &BTreeMap<u32, ReplicaList> {
+        if head {
+            &self.heads
+        } else {
+            &self.shards
+        }
+    }
+}
+
+struct Inner {
+    table: RwLock<HashMap<Arc<str>, Deployment>>,
+    options: PoolOptions,
+    /// How replicas are opened (the options' connection settings and the pool's runtime).
+    replicas: ReplicaConfig,
+    closed: CancellationToken,
+    /// The settings every send runs with.
+    policy: Arc<SendPolicy>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+/// One row of the routing table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The deployment.
+    pub deployment: String,
+    /// Its head or one of its shards.
+    pub replica_set: ReplicaSet,
+    /// `host:port` of each replica, in round-robin order.
+    pub addresses: Vec<String>,
+}
+
+/// A pool of gRPC connections to the heads and worker replicas of deployments.
+///
+/// Cheap to clone (all clones share the pool) and safe to use from any thread. Routing runs under
+/// a short read lock that is never held across an await. Dropping the last clone closes the pool.
+#[derive(Clone)]
+pub struct ConnectionPool {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionPool")
+            .field("routes", &self.routing_table().ok())
+            .finish()
+    }
+}
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        ConnectionPool::new(PoolOptions::default())
+    }
+}
+
+/// A pool reference that does not keep the pool alive (for background tasks such as the pod watcher).
+#[derive(Clone)]
+pub struct WeakPool {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakPool {
+    /// The pool, if it is still alive and open.
+    pub fn upgrade(&self) -> Option<ConnectionPool> {
+        self.inner
+            .upgrade()
+            .map(|inner| ConnectionPool { inner })
+            .filter(|p| !p.is_closed())
+    }
+}
+
+impl ConnectionPool {
+    /// An empty pool whose connections run on the library runtime.
+    pub fn new(options: PoolOptions) -> Self {
+        Self::on_runtime(options, None)
+    }
+
+    /// An empty pool whose connections' background tasks run on `runtime` (for instance a
+    /// [`DrivenRuntime`](crate::runtime::DrivenRuntime)'s) instead of the library runtime.
+    pub fn with_runtime(options: PoolOptions, runtime: Handle) -> Self {
+        Self::on_runtime(options, Some(runtime))
+    }
+
+    fn on_runtime(options: PoolOptions, runtime: Option<Handle>) -> Self {
+        ConnectionPool {
+            inner: Arc::new(Inner {
+                table: RwLock::default(),
+                replicas: ReplicaConfig {
+                    connection: options.connection.clone(),
+                    runtime,
+                },
+                policy: Arc::new(options.send_policy()),
+                options,
+                closed: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// A reference that does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakPool {
+        WeakPool {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Cancelled when the pool is closed or dropped.
+    pub fn closed_token(&self) -> CancellationToken {
+        self.inner.closed.clone()
+    }
+
+    /// The pool's options.
+    pub fn options(&self) -> &PoolOptions {
+        &self.inner.options
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, HashMap<Arc<str>, Deployment>>> {
+        if self.is_closed() {
+            return Err(Error::PoolClosed);
+        }
+        Ok(self.inner.table.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, HashMap<Arc<str>, Deployment>>> {
+        if self.is_closed() {
+            return Err(Error::PoolClosed);
+        }
+        Ok(self.inner.table.write().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Adds a replica: to the deployment's head when `head` (head id 0), else to shard `shard_id`
+    /// (`None` = shard 0). Adding a known address again does nothing. Returns whether it was added.
+    pub fn add_connection(&self, deployment: &str, address: &str, head: bool, shard_id: Option<u32>) -> Result<bool> {
+        let (head, id) = if head {
+            (true, 0)
+        } else {
+            (false, shard_id.unwrap_or(0))
+        };
+        let parsed = crate::address::Address::parse(address)?;
+        let known = |table: &HashMap<Arc<str>, Deployment>| {
+            table
+                .get(deployment)
+                .and_then(|d| d.lists(head).get(&id))
+                .is_some_and(|l| l.has_connection(parsed.key()))
+        };
+        if known(&*self.read()?) {
+            tracing::debug!(deployment, address, "ignoring known address");
+            return Ok(false);
+        }
+        // Open outside the lock (the channel connects lazily, but TLS setup reads certificates).
+        let load = Load::for_tuning(self.inner.policy.tuning.as_ref());
+        let replica = Arc::new(self.inner.replicas.open(parsed)?.with_load(load));
+        let mut table = self.write()?;
+        let entry = match table.get_mut(deployment) {
+            Some(d) => d,
+            None => table.entry(Arc::from(deployment)).or_default(),
+        };
+        let lists = if head { &mut entry.heads } else { &mut entry.shards };
+        tracing::debug!(deployment, address, head, id, "adding connection");
+        Ok(lists.entry(id).or_default().add(replica))
+    }
+
+    /// Removes a replica. Returns it, or `None` when the pool had none at that place. A replica list
+    /// that becomes empty is dropped (and a deployment with no lists left).
+    pub fn remove_connection(
+        &self,
+        deployment: &str,
+        address: &str,
+        head: bool,
+        shard_id: Option<u32>,
+    ) -> Result<Option<Arc<Replica>>> {
+        let (head, id) = if head {
+            (true, 0)
+        } else {
+            (false, shard_id.unwrap_or(0))
+        };
+        let mut table = self.write()?;
+        let Some(entry) = table.get_mut(deployment) else {
+            return Ok(None);
+        };
+        let lists = if head { &mut entry.heads } else { &mut entry.shards };
+        let Some(list) = lists.get_mut(&id) else {
+            return Ok(None);
+        };
+        let removed = list.remove_connection(address);
+        if !list.has_connections() {
+            lists.remove(&id);
+        }
+        if entry.heads.is_empty() && entry.shards.is_empty() {
+            table.remove(deployment);
+        }
+        Ok(removed)
+    }
+
+    /// Whether the pool knows `deployment`.
+    pub fn has_deployment(&self, deployment: &str) -> bool {
+        self.read().is_ok_and(|t| t.contains_key(deployment))
+    }
+
+    /// The routing table, deployments sorted by name, heads before shards.
+    pub fn routing_table(&self) -> Result<Vec<Route>> {
+        let table = self.read()?;
+        let mut names: Vec<&Arc<str>> = table.keys().collect();
+        names.sort();
+        let mut routes = Vec::new();
+        for name in names {
+            let d = &table[name];
+            let sets = d
+                .heads
+                .values()
+                .map(|l| (ReplicaSet::Head, l))
+                .chain(d.shards.iter().map(|(id, l)| (ReplicaSet::Shard(*id), l)));
+            for (replica_set, list) in sets {
+                routes.push(Route {
+                    deployment: name.to_string(),
+                    replica_set,
+                    addresses: list.replicas().iter().map(|r| r.address().key().to_owned()).collect(),
+                });
+            }
+        }
+        Ok(routes)
+    }
+
+    /// Picks the targets of a send without sending: jina's routing of `send_requests`.
+    pub fn route(&self, deployment: &str, to: To) -> Result<(Arc<str>, Vec<RoutedTarget>)> {
+        let table = self.read()?;
+        let Some((name, d)) = table.get_key_value(deployment) else {
+            tracing::debug!(deployment, "unknown deployment, no replicas available");
+            return Err(Error::UnknownDeployment {
+                deployment: deployment.to_owned(),
+            });
+        };
+        let no_replicas = |target: String| Error::NoReplicas {
+            deployment: deployment.to_owned(),
+            target,
+        };
+        let mut targets = Vec::new();
+        match to {
+            To::AllShards => {
+                for (id, list) in &d.shards {
+                    if let Some(pick) = self.pick(list) {
+                        targets.push((ReplicaSet::Shard(*id), pick));
+                    }
+                }
+                if targets.is_empty() {
+                    return Err(no_replicas("all shards".into()));
+                }
+            }
+            To::Head | To::Shard(_) => {
+                let (set, list) = match to {
+                    To::Shard(id) => (ReplicaSet::Shard(id), d.shards.get(&id)),
+                    _ => (ReplicaSet::Head, d.heads.get(&0)),
+                };
+                let pick = list
+                    .and_then(|l| self.pick(l))
+                    .ok_or_else(|| no_replicas(set.to_string()))?;
+                targets.push((set, pick));
+            }
+            To::AnyShard => {
+                // Rotate over the shards as jina does: the counter is bumped first.
+                let lists = &d.shards;
+                let picked = (!lists.is_empty())
+                    .then(|| {
+                        let n = d.access_count.fetch_add(1, Ordering::Relaxed).wrapping_add(1) % lists.len();
+                        lists.iter().nth(n)
+                    })
+                    .flatten();
+                let (id, list) = picked.ok_or_else(|| no_replicas("any shard".to_owned()))?;
+                let pick = self.pick(list).ok_or_else(|| no_replicas("any shard".to_owned()))?;
+                targets.push((ReplicaSet::Shard(*id), pick));
+            }
+        }
+        Ok((name.clone(), targets))
+    }
+
+    fn pick(&self, list: &ReplicaList) -> Option<Pick> {
+        match &self.inner.policy.tuning {
+            None => list.pick(),
+            Some(tuning) => list.pick_tuned(tuning),
+        }
+    }
+
+    /// The pool's metrics in the Prometheus text exposition format (version 0.0.4): per deployment,
+    /// head or shard (`shard="head"` or the shard id) and replica address, the latency histogram
+    /// `jina_sending_request_seconds`, calls, retries, hedges, ejections, errors by gRPC code and
+    /// calls in flight; with in-flight limits, the queued and rejected sends of each head or shard.
+    /// `None` when the pool was created without [`PoolOptions::metrics`]. Replicas removed from the
+    /// pool drop out of it.
+    pub fn metrics_text(&self) -> Result<Option<String>> {
+        if !self.inner.options.metrics {
+            return Ok(None);
+        }
+        let table = self.read()?;
+        let mut names: Vec<&Arc<str>> = table.keys().collect();
+        names.sort();
+        let limited = self.inner.policy.limit().is_some();
+        let mut rows = Vec::new();
+        let mut queues = Vec::new();
+        for name in names {
+            let d = &table[name];
+            let lists = d
+                .heads
+                .values()
+                .map(|l| ("head".to_owned(), l))
+                .chain(d.shards.iter().map(|(id, l)| (id.to_string(), l)));
+            for (shard, list) in lists {
+                if limited {
+                    queues.push(metrics::QueueRow {
+                        deployment: name,
+                        shard: shard.clone(),
+                        waiting: list.queue().waiting(),
+                        rejected: list.queue().rejected(),
+                    });
+                }
+                for replica in list.replicas() {
+                    let Some(load) = replica.load() else { continue };
+                    if let Some(metrics) = load.metrics() {
+                        rows.push(metrics::ReplicaRow {
+                            deployment: name,
+                            shard: shard.clone(),
+                            address: replica.address().key(),
+                            in_flight: load.in_flight(),
+                            metrics,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Some(metrics::render(&rows, &queues)))
+    }
+
+    /// Routes `requests` to `to` in `deployment` and returns the send, ready to be awaited (or
+    /// spawned). Routing happens now, so the round-robin order is the call order. One data request
+    /// goes to `process_single_data`, several to `process_data`, a control request to
+    /// `process_control`; `options.endpoint` travels as the `endpoint` metadata of data requests;
+    /// `options.timeout` (or the pool's default) bounds the whole send, retries included.
+    pub fn send_requests(
+        &self,
+        requests: &[Request],
+        deployment: &str,
+        to: To,
+        options: &SendOptions<'_>,
+    ) -> Result<RoutedSend> {
+        let (payload, method) = Payload::new(requests)?;
+        let call = CallOptions::new(options.endpoint, options.timeout.or(self.inner.options.default_timeout))?;
+        let (deployment, targets) = self.route(deployment, to)?;
+        let plan = SendPlan {
+            deployment,
+            payload,
+            method,
+            call,
+            policy: self.inner.policy.clone(),
+            idempotent: options.idempotent,
+        };
+        Ok(RoutedSend::new(plan, targets, self.inner.closed.clone()))
+    }
+
+    /// [`send_requests`](Self::send_requests) with one request.
+    pub fn send_request(
+        &self,
+        request: Request,
+        deployment: &str,
+        to: To,
+        options: &SendOptions<'_>,
+    ) -> Result<RoutedSend> {
+        self.send_requests(&[request], deployment, to, options)
+    }
+
+    /// jina's `send_requests_once`: one target, the head or (rotating) a shard.
+    pub fn send_requests_once(
+        &self,
+        requests: &[Request],
+        deployment: &str,
+        head: bool,
+        options: &SendOptions<'_>,
+    ) -> Result<RoutedSend> {
+        let to = if head { To::Head } else { To::AnyShard };
+        self.send_requests(requests, deployment, to, options)
+    }
+
+    /// jina's `send_request_once`.
+    pub fn send_request_once(
+        &self,
+        request: Request,
+        deployment: &str,
+        head: bool,
+        options: &SendOptions<'_>,
+    ) -> Result<RoutedSend> {
+        self.send_requests_once(&[request], deployment, head, options)
+    }
+
+    /// Closes the pool: every connection is dropped, sends still running complete with
+    /// [`Error::PoolClosed`], and every later call fails with it. Closing twice is harmless.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+        let mut table = self.inner.table.write().unwrap_or_else(|p| p.into_inner());
+        table.clear();
+    }
+
+    /// Whether the pool is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_cancelled()
+    }
+}

@@ -1,0 +1,141 @@
+//! The process-wide tokio runtime of the library ("library threads"): created on first use,
+//! optionally sized before that, shut down explicitly.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use super::context::{ensure_not_forked, in_library_context, library_tracing, mark_library_thread, mark_shut_down};
+use crate::error::{Error, Result};
+
+enum State {
+    NotStarted { worker_threads: Option<usize> },
+    Running(Runtime),
+    ShutDown,
+}
+
+/// Runs on each library runtime thread when it starts (set by the embedder before the runtime starts;
+/// the C ABI blocks SIGPIPE there).
+static THREAD_START: Mutex<Option<fn()>> = Mutex::new(None);
+
+/// Sets a function to run on each library runtime thread when it starts. Only takes effect for a
+/// runtime that has not started yet.
+pub fn on_thread_start(hook: fn()) {
+    *THREAD_START.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+}
+
+static STATE: Mutex<State> = Mutex::new(State::NotStarted { worker_threads: None });
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sets the number of worker threads of the runtime. Only before the runtime has started;
+/// afterwards it is an error (the running runtime cannot be resized).
+pub fn configure(worker_threads: usize) -> Result<()> {
+    if worker_threads == 0 {
+        return Err(Error::Runtime("worker_threads must be at least 1".into()));
+    }
+    let mut state = lock();
+    match &*state {
+        State::NotStarted { .. } => {
+            *state = State::NotStarted {
+                worker_threads: Some(worker_threads),
+            };
+            Ok(())
+        }
+        State::Running(_) => Err(Error::Runtime(
+            "the runtime is already running; configure it before the first pool or send".into(),
+        )),
+        State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
+    }
+}
+
+/// A handle to the library runtime, starting it on first use.
+pub fn handle() -> Result<Handle> {
+    ensure_not_forked()?;
+    let mut state = lock();
+    match &*state {
+        State::Running(rt) => Ok(rt.handle().clone()),
+        State::ShutDown => Err(Error::Runtime("the runtime has been shut down".into())),
+        State::NotStarted { worker_threads } => {
+            let silence = library_tracing();
+            let hook = *THREAD_START.lock().unwrap_or_else(|p| p.into_inner());
+            let mut builder = Builder::new_multi_thread();
+            builder.enable_all().thread_name("jina-net").on_thread_start(move || {
+                mark_library_thread();
+                if let Some(hook) = hook {
+                    hook();
+                }
+                if silence {
+                    // kept for the thread's life; silent unless a log sink is set (crate::log)
+                    std::mem::forget(tracing::dispatcher::set_default(&crate::log::library_dispatch()));
+                }
+            });
+            if let Some(n) = worker_threads {
+                builder.worker_threads(*n);
+            }
+            let rt = builder
+                .build()
+                .map_err(|e| Error::Runtime(format!("failed to start the tokio runtime: {e}")))?;
+            let handle = rt.handle().clone();
+            *state = State::Running(rt);
+            Ok(handle)
+        }
+    }
+}
+
+/// Whether the runtime is running.
+pub fn is_running() -> bool {
+    matches!(&*lock(), State::Running(_))
+}
+
+/// Stops the runtime: running tasks are dropped at their next await (their sends complete with an
+/// error), worker threads are joined for at most `timeout`. Later calls that need the runtime fail.
+/// Must not be called from a runtime thread. Calling it twice is harmless.
+pub fn shutdown(timeout: Duration) -> Result<()> {
+    if Handle::try_current().is_ok() {
+        return Err(Error::Runtime(
+            "shutdown must not be called from a runtime thread or async context".into(),
+        ));
+    }
+    mark_shut_down();
+    let previous = std::mem::replace(&mut *lock(), State::ShutDown);
+    if let State::Running(rt) = previous {
+        rt.shutdown_timeout(timeout);
+    }
+    Ok(())
+}
+
+/// Runs `future` on the library runtime and blocks the calling thread until it is done.
+/// Refused (not a deadlock) on a library runtime thread, e.g. from a completion callback. A panic in
+/// `future` is [`Error::Panic`].
+pub fn block_on<F>(future: F) -> Result<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if in_library_context() {
+        return Err(Error::Runtime(
+            "a blocking call was made on a library thread or while driving a pool (e.g. from a completion callback); use the async form".into(),
+        ));
+    }
+    let handle = handle()?;
+    let task = handle.spawn(future);
+    match handle.block_on(task) {
+        Ok(output) => Ok(output),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Panic(message))
+        }
+        Err(_) => Err(Error::Runtime(
+            "the runtime shut down while a blocking call was waiting".into(),
+        )),
+    }
+}

@@ -1,0 +1,14 @@
+//! Where the library's work runs: the process-wide runtime of library threads ([`handle`]), or a
+//! caller-driven runtime that the caller's threads run ([`DrivenRuntime`]); and what a thread is
+//! doing for the library (the rules on blocking calls and callbacks build on it).
+
+mod context;
+mod driven;
+mod library;
+
+pub use context::{
+    ensure_not_forked, ensure_not_shut_down, in_library_context, mark_forked, on_library_thread,
+    silence_tracing_on_library_threads,
+};
+pub use driven::DrivenRuntime;
+pub use library::{block_on, configure, handle, is_running, on_thread_start, shutdown};

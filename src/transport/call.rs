@@ -1,0 +1,126 @@
+//! One unary gRPC call on a tonic [`Channel`], with the request and response bytes passed through
+//! (see [`super::framing`]); tonic's channel does the rest (connection, origin, user agent, HTTP/2).
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE};
+use http_body::Body as _;
+use tokio::time::Instant;
+use tonic::codegen::Service;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::framing::{grpc_timeout, status_from_http, RequestBody, ResponseMessage};
+use crate::error::{Error, Result};
+use crate::request::{Method, Payload};
+
+/// Per-send settings shared by every target and attempt of the send.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The `endpoint` metadata (data requests only).
+    pub endpoint: Option<AsciiMetadataValue>,
+    /// The time by which the whole send (retries included) must be done.
+    pub deadline: Option<Instant>,
+}
+
+impl CallOptions {
+    /// Options with an endpoint (checked to be a valid metadata value) and a timeout from now.
+    pub fn new(endpoint: Option<&str>, timeout: Option<Duration>) -> Result<Self> {
+        let endpoint = endpoint
+            .map(|e| {
+                AsciiMetadataValue::try_from(e)
+                    .map_err(|_| Error::InvalidRequest(format!("endpoint {e:?} is not a valid gRPC metadata value")))
+            })
+            .transpose()?;
+        Ok(CallOptions {
+            endpoint,
+            deadline: timeout.map(|t| Instant::now() + t),
+        })
+    }
+}
+
+/// What one call sends besides the payload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    /// The `endpoint` metadata (sent with data requests only).
+    pub endpoint: Option<&'a AsciiMetadataValue>,
+    /// Sent as `grpc-timeout` when given.
+    pub timeout: Option<Duration>,
+    pub max_send: usize,
+    pub max_receive: usize,
+}
+
+/// Performs the call: the response message and the trailing metadata, or the call's status.
+pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -> Result<(Bytes, MetadataMap), Status> {
+    let len = payload.encoded_len();
+    if len > call.max_send {
+        return Err(Status::out_of_range(format!(
+            "Error, encoded message length too large: found {len} bytes, the limit is: {} bytes",
+            call.max_send
+        )));
+    }
+    let mut request = http::Request::new(tonic::body::Body::new(RequestBody::new(&payload, len)));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::from_static(call.method.path());
+    *request.version_mut() = http::Version::HTTP_2;
+    let headers = request.headers_mut();
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if call.method.carries_endpoint() {
+        if let Some(endpoint) = call.endpoint {
+            if let Ok(value) = HeaderValue::from_bytes(endpoint.as_encoded_bytes()) {
+                headers.insert(HeaderName::from_static("endpoint"), value);
+            }
+        }
+    }
+    if let Some(timeout) = call.timeout {
+        headers.insert(HeaderName::from_static("grpc-timeout"), grpc_timeout(timeout));
+    }
+
+    let mut channel = channel.clone();
+    poll_fn(|cx| Service::poll_ready(&mut channel, cx))
+        .await
+        .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+    let response = channel
+        .call(request)
+        .await
+        .map_err(|e| Status::from_error(Box::new(e)))?;
+    let (parts, mut body) = response.into_parts();
+    // A trailers-only response: the status came with the headers.
+    let headers_status = Status::from_header_map(&parts.headers);
+    if let Some(status) = &headers_status {
+        if status.code() != Code::Ok {
+            return Err(status.clone());
+        }
+    }
+    let mut message = ResponseMessage::default();
+    let mut trailers = None;
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        match frame?.into_data() {
+            Ok(data) => message.push(data, call.max_receive)?,
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+        }
+    }
+    match trailers.as_ref().and_then(Status::from_header_map).or(headers_status) {
+        Some(status) if status.code() == Code::Ok => {}
+        Some(status) => return Err(status),
+        None => return Err(status_from_http(parts.status)),
+    }
+    let body = message
+        .take()
+        .ok_or_else(|| Status::internal("server sent no response message"))?;
+    let mut trailers = trailers.unwrap_or_default();
+    for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        trailers.remove(reserved);
+    }
+    Ok((body, MetadataMap::from_headers(trailers)))
+}
