@@ -23,7 +23,7 @@ typedef struct waiter {
 static void on_done(void *user_data, const jina_net_send_result *r) {
   waiter *w = (waiter *)user_data;
   for (size_t i = 0; i < r->targets_len; i++) {
-    const jina_net_target_result *t = &r->targets[i];
+    const jina_net_target_result *t = jina_net_send_result_target(r, i);
     char id[64] = "?", who[128] = "?";
     if (t->status == JINA_NET_OK) {
       mp_request_id(t->response, t->response_len, id, sizeof id);

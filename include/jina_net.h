@@ -54,14 +54,17 @@
 #define JINA_NET_K8S_PORT_USES_AFTER 8082
 
 /**
- * Major version of the library (also `jina_net_version()`).
+ * Major version of the library. With `JINA_NET_VERSION_MINOR` and `_PATCH`, the version of the
+ * header; `jina_net_version()` is the version of the library loaded at run time. A change that
+ * breaks the ABI bumps the major version (the minor one before 1.0) and the soname with it:
+ * `libjina_net.so.0.<minor>` before 1.0, `libjina_net.so.<major>` from 1.0 on.
  */
 #define JINA_NET_VERSION_MAJOR 0
 
 /**
  * Minor version.
  */
-#define JINA_NET_VERSION_MINOR 1
+#define JINA_NET_VERSION_MINOR 2
 
 /**
  * Patch version.
@@ -69,9 +72,13 @@
 #define JINA_NET_VERSION_PATCH 0
 
 /**
- * The outcome of a call (and of each target of a send).
+ * The outcome of a call (and of each target of a send): an `int32_t` in every C ABI.
  */
-typedef enum jina_net_result {
+enum jina_net_result
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
   /**
    * Success.
    */
@@ -162,7 +169,14 @@ typedef enum jina_net_result {
    * deployment and the shard. Nothing was sent for that target.
    */
   JINA_NET_RESOURCE_EXHAUSTED = 21,
-} jina_net_result;
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum jina_net_result jina_net_result;
+#else
+typedef int32_t jina_net_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 /**
  * The kind of the request bytes given to a send.
@@ -251,32 +265,19 @@ typedef struct jina_net_pool jina_net_pool;
 typedef struct jina_net_response jina_net_response;
 
 /**
- * One trailing metadata entry. `key` is NUL-terminated; `value` is not, and is as on the wire
- * (base64 for `-bin` keys).
- */
-typedef struct jina_net_metadata {
-  /**
-   * Lower-case key, NUL-terminated.
-   */
-  const char *key;
-  /**
-   * Value bytes.
-   */
-  const uint8_t *value;
-  /**
-   * Number of value bytes.
-   */
-  size_t value_len;
-} jina_net_metadata;
-
-/**
- * The outcome of a send at one target.
+ * The outcome of a send at one target, read through `jina_net_send_result_target`. The library may
+ * append fields in later versions: `struct_size` says how many bytes this one has, so a field
+ * `f` can be read when `struct_size >= offsetof(jina_net_target_result, f) + sizeof f`.
  */
 typedef struct jina_net_target_result {
   /**
+   * The size of this struct in the library that made it.
+   */
+  size_t struct_size;
+  /**
    * `JINA_NET_OK`, or why this target failed.
    */
-  enum jina_net_result status;
+  jina_net_result status;
   /**
    * The gRPC status code (0 = OK); -1 when the failure had no gRPC status (e.g. pool closed).
    */
@@ -310,19 +311,25 @@ typedef struct jina_net_target_result {
    */
   size_t response_len;
   /**
-   * Trailing metadata (on failure: the metadata of the error status).
-   */
-  const struct jina_net_metadata *metadata;
-  /**
-   * Number of metadata entries.
+   * Number of trailing metadata entries (on failure: the metadata of the error status), read with
+   * `jina_net_target_result_metadata`.
    */
   size_t metadata_len;
+  /**
+   * Library-internal; do not touch.
+   */
+  const void *internal;
 } jina_net_target_result;
 
 /**
- * The outcome of a send, handed to its callback.
+ * The outcome of a send, handed to its callback. The library may append fields in later versions
+ * (see `jina_net_target_result`).
  */
 typedef struct jina_net_send_result {
+  /**
+   * The size of this struct in the library that made it.
+   */
+  size_t struct_size;
   /**
    * The id the send function returned in `out_send_id` (0 for the one-shot helpers).
    */
@@ -331,17 +338,14 @@ typedef struct jina_net_send_result {
    * `JINA_NET_OK` when every target answered; else the status of the first failed target, or
    * `JINA_NET_POOL_CLOSED` / `JINA_NET_CANCELLED` / `JINA_NET_RUNTIME_ERROR` / `JINA_NET_PANIC`.
    */
-  enum jina_net_result status;
+  jina_net_result status;
   /**
    * The message of `status` ("" when OK), NUL-terminated.
    */
   const char *error_message;
   /**
-   * One entry per target reached (ALL: one per shard), in shard order.
-   */
-  const struct jina_net_target_result *targets;
-  /**
-   * Number of targets.
+   * Number of targets reached (ALL: one per shard), read in shard order with
+   * `jina_net_send_result_target`.
    */
   size_t targets_len;
   /**
@@ -349,6 +353,26 @@ typedef struct jina_net_send_result {
    */
   const void *internal;
 } jina_net_send_result;
+
+/**
+ * One metadata entry: `key` is NUL-terminated and lower-case; `value` is not NUL-terminated. In a
+ * response it is as on the wire (base64 for `-bin` keys); in a request it is the value itself (the
+ * library base64-encodes `-bin` values). This struct never changes size (arrays of it are indexed).
+ */
+typedef struct jina_net_metadata {
+  /**
+   * Lower-case key, NUL-terminated.
+   */
+  const char *key;
+  /**
+   * Value bytes.
+   */
+  const uint8_t *value;
+  /**
+   * Number of value bytes.
+   */
+  size_t value_len;
+} jina_net_metadata;
 
 /**
  * One gRPC channel option, in gRPC core's naming.
@@ -375,23 +399,15 @@ typedef void (*jina_net_log_callback)(void *user_data,
                                       const char *message);
 
 /**
- * A borrowed byte buffer (`data` may be NULL only when `len` is 0).
- */
-typedef struct jina_net_bytes {
-  /**
-   * First byte.
-   */
-  const uint8_t *data;
-  /**
-   * Number of bytes.
-   */
-  size_t len;
-} jina_net_bytes;
-
-/**
- * Options of the one-shot helpers. NULL = defaults.
+ * Options of the one-shot helpers (NULL = defaults). Initialise with
+ * `jina_net_oneshot_options_init(&o, sizeof o)`, then change what you need; `struct_size` says how
+ * many bytes the caller's header declares (see `jina_net_pool_options`).
  */
 typedef struct jina_net_oneshot_options {
+  /**
+   * `sizeof(jina_net_oneshot_options)` in the caller's header; set by `jina_net_oneshot_options_init`.
+   */
+  size_t struct_size;
   /**
    * Deadline in milliseconds; 0 = the helper's default (100 s blocking, 1 s callback form).
    */
@@ -415,20 +431,41 @@ typedef struct jina_net_oneshot_options {
 } jina_net_oneshot_options;
 
 /**
+ * A borrowed byte buffer (`data` may be NULL only when `len` is 0).
+ */
+typedef struct jina_net_bytes {
+  /**
+   * First byte.
+   */
+  const uint8_t *data;
+  /**
+   * Number of bytes.
+   */
+  size_t len;
+} jina_net_bytes;
+
+/**
  * Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
- * on a library runtime thread (or, if the runtime is shut down while the send is pending, on the
- * thread calling `jina_net_runtime_shutdown`). `result` and everything it points to is valid only
- * during the call; keep a response with `jina_net_send_result_retain_response`. The callback must
- * return promptly, must not block on the library (blocking helpers fail with
+ * on a library runtime thread (a caller-driven pool: on the thread polling it; if the runtime is
+ * shut down while the send is pending, on the thread calling `jina_net_runtime_shutdown`).
+ * `result` and everything it points to is valid only during the call; read its targets with
+ * `jina_net_send_result_target`, keep a response with `jina_net_send_result_retain_response`. The
+ * callback must return promptly, must not block on the library (blocking helpers fail with
  * `JINA_NET_RUNTIME_ERROR` there) and must not unwind (no C++ exception may escape it).
  */
 typedef void (*jina_net_send_callback)(void *user_data,
                                        const struct jina_net_send_result *result);
 
 /**
- * Options of a pool. Initialise with `jina_net_pool_options_init`, then change what you need.
+ * Options of a pool. Initialise with `jina_net_pool_options_init(&options, sizeof options)` (or
+ * `_init_resilient`), then change what you need. `struct_size` says how many bytes of the struct the
+ * caller's header declares: the library reads no more, and a field it lacks takes its default.
  */
 typedef struct jina_net_pool_options {
+  /**
+   * `sizeof(jina_net_pool_options)` in the caller's header; set by the `_init` functions.
+   */
+  size_t struct_size;
   /**
    * Attempts per send on `UNAVAILABLE`, the first included (default 3, as jina; 1 = no retry).
    * With `fail_over`, at least one per replica of the shard.
@@ -555,10 +592,15 @@ typedef void (*jina_net_free_fn)(void *free_ctx,
                                  size_t len);
 
 /**
- * Routing and settings of one send. Initialise with `jina_net_send_options_init`, then change what
- * you need.
+ * Routing and settings of one send. Initialise with `jina_net_send_options_init(&o, sizeof o)`, then
+ * change what you need. `struct_size` says how many bytes of the struct the caller's header
+ * declares: the library reads no more, and a field the caller's struct lacks takes its default.
  */
 typedef struct jina_net_send_options {
+  /**
+   * `sizeof(jina_net_send_options)` in the caller's header; set by `jina_net_send_options_init`.
+   */
+  size_t struct_size;
   /**
    * A `jina_net_request_kind` (default `JINA_NET_REQUEST_DATA`).
    */
@@ -588,11 +630,46 @@ typedef struct jina_net_send_options {
    * when the pool hedges (`jina_net_pool_options.max_hedges`); the callback still fires once.
    */
   bool idempotent;
+  /**
+   * Request metadata sent with every attempt of the send (retries, fail-over, hedges): an
+   * authorization header, a request id, `traceparent` (default NULL). `metadata_len` entries,
+   * copied before the send function returns. Keys are lower-case ASCII (digits, a-z, `_`, `-`,
+   * `.`); a key ending in `-bin` takes any bytes (the library base64-encodes them), other values
+   * are printable ASCII and space. Reserved names (`grpc-*`, `te`, `content-type`, `user-agent`,
+   * HTTP/2 connection headers, and `endpoint` when the send sets `endpoint`) and invalid bytes are
+   * refused with `JINA_NET_INVALID_ARGUMENT` before anything is sent.
+   */
+  const struct jina_net_metadata *metadata;
+  /**
+   * The number of `metadata` entries.
+   */
+  size_t metadata_len;
 } jina_net_send_options;
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Target `index` of a send result (`index < result->targets_len`), valid during the callback; NULL
+ * when `result` is NULL or `index` is out of range.
+ *
+ * # Safety
+ * `result` must be NULL or the pointer the callback received, used during the callback.
+ */
+const struct jina_net_target_result *jina_net_send_result_target(const struct jina_net_send_result *result,
+                                                                 size_t index);
+
+/**
+ * Trailing metadata entry `index` of a target (`index < target->metadata_len`), valid during the
+ * callback: `key` is NUL-terminated and lower-case, `value` is as on the wire (base64 for `-bin`
+ * keys). NULL when `target` is NULL or `index` is out of range.
+ *
+ * # Safety
+ * `target` must be NULL or come from `jina_net_send_result_target`, used during the callback.
+ */
+const struct jina_net_metadata *jina_net_target_result_metadata(const struct jina_net_target_result *target,
+                                                                size_t index);
 
 /**
  * Keeps the response of target `index` of a send result beyond the callback, without copying its
@@ -602,9 +679,9 @@ extern "C" {
  * # Safety
  * `result` must be the pointer the callback received, used during the callback.
  */
-enum jina_net_result jina_net_send_result_retain_response(const struct jina_net_send_result *result,
-                                                          size_t index,
-                                                          struct jina_net_response **out_response);
+jina_net_result jina_net_send_result_retain_response(const struct jina_net_send_result *result,
+                                                     size_t index,
+                                                     struct jina_net_response **out_response);
 
 /**
  * Whether `host` is this machine: `localhost`, `0.0.0.0` and loopback IPs are; other IPs are not;
@@ -613,8 +690,8 @@ enum jina_net_result jina_net_send_result_retain_response(const struct jina_net_
  * # Safety
  * `host` NUL-terminated; `out_local` writable.
  */
-enum jina_net_result jina_net_host_is_local(const char *host,
-                                            bool *out_local);
+jina_net_result jina_net_host_is_local(const char *host,
+                                       bool *out_local);
 
 /**
  * jina's `is_remote_local_connection(first, second)`: true only when `first` is global and `second`
@@ -623,9 +700,9 @@ enum jina_net_result jina_net_host_is_local(const char *host,
  * # Safety
  * Strings NUL-terminated; `out_result` writable.
  */
-enum jina_net_result jina_net_is_remote_local_connection(const char *first,
-                                                         const char *second,
-                                                         bool *out_result);
+jina_net_result jina_net_is_remote_local_connection(const char *first,
+                                                    const char *second,
+                                                    bool *out_result);
 
 /**
  * jina's default gRPC options (unlimited message sizes), as a static array of `*out_len` entries.
@@ -657,9 +734,9 @@ const struct jina_net_grpc_option *jina_net_default_grpc_options(size_t *out_len
  * `callback` NULL or a function safe to call from any thread until it is replaced; `user_data` is
  * handed back untouched.
  */
-enum jina_net_result jina_net_log_set_callback(jina_net_log_callback callback,
-                                               void *user_data,
-                                               uint32_t max_level);
+jina_net_result jina_net_log_set_callback(jina_net_log_callback callback,
+                                          void *user_data,
+                                          uint32_t max_level);
 
 /**
  * Writes the pool's metrics to `*out_text` in the Prometheus text exposition format (version
@@ -676,8 +753,19 @@ enum jina_net_result jina_net_log_set_callback(jina_net_log_callback callback,
  * # Safety
  * `pool` must be a live pool; `out_text` writable.
  */
-enum jina_net_result jina_net_pool_metrics_text(struct jina_net_pool *pool,
-                                                char **out_text);
+jina_net_result jina_net_pool_metrics_text(struct jina_net_pool *pool,
+                                           char **out_text);
+
+/**
+ * Fills the caller's `struct_size` bytes at `options` with the defaults (the helper's timeout,
+ * plaintext unless the address says TLS, system roots, no endpoint) and sets
+ * `options->struct_size`: `jina_net_oneshot_options_init(&o, sizeof o)`.
+ *
+ * # Safety
+ * `options` must be NULL or point to `struct_size` writable bytes.
+ */
+jina_net_result jina_net_oneshot_options_init(struct jina_net_oneshot_options *options,
+                                              size_t struct_size);
 
 /**
  * Sends `requests` (of `kind`; several data requests go as one `process_data` call) to `target`
@@ -688,12 +776,12 @@ enum jina_net_result jina_net_pool_metrics_text(struct jina_net_pool *pool,
  * # Safety
  * Buffers readable for the call; strings NUL-terminated; `out_response` writable.
  */
-enum jina_net_result jina_net_send_requests_sync(uint32_t kind,
-                                                 const struct jina_net_bytes *requests,
-                                                 size_t requests_len,
-                                                 const char *target,
-                                                 const struct jina_net_oneshot_options *options,
-                                                 struct jina_net_response **out_response);
+jina_net_result jina_net_send_requests_sync(uint32_t kind,
+                                            const struct jina_net_bytes *requests,
+                                            size_t requests_len,
+                                            const char *target,
+                                            const struct jina_net_oneshot_options *options,
+                                            struct jina_net_response **out_response);
 
 /**
  * `jina_net_send_requests_sync` with one request.
@@ -701,12 +789,12 @@ enum jina_net_result jina_net_send_requests_sync(uint32_t kind,
  * # Safety
  * As `jina_net_send_requests_sync`.
  */
-enum jina_net_result jina_net_send_request_sync(uint32_t kind,
-                                                const uint8_t *request,
-                                                size_t request_len,
-                                                const char *target,
-                                                const struct jina_net_oneshot_options *options,
-                                                struct jina_net_response **out_response);
+jina_net_result jina_net_send_request_sync(uint32_t kind,
+                                           const uint8_t *request,
+                                           size_t request_len,
+                                           const char *target,
+                                           const struct jina_net_oneshot_options *options,
+                                           struct jina_net_response **out_response);
 
 /**
  * Sends one request to `target` without retry (timeout 1 s by default) and returns at once;
@@ -715,13 +803,13 @@ enum jina_net_result jina_net_send_request_sync(uint32_t kind,
  * # Safety
  * Buffers readable for the call; strings NUL-terminated.
  */
-enum jina_net_result jina_net_send_request_async(uint32_t kind,
-                                                 const uint8_t *request,
-                                                 size_t request_len,
-                                                 const char *target,
-                                                 const struct jina_net_oneshot_options *options,
-                                                 jina_net_send_callback callback,
-                                                 void *user_data);
+jina_net_result jina_net_send_request_async(uint32_t kind,
+                                            const uint8_t *request,
+                                            size_t request_len,
+                                            const char *target,
+                                            const struct jina_net_oneshot_options *options,
+                                            jina_net_send_callback callback,
+                                            void *user_data);
 
 /**
  * Registers the worker `worker_host:worker_port` (shard `shard_id`, or `JINA_NET_NO_SHARD` to send
@@ -731,12 +819,12 @@ enum jina_net_result jina_net_send_request_async(uint32_t kind,
  * # Safety
  * Strings NUL-terminated.
  */
-enum jina_net_result jina_net_activate_worker(const char *worker_host,
-                                              uint16_t worker_port,
-                                              const char *target_head,
-                                              int64_t shard_id,
-                                              jina_net_send_callback callback,
-                                              void *user_data);
+jina_net_result jina_net_activate_worker(const char *worker_host,
+                                         uint16_t worker_port,
+                                         const char *target_head,
+                                         int64_t shard_id,
+                                         jina_net_send_callback callback,
+                                         void *user_data);
 
 /**
  * DEACTIVATE: takes the worker out of the head; otherwise as `jina_net_activate_worker`.
@@ -744,12 +832,12 @@ enum jina_net_result jina_net_activate_worker(const char *worker_host,
  * # Safety
  * Strings NUL-terminated.
  */
-enum jina_net_result jina_net_deactivate_worker(const char *worker_host,
-                                                uint16_t worker_port,
-                                                const char *target_head,
-                                                int64_t shard_id,
-                                                jina_net_send_callback callback,
-                                                void *user_data);
+jina_net_result jina_net_deactivate_worker(const char *worker_host,
+                                           uint16_t worker_port,
+                                           const char *target_head,
+                                           int64_t shard_id,
+                                           jina_net_send_callback callback,
+                                           void *user_data);
 
 /**
  * Blocking ACTIVATE (timeout `timeout_ms`, 0 = 100 s; up to 3 attempts on `UNAVAILABLE`).
@@ -758,12 +846,12 @@ enum jina_net_result jina_net_deactivate_worker(const char *worker_host,
  * # Safety
  * Strings NUL-terminated; `out_response` NULL or writable.
  */
-enum jina_net_result jina_net_activate_worker_sync(const char *worker_host,
-                                                   uint16_t worker_port,
-                                                   const char *target_head,
-                                                   uint64_t timeout_ms,
-                                                   int64_t shard_id,
-                                                   struct jina_net_response **out_response);
+jina_net_result jina_net_activate_worker_sync(const char *worker_host,
+                                              uint16_t worker_port,
+                                              const char *target_head,
+                                              uint64_t timeout_ms,
+                                              int64_t shard_id,
+                                              struct jina_net_response **out_response);
 
 /**
  * Blocking DEACTIVATE; otherwise as `jina_net_activate_worker_sync`.
@@ -771,12 +859,12 @@ enum jina_net_result jina_net_activate_worker_sync(const char *worker_host,
  * # Safety
  * As `jina_net_activate_worker_sync`.
  */
-enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
-                                                     uint16_t worker_port,
-                                                     const char *target_head,
-                                                     uint64_t timeout_ms,
-                                                     int64_t shard_id,
-                                                     struct jina_net_response **out_response);
+jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
+                                                uint16_t worker_port,
+                                                const char *target_head,
+                                                uint64_t timeout_ms,
+                                                int64_t shard_id,
+                                                struct jina_net_response **out_response);
 
 /**
  * Polls a caller-driven pool (`caller_driven` in its options): runs its network I/O, timers and
@@ -795,9 +883,9 @@ enum jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
  * # Safety
  * `pool` must be a live pool; `out_completed` NULL or writable.
  */
-enum jina_net_result jina_net_pool_poll(struct jina_net_pool *pool,
-                                        uint64_t timeout_ms,
-                                        size_t *out_completed);
+jina_net_result jina_net_pool_poll(struct jina_net_pool *pool,
+                                   uint64_t timeout_ms,
+                                   size_t *out_completed);
 
 /**
  * Creates a pool (`options` NULL = defaults) and writes it to `*out_pool`. Starts the library runtime
@@ -806,8 +894,8 @@ enum jina_net_result jina_net_pool_poll(struct jina_net_pool *pool,
  * # Safety
  * `options` must be NULL or a valid options struct; `out_pool` must be writable.
  */
-enum jina_net_result jina_net_pool_new(const struct jina_net_pool_options *options,
-                                       struct jina_net_pool **out_pool);
+jina_net_result jina_net_pool_new(const struct jina_net_pool_options *options,
+                                  struct jina_net_pool **out_pool);
 
 /**
  * Creates a pool that follows the Jina pods of a Kubernetes namespace (labels
@@ -823,11 +911,11 @@ enum jina_net_result jina_net_pool_new(const struct jina_net_pool_options *optio
  * # Safety
  * Strings NULL or NUL-terminated; `options` NULL or valid; `out_pool` writable.
  */
-enum jina_net_result jina_net_pool_new_k8s(const char *namespace_,
-                                           const char *kubeconfig_path,
-                                           uint16_t port,
-                                           const struct jina_net_pool_options *options,
-                                           struct jina_net_pool **out_pool);
+jina_net_result jina_net_pool_new_k8s(const char *namespace_,
+                                      const char *kubeconfig_path,
+                                      uint16_t port,
+                                      const struct jina_net_pool_options *options,
+                                      struct jina_net_pool **out_pool);
 
 /**
  * Closes the pool: connections are dropped, pending sends complete with `JINA_NET_POOL_CLOSED`,
@@ -839,7 +927,7 @@ enum jina_net_result jina_net_pool_new_k8s(const char *namespace_,
  * # Safety
  * `pool` must be a live pool.
  */
-enum jina_net_result jina_net_pool_close(struct jina_net_pool *pool);
+jina_net_result jina_net_pool_close(struct jina_net_pool *pool);
 
 /**
  * Closes (see `jina_net_pool_close`) and frees the pool. NULL is ignored. Does not wait: callbacks of
@@ -862,12 +950,12 @@ void jina_net_pool_free(struct jina_net_pool *pool);
  * # Safety
  * `pool` must be a live pool; strings NUL-terminated; `out_added` NULL or writable.
  */
-enum jina_net_result jina_net_pool_add_connection(struct jina_net_pool *pool,
-                                                  const char *deployment,
-                                                  const char *address,
-                                                  bool head,
-                                                  int64_t shard_id,
-                                                  bool *out_added);
+jina_net_result jina_net_pool_add_connection(struct jina_net_pool *pool,
+                                             const char *deployment,
+                                             const char *address,
+                                             bool head,
+                                             int64_t shard_id,
+                                             bool *out_added);
 
 /**
  * Removes the replica at `address` from `deployment` (head, or shard `shard_id`). `*out_removed`
@@ -876,32 +964,37 @@ enum jina_net_result jina_net_pool_add_connection(struct jina_net_pool *pool,
  * # Safety
  * As `jina_net_pool_add_connection`.
  */
-enum jina_net_result jina_net_pool_remove_connection(struct jina_net_pool *pool,
-                                                     const char *deployment,
-                                                     const char *address,
-                                                     bool head,
-                                                     int64_t shard_id,
-                                                     bool *out_removed);
+jina_net_result jina_net_pool_remove_connection(struct jina_net_pool *pool,
+                                                const char *deployment,
+                                                const char *address,
+                                                bool head,
+                                                int64_t shard_id,
+                                                bool *out_removed);
 
 /**
- * Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
- * same replica, no backoff, no ejection). NULL is ignored.
+ * Fills the caller's `struct_size` bytes at `options` with the defaults: jina 3.1.0's behaviour (3
+ * attempts on `UNAVAILABLE` on the same replica, no backoff, no ejection), and sets
+ * `options->struct_size`. Pass `sizeof` of the struct as the caller's header declares it:
+ * `jina_net_pool_options_init(&o, sizeof o)`. `JINA_NET_NULL_ARGUMENT` for NULL,
+ * `JINA_NET_INVALID_ARGUMENT` when `struct_size` is smaller than a `size_t`.
  *
  * # Safety
- * `options` must be NULL or point to writable storage for the struct.
+ * `options` must be NULL or point to `struct_size` writable bytes.
  */
-void jina_net_pool_options_init(struct jina_net_pool_options *options);
+jina_net_result jina_net_pool_options_init(struct jina_net_pool_options *options,
+                                           size_t struct_size);
 
 /**
- * Fills `options` with the recommended settings for production: fail-over to the next replica of
- * the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
- * to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
- * doubling up to 800 ms, at most half of a list). NULL is ignored.
+ * `jina_net_pool_options_init` with the recommended settings for production: fail-over to the next
+ * replica of the shard (every replica tried before giving up), jittered exponential backoff (10 ms
+ * doubling up to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure,
+ * 100 ms doubling up to 800 ms, at most half of a list).
  *
  * # Safety
- * `options` must be NULL or point to writable storage for the struct.
+ * As `jina_net_pool_options_init`.
  */
-void jina_net_pool_options_init_resilient(struct jina_net_pool_options *options);
+jina_net_result jina_net_pool_options_init_resilient(struct jina_net_pool_options *options,
+                                                     size_t struct_size);
 
 /**
  * The response body (a serialized `DataRequestProto` or `ControlRequestProto`): `*out_data` points
@@ -910,9 +1003,9 @@ void jina_net_pool_options_init_resilient(struct jina_net_pool_options *options)
  * # Safety
  * `response` must be a live response; out-parameters must be writable.
  */
-enum jina_net_result jina_net_response_body(const struct jina_net_response *response,
-                                            const uint8_t **out_data,
-                                            size_t *out_len);
+jina_net_result jina_net_response_body(const struct jina_net_response *response,
+                                       const uint8_t **out_data,
+                                       size_t *out_len);
 
 /**
  * `host:port` of the replica that answered (NUL-terminated, owned by the response); NULL if
@@ -939,11 +1032,11 @@ size_t jina_net_response_metadata_count(const struct jina_net_response *response
  * # Safety
  * `response` must be a live response; out-parameters must be writable.
  */
-enum jina_net_result jina_net_response_metadata(const struct jina_net_response *response,
-                                                size_t index,
-                                                const char **out_key,
-                                                const uint8_t **out_value,
-                                                size_t *out_value_len);
+jina_net_result jina_net_response_metadata(const struct jina_net_response *response,
+                                           size_t index,
+                                           const char **out_key,
+                                           const uint8_t **out_value,
+                                           size_t *out_value_len);
 
 /**
  * Frees a response. NULL is ignored.
@@ -986,11 +1079,11 @@ int32_t jina_net_last_error_grpc_code(void);
  * # Safety
  * `pool` must be a live pool; `out_table` writable.
  */
-enum jina_net_result jina_net_pool_routes(struct jina_net_pool *pool,
-                                          char **out_table);
+jina_net_result jina_net_pool_routes(struct jina_net_pool *pool,
+                                     char **out_table);
 
 /**
- * The library version, `"MAJOR.MINOR.PATCH"` (static; never NULL).
+ * The version of the library loaded at run time, `"MAJOR.MINOR.PATCH"` (static; never NULL).
  */
 const char *jina_net_version(void);
 
@@ -999,7 +1092,7 @@ const char *jina_net_version(void);
  * the runtime starts (the first pool, send or helper starts it): afterwards
  * `JINA_NET_ALREADY_STARTED`. 0 is `JINA_NET_INVALID_ARGUMENT`.
  */
-enum jina_net_result jina_net_runtime_init(uint32_t worker_threads);
+jina_net_result jina_net_runtime_init(uint32_t worker_threads);
 
 /**
  * Shuts the library runtime down: pending sends complete (their callbacks fire, on this thread if
@@ -1007,7 +1100,7 @@ enum jina_net_result jina_net_runtime_init(uint32_t worker_threads);
  * Afterwards every call that needs the runtime fails with `JINA_NET_RUNTIME_ERROR`; pools must
  * still be freed. Must not be called from a callback. Calling it twice is harmless.
  */
-enum jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
+jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
 
 /**
  * Sends requests to a deployment and returns at once; `callback(user_data, result)` fires exactly
@@ -1029,19 +1122,19 @@ enum jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
  * `pool` live; `requests` points to `requests_len` buffers readable for the call; strings
  * NUL-terminated; `user_data` is handed back untouched on another thread.
  */
-enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
-                                        uint32_t kind,
-                                        const struct jina_net_bytes *requests,
-                                        size_t requests_len,
-                                        const char *deployment,
-                                        bool head,
-                                        int64_t shard_id,
-                                        uint32_t shards,
-                                        const char *endpoint,
-                                        uint64_t timeout_ms,
-                                        jina_net_send_callback callback,
-                                        void *user_data,
-                                        uint64_t *out_send_id);
+jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
+                                   uint32_t kind,
+                                   const struct jina_net_bytes *requests,
+                                   size_t requests_len,
+                                   const char *deployment,
+                                   bool head,
+                                   int64_t shard_id,
+                                   uint32_t shards,
+                                   const char *endpoint,
+                                   uint64_t timeout_ms,
+                                   jina_net_send_callback callback,
+                                   void *user_data,
+                                   uint64_t *out_send_id);
 
 /**
  * `jina_net_pool_send` without the copy of the request bytes: the library takes ownership of the
@@ -1054,21 +1147,21 @@ enum jina_net_result jina_net_pool_send(struct jina_net_pool *pool,
  * # Safety
  * As `jina_net_pool_send`; the buffers must stay valid and unchanged until `free_fn` is called for them.
  */
-enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
-                                              uint32_t kind,
-                                              const struct jina_net_bytes *requests,
-                                              size_t requests_len,
-                                              jina_net_free_fn free_fn,
-                                              void *free_ctx,
-                                              const char *deployment,
-                                              bool head,
-                                              int64_t shard_id,
-                                              uint32_t shards,
-                                              const char *endpoint,
-                                              uint64_t timeout_ms,
-                                              jina_net_send_callback callback,
-                                              void *user_data,
-                                              uint64_t *out_send_id);
+jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
+                                         uint32_t kind,
+                                         const struct jina_net_bytes *requests,
+                                         size_t requests_len,
+                                         jina_net_free_fn free_fn,
+                                         void *free_ctx,
+                                         const char *deployment,
+                                         bool head,
+                                         int64_t shard_id,
+                                         uint32_t shards,
+                                         const char *endpoint,
+                                         uint64_t timeout_ms,
+                                         jina_net_send_callback callback,
+                                         void *user_data,
+                                         uint64_t *out_send_id);
 
 /**
  * Cancels a pending send: its callback fires (once, as always) with `JINA_NET_CANCELLED` for the
@@ -1077,8 +1170,8 @@ enum jina_net_result jina_net_pool_send_owned(struct jina_net_pool *pool,
  * # Safety
  * `pool` must be a live pool.
  */
-enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
-                                          uint64_t send_id);
+jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
+                                     uint64_t send_id);
 
 /**
  * `jina_net_pool_send` with its settings in `options` (NULL = the defaults of
@@ -1090,14 +1183,14 @@ enum jina_net_result jina_net_pool_cancel(struct jina_net_pool *pool,
  * As `jina_net_pool_send`; `options` NULL or a valid struct whose `endpoint` is NULL or
  * NUL-terminated.
  */
-enum jina_net_result jina_net_pool_send_ex(struct jina_net_pool *pool,
-                                           const struct jina_net_bytes *requests_ptr,
-                                           size_t requests_len,
-                                           const char *deployment,
-                                           const struct jina_net_send_options *options,
-                                           jina_net_send_callback callback,
-                                           void *user_data,
-                                           uint64_t *out_send_id);
+jina_net_result jina_net_pool_send_ex(struct jina_net_pool *pool,
+                                      const struct jina_net_bytes *requests_ptr,
+                                      size_t requests_len,
+                                      const char *deployment,
+                                      const struct jina_net_send_options *options,
+                                      jina_net_send_callback callback,
+                                      void *user_data,
+                                      uint64_t *out_send_id);
 
 /**
  * `jina_net_pool_send_owned` with its settings in `options` (NULL = the defaults of
@@ -1111,25 +1204,28 @@ enum jina_net_result jina_net_pool_send_ex(struct jina_net_pool *pool,
  * # Safety
  * As `jina_net_pool_send_owned`; `options` as for `jina_net_pool_send_ex`.
  */
-enum jina_net_result jina_net_pool_send_owned_ex(struct jina_net_pool *pool,
-                                                 const struct jina_net_bytes *requests_ptr,
-                                                 size_t requests_len,
-                                                 jina_net_free_fn free_fn,
-                                                 void *free_ctx,
-                                                 const char *deployment,
-                                                 const struct jina_net_send_options *options,
-                                                 jina_net_send_callback callback,
-                                                 void *user_data,
-                                                 uint64_t *out_send_id);
+jina_net_result jina_net_pool_send_owned_ex(struct jina_net_pool *pool,
+                                            const struct jina_net_bytes *requests_ptr,
+                                            size_t requests_len,
+                                            jina_net_free_fn free_fn,
+                                            void *free_ctx,
+                                            const char *deployment,
+                                            const struct jina_net_send_options *options,
+                                            jina_net_send_callback callback,
+                                            void *user_data,
+                                            uint64_t *out_send_id);
 
 /**
- * Fills `options` with the defaults (data request, shard rotation, ANY, no endpoint, the pool's
- * timeout, not idempotent). NULL is ignored.
+ * Fills the caller's `struct_size` bytes at `options` with the defaults (data request, shard
+ * rotation, ANY, no endpoint, the pool's timeout, not idempotent, no metadata) and sets
+ * `options->struct_size`: `jina_net_send_options_init(&o, sizeof o)`. `JINA_NET_NULL_ARGUMENT` for
+ * NULL, `JINA_NET_INVALID_ARGUMENT` when `struct_size` is smaller than a `size_t`.
  *
  * # Safety
- * `options` must be NULL or point to writable storage for the struct.
+ * `options` must be NULL or point to `struct_size` writable bytes.
  */
-void jina_net_send_options_init(struct jina_net_send_options *options);
+jina_net_result jina_net_send_options_init(struct jina_net_send_options *options,
+                                           size_t struct_size);
 
 /**
  * Frees a string the library returned. NULL is ignored.

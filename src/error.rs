@@ -92,6 +92,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An argument the library cannot use (request metadata with a reserved name or invalid bytes).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// Request bytes or request kinds that cannot be sent.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -121,7 +124,7 @@ pub enum Error {
     #[error("{0}")]
     Rpc(Box<RpcError>),
     /// Every replica of the head or shard had its in-flight limit of calls and the queue of sends
-    /// waiting for a slot was full (see [`InFlightLimit`](crate::limit::InFlightLimit)).
+    /// waiting for a slot was full (see [`InFlightLimit`](crate::policy::InFlightLimit)).
     #[error(
         "{}{}: resource exhausted: each of the {replicas} replicas has {max_per_replica} calls in flight and {max_queued} sends are queued",
         deployment.as_ref().map(|d| format!("deployment {d:?} ")).unwrap_or_default(),

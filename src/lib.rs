@@ -54,4 +54,4 @@ pub use pool_factory::create_connection_pool;
 pub use replica::{create_async_channel_stub, Replica, ReplicaConfig, Response};
 pub use request::{Request, RequestKind};
 pub use runtime::DrivenRuntime;
-pub use transport::CallOptions;
+pub use transport::{CallOptions, Metadata};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::c_abi::*;
 use common::*;
 use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
-use jina_net::ffi::completion::jina_net_send_result;
+use jina_net::ffi::completion::{jina_net_send_result, jina_net_send_result_target};
 use jina_net::ffi::poll::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
@@ -35,7 +35,7 @@ fn server_runtime() -> tokio::runtime::Runtime {
 
 fn driven_pool() -> *mut jina_net_pool {
     let mut options = std::mem::MaybeUninit::<jina_net_pool_options>::uninit();
-    unsafe { jina_net_pool_options_init(options.as_mut_ptr()) };
+    unsafe { jina_net_pool_options_init(options.as_mut_ptr(), std::mem::size_of::<jina_net_pool_options>()) };
     let mut options = unsafe { options.assume_init() };
     options.caller_driven = true;
     let mut pool = ptr::null_mut();
@@ -127,7 +127,7 @@ unsafe extern "C" fn record(user_data: *mut c_void, result: *const jina_net_send
     let seen = unsafe { &*(user_data as *const Seen) };
     let r = unsafe { &*result };
     let len = if r.targets_len == 1 {
-        unsafe { (*r.targets).response_len }
+        unsafe { (*jina_net_send_result_target(r, 0)).response_len }
     } else {
         0
     };

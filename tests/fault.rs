@@ -155,7 +155,7 @@ fn sends_survive_random_kills_and_restarts() {
     let mut pool: *mut jina_net_pool = std::ptr::null_mut();
     unsafe {
         let mut options = std::mem::zeroed::<jina_net_pool_options>();
-        jina_net_pool_options_init_resilient(&mut options);
+        jina_net_pool_options_init_resilient(&mut options, std::mem::size_of::<jina_net_pool_options>());
         options.max_attempts = 12; // a send may meet several replicas dying in turn
         options.default_timeout_ms = 20_000;
         assert_eq!(jina_net_pool_new(&options, &mut pool), JINA_NET_OK);

@@ -164,13 +164,13 @@ fn bad_input_gets_specific_codes_and_leaves_the_pool_working() {
         let mut p = ptr::null_mut();
         assert_eq!(jina_net_pool_new(ptr::null(), ptr::null_mut()), JINA_NET_NULL_ARGUMENT);
         let mut opts = std::mem::zeroed::<jina_net_pool_options>();
-        jina_net_pool_options_init(&mut opts);
+        jina_net_pool_options_init(&mut opts, std::mem::size_of::<jina_net_pool_options>());
         assert_eq!(opts.max_attempts, 3);
         assert!(
             !opts.fail_over && opts.eject_after_failures == 0 && opts.initial_backoff_ms == 0,
             "jina's behaviour"
         );
-        jina_net_pool_options_init_resilient(&mut opts);
+        jina_net_pool_options_init_resilient(&mut opts, std::mem::size_of::<jina_net_pool_options>());
         assert!(opts.fail_over && opts.eject_after_failures == 1 && opts.max_ejection_percent == 50);
         opts.max_attempts = 0;
         assert_eq!(jina_net_pool_new(&opts, &mut p), JINA_NET_INVALID_ARGUMENT);
@@ -460,6 +460,7 @@ async fn one_shot_helpers_and_control_plane() {
         let r = req("via-head");
         let mut resp = ptr::null_mut();
         let opts = jina_net_oneshot_options {
+            struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
             timeout_ms: 0,
             tls: false,
             root_certificates_pem: ptr::null(),

@@ -570,6 +570,7 @@ fn send_sync(kind: u32, requests: &[Vec<u8>], target: &str, endpoint: Option<&st
         .collect();
     let endpoint = endpoint.map(cs);
     let opts = jina_net_oneshot_options {
+        struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
         timeout_ms: 30_000,
         tls: false,
         root_certificates_pem: ptr::null(),
@@ -590,6 +591,7 @@ fn send_sync(kind: u32, requests: &[Vec<u8>], target: &str, endpoint: Option<&st
 fn send_one_sync(kind: u32, request: &[u8], target: &str, endpoint: Option<&str>) -> SyncResult {
     let endpoint = endpoint.map(cs);
     let opts = jina_net_oneshot_options {
+        struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
         timeout_ms: 30_000,
         tls: false,
         root_certificates_pem: ptr::null(),

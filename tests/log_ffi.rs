@@ -170,7 +170,12 @@ fn the_log_callback_gets_library_events_at_its_level_on_library_threads() {
     // A caller-driven pool: its events come from the thread that polls it.
     EVENTS.lock().unwrap().clear();
     let mut options = std::mem::MaybeUninit::<jina_net::ffi::pool_options::jina_net_pool_options>::uninit();
-    unsafe { jina_net::ffi::pool_options::jina_net_pool_options_init(options.as_mut_ptr()) };
+    unsafe {
+        jina_net::ffi::pool_options::jina_net_pool_options_init(
+            options.as_mut_ptr(),
+            std::mem::size_of::<jina_net::ffi::pool_options::jina_net_pool_options>(),
+        )
+    };
     let mut options = unsafe { options.assume_init() };
     options.caller_driven = true;
     let mut driven = ptr::null_mut();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::c_abi::*;
 use common::*;
 use jina_net::ffi::args::jina_net_bytes;
-use jina_net::ffi::completion::jina_net_send_result;
+use jina_net::ffi::completion::{jina_net_send_result, jina_net_send_result_target};
 use jina_net::ffi::metrics::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
@@ -95,7 +95,7 @@ async fn limits_and_hedging_under_load_complete_every_send_exactly_once() {
         messages: Mutex::default(),
     });
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    unsafe { jina_net_pool_options_init(&mut o) };
+    unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) };
     o.balance = jina_net_balance::JINA_NET_BALANCE_P2C_PEAK_EWMA as u32;
     o.max_in_flight_per_replica = 2;
     o.max_queued_sends = 64;
@@ -120,7 +120,7 @@ async fn limits_and_hedging_under_load_complete_every_send_exactly_once() {
                         len: bytes.len(),
                     };
                     let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
-                    unsafe { jina_net_send_options_init(&mut so) };
+                    unsafe { jina_net_send_options_init(&mut so, std::mem::size_of::<jina_net_send_options>()) };
                     so.idempotent = index % 2 == 0;
                     so.timeout_ms = if index % 5 == 0 { 15 } else { 0 };
                     let r = unsafe {
@@ -206,7 +206,7 @@ unsafe extern "C" fn one(user_data: *mut c_void, result: *const jina_net_send_re
     let o = unsafe { &*(user_data as *const One) };
     let r = unsafe { &*result };
     let replica = if r.targets_len == 1 {
-        s(unsafe { &*r.targets }.address)
+        s(unsafe { &*jina_net_send_result_target(r, 0) }.address)
     } else {
         String::new()
     };
@@ -228,7 +228,7 @@ async fn send_ex_hedges_idempotent_sends_only_and_calls_back_once() {
     let slow = start("slow", Role::Slow(Duration::from_millis(400))).await;
     let fast = start("fast", Role::Echo).await;
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    unsafe { jina_net_pool_options_init(&mut o) };
+    unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) };
     assert_eq!(o.balance, 0);
     assert_eq!(
         (o.max_in_flight_per_replica, o.max_hedges, o.metrics),
@@ -247,7 +247,7 @@ async fn send_ex_hedges_idempotent_sends_only_and_calls_back_once() {
     };
     let c = One::default();
     let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
-    unsafe { jina_net_send_options_init(&mut so) };
+    unsafe { jina_net_send_options_init(&mut so, std::mem::size_of::<jina_net_send_options>()) };
     assert!(!so.idempotent && so.shard_id == -1 && so.timeout_ms == 0);
     so.idempotent = true;
     let mut id = 0;
@@ -306,7 +306,7 @@ fn option_checks_and_the_new_result_code() {
     let name = unsafe { std::ffi::CStr::from_ptr(jina_net_result_name(21)) };
     assert_eq!(name.to_str().unwrap(), "JINA_NET_RESOURCE_EXHAUSTED");
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    unsafe { jina_net_pool_options_init_resilient(&mut o) };
+    unsafe { jina_net_pool_options_init_resilient(&mut o, std::mem::size_of::<jina_net_pool_options>()) };
     assert_eq!(
         (o.p2c_default_rtt_ms, o.p2c_decay_ms, o.max_queued_sends),
         (30, 10_000, 1000)
@@ -336,7 +336,7 @@ async fn send_owned_ex_hedges_owned_buffers_and_frees_them_once() {
     let slow = start("slow", Role::Slow(Duration::from_millis(400))).await;
     let fast = start("fast", Role::Echo).await;
     let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    unsafe { jina_net_pool_options_init(&mut o) };
+    unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) };
     o.hedge_delay_ms = 30;
     o.max_hedges = 1;
     let pool = pool_with(&o);
@@ -351,7 +351,7 @@ async fn send_owned_ex_hedges_owned_buffers_and_frees_them_once() {
     let frees_ctx = &frees as *const AtomicUsize as *mut c_void;
     let c = One::default();
     let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
-    unsafe { jina_net_send_options_init(&mut so) };
+    unsafe { jina_net_send_options_init(&mut so, std::mem::size_of::<jina_net_send_options>()) };
     so.idempotent = true;
     let send = |so: *const jina_net_send_options, free: jina_net_free_fn| unsafe {
         jina_net_pool_send_owned_ex(

@@ -124,7 +124,8 @@ static void on_complete(void *user_data, const jina_net_send_result *result) {
   uint64_t latency = now_ns() - (uint64_t)(uintptr_t)user_data;
   bool ok = result->status == JINA_NET_OK && result->targets_len == expected_targets;
   for (size_t i = 0; ok && i < result->targets_len; i++)
-    ok = result->targets[i].status == JINA_NET_OK && result->targets[i].response_len >= min_len;
+    ok = jina_net_send_result_target(result, i)->status == JINA_NET_OK &&
+         jina_net_send_result_target(result, i)->response_len >= min_len;
   if (!ok) {
     note_error(result->status != JINA_NET_OK ? result->error_message : "short response or wrong target count");
   } else if (atomic_load_explicit(&recording, memory_order_relaxed)) {
@@ -271,7 +272,7 @@ int main(int argc, char **argv) {
   sem_init(&chains_done, 0, 0);
 
   jina_net_pool_options options;
-  jina_net_pool_options_init(&options);
+  jina_net_pool_options_init(&options, sizeof options);
   options.caller_driven = driven;
   jina_net_pool *pool = NULL;
   if (jina_net_pool_new(&options, &pool) != JINA_NET_OK) {

@@ -28,7 +28,7 @@ fn pool() -> *mut jina_net_pool {
     POOL.get_or_init(|| unsafe {
         let mut p = std::ptr::null_mut();
         let mut o = std::mem::zeroed::<jina_net_pool_options>();
-        jina_net_pool_options_init(&mut o);
+        jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>());
         o.max_attempts = 1;
         o.default_timeout_ms = 1000;
         assert_eq!(jina_net_pool_new(&o, &mut p), jina_net_result::JINA_NET_OK);

@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::metadata::jina_net_metadata;
 use super::response::jina_net_response;
 use super::result::{jina_net_result, Failure};
 use crate::error::{Error, ReplicaSet};
@@ -13,31 +14,23 @@ use crate::pool::TargetResult;
 use crate::replica::Response;
 
 /// Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
-/// on a library runtime thread (or, if the runtime is shut down while the send is pending, on the
-/// thread calling `jina_net_runtime_shutdown`). `result` and everything it points to is valid only
-/// during the call; keep a response with `jina_net_send_result_retain_response`. The callback must
-/// return promptly, must not block on the library (blocking helpers fail with
+/// on a library runtime thread (a caller-driven pool: on the thread polling it; if the runtime is
+/// shut down while the send is pending, on the thread calling `jina_net_runtime_shutdown`).
+/// `result` and everything it points to is valid only during the call; read its targets with
+/// `jina_net_send_result_target`, keep a response with `jina_net_send_result_retain_response`. The
+/// callback must return promptly, must not block on the library (blocking helpers fail with
 /// `JINA_NET_RUNTIME_ERROR` there) and must not unwind (no C++ exception may escape it).
 pub type jina_net_send_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, result: *const jina_net_send_result)>;
 
-/// One trailing metadata entry. `key` is NUL-terminated; `value` is not, and is as on the wire
-/// (base64 for `-bin` keys).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct jina_net_metadata {
-    /// Lower-case key, NUL-terminated.
-    pub key: *const c_char,
-    /// Value bytes.
-    pub value: *const u8,
-    /// Number of value bytes.
-    pub value_len: usize,
-}
-
-/// The outcome of a send at one target.
+/// The outcome of a send at one target, read through `jina_net_send_result_target`. The library may
+/// append fields in later versions: `struct_size` says how many bytes this one has, so a field
+/// `f` can be read when `struct_size >= offsetof(jina_net_target_result, f) + sizeof f`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct jina_net_target_result {
+    /// The size of this struct in the library that made it.
+    pub struct_size: usize,
     /// `JINA_NET_OK`, or why this target failed.
     pub status: jina_net_result,
     /// The gRPC status code (0 = OK); -1 when the failure had no gRPC status (e.g. pool closed).
@@ -56,16 +49,20 @@ pub struct jina_net_target_result {
     pub response: *const u8,
     /// Its length.
     pub response_len: usize,
-    /// Trailing metadata (on failure: the metadata of the error status).
-    pub metadata: *const jina_net_metadata,
-    /// Number of metadata entries.
+    /// Number of trailing metadata entries (on failure: the metadata of the error status), read with
+    /// `jina_net_target_result_metadata`.
     pub metadata_len: usize,
+    /// Library-internal; do not touch.
+    pub internal: *const c_void,
 }
 
-/// The outcome of a send, handed to its callback.
+/// The outcome of a send, handed to its callback. The library may append fields in later versions
+/// (see `jina_net_target_result`).
 #[repr(C)]
 #[derive(Debug)]
 pub struct jina_net_send_result {
+    /// The size of this struct in the library that made it.
+    pub struct_size: usize,
     /// The id the send function returned in `out_send_id` (0 for the one-shot helpers).
     pub send_id: u64,
     /// `JINA_NET_OK` when every target answered; else the status of the first failed target, or
@@ -73,9 +70,8 @@ pub struct jina_net_send_result {
     pub status: jina_net_result,
     /// The message of `status` ("" when OK), NUL-terminated.
     pub error_message: *const c_char,
-    /// One entry per target reached (ALL: one per shard), in shard order.
-    pub targets: *const jina_net_target_result,
-    /// Number of targets.
+    /// Number of targets reached (ALL: one per shard), read in shard order with
+    /// `jina_net_send_result_target`.
     pub targets_len: usize,
     /// Library-internal; do not touch.
     pub internal: *const c_void,
@@ -194,10 +190,10 @@ fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: 
     if built.is_err() && !fired.get() {
         // Building the view panicked before the callback ran: report that, with static strings only.
         let result = jina_net_send_result {
+            struct_size: std::mem::size_of::<jina_net_send_result>(),
             send_id,
             status: jina_net_result::JINA_NET_PANIC,
             error_message: c"libjina_net panicked while building a send result".as_ptr(),
-            targets: std::ptr::null(),
             targets_len: 0,
             internal: std::ptr::null(),
         };
@@ -297,6 +293,7 @@ fn call_with_view(
             }),
     );
     targets.extend(pending.iter().map(|p| jina_net_target_result {
+        struct_size: std::mem::size_of::<jina_net_target_result>(),
         status: p.status,
         grpc_code: p.grpc_code,
         head: p.head,
@@ -306,28 +303,82 @@ fn call_with_view(
         error_message: string_at(strings, p.error_message),
         response: p.response.0,
         response_len: p.response.1,
-        metadata: if p.metadata.is_empty() {
+        metadata_len: p.metadata.len(),
+        internal: if p.metadata.is_empty() {
             std::ptr::null()
         } else {
-            metadata[p.metadata.clone()].as_ptr()
+            metadata[p.metadata.clone()].as_ptr().cast()
         },
-        metadata_len: p.metadata.len(),
     }));
+    let internals = ResultInternals { outcome, targets };
     let result = jina_net_send_result {
+        struct_size: std::mem::size_of::<jina_net_send_result>(),
         send_id,
         status,
         error_message: string_at(strings, message),
-        targets: if targets.is_empty() {
-            std::ptr::null()
-        } else {
-            targets.as_ptr()
-        },
         targets_len: targets.len(),
-        internal: (outcome as *const Outcome).cast(),
+        internal: (&internals as *const ResultInternals<'_>).cast(),
     };
     fired.set(true);
     // SAFETY: the callback was checked non-NULL; everything `result` points to outlives the call.
     unsafe { callback(user_data, &result) };
+}
+
+/// What `jina_net_send_result.internal` points to during the callback.
+struct ResultInternals<'a> {
+    outcome: &'a Outcome,
+    targets: &'a [jina_net_target_result],
+}
+
+/// # Safety
+/// `result` is NULL or the pointer a callback received, used during the callback.
+unsafe fn internals<'a>(result: *const jina_net_send_result) -> Option<&'a ResultInternals<'a>> {
+    // SAFETY: the caller's promise; `internal` is NULL or points to the `ResultInternals` that lives
+    // for the duration of the callback.
+    unsafe { result.as_ref()?.internal.cast::<ResultInternals<'a>>().as_ref() }
+}
+
+/// Target `index` of a send result (`index < result->targets_len`), valid during the callback; NULL
+/// when `result` is NULL or `index` is out of range.
+///
+/// # Safety
+/// `result` must be NULL or the pointer the callback received, used during the callback.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_send_result_target(
+    result: *const jina_net_send_result,
+    index: usize,
+) -> *const jina_net_target_result {
+    super::result::boundary_value(std::ptr::null(), || {
+        // SAFETY: as documented.
+        unsafe { internals(result) }
+            .and_then(|i| i.targets.get(index))
+            .map_or(std::ptr::null(), |t| t as *const jina_net_target_result)
+    })
+}
+
+/// Trailing metadata entry `index` of a target (`index < target->metadata_len`), valid during the
+/// callback: `key` is NUL-terminated and lower-case, `value` is as on the wire (base64 for `-bin`
+/// keys). NULL when `target` is NULL or `index` is out of range.
+///
+/// # Safety
+/// `target` must be NULL or come from `jina_net_send_result_target`, used during the callback.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_target_result_metadata(
+    target: *const jina_net_target_result,
+    index: usize,
+) -> *const jina_net_metadata {
+    super::result::boundary_value(std::ptr::null(), || {
+        // SAFETY: as documented: a target the library made, whose `internal` points to its
+        // `metadata_len` entries.
+        let Some(t) = (unsafe { target.as_ref() }) else {
+            return std::ptr::null();
+        };
+        if index >= t.metadata_len || t.internal.is_null() {
+            return std::ptr::null();
+        }
+        // SAFETY: `index < metadata_len` entries start at `internal`.
+        unsafe { t.internal.cast::<jina_net_metadata>().add(index) }
+    })
 }
 
 /// Keeps the response of target `index` of a send result beyond the callback, without copying its
@@ -346,8 +397,9 @@ pub unsafe extern "C" fn jina_net_send_result_retain_response(
         // SAFETY: the caller passes the result of the running callback.
         let result = unsafe { result.as_ref() }.ok_or_else(|| Failure::null("result"))?;
         let out = super::args::out(out_response, "out_response")?;
-        // SAFETY: `internal` points to the Outcome that lives for the duration of the callback.
-        let outcome = unsafe { result.internal.cast::<Outcome>().as_ref() }
+        // SAFETY: the caller passes the result of the running callback.
+        let outcome = unsafe { internals(result) }
+            .map(|i| i.outcome)
             .ok_or_else(|| Failure::new(jina_net_result::JINA_NET_INVALID_ARGUMENT, "result has no responses"))?;
         let view = outcome.view(index).ok_or_else(|| {
             Failure::new(

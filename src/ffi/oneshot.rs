@@ -11,6 +11,7 @@ use super::completion::{jina_net_send_callback, Completion, Outcome};
 use super::requests::requests;
 use super::response::jina_net_response;
 use super::result::{boundary, jina_net_result, Failure};
+use super::sized::{read_sized, write_sized, SizedStruct};
 use crate::control::worker_control_request;
 use crate::oneshot::{send_request_async, send_with_fresh_channels, OneShotOptions};
 use crate::proto::Command;
@@ -18,10 +19,14 @@ use crate::replica::Response;
 use crate::request::Request;
 use crate::runtime;
 
-/// Options of the one-shot helpers. NULL = defaults.
+/// Options of the one-shot helpers (NULL = defaults). Initialise with
+/// `jina_net_oneshot_options_init(&o, sizeof o)`, then change what you need; `struct_size` says how
+/// many bytes the caller's header declares (see `jina_net_pool_options`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct jina_net_oneshot_options {
+    /// `sizeof(jina_net_oneshot_options)` in the caller's header; set by `jina_net_oneshot_options_init`.
+    pub struct_size: usize,
     /// Deadline in milliseconds; 0 = the helper's default (100 s blocking, 1 s callback form).
     pub timeout_ms: u64,
     /// Use TLS even without an `https://` / `grpcs://` address.
@@ -34,11 +39,46 @@ pub struct jina_net_oneshot_options {
     pub endpoint: *const c_char,
 }
 
+// SAFETY: a `#[repr(C)]` struct starting with `struct_size`; integers, bools and pointers.
+unsafe impl SizedStruct for jina_net_oneshot_options {
+    const NAME: &'static str = "jina_net_oneshot_options";
+    const INIT: &'static str = "jina_net_oneshot_options_init";
+}
+
+fn defaults() -> jina_net_oneshot_options {
+    jina_net_oneshot_options {
+        struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
+        timeout_ms: 0,
+        tls: false,
+        root_certificates_pem: std::ptr::null(),
+        root_certificates_pem_len: 0,
+        endpoint: std::ptr::null(),
+    }
+}
+
+/// Fills the caller's `struct_size` bytes at `options` with the defaults (the helper's timeout,
+/// plaintext unless the address says TLS, system roots, no endpoint) and sets
+/// `options->struct_size`: `jina_net_oneshot_options_init(&o, sizeof o)`.
+///
+/// # Safety
+/// `options` must be NULL or point to `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_oneshot_options_init(
+    options: *mut jina_net_oneshot_options,
+    struct_size: usize,
+) -> jina_net_result {
+    boundary("jina_net_oneshot_options_init", || {
+        // SAFETY: the caller gives `struct_size` writable bytes.
+        unsafe { write_sized(options, struct_size, defaults()) }
+    })
+}
+
 unsafe fn oneshot_options(options: *const jina_net_oneshot_options) -> Result<OneShotOptions, Failure> {
-    // SAFETY: NULL or a valid struct (caller's promise).
-    let Some(o) = (unsafe { options.as_ref() }) else {
+    if options.is_null() {
         return Ok(OneShotOptions::default());
-    };
+    }
+    // SAFETY: a struct with `struct_size` readable bytes (caller's promise).
+    let o = &unsafe { read_sized(options, defaults()) }?;
     // SAFETY: the struct promises its buffers.
     let pem = unsafe {
         args::bytes(

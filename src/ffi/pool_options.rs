@@ -1,7 +1,8 @@
 //! `jina_net_pool_options`: the C form of [`PoolOptions`], its two initialisers and its checks.
 
 use super::args;
-use super::result::{boundary_void, jina_net_result::*, Failure};
+use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
+use super::sized::{read_sized, write_sized, SizedStruct};
 use crate::policy::{
     Balance, ConnectionOptions, HedgePolicy, InFlightLimit, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryPolicy,
     TlsOptions,
@@ -19,10 +20,14 @@ pub enum jina_net_balance {
     JINA_NET_BALANCE_P2C_PEAK_EWMA = 1,
 }
 
-/// Options of a pool. Initialise with `jina_net_pool_options_init`, then change what you need.
+/// Options of a pool. Initialise with `jina_net_pool_options_init(&options, sizeof options)` (or
+/// `_init_resilient`), then change what you need. `struct_size` says how many bytes of the struct the
+/// caller's header declares: the library reads no more, and a field it lacks takes its default.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct jina_net_pool_options {
+    /// `sizeof(jina_net_pool_options)` in the caller's header; set by the `_init` functions.
+    pub struct_size: usize,
     /// Attempts per send on `UNAVAILABLE`, the first included (default 3, as jina; 1 = no retry).
     /// With `fail_over`, at least one per replica of the shard.
     pub max_attempts: u32,
@@ -94,59 +99,89 @@ pub struct jina_net_pool_options {
     pub caller_driven: bool,
 }
 
-fn fill_options(options: *mut jina_net_pool_options, retry: RetryPolicy, outlier: OutlierPolicy) {
+// SAFETY: a `#[repr(C)]` struct starting with `struct_size`; its fields are integers, floats, bools
+// and a pointer, valid for whatever a C caller stores in them.
+unsafe impl SizedStruct for jina_net_pool_options {
+    const NAME: &'static str = "jina_net_pool_options";
+    const INIT: &'static str = "jina_net_pool_options_init";
+}
+
+/// The options of a preset, as C sees them.
+fn preset(retry: RetryPolicy, outlier: OutlierPolicy) -> jina_net_pool_options {
     let ewma = PeakEwmaConfig::default();
-    boundary_void(|| {
-        // SAFETY: the caller passes writable storage or NULL.
-        if let Some(o) = unsafe { options.as_mut() } {
-            *o = jina_net_pool_options {
-                max_attempts: retry.max_attempts,
-                default_timeout_ms: 0,
-                tls: false,
-                root_certificates_pem: std::ptr::null(),
-                root_certificates_pem_len: 0,
-                fail_over: retry.fail_over,
-                initial_backoff_ms: retry.initial_backoff.as_millis() as u64,
-                backoff_multiplier: retry.backoff_multiplier,
-                max_backoff_ms: retry.max_backoff.as_millis() as u64,
-                eject_after_failures: outlier.consecutive_failures,
-                base_ejection_ms: outlier.base_ejection.as_millis() as u64,
-                max_ejection_ms: outlier.max_ejection.as_millis() as u64,
-                max_ejection_percent: u32::from(outlier.max_ejection_percent),
-                balance: jina_net_balance::JINA_NET_BALANCE_ROUND_ROBIN as u32,
-                p2c_default_rtt_ms: ewma.default_rtt.as_millis() as u64,
-                p2c_decay_ms: ewma.decay.as_millis() as u64,
-                max_in_flight_per_replica: 0,
-                max_queued_sends: DEFAULT_MAX_QUEUED,
-                hedge_delay_ms: 0,
-                max_hedges: 0,
-                metrics: false,
-                caller_driven: false,
-            };
-        }
+    jina_net_pool_options {
+        struct_size: std::mem::size_of::<jina_net_pool_options>(),
+        max_attempts: retry.max_attempts,
+        default_timeout_ms: 0,
+        tls: false,
+        root_certificates_pem: std::ptr::null(),
+        root_certificates_pem_len: 0,
+        fail_over: retry.fail_over,
+        initial_backoff_ms: retry.initial_backoff.as_millis() as u64,
+        backoff_multiplier: retry.backoff_multiplier,
+        max_backoff_ms: retry.max_backoff.as_millis() as u64,
+        eject_after_failures: outlier.consecutive_failures,
+        base_ejection_ms: outlier.base_ejection.as_millis() as u64,
+        max_ejection_ms: outlier.max_ejection.as_millis() as u64,
+        max_ejection_percent: u32::from(outlier.max_ejection_percent),
+        balance: jina_net_balance::JINA_NET_BALANCE_ROUND_ROBIN as u32,
+        p2c_default_rtt_ms: ewma.default_rtt.as_millis() as u64,
+        p2c_decay_ms: ewma.decay.as_millis() as u64,
+        max_in_flight_per_replica: 0,
+        max_queued_sends: DEFAULT_MAX_QUEUED,
+        hedge_delay_ms: 0,
+        max_hedges: 0,
+        metrics: false,
+        caller_driven: false,
+    }
+}
+
+/// The defaults: what a field the caller's struct lacks takes.
+fn defaults() -> jina_net_pool_options {
+    preset(RetryPolicy::jina(), OutlierPolicy::disabled())
+}
+
+/// Fills the caller's `struct_size` bytes at `options` with the defaults: jina 3.1.0's behaviour (3
+/// attempts on `UNAVAILABLE` on the same replica, no backoff, no ejection), and sets
+/// `options->struct_size`. Pass `sizeof` of the struct as the caller's header declares it:
+/// `jina_net_pool_options_init(&o, sizeof o)`. `JINA_NET_NULL_ARGUMENT` for NULL,
+/// `JINA_NET_INVALID_ARGUMENT` when `struct_size` is smaller than a `size_t`.
+///
+/// # Safety
+/// `options` must be NULL or point to `struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_pool_options_init(
+    options: *mut jina_net_pool_options,
+    struct_size: usize,
+) -> jina_net_result {
+    boundary("jina_net_pool_options_init", || {
+        // SAFETY: the caller gives `struct_size` writable bytes.
+        unsafe { write_sized(options, struct_size, defaults()) }
     })
 }
 
-/// Fills `options` with the defaults: jina 3.1.0's behaviour (3 attempts on `UNAVAILABLE` on the
-/// same replica, no backoff, no ejection). NULL is ignored.
+/// `jina_net_pool_options_init` with the recommended settings for production: fail-over to the next
+/// replica of the shard (every replica tried before giving up), jittered exponential backoff (10 ms
+/// doubling up to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure,
+/// 100 ms doubling up to 800 ms, at most half of a list).
 ///
 /// # Safety
-/// `options` must be NULL or point to writable storage for the struct.
+/// As `jina_net_pool_options_init`.
 #[no_mangle]
-pub unsafe extern "C" fn jina_net_pool_options_init(options: *mut jina_net_pool_options) {
-    fill_options(options, RetryPolicy::jina(), OutlierPolicy::disabled());
-}
-
-/// Fills `options` with the recommended settings for production: fail-over to the next replica of
-/// the shard (every replica tried before giving up), jittered exponential backoff (10 ms doubling up
-/// to 1 s) when a replica is tried again, and passive outlier ejection (after 1 failure, 100 ms
-/// doubling up to 800 ms, at most half of a list). NULL is ignored.
-///
-/// # Safety
-/// `options` must be NULL or point to writable storage for the struct.
-#[no_mangle]
-pub unsafe extern "C" fn jina_net_pool_options_init_resilient(options: *mut jina_net_pool_options) {
-    fill_options(options, RetryPolicy::resilient(), OutlierPolicy::resilient());
+pub unsafe extern "C" fn jina_net_pool_options_init_resilient(
+    options: *mut jina_net_pool_options,
+    struct_size: usize,
+) -> jina_net_result {
+    boundary("jina_net_pool_options_init_resilient", || {
+        // SAFETY: the caller gives `struct_size` writable bytes.
+        unsafe {
+            write_sized(
+                options,
+                struct_size,
+                preset(RetryPolicy::resilient(), OutlierPolicy::resilient()),
+            )
+        }
+    })
 }
 
 const DEFAULT_MAX_QUEUED: u32 = 1000;
@@ -155,8 +190,9 @@ const DEFAULT_MAX_QUEUED: u32 = 1000;
 pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, bool), Failure> {
     let mut pool_options = PoolOptions::default();
     let mut caller_driven = false;
-    // SAFETY: the caller passes a valid struct or NULL.
-    if let Some(o) = unsafe { options.as_ref() } {
+    if !options.is_null() {
+        // SAFETY: the caller passes a struct with `struct_size` readable bytes.
+        let o = &unsafe { read_sized(options, defaults()) }?;
         if o.max_attempts == 0 {
             return Err(Failure::new(
                 JINA_NET_INVALID_ARGUMENT,

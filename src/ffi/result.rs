@@ -6,8 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 
-/// The outcome of a call (and of each target of a send).
-#[repr(C)]
+/// The outcome of a call (and of each target of a send): an `int32_t` in every C ABI.
+#[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum jina_net_result {
     /// Success.
@@ -67,6 +67,7 @@ impl jina_net_result {
             Error::InvalidAddress { .. } => JINA_NET_INVALID_ADDRESS,
             Error::InvalidHost { .. } => JINA_NET_INVALID_HOST,
             Error::InvalidRequest(_) => JINA_NET_INVALID_REQUEST,
+            Error::InvalidArgument(_) => JINA_NET_INVALID_ARGUMENT,
             Error::InvalidResponse { .. } => JINA_NET_INVALID_RESPONSE,
             Error::UnknownDeployment { .. } => JINA_NET_UNKNOWN_DEPLOYMENT,
             Error::NoReplicas { .. } => JINA_NET_NO_REPLICAS,

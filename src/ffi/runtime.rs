@@ -46,16 +46,19 @@ fn block_sigpipe() {
     }
 }
 
-/// Major version of the library (also `jina_net_version()`).
+/// Major version of the library. With `JINA_NET_VERSION_MINOR` and `_PATCH`, the version of the
+/// header; `jina_net_version()` is the version of the library loaded at run time. A change that
+/// breaks the ABI bumps the major version (the minor one before 1.0) and the soname with it:
+/// `libjina_net.so.0.<minor>` before 1.0, `libjina_net.so.<major>` from 1.0 on.
 pub const JINA_NET_VERSION_MAJOR: u32 = 0;
 /// Minor version.
-pub const JINA_NET_VERSION_MINOR: u32 = 1;
+pub const JINA_NET_VERSION_MINOR: u32 = 2;
 /// Patch version.
 pub const JINA_NET_VERSION_PATCH: u32 = 0;
 
-static VERSION: &std::ffi::CStr = c"0.1.0";
+static VERSION: &std::ffi::CStr = c"0.2.0";
 
-/// The library version, `"MAJOR.MINOR.PATCH"` (static; never NULL).
+/// The version of the library loaded at run time, `"MAJOR.MINOR.PATCH"` (static; never NULL).
 #[no_mangle]
 pub extern "C" fn jina_net_version() -> *const c_char {
     VERSION.as_ptr()

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use super::args::{self, jina_net_bytes};
 use super::completion::{jina_net_send_callback, Completion, OnComplete, Outcome};
+use super::metadata::request_metadata;
 use super::pool::{jina_net_pool, pool_ref};
 use super::requests::{jina_net_free_fn, owned_requests, requests};
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
-use super::send_options::{jina_net_send_options, polling};
+use super::send_options::{defaults, jina_net_send_options, polling};
 use crate::pool::{SendOptions, To};
 use crate::request::Request;
 use crate::runtime;
@@ -47,10 +48,13 @@ pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
         return Err(Failure::null("callback"));
     }
     let to = To::jina(o.head, args::shard_id(o.shard_id)?, polling(o.shards)?);
+    // SAFETY: the caller's promise: `metadata_len` readable entries.
+    let metadata = unsafe { request_metadata(o.metadata, o.metadata_len) }?;
     let options = SendOptions {
         endpoint,
         timeout: args::millis(o.timeout_ms),
         idempotent: o.idempotent,
+        metadata: metadata.as_ref(),
     };
     let send = pool.pool.send_requests(&call.requests, deployment, to, &options)?;
     // After a runtime shutdown the task would be dropped at once and the callback would fire on
@@ -93,7 +97,7 @@ fn plain_options(
         shards,
         endpoint,
         timeout_ms,
-        idempotent: false,
+        ..defaults()
     }
 }
 

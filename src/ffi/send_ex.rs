@@ -10,7 +10,7 @@ use super::pool::jina_net_pool;
 use super::requests::{jina_net_free_fn, owned_requests, requests};
 use super::result::{boundary, jina_net_result, Failure};
 use super::send::{start, SendCall};
-use super::send_options::{defaults, jina_net_send_options};
+use super::send_options::{jina_net_send_options, send_options};
 
 /// `jina_net_pool_send` with its settings in `options` (NULL = the defaults of
 /// `jina_net_send_options_init`). Requests are copied before it returns; `callback` fires exactly
@@ -33,7 +33,7 @@ pub unsafe extern "C" fn jina_net_pool_send_ex(
 ) -> jina_net_result {
     boundary("jina_net_pool_send_ex", || {
         // SAFETY: NULL or a valid struct (caller's promise).
-        let o = unsafe { options.as_ref() }.copied().unwrap_or_else(defaults);
+        let o = unsafe { send_options(options) }?;
         // SAFETY: as documented.
         let requests = unsafe { requests(o.kind, requests_ptr, requests_len) }?;
         let call = SendCall {
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn jina_net_pool_send_owned_ex(
     boundary("jina_net_pool_send_owned_ex", || {
         let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
         // SAFETY: NULL or a valid struct (caller's promise).
-        let o = unsafe { options.as_ref() }.copied().unwrap_or_else(defaults);
+        let o = unsafe { send_options(options) }?;
         // SAFETY: as documented.
         let requests = unsafe { owned_requests(o.kind, requests_ptr, requests_len, free, free_ctx) }?;
         let call = SendCall {

@@ -15,7 +15,7 @@ use crate::policy::{PoolOptions, SendPolicy};
 use crate::replica::{Load, Replica, ReplicaConfig};
 use crate::request::{Payload, Request};
 use crate::send::SendPlan;
-use crate::transport::CallOptions;
+use crate::transport::{CallOptions, Metadata};
 
 mod metrics;
 mod routed;
@@ -69,6 +69,8 @@ pub struct SendOptions<'a> {
     /// The send may be performed more than once: only idempotent sends are hedged, when the pool
     /// hedges ([`PoolOptions::hedge`]). Sends are not idempotent unless marked.
     pub idempotent: bool,
+    /// Request metadata sent with every attempt (see [`Metadata`]).
+    pub metadata: Option<&'a Metadata>,
 }
 
 #[derive(Debug, Default)]
@@ -427,7 +429,8 @@ impl ConnectionPool {
         options: &SendOptions<'_>,
     ) -> Result<RoutedSend> {
         let (payload, method) = Payload::new(requests)?;
-        let call = CallOptions::new(options.endpoint, options.timeout.or(self.inner.options.default_timeout))?;
+        let call = CallOptions::new(options.endpoint, options.timeout.or(self.inner.options.default_timeout))?
+            .with_metadata(options.metadata, method)?;
         let (deployment, targets) = self.route(deployment, to)?;
         let plan = SendPlan {
             deployment,

@@ -181,6 +181,7 @@ impl Replica {
             endpoint: options.endpoint.as_ref(),
             // `grpc-timeout` holds at most 8 digits of hours; beyond a year it says nothing useful.
             timeout: timeout.filter(|t| *t < MAX_GRPC_TIMEOUT),
+            metadata: options.metadata.as_ref(),
             max_send: self.max_send,
             max_receive: self.max_receive,
         };

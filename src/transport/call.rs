@@ -15,6 +15,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use super::framing::{grpc_timeout, status_from_http, RequestBody, ResponseMessage};
+use super::metadata::Metadata;
 use crate::error::{Error, Result};
 use crate::request::{Method, Payload};
 
@@ -25,6 +26,8 @@ pub struct CallOptions {
     pub endpoint: Option<AsciiMetadataValue>,
     /// The time by which the whole send (retries included) must be done.
     pub deadline: Option<Instant>,
+    /// Request metadata sent with every attempt.
+    pub metadata: Option<Metadata>,
 }
 
 impl CallOptions {
@@ -39,7 +42,23 @@ impl CallOptions {
         Ok(CallOptions {
             endpoint,
             deadline: timeout.map(|t| Instant::now() + t),
+            metadata: None,
         })
+    }
+
+    /// The options with request metadata (`None` or empty = none). Refused when it names
+    /// `endpoint` while the options set one for a method that carries it.
+    pub fn with_metadata(mut self, metadata: Option<&Metadata>, method: Method) -> Result<Self> {
+        let Some(metadata) = metadata.filter(|m| !m.is_empty()) else {
+            return Ok(self);
+        };
+        if self.endpoint.is_some() && method.carries_endpoint() && metadata.contains_key("endpoint") {
+            return Err(Error::InvalidArgument(
+                "request metadata \"endpoint\": the send sets its endpoint already".into(),
+            ));
+        }
+        self.metadata = Some(metadata.clone());
+        Ok(self)
     }
 }
 
@@ -51,6 +70,8 @@ pub(crate) struct Call<'a> {
     pub endpoint: Option<&'a AsciiMetadataValue>,
     /// Sent as `grpc-timeout` when given.
     pub timeout: Option<Duration>,
+    /// Request metadata, sent as it is.
+    pub metadata: Option<&'a Metadata>,
     pub max_send: usize,
     pub max_receive: usize,
 }
@@ -69,6 +90,11 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
     *request.uri_mut() = http::Uri::from_static(call.method.path());
     *request.version_mut() = http::Version::HTTP_2;
     let headers = request.headers_mut();
+    if let Some(metadata) = call.metadata {
+        for (name, value) in metadata.headers() {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     headers.insert(TE, HeaderValue::from_static("trailers"));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     if call.method.carries_endpoint() {

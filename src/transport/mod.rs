@@ -1,10 +1,12 @@
 //! The wire: a tonic channel per replica and its options, one unary call with the bytes passed
-//! through, and the gRPC framing of requests and responses.
+//! through, the gRPC framing of requests and responses, and the request metadata callers add.
 
 mod call;
 mod channel;
 mod framing;
+mod metadata;
 
 pub use call::CallOptions;
 pub(crate) use call::{unary, Call};
 pub use channel::get_grpc_channel_on;
+pub use metadata::Metadata;

@@ -55,6 +55,8 @@ typedef struct target_copy {
   char endpoint[64];
   char request_count[16];
   char is_error[16];
+  char seen_authorization[64];
+  char seen_trace_bin[64];
 } target_copy;
 
 typedef struct completion {
@@ -89,9 +91,10 @@ static void collector_destroy(collector *c) {
 static void copy_meta(const jina_net_target_result *t, const char *key, char *buf, size_t cap) {
   buf[0] = 0;
   for (size_t i = 0; i < t->metadata_len; i++) {
-    if (strcmp(t->metadata[i].key, key) == 0) {
-      size_t n = t->metadata[i].value_len < cap - 1 ? t->metadata[i].value_len : cap - 1;
-      memcpy(buf, t->metadata[i].value, n);
+    const jina_net_metadata *m = jina_net_target_result_metadata(t, i);
+    if (strcmp(m->key, key) == 0) {
+      size_t n = m->value_len < cap - 1 ? m->value_len : cap - 1;
+      memcpy(buf, m->value, n);
       buf[n] = 0;
     }
   }
@@ -108,7 +111,7 @@ static void on_done(void *user_data, const jina_net_send_result *r) {
     snprintf(d->error_message, sizeof d->error_message, "%s", r->error_message);
     d->targets_len = r->targets_len;
     for (size_t i = 0; i < r->targets_len && i < MAX_TARGETS; i++) {
-      const jina_net_target_result *t = &r->targets[i];
+      const jina_net_target_result *t = jina_net_send_result_target(r, i);
       target_copy *tc = &d->targets[i];
       tc->status = t->status;
       tc->grpc_code = t->grpc_code;
@@ -124,8 +127,10 @@ static void on_done(void *user_data, const jina_net_send_result *r) {
       copy_meta(t, "endpoint", tc->endpoint, sizeof tc->endpoint);
       copy_meta(t, "request-count", tc->request_count, sizeof tc->request_count);
       copy_meta(t, "is-error", tc->is_error, sizeof tc->is_error);
+      copy_meta(t, "seen-authorization", tc->seen_authorization, sizeof tc->seen_authorization);
+      copy_meta(t, "seen-trace-bin", tc->seen_trace_bin, sizeof tc->seen_trace_bin);
     }
-    if (c->retain && r->targets_len > 0 && r->targets[0].status == JINA_NET_OK)
+    if (c->retain && r->targets_len > 0 && jina_net_send_result_target(r, 0)->status == JINA_NET_OK)
       jina_net_send_result_retain_response(r, 0, &d->retained);
   }
   c->count++;
@@ -171,6 +176,7 @@ static void test_version_and_runtime_init(void) {
   snprintf(expected, sizeof expected, "%d.%d.%d", JINA_NET_VERSION_MAJOR, JINA_NET_VERSION_MINOR,
            JINA_NET_VERSION_PATCH);
   CHECK(strcmp(jina_net_version(), expected) == 0);
+  CHECK(sizeof(jina_net_result) == 4); /* a fixed-width result type */
   CHECK(jina_net_runtime_init(0) == JINA_NET_INVALID_ARGUMENT);
   CHECK_OK(jina_net_runtime_init(2)); /* before first use */
   CHECK(strcmp(jina_net_result_name(JINA_NET_NO_REPLICAS), "JINA_NET_NO_REPLICAS") == 0);
@@ -264,11 +270,11 @@ static void test_routing(const jn_servers *s) {
 
 static void test_failures(const jn_servers *s) {
   jina_net_pool_options opts;
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   CHECK(opts.max_attempts == 3 && opts.default_timeout_ms == 0 && !opts.tls && opts.root_certificates_pem == NULL);
   CHECK(!opts.fail_over && opts.initial_backoff_ms == 0 && opts.eject_after_failures == 0); /* jina's behaviour */
   jina_net_pool_options resilient;
-  jina_net_pool_options_init_resilient(&resilient);
+  jina_net_pool_options_init_resilient(&resilient, sizeof resilient);
   CHECK(resilient.fail_over && resilient.backoff_multiplier == 2.0 && resilient.eject_after_failures == 1);
   CHECK(resilient.max_ejection_percent == 50 && resilient.base_ejection_ms == 100 && resilient.max_ejection_ms == 800);
   /* long enough for 3 attempts at "down" under valgrind on a busy machine; "slow" answers after 5 s */
@@ -347,16 +353,16 @@ static void test_bad_input(void) {
   collector_init(&c);
   CHECK(jina_net_pool_new(NULL, NULL) == JINA_NET_NULL_ARGUMENT);
   jina_net_pool_options opts;
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   opts.max_attempts = 0;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
   opts.max_attempts = 1;
   opts.backoff_multiplier = 0.5;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   opts.max_ejection_percent = 101;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_INVALID_ARGUMENT && pool == NULL);
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   opts.root_certificates_pem = NULL;
   opts.root_certificates_pem_len = 10;
   CHECK(jina_net_pool_new(&opts, &pool) == JINA_NET_NULL_ARGUMENT && pool == NULL);
@@ -453,7 +459,9 @@ static void test_oneshot_and_control(const jn_servers *s) {
   resp = NULL;
 
   /* data through the head reaches the worker; endpoint travels */
-  jina_net_oneshot_options o = {0, false, NULL, 0, "/index"};
+  jina_net_oneshot_options o;
+  CHECK_OK(jina_net_oneshot_options_init(&o, sizeof o));
+  o.endpoint = "/index";
   CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, buf, n, head, &o, &resp));
   size_t count = jina_net_response_metadata_count(resp);
   int saw_worker = 0;
@@ -610,7 +618,7 @@ static void test_owned_buffers(const jn_servers *s) {
 /* Timeouts too large for a clock (UINT64_MAX ms) mean "no deadline", never a panic. */
 static void test_huge_timeouts(const jn_servers *s) {
   jina_net_pool_options opts;
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   opts.default_timeout_ms = UINT64_MAX;
   jina_net_pool *pool = NULL;
   CHECK_OK(jina_net_pool_new(&opts, &pool));
@@ -624,7 +632,9 @@ static void test_huge_timeouts(const jn_servers *s) {
   CHECK_OK(jina_net_pool_send(pool, 0, &req, 1, "d", false, 0, 0, NULL, (uint64_t)INT64_MAX, on_done, &c, NULL));
   CHECK(collector_wait(&c, 3) == 3);
   CHECK(c.done[0].status == JINA_NET_OK && c.done[1].status == JINA_NET_OK && c.done[2].status == JINA_NET_OK);
-  jina_net_oneshot_options o = {UINT64_MAX, false, NULL, 0, NULL};
+  jina_net_oneshot_options o;
+  CHECK_OK(jina_net_oneshot_options_init(&o, sizeof o));
+  o.timeout_ms = UINT64_MAX;
   jina_net_response *resp = NULL;
   CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, buf, req.len, jn_servers_address(s, "a"), &o, &resp));
   jina_net_response_free(resp);
@@ -684,7 +694,7 @@ static void on_driven(void *user_data, const jina_net_send_result *r) {
 
 static void test_caller_driven(const jn_servers *s) {
   jina_net_pool_options opts;
-  jina_net_pool_options_init(&opts);
+  jina_net_pool_options_init(&opts, sizeof opts);
   CHECK(!opts.caller_driven);
   opts.caller_driven = true;
   driven_state d;
@@ -740,9 +750,57 @@ static void on_log(void *user_data, uint32_t level, const char *target, const ch
   pthread_mutex_unlock(&log_mu);
 }
 
+/* ---- per-send request metadata (jina_net_send_options.metadata) ---- */
+
+static void test_request_metadata(const jn_servers *s) {
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "d", jn_servers_address(s, "a"), false, 0, NULL));
+  collector c;
+  collector_init(&c);
+  uint8_t buf[256];
+  size_t n = mp_data_request(buf, "with-metadata");
+  jina_net_bytes req = {buf, n};
+  const uint8_t trace[] = {0, 1, 2, 0xff};
+  jina_net_metadata md[] = {
+      {"authorization", (const uint8_t *)"Bearer t0k3n", 12},
+      {"trace-bin", trace, sizeof trace},
+  };
+  jina_net_send_options so;
+  CHECK_OK(jina_net_send_options_init(&so, sizeof so));
+  CHECK(so.struct_size == sizeof so && so.metadata == NULL && so.metadata_len == 0);
+  so.metadata = md;
+  so.metadata_len = 2;
+  CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "d", &so, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 1) == 1);
+  CHECK(c.done[0].status == JINA_NET_OK);
+  CHECK(strcmp(c.done[0].targets[0].seen_authorization, "Bearer t0k3n") == 0);
+  CHECK(strcmp(c.done[0].targets[0].seen_trace_bin, "AAEC/w") == 0); /* base64, no padding, as gRPC sends it */
+  /* reserved names and bytes that are not printable ASCII: refused before anything is sent, no callback */
+  jina_net_metadata bad[] = {{"grpc-timeout", (const uint8_t *)"1S", 2}};
+  so.metadata = bad;
+  so.metadata_len = 1;
+  CHECK(jina_net_pool_send_ex(pool, &req, 1, "d", &so, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  char message[512];
+  jina_net_last_error_message(message, sizeof message);
+  CHECK(strstr(message, "grpc-timeout") != NULL);
+  jina_net_metadata bad_value[] = {{"x-id", (const uint8_t *)"a\nb", 3}};
+  so.metadata = bad_value;
+  CHECK(jina_net_pool_send_ex(pool, &req, 1, "d", &so, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  /* an older caller's struct: struct_size says where it ends; the metadata fields are not read */
+  jina_net_send_options *older = malloc(offsetof(jina_net_send_options, metadata));
+  CHECK_OK(jina_net_send_options_init(older, offsetof(jina_net_send_options, metadata)));
+  CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "d", older, on_done, &c, NULL));
+  CHECK(collector_wait(&c, 2) == 2 && c.done[1].status == JINA_NET_OK);
+  CHECK(c.done[1].targets[0].seen_authorization[0] == 0);
+  free(older);
+  jina_net_pool_free(pool);
+  collector_destroy(&c);
+}
+
 static void test_tuning(const jn_servers *s) {
   jina_net_pool_options o;
-  jina_net_pool_options_init(&o);
+  jina_net_pool_options_init(&o, sizeof o);
   CHECK(o.balance == JINA_NET_BALANCE_ROUND_ROBIN && o.max_in_flight_per_replica == 0 && o.max_hedges == 0 &&
         !o.metrics);
   CHECK(strcmp(jina_net_result_name(JINA_NET_RESOURCE_EXHAUSTED), "JINA_NET_RESOURCE_EXHAUSTED") == 0);
@@ -762,7 +820,7 @@ static void test_tuning(const jn_servers *s) {
   size_t n = mp_data_request(buf, "hedged");
   jina_net_bytes req = {buf, n};
   jina_net_send_options so;
-  jina_net_send_options_init(&so);
+  jina_net_send_options_init(&so, sizeof so);
   CHECK(so.shard_id == JINA_NET_NO_SHARD && !so.idempotent);
   so.idempotent = true;
   so.timeout_ms = 3000;
@@ -799,7 +857,7 @@ static void test_tuning(const jn_servers *s) {
   collector_destroy(&c);
 
   /* in-flight limit 1, no queue: the second send to the busy replica is refused at once */
-  jina_net_pool_options_init(&o);
+  jina_net_pool_options_init(&o, sizeof o);
   o.max_in_flight_per_replica = 1;
   o.max_queued_sends = 0;
   CHECK_OK(jina_net_pool_new(&o, &pool));
@@ -808,7 +866,7 @@ static void test_tuning(const jn_servers *s) {
   CHECK(jina_net_pool_metrics_text(pool, &text) == JINA_NET_INVALID_ARGUMENT);
   CHECK(text == (char *)1);
   collector_init(&c);
-  jina_net_send_options_init(&so);
+  jina_net_send_options_init(&so, sizeof so);
   so.shard_id = 2;
   CHECK_OK(jina_net_pool_send_ex(pool, &req, 1, "busy", &so, on_done, &c, NULL));
   sleep_ms(100);
@@ -865,7 +923,7 @@ static void test_fork_child(const jn_servers *s) {
     jina_net_pool *p2 = NULL;
     if (jina_net_pool_new(NULL, &p2) != JINA_NET_RUNTIME_ERROR || p2 != NULL) code |= 2;
     jina_net_pool_options o;
-    jina_net_pool_options_init(&o);
+    jina_net_pool_options_init(&o, sizeof o);
     o.caller_driven = true;
     if (jina_net_pool_new(&o, &p2) != JINA_NET_RUNTIME_ERROR || p2 != NULL) code |= 4;
     char msg[512];
@@ -912,6 +970,7 @@ int main(void) {
   test_owned_buffers(&s);
   test_caller_driven(&s);
   test_tuning(&s);
+  test_request_metadata(&s);
   test_fork_child(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);

@@ -6,7 +6,9 @@ use std::ptr;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use jina_net::ffi::completion::jina_net_send_result;
+use jina_net::ffi::completion::{
+    jina_net_send_result, jina_net_send_result_target, jina_net_target_result, jina_net_target_result_metadata,
+};
 use jina_net::ffi::result::jina_net_last_error_message;
 use jina_net::ffi::result::jina_net_result::{self, JINA_NET_OK};
 
@@ -81,10 +83,11 @@ pub unsafe extern "C" fn collect(user_data: *mut c_void, result: *const jina_net
     let r = unsafe { &*result };
     let targets = (0..r.targets_len)
         .map(|i| {
-            let t = unsafe { &*r.targets.add(i) };
+            let t = unsafe { &*jina_net_send_result_target(r, i) };
+            assert!(t.struct_size >= std::mem::size_of::<jina_net_target_result>());
             let metadata = (0..t.metadata_len)
                 .map(|j| {
-                    let m = unsafe { &*t.metadata.add(j) };
+                    let m = unsafe { &*jina_net_target_result_metadata(t, j) };
                     let v = unsafe { std::slice::from_raw_parts(m.value, m.value_len) };
                     (s(m.key), v.to_vec())
                 })

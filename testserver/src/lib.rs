@@ -12,7 +12,10 @@
 //!   deployment (it routes with libjina_net's own pool), data requests are forwarded (`/search` → ALL,
 //!   `/index` → ANY, else the configured polling), with no worker it answers `UNKNOWN`.
 //!
-//! Every server records the control requests and the `endpoint` metadata it received.
+//! Every server records the control requests and the `endpoint` metadata it received, and the HTTP/2
+//! headers of every request (`Record::headers`). The echo and error workers also answer each custom
+//! request metadata entry `k: v` (not a gRPC, HTTP/2 or `endpoint` header) with a trailing
+//! `seen-k: v`, so a client in another process can see what arrived.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -33,7 +36,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+mod headers;
 mod trailers;
+pub use headers::{HeadersLayer, SeenHeaders};
 pub use trailers::{Trailers, TrailersLayer};
 
 /// What a server does.
@@ -101,6 +106,8 @@ pub struct Record {
     /// Data calls whose handler ran to its end (a call the client cancelled, e.g. a hedge that
     /// lost, has its handler dropped and is not counted).
     pub completed: AtomicUsize,
+    /// `(path, HTTP/2 request headers)` of every call, in arrival order.
+    pub headers: SeenHeaders,
 }
 
 /// Counts a data call in flight while it lives.
@@ -131,14 +138,45 @@ struct State {
 #[derive(Clone)]
 struct Service(Arc<State>);
 
-fn trailers(pairs: &[(&'static str, String)]) -> Trailers {
+/// One data call as the handlers pass it on.
+struct DataCall {
+    requests: Vec<DataRequestProto>,
+    endpoint: Option<String>,
+    /// Its custom metadata as `seen-*` trailers.
+    seen: Vec<(String, String)>,
+}
+
+fn trailers(pairs: &[(&'static str, String)], seen: &[(String, String)]) -> Trailers {
     let mut map = http::HeaderMap::new();
     for (k, v) in pairs {
         if let Ok(v) = http::HeaderValue::from_str(v) {
             map.insert(*k, v);
         }
     }
+    for (k, v) in seen {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            map.append(k, v);
+        }
+    }
     Trailers(map)
+}
+
+/// The custom metadata of a request, as `seen-<key>` trailers (values as on the wire).
+fn seen_metadata<T>(request: &Request<T>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in request.metadata().clone().into_headers().iter() {
+        let k = key.as_str();
+        if k == "endpoint" || k.starts_with("grpc-") || k == "user-agent" || k == "te" || k == "content-type" {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
+            out.push((format!("seen-{k}"), v.to_owned()));
+        }
+    }
+    out
 }
 
 fn endpoint_of<T>(request: &Request<T>) -> Option<String> {
@@ -167,24 +205,19 @@ impl Service {
         }
     }
 
-    async fn data(
-        &self,
-        method: &'static str,
-        requests: Vec<DataRequestProto>,
-        endpoint: Option<String>,
-    ) -> Result<Response<DataRequestProto>, Status> {
+    async fn data(&self, method: &'static str, call: DataCall) -> Result<Response<DataRequestProto>, Status> {
         let _running = Running::new(&self.0.record);
-        let result = self.data_inner(method, requests, endpoint).await;
+        let result = self.data_inner(method, call).await;
         self.0.record.completed.fetch_add(1, Ordering::SeqCst);
         result
     }
 
-    async fn data_inner(
-        &self,
-        method: &'static str,
-        mut requests: Vec<DataRequestProto>,
-        endpoint: Option<String>,
-    ) -> Result<Response<DataRequestProto>, Status> {
+    async fn data_inner(&self, method: &'static str, call: DataCall) -> Result<Response<DataRequestProto>, Status> {
+        let DataCall {
+            mut requests,
+            endpoint,
+            seen,
+        } = call;
         self.before_call().await?;
         self.0
             .record
@@ -224,7 +257,7 @@ impl Service {
             ..Default::default()
         });
         let mut response = Response::new(response);
-        response.extensions_mut().insert(trailers(&extra));
+        response.extensions_mut().insert(trailers(&extra, &seen));
         Ok(response)
     }
 
@@ -275,10 +308,10 @@ impl Service {
             ..Default::default()
         });
         let mut response = Response::new(merged);
-        response.extensions_mut().insert(trailers(&[
-            ("replica", replicas.join(",")),
-            ("head", self.0.name.clone()),
-        ]));
+        response.extensions_mut().insert(trailers(
+            &[("replica", replicas.join(",")), ("head", self.0.name.clone())],
+            &[],
+        ));
         Ok(response)
     }
 }
@@ -289,17 +322,24 @@ impl JinaSingleDataRequestRpc for Service {
         &self,
         request: Request<DataRequestProto>,
     ) -> Result<Response<DataRequestProto>, Status> {
-        let endpoint = endpoint_of(&request);
-        self.data("process_single_data", vec![request.into_inner()], endpoint)
-            .await
+        let call = DataCall {
+            endpoint: endpoint_of(&request),
+            seen: seen_metadata(&request),
+            requests: vec![request.into_inner()],
+        };
+        self.data("process_single_data", call).await
     }
 }
 
 #[tonic::async_trait]
 impl JinaDataRequestRpc for Service {
     async fn process_data(&self, request: Request<DataRequestListProto>) -> Result<Response<DataRequestProto>, Status> {
-        let endpoint = endpoint_of(&request);
-        self.data("process_data", request.into_inner().requests, endpoint).await
+        let call = DataCall {
+            endpoint: endpoint_of(&request),
+            seen: seen_metadata(&request),
+            requests: request.into_inner().requests,
+        };
+        self.data("process_data", call).await
     }
 }
 
@@ -411,6 +451,7 @@ impl TestServer {
             builder = builder.tls_config(tls)?;
         }
         let router = builder
+            .layer(HeadersLayer(record.headers.clone()))
             .layer(TrailersLayer)
             .add_service(
                 JinaSingleDataRequestRpcServer::new(service.clone())
