@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs libjina_net like a C library (the layout `make install` gives, as cargo-c does):
 #
-#   $LIBDIR/libjina_net.so.0.1.0          the shared library, DT_SONAME libjina_net.so.0
-#   $LIBDIR/libjina_net.so.0 -> libjina_net.so.0.1.0
-#   $LIBDIR/libjina_net.so   -> libjina_net.so.0   (for -ljina_net at link time)
+#   $LIBDIR/libjina_net.so.0.2.0          the shared library, DT_SONAME libjina_net.so.0.2
+#   $LIBDIR/libjina_net.so.0.2 -> libjina_net.so.0.2.0
+#   $LIBDIR/libjina_net.so   -> libjina_net.so.0.2   (for -ljina_net at link time)
 #   $LIBDIR/libjina_net.a                  the static library
 #   $INCLUDEDIR/jina_net.h, jina_net.hpp   the C header and the C++17 wrapper
 #   $PKGCONFIGDIR/jina_net.pc              pkg-config --cflags --libs [--static] jina_net
@@ -16,9 +16,9 @@
 #
 # The soname: `cargo build` leaves target/<profile>/libjina_net.so without a DT_SONAME, because every
 # test suite links that file with -ljina_net and runs it from target/ (LD_LIBRARY_PATH or rpath); with
-# a soname libjina_net.so.0 the loader would look for a file target/ does not have. This script links
-# the installed shared library itself, from the objects cargo already built: the whole static library
-# (the same compiled code the cdylib is linked from), with -soname libjina_net.so.0 and a version
+# a soname the loader would look for a file target/ does not have. This script links the installed
+# shared library itself, from the objects cargo already built: the whole static library (the same
+# compiled code the cdylib is linked from), with the soname of scripts/soname.sh and a version
 # script that exports jina_net_* only. cargo's own outputs are left untouched, so nothing is built twice
 # and every suite keeps working.
 set -euo pipefail
@@ -48,11 +48,9 @@ case "$PROFILE" in
   *) echo "install.sh: PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 
-version="$(sed -n 's/^version = "\([0-9][0-9.]*\)"$/\1/p' Cargo.toml | head -1)"
-[ -n "$version" ] || { echo "install.sh: no version in Cargo.toml" >&2; exit 1; }
-major="${version%%.*}"
+# The version and the soname (libjina_net.so.0.<minor> before 1.0: see scripts/soname.sh).
+{ read -r version; read -r soname; } < <(scripts/soname.sh)
 real="libjina_net.so.$version"
-soname="libjina_net.so.$major"
 
 # --workspace, as every suite and scripts/bench.sh build: cargo unifies features over the packages
 # it builds, so `--lib` alone would compile tokio & co. a second time with other features and
@@ -65,15 +63,10 @@ archive="target/$PROFILE/libjina_net.a"
 work="$(mktemp -d "${TMPDIR:-/tmp}/jina-net-install.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# Only the C ABI is exported; everything else (Rust's std, tokio, ring's C code...) stays local.
-printf '{\n  global:\n    jina_net_*;\n  local:\n    *;\n};\n' >"$work/jina_net.map"
-# The libraries are rustc's `--print native-static-libs` for this target (also Libs.private below).
+# The libraries are rustc's `--print native-static-libs` for this target (Libs.private below).
 native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 echo "== link $real (soname $soname) from $archive"
-"$CC" -shared -o "$work/$real" \
-  -Wl,-soname,"$soname" -Wl,--version-script="$work/jina_net.map" \
-  -Wl,--gc-sections -Wl,-O1 -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--as-needed \
-  -Wl,--whole-archive "$archive" -Wl,--no-whole-archive "${native_libs[@]}"
+CC="$CC" scripts/link-shared.sh "$archive" "$work/$real" "$soname"
 
 # jina_net.pc: paths relative to ${prefix} where they are under it (relocatable with
 # pkg-config --define-prefix), absolute otherwise.

@@ -4,20 +4,21 @@
 #
 #  1. DESTDIR install (PREFIX=/usr/local): exactly the expected files, symlinks and modes under
 #     $DESTDIR/usr/local, a jina_net.pc that knows nothing of DESTDIR.
-#  2. soname: the installed library's DT_SONAME is libjina_net.so.0; cargo's target/debug/libjina_net.so
+#  2. soname: the installed library's DT_SONAME is scripts/soname.sh's (libjina_net.so.0.2 for 0.2.x),
+#     and jina_net_version() of the installed library agrees with Cargo.toml; cargo's target/debug/libjina_net.so
 #     has none (the other suites link it with -ljina_net and run it from target/).
 #  3. exports: `nm -D --defined-only` of the installed library and of cargo's cdylib list exactly the
 #     functions include/jina_net.h declares (no other symbol, none missing).
 #  4. prefix install (PREFIX=<temp>): pkg-config --modversion/--cflags/--libs.
 #  5. the demo gateway (examples/demo_gateway.c, copied out of the tree) compiled and linked with
 #     `pkg-config --cflags --libs jina_net` only; its header comes from the prefix, it needs
-#     libjina_net.so.0, the loader resolves that in the prefix, and it runs to "demo finished".
+#     the soname, the loader resolves that in the prefix, and it runs to "demo finished".
 #  6. the same demo linked statically (pkg-config --static): no libjina_net.so needed; it runs.
 #  7. the C++ wrapper's test program (bindings/cpp/test_jina_net.cpp, copied out) against the installed
-#     jina_net.hpp + libjina_net.so.0; it runs.
+#     jina_net.hpp + the installed shared library; it runs.
 #  8. the Go binding with `#cgo pkg-config: jina_net` (-tags jinanet_pkgconfig): vet, build, and its
 #     tests run against the installed library.
-#  9. the Python binding loads the installed libjina_net.so.0 by its soname and sends through it.
+#  9. the Python binding loads the installed library by its soname and sends through it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -34,8 +35,8 @@ server="$root/target/debug/jina-net-test-server"
 work="$(mktemp -d "${TMPDIR:-/tmp}/jina-net-install-test.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 fail() { echo "install suite: FAILED: $*" >&2; exit 1; }
-version="$(sed -n 's/^version = "\([0-9][0-9.]*\)"$/\1/p' Cargo.toml | head -1)"
-major="${version%%.*}"
+# The version and the soname the install must give it (libjina_net.so.0.<minor> before 1.0).
+{ read -r version; read -r want; } < <(scripts/soname.sh)
 
 echo "== 1. DESTDIR install, PREFIX=/usr/local (PROFILE=debug: the build the suites made)"
 scripts/install.sh PROFILE=debug DESTDIR="$work/dest" PREFIX=/usr/local >"$work/install-dest.log" 2>&1 ||
@@ -45,8 +46,8 @@ expected="$(sort <<EOF
 ./usr/local/include/jina_net.h f 644 
 ./usr/local/include/jina_net.hpp f 644 
 ./usr/local/lib/libjina_net.a f 644 
-./usr/local/lib/libjina_net.so l 777 libjina_net.so.$major
-./usr/local/lib/libjina_net.so.$major l 777 libjina_net.so.$version
+./usr/local/lib/libjina_net.so l 777 $want
+./usr/local/lib/$want l 777 libjina_net.so.$version
 ./usr/local/lib/libjina_net.so.$version f 755 
 ./usr/local/lib/pkgconfig/jina_net.pc f 644 
 EOF
@@ -69,10 +70,12 @@ echo "   $(echo "$actual" | wc -l) files, as expected; jina_net.pc: prefix=/usr/
 echo "== 2. soname"
 lib="$work/dest/usr/local/lib/libjina_net.so.$version"
 soname="$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
-[ "$soname" = "libjina_net.so.$major" ] || fail "DT_SONAME of the installed library is '$soname', want libjina_net.so.$major"
+[ "$soname" = "$want" ] || fail "DT_SONAME of the installed library is '$soname', want $want"
 readelf -d target/debug/libjina_net.so | grep -q '(SONAME)' &&
   fail "cargo's target/debug/libjina_net.so has a DT_SONAME: the suites that run it from target/ would break"
-echo "   installed: DT_SONAME $soname; target/debug/libjina_net.so: no DT_SONAME"
+loaded="$(python3 -c 'import ctypes, sys; l = ctypes.CDLL(sys.argv[1]); l.jina_net_version.restype = ctypes.c_char_p; print(l.jina_net_version().decode())' "$lib")"
+[ "$loaded" = "$version" ] || fail "jina_net_version() of the installed library is '$loaded', Cargo.toml says $version"
+echo "   installed: DT_SONAME $soname, jina_net_version() $loaded; target/debug/libjina_net.so: no DT_SONAME"
 
 echo "== 3. exported symbols: exactly the functions of include/jina_net.h"
 # Besides the jina_net_* functions of the header, a dynamic symbol table could carry symbols that
@@ -131,15 +134,15 @@ copy tests/c/test_servers.h "$src"
   -o "$work/demo_gateway" $libs)
 grep -q "$prefix/include/jina_net.h" "$work/demo.d" || fail "the demo did not include the installed jina_net.h"
 no_tree_deps "$work/demo.d"
-readelf -d "$work/demo_gateway" | grep -q "(NEEDED).*\[libjina_net.so.$major\]" ||
-  fail "the demo does not need libjina_net.so.$major: $(readelf -d "$work/demo_gateway" | grep NEEDED)"
-resolved="$(LD_LIBRARY_PATH="$prefix/lib" ldd "$work/demo_gateway" | awk '$1 == "libjina_net.so.'"$major"'" {print $3}')"
-[ "$resolved" = "$prefix/lib/libjina_net.so.$major" ] || fail "libjina_net.so.$major resolves to '$resolved'"
+readelf -d "$work/demo_gateway" | grep -q "(NEEDED).*\[$want\]" ||
+  fail "the demo does not need $want: $(readelf -d "$work/demo_gateway" | grep NEEDED)"
+resolved="$(LD_LIBRARY_PATH="$prefix/lib" ldd "$work/demo_gateway" | awk '$1 == "'"$want"'" {print $3}')"
+[ "$resolved" = "$prefix/lib/$want" ] || fail "$want resolves to '$resolved'"
 (cd "$work" && JINA_NET_TEST_SERVER="$server" LD_LIBRARY_PATH="$prefix/lib" timeout 60 ./demo_gateway >"$work/demo.out" 2>&1) ||
-  { cat "$work/demo.out"; fail "the demo gateway (installed libjina_net.so.$major) failed"; }
+  { cat "$work/demo.out"; fail "the demo gateway (installed $want) failed"; }
 grep -q '^demo finished$' "$work/demo.out" || { cat "$work/demo.out"; fail "the demo did not finish"; }
 grep -q 'route: ranker-w0 -> ranker-head' "$work/demo.out" || { cat "$work/demo.out"; fail "the demo did not route through the head"; }
-echo "   built, needs libjina_net.so.$major (-> $resolved), ran: $(grep -c -- '->' "$work/demo.out") routed responses, demo finished"
+echo "   built, needs $want (-> $resolved), ran: $(grep -c -- '->' "$work/demo.out") routed responses, demo finished"
 
 echo "== 6. demo gateway linked statically (pkg-config --static)"
 static_link="${static_libs/-ljina_net/-Wl,-Bstatic -ljina_net -Wl,-Bdynamic}"
@@ -151,7 +154,7 @@ readelf -d "$work/demo_static" | grep -q 'libjina_net' && fail "the static demo 
 grep -q '^demo finished$' "$work/demo_static.out" || fail "the static demo did not finish"
 echo "   built without a libjina_net NEEDED entry, ran: demo finished"
 
-echo "== 7. C++ wrapper tests against the installed jina_net.hpp and libjina_net.so.$major"
+echo "== 7. C++ wrapper tests against the installed jina_net.hpp and $want"
 copy bindings/cpp/test_jina_net.cpp "$src"
 # shellcheck disable=SC2086
 (cd "$src/bindings/cpp" && c++ -std=c++17 -O1 -Wall -Wextra -Werror -MD -MF "$work/cpp.d" $cflags test_jina_net.cpp \
@@ -171,13 +174,13 @@ if [ -z "${HOME:-}" ] && [ -z "${GOCACHE:-}" ]; then export GOCACHE="${TMPDIR:-/
 stamp="$(printf '%s' "$prefix" | cat - "$prefix/include/jina_net.h" "$prefix/lib/libjina_net.so.$version" | sha256sum | cut -c1-16)"
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DJINA_NET_INSTALL_STAMP=$stamp"
 (cd bindings/go && go vet -tags jinanet_pkgconfig ./... && go test -c -tags jinanet_pkgconfig -o "$work/jinanet.test" .)
-readelf -d "$work/jinanet.test" | grep -q "(NEEDED).*\[libjina_net.so.$major\]" || fail "the Go test binary does not need libjina_net.so.$major"
+readelf -d "$work/jinanet.test" | grep -q "(NEEDED).*\[$want\]" || fail "the Go test binary does not need $want"
 readelf -d "$work/jinanet.test" | grep -E 'RPATH|RUNPATH' | grep -q "$root" && fail "the Go test binary has an rpath into the source tree"
 (cd bindings/go && JINA_NET_TEST_SERVER="$server" LD_LIBRARY_PATH="$prefix/lib" timeout 300 "$work/jinanet.test" -test.count=1 >"$work/go.out" 2>&1) ||
   { tail -30 "$work/go.out"; fail "the Go binding's tests failed against the installed library"; }
 echo "   vet, build, tests: $(tail -1 "$work/go.out")"
 
-echo "== 9. Python binding loads the installed libjina_net.so.$major by its soname"
+echo "== 9. Python binding loads the installed $want by its soname"
 (cd "$work" && env -u JINA_NET_LIBRARY PYTHONPATH="$root/bindings/python" LD_LIBRARY_PATH="$prefix/lib" \
   python3 "$root/tests/install/python_smoke.py" "$server" "$prefix/lib/libjina_net.so.$version") ||
   fail "the Python binding did not work with the installed library"
