@@ -12,6 +12,19 @@
  *   _free function.
  * - No panic or exception crosses this interface; an internal panic becomes JINA_NET_PANIC.
  *
+ * Growing without breaking (see README, "Version and ABI policy")
+ * - Every options struct starts with `size_t struct_size`: initialise it with its _init function and
+ *   the size your header gives it, e.g. jina_net_pool_options_init(&o, sizeof o). The library reads
+ *   and writes only struct_size bytes; a field your struct lacks (an older header) takes its default;
+ *   a field the library does not know (a newer header) must be left zero, else JINA_NET_UNSUPPORTED.
+ * - Results handed to callbacks are read through accessors (jina_net_send_result_target,
+ *   jina_net_target_result_metadata), never indexed as arrays; their struct_size says which fields
+ *   exist. New fields are only ever appended.
+ * - JINA_NET_VERSION_* is the version of this header, jina_net_version() that of the library loaded.
+ *   An incompatible change bumps the version (before 1.0 the minor one) and the soname with it
+ *   (libjina_net.so.0.<minor>); within one soname, a newer library runs binaries built against an
+ *   older header.
+ *
  * Threads
  * - All network work runs on one library runtime (a tokio multi-thread runtime), started by the
  *   first call that needs it; jina_net_runtime_init() may size it before that.

@@ -71,11 +71,14 @@ fi
 # Something changed: is it only growth (abi/growth.abignore) and additions?
 grow=0
 diff_with abi/growth.abignore || grow=$?
+# Incompatible: abidiff says so, or (with growth allowed) a function or variable was removed or changed.
 incompatible=false
 if [ $((grow & 8)) -ne 0 ]; then
   incompatible=true
-elif [ $((grow & 4)) -ne 0 ] && ! grep -qE "^(Functions|Variables) changes summary: 0 Removed, 0 Changed[^,]*, [0-9]+ Added" "$out/report.txt"; then
-  incompatible=true
+elif [ $((grow & 4)) -ne 0 ]; then
+  removed_or_changed="$(sed -nE 's/^(Functions|Variables) changes summary: ([0-9]+) Removed, ([0-9]+) Changed.*/\2 \3/p' "$out/report.txt" |
+    awk '{ n += $1 + $2 } END { print n + 0 }')"
+  [ "$removed_or_changed" -eq 0 ] || incompatible=true
 fi
 cat "$out/report.txt"
 if $incompatible; then

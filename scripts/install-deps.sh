@@ -3,7 +3,7 @@
 # a C/C++ compiler, valgrind, pkg-config (the install suite), Go (golang-go), a Python that can make
 # venvs (the interop suite and the Python binding), and the benchmark's gRPC clients: grpc++ with
 # protoc's C++ plugin (libgrpc++-dev, protobuf-compiler-grpc) and grpc-go's sources for GOPATH builds
-# (golang-google-grpc-dev, in /usr/share/gocode).
+# (golang-google-grpc-dev, in /usr/share/gocode), and libabigail for the ABI check (abigail-tools).
 # Does nothing when everything is there. Needs root (apt-get) only when something is missing.
 set -euo pipefail
 need=()
@@ -22,6 +22,8 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists grpc++ proto
 fi
 command -v grpc_cpp_plugin >/dev/null 2>&1 || need+=(protobuf-compiler-grpc)
 [ -f /usr/share/gocode/src/google.golang.org/grpc/call.go ] || need+=(golang-google-grpc-dev)
+# the ABI check (scripts/abi-check.sh): libabigail's abidw and abidiff
+command -v abidiff >/dev/null 2>&1 || need+=(abigail-tools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Tests the Python binding (bindings/python/jina_net) with the jina 3.1.0 venv (scripts/jina-venv.sh):
-#   test_ffi.py         ctypes structs and functions against include/jina_net.h (sizes, offsets, arity)
-#   test_pool.py        jina_net.Pool and the one-shot helpers against jina-net-test-server
-#   test_networking.py  the drop-in GrpcConnectionPool vs jina's own on real jina 3.1.0 workers
+#   test_ffi.py         ctypes structs and functions against include/jina_net.h (fields, sizes, offsets,
+#                       parameter and return types) and the loading rules (ABI version check)
+#   test_pool.py        jina_net.Pool and the one-shot helpers against jina-net-test-server (request
+#                       metadata: what the echo worker saw, what is refused before anything is sent)
+#   test_networking.py  the drop-in GrpcConnectionPool vs jina's own on real jina 3.1.0 workers (the same
+#                       bytes with and without request metadata; metadata= at the echo test server)
 #   test_runtimes.py    real jina heads and Flows (gateway -> heads -> workers) with jina_net patched in
 # then that `pip install bindings/python` gives an importable package and that the benchmark runs.
 # Uses target/debug/libjina_net.so (JINA_NET_LIBRARY); builds the workspace first. Never skips: a
@@ -37,7 +40,8 @@ cp -r "$here/pyproject.toml" "$here/README.md" "$here/jina_net" "$site/src/"
 (cd "$site" && PYTHONPATH="$site/lib" "$PY" -c '
 import sys, jina_net, jina_net.networking
 assert jina_net.__file__.startswith(sys.argv[1]), jina_net.__file__
-assert jina_net.version() == "0.1.0", jina_net.version()
+assert jina_net.version() == "0.2.0", jina_net.version()
+assert jina_net.__version__ == "0.2.0", jina_net.__version__
 print("imported", jina_net.__file__, "libjina_net", jina_net.version(), "from", jina_net.library_path())
 ' "$site/lib")
 echo "== the Python benchmark still runs (bench/python/run_pool_compare.sh --quick, debug build: numbers mean nothing)"

@@ -26,3 +26,9 @@ gcc -std=c11 -g "${warn[@]}" tests/c/test_c_abi.c -o "$out/test_c_abi_static" \
   "$lib/libjina_net.a" -lpthread -ldl -lm
 valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
   "$out/test_c_abi_static"
+
+echo "-- compatibility: a program built against the frozen 0.2.0 header (tests/compat/), ASan + UBSan, current library"
+gcc -std=c11 -g "${warn[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+  tests/compat/compat.c -o "$out/compat_0_2_0" -L"$lib" -ljina_net -Wl,-rpath,"$PWD/$lib" -lpthread
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  "$out/compat_0_2_0"

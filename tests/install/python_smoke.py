@@ -1,5 +1,5 @@
 """The Python binding against an installed libjina_net: loaded by its soname (no JINA_NET_LIBRARY),
-from the installed file, and a pool sends through it to an echo worker.
+from the installed file, and a pool sends through it to an echo worker, with and without request metadata.
 
     python3 python_smoke.py <jina-net-test-server> <path of the installed libjina_net.so.X.Y.Z>
 """
@@ -30,8 +30,12 @@ async def main():
     pool.add_connection('enc', addr)
     header = b'\x0a\x05py-id'  # HeaderProto.request_id
     [t] = await pool.send_async(jina_net.REQUEST_DATA, [b'\x0a' + bytes([len(header)]) + header], 'enc')
-    pool.close()
     assert t.ok and b'py-id' in t.body and dict(t.metadata)['replica'] == b'w', t
+    # request metadata (jina_net_pool_send_ex): the echo worker answers it as seen-<key>
+    [m] = await pool.send_async(jina_net.REQUEST_DATA, [b'\x0a' + bytes([len(header)]) + header], 'enc',
+                                metadata={'x-smoke': 'py'})
+    assert m.ok and dict(m.metadata).get('seen-x-smoke') == b'py', m
+    pool.close()
     return t
 
 

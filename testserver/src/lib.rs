@@ -169,7 +169,10 @@ fn seen_metadata<T>(request: &Request<T>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in request.metadata().clone().into_headers().iter() {
         let k = key.as_str();
-        if k == "endpoint" || k.starts_with("grpc-") || k == "user-agent" || k == "te" || k == "content-type" {
+        if k == "endpoint"
+            || k.starts_with("grpc-")
+            || ["user-agent", "te", "content-type", "content-length", "accept-encoding"].contains(&k)
+        {
             continue;
         }
         if let Ok(v) = value.to_str() {

@@ -5,8 +5,10 @@
   ``jina.serve.networking.GrpcConnectionPool`` (needs jina 3.1.0); ``jina_net.patch_jina()`` makes
   jina's heads and gateways use it.
 
-The shared library is loaded from ``$JINA_NET_LIBRARY``, else ``libjina_net.so.0`` (installed with
-``scripts/install.sh``), else ``libjina_net.so``, through the dynamic loader.
+The shared library is loaded from ``$JINA_NET_LIBRARY``, else ``libjina_net.so.0.2`` (installed with
+``scripts/install.sh``), else ``libjina_net.so``, through the dynamic loader; a library of another C ABI
+than 0.2 (``jina_net_version()``: another major or, before 1.0, minor version) is refused with an
+``ImportError`` naming both versions.
 """
 from ._core import (
     NO_SHARD,
@@ -14,32 +16,40 @@ from ._core import (
     POLLING_ANY,
     REQUEST_CONTROL,
     REQUEST_DATA,
+    SHARDS_ALL,
+    SHARDS_ANY,
     JinaNetError,
     Pool,
+    RequestMetadata,
     Response,
     Target,
     default_grpc_options,
     host_is_local,
     init_runtime,
     is_remote_local_connection,
+    request_metadata,
     send_request_async,
     send_requests_sync,
     version,
     worker_control,
     worker_control_sync,
 )
-from ._ffi import library_path
+from ._ffi import ABI_VERSION, library_path
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 __all__ = [
+    'ABI_VERSION',
     'NO_SHARD',
     'POLLING_ALL',
     'POLLING_ANY',
     'REQUEST_CONTROL',
     'REQUEST_DATA',
+    'SHARDS_ALL',
+    'SHARDS_ANY',
     'JinaNetError',
     'Pool',
+    'RequestMetadata',
     'Response',
     'Target',
     'default_grpc_options',
@@ -48,6 +58,7 @@ __all__ = [
     'is_remote_local_connection',
     'library_path',
     'patch_jina',
+    'request_metadata',
     'send_request_async',
     'send_requests_sync',
     'version',

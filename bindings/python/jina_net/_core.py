@@ -20,8 +20,9 @@ import itertools
 import os
 import threading
 from collections import deque
-from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint64, c_void_p, string_at
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Mapping
+from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint64, c_void_p, sizeof, string_at
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _ffi
 from ._ffi import lib
@@ -29,8 +30,12 @@ from ._ffi import lib
 NO_SHARD = _ffi.NO_SHARD
 REQUEST_DATA = _ffi.REQUEST_DATA
 REQUEST_CONTROL = _ffi.REQUEST_CONTROL
-POLLING_ANY = _ffi.POLLING_ANY
-POLLING_ALL = _ffi.POLLING_ALL
+#: ``jina_net_shards``: one target (the head, the given shard, or the shards in turn) / one per shard
+SHARDS_ANY = _ffi.SHARDS_ANY
+SHARDS_ALL = _ffi.SHARDS_ALL
+#: jina's names of the same values (``polling`` in jina and in ``Pool.send``)
+POLLING_ANY = SHARDS_ANY
+POLLING_ALL = SHARDS_ALL
 
 
 class JinaNetError(Exception):
@@ -207,20 +212,37 @@ _pending: Dict[int, Tuple[_Inbox, Callable]] = {}
 _keys = itertools.count(1)
 
 
-def _metadata(ptr, n) -> List[Tuple[str, bytes]]:
+_target_at = lib.jina_net_send_result_target
+_metadata_at = lib.jina_net_target_result_metadata
+_SEND_RESULT_SIZE = sizeof(_ffi.SendResult)
+_TARGET_RESULT_SIZE = sizeof(_ffi.TargetResult)
+
+
+def _target_metadata(target_ptr, n) -> List[Tuple[str, bytes]]:
     out = []
-    for i in range(n):
-        m = ptr[i]
+    for j in range(n):
+        m = _metadata_at(target_ptr, j)
+        if not m:
+            break
+        m = m.contents
         out.append((m.key.decode('ascii', 'replace'), string_at(m.value, m.value_len) if m.value_len else b''))
     return out
 
 
 def _outcome(result) -> Tuple[int, str, List[Target]]:
+    """Copies a send result (during its callback) through the library's accessors: the result structs
+    are never indexed, and their fields are read only when the library's struct_size holds them."""
     r = result.contents
+    if r.struct_size < _SEND_RESULT_SIZE:
+        raise RuntimeError(f'jina_net_send_result of {r.struct_size} bytes, want at least {_SEND_RESULT_SIZE}')
     targets = []
-    ts = r.targets
     for i in range(r.targets_len):
-        t = ts[i]
+        tp = _target_at(result, i)
+        if not tp:
+            raise RuntimeError(f'jina_net_send_result_target({i}) is NULL ({r.targets_len} targets)')
+        t = tp.contents
+        if t.struct_size < _TARGET_RESULT_SIZE:
+            raise RuntimeError(f'jina_net_target_result of {t.struct_size} bytes, want at least {_TARGET_RESULT_SIZE}')
         body = string_at(t.response, t.response_len) if t.response else None
         targets.append(Target(
             t.status,
@@ -231,7 +253,7 @@ def _outcome(result) -> Tuple[int, str, List[Target]]:
             t.grpc_message.decode('utf-8', 'replace') if t.grpc_message else '',
             t.error_message.decode('utf-8', 'replace') if t.error_message else '',
             body,
-            _metadata(t.metadata, t.metadata_len) if t.metadata_len else [],
+            _target_metadata(tp, t.metadata_len) if t.metadata_len else [],
         ))
     message = r.error_message.decode('utf-8', 'replace') if r.error_message else ''
     return r.status, message, targets
@@ -286,13 +308,19 @@ def _register(loop, handler) -> int:
 # --- the pool ------------------------------------------------------------------------------------
 
 
+def _init(fn, struct):
+    """Fills an options struct with the library's defaults (``fn(&o, sizeof o)``)."""
+    r = fn(byref(struct), sizeof(struct))
+    if r != _ffi.OK:
+        raise _error_of_call(r, f'{fn.__name__} failed')
+    return struct
+
+
 def _options(resilient: bool, overrides: dict) -> _ffi.PoolOptions:
-    o = _ffi.PoolOptions()
-    if resilient:
-        lib.jina_net_pool_options_init_resilient(byref(o))
-    else:
-        lib.jina_net_pool_options_init(byref(o))
-    names = {f[0] for f in _ffi.PoolOptions._fields_} - {'root_certificates_pem', 'root_certificates_pem_len'}
+    o = _init(lib.jina_net_pool_options_init_resilient if resilient else lib.jina_net_pool_options_init,
+              _ffi.PoolOptions())
+    names = {f[0] for f in _ffi.PoolOptions._fields_} - {'struct_size', 'root_certificates_pem',
+                                                        'root_certificates_pem_len'}
     for k, v in overrides.items():
         if k == 'root_certificates_pem':
             if v is not None:
@@ -319,6 +347,79 @@ def _bytes_array(requests: Sequence[bytes]):
         arr[i].data = b
         arr[i].len = len(b)
     return arr
+
+
+MetadataArg = Union[None, 'RequestMetadata', Mapping, Iterable[Tuple[str, Union[str, bytes]]]]
+
+
+class RequestMetadata:
+    """Request metadata of a send, as the library takes it (``jina_net_send_options.metadata``).
+
+    Built from a dict ``{key: value}``, or from ``(key, value)`` pairs (a list, a ``grpc.aio.Metadata``)
+    to repeat a key. Keys are ``str``; values are ``str`` (sent as UTF-8: the library takes printable
+    ASCII and space) or ``bytes`` (any bytes for a key ending in ``-bin``, which the library
+    base64-encodes on the wire; printable ASCII for other keys). Wrong Python types raise
+    ``TypeError`` here; what the library refuses (a key that is not lower-case ``[0-9a-z_.-]``, a
+    reserved name such as ``grpc-*``, ``te``, ``content-type``, ``user-agent``, ``endpoint`` when the
+    send sets an endpoint, a value byte it does not allow) raises ``JinaNetError``
+    ``INVALID_ARGUMENT`` from the send, before anything is sent.
+    """
+
+    __slots__ = ('entries', 'array', '_keep')
+
+    def __init__(self, metadata):
+        if isinstance(metadata, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}')
+        pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
+        try:
+            items = list(pairs)
+        except TypeError:
+            raise TypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}') from None
+        entries = []
+        for item in items:
+            try:
+                key, value = item
+            except (TypeError, ValueError):
+                raise TypeError(f'metadata entries are (key, value) pairs, not {item!r}') from None
+            if not isinstance(key, str):
+                raise TypeError(f'metadata key {key!r} is a {type(key).__name__}, not a str')
+            if isinstance(value, str):
+                raw = value.encode('utf-8')
+            elif isinstance(value, (bytes, bytearray, memoryview)):
+                raw = bytes(value)
+            else:
+                raise TypeError(f'metadata value of {key!r} is a {type(value).__name__}, not str or bytes')
+            if '\0' in key:
+                # a C string would end there: the library would see another key
+                raise JinaNetError(_ffi.INVALID_ARGUMENT, f'request metadata {key!r}: NUL in a key')
+            entries.append((key, raw))
+        #: ``[(key, value bytes)]`` in order
+        self.entries = entries
+        array = (_ffi.Metadata * len(entries))()
+        keep = []
+        for i, (key, raw) in enumerate(entries):
+            k = key.encode('utf-8')
+            v = ctypes.create_string_buffer(raw, len(raw)) if raw else None
+            keep.append((k, v))
+            array[i].key = k
+            array[i].value = ctypes.addressof(v) if v is not None else None
+            array[i].value_len = len(raw)
+        self.array = array
+        self._keep = keep  # the bytes the array points to
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __repr__(self):
+        return f'RequestMetadata({self.entries!r})'
+
+
+def request_metadata(metadata: MetadataArg) -> Optional[RequestMetadata]:
+    """``metadata`` as the library takes it; ``None`` when there is none (``None``, ``{}``, ``[]``)."""
+    if metadata is None or isinstance(metadata, RequestMetadata):
+        return metadata if metadata else None
+    md = RequestMetadata(metadata)
+    return md if md else None
 
 
 class Pool:
@@ -376,13 +477,19 @@ class Pool:
 
     def send(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
              shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
-             timeout_ms: int = 0, on_done: Optional[Callable] = None, loop=None) -> int:
-        """Routes and sends serialized requests (``jina_net_pool_send``) and returns the send id.
+             timeout_ms: int = 0, on_done: Optional[Callable] = None, loop=None, *,
+             metadata: MetadataArg = None) -> int:
+        """Routes and sends serialized requests (``jina_net_pool_send``; with ``metadata``,
+        ``jina_net_pool_send_ex``) and returns the send id.
 
-        ``on_done((status, message, [Target, ...]))`` is called once, on ``loop``'s thread (default: the
-        running loop). Raises ``JinaNetError`` when nothing was sent (unknown deployment, no
-        replicas, bad request bytes...); ``on_done`` is then never called.
+        ``polling`` is a ``jina_net_shards`` value: ``SHARDS_ANY`` (= ``POLLING_ANY``) or ``SHARDS_ALL``
+        (= ``POLLING_ALL``, one target per shard). ``metadata`` is request metadata sent with every
+        attempt of the send (see ``RequestMetadata``). ``on_done((status, message, [Target, ...]))``
+        is called once, on ``loop``'s thread (default: the running loop). Raises ``JinaNetError`` when
+        nothing was sent (unknown deployment, no replicas, bad request bytes, invalid metadata:
+        ``INVALID_ARGUMENT``...); ``on_done`` is then never called.
         """
+        md = request_metadata(metadata)
         ptr = self._handle(False)
         if ptr is None:
             raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
@@ -396,20 +503,35 @@ class Pool:
         else:
             arr = _bytes_array(requests)
         send_id = c_uint64()
-        r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head,
-                                   NO_SHARD if shard_id is None else shard_id, polling, _encode(endpoint),
-                                   timeout_ms, _on_complete, key, byref(send_id))
+        shard = NO_SHARD if shard_id is None else shard_id
+        if md is None:
+            r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head, shard, polling, _encode(endpoint),
+                                       timeout_ms, _on_complete, key, byref(send_id))
+            what = 'jina_net_pool_send failed'
+        else:
+            o = _init(lib.jina_net_send_options_init, _ffi.SendOptions())
+            o.kind = kind
+            o.head = head
+            o.shard_id = shard
+            o.shards = polling
+            o.endpoint = _encode(endpoint)
+            o.timeout_ms = timeout_ms
+            o.metadata = md.array
+            o.metadata_len = len(md)
+            r = lib.jina_net_pool_send_ex(ptr, arr, n, deployment.encode(), byref(o), _on_complete, key,
+                                          byref(send_id))
+            what = 'jina_net_pool_send_ex failed'
         if r != _ffi.OK:
             _pending.pop(key, None)
-            raise _error_of_call(r, 'jina_net_pool_send failed')
+            raise _error_of_call(r, what)
         return send_id.value
 
     def send_async(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
                    shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
-                   timeout_ms: int = 0) -> 'asyncio.Future[List[Target]]':
+                   timeout_ms: int = 0, *, metadata: MetadataArg = None) -> 'asyncio.Future[List[Target]]':
         """``send`` as a future of the targets' outcomes (every target, failed ones included; a send that
         failed as a whole, e.g. the pool was closed, raises ``JinaNetError``). Cancelling the future
-        cancels the send."""
+        cancels the send. Raises at once (no future) when nothing was sent, as ``send``."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
 
@@ -422,7 +544,8 @@ class Pool:
             else:
                 fut.set_result(targets)
 
-        send_id = self.send(kind, requests, deployment, head, shard_id, polling, endpoint, timeout_ms, done, loop)
+        send_id = self.send(kind, requests, deployment, head, shard_id, polling, endpoint, timeout_ms, done, loop,
+                            metadata=metadata)
         fut.add_done_callback(lambda f: self.cancel(send_id) if f.cancelled() else None)
         return fut
 
@@ -502,7 +625,7 @@ def _take_response(ptr) -> Response:
 
 
 def _oneshot_options(timeout_s: Optional[float], tls: bool, root_certificates, endpoint: Optional[str]):
-    o = _ffi.OneshotOptions()
+    o = _init(lib.jina_net_oneshot_options_init, _ffi.OneshotOptions())
     o.timeout_ms = 0 if timeout_s is None else max(1, int(timeout_s * 1000))
     o.tls = bool(tls)
     if root_certificates is not None:

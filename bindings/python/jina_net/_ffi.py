@@ -2,12 +2,21 @@
 
 The library is found, in order, at:
 1. ``$JINA_NET_LIBRARY`` (a path to ``libjina_net.so*``);
-2. ``libjina_net.so.0`` through the dynamic loader (an installed library: ``scripts/install.sh``,
+2. ``libjina_net.so.0.2`` through the dynamic loader (an installed library: ``scripts/install.sh``,
    ``ldconfig``, or ``LD_LIBRARY_PATH``);
 3. ``libjina_net.so`` through the dynamic loader (a build tree on ``LD_LIBRARY_PATH``).
 
-Struct layouts mirror the header; ``bindings/python/tests/test_ffi.py`` compares every size and
-offset with what a C compiler computes from ``include/jina_net.h``.
+A library is used only when its ``jina_net_version()`` is of the ABI this binding is written for
+(``ABI_VERSION``: the same major and, before 1.0, the same minor version): the structs below are that
+ABI's, and a library of another one would read and write them wrongly. Another version is an
+``ImportError`` naming both versions.
+
+Struct layouts and prototypes mirror the header; ``bindings/python/tests/test_ffi.py`` compares every
+struct's fields, sizes and offsets and every function's parameter and return types with what a C
+compiler and the header say. Options structs start with ``struct_size`` and are initialised by the
+library's ``_init`` functions with this binding's ``sizeof``; the result structs a completion callback
+receives are read only through ``jina_net_send_result_target`` / ``jina_net_target_result_metadata``
+(never indexed: the library may append fields to them).
 """
 import ctypes
 import os
@@ -27,8 +36,30 @@ from ctypes import (
     c_void_p,
 )
 
-#: The ABI major version this binding is written for (``JINA_NET_VERSION_MAJOR``).
-ABI_MAJOR = 0
+#: The version of the C ABI (``include/jina_net.h``: ``JINA_NET_VERSION_*``) this binding is written for.
+ABI_VERSION = (0, 2, 0)
+
+
+def abi_compatible(version: str) -> bool:
+    """Whether a library of ``version`` (``"MAJOR.MINOR.PATCH"``) has this binding's ABI: the same major
+    version and, before 1.0, the same minor version (the soname rule: ``libjina_net.so.0.<minor>``
+    before 1.0, ``libjina_net.so.<major>`` from 1.0 on)."""
+    try:
+        major, minor = (int(x) for x in version.split('.')[:2])
+    except ValueError:
+        return False
+    if major != ABI_VERSION[0]:
+        return False
+    return major != 0 or minor == ABI_VERSION[1]
+
+
+def _soname() -> str:
+    major, minor = ABI_VERSION[:2]
+    return f'libjina_net.so.{major}.{minor}' if major == 0 else f'libjina_net.so.{major}'
+
+
+#: The installed library's soname for this ABI (``libjina_net.so.0.2``).
+SONAME = _soname()
 
 NO_SHARD = -1
 
@@ -54,23 +85,27 @@ UNSUPPORTED = 17
 NOT_FOUND = 18
 PANIC = 19
 KUBERNETES_ERROR = 20
+RESOURCE_EXHAUSTED = 21
 
 # jina_net_request_kind
 REQUEST_DATA = 0
 REQUEST_CONTROL = 1
 
 # jina_net_shards (jina: polling ANY / ALL)
-POLLING_ANY = 0
-POLLING_ALL = 1
+SHARDS_ANY = 0
+SHARDS_ALL = 1
 
 
 class Metadata(Structure):
+    # Never changes size: the request metadata of a send is an array of it.
     _fields_ = [('key', c_char_p), ('value', c_void_p), ('value_len', c_size_t)]
 
 
 class TargetResult(Structure):
+    # Read through jina_net_send_result_target only (the library may append fields).
     _fields_ = [
-        ('status', c_uint32),
+        ('struct_size', c_size_t),
+        ('status', c_int32),
         ('grpc_code', c_int32),
         ('head', c_bool),
         ('shard_id', c_int64),
@@ -79,17 +114,17 @@ class TargetResult(Structure):
         ('error_message', c_char_p),
         ('response', c_void_p),
         ('response_len', c_size_t),
-        ('metadata', POINTER(Metadata)),
         ('metadata_len', c_size_t),
+        ('internal', c_void_p),
     ]
 
 
 class SendResult(Structure):
     _fields_ = [
+        ('struct_size', c_size_t),
         ('send_id', c_uint64),
-        ('status', c_uint32),
+        ('status', c_int32),
         ('error_message', c_char_p),
-        ('targets', POINTER(TargetResult)),
         ('targets_len', c_size_t),
         ('internal', c_void_p),
     ]
@@ -107,6 +142,7 @@ class Bytes(Structure):
 
 class OneshotOptions(Structure):
     _fields_ = [
+        ('struct_size', c_size_t),
         ('timeout_ms', c_uint64),
         ('tls', c_bool),
         ('root_certificates_pem', c_char_p),
@@ -117,6 +153,7 @@ class OneshotOptions(Structure):
 
 class PoolOptions(Structure):
     _fields_ = [
+        ('struct_size', c_size_t),
         ('max_attempts', c_uint32),
         ('default_timeout_ms', c_uint64),
         ('tls', c_bool),
@@ -142,11 +179,28 @@ class PoolOptions(Structure):
     ]
 
 
+class SendOptions(Structure):
+    _fields_ = [
+        ('struct_size', c_size_t),
+        ('kind', c_uint32),
+        ('head', c_bool),
+        ('shard_id', c_int64),
+        ('shards', c_uint32),
+        ('endpoint', c_char_p),
+        ('timeout_ms', c_uint64),
+        ('idempotent', c_bool),
+        ('metadata', POINTER(Metadata)),
+        ('metadata_len', c_size_t),
+    ]
+
+
 #: jina_net_send_callback
 SEND_CALLBACK = CFUNCTYPE(None, c_void_p, POINTER(SendResult))
 
 _POOL = c_void_p
 _RESPONSE = c_void_p
+#: jina_net_result (an int32_t)
+_RESULT = c_int32
 
 # name: (restype, argtypes)
 _FUNCTIONS = {
@@ -154,65 +208,73 @@ _FUNCTIONS = {
     'jina_net_result_name': (c_char_p, [c_uint32]),
     'jina_net_last_error_message': (c_size_t, [c_char_p, c_size_t]),
     'jina_net_last_error_grpc_code': (c_int32, []),
-    'jina_net_runtime_init': (c_uint32, [c_uint32]),
-    'jina_net_runtime_shutdown': (c_uint32, [c_uint64]),
-    'jina_net_pool_options_init': (None, [POINTER(PoolOptions)]),
-    'jina_net_pool_options_init_resilient': (None, [POINTER(PoolOptions)]),
-    'jina_net_pool_new': (c_uint32, [POINTER(PoolOptions), POINTER(_POOL)]),
-    'jina_net_pool_close': (c_uint32, [_POOL]),
+    'jina_net_runtime_init': (_RESULT, [c_uint32]),
+    'jina_net_runtime_shutdown': (_RESULT, [c_uint64]),
+    'jina_net_pool_options_init': (_RESULT, [POINTER(PoolOptions), c_size_t]),
+    'jina_net_pool_options_init_resilient': (_RESULT, [POINTER(PoolOptions), c_size_t]),
+    'jina_net_send_options_init': (_RESULT, [POINTER(SendOptions), c_size_t]),
+    'jina_net_oneshot_options_init': (_RESULT, [POINTER(OneshotOptions), c_size_t]),
+    'jina_net_pool_new': (_RESULT, [POINTER(PoolOptions), POINTER(_POOL)]),
+    'jina_net_pool_close': (_RESULT, [_POOL]),
     'jina_net_pool_free': (None, [_POOL]),
-    'jina_net_pool_add_connection': (c_uint32, [_POOL, c_char_p, c_char_p, c_bool, c_int64, POINTER(c_bool)]),
-    'jina_net_pool_remove_connection': (c_uint32, [_POOL, c_char_p, c_char_p, c_bool, c_int64, POINTER(c_bool)]),
+    'jina_net_pool_add_connection': (_RESULT, [_POOL, c_char_p, c_char_p, c_bool, c_int64, POINTER(c_bool)]),
+    'jina_net_pool_remove_connection': (_RESULT, [_POOL, c_char_p, c_char_p, c_bool, c_int64, POINTER(c_bool)]),
     'jina_net_pool_send': (
-        c_uint32,
+        _RESULT,
         [
             _POOL,
-            c_uint32,
+            c_uint32,  # kind
             POINTER(Bytes),
             c_size_t,
-            c_char_p,
-            c_bool,
-            c_int64,
-            c_uint32,
-            c_char_p,
-            c_uint64,
+            c_char_p,  # deployment
+            c_bool,  # head
+            c_int64,  # shard_id
+            c_uint32,  # shards
+            c_char_p,  # endpoint
+            c_uint64,  # timeout_ms
             SEND_CALLBACK,
             c_void_p,
             POINTER(c_uint64),
         ],
     ),
-    'jina_net_pool_cancel': (c_uint32, [_POOL, c_uint64]),
-    'jina_net_pool_routes': (c_uint32, [_POOL, POINTER(c_void_p)]),
+    'jina_net_pool_send_ex': (
+        _RESULT,
+        [_POOL, POINTER(Bytes), c_size_t, c_char_p, POINTER(SendOptions), SEND_CALLBACK, c_void_p, POINTER(c_uint64)],
+    ),
+    'jina_net_pool_cancel': (_RESULT, [_POOL, c_uint64]),
+    'jina_net_pool_routes': (_RESULT, [_POOL, POINTER(c_void_p)]),
     'jina_net_string_free': (None, [c_void_p]),
-    'jina_net_response_body': (c_uint32, [_RESPONSE, POINTER(c_void_p), POINTER(c_size_t)]),
+    'jina_net_send_result_target': (POINTER(TargetResult), [POINTER(SendResult), c_size_t]),
+    'jina_net_target_result_metadata': (POINTER(Metadata), [POINTER(TargetResult), c_size_t]),
+    'jina_net_response_body': (_RESULT, [_RESPONSE, POINTER(c_void_p), POINTER(c_size_t)]),
     'jina_net_response_address': (c_char_p, [_RESPONSE]),
     'jina_net_response_metadata_count': (c_size_t, [_RESPONSE]),
     'jina_net_response_metadata': (
-        c_uint32,
+        _RESULT,
         [_RESPONSE, c_size_t, POINTER(c_char_p), POINTER(c_void_p), POINTER(c_size_t)],
     ),
     'jina_net_response_free': (None, [_RESPONSE]),
     'jina_net_send_requests_sync': (
-        c_uint32,
+        _RESULT,
         [c_uint32, POINTER(Bytes), c_size_t, c_char_p, POINTER(OneshotOptions), POINTER(_RESPONSE)],
     ),
     'jina_net_send_request_sync': (
-        c_uint32,
+        _RESULT,
         [c_uint32, c_char_p, c_size_t, c_char_p, POINTER(OneshotOptions), POINTER(_RESPONSE)],
     ),
     'jina_net_send_request_async': (
-        c_uint32,
+        _RESULT,
         [c_uint32, c_char_p, c_size_t, c_char_p, POINTER(OneshotOptions), SEND_CALLBACK, c_void_p],
     ),
-    'jina_net_activate_worker': (c_uint32, [c_char_p, c_uint16, c_char_p, c_int64, SEND_CALLBACK, c_void_p]),
-    'jina_net_deactivate_worker': (c_uint32, [c_char_p, c_uint16, c_char_p, c_int64, SEND_CALLBACK, c_void_p]),
-    'jina_net_activate_worker_sync': (c_uint32, [c_char_p, c_uint16, c_char_p, c_uint64, c_int64, POINTER(_RESPONSE)]),
+    'jina_net_activate_worker': (_RESULT, [c_char_p, c_uint16, c_char_p, c_int64, SEND_CALLBACK, c_void_p]),
+    'jina_net_deactivate_worker': (_RESULT, [c_char_p, c_uint16, c_char_p, c_int64, SEND_CALLBACK, c_void_p]),
+    'jina_net_activate_worker_sync': (_RESULT, [c_char_p, c_uint16, c_char_p, c_uint64, c_int64, POINTER(_RESPONSE)]),
     'jina_net_deactivate_worker_sync': (
-        c_uint32,
+        _RESULT,
         [c_char_p, c_uint16, c_char_p, c_uint64, c_int64, POINTER(_RESPONSE)],
     ),
-    'jina_net_host_is_local': (c_uint32, [c_char_p, POINTER(c_bool)]),
-    'jina_net_is_remote_local_connection': (c_uint32, [c_char_p, c_char_p, POINTER(c_bool)]),
+    'jina_net_host_is_local': (_RESULT, [c_char_p, POINTER(c_bool)]),
+    'jina_net_is_remote_local_connection': (_RESULT, [c_char_p, c_char_p, POINTER(c_bool)]),
     'jina_net_default_grpc_options': (POINTER(GrpcOption), [POINTER(c_size_t)]),
 }
 
@@ -222,14 +284,27 @@ _FUNCTIONS = {
 # when library threads are waiting for the GIL to deliver completions. (Such a call cannot deadlock: the
 # library holds none of its locks while it runs a completion callback, and these functions wait for
 # nothing else.) The blocking ones (_sync, runtime shutdown, pool free) always release the GIL.
-_KEEP_GIL = ('jina_net_pool_send', 'jina_net_pool_cancel')
+_KEEP_GIL = (
+    'jina_net_pool_send',
+    'jina_net_pool_send_ex',
+    'jina_net_pool_cancel',
+    # read inside the completion callback, which already holds the GIL
+    'jina_net_send_result_target',
+    'jina_net_target_result_metadata',
+)
 
 
 def _candidates():
     explicit = os.environ.get('JINA_NET_LIBRARY')
     if explicit:
         return [explicit]
-    return [f'libjina_net.so.{ABI_MAJOR}', 'libjina_net.so']
+    return [SONAME, 'libjina_net.so']
+
+
+def _abi() -> str:
+    """The library versions this binding takes: ``0.2.x`` (``1.x`` from 1.0 on)."""
+    major, minor = ABI_VERSION[:2]
+    return f'{major}.{minor}.x' if major == 0 else f'{major}.x'
 
 
 def _load():
@@ -240,6 +315,27 @@ def _load():
         except OSError as e:
             errors.append(f'{name}: {e}')
             continue
+        # The version first: jina_net_version exists in every version, the other functions and the
+        # struct layouts are this ABI's only.
+        try:
+            get_version = lib.jina_net_version
+        except AttributeError:
+            errors.append(f'{name}: not libjina_net (no jina_net_version)')
+            continue
+        get_version.restype = c_char_p
+        get_version.argtypes = []
+        raw = get_version()
+        version = raw.decode('ascii', 'replace') if raw else '(none)'
+        if not abi_compatible(version):
+            raise ImportError(
+                f'{name} is libjina_net {version}, but this jina_net binding is written for libjina_net '
+                f'{_abi()} ({SONAME}): its structs and functions would not '
+                f'match that library. Use libjina_net {_abi()} (JINA_NET_LIBRARY, or scripts/install.sh), or the '
+                f'binding that comes with libjina_net {version}'
+            )
+        missing = [fn for fn in _FUNCTIONS if not hasattr(lib, fn)]
+        if missing:
+            raise ImportError(f'{name} (libjina_net {version}) lacks {", ".join(missing)}')
         for fn, (restype, argtypes) in _FUNCTIONS.items():
             f = getattr(lib, fn)
             f.restype = restype
@@ -249,14 +345,11 @@ def _load():
             f = getattr(gil, fn)
             f.restype, f.argtypes = _FUNCTIONS[fn]
             setattr(lib, fn, f)
-        version = lib.jina_net_version().decode()
-        if int(version.split('.')[0]) != ABI_MAJOR:
-            raise ImportError(f'{name} is libjina_net {version}; this binding needs major version {ABI_MAJOR}')
         return lib, name
     raise ImportError(
         'libjina_net not found ('
         + '; '.join(errors)
-        + '). Install it (scripts/install.sh), or set JINA_NET_LIBRARY to the path of libjina_net.so'
+        + f'). Install it (scripts/install.sh: {SONAME}), or set JINA_NET_LIBRARY to the path of libjina_net.so'
     )
 
 

@@ -1,15 +1,26 @@
 """A drop-in replacement of jina 3.1.0's ``jina.serve.networking.GrpcConnectionPool`` on libjina_net.
 
-The methods have jina 3.1.0's signatures and results:
+The methods have jina 3.1.0's signatures and results, plus one keyword-only parameter:
 
 - ``send_requests(requests, deployment, head=False, shard_id=None, polling_type=PollingType.ANY,
-  endpoint=None)`` returns a list of ``asyncio.Task`` (one per target: ALL = one per shard, ``[]``
-  when the deployment, head or shard has no replica), each resolving to ``(response, metadata)``: a
-  jina ``DataRequest`` / ``ControlRequest`` deserialized by jina's own serializers and the trailing
-  metadata as a ``grpc.aio.Metadata``; a failed call raises ``grpc.aio.AioRpcError`` (here
+  endpoint=None, *, metadata=None)`` returns a list of ``asyncio.Task`` (one per target: ALL = one per
+  shard, ``[]`` when the deployment, head or shard has no replica), each resolving to ``(response,
+  metadata)``: a jina ``DataRequest`` / ``ControlRequest`` deserialized by jina's own serializers and
+  the trailing metadata as a ``grpc.aio.Metadata``; a failed call raises ``grpc.aio.AioRpcError`` (here
   ``JinaNetRpcError``, a subclass carrying the libjina_net result and the replica's address).
-- ``send_requests_once(requests, deployment, head=False, shard_id=None, endpoint=None)`` returns one
-  such task, or ``None`` when there is no replica; ``send_request`` / ``send_request_once`` as jina.
+- ``send_requests_once(requests, deployment, head=False, shard_id=None, endpoint=None, *,
+  metadata=None)`` returns one such task, or ``None`` when there is no replica; ``send_request`` /
+  ``send_request_once`` as jina, with ``metadata`` too.
+- ``metadata`` (not in jina 3.1.0, whose sends take none; default ``None`` = jina's behaviour) is
+  request metadata sent with the call, on every attempt: a dict ``{key: str | bytes}``, or ``(key,
+  value)`` pairs (a list, a ``grpc.aio.Metadata``) to repeat a key. ``bytes`` values are for keys
+  ending in ``-bin`` (base64 on the wire, as grpc does). Invalid metadata (an upper-case key, a
+  reserved name such as ``grpc-timeout`` or ``content-type``, ``endpoint`` together with
+  ``endpoint=``, a value byte gRPC does not allow) raises ``JinaNetRpcError`` with code
+  ``INVALID_ARGUMENT`` (``result_name`` ``JINA_NET_INVALID_ARGUMENT``) from the call itself, before
+  anything is sent and without a task; a value of the wrong Python type raises ``TypeError``. When the
+  deployment, head or shard has no replica the result is ``[]`` / ``None``, as jina's, and nothing is
+  sent or checked.
 - ``add_connection(deployment, address, head=False, shard_id=None)``; ``await
   remove_connection(...)`` returns a truthy value when a replica was removed, ``None`` otherwise;
   ``start()``; ``await close()`` (the pool is usable again afterwards, as jina's).
@@ -56,6 +67,7 @@ _jina_create_connection_pool = _jina_networking.create_connection_pool
 _STATUS_BY_CODE = {s.value[0]: s for s in grpc.StatusCode}
 # library results without a gRPC status, as the gRPC code jina's grpc.aio calls would have raised
 _STATUS_BY_RESULT = {
+    _ffi.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     _ffi.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
     _ffi.CANCELLED: grpc.StatusCode.CANCELLED,
     _ffi.POOL_CLOSED: grpc.StatusCode.CANCELLED,
@@ -63,6 +75,7 @@ _STATUS_BY_RESULT = {
     _ffi.TLS_ERROR: grpc.StatusCode.UNAVAILABLE,
     _ffi.INVALID_RESPONSE: grpc.StatusCode.INTERNAL,
     _ffi.PANIC: grpc.StatusCode.INTERNAL,
+    _ffi.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 _serialize_data = _serializer.DataRequestProto.SerializeToString
@@ -190,7 +203,7 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
         d = self._deployments.get(deployment)
         if d is None:
             return 0
-        if polling == _core.POLLING_ALL:
+        if polling == _core.SHARDS_ALL:
             return len(d['shards'])
         if head:
             return 1 if d['heads'] > 0 else 0
@@ -201,21 +214,29 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
     # --- sends --------------------------------------------------------------------------------
 
     def _send(self, requests: List[Request], deployment: str, head: bool, shard_id: Optional[int], polling: int,
-              endpoint: Optional[str]) -> List[asyncio.Task]:
+              endpoint: Optional[str], metadata) -> List[asyncio.Task]:
+        md = _core.request_metadata(metadata)  # TypeError for wrong types, before anything else
         n = self._targets(deployment, bool(head), shard_id, polling)
         if n == 0:
             self._logger.debug(f'No available connections for deployment {deployment} and shard {shard_id}')
             return []
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in range(n)]
-        tasks = [loop.create_task(_await(f)) for f in futures]
+        futures = []
+
+        def tasks_of():
+            return [loop.create_task(_await(f)) for f in futures]
+
         try:
             kind, payload, parse = _serialize(requests)
         except (ValueError, IndexError) as e:
+            # jina's tasks raise these
+            futures.extend(loop.create_future() for _ in range(n))
             for f in futures:
                 f.set_exception(e)
-            return tasks
+            return tasks_of()
 
+        # Runs on this loop's thread, after this method returned (the library hands completions to the
+        # loop with call_soon_threadsafe): the futures exist by then.
         def done(outcome):
             status, message, targets = outcome
             for i, fut in enumerate(futures):
@@ -240,16 +261,20 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
         try:
             send_id = self._pool.send(kind, payload, deployment, head=bool(head), shard_id=shard_id,
                                       polling=polling, endpoint=endpoint if kind == _core.REQUEST_DATA else None,
-                                      on_done=done, loop=loop)
+                                      on_done=done, loop=loop, metadata=md)
         except _core.JinaNetError as e:
             if e.result in (_ffi.UNKNOWN_DEPLOYMENT, _ffi.NO_REPLICAS):
-                for t in tasks:
-                    t.cancel()
                 return []
+            if e.result == _ffi.INVALID_ARGUMENT:
+                # the caller's arguments (invalid metadata): raised here, nothing was sent
+                raise _error_of(e) from None
             err = _error_of(e)
+            futures.extend(loop.create_future() for _ in range(n))
             for f in futures:
                 f.set_exception(err)
-            return tasks
+            return tasks_of()
+
+        futures.extend(loop.create_future() for _ in range(n))
 
         # A task cancelled by its caller cancels its future; once every target's future is cancelled,
         # the library stops the send (jina cancels the grpc call).
@@ -259,37 +284,40 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
 
         for f in futures:
             f.add_done_callback(on_cancel)
-        return tasks
+        return tasks_of()
 
     def send_request(self, request: Request, deployment: str, head: bool = False, shard_id: Optional[int] = None,
-                     polling_type: PollingType = PollingType.ANY, endpoint: Optional[str] = None
-                     ) -> List[asyncio.Task]:
+                     polling_type: PollingType = PollingType.ANY, endpoint: Optional[str] = None, *,
+                     metadata=None) -> List[asyncio.Task]:
         """Sends one request (see ``send_requests``)."""
         return self.send_requests(requests=[request], deployment=deployment, head=head, shard_id=shard_id,
-                                  polling_type=polling_type, endpoint=endpoint)
+                                  polling_type=polling_type, endpoint=endpoint, metadata=metadata)
 
     def send_requests(self, requests: List[Request], deployment: str, head: bool = False,
                       shard_id: Optional[int] = None, polling_type: PollingType = PollingType.ANY,
-                      endpoint: Optional[str] = None) -> List[asyncio.Task]:
+                      endpoint: Optional[str] = None, *, metadata=None) -> List[asyncio.Task]:
         """Sends requests to one (ANY) or every shard (ALL) of a deployment; one task per target, each
-        resolving to ``(response, trailing metadata)``."""
+        resolving to ``(response, trailing metadata)``. ``metadata``: request metadata (see the module
+        documentation)."""
         if polling_type == PollingType.ANY:
-            polling = _core.POLLING_ANY
+            polling = _core.SHARDS_ANY
         elif polling_type == PollingType.ALL:
-            polling = _core.POLLING_ALL
+            polling = _core.SHARDS_ALL
         else:
             raise ValueError(f'Unsupported polling type {polling_type}')
-        return self._send(requests, deployment, head, shard_id, polling, endpoint)
+        return self._send(requests, deployment, head, shard_id, polling, endpoint, metadata)
 
     def send_request_once(self, request: Request, deployment: str, head: bool = False,
-                          shard_id: Optional[int] = None) -> asyncio.Task:
+                          shard_id: Optional[int] = None, *, metadata=None) -> asyncio.Task:
         """Sends one request to one replica (see ``send_requests_once``)."""
-        return self.send_requests_once([request], deployment=deployment, head=head, shard_id=shard_id)
+        return self.send_requests_once([request], deployment=deployment, head=head, shard_id=shard_id,
+                                       metadata=metadata)
 
     def send_requests_once(self, requests: List[Request], deployment: str, head: bool = False,
-                           shard_id: Optional[int] = None, endpoint: Optional[str] = None) -> asyncio.Task:
+                           shard_id: Optional[int] = None, endpoint: Optional[str] = None, *,
+                           metadata=None) -> asyncio.Task:
         """Sends requests to one replica; the task, or None when there is none."""
-        tasks = self._send(requests, deployment, head, shard_id, _core.POLLING_ANY, endpoint)
+        tasks = self._send(requests, deployment, head, shard_id, _core.SHARDS_ANY, endpoint, metadata)
         return tasks[0] if tasks else None
 
     def start(self):

@@ -1,10 +1,13 @@
-"""The ctypes declarations against include/jina_net.h: every struct's size and field offsets as a C
-compiler computes them, and every declared function's arity and void-ness as the header declares it."""
+"""The ctypes declarations against include/jina_net.h: every struct's fields (names, in order), size and
+field offsets as a C compiler computes them, every declared function's parameter and return types as the
+header declares them, and the loading rules (``$JINA_NET_LIBRARY`` first, the ABI version check)."""
 import ctypes
 import os
 import re
 import subprocess
+import sys
 import tempfile
+import textwrap
 import unittest
 
 from helpers import ROOT
@@ -12,6 +15,7 @@ from helpers import ROOT
 from jina_net import _ffi
 
 HEADER = os.path.join(ROOT, 'include', 'jina_net.h')
+BINDING = os.path.join(ROOT, 'bindings', 'python')
 
 STRUCTS = {
     'jina_net_metadata': _ffi.Metadata,
@@ -21,10 +25,109 @@ STRUCTS = {
     'jina_net_bytes': _ffi.Bytes,
     'jina_net_oneshot_options': _ffi.OneshotOptions,
     'jina_net_pool_options': _ffi.PoolOptions,
+    'jina_net_send_options': _ffi.SendOptions,
+}
+
+# The structs a caller sizes (options) or the library sizes (results): `size_t struct_size` first.
+SIZED = {
+    'jina_net_target_result', 'jina_net_send_result', 'jina_net_oneshot_options', 'jina_net_pool_options',
+    'jina_net_send_options',
+}
+
+# C scalar types and their ctypes.
+SCALARS = {
+    'bool': ctypes.c_bool,
+    'size_t': ctypes.c_size_t,
+    'uint16_t': ctypes.c_uint16,
+    'uint32_t': ctypes.c_uint32,
+    'int32_t': ctypes.c_int32,
+    'uint64_t': ctypes.c_uint64,
+    'int64_t': ctypes.c_int64,
+    'double': ctypes.c_double,
+    'jina_net_result': ctypes.c_int32,
 }
 
 
+def header_text():
+    with open(HEADER) as f:
+        return f.read()
+
+
+def without_comments(text):
+    return re.sub(r'//[^\n]*', '', re.sub(r'/\*.*?\*/', '', text, flags=re.S))
+
+
+def header_structs():
+    """struct name -> [field names in order], from the header's `typedef struct X { ... } X;`."""
+    out = {}
+    for name, body in re.findall(r'typedef struct (\w+) \{(.*?)\} \1;', without_comments(header_text()), flags=re.S):
+        out[name] = [re.findall(r'(\w+)\s*$', decl.strip())[0] for decl in body.split(';') if decl.strip()]
+    return out
+
+
+def header_functions():
+    """function name -> (return type, [parameter types]) as written in the header (names dropped)."""
+    text = without_comments(header_text())
+    decls = {}
+    for ret, name, params in re.findall(r'\n([\w \*]+?)\s*\b(jina_net_\w+)\(([^;{]*?)\);', text):
+        params = ' '.join(params.split())
+        types = [] if params in ('', 'void') else [re.sub(r'\s*\b\w+$', '', p.strip()) for p in params.split(',')]
+        decls[name] = (' '.join(ret.split()), types)
+    return decls
+
+
+def normal(ctype: str) -> str:
+    """`const struct jina_net_bytes *` -> `jina_net_bytes *`."""
+    t = re.sub(r'\b(const|struct|enum)\b', '', ctype)
+    t = re.sub(r'\s*\*', ' *', ' '.join(t.split()))
+    return t.strip()
+
+
+def pointee(ctype):
+    """The ctypes type a POINTER(...) points to (else None)."""
+    return getattr(ctype, '_type_', None) if isinstance(ctype, type) and issubclass(ctype, ctypes._Pointer) else None
+
+
+def matches(c: str, ctype) -> bool:
+    """Whether a ctypes type passes what the C type takes: the exact scalar for scalars, a pointer of
+    the right pointee (or a char/void pointer where the header says so) for pointers."""
+    c = normal(c)
+    if c == 'void':
+        return ctype is None
+    if not c.endswith('*'):
+        if c in ('jina_net_send_callback', 'jina_net_log_callback', 'jina_net_free_fn'):
+            return ctype is _ffi.SEND_CALLBACK if c == 'jina_net_send_callback' else False
+        return SCALARS.get(c) is ctype
+    base = c[:-1].strip()
+    if base.endswith('*'):  # a pointer to a pointer: an out-parameter
+        inner = base[:-1].strip()
+        p = pointee(ctype)
+        if inner == 'char':
+            return p in (ctypes.c_char_p, ctypes.c_void_p)
+        return p is ctypes.c_void_p or (pointee(p) is not None and matches(inner + ' *', p))
+    if base == 'char':
+        return ctype in (ctypes.c_char_p, ctypes.c_void_p)
+    if base in ('uint8_t', 'void'):
+        return ctype in (ctypes.c_char_p, ctypes.c_void_p)
+    if base in SCALARS:
+        return pointee(ctype) is SCALARS[base]
+    if base in STRUCTS:
+        return pointee(ctype) is STRUCTS[base]
+    # opaque structs (jina_net_pool, jina_net_response) travel as void*
+    return ctype is ctypes.c_void_p
+
+
 class LayoutTest(unittest.TestCase):
+    def test_struct_fields_are_the_headers(self):
+        c = header_structs()
+        for cname, cls in STRUCTS.items():
+            with self.subTest(struct=cname):
+                self.assertEqual([f for f, _ in cls._fields_], c[cname], f'{cname}: fields (in order)')
+                if cname in SIZED:
+                    self.assertEqual(cls._fields_[0], ('struct_size', ctypes.c_size_t))
+        # every struct of the header that the binding passes by value or pointer is declared
+        self.assertLessEqual(set(STRUCTS), set(c))
+
     def test_struct_layouts_match_the_header(self):
         lines = ['#include <stddef.h>', '#include <stdio.h>', f'#include "{HEADER}"', 'int main(void) {']
         for cname, cls in STRUCTS.items():
@@ -48,42 +151,84 @@ class LayoutTest(unittest.TestCase):
         for cname, cls in STRUCTS.items():
             with self.subTest(struct=cname):
                 self.assertEqual(c[cname], [ctypes.sizeof(cls), ctypes.alignment(cls)], f'{cname} size/align')
-                # the C struct has no field ctypes lacks: the fields end where the struct ends
                 for field, ftype in cls._fields_:
                     self.assertEqual(
                         c[f'{cname}.{field}'],
                         [getattr(cls, field).offset, ctypes.sizeof(ftype)],
                         f'{cname}.{field} offset/size',
                     )
-                last, ltype = cls._fields_[-1]
-                end = getattr(cls, last).offset + ctypes.sizeof(ltype)
-                self.assertLessEqual(c[cname][0] - end, ctypes.alignment(cls) - 1, f'{cname} has more fields in C')
 
+    def test_options_init_sets_struct_size_and_the_defaults(self):
+        # The library fills this binding's sizeof and writes struct_size; a size smaller than a size_t
+        # is refused.
+        for init, cls in (('jina_net_pool_options_init', _ffi.PoolOptions),
+                          ('jina_net_pool_options_init_resilient', _ffi.PoolOptions),
+                          ('jina_net_send_options_init', _ffi.SendOptions),
+                          ('jina_net_oneshot_options_init', _ffi.OneshotOptions)):
+            with self.subTest(init=init):
+                o = cls()
+                self.assertEqual(getattr(_ffi.lib, init)(ctypes.byref(o), ctypes.sizeof(o)), _ffi.OK)
+                self.assertEqual(o.struct_size, ctypes.sizeof(cls))
+                self.assertEqual(getattr(_ffi.lib, init)(ctypes.byref(o), 4), _ffi.INVALID_ARGUMENT)
+        o = _ffi.SendOptions()
+        _ffi.lib.jina_net_send_options_init(ctypes.byref(o), ctypes.sizeof(o))
+        self.assertEqual((o.shard_id, o.shards, o.metadata_len, bool(o.metadata)), (_ffi.NO_SHARD, _ffi.SHARDS_ANY, 0, False))
+        o = _ffi.PoolOptions()
+        _ffi.lib.jina_net_pool_options_init_resilient(ctypes.byref(o), ctypes.sizeof(o))
+        self.assertEqual((o.max_attempts, o.fail_over, o.eject_after_failures), (3, True, 1))
+
+
+class FunctionsTest(unittest.TestCase):
     def test_functions_match_the_header(self):
-        with open(HEADER) as f:
-            text = re.sub(r'/\*.*?\*/', '', f.read(), flags=re.S)
-        decls = {}
-        for ret, name, params in re.findall(r'([\w \*]+?)\s*\b(jina_net_\w+)\(([^;{]*?)\);', text):
-            params = params.strip()
-            n = 0 if params in ('', 'void') else params.count(',') + 1
-            decls[name] = (ret.split()[-1] == 'void' and '*' not in ret, n)
-        self.assertGreaterEqual(len(decls), 30, 'the header parser found the declarations')
+        decls = header_functions()
+        self.assertGreaterEqual(len(decls), 40, 'the header parser found the declarations')
         for name, (restype, argtypes) in _ffi._FUNCTIONS.items():
             with self.subTest(function=name):
                 self.assertIn(name, decls, f'{name} is not declared in the header')
-                is_void, arity = decls[name]
-                self.assertEqual(len(argtypes), arity, f'{name}: number of parameters')
-                self.assertEqual(restype is None, is_void, f'{name}: void return')
+                ret, params = decls[name]
+                self.assertEqual(len(argtypes), len(params), f'{name}: number of parameters')
+                self.assertTrue(matches(ret, restype), f'{name}: returns {ret}, bound as {restype}')
+                for i, (c, t) in enumerate(zip(params, argtypes)):
+                    self.assertTrue(matches(c, t), f'{name}: parameter {i} is {c}, bound as {t}')
         for name in decls:
             self.assertTrue(hasattr(_ffi.lib, name), f'{name} is not exported by {_ffi.library_path()}')
 
+    def test_every_result_is_an_int32(self):
+        for name, (ret, _params) in header_functions().items():
+            if normal(ret) == 'jina_net_result' and name in _ffi._FUNCTIONS:
+                self.assertIs(_ffi._FUNCTIONS[name][0], ctypes.c_int32, name)
+        self.assertIs(dict(_ffi.TargetResult._fields_)['status'], ctypes.c_int32)
+        self.assertIs(dict(_ffi.SendResult._fields_)['status'], ctypes.c_int32)
+
+    def test_the_header_parser_sees_types(self):
+        decls = header_functions()
+        self.assertEqual(decls['jina_net_send_options_init'],
+                         ('jina_net_result', ['struct jina_net_send_options *', 'size_t']))
+        self.assertEqual(decls['jina_net_target_result_metadata'][0], 'const struct jina_net_metadata *')
+        self.assertFalse(matches('size_t', ctypes.c_uint32))
+        self.assertFalse(matches('struct jina_net_send_options *', ctypes.POINTER(_ffi.PoolOptions)))
+        self.assertFalse(matches('jina_net_result', ctypes.c_uint32))
+
+
+FAKE_LIBRARY = '''
+const char *jina_net_version(void) { return "%s"; }
+'''
+
 
 class LoadingTest(unittest.TestCase):
-    def test_version_matches_the_header(self):
-        with open(HEADER) as f:
-            text = f.read()
-        want = '.'.join(re.search(rf'#define JINA_NET_VERSION_{p} (\d+)', text).group(1) for p in ('MAJOR', 'MINOR', 'PATCH'))
-        self.assertEqual(_ffi.lib.jina_net_version().decode(), want)
+    def test_version_matches_the_header_and_the_binding(self):
+        text = header_text()
+        want = tuple(int(re.search(rf'#define JINA_NET_VERSION_{p} (\d+)', text).group(1))
+                     for p in ('MAJOR', 'MINOR', 'PATCH'))
+        self.assertEqual(_ffi.lib.jina_net_version().decode(), '.'.join(map(str, want)))
+        self.assertEqual(_ffi.ABI_VERSION[:2], want[:2], 'the binding is written for the header\'s ABI')
+        self.assertEqual(_ffi.SONAME, f'libjina_net.so.{want[0]}.{want[1]}')
+
+    def test_abi_compatible(self):
+        self.assertTrue(_ffi.abi_compatible('0.2.0'))
+        self.assertTrue(_ffi.abi_compatible('0.2.17'))
+        for other in ('0.1.0', '0.3.0', '1.2.0', '', 'garbage', '0'):
+            self.assertFalse(_ffi.abi_compatible(other), other)
 
     def test_library_comes_from_jina_net_library_when_set(self):
         want = os.environ.get('JINA_NET_LIBRARY')
@@ -92,19 +237,74 @@ class LoadingTest(unittest.TestCase):
         else:
             self.assertIn('libjina_net.so', _ffi.library_path())
 
+    def import_with(self, library):
+        env = dict(os.environ, JINA_NET_LIBRARY=library)
+        return subprocess.run([sys.executable, '-c', 'import jina_net'], env=env, capture_output=True, text=True,
+                              cwd=BINDING)
+
     def test_a_missing_library_is_a_clear_import_error(self):
-        env = dict(os.environ, JINA_NET_LIBRARY='/nonexistent/libjina_net.so')
-        r = subprocess.run(
-            [os.sys.executable, '-c', 'import jina_net'], env=env, capture_output=True, text=True,
-            cwd=os.path.join(ROOT, 'bindings', 'python'),
-        )
+        r = self.import_with('/nonexistent/libjina_net.so')
         self.assertNotEqual(r.returncode, 0)
         self.assertIn('ImportError: libjina_net not found', r.stderr)
         self.assertIn('/nonexistent/libjina_net.so', r.stderr)
 
+    def test_a_library_of_another_abi_is_refused_naming_both_versions(self):
+        # Libraries that say they are another version (only jina_net_version: the binding must not
+        # look for anything else before it checked the version).
+        with tempfile.TemporaryDirectory() as d:
+            for version in ('0.1.0', '0.3.0', '1.2.0'):
+                with self.subTest(version=version):
+                    src, so = os.path.join(d, f'{version}.c'), os.path.join(d, f'libjina_net-{version}.so')
+                    with open(src, 'w') as f:
+                        f.write(FAKE_LIBRARY % version)
+                    subprocess.run(['cc', '-shared', '-fPIC', src, '-o', so], check=True)
+                    r = self.import_with(so)
+                    self.assertNotEqual(r.returncode, 0)
+                    last = r.stderr.strip().splitlines()[-1]
+                    self.assertTrue(last.startswith('ImportError: '), r.stderr)
+                    self.assertIn(f'{so} is libjina_net {version}', last)
+                    self.assertIn('written for libjina_net 0.2.x (libjina_net.so.0.2)', last)
+
+    def test_a_library_without_jina_net_version_is_not_taken(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, so = os.path.join(d, 'other.c'), os.path.join(d, 'libother.so')
+            with open(src, 'w') as f:
+                f.write('int something_else(void) { return 0; }\n')
+            subprocess.run(['cc', '-shared', '-fPIC', src, '-o', so], check=True)
+            r = self.import_with(so)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(f'{so}: not libjina_net (no jina_net_version)', r.stderr)
+
+    def test_the_installed_soname_is_tried_before_the_dev_name(self):
+        # Without JINA_NET_LIBRARY: libjina_net.so.0.2, then libjina_net.so, through the loader.
+        script = textwrap.dedent('''
+            import os
+            os.environ.pop('JINA_NET_LIBRARY', None)
+            import ctypes
+            tried = []
+            real = ctypes.CDLL
+            class Recording(real):
+                def __init__(self, name, *a, **kw):
+                    tried.append(name)
+                    raise OSError(f'{name}: not here (test)')
+            ctypes.CDLL = Recording
+            try:
+                import jina_net
+            except ImportError as e:
+                print(tried)
+                print(e)
+        ''')
+        r = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, cwd=BINDING,
+                           env={k: v for k, v in os.environ.items() if k != 'JINA_NET_LIBRARY'})
+        tried, message = r.stdout.splitlines()[:2]
+        self.assertEqual(tried, "['libjina_net.so.0.2', 'libjina_net.so']")
+        self.assertIn('libjina_net not found', message)
+        self.assertIn('scripts/install.sh: libjina_net.so.0.2', message)
+
     def test_result_names(self):
         self.assertEqual(_ffi.result_name(_ffi.OK), 'JINA_NET_OK')
         self.assertEqual(_ffi.result_name(_ffi.KUBERNETES_ERROR), 'JINA_NET_KUBERNETES_ERROR')
+        self.assertEqual(_ffi.result_name(_ffi.RESOURCE_EXHAUSTED), 'JINA_NET_RESOURCE_EXHAUSTED')
         self.assertEqual(_ffi.result_name(999), 'JINA_NET_UNKNOWN_RESULT')
 
 

@@ -1,6 +1,7 @@
 """jina_net.networking.GrpcConnectionPool against jina 3.1.0's own GrpcConnectionPool: the same
-signatures, and the same scenario against the same real jina 3.1.0 workers gives the same results
-(response bytes, trailing metadata, error codes, empty task lists)."""
+signatures (plus the keyword-only ``metadata`` of the sends), and the same scenario against the same real
+jina 3.1.0 workers gives the same results (response bytes, trailing metadata, error codes, empty task
+lists), also with request metadata; the metadata reaches the project's echo test server."""
 import asyncio
 import inspect
 import os
@@ -17,7 +18,7 @@ from jina.serve import networking as jina_networking  # noqa: E402
 from jina.types.request.control import ControlRequest  # noqa: E402
 from jina.types.request.data import DataRequest  # noqa: E402
 
-from helpers import free_port, runtimes  # noqa: E402
+from helpers import TestServers, free_port, runtimes  # noqa: E402
 
 from jina_net import _core  # noqa: E402
 from jina_net.networking import GrpcConnectionPool, JinaNetRpcError, host_is_local, is_remote_local_connection  # noqa: E402
@@ -26,10 +27,12 @@ JinaPool = jina_networking.GrpcConnectionPool
 assert JinaPool is not GrpcConnectionPool
 
 RUNTIMES = None
+SERVERS = None
 
 
 def setUpModule():
-    global RUNTIMES
+    global RUNTIMES, SERVERS
+    SERVERS = TestServers('echo=m0', 'echo=m1', 'flaky:2=mflaky')
     RUNTIMES = runtimes(
         (('worker', 'w0'), {}),
         (('worker', 'w1'), {}),
@@ -44,6 +47,7 @@ def setUpModule():
 
 def tearDownModule():
     RUNTIMES.__exit__(None, None, None)
+    SERVERS.close()
 
 
 def request_bytes(i, endpoint=None, docs=2):
@@ -209,6 +213,156 @@ class SameAsJinaTest(unittest.IsolatedAsyncioTestCase):
         await pool.close()
 
 
+METADATA = {'authorization': 'Bearer t0k3n', 'traceparent': '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+            'x-trace-bin': bytes([0, 1, 2, 0xff])}
+
+
+def seen(metadata):
+    """The request metadata the echo test server saw, from its ``seen-<key>`` trailers (grpc.aio.Metadata:
+    ``-bin`` values decoded), in order. (It also reports the HTTP/2 ``content-length`` header.)"""
+    return [(k[len('seen-'):], v) for k, v in metadata if k.startswith('seen-') and k != 'seen-content-length']
+
+
+class MetadataTest(unittest.IsolatedAsyncioTestCase):
+    """``metadata=`` of the drop-in's sends (jina 3.1.0's have none)."""
+
+    async def asyncSetUp(self):
+        self.pool = GrpcConnectionPool()
+
+    async def asyncTearDown(self):
+        await self.pool.close()
+        self.assertEqual(_core._pending, {})
+
+    async def test_metadata_reaches_the_replica_from_every_send_method(self):
+        self.pool.add_connection(deployment='enc', address=SERVERS.addr['m0'])
+        self.pool.add_connection(deployment='idx', address=SERVERS.addr['m0'], shard_id=0)
+        self.pool.add_connection(deployment='idx', address=SERVERS.addr['m1'], shard_id=1)
+        want = [('authorization', 'Bearer t0k3n'), ('traceparent', METADATA['traceparent']),
+                ('x-trace-bin', bytes([0, 1, 2, 0xff]))]
+        req = lambda i: DataRequest(request_bytes(i))  # noqa: E731
+        [task] = self.pool.send_request(req(1), 'enc', metadata=METADATA)
+        response, md = await task
+        self.assertIsInstance(md, Metadata)
+        self.assertEqual(seen(md), want)
+        self.assertEqual(response.header.request_id, 'req-1', 'the echo worker answered the request')
+        [task] = self.pool.send_requests([req(2), req(3)], 'enc', endpoint='/count', metadata=METADATA)
+        _, md = await task
+        self.assertEqual((seen(md), md['endpoint'], md['request-count']), (want, '/count', '2'))
+        tasks = self.pool.send_request(req(4), 'idx', polling_type=PollingType.ALL, metadata=METADATA)
+        self.assertEqual(len(tasks), 2)
+        for i, (_, md) in enumerate(await asyncio.gather(*tasks)):
+            self.assertEqual((md['replica'], seen(md)), (f'm{i}', want))
+        _, md = await self.pool.send_requests_once([req(5)], 'enc', metadata=METADATA)
+        self.assertEqual(seen(md), want)
+        _, md = await self.pool.send_request_once(req(6), 'idx', shard_id=1, metadata=METADATA)
+        self.assertEqual((md['replica'], seen(md)), ('m1', want))
+        # no metadata: nothing but what jina sends
+        [task] = self.pool.send_request(req(7), 'enc')
+        _, md = await task
+        self.assertEqual(seen(md), [])
+
+    async def test_pairs_repeat_a_key_and_grpc_metadata_is_accepted(self):
+        self.pool.add_connection(deployment='enc', address=SERVERS.addr['m0'])
+        [task] = self.pool.send_request(DataRequest(request_bytes(1)), 'enc',
+                                        metadata=[('x-id', '1'), ('x-id', '2'), ('x-bin', b'\x00')])
+        _, md = await task
+        self.assertEqual(seen(md), [('x-id', '1'), ('x-id', '2'), ('x-bin', b'\x00')])
+        self.assertEqual(md.get_all('seen-x-id'), ['1', '2'])
+        grpc_md = Metadata(('x-id', 'a'), ('x-id', 'b'), ('authorization', 'Bearer x'))
+        [task] = self.pool.send_request(DataRequest(request_bytes(2)), 'enc', metadata=grpc_md)
+        _, md = await task
+        self.assertEqual(seen(md), [('x-id', 'a'), ('x-id', 'b'), ('authorization', 'Bearer x')])
+
+    async def test_metadata_goes_with_every_attempt(self):
+        # the replica fails twice with UNAVAILABLE; the third attempt (jina's policy) answers with it
+        self.pool.add_connection(deployment='flaky', address=SERVERS.addr['mflaky'])
+        [task] = self.pool.send_request(DataRequest(request_bytes(1)), 'flaky', metadata={'x-id': 'retried'})
+        _, md = await task
+        self.assertEqual(seen(md), [('x-id', 'retried')])
+
+    async def test_invalid_metadata_raises_from_the_call_without_a_task(self):
+        self.pool.add_connection(deployment='enc', address=SERVERS.addr['m0'])
+        self.pool.add_connection(deployment='idx', address=SERVERS.addr['m1'], shard_id=0)
+        sends = {
+            'send_request': lambda md: self.pool.send_request(DataRequest(request_bytes(1)), 'enc', metadata=md),
+            'send_requests ALL': lambda md: self.pool.send_requests([DataRequest(request_bytes(1))], 'idx',
+                                                                    polling_type=PollingType.ALL, metadata=md),
+            'send_requests_once': lambda md: self.pool.send_requests_once([DataRequest(request_bytes(1))], 'enc',
+                                                                          metadata=md),
+            'send_request_once': lambda md: self.pool.send_request_once(DataRequest(request_bytes(1)), 'enc',
+                                                                        metadata=md),
+        }
+        tasks_before = len(asyncio.all_tasks())
+        for name, send in sends.items():
+            for bad in ({'Authorization': 'x'}, {'grpc-timeout': '1S'}, {'content-type': 'x'}, {'x': 'a\nb'},
+                        {'x': b'\xff'}):
+                with self.subTest(send=name, metadata=bad):
+                    with self.assertRaises(JinaNetRpcError) as cm:
+                        send(bad)
+                    e = cm.exception
+                    self.assertIsInstance(e, AioRpcError)
+                    self.assertEqual((e.code(), e.result_name), (grpc.StatusCode.INVALID_ARGUMENT,
+                                                                 'JINA_NET_INVALID_ARGUMENT'))
+                    self.assertIn(repr(next(iter(bad))).replace("'", '"'), e.details())
+            for bad in ({'x': 1}, 'x', [('x',)]):
+                with self.subTest(send=name, metadata=bad):
+                    with self.assertRaises(TypeError):
+                        send(bad)
+        with self.assertRaises(JinaNetRpcError):
+            self.pool.send_requests([DataRequest(request_bytes(1))], 'enc', endpoint='/x', metadata={'endpoint': '/y'})
+        self.assertEqual(len(asyncio.all_tasks()), tasks_before, 'no task was created')
+        await asyncio.sleep(0.1)
+        self.assertEqual(_core._pending, {})
+        # the pool goes on working; no replica: [] as jina, nothing sent
+        [task] = self.pool.send_request(DataRequest(request_bytes(2)), 'enc', metadata={'x-id': 'ok'})
+        _, md = await task
+        self.assertEqual(seen(md), [('x-id', 'ok')])
+        self.assertEqual(self.pool.send_request(DataRequest(request_bytes(3)), 'nowhere', metadata={'x-id': 'ok'}), [])
+
+
+class MetadataAtJinaWorkersTest(unittest.IsolatedAsyncioTestCase):
+    async def test_real_workers_answer_the_same_bytes_with_and_without_metadata(self):
+        """Request metadata is transparent to a jina 3.1.0 worker: each send gives byte for byte what
+        it gives without metadata, and what jina's own pool gives."""
+
+        async def run(pool_cls, metadata):
+            pool = pool_cls()
+            pool.add_connection(deployment='enc', address=ADDR['w0'])
+            pool.add_connection(deployment='idx', address=ADDR['s0'], shard_id=0)
+            pool.add_connection(deployment='idx', address=ADDR['s1'], shard_id=1)
+            pool.add_connection(deployment='bad', address=ADDR['raiser'])
+            kw = {} if metadata is None else {'metadata': metadata}
+            status = ControlRequest('STATUS')
+            status.header.request_id = 'status-1'
+            out = [
+                await settle(pool.send_request(DataRequest(request_bytes(1)), 'enc', **kw)),
+                await settle(pool.send_requests([DataRequest(request_bytes(2, '/count')),
+                                                 DataRequest(request_bytes(3, '/count', docs=3))], 'enc',
+                                                endpoint='/count', **kw)),
+                await settle(pool.send_request(DataRequest(request_bytes(4)), 'idx', polling_type=PollingType.ALL,
+                                               **kw)),
+                await settle([pool.send_requests_once([DataRequest(request_bytes(5))], 'idx', shard_id=1, **kw)]),
+                await settle([pool.send_request_once(DataRequest(request_bytes(6)), 'enc', **kw)]),
+                await settle(pool.send_request(DataRequest(request_bytes(7)), 'bad', **kw)),
+                await settle(pool.send_request(status, 'enc', **kw)),
+            ]
+            await pool.close()
+            return out
+
+        theirs = await run(JinaPool, None)
+        without = await run(GrpcConnectionPool, None)
+        md = dict(METADATA, **{'x-request-id': 'r-1'})
+        for metadata in (md, list(md.items()) + [('x-request-id', 'r-2')]):
+            with self.subTest(metadata=metadata):
+                ours = await run(GrpcConnectionPool, metadata)
+                self.assertEqual(ours, without)
+        self.assertEqual(without, theirs)
+        # what the steps show (so that equal is not trivially equal)
+        self.assertEqual([len(step) for step in theirs], [1, 1, 2, 1, 1, 1, 1])
+        self.assertTrue(all(o[0] in ('DataRequest', 'ControlRequest') for step in theirs for o in step), theirs)
+        self.assertIn(('is-error', 'true'), theirs[5][0][2])
+
+
 class StaticHelpersTest(unittest.IsolatedAsyncioTestCase):
     async def test_send_request_sync_async_and_requests_sync_as_jina(self):
         status = ControlRequest('STATUS')
@@ -245,10 +399,18 @@ class StaticHelpersTest(unittest.IsolatedAsyncioTestCase):
                              (a, b))
 
 
+# The one allowed difference from jina 3.1.0's signatures: the sends take request metadata, as an extra
+# keyword-only parameter `metadata` (default None = jina's behaviour), after all of jina's parameters.
+# Every call written for jina's pool (positional or keyword) works unchanged.
+WITH_METADATA = ('send_request', 'send_request_once', 'send_requests', 'send_requests_once')
+METADATA_PARAMETER = ('metadata', inspect.Parameter.KEYWORD_ONLY, None)
+
+
 class SignatureTest(unittest.TestCase):
     def test_every_public_method_has_jinas_signature_and_kind(self):
         names = [n for n in dir(JinaPool) if not n.startswith('_')]
         self.assertGreaterEqual(len(names), 15)
+        self.assertLessEqual(set(WITH_METADATA), set(names))
         for name in names:
             with self.subTest(method=name):
                 theirs, ours = inspect.getattr_static(JinaPool, name), inspect.getattr_static(GrpcConnectionPool, name)
@@ -257,7 +419,11 @@ class SignatureTest(unittest.TestCase):
                 self.assertEqual(inspect.iscoroutinefunction(f_ours), inspect.iscoroutinefunction(f_theirs), 'async or not')
                 p_theirs = [(p.name, p.kind, p.default) for p in inspect.signature(f_theirs).parameters.values()]
                 p_ours = [(p.name, p.kind, p.default) for p in inspect.signature(f_ours).parameters.values()]
-                self.assertEqual(p_ours, p_theirs)
+                if name in WITH_METADATA:
+                    self.assertNotIn('metadata', [p[0] for p in p_theirs])
+                    self.assertEqual(p_ours, p_theirs + [METADATA_PARAMETER])
+                else:
+                    self.assertEqual(p_ours, p_theirs)
         # only the two helpers that return grpc objects are jina's own code
         inherited = sorted(n for n in names if n not in vars(GrpcConnectionPool))
         self.assertEqual(inherited, ['create_async_channel_stub', 'get_grpc_channel'])

@@ -1,5 +1,6 @@
 """jina_net.Pool and the one-shot helpers (bytes level, no jina) against the project's test servers."""
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ def setUpModule():
     global SERVERS
     SERVERS = TestServers(
         'echo=a', 'echo=b', 'echo=s0', 'echo=s1', 'error=err', 'unavailable=down', 'flaky:2=flaky',
-        'flaky:2=flaky1', 'slow:5000=slow', 'head:ranker=head', 'echo=w0',
+        'flaky:2=flaky1', 'slow:5000=slow', 'head:ranker=head', 'echo=w0', 'flaky:2=flaky2', 'flaky:1=flaky-count',
     )
 
 
@@ -54,7 +55,27 @@ def data_request(request_id: str, padding: int = 0) -> bytes:
 
 
 def meta(target):
-    return dict((k, v.decode()) for k, v in target.metadata)
+    """The worker's own trailing metadata (``replica``, ``endpoint``, ``request-count``...), without the
+    ``seen-*`` entries that echo the request's headers (see ``seen``)."""
+    return dict((k, v.decode()) for k, v in target.metadata if not k.startswith('seen-'))
+
+
+# HTTP/2 request headers that are not gRPC metadata but that the test server reports as `seen-*`
+# (the library's HTTP/2 client sends the length of a unary request body).
+TRANSPORT_HEADERS = {'content-length'}
+
+
+def seen(target):
+    """The request metadata the echo worker saw: its `seen-<key>` trailers, in order (values as on the
+    wire: base64 without padding for `-bin` keys)."""
+    out = []
+    for k, v in target.metadata:
+        if k.startswith('seen-') and k[len('seen-'):] not in TRANSPORT_HEADERS:
+            out.append((k[len('seen-'):], v))
+    return out
+
+
+TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
 
 
 class PoolTest(unittest.IsolatedAsyncioTestCase):
@@ -82,6 +103,7 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(t.ok)
         self.assertEqual(t.address, A('a'))
         self.assertEqual(meta(t), {'replica': 'a', 'endpoint': '/index', 'request-count': '1'})
+        self.assertEqual(seen(t), [], 'no request metadata unless the send gives some')
         self.assertIn(b'id-1', t.body)
         [t] = await self.send('enc', data_request('x'), data_request('y'), data_request('z'))
         self.assertEqual(meta(t)['request-count'], '3', 'several data requests go in one process_data call')
@@ -90,6 +112,7 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         self.pool.add_connection('idx', A('s1'), shard_id=1)
         self.pool.add_connection('idx', A('s0'), shard_id=0)
         ts = await self.send('idx', polling=jina_net.POLLING_ALL)
+        self.assertEqual((jina_net.POLLING_ANY, jina_net.POLLING_ALL), (jina_net.SHARDS_ANY, jina_net.SHARDS_ALL))
         self.assertEqual([(t.shard_id, meta(t)['replica']) for t in ts], [(0, 's0'), (1, 's1')])
         [t] = await self.send('idx', shard_id=1)
         self.assertEqual(meta(t)['replica'], 's1')
@@ -157,6 +180,127 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
             jina_net.Pool(no_such_option=1)
         with self.assertRaises(ValueError):
             jina_net.Pool(caller_driven=True)  # nothing in the binding would poll it
+
+    async def test_request_metadata_reaches_the_replica(self):
+        self.pool.add_connection('enc', A('a'))
+        # a dict: str values as they are, bytes for -bin keys (base64 without padding on the wire)
+        [t] = await self.send('enc', metadata={'authorization': 'Bearer t0k3n', 'traceparent': TRACEPARENT,
+                                               'trace-bin': bytes([0, 1, 2, 0xff]), 'x-empty': ''})
+        self.assertTrue(t.ok, t)
+        self.assertEqual(seen(t), [('authorization', b'Bearer t0k3n'), ('traceparent', TRACEPARENT.encode()),
+                                   ('trace-bin', b'AAEC/w'), ('x-empty', b'')])
+        # (key, value) pairs repeat a key, in order; bytes values on other keys are printable ASCII
+        [t] = await self.send('enc', metadata=[('x-id', '1'), ('x-id', '2'), ('x-raw', b'plain bytes')])
+        self.assertEqual(seen(t), [('x-id', b'1'), ('x-id', b'2'), ('x-raw', b'plain bytes')])
+        # with an endpoint, several requests (process_data) and a timeout: all still apply
+        [t] = await self.send('enc', data_request('x'), data_request('y'), endpoint='/index', timeout_ms=5000,
+                              metadata={'x-id': '3'})
+        self.assertEqual(meta(t)['endpoint'], '/index')
+        self.assertEqual(meta(t)['request-count'], '2')
+        self.assertEqual(seen(t), [('x-id', b'3')])
+        # `endpoint` is a key like others when the send sets no endpoint (the worker sees it as one)
+        [t] = await self.send('enc', metadata={'endpoint': '/from-metadata'})
+        self.assertEqual(meta(t)['endpoint'], '/from-metadata')
+        # none, {} and [] are no metadata (jina_net_pool_send, not _ex)
+        for none in (None, {}, []):
+            [t] = await self.send('enc', metadata=none)
+            self.assertEqual(seen(t), [])
+        # a RequestMetadata is prepared once and used by any number of sends
+        md = jina_net.RequestMetadata({'x-id': 'shared'})
+        for _ in range(3):
+            [t] = await self.send('enc', metadata=md)
+            self.assertEqual(seen(t), [('x-id', b'shared')])
+
+    async def test_request_metadata_goes_with_every_attempt_and_every_shard(self):
+        # flaky:2 fails twice with UNAVAILABLE; the third attempt (same replica) carries the metadata too
+        self.pool.add_connection('flaky', A('flaky2'))
+        [t] = await self.send('flaky', metadata={'x-id': 'retried'})
+        self.assertTrue(t.ok, t.error_message)
+        self.assertEqual(seen(t), [('x-id', b'retried')])
+        # fail-over from a replica that is down to the next one
+        resilient = jina_net.Pool(resilient=True)
+        try:
+            resilient.add_connection('enc', A('down'))
+            resilient.add_connection('enc', A('b'))
+            for _ in range(2):  # whichever replica the turn starts at
+                [t] = await resilient.send_async(jina_net.REQUEST_DATA, [data_request('r')], 'enc',
+                                                 metadata={'x-id': 'failed-over'})
+                self.assertEqual((t.address, seen(t)), (A('b'), [('x-id', b'failed-over')]))
+        finally:
+            resilient.close()
+        # polling ALL: each shard gets it
+        self.pool.add_connection('idx', A('s0'), shard_id=0)
+        self.pool.add_connection('idx', A('s1'), shard_id=1)
+        ts = await self.send('idx', polling=jina_net.SHARDS_ALL, metadata=[('x-id', 'all')])
+        self.assertEqual([(meta(t)['replica'], seen(t)) for t in ts],
+                         [('s0', [('x-id', b'all')]), ('s1', [('x-id', b'all')])])
+
+    async def test_invalid_request_metadata_raises_before_anything_is_sent(self):
+        # flaky:1 fails its first call: if any refused send had reached it, the first real one would pass
+        one = jina_net.Pool(max_attempts=1)
+        self.addCleanup(one.close)
+        one.add_connection('count', A('flaky-count'))
+        done = []
+        bad = {
+            'upper-case key': {'Authorization': 'x'},
+            'grpc-* name': {'grpc-timeout': '1S'},
+            'te': {'te': 'trailers'},
+            'content-type': {'content-type': 'application/grpc'},
+            'user-agent': {'user-agent': 'me'},
+            'connection header': {'connection': 'close'},
+            'host': {'host': 'example.com'},
+            'empty key': {'': 'v'},
+            'space in key': {'sp ace': 'v'},
+            'colon key': {':path': '/'},
+            'non-ASCII key': {'clé': 'v'},
+            'NUL in key': {'a\0b': 'v'},
+            'newline in value': {'x': 'a\nb'},
+            'non-ASCII value': {'x': 'é'},
+            'binary value, key without -bin': {'x': b'\x00\x01'},
+            'one bad entry among good ones': [('x-ok', '1'), ('X-Bad', '2')],
+        }
+        for why, metadata in bad.items():
+            with self.subTest(why):
+                with self.assertRaises(jina_net.JinaNetError) as cm:
+                    one.send(jina_net.REQUEST_DATA, [data_request('r')], 'count', metadata=metadata, on_done=done.append)
+                self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT', cm.exception)
+                self.assertIn('metadata', str(cm.exception))
+        # `endpoint` is refused when the send sets one
+        with self.assertRaises(jina_net.JinaNetError) as cm:
+            one.send(jina_net.REQUEST_DATA, [data_request('r')], 'count', endpoint='/x', metadata={'endpoint': '/y'},
+                     on_done=done.append)
+        self.assertEqual(cm.exception.result, _ffi.INVALID_ARGUMENT)
+        # send_async raises at the call, not through its future
+        with self.assertRaises(jina_net.JinaNetError):
+            one.send_async(jina_net.REQUEST_DATA, [data_request('r')], 'count', metadata={'Bad': 'x'})
+        # wrong Python types: TypeError
+        for metadata in ({'x': 1}, {1: 'x'}, {'x': ['a', 'b']}, 'x: y', b'x', [('x',)], [('x', 'y', 'z')], 5):
+            with self.subTest(metadata=metadata):
+                with self.assertRaises(TypeError):
+                    one.send(jina_net.REQUEST_DATA, [data_request('r')], 'count', metadata=metadata, on_done=done.append)
+        await asyncio.sleep(0.2)
+        self.assertEqual(done, [], 'no callback fired for a refused send')
+        self.assertEqual(_core._pending, {})
+        [t] = await one.send_async(jina_net.REQUEST_DATA, [data_request('r')], 'count')
+        self.assertEqual((t.status, t.grpc_code), (_ffi.RPC_ERROR, 14), 'this is the first call the server sees')
+        [t] = await one.send_async(jina_net.REQUEST_DATA, [data_request('r')], 'count', metadata={'x-id': 'ok'})
+        self.assertEqual(seen(t), [('x-id', b'ok')])
+
+    async def test_concurrent_sends_each_carry_their_own_metadata(self):
+        self.pool.add_connection('enc', A('a'))
+        self.pool.add_connection('enc', A('b'))
+
+        async def one(i):
+            md = {'x-id': str(i), 'x-bin': i.to_bytes(4, 'big')}
+            [t] = await self.send('enc', data_request(f'req-{i}'), metadata=md)
+            self.assertIn(f'req-{i}'.encode(), t.body)
+            return dict(seen(t))
+
+        got = await asyncio.gather(*(one(i) for i in range(500)))
+        for i, s in enumerate(got):
+            self.assertEqual(s['x-id'], str(i).encode())
+            raw = s['x-bin']
+            self.assertEqual(base64.b64decode(raw + b'=' * (-len(raw) % 4)), i.to_bytes(4, 'big'))
 
     async def test_remove_connection(self):
         self.assertFalse(self.pool.remove_connection('enc', A('a')), 'nothing to remove in an empty pool')
