@@ -24,6 +24,8 @@ use jina_net::ffi::pool::*;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::send::*;
+use jina_net::ffi::send_ex::jina_net_pool_send_ex;
+use jina_net::ffi::send_options::{jina_net_send_options, jina_net_send_options_init};
 use jina_net::proto::docarray::{document_proto::Content, DocumentArrayProto, DocumentProto};
 use jina_net::proto::jina::data_request_proto::{data_content_proto::Documents, DataContentProto};
 use jina_net::proto::{Command as ControlCommand, ControlRequestProto, DataRequestProto, HeaderProto, StatusCode};
@@ -482,6 +484,47 @@ impl Pool {
         c.wait(1).remove(0)
     }
 
+    /// `jina_net_pool_send_ex` of one data request with request metadata, waited for.
+    fn data_with_metadata(&self, request: &[u8], deployment: &str, metadata: &[(&str, &[u8])]) -> Completed {
+        let c = Collector::default();
+        let keys: Vec<_> = metadata.iter().map(|(k, _)| cs(k)).collect();
+        let entries: Vec<jina_net::ffi::metadata::jina_net_metadata> = metadata
+            .iter()
+            .zip(&keys)
+            .map(|((_, v), k)| jina_net::ffi::metadata::jina_net_metadata {
+                key: k.as_ptr(),
+                value: v.as_ptr(),
+                value_len: v.len(),
+            })
+            .collect();
+        let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
+        assert_eq!(
+            unsafe { jina_net_send_options_init(&mut so, std::mem::size_of::<jina_net_send_options>()) },
+            JINA_NET_OK
+        );
+        so.metadata = entries.as_ptr();
+        so.metadata_len = entries.len();
+        so.timeout_ms = 30_000;
+        let b = jina_net_bytes {
+            data: request.as_ptr(),
+            len: request.len(),
+        };
+        let r = unsafe {
+            jina_net_pool_send_ex(
+                self.0,
+                &b,
+                1,
+                cs(deployment).as_ptr(),
+                &so,
+                Some(collect),
+                c.ud(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(r, JINA_NET_OK, "jina_net_pool_send_ex: {}", last_error());
+        c.wait(1).remove(0)
+    }
+
     /// One data request to a deployment's shards (ANY, rotating) or its head.
     fn data(&self, request: &[u8], deployment: &str, head: bool, endpoint: Option<&str>) -> Completed {
         self.send(
@@ -780,6 +823,35 @@ fn data_to_a_worker_directly() {
     // the endpoint that the worker dispatches on is header.exec_endpoint
     let count = pool.data(&data_request("r2", "/count", &["a", "b"]), "enc", false, None);
     assert_eq!(docs(&count.ok_body()), vec![("count-w".into(), "2;a,b;2".into(), None)]);
+}
+
+#[test]
+fn request_metadata_leaves_a_jina_workers_answer_byte_identical() {
+    let env = interop_env!("request_metadata_leaves_a_jina_workers_answer_byte_identical");
+    let rts = start(&env, &[worker("w")]);
+    let pool = Pool::new();
+    pool.add("enc", &rts[0].addr(), false, None);
+    let request = data_request("md", "/", &["a", "b"]);
+    let plain = pool.data_with_metadata(&request, "enc", &[]);
+    let trace: &[u8] = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let with = pool.data_with_metadata(
+        &request,
+        "enc",
+        &[
+            ("authorization", b"Bearer t0k3n"),
+            ("x-request-id", b"r-1"),
+            ("traceparent", trace),
+            ("trace-bin", &[0, 1, 2, 0xff]),
+        ],
+    );
+    assert_eq!(plain.status, JINA_NET_OK, "{}", plain.message);
+    assert_eq!(with.status, JINA_NET_OK, "{}", with.message);
+    assert_eq!(with.targets[0].body, plain.targets[0].body, "the same response bytes");
+    assert_eq!(
+        with.targets[0].metadata, plain.targets[0].metadata,
+        "the same trailing metadata"
+    );
+    assert_eq!(doc_ids(&with.targets[0].body), ["a", "b", "from-w"], "the executor ran");
 }
 
 #[test]
