@@ -592,6 +592,62 @@ typedef struct jina_net_pool_options {
    * callback) crosses no thread. It makes progress only while polled.
    */
   bool caller_driven;
+  /**
+   * Time allowed to establish a connection (TCP and TLS), in ms (default 5000; 0 = no limit).
+   */
+  uint64_t connect_timeout_ms;
+  /**
+   * TCP_USER_TIMEOUT in ms: a connection whose sent data stays unacknowledged this long is closed,
+   * failing its calls (default 20000; 0 = the system's).
+   */
+  uint64_t tcp_user_timeout_ms;
+  /**
+   * HTTP/2 keepalive: a PING every this many ms while calls are outstanding, never on an idle
+   * connection (default 300000 = 5 min, what gRPC servers accept without strikes; 0 = none; at
+   * least 10000).
+   */
+  uint64_t keepalive_interval_ms;
+  /**
+   * A keepalive PING not acknowledged within this many ms closes the connection (default 20000).
+   */
+  uint64_t keepalive_timeout_ms;
+  /**
+   * Liveness probes: a replica with calls outstanding that has answered nothing for this many ms
+   * gets a STATUS control request on the same connection (default 2000, resilient 500; 0 = no
+   * probes). A probe not answered within `probe_timeout_ms` marks the replica unresponsive: the
+   * calls pending on it end with `UNAVAILABLE` naming it, sends avoid it, and it is probed again
+   * until it answers.
+   */
+  uint64_t probe_after_ms;
+  /**
+   * See `probe_after_ms` (default 5000, resilient 1000; at least 1).
+   */
+  uint64_t probe_timeout_ms;
+  /**
+   * A send not marked idempotent whose replica stopped answering (or whose attempt timed out) goes
+   * on to another replica too (default false: the replica may have received the request, so only
+   * idempotent sends go on).
+   */
+  bool fail_over_unanswered;
+  /**
+   * Attempts ending `DEADLINE_EXCEEDED` count toward ejection (default false, resilient true).
+   */
+  bool eject_on_deadline;
+  /**
+   * Time one attempt may take before the send gives up on it and, where it may (idempotent sends,
+   * or `fail_over_unanswered`), tries another replica, in ms (default 0 = only the deadline).
+   */
+  uint64_t per_attempt_timeout_ms;
+  /**
+   * Retry throttling per head or shard (gRFC A6): the tokens of a full budget (default 0 = no
+   * budget, resilient 10; at most 1000). A failed attempt takes a token, a successful one gives
+   * `retry_budget_token_ratio` back; at or below half, no retry, fail-over or hedge starts.
+   */
+  uint32_t retry_budget_max_tokens;
+  /**
+   * See `retry_budget_max_tokens` (default 0.1; > 0).
+   */
+  double retry_budget_token_ratio;
 } jina_net_pool_options;
 
 /**

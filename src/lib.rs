@@ -46,7 +46,8 @@ pub use host::{host_is_local, is_remote_local_connection};
 pub use oneshot::{send_request_async, send_request_sync, send_requests_sync, OneShotOptions};
 pub use pick::{Pick, ReplicaList};
 pub use policy::{
-    default_grpc_options, Balance, ChannelOptions, ConnectionOptions, HedgePolicy, InFlightLimit, OutlierPolicy,
+    default_grpc_options, Balance, ChannelOptions, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit,
+    LivenessPolicy, OutlierPolicy, RetryBudgetPolicy,
     PeakEwmaConfig, PoolOptions, RetryPolicy, TlsOptions,
 };
 pub use pool::{ConnectionPool, Polling, Route, RoutedSend, SendOptions, TargetResult, To};

@@ -1,6 +1,7 @@
 //! One-shot sends to an address, without a pool: jina's `send_request_sync`, `send_requests_sync`
 //! and `send_request_async`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::Address;
@@ -31,13 +32,14 @@ pub struct OneShotOptions {
     pub channel: ChannelOptions,
 }
 
-fn open(target: &str, options: &OneShotOptions) -> Result<Replica> {
+fn open(target: &str, options: &OneShotOptions) -> Result<Arc<Replica>> {
     let connection = ConnectionOptions {
         channel: options.channel.clone(),
         tls: TlsOptions {
             force: options.tls,
             root_certificates_pem: options.root_certificates_pem.clone(),
         },
+        ..Default::default()
     };
     Replica::open_on(&runtime::handle()?, Address::parse(target)?, &connection)
 }

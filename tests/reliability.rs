@@ -92,6 +92,7 @@ async fn failing_replicas_are_ejected_and_probed_back() {
         base_ejection: Duration::from_millis(200),
         max_ejection: Duration::from_millis(200),
         max_ejection_percent: 50,
+        eject_on_deadline: false,
     };
     let pool = ConnectionPool::new(PoolOptions {
         outlier: policy,

@@ -4,8 +4,8 @@ use super::args;
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
 use super::sized::{read_sized, write_sized, SizedStruct};
 use crate::policy::{
-    Balance, ConnectionOptions, HedgePolicy, InFlightLimit, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryPolicy,
-    TlsOptions,
+    Balance, ChannelOptions, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit, LivenessPolicy,
+    OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy, TlsOptions,
 };
 
 /// How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
@@ -97,6 +97,41 @@ pub struct jina_net_pool_options {
     /// `jina_net_pool_poll`, so a send made and completed on the polling thread (for instance from a
     /// callback) crosses no thread. It makes progress only while polled.
     pub caller_driven: bool,
+    // ---- 0.2.1: fields appended after 0.2.0 (a 0.2.0 caller's struct ends before them: defaults) ----
+    /// Time allowed to establish a connection (TCP and TLS), in ms (default 5000; 0 = no limit).
+    pub connect_timeout_ms: u64,
+    /// TCP_USER_TIMEOUT in ms: a connection whose sent data stays unacknowledged this long is closed,
+    /// failing its calls (default 20000; 0 = the system's).
+    pub tcp_user_timeout_ms: u64,
+    /// HTTP/2 keepalive: a PING every this many ms while calls are outstanding, never on an idle
+    /// connection (default 300000 = 5 min, what gRPC servers accept without strikes; 0 = none; at
+    /// least 10000).
+    pub keepalive_interval_ms: u64,
+    /// A keepalive PING not acknowledged within this many ms closes the connection (default 20000).
+    pub keepalive_timeout_ms: u64,
+    /// Liveness probes: a replica with calls outstanding that has answered nothing for this many ms
+    /// gets a STATUS control request on the same connection (default 2000, resilient 500; 0 = no
+    /// probes). A probe not answered within `probe_timeout_ms` marks the replica unresponsive: the
+    /// calls pending on it end with `UNAVAILABLE` naming it, sends avoid it, and it is probed again
+    /// until it answers.
+    pub probe_after_ms: u64,
+    /// See `probe_after_ms` (default 5000, resilient 1000; at least 1).
+    pub probe_timeout_ms: u64,
+    /// A send not marked idempotent whose replica stopped answering (or whose attempt timed out) goes
+    /// on to another replica too (default false: the replica may have received the request, so only
+    /// idempotent sends go on).
+    pub fail_over_unanswered: bool,
+    /// Attempts ending `DEADLINE_EXCEEDED` count toward ejection (default false, resilient true).
+    pub eject_on_deadline: bool,
+    /// Time one attempt may take before the send gives up on it and, where it may (idempotent sends,
+    /// or `fail_over_unanswered`), tries another replica, in ms (default 0 = only the deadline).
+    pub per_attempt_timeout_ms: u64,
+    /// Retry throttling per head or shard (gRFC A6): the tokens of a full budget (default 0 = no
+    /// budget, resilient 10; at most 1000). A failed attempt takes a token, a successful one gives
+    /// `retry_budget_token_ratio` back; at or below half, no retry, fail-over or hedge starts.
+    pub retry_budget_max_tokens: u32,
+    /// See `retry_budget_max_tokens` (default 0.1; > 0).
+    pub retry_budget_token_ratio: f64,
 }
 
 // SAFETY: a `#[repr(C)]` struct starting with `struct_size`; its fields are integers, floats, bools
@@ -107,8 +142,10 @@ unsafe impl SizedStruct for jina_net_pool_options {
 }
 
 /// The options of a preset, as C sees them.
-fn preset(retry: RetryPolicy, outlier: OutlierPolicy) -> jina_net_pool_options {
+fn preset(options: &PoolOptions) -> jina_net_pool_options {
     let ewma = PeakEwmaConfig::default();
+    let (retry, outlier, budget) = (options.retry, options.outlier, options.retry_budget.as_ref());
+    let (channel, liveness) = (&options.connection.channel, &options.connection.liveness);
     jina_net_pool_options {
         struct_size: std::mem::size_of::<jina_net_pool_options>(),
         max_attempts: retry.max_attempts,
@@ -133,12 +170,27 @@ fn preset(retry: RetryPolicy, outlier: OutlierPolicy) -> jina_net_pool_options {
         max_hedges: 0,
         metrics: false,
         caller_driven: false,
+        connect_timeout_ms: millis(channel.connect_timeout),
+        tcp_user_timeout_ms: millis(channel.tcp_user_timeout),
+        keepalive_interval_ms: millis(channel.http2_keepalive.map(|k| k.interval)),
+        keepalive_timeout_ms: millis(Some(Http2Keepalive::default().timeout)),
+        probe_after_ms: millis(liveness.probe_after),
+        probe_timeout_ms: millis(Some(liveness.probe_timeout)),
+        fail_over_unanswered: liveness.fail_over_unanswered,
+        eject_on_deadline: outlier.eject_on_deadline,
+        per_attempt_timeout_ms: millis(retry.per_attempt_timeout),
+        retry_budget_max_tokens: budget.map_or(0, |b| b.max_tokens),
+        retry_budget_token_ratio: budget.map_or(RetryBudgetPolicy::default().token_ratio, |b| b.token_ratio),
     }
+}
+
+fn millis(d: Option<std::time::Duration>) -> u64 {
+    d.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The defaults: what a field the caller's struct lacks takes.
 fn defaults() -> jina_net_pool_options {
-    preset(RetryPolicy::jina(), OutlierPolicy::disabled())
+    preset(&PoolOptions::default())
 }
 
 /// Fills the caller's `struct_size` bytes at `options` with the defaults: jina 3.1.0's behaviour (3
@@ -178,7 +230,7 @@ pub unsafe extern "C" fn jina_net_pool_options_init_resilient(
             write_sized(
                 options,
                 struct_size,
-                preset(RetryPolicy::resilient(), OutlierPolicy::resilient()),
+                preset(&PoolOptions::resilient()),
             )
         }
     })
@@ -211,6 +263,27 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
                 "max_ejection_percent must be at most 100",
             ));
         }
+        if o.keepalive_interval_ms != 0 && o.keepalive_interval_ms < 10_000 {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "keepalive_interval_ms must be 0 (no keepalive) or at least 10000 (gRFC A8's minimum)",
+            ));
+        }
+        if o.probe_after_ms != 0 && o.probe_timeout_ms == 0 {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "probe_timeout_ms must be at least 1 when probes are on",
+            ));
+        }
+        if o.retry_budget_max_tokens > 1000
+            || (o.retry_budget_max_tokens > 0
+                && !(o.retry_budget_token_ratio.is_finite() && o.retry_budget_token_ratio > 0.0))
+        {
+            return Err(Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                "retry_budget_max_tokens must be at most 1000 and retry_budget_token_ratio a number > 0",
+            ));
+        }
         let ms = std::time::Duration::from_millis;
         pool_options.retry = RetryPolicy {
             max_attempts: o.max_attempts,
@@ -218,13 +291,19 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
             initial_backoff: ms(o.initial_backoff_ms),
             backoff_multiplier: o.backoff_multiplier,
             max_backoff: ms(o.max_backoff_ms),
+            per_attempt_timeout: args::millis(o.per_attempt_timeout_ms),
         };
         pool_options.outlier = OutlierPolicy {
             consecutive_failures: o.eject_after_failures,
             base_ejection: ms(o.base_ejection_ms),
             max_ejection: ms(o.max_ejection_ms),
             max_ejection_percent: o.max_ejection_percent as u8,
+            eject_on_deadline: o.eject_on_deadline,
         };
+        pool_options.retry_budget = (o.retry_budget_max_tokens > 0).then_some(RetryBudgetPolicy {
+            max_tokens: o.retry_budget_max_tokens,
+            token_ratio: o.retry_budget_token_ratio,
+        });
         pool_options.default_timeout = args::millis(o.default_timeout_ms);
         pool_options.balance = match o.balance {
             0 => Balance::RoundRobin,
@@ -265,11 +344,24 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
             )
         }?;
         pool_options.connection = ConnectionOptions {
+            channel: ChannelOptions {
+                connect_timeout: args::millis(o.connect_timeout_ms),
+                tcp_user_timeout: args::millis(o.tcp_user_timeout_ms),
+                http2_keepalive: args::millis(o.keepalive_interval_ms).map(|interval| Http2Keepalive {
+                    interval,
+                    timeout: ms(o.keepalive_timeout_ms.max(1)),
+                }),
+                ..Default::default()
+            },
             tls: TlsOptions {
                 force: o.tls,
                 root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
             },
-            ..Default::default()
+            liveness: LivenessPolicy {
+                probe_after: args::millis(o.probe_after_ms),
+                probe_timeout: ms(o.probe_timeout_ms.max(1)),
+                fail_over_unanswered: o.fail_over_unanswered,
+            },
         };
         caller_driven = o.caller_driven;
     }

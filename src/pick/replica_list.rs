@@ -8,8 +8,8 @@ use super::order;
 use super::p2c::p2c;
 use crate::address::Address;
 use crate::error::Result;
-use crate::policy::Tuning;
-use crate::replica::{Queue, Replica, ReplicaConfig};
+use crate::policy::{RetryBudgetPolicy, Tuning};
+use crate::replica::{Queue, Replica, ReplicaConfig, RetryBudget};
 
 /// A replica picked for a send, with the list it was picked from (for fail-over). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct Pick {
     pub index: usize,
     /// The list's queue of sends waiting for an in-flight slot (only when limits are on).
     pub queue: Option<Arc<Queue>>,
+    /// The list's retry budget (only when the pool has one).
+    pub budget: Option<Arc<RetryBudget>>,
 }
 
 impl Pick {
@@ -43,12 +45,27 @@ pub struct ReplicaList {
     cursor: AtomicUsize,
     /// Sends waiting for an in-flight slot (used only with in-flight limits).
     queue: Arc<Queue>,
+    /// The retry budget of the list, when the pool throttles retries.
+    budget: Option<Arc<RetryBudget>>,
 }
 
 impl ReplicaList {
     /// An empty list.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty list whose retries are throttled by a budget (gRFC A6) when `budget` is given.
+    pub fn with_budget(budget: Option<&RetryBudgetPolicy>) -> Self {
+        ReplicaList {
+            budget: budget.map(|b| Arc::new(RetryBudget::new(b))),
+            ..Self::default()
+        }
+    }
+
+    /// The list's retry budget, when it has one.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_deref()
     }
 
     fn normalised_cursor(&self) -> usize {
@@ -65,8 +82,7 @@ impl ReplicaList {
         if self.index.contains_key(address.key()) {
             return Ok(false);
         }
-        let replica = config.open(address)?;
-        self.add(Arc::new(replica));
+        self.add(config.open(address)?);
         Ok(true)
     }
 
@@ -125,6 +141,7 @@ impl ReplicaList {
             replicas: self.replicas.clone(),
             index,
             queue: None,
+            budget: self.budget.clone(),
         })
     }
 
@@ -139,6 +156,7 @@ impl ReplicaList {
                 replicas: self.replicas.clone(),
                 index,
                 queue: None,
+                budget: self.budget.clone(),
             },
             None => self.pick()?,
         };

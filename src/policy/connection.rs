@@ -2,17 +2,58 @@
 
 use std::time::Duration;
 
-/// Channel options. The defaults are jina 3.1's: no limit on the size of messages sent or received
-/// (`grpc.max_send_message_length = grpc.max_receive_message_length = -1`), where tonic alone would
-/// refuse responses over 4 MiB.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Channel options. Message sizes default to jina 3.1's: no limit on the size of messages sent or
+/// received (`grpc.max_send_message_length = grpc.max_receive_message_length = -1`), where tonic
+/// alone would refuse responses over 4 MiB. The connection's failure detection is on by default: a
+/// connect timeout, TCP_USER_TIMEOUT, and HTTP/2 keepalive PINGs while calls are outstanding.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelOptions {
     /// Largest request accepted for sending; `None` = unlimited.
     pub max_send_message_length: Option<usize>,
     /// Largest response accepted; `None` = unlimited.
     pub max_receive_message_length: Option<usize>,
-    /// Time allowed to establish a connection; `None` = no separate limit.
+    /// Time allowed to establish a connection (TCP, and TLS); `None` = no limit. Default 5 s.
     pub connect_timeout: Option<Duration>,
+    /// TCP_USER_TIMEOUT (Linux): a connection whose sent data stays unacknowledged this long is
+    /// closed by the kernel, so a peer behind a black hole fails its calls; `None` = the system's.
+    /// Default 20 s.
+    pub tcp_user_timeout: Option<Duration>,
+    /// HTTP/2 PINGs while calls are outstanding (never on an idle connection); `None` = none.
+    /// Default: every 5 min (what gRPC servers accept without strikes when they have sent nothing;
+    /// see `LivenessPolicy` for the fast detection of a peer that stopped answering).
+    pub http2_keepalive: Option<Http2Keepalive>,
+}
+
+/// HTTP/2 keepalive: a PING every `interval` while calls are outstanding; a PING not acknowledged
+/// within `timeout` closes the connection and fails its calls with `UNAVAILABLE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Keepalive {
+    /// Time between PINGs (at least 10 s, gRFC A8's minimum for clients).
+    pub interval: Duration,
+    /// Time a PING may stay unacknowledged.
+    pub timeout: Duration,
+}
+
+impl Default for Http2Keepalive {
+    /// Every 5 minutes, 20 s to answer.
+    fn default() -> Self {
+        Http2Keepalive {
+            interval: Duration::from_secs(300),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            max_send_message_length: None,
+            max_receive_message_length: None,
+            connect_timeout: Some(Duration::from_secs(5)),
+            tcp_user_timeout: Some(Duration::from_secs(20)),
+            http2_keepalive: Some(Http2Keepalive::default()),
+        }
+    }
 }
 
 impl ChannelOptions {
@@ -41,11 +82,13 @@ pub struct TlsOptions {
     pub root_certificates_pem: Option<Vec<u8>>,
 }
 
-/// How a pool opens the connection of each replica: channel options and TLS.
+/// How a pool opens the connection of each replica, and watches it: channel options, TLS, liveness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectionOptions {
-    /// Channel options (message size limits, connect timeout).
+    /// Channel options (message size limits, timeouts, keepalive).
     pub channel: ChannelOptions,
     /// TLS settings for addresses without a TLS scheme and the roots to trust.
     pub tls: TlsOptions,
+    /// When a replica that stopped answering is given up on.
+    pub liveness: super::liveness::LivenessPolicy,
 }

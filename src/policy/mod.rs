@@ -3,18 +3,22 @@
 //! tune lives with what it describes (`crate::replica`, `crate::pick`).
 
 mod balance;
+mod budget;
 mod connection;
 mod hedge;
 mod limit;
+mod liveness;
 mod outlier;
 mod pool;
 mod retry;
 mod send;
 
 pub use balance::{Balance, PeakEwmaConfig};
-pub use connection::{default_grpc_options, ChannelOptions, ConnectionOptions, TlsOptions};
+pub use budget::RetryBudgetPolicy;
+pub use connection::{default_grpc_options, ChannelOptions, ConnectionOptions, Http2Keepalive, TlsOptions};
 pub use hedge::HedgePolicy;
 pub use limit::InFlightLimit;
+pub use liveness::LivenessPolicy;
 pub use outlier::OutlierPolicy;
 pub use pool::PoolOptions;
 pub use retry::RetryPolicy;

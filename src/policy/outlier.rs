@@ -13,6 +13,9 @@ pub struct OutlierPolicy {
     pub max_ejection: Duration,
     /// At most this share of a replica list (percent, rounded down) is ejected at a time.
     pub max_ejection_percent: u8,
+    /// Attempts that end `DEADLINE_EXCEEDED` (the send's deadline or the attempt's own timeout)
+    /// count as failures too: a replica that stopped answering is ejected like one that refuses.
+    pub eject_on_deadline: bool,
 }
 
 impl Default for OutlierPolicy {
@@ -27,18 +30,21 @@ impl OutlierPolicy {
     pub fn disabled() -> Self {
         OutlierPolicy {
             consecutive_failures: 0,
+            eject_on_deadline: false,
             ..OutlierPolicy::resilient()
         }
     }
 
-    /// Eject after 1 connection failure, for 100 ms doubling up to 800 ms (a restarted replica is
-    /// used again within that), at most half of a replica list at a time.
+    /// Eject after 1 failure (a connection failure, or a deadline exceeded), for 100 ms doubling up
+    /// to 800 ms (a restarted replica is used again within that), at most half of a replica list at
+    /// a time.
     pub fn resilient() -> Self {
         OutlierPolicy {
             consecutive_failures: 1,
             base_ejection: Duration::from_millis(100),
             max_ejection: Duration::from_millis(800),
             max_ejection_percent: 50,
+            eject_on_deadline: true,
         }
     }
 

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use super::balance::Balance;
+use super::budget::RetryBudgetPolicy;
 use super::connection::ConnectionOptions;
 use super::hedge::HedgePolicy;
 use super::limit::InFlightLimit;
+use super::liveness::LivenessPolicy;
 use super::outlier::OutlierPolicy;
 use super::retry::RetryPolicy;
 use super::send::{SendPolicy, Tuning};
@@ -31,17 +33,23 @@ pub struct PoolOptions {
     pub hedge: Option<HedgePolicy>,
     /// Keep per-replica metrics (`ConnectionPool::metrics_text`); off by default.
     pub metrics: bool,
+    /// Retry throttling per head or shard (gRFC A6); `None` = none (the default, as jina).
+    pub retry_budget: Option<RetryBudgetPolicy>,
 }
 
 impl PoolOptions {
-    /// Fail-over to the next replica with jittered backoff ([`RetryPolicy::resilient`]) and passive
-    /// outlier ejection ([`OutlierPolicy::resilient`]).
+    /// Fail-over to the next replica with jittered backoff ([`RetryPolicy::resilient`]), passive
+    /// outlier ejection that counts deadlines too ([`OutlierPolicy::resilient`]), fast detection of a
+    /// replica that stopped answering ([`LivenessPolicy::resilient`]) and a retry budget.
     pub fn resilient() -> Self {
-        PoolOptions {
+        let mut options = PoolOptions {
             retry: RetryPolicy::resilient(),
             outlier: OutlierPolicy::resilient(),
+            retry_budget: Some(RetryBudgetPolicy::default()),
             ..Default::default()
-        }
+        };
+        options.connection.liveness = LivenessPolicy::resilient();
+        options
     }
 
     /// The settings every send of the pool runs with.
@@ -50,6 +58,8 @@ impl PoolOptions {
             retry: self.retry,
             outlier: self.outlier,
             tuning: Tuning::new(self.balance, self.in_flight_limit, self.hedge, self.metrics),
+            budget: self.retry_budget,
+            fail_over_unanswered: self.connection.liveness.fail_over_unanswered,
         }
     }
 }

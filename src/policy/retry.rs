@@ -19,6 +19,9 @@ pub struct RetryPolicy {
     pub backoff_multiplier: f64,
     /// Upper bound of the cap.
     pub max_backoff: Duration,
+    /// Time one attempt may take before the send gives up on it and, where it may, tries another
+    /// replica (gRPC's per-attempt timeout); `None` = only the send's deadline bounds an attempt.
+    pub per_attempt_timeout: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -39,6 +42,7 @@ impl RetryPolicy {
             initial_backoff: Duration::from_millis(10),
             backoff_multiplier: 2.0,
             max_backoff: Duration::from_secs(1),
+            per_attempt_timeout: None,
         }
     }
 
@@ -50,6 +54,7 @@ impl RetryPolicy {
             initial_backoff: Duration::ZERO,
             backoff_multiplier: 1.0,
             max_backoff: Duration::ZERO,
+            per_attempt_timeout: None,
         }
     }
 

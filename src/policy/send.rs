@@ -2,6 +2,7 @@
 //! features (p2c, in-flight limits, hedging, metrics).
 
 use super::balance::Balance;
+use super::budget::RetryBudgetPolicy;
 use super::hedge::HedgePolicy;
 use super::limit::InFlightLimit;
 use super::outlier::OutlierPolicy;
@@ -54,6 +55,10 @@ pub struct SendPolicy {
     pub outlier: OutlierPolicy,
     /// The optional features; `None` when all are off.
     pub tuning: Option<Tuning>,
+    /// Retry throttling per head or shard; `None` = none.
+    pub budget: Option<RetryBudgetPolicy>,
+    /// Sends not marked idempotent go on to another replica when theirs stopped answering.
+    pub fail_over_unanswered: bool,
 }
 
 impl SendPolicy {

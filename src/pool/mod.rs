@@ -236,7 +236,7 @@ impl ConnectionPool {
         }
         // Open outside the lock (the channel connects lazily, but TLS setup reads certificates).
         let load = Load::for_tuning(self.inner.policy.tuning.as_ref());
-        let replica = Arc::new(self.inner.replicas.open(parsed)?.with_load(load));
+        let replica = self.inner.replicas.open_with_load(parsed, load)?;
         let mut table = self.write()?;
         let entry = match table.get_mut(deployment) {
             Some(d) => d,
@@ -244,7 +244,11 @@ impl ConnectionPool {
         };
         let lists = if head { &mut entry.heads } else { &mut entry.shards };
         tracing::debug!(deployment, address, head, id, "adding connection");
-        Ok(lists.entry(id).or_default().add(replica))
+        let budget = self.inner.policy.budget.as_ref();
+        Ok(lists
+            .entry(id)
+            .or_insert_with(|| ReplicaList::with_budget(budget))
+            .add(replica))
     }
 
     /// Removes a replica. Returns it, or `None` when the pool had none at that place. A replica list

@@ -1,8 +1,11 @@
-//! Passive health of a replica (outlier ejection, per [`OutlierPolicy`]): a replica that failed
+//! The health of a replica: passive outlier ejection (per [`OutlierPolicy`]: a replica that failed
 //! recently is skipped while healthy ones exist, for an interval that grows with each ejection, and
-//! comes back when a request to it succeeds again.
+//! comes back when a request to it succeeds again), and what liveness probing needs (calls
+//! outstanding, when the replica last answered, whether it stopped answering; see
+//! [`LivenessPolicy`](crate::policy::LivenessPolicy)). An unresponsive replica is skipped as an ejected
+//! one is, until it answers a probe.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -20,13 +23,82 @@ pub struct Health {
     consecutive_failures: AtomicU32,
     ejections: AtomicU32,
     ejected_until_ms: AtomicU64,
+    /// It stopped answering (a probe went unanswered); cleared when one is answered.
+    unresponsive: AtomicBool,
+    /// Calls to it now.
+    outstanding: AtomicU32,
+    /// When it last answered anything ([`now_ms`]; 0 = never).
+    heard_ms: AtomicU64,
+    /// A liveness monitor runs for it.
+    monitoring: AtomicBool,
 }
 
 impl Health {
-    /// Whether the replica is ejected now.
+    /// Whether the replica is to be avoided now: ejected, or unresponsive.
     pub fn is_ejected(&self) -> bool {
+        if self.unresponsive.load(Ordering::Relaxed) {
+            return true;
+        }
         let until = self.ejected_until_ms.load(Ordering::Relaxed);
         until != 0 && now_ms() < until
+    }
+
+    /// Whether the replica stopped answering (its last probe went unanswered).
+    pub fn is_unresponsive(&self) -> bool {
+        self.unresponsive.load(Ordering::Relaxed)
+    }
+
+    /// Calls to the replica now.
+    pub fn outstanding(&self) -> u32 {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// A call starts.
+    pub(crate) fn call_started(&self) {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call ended; `answered` when the replica said something (a response or a status of its own).
+    pub(crate) fn call_ended(&self, answered: bool) {
+        self.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if answered {
+            self.heard();
+        }
+    }
+
+    /// The replica answered something now.
+    pub(crate) fn heard(&self) {
+        self.heard_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long ago the replica last answered (`None` = never).
+    pub(crate) fn silent_for(&self) -> Option<std::time::Duration> {
+        match self.heard_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(std::time::Duration::from_millis(now_ms().saturating_sub(at))),
+        }
+    }
+
+    /// Marks the replica unresponsive; true when it was not already.
+    pub(crate) fn mark_unresponsive(&self) -> bool {
+        !self.unresponsive.swap(true, Ordering::Relaxed)
+    }
+
+    /// The replica answered a probe: true when it was unresponsive until now.
+    pub(crate) fn mark_responsive(&self) -> bool {
+        self.unresponsive.swap(false, Ordering::Relaxed)
+    }
+
+    /// Claims the replica's liveness monitor: true when none ran.
+    pub(crate) fn claim_monitor(&self) -> bool {
+        !self.monitoring.swap(true, Ordering::AcqRel)
+    }
+
+    /// The monitor stops (nothing outstanding); true when it must go on after all (a call started
+    /// meanwhile and found the monitor still claimed).
+    pub(crate) fn release_monitor(&self) -> bool {
+        self.monitoring.store(false, Ordering::Release);
+        self.outstanding() > 0 && self.claim_monitor()
     }
 
     /// A request succeeded: the replica is healthy again.
@@ -68,6 +140,7 @@ mod tests {
             base_ejection: Duration::from_millis(30),
             max_ejection: Duration::from_millis(60),
             max_ejection_percent: 50,
+            eject_on_deadline: false,
         };
         let h = Health::default();
         assert!(!h.failure(&p, true), "one failure is not enough");

@@ -2,7 +2,7 @@
 //! `process_data`, `process_control`) share, its passive health, its load (calls in flight, PeakEWMA,
 //! metrics), the queue of its list's sends waiting for a slot; and one call to it bounded by a deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,14 +16,20 @@ use crate::address::Address;
 use crate::error::{Error, Result, RpcError};
 use crate::policy::{ConnectionOptions, TlsOptions};
 use crate::request::{Method, Payload, Request};
-use crate::transport::{get_grpc_channel_on, unary, Call, CallOptions};
+use crate::transport::{unary, Call, CallOptions};
 
+mod budget;
+mod conn;
 mod health;
+mod liveness;
 mod load;
 mod metrics;
 mod peak_ewma;
 mod queue;
 
+use conn::{Conn, ConnSlot};
+
+pub use budget::RetryBudget;
 pub use health::Health;
 pub use load::Load;
 pub(crate) use load::{AttemptKind, CallGuard};
@@ -55,19 +61,24 @@ pub struct ReplicaConfig {
 
 impl ReplicaConfig {
     /// Opens (lazily) a replica at `address`.
-    pub fn open(&self, address: Address) -> Result<Replica> {
+    pub fn open(&self, address: Address) -> Result<Arc<Replica>> {
+        self.open_with_load(address, None)
+    }
+
+    /// Opens (lazily) a replica at `address` that tracks `load`.
+    pub(crate) fn open_with_load(&self, address: Address, load: Option<Box<Load>>) -> Result<Arc<Replica>> {
         let runtime = match &self.runtime {
             Some(handle) => handle.clone(),
             None => crate::runtime::handle()?,
         };
-        Replica::open_on(&runtime, address, &self.connection)
+        Replica::open_with_load(&runtime, address, &self.connection, load)
     }
 }
 
 /// jina's `create_async_channel_stub(address, tls, root_certificates)`: the `process_single_data`,
 /// `process_data` and `process_control` stubs of a replica, sharing one channel — here one
 /// [`Replica`] whose calls pick the method from the request kinds.
-pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Replica> {
+pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Arc<Replica>> {
     let connection = ConnectionOptions {
         tls: TlsOptions {
             force: tls,
@@ -79,38 +90,59 @@ pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem
 }
 
 /// One replica: its address, the channel its three stubs share (one HTTP/2 connection, reconnected
-/// by itself), its health and, when the pool needs it, its load. Calls run concurrently on it.
+/// by itself, and replaced when the replica stops answering), its health and, when the pool needs
+/// it, its load. Calls run concurrently on it.
 #[derive(Debug)]
 pub struct Replica {
     address: Address,
     key: Arc<str>,
-    channel: Channel,
+    /// The current connection; replaced (and the old one's calls ended) when the replica stopped
+    /// answering. Also what a new connection is opened with, and where its I/O and the liveness
+    /// monitor run.
+    conns: ConnSlot,
     health: Health,
     max_send: usize,
     max_receive: usize,
     /// Kept only when a pool option needs it (p2c, in-flight limits, metrics).
     load: Option<Box<Load>>,
+    /// The replica itself, for the liveness monitor it starts.
+    me: Weak<Replica>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    /// The gRPC status the send reports.
+    pub status: Status,
+    /// The request reached the replica but no answer came: the replica stopped answering, or the
+    /// attempt's own timeout passed. Running it again elsewhere could run it twice.
+    pub unanswered: bool,
 }
 
 impl Replica {
     /// Opens (lazily) a channel to `address` whose background tasks run on `runtime`.
-    pub fn open_on(runtime: &Handle, address: Address, options: &ConnectionOptions) -> Result<Replica> {
-        let channel = get_grpc_channel_on(runtime, &address, options)?;
-        Ok(Replica {
+    pub fn open_on(runtime: &Handle, address: Address, options: &ConnectionOptions) -> Result<Arc<Replica>> {
+        Self::open_with_load(runtime, address, options, None)
+    }
+
+    /// [`open_on`](Self::open_on) with a load to track (see [`Load`]).
+    pub(crate) fn open_with_load(
+        runtime: &Handle,
+        address: Address,
+        options: &ConnectionOptions,
+        load: Option<Box<Load>>,
+    ) -> Result<Arc<Replica>> {
+        let conns = ConnSlot::open(runtime, address.clone(), options)?;
+        Ok(Arc::new_cyclic(|me| Replica {
             key: Arc::from(address.key()),
             address,
-            channel,
+            conns,
             health: Health::default(),
             max_send: options.channel.max_send_message_length.unwrap_or(usize::MAX),
             max_receive: options.channel.max_receive_message_length.unwrap_or(usize::MAX),
-            load: None,
-        })
-    }
-
-    /// The replica with a load to track (see [`Load`]).
-    pub(crate) fn with_load(mut self, load: Option<Box<Load>>) -> Self {
-        self.load = load;
-        self
+            load,
+            me: me.clone(),
+        }))
     }
 
     /// The replica's load, when the pool tracks it (p2c, in-flight limits or metrics).
@@ -128,36 +160,98 @@ impl Replica {
         self.key.clone()
     }
 
-    /// The underlying tonic channel (shared by the three stubs).
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The tonic channel of the current connection (shared by the three stubs).
+    pub fn channel(&self) -> Channel {
+        self.conn().channel.clone()
     }
 
-    /// The replica's passive health (see [`Health`]).
+    /// The replica's health: ejection and liveness (see [`Health`]).
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    fn conn(&self) -> Arc<Conn> {
+        self.conns.get()
     }
 
     /// Sends `requests` once (see [`Payload::new`] for which method), without retry.
     pub async fn send_once(&self, requests: &[Request], options: &CallOptions) -> Result<Response> {
         let (payload, method) = Payload::new(requests)?;
-        self.attempt(payload, method, options)
+        self.attempt(payload, method, options, None)
             .await
-            .map_err(|status| Error::Rpc(Box::new(RpcError::from_status(&self.key, &status, 1))))
+            .map_err(|e| Error::Rpc(Box::new(RpcError::from_status(&self.key, &e.status, 1))))
     }
 
-    /// One call, bounded by the deadline.
+    /// One call, bounded by the send's deadline and `attempt_timeout`, and ended with `UNAVAILABLE`
+    /// when the replica stops answering (its liveness monitor runs while calls are outstanding).
     pub(crate) async fn attempt(
         &self,
         payload: Payload,
         method: Method,
         options: &CallOptions,
+        attempt_timeout: Option<Duration>,
+    ) -> Result<Response, AttemptError> {
+        let conn = self.conn();
+        self.health.call_started();
+        let liveness = &self.conns.options.liveness;
+        if liveness.probe_after.is_some() && self.health.claim_monitor() {
+            self.conns
+                .runtime
+                .spawn(liveness::monitor(self.me.clone(), *liveness));
+        }
+        let attempt_deadline = attempt_timeout.map(|t| Instant::now() + t);
+        let (deadline, own) = match (options.deadline, attempt_deadline) {
+            (Some(d), Some(a)) if a < d => (Some(a), true),
+            (None, Some(a)) => (Some(a), true),
+            (d, _) => (d, false),
+        };
+        let result = tokio::select! {
+            biased;
+            r = self.call_until(&conn, payload, method, options, deadline) => r.map_err(|status| {
+                let timed_out = own && status.code() == Code::DeadlineExceeded;
+                AttemptError {
+                    status: if timed_out {
+                        Status::deadline_exceeded(format!(
+                            "no answer within the attempt timeout ({:?})",
+                            attempt_timeout.unwrap_or_default()
+                        ))
+                    } else {
+                        status
+                    },
+                    unanswered: timed_out,
+                }
+            }),
+            _ = conn.lost.cancelled() => Err(AttemptError {
+                status: Status::unavailable(format!(
+                    "the replica stopped answering (a liveness probe got no answer within {:?}); the call was ended",
+                    liveness.probe_timeout
+                )),
+                unanswered: true,
+            }),
+        };
+        let answered = match &result {
+            Ok(_) => true,
+            Err(e) => !e.unanswered && !matches!(e.status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        };
+        self.health.call_ended(answered);
+        result
+    }
+
+    /// One call on `conn`, bounded by `deadline`.
+    async fn call_until(
+        &self,
+        conn: &Conn,
+        payload: Payload,
+        method: Method,
+        options: &CallOptions,
+        deadline: Option<Instant>,
     ) -> Result<Response, Status> {
-        match options.deadline {
-            None => self.call(payload, method, options, None).await,
+        match deadline {
+            None => self.call(conn, payload, method, options, None).await,
             Some(deadline) => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout_at(deadline, self.call(payload, method, options, Some(remaining))).await {
+                let call = self.call(conn, payload, method, options, Some(remaining));
+                match tokio::time::timeout_at(deadline, call).await {
                     Ok(Err(status)) if is_timeout(&status) => Err(deadline_exceeded()),
                     Ok(result) => result,
                     Err(_) => Err(deadline_exceeded()),
@@ -168,6 +262,7 @@ impl Replica {
 
     async fn call(
         &self,
+        conn: &Conn,
         payload: Payload,
         method: Method,
         options: &CallOptions,
@@ -185,7 +280,7 @@ impl Replica {
             max_send: self.max_send,
             max_receive: self.max_receive,
         };
-        let (body, trailers) = unary(&self.channel, payload, call).await.map_err(classify)?;
+        let (body, trailers) = unary(&conn.channel, payload, call).await.map_err(classify)?;
         Ok(Response {
             address: self.key.clone(),
             body,
@@ -196,19 +291,10 @@ impl Replica {
 
 const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// How the library reads a failed call:
-/// - its own deadline (tonic's "Timeout expired" `CANCELLED`) is `DEADLINE_EXCEEDED`;
-/// - a connection that broke during the call (reset, closed, refused stream, a request dropped by
-///   the connection's dispatcher) is `UNAVAILABLE`, as gRPC core (and so jina's Python runtimes)
-///   report it, where tonic says `UNKNOWN`, `INTERNAL` or `CANCELLED`. A status the server sent has
-///   no error source and is kept as it is.
+/// tonic's own timeout ("Timeout expired" `CANCELLED`) is `DEADLINE_EXCEEDED`.
 fn classify(status: Status) -> Status {
-    use std::error::Error as _;
     match status.code() {
         Code::Cancelled if status.message().starts_with("Timeout expired") => deadline_exceeded(),
-        Code::Unknown | Code::Internal | Code::Cancelled if status.source().is_some() => {
-            Status::unavailable(format!("connection lost: {}", status.message()))
-        }
         _ => status,
     }
 }
@@ -219,4 +305,15 @@ fn is_timeout(status: &Status) -> bool {
 
 fn deadline_exceeded() -> Status {
     Status::deadline_exceeded("deadline exceeded")
+}
+
+impl liveness::Watch for Replica {
+    fn watched(&self) -> liveness::Watched<'_> {
+        liveness::Watched {
+            health: &self.health,
+            conns: &self.conns,
+            metrics: self.load().and_then(|l| l.metrics()),
+            max_receive: self.max_receive,
+        }
+    }
 }

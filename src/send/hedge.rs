@@ -32,6 +32,7 @@ pub(crate) async fn send_hedged(plan: &SendPlan, pick: &Pick, policy: &HedgePoli
     let mut used = vec![pick.index];
     running.push(send_with_retries(plan, pick, pick.index, false));
     let mut hedges_left = policy.max_hedges;
+    let mut last_error = None;
     loop {
         let delay = tokio::time::sleep(policy.delay);
         tokio::pin!(delay);
@@ -43,11 +44,20 @@ pub(crate) async fn send_hedged(plan: &SendPlan, pick: &Pick, policy: &HedgePoli
                     if hedges_left == 0 && running.is_empty() {
                         return Err(e);
                     }
+                    last_error = Some(e);
                     hedges_left > 0
                 }
             },
             _ = &mut delay, if hedges_left > 0 => true,
         };
+        if hedge_now && pick.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            // The budget is low: no more hedges (gRFC A6 throttles hedges as retries).
+            hedges_left = 0;
+            if running.is_empty() {
+                return Err(last_error.take().expect("a hedge starts at once only after a failure"));
+            }
+            continue;
+        }
         if hedge_now {
             hedges_left -= 1;
             let index = hedge_target(plan, pick, &used);

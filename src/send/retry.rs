@@ -17,41 +17,73 @@ use crate::replica::{AttemptKind, CallGuard, Replica, Response};
 /// Sends the plan's payload to `pick.replicas[start]`, retrying per the plan's policy. `hedge` says
 /// whether this is a hedged attempt (for the metrics). Returns the response, or the last failure
 /// with the address it came from and the number of attempts.
+///
+/// A failure is tried again when it may help and may be done: `UNAVAILABLE` (as jina), or an attempt
+/// that got no answer (the replica stopped answering, or the attempt's own timeout passed) when the
+/// send is idempotent or the pool allows it; within the attempts, the deadline and the retry budget.
+/// An attempt that got no answer always goes on to another replica.
+///
+/// The budget (gRFC A6's token bucket, per head or shard) is kept per send, not per attempt: a send
+/// that succeeds (after a fail-over too) gives back `token_ratio`, a send that fails for good with a
+/// retryable status takes a token. A replica dying among live ones then costs no token (its sends
+/// fail over and succeed, even a burst of them), while a brown-out, where sends keep failing, empties
+/// the bucket within a few sends and stops every retry, fail-over and hedge until sends succeed again.
 pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize, hedge: bool) -> Result<Response> {
     let replicas = &pick.replicas[..];
-    let retry = &plan.policy.retry;
+    let policy = &*plan.policy;
+    let retry = &policy.retry;
     let n = replicas.len();
-    let budget = retry.attempt_budget(n);
+    let max_attempts = retry.attempt_budget(n);
     let mut tried: Vec<bool> = Vec::new();
     let mut index = start.min(n.saturating_sub(1));
     let mut attempt = 1;
     loop {
         let guard = start_call(plan, pick, &mut index).await?;
         let replica = &replicas[index];
-        let result = replica.attempt(plan.payload.clone(), plan.method, &plan.call).await;
+        let result = replica
+            .attempt(plan.payload.clone(), plan.method, &plan.call, retry.per_attempt_timeout)
+            .await;
         if let Some(guard) = &guard {
             let kind = AttemptKind {
                 retry: attempt > 1,
                 hedge: hedge && attempt == 1,
             };
-            guard.finish(result.as_ref().err().map(|s| s.code()), kind);
+            guard.finish(result.as_ref().err().map(|e| e.status.code()), kind);
         }
         drop(guard);
-        let status = match result {
+        let failure = match result {
             Ok(response) => {
                 replica.health().success();
+                if let Some(b) = &pick.budget {
+                    b.record(true);
+                }
                 return Ok(response);
             }
-            Err(status) => status,
+            Err(failure) => failure,
         };
-        if status.code() == tonic::Code::Unavailable {
-            record_unavailable(replicas, replica, &plan.policy.outlier);
+        let code = failure.status.code();
+        let retryable = code == tonic::Code::Unavailable || failure.unanswered;
+        let outlier = &policy.outlier;
+        if code == tonic::Code::Unavailable || (code == tonic::Code::DeadlineExceeded && outlier.eject_on_deadline) {
+            record_failure(replicas, replica, outlier);
         }
         let out_of_time = plan.call.deadline.is_some_and(|d| Instant::now() >= d);
-        if !retry.should_retry(status.code(), attempt, budget) || out_of_time {
+        let may_run_again = !failure.unanswered || plan.idempotent || policy.fail_over_unanswered;
+        let give_up = !retryable
+            || attempt >= max_attempts
+            || out_of_time
+            || !may_run_again
+            || pick.budget.as_ref().is_some_and(|b| !b.allows_retry());
+        if give_up {
+            if retryable {
+                // The send failed the way a brown-out fails sends: it costs the budget a token.
+                if let Some(b) = &pick.budget {
+                    b.record(false);
+                }
+            }
             return Err(Error::Rpc(Box::new(RpcError::from_status(
                 replica.address().key(),
-                &status,
+                &failure.status,
                 attempt,
             ))));
         }
@@ -59,7 +91,7 @@ pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize
             tried = vec![false; n];
         }
         tried[index] = true;
-        let next = if retry.fail_over {
+        let next = if retry.fail_over || failure.unanswered {
             next_replica(replicas, index, &tried)
         } else {
             index
@@ -70,7 +102,7 @@ pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize
             next = %replicas[next].address(),
             attempt,
             "gRPC call failed with {:?}, retrying",
-            status.code()
+            code
         );
         if tried[next] {
             let wait = retry.backoff(attempt);
@@ -110,9 +142,10 @@ async fn start_call<'a>(plan: &SendPlan, pick: &'a Pick, index: &mut usize) -> R
     }
 }
 
-/// A connection failure on `replica`: its health counts it, and it may be ejected (within the list's
-/// share of ejected replicas); the metrics count a new ejection.
-fn record_unavailable(replicas: &[std::sync::Arc<Replica>], replica: &Replica, outlier: &OutlierPolicy) {
+/// A failure on `replica` (a connection failure, or with `eject_on_deadline` a deadline): its health
+/// counts it, and it may be ejected (within the list's share of ejected replicas); the metrics count
+/// a new ejection.
+fn record_failure(replicas: &[std::sync::Arc<Replica>], replica: &Replica, outlier: &OutlierPolicy) {
     let ejected = if outlier.ejects() {
         replicas.iter().filter(|r| r.health().is_ejected()).count()
     } else {

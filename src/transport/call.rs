@@ -14,7 +14,9 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use super::framing::{grpc_timeout, status_from_http, RequestBody, ResponseMessage};
+use super::framing::{
+    check_response_head, grpc_timeout, missing_status, status_of_reset, RequestBody, ResponseMessage,
+};
 use super::metadata::Metadata;
 use crate::error::{Error, Result};
 use crate::request::{Method, Payload};
@@ -76,7 +78,10 @@ pub(crate) struct Call<'a> {
     pub max_receive: usize,
 }
 
-/// Performs the call: the response message and the trailing metadata, or the call's status.
+/// Performs the call: the response message and the trailing metadata, or the call's status. The
+/// response is checked as gRPC clients do: its HTTP status and content-type before the body, one
+/// message, a message not cut short, and a final `grpc-status`; a failure below gRPC (a reset stream,
+/// a lost connection) is mapped as gRPC maps it.
 pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -> Result<(Bytes, MetadataMap), Status> {
     let len = payload.encoded_len();
     if len > call.max_send {
@@ -111,12 +116,10 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
     let mut channel = channel.clone();
     poll_fn(|cx| Service::poll_ready(&mut channel, cx))
         .await
-        .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-    let response = channel
-        .call(request)
-        .await
-        .map_err(|e| Status::from_error(Box::new(e)))?;
+        .map_err(|e| transport_status(&e))?;
+    let response = channel.call(request).await.map_err(|e| transport_status(&e))?;
     let (parts, mut body) = response.into_parts();
+    check_response_head(parts.status, &parts.headers)?;
     // A trailers-only response: the status came with the headers.
     let headers_status = Status::from_header_map(&parts.headers);
     if let Some(status) = &headers_status {
@@ -127,7 +130,7 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
     let mut message = ResponseMessage::default();
     let mut trailers = None;
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        match frame?.into_data() {
+        match frame.map_err(|e| transport_status(&e))?.into_data() {
             Ok(data) => message.push(data, call.max_receive)?,
             Err(frame) => {
                 if let Ok(t) = frame.into_trailers() {
@@ -136,17 +139,93 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
             }
         }
     }
+    finish(headers_status, message, trailers)
+}
+
+/// The end of a response: its final status (from the trailers, else the headers of a trailers-only
+/// response), then its one message.
+fn finish(
+    headers_status: Option<Status>,
+    message: ResponseMessage,
+    trailers: Option<http::HeaderMap>,
+) -> Result<(Bytes, MetadataMap), Status> {
     match trailers.as_ref().and_then(Status::from_header_map).or(headers_status) {
         Some(status) if status.code() == Code::Ok => {}
         Some(status) => return Err(status),
-        None => return Err(status_from_http(parts.status)),
+        None => return Err(missing_status()),
     }
     let body = message
-        .take()
-        .ok_or_else(|| Status::internal("server sent no response message"))?;
+        .finish()?
+        .ok_or_else(|| Status::internal("protocol error: the server sent no response message"))?;
     let mut trailers = trailers.unwrap_or_default();
     for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
         trailers.remove(reserved);
     }
     Ok((body, MetadataMap::from_headers(trailers)))
+}
+
+/// A response as a server could send it, for the response-parsing fuzz target
+/// (`fuzz/fuzz_targets/response.rs`): the HTTP status and headers, the DATA frames, the trailers.
+#[doc(hidden)]
+pub fn parse_response(
+    status: u16,
+    headers: &http::HeaderMap,
+    frames: &[Bytes],
+    trailers: Option<http::HeaderMap>,
+    max_receive: usize,
+) -> Result<(Bytes, MetadataMap), Status> {
+    let status = http::StatusCode::from_u16(status).map_err(|_| Status::internal("not an HTTP status"))?;
+    check_response_head(status, headers)?;
+    let headers_status = Status::from_header_map(headers);
+    if let Some(s) = &headers_status {
+        if s.code() != Code::Ok {
+            return Err(s.clone());
+        }
+    }
+    let mut message = ResponseMessage::default();
+    for frame in frames {
+        message.push(frame.clone(), max_receive)?;
+    }
+    finish(headers_status, message, trailers)
+}
+
+/// How the library reads a failure below gRPC, as gRPC does: a stream the server reset with
+/// RST_STREAM by its reason (`INTERNAL` for INTERNAL_ERROR, `UNAVAILABLE` only for REFUSED_STREAM);
+/// a connection the server closed (GOAWAY) or that broke, could not be made or timed out:
+/// `UNAVAILABLE`; the request's own `grpc-timeout`, which tonic's channel enforces:
+/// `DEADLINE_EXCEEDED`.
+pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static)) -> Status {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        // tonic's channel enforces the request's `grpc-timeout` itself.
+        if e.downcast_ref::<tonic::TimeoutExpired>().is_some() {
+            return Status::deadline_exceeded("deadline exceeded");
+        }
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            match h2.reason() {
+                Some(reason) if h2.is_reset() && h2.is_remote() => return status_of_reset(reason),
+                Some(reason) if h2.is_go_away() => {
+                    return Status::unavailable(format!("the server closed the connection (GOAWAY {reason:?}): {h2}"))
+                }
+                _ => {}
+            }
+        }
+        cause = e.source();
+    }
+    Status::unavailable(format!("connection lost: {}", chain(error)))
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = e.source();
+    }
+    out
 }

@@ -1,6 +1,8 @@
 //! gRPC channels to one address: jina's channel options, plaintext or TLS with rustls, a lazy
-//! connection that reconnects by itself.
+//! connection that reconnects by itself, and the connection's own failure detection (a connect
+//! timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are outstanding).
 
+use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::runtime::Handle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -18,9 +20,16 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
         address: address.to_string(),
         reason: "not a valid URI authority",
     })?;
+    let channel = &options.channel;
     endpoint = endpoint.tcp_nodelay(true);
-    if let Some(t) = options.channel.connect_timeout {
+    if let Some(t) = channel.connect_timeout {
         endpoint = endpoint.connect_timeout(t);
+    }
+    if let Some(k) = channel.http2_keepalive {
+        endpoint = endpoint
+            .http2_keep_alive_interval(k.interval)
+            .keep_alive_timeout(k.timeout)
+            .keep_alive_while_idle(false);
     }
     if use_tls {
         let mut config = ClientTlsConfig::new().domain_name(address.host());
@@ -33,6 +42,13 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
             reason: e.to_string(),
         })?;
     }
+    // tonic's own connector, with TCP_USER_TIMEOUT, which tonic does not expose (TLS is still tonic's).
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(channel.connect_timeout);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    http.set_tcp_user_timeout(channel.tcp_user_timeout);
     let _guard = runtime.enter();
-    Ok(endpoint.connect_lazy())
+    Ok(endpoint.connect_with_connector_lazy(http))
 }

@@ -25,8 +25,14 @@ const COPY_BELOW: usize = 16 * 1024;
 /// The gRPC prefix of a message: not compressed, then its length (big-endian).
 pub(crate) const PREFIX_LEN: usize = 5;
 
-/// The first message of the response, taken from the DATA frames as they come: a message within one
-/// frame is a slice of it; one spread over frames is gathered once into a buffer of its size.
+/// A gathering buffer is reserved at once up to this size; a larger message grows it as its bytes
+/// arrive, so that a peer that declares a huge message and sends a few bytes costs no more memory
+/// than what it sent.
+const RESERVE_AT_MOST: usize = 16 * 1024 * 1024;
+
+/// The message of a unary response, taken from the DATA frames as they come: a message within one
+/// frame is a slice of it; one spread over frames is gathered once into a buffer of its size. A
+/// second message is a protocol violation, and so is a stream that ends inside the message.
 #[derive(Default)]
 pub(crate) struct ResponseMessage {
     partial: BytesMut,
@@ -34,25 +40,30 @@ pub(crate) struct ResponseMessage {
 }
 
 impl ResponseMessage {
-    /// The message, once it is complete.
-    pub(crate) fn take(&mut self) -> Option<Bytes> {
-        self.done.take()
-    }
-
+    /// Adds the bytes of a DATA frame.
     pub(crate) fn push(&mut self, mut data: Bytes, max_receive: usize) -> Result<(), Status> {
         if self.done.is_some() {
-            return Ok(()); // a unary call answers with one message; further ones are ignored
+            if data.is_empty() {
+                return Ok(());
+            }
+            return Err(Status::internal(
+                "protocol error: the server sent more than one message in the response of a unary call",
+            ));
         }
         if self.partial.is_empty() {
             if let Some(len) = message_len(&data, max_receive)? {
                 if data.len() >= PREFIX_LEN + len {
                     self.done = Some(data.slice(PREFIX_LEN..PREFIX_LEN + len));
-                    return Ok(());
+                    data.advance(PREFIX_LEN + len);
+                    return self.push(data, max_receive);
                 }
-                self.partial.reserve(PREFIX_LEN + len);
+                self.partial.reserve((PREFIX_LEN + len).min(RESERVE_AT_MOST));
             }
         }
-        while data.has_remaining() && self.done.is_none() {
+        while data.has_remaining() {
+            if self.done.is_some() {
+                return self.push(data, max_receive);
+            }
             let chunk = data.chunk();
             let want = match message_len(&self.partial, max_receive)? {
                 Some(len) => PREFIX_LEN + len - self.partial.len(),
@@ -70,6 +81,24 @@ impl ResponseMessage {
             }
         }
         Ok(())
+    }
+
+    /// The stream ended: the message, `None` when there was none, or the error of a stream that ended
+    /// inside it.
+    pub(crate) fn finish(self) -> Result<Option<Bytes>, Status> {
+        if self.done.is_some() {
+            return Ok(self.done);
+        }
+        if self.partial.is_empty() {
+            return Ok(None);
+        }
+        let declared = message_len(&self.partial, usize::MAX)?.map_or_else(
+            || format!("{} of its 5 prefix bytes", self.partial.len()),
+            |len| format!("{} of the {len} bytes its prefix declared", self.partial.len() - PREFIX_LEN),
+        );
+        Err(Status::internal(format!(
+            "protocol error: the response was truncated: the stream ended after {declared}"
+        )))
     }
 }
 
@@ -92,30 +121,61 @@ fn message_len(buf: &[u8], max_receive: usize) -> Result<Option<usize>, Status> 
     Ok(Some(len))
 }
 
-/// No `grpc-status` anywhere: the HTTP status says what happened (gRPC's HTTP-to-gRPC mapping, as
-/// tonic applies it).
-pub(crate) fn status_from_http(status: http::StatusCode) -> Status {
+/// gRPC's mapping of an HTTP status (grpc's `doc/http-grpc-status-mapping.md`), for an answer that
+/// is not a gRPC one.
+fn code_of_http(status: http::StatusCode) -> Code {
     use http::StatusCode as S;
-    let code = match status {
-        S::OK => {
-            return Status::unknown(
-                "protocol error: missing grpc-status trailer, stream was terminated without a final status",
-            )
-        }
+    match status {
         S::BAD_REQUEST => Code::Internal,
         S::UNAUTHORIZED => Code::Unauthenticated,
         S::FORBIDDEN => Code::PermissionDenied,
         S::NOT_FOUND => Code::Unimplemented,
         S::TOO_MANY_REQUESTS | S::BAD_GATEWAY | S::SERVICE_UNAVAILABLE | S::GATEWAY_TIMEOUT => Code::Unavailable,
         _ => Code::Unknown,
+    }
+}
+
+/// Checks the head of a response before its body is read, as gRPC clients do: an HTTP status other
+/// than 200 is mapped to a gRPC code (503 is `UNAVAILABLE`, so it is retried and failed over), and a
+/// `content-type` that is not `application/grpc[+...|;...]` is `UNKNOWN` naming it.
+pub(crate) fn check_response_head(status: http::StatusCode, headers: &http::HeaderMap) -> Result<(), Status> {
+    let content_type = headers.get(http::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let grpc = content_type.as_deref().is_some_and(|t| {
+        t.strip_prefix("application/grpc")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('+') || rest.starts_with(';'))
+    });
+    let shown = content_type.as_deref().map_or_else(|| "no content-type".to_owned(), |t| format!("content-type {t:?}"));
+    if status != http::StatusCode::OK {
+        return Err(Status::new(
+            code_of_http(status),
+            format!("HTTP status {status} instead of a gRPC response ({shown})"),
+        ));
+    }
+    if !grpc {
+        return Err(Status::unknown(format!(
+            "HTTP status 200 but {shown}: not a gRPC response (application/grpc)"
+        )));
+    }
+    Ok(())
+}
+
+/// No `grpc-status` at the end of a response whose head was a gRPC one.
+pub(crate) fn missing_status() -> Status {
+    Status::unknown("protocol error: missing grpc-status trailer, stream was terminated without a final status")
+}
+
+/// gRPC's reading of an HTTP/2 RST_STREAM from the server (grpc's `doc/PROTOCOL-HTTP2.md`, "Errors"):
+/// only REFUSED_STREAM says the request was not processed (`UNAVAILABLE`, so it may be retried).
+pub(crate) fn status_of_reset(reason: h2::Reason) -> Status {
+    use h2::Reason as R;
+    let code = match reason {
+        R::REFUSED_STREAM => Code::Unavailable,
+        R::CANCEL => Code::Cancelled,
+        R::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+        R::INADEQUATE_SECURITY => Code::PermissionDenied,
+        _ => Code::Internal,
     };
-    Status::new(
-        code,
-        format!(
-            "grpc-status header missing, mapped from HTTP status code {}",
-            status.as_u16()
-        ),
-    )
+    Status::new(code, format!("the server reset the stream (RST_STREAM {reason:?})"))
 }
 
 /// `grpc-timeout`: at most 8 digits, in the finest unit that fits.
@@ -245,6 +305,39 @@ mod tests {
                 .code(),
             Code::Internal
         );
+    }
+
+    #[test]
+    fn a_second_message_and_a_truncated_one_are_protocol_errors() {
+        let framed = |body: &[u8]| {
+            let mut v = vec![0, 0, 0, 0, body.len() as u8];
+            v.extend_from_slice(body);
+            v
+        };
+        // Two messages in one frame, or in two.
+        let mut two = framed(b"one");
+        two.extend(framed(b"two"));
+        let e = ResponseMessage::default().push(two.into(), 100).unwrap_err();
+        assert_eq!(e.code(), Code::Internal);
+        assert!(e.message().contains("more than one message"), "{}", e.message());
+        let mut m = ResponseMessage::default();
+        m.push(framed(b"one").into(), 100).unwrap();
+        assert!(m.push(framed(b"two").into(), 100).is_err());
+        m.push(Bytes::new(), 100).unwrap();
+        // A 4 GiB prefix and 10 bytes: truncated (and no 4 GiB buffer).
+        let mut huge = vec![0, 0xff, 0xff, 0xff, 0xff];
+        huge.extend_from_slice(b"0123456789");
+        let mut m = ResponseMessage::default();
+        m.push(huge.into(), usize::MAX).unwrap();
+        assert!(m.partial.capacity() <= RESERVE_AT_MOST + 64);
+        let e = m.finish().unwrap_err();
+        assert_eq!(e.code(), Code::Internal);
+        assert!(e.message().contains("truncated") && e.message().contains("10 of the 4294967295 bytes"), "{}", e.message());
+        // Inside the prefix; nothing at all.
+        let mut m = ResponseMessage::default();
+        m.push(Bytes::from_static(&[0, 0]), 100).unwrap();
+        assert!(m.finish().unwrap_err().message().contains("2 of its 5 prefix bytes"));
+        assert_eq!(ResponseMessage::default().finish().unwrap(), None);
     }
 
     #[test]

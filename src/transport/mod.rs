@@ -8,5 +8,7 @@ mod metadata;
 
 pub use call::CallOptions;
 pub(crate) use call::{unary, Call};
+#[doc(hidden)]
+pub use call::parse_response;
 pub use channel::get_grpc_channel_on;
 pub use metadata::Metadata;

@@ -37,7 +37,9 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 mod headers;
+mod hostile;
 mod trailers;
+pub use hostile::Hostile;
 pub use headers::{HeadersLayer, SeenHeaders};
 pub use trailers::{Trailers, TrailersLayer};
 
@@ -54,6 +56,8 @@ pub enum Role {
     Flaky(usize),
     /// Echo after a delay.
     Slow(Duration),
+    /// A peer that breaks the protocol or never answers (see [`Hostile`]).
+    Hostile(Hostile),
     /// A head routing to the workers registered with it.
     Head {
         /// The deployment ACTIVATE registers workers into.
@@ -81,11 +85,12 @@ impl FromStr for Role {
                 deployment: arg.filter(|a| !a.is_empty()).unwrap_or("worker").to_owned(),
                 polling: Polling::Any,
             },
+            "hostile" => Role::Hostile(arg.unwrap_or("").parse()?),
             "head-all" => Role::Head {
                 deployment: arg.filter(|a| !a.is_empty()).unwrap_or("worker").to_owned(),
                 polling: Polling::All,
             },
-            _ => return Err(format!("unknown role {s:?} (echo, error, unavailable, flaky:N, slow:MS, head[:deployment], head-all[:deployment])")),
+            _ => return Err(format!("unknown role {s:?} (echo, error, unavailable, flaky:N, slow:MS, hostile:KIND, head[:deployment], head-all[:deployment])")),
         })
     }
 }
@@ -432,6 +437,19 @@ impl TestServer {
         tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Result<TestServer, tonic::transport::Error> {
         let addr = listener.local_addr().expect("bound listener has an address");
+        if let Role::Hostile(kind) = role {
+            let record = Arc::new(Record::default());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(hostile::serve(listener, kind, record.clone(), stopped));
+            return Ok(TestServer {
+                addr,
+                name: name.to_owned(),
+                record,
+                pool: None,
+                stop: Some(stop),
+                task: Some(task),
+            });
+        }
         let pool = matches!(role, Role::Head { .. }).then(ConnectionPool::default);
         let record = Arc::new(Record::default());
         let service = Service(Arc::new(State {
