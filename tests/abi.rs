@@ -551,3 +551,56 @@ fn version_function_and_macros_agree() {
     let _: jina_net_result = JINA_NET_OK;
     assert_eq!(size_of::<jina_net_result>(), 4, "the result type is an int32_t");
 }
+
+static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn count_free(_ctx: *mut c_void, data: *const u8, len: usize) {
+    drop(unsafe { Vec::from_raw_parts(data as *mut u8, len, len) });
+    FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn owned_buffers_are_freed_when_the_options_are_refused() {
+    let pool = resilient_pool(false);
+    let own = size_of::<jina_net_send_options>();
+    for (size, unknown_byte, expected) in [
+        (4usize, false, JINA_NET_INVALID_ARGUMENT),
+        (own + 8, true, JINA_NET_UNSUPPORTED),
+    ] {
+        let before = FREED.load(std::sync::atomic::Ordering::SeqCst);
+        let mut bytes = data_request("owned", 0).encode_to_vec();
+        bytes.shrink_to_fit();
+        let b = jina_net_bytes {
+            data: bytes.as_ptr(),
+            len: bytes.len(),
+        };
+        std::mem::forget(bytes);
+        let mut g = Guarded::new(size.max(own + 8));
+        let _ = unsafe { jina_net_send_options_init(g.ptr(), own + 8) };
+        unsafe { (*g.ptr::<jina_net_send_options>()).struct_size = size };
+        if unknown_byte {
+            unsafe { *g.ptr::<u8>().add(own + 3) = 7 };
+        }
+        let r = unsafe {
+            jina_net::ffi::send_ex::jina_net_pool_send_owned_ex(
+                pool,
+                &b,
+                1,
+                Some(count_free),
+                ptr::null_mut(),
+                cs("d").as_ptr(),
+                g.ptr(),
+                Some(collect),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(r, expected, "{}", last_error());
+        assert_eq!(
+            FREED.load(std::sync::atomic::Ordering::SeqCst),
+            before + 1,
+            "the buffer is freed once before the call returns"
+        );
+    }
+    unsafe { jina_net_pool_free(pool) };
+}

@@ -1,8 +1,26 @@
 /*
- * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h).
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.
  *
  * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
  * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
+ *
+ * Changes for C ABI 0.2.0
+ * - The wrapper follows the 0.2 ABI: options structs are initialised with their size
+ *   (jina_net_*_options_init(&o, sizeof o), result checked), send results are read through
+ *   jina_net_send_result_target / jina_net_target_result_metadata, and every pool send goes through
+ *   jina_net_pool_send_ex / jina_net_pool_send_owned_ex (one jina_net_send_options per send).
+ * - PoolOptions has the resilient settings (fail_over, initial_backoff, backoff_multiplier,
+ *   max_backoff, eject_after_failures, base_ejection, max_ejection, max_ejection_percent) and
+ *   PoolOptions::resilient(), the library's production preset (jina_net_pool_options_init_resilient).
+ * - SendOptions::metadata (RequestMetadata): request metadata sent with every attempt of a pool send
+ *   (plain, owned, cancellable; retries, fail-over and hedges included); `-bin` values are any bytes.
+ * - Bytes no longer converts from `const char *` / string literals (that conversion stopped at the
+ *   first NUL byte): it is made from what carries its length (std::string, std::string_view, byte
+ *   vectors, std::array, spans) or explicitly from (pointer, length). Pass a literal as `"..."sv`.
+ * - An exception thrown by a callback goes to that send's own `on_exception` handler (an optional
+ *   argument of every callback form); take_callback_exception() and callback_exception_count() are
+ *   gone. See "Errors and exceptions".
+ * - version() is "0.2.0"; the installed shared library is libjina_net.so.0.2.
  *
  * Ownership
  * - `Pool` owns a `jina_net_pool` and `Response` owns a `jina_net_response`, each through a
@@ -13,10 +31,11 @@
  * - A `SendResult` owns copies of the strings and metadata of the C result, and keeps each response
  *   body with jina_net_send_result_retain_response: the body bytes are not copied, `body()` is a view
  *   into the library's buffer that stays valid as long as the `SendResult` (its `Response`) lives.
- * - Request buffers (`Bytes`) and strings are only borrowed for the call (the library copies them).
+ * - Request buffers (`Bytes`), request metadata and strings are only borrowed for the call (the library
+ *   copies them before the send function returns).
  * - `Pool::send_owned` sends without that copy: it takes `OwnedBytes` (made by moving a
  *   std::vector<uint8_t>/<char>, a std::string, a std::unique_ptr<uint8_t[]> + size, or any contiguous
- *   byte container with OwnedBytes::from) and hands their memory to jina_net_pool_send_owned inside
+ *   byte container with OwnedBytes::from) and hands their memory to jina_net_pool_send_owned_ex inside
  *   heap holders; the library destroys them exactly once, on a library thread, when the send no
  *   longer needs them (retries included), or before send_owned returns or throws when the send
  *   failed to start. When the wrapper itself throws before the library got them (an argument it
@@ -45,18 +64,28 @@
  * Errors and exceptions
  * - A failing C call throws `jina_net::Error` (a std::runtime_error) with its jina_net_result code and
  *   the message of jina_net_last_error_message(), read on the failing thread right after the call.
- *   Argument problems the wrapper detects itself (a string with an embedded NUL, a negative timeout, an
- *   empty callback) throw `Error` with JINA_NET_INVALID_ARGUMENT / JINA_NET_NULL_ARGUMENT.
+ *   Argument problems the wrapper detects itself (a string or metadata key with an embedded NUL, a
+ *   negative duration, an empty callback, a NUL-terminated value for a `-bin` metadata key) throw
+ *   `Error` with JINA_NET_INVALID_ARGUMENT / JINA_NET_NULL_ARGUMENT. Request metadata the library
+ *   refuses (reserved or malformed keys, bytes not allowed in a text value) throws
+ *   Error(JINA_NET_INVALID_ARGUMENT) from the send call, before anything is sent.
+ * - A send that threw never completes: no callback, no future, no `on_exception`.
  * - The outcome of an asynchronous send is not thrown: it is a `SendResult` whose `status` is
  *   JINA_NET_OK or the failure (gRPC errors, deadline, cancel, pool closed, ...). `SendResult::check()`
- *   throws it as an `Error` if you prefer. A send that threw never completes (no callback, no future).
+ *   throws it as an `Error` if you prefer.
  * - No C++ exception ever crosses into the C library: the trampoline is noexcept and catches
  *   everything. In the future form, a failure to build the SendResult (e.g. std::bad_alloc) is stored
- *   in the future with promise::set_exception. In the callback form, such a failure is reported to the
- *   callback as a SendResult whose status is the error code (JINA_NET_PANIC for a C++ exception).
- *   CHOICE: an exception thrown by *your* callback is caught, stored (the most recent one can be taken
- *   with jina_net::take_callback_exception(); jina_net::callback_exception_count() counts them all)
- *   and otherwise swallowed — the process is not terminated and the library is not disturbed.
+ *   in that send's future with promise::set_exception. In the callback form, such a failure is reported
+ *   to the callback as a SendResult whose status is the error code (JINA_NET_PANIC for a C++ exception).
+ * - CHOICE: an exception thrown by *your* callback belongs to its send. Every callback form takes an
+ *   optional `ExceptionHandler on_exception` after the callback: when the callback throws, the
+ *   wrapper catches the exception and calls that send's `on_exception(std::exception_ptr)` with it,
+ *   once, on the same thread, right after the callback left (before the send's completion object is
+ *   freed). Sends never share it: two sends whose callbacks throw at the same time each get their
+ *   own exception in their own handler. The handler must not throw (an exception it throws is
+ *   discarded). Without a handler the exception is discarded — catch inside the callback, or pass a
+ *   handler, if you need it. Either way the process is not terminated and the library and other sends
+ *   carry on. (The future form has no user callback, hence nothing of yours to throw.)
  */
 #ifndef JINA_NET_HPP
 #define JINA_NET_HPP
@@ -82,7 +111,7 @@
 
 namespace jina_net {
 
-/// How many shards a pool send goes to.
+/// How many shards a pool send goes to (jina's `polling`; the C ABI's jina_net_shards).
 enum class Polling : uint32_t {
   Any = JINA_NET_SHARDS_ANY,  ///< one target: the head, the given shard, or the shards in turn
   All = JINA_NET_SHARDS_ALL,  ///< one send per shard (head and shard id are ignored)
@@ -166,17 +195,33 @@ struct StringDeleter {
   void operator()(char *s) const noexcept { jina_net_string_free(s); }
 };
 
+/// Whether `C` is a contiguous container of 1-byte elements: `c.data()` a pointer to them, `c.size()`
+/// their count (std::vector<uint8_t>/<char>/<std::byte>, std::array, std::span, ...). Plain arrays
+/// (a string literal is one) are not: they have no data() member.
+template <class C, class = void>
+struct is_byte_container : std::false_type {};
+template <class C>
+struct is_byte_container<C, std::void_t<decltype(std::declval<const C &>().data()),
+                                        decltype(std::declval<const C &>().size())>>
+    : std::bool_constant<std::is_pointer_v<decltype(std::declval<const C &>().data())> &&
+                         sizeof(*std::declval<const C &>().data()) == 1 &&
+                         std::is_trivially_copyable_v<
+                             std::remove_pointer_t<decltype(std::declval<const C &>().data())>> &&
+                         std::is_convertible_v<decltype(std::declval<const C &>().size()), size_t>> {};
+
 }  // namespace detail
 
 /// Owning handles.
 using PoolPtr = std::unique_ptr<jina_net_pool, detail::PoolDeleter>;
 using ResponsePtr = std::unique_ptr<jina_net_response, detail::ResponseDeleter>;
 
-/// One trailing metadata entry (value as on the wire; base64 for `-bin` keys).
+/// One metadata entry. In a response (trailing metadata) the value is as on the wire (base64 for
+/// `-bin` keys); in RequestMetadata it is the value itself (any bytes for `-bin` keys).
 struct MetadataEntry {
   std::string key;
   std::string value;
 };
+/// Trailing metadata of a response.
 using Metadata = std::vector<MetadataEntry>;
 
 /// The value of the first entry called `key`, if any.
@@ -186,24 +231,80 @@ inline std::optional<std::string> find_metadata(const Metadata &metadata, std::s
   return std::nullopt;
 }
 
-/// A borrowed byte buffer (a request). Pass one request directly (a std::string, std::string_view,
-/// std::vector<uint8_t>/<char>, or Bytes(ptr, len)), or several as a std::vector<Bytes> / `{a, b, ...}`
-/// (a braced list of exactly one element is ambiguous: pass that request directly).
+/// A borrowed byte buffer (a request, a binary metadata value): a pointer and a length, never a
+/// NUL-terminated string. Made implicitly from what carries its own length — a std::string, a
+/// std::string_view, a std::vector<uint8_t>/<char>/<std::byte>, a std::array, a std::span (C++20) or
+/// any contiguous container of 1-byte elements with data() and size() — and explicitly from
+/// `Bytes(pointer, length)`. There is no conversion from `const char *` or a string literal (it would
+/// stop at the first NUL byte, silently): pass a literal deliberately with its length, e.g.
+/// `"\x0a\x00..."sv` (using namespace std::literals) or `std::string_view(p, n)`.
+/// A view: the bytes must outlive it (a temporary passed straight to a send call does).
+/// Pass one request directly, or several as a std::vector<Bytes> / `{a, b, ...}` (a braced list of
+/// exactly one element is ambiguous: pass that request directly).
 class Bytes {
  public:
-  Bytes(const void *data, size_t size) noexcept : data_(static_cast<const uint8_t *>(data)), size_(size) {}
-  // Implicit on purpose, so that a request can be passed as it is.
+  constexpr Bytes() noexcept = default;
+  /// `size` bytes at `data` (NULL only with size 0).
+  explicit Bytes(const void *data, size_t size) noexcept : data_(static_cast<const uint8_t *>(data)), size_(size) {}
   Bytes(std::string_view s) noexcept : Bytes(s.data(), s.size()) {}
   Bytes(const std::string &s) noexcept : Bytes(s.data(), s.size()) {}
-  Bytes(const char *s) noexcept : Bytes(s ? std::string_view(s) : std::string_view()) {}  ///< up to the first NUL
-  Bytes(const std::vector<uint8_t> &v) noexcept : Bytes(v.data(), v.size()) {}
-  Bytes(const std::vector<char> &v) noexcept : Bytes(v.data(), v.size()) {}
+  /// Any contiguous container of 1-byte elements (see above).
+  template <class C, std::enable_if_t<detail::is_byte_container<C>::value && !std::is_same_v<C, Bytes>, int> = 0>
+  Bytes(const C &c) noexcept : Bytes(c.data(), static_cast<size_t>(c.size())) {}
+  /// Refused: a NUL-terminated string has no length of its own. Use `"..."sv` or Bytes(p, n).
+  Bytes(const char *) = delete;
+
   const uint8_t *data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
 
  private:
-  const uint8_t *data_;
-  size_t size_;
+  const uint8_t *data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// Request metadata of one pool send (SendOptions::metadata), sent with every attempt of the send
+/// (retries, fail-over, hedges): an `authorization` header, a request id, `traceparent`, ... Entries
+/// go out in the order added; a key may be added more than once. Keys are lower-case ASCII (digits,
+/// a-z, `_`, `-`, `.`). A key ending in `-bin` takes any bytes, NUL included (the library
+/// base64-encodes them on the wire); other values are printable ASCII (0x20-0x7e). The library
+/// checks every entry when the send starts: reserved names (`grpc-*`, `te`, `content-type`,
+/// `user-agent`, HTTP/2 connection headers such as `connection` or `host`, and `endpoint` when
+/// SendOptions::endpoint is set) and bytes not allowed make the send throw
+/// Error(JINA_NET_INVALID_ARGUMENT) naming the key, before anything is sent.
+class RequestMetadata {
+ public:
+  /// Adds `key: value`; the value keeps all its bytes (a std::string, std::string_view, byte vector,
+  /// Bytes(p, n), ... — embedded NUL bytes included, for `-bin` keys).
+  RequestMetadata &add(std::string key, Bytes value) {
+    entries_.push_back(MetadataEntry{std::move(key), value.empty() ? std::string()
+                                                                   : std::string(reinterpret_cast<const char *>(
+                                                                                     value.data()),
+                                                                                 value.size())});
+    return *this;
+  }
+  /// Adds `key: value` for a NUL-terminated text value (a string literal). Throws
+  /// Error(JINA_NET_INVALID_ARGUMENT) for a `-bin` key — binary bytes may contain NULs, pass them with
+  /// their length — and Error(JINA_NET_NULL_ARGUMENT) for NULL.
+  RequestMetadata &add(std::string key, const char *value) {
+    if (value == nullptr) throw Error(JINA_NET_NULL_ARGUMENT, "metadata value of \"" + key + "\" is NULL");
+    constexpr std::string_view bin = "-bin";
+    if (key.size() >= bin.size() && key.compare(key.size() - bin.size(), bin.size(), bin) == 0)
+      throw Error(JINA_NET_INVALID_ARGUMENT, "metadata value of \"" + key +
+                                                 "\": a -bin value needs its length (pass a std::string, "
+                                                 "std::string_view or Bytes(data, size), not a const char *)");
+    return add(std::move(key), Bytes(std::string_view(value)));
+  }
+
+  const std::vector<MetadataEntry> &entries() const noexcept { return entries_; }
+  std::vector<MetadataEntry>::const_iterator begin() const noexcept { return entries_.begin(); }
+  std::vector<MetadataEntry>::const_iterator end() const noexcept { return entries_.end(); }
+  size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+  void clear() noexcept { entries_.clear(); }
+
+ private:
+  std::vector<MetadataEntry> entries_;
 };
 
 namespace detail {
@@ -293,7 +394,7 @@ class Response {
 
   size_t metadata_count() const noexcept { return jina_net_response_metadata_count(ptr_.get()); }
 
-  /// A copy of the trailing metadata.
+  /// A copy of the trailing metadata (values as on the wire: base64 for `-bin` keys).
   Metadata metadata() const {
     Metadata out;
     const size_t n = metadata_count();
@@ -303,7 +404,8 @@ class Response {
       const uint8_t *value = nullptr;
       size_t len = 0;
       detail::check(jina_net_response_metadata(ptr_.get(), i, &key, &value, &len));
-      out.push_back(MetadataEntry{key, std::string(reinterpret_cast<const char *>(value), len)});
+      out.push_back(MetadataEntry{key ? key : "",
+                                  len ? std::string(reinterpret_cast<const char *>(value), len) : std::string()});
     }
     return out;
   }
@@ -349,7 +451,12 @@ struct SendResult {
   }
 };
 
+/// The callback of a send: runs once, on a library thread, with the outcome.
 using Callback = std::function<void(const SendResult &)>;
+
+/// Receives the exception a send's callback threw (see "Errors and exceptions"): called once, on the
+/// thread that ran the callback, right after it. Must not throw.
+using ExceptionHandler = std::function<void(std::exception_ptr)>;
 
 /// A send started with Pool::send_cancellable (future form).
 struct PendingSend {
@@ -358,42 +465,17 @@ struct PendingSend {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Callback exceptions (see "Errors and exceptions" above)
-
-namespace detail {
-inline std::mutex callback_exception_mutex;
-inline std::exception_ptr callback_exception;
-inline std::atomic<uint64_t> callback_exception_counter{0};
-
-inline void store_callback_exception(std::exception_ptr e) noexcept {
-  callback_exception_counter.fetch_add(1, std::memory_order_relaxed);
-  try {
-    std::lock_guard<std::mutex> lock(callback_exception_mutex);
-    callback_exception = std::move(e);
-  } catch (...) {  // a failing lock: keep counting, drop the exception
-  }
-}
-}  // namespace detail
-
-/// Takes (and clears) the most recent exception thrown by a callback; nullptr if none.
-inline std::exception_ptr take_callback_exception() {
-  std::lock_guard<std::mutex> lock(detail::callback_exception_mutex);
-  std::exception_ptr e = std::move(detail::callback_exception);
-  detail::callback_exception = nullptr;
-  return e;
-}
-
-/// How many exceptions callbacks have thrown (and the wrapper swallowed) so far.
-inline uint64_t callback_exception_count() noexcept {
-  return detail::callback_exception_counter.load(std::memory_order_relaxed);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Completions: the heap objects handed to C as user_data
 
 namespace detail {
 
-/// Builds the owning C++ copy of a C send result; responses are retained, not copied.
+inline std::string target_missing(const char *what, size_t index, size_t len) {
+  return std::string("jina_net C++ wrapper: the library gave no ") + what + " " + std::to_string(index) + " of " +
+         std::to_string(len);
+}
+
+/// Builds the owning C++ copy of a C send result, reading targets and metadata through the library's
+/// accessors (the C structs may grow: never indexed as arrays); responses are retained, not copied.
 inline SendResult convert(const jina_net_send_result *r) {
   SendResult out;
   if (r == nullptr) {
@@ -406,23 +488,26 @@ inline SendResult convert(const jina_net_send_result *r) {
   out.error_message = r->error_message ? r->error_message : "";
   out.targets.reserve(r->targets_len);
   for (size_t i = 0; i < r->targets_len; ++i) {
-    const jina_net_target_result &t = r->targets[i];
+    const jina_net_target_result *t = jina_net_send_result_target(r, i);
+    if (t == nullptr) throw Error(JINA_NET_PANIC, target_missing("target", i, r->targets_len));
     TargetResult tr;
-    tr.status = t.status;
-    tr.grpc_code = t.grpc_code;
-    tr.head = t.head;
-    if (t.shard_id >= 0) tr.shard_id = static_cast<uint32_t>(t.shard_id);
-    tr.address = t.address ? t.address : "";
-    tr.grpc_message = t.grpc_message ? t.grpc_message : "";
-    tr.error_message = t.error_message ? t.error_message : "";
-    tr.metadata.reserve(t.metadata_len);
-    for (size_t j = 0; j < t.metadata_len; ++j) {
-      const jina_net_metadata &m = t.metadata[j];
-      tr.metadata.push_back(MetadataEntry{m.key ? m.key : "",
-                                          m.value_len ? std::string(reinterpret_cast<const char *>(m.value), m.value_len)
-                                                      : std::string()});
+    tr.status = t->status;
+    tr.grpc_code = t->grpc_code;
+    tr.head = t->head;
+    if (t->shard_id >= 0) tr.shard_id = static_cast<uint32_t>(t->shard_id);
+    tr.address = t->address ? t->address : "";
+    tr.grpc_message = t->grpc_message ? t->grpc_message : "";
+    tr.error_message = t->error_message ? t->error_message : "";
+    tr.metadata.reserve(t->metadata_len);
+    for (size_t j = 0; j < t->metadata_len; ++j) {
+      const jina_net_metadata *m = jina_net_target_result_metadata(t, j);
+      if (m == nullptr) throw Error(JINA_NET_PANIC, target_missing("metadata entry", j, t->metadata_len));
+      tr.metadata.push_back(MetadataEntry{m->key ? m->key : "",
+                                          m->value_len ? std::string(reinterpret_cast<const char *>(m->value),
+                                                                     m->value_len)
+                                                       : std::string()});
     }
-    if (t.status == JINA_NET_OK) {
+    if (t->status == JINA_NET_OK) {
       jina_net_response *resp = nullptr;
       check(jina_net_send_result_retain_response(r, i, &resp));
       tr.response = Response(ResponsePtr(resp));
@@ -438,30 +523,43 @@ struct Completion {
   virtual void complete(const jina_net_send_result *result) noexcept = 0;
 };
 
+/// The callback form: the callback, and the handler of the exceptions it throws (this send's only).
 struct CallbackCompletion final : Completion {
-  explicit CallbackCompletion(Callback cb) : callback(std::move(cb)) {}
+  CallbackCompletion(Callback cb, ExceptionHandler handler)
+      : callback(std::move(cb)), on_exception(std::move(handler)) {}
+
+  static SendResult failed_result(const jina_net_send_result *r, jina_net_result code, const char *what) {
+    SendResult result;
+    result.send_id = r ? r->send_id : 0;
+    result.status = code;
+    result.error_message = std::string("jina_net C++ wrapper: could not build the send result: ") + what;
+    return result;
+  }
+
   void complete(const jina_net_send_result *r) noexcept override {
+    std::exception_ptr thrown;
     try {
       SendResult result;
       try {
         result = convert(r);
       } catch (const Error &e) {
-        result = SendResult{};
-        result.send_id = r ? r->send_id : 0;
-        result.status = e.code();
-        result.error_message = "jina_net C++ wrapper: could not build the send result: " + e.message();
+        result = failed_result(r, e.code(), e.message().c_str());
       } catch (const std::exception &e) {
-        result = SendResult{};
-        result.send_id = r ? r->send_id : 0;
-        result.status = JINA_NET_PANIC;
-        result.error_message = std::string("jina_net C++ wrapper: could not build the send result: ") + e.what();
+        result = failed_result(r, JINA_NET_PANIC, e.what());
       }
       callback(result);
-    } catch (...) {
-      store_callback_exception(std::current_exception());
+    } catch (...) {  // the callback threw (or, out of memory, the error result could not be built)
+      thrown = std::current_exception();
+    }
+    if (thrown && on_exception) {
+      try {
+        on_exception(std::move(thrown));
+      } catch (...) {  // a handler must not throw: nowhere left to send it
+      }
     }
   }
   Callback callback;
+  ExceptionHandler on_exception;
 };
 
 struct PromiseCompletion final : Completion {
@@ -539,9 +637,9 @@ void start(std::unique_ptr<Completion> completion, Call &&call) {
   }
 }
 
-inline std::unique_ptr<Completion> callback_completion(Callback cb) {
+inline std::unique_ptr<Completion> callback_completion(Callback cb, ExceptionHandler on_exception) {
   if (!cb) throw Error(JINA_NET_NULL_ARGUMENT, "callback is empty");
-  return std::unique_ptr<Completion>(new CallbackCompletion(std::move(cb)));
+  return std::unique_ptr<Completion>(new CallbackCompletion(std::move(cb), std::move(on_exception)));
 }
 
 inline std::vector<jina_net_bytes> c_requests(const std::vector<Bytes> &requests) {
@@ -562,8 +660,10 @@ enum class Balance : uint32_t {
   P2cPeakEwma = JINA_NET_BALANCE_P2C_PEAK_EWMA,   ///< power of two choices over PeakEWMA costs
 };
 
-/// Options of a Pool. Everything below `root_certificates_pem` is off by default (see jina_net.h's
-/// jina_net_pool_options for what each does).
+/// Options of a Pool. A default PoolOptions{} is the library's default (jina_net_pool_options_init):
+/// jina 3.1.0's behaviour — 3 attempts on UNAVAILABLE on the same replica, back to back, no
+/// ejection, round robin — with everything else off. PoolOptions::resilient() is the library's
+/// production preset. See jina_net.h's jina_net_pool_options for what each setting does.
 struct PoolOptions {
   std::optional<uint32_t> max_attempts;         ///< attempts per send on UNAVAILABLE (none = library default, 3)
   std::chrono::milliseconds default_timeout{0};  ///< deadline of sends that give none (0 = none)
@@ -580,7 +680,68 @@ struct PoolOptions {
   std::chrono::milliseconds hedge_delay{0};      ///< hedging of idempotent sends: wait before the next hedge
   uint32_t max_hedges = 0;                       ///< 0 = never hedge
   bool metrics = false;                          ///< keep metrics (Pool::metrics_text)
+
+  // --- resilience (off by default, as jina 3.1; on in resilient()) ---
+  /// Retry on the next replica of the shard instead of the same one; every replica is tried before
+  /// giving up (the attempts are then at least the number of replicas).
+  bool fail_over = false;
+  /// Backoff before a retry that goes back to a replica already tried: the wait is uniformly random
+  /// in [0, cap], the cap `initial_backoff * backoff_multiplier^(attempt-1)`, at most
+  /// max(max_backoff, initial_backoff). 0 = retry at once.
+  std::chrono::milliseconds initial_backoff{0};
+  double backoff_multiplier = 1.0;               ///< >= 1 (else the Pool throws JINA_NET_INVALID_ARGUMENT)
+  std::chrono::milliseconds max_backoff{0};      ///< see initial_backoff
+  /// Consecutive UNAVAILABLE failures that eject a replica: it is skipped while healthy ones exist
+  /// (0 = never eject).
+  uint32_t eject_after_failures = 0;
+  std::chrono::milliseconds base_ejection{100};  ///< first ejection; doubles per consecutive ejection...
+  std::chrono::milliseconds max_ejection{800};   ///< ...up to this
+  uint32_t max_ejection_percent = 50;            ///< at most this share of a replica list ejected at once (<= 100)
+
+  /// The library's recommended settings for production (jina_net_pool_options_init_resilient):
+  /// fail-over to the next replica, jittered exponential backoff (10 ms doubling up to 1 s) when a
+  /// replica is tried again, passive outlier ejection (after 1 failure, 100 ms doubling up to
+  /// 800 ms, at most half of a list); everything else as the defaults. Change what you need after.
+  static PoolOptions resilient();
 };
+
+namespace detail {
+/// The C++ view of a C options struct (as filled by an _init function).
+inline PoolOptions pool_options_from_c(const jina_net_pool_options &c) {
+  using std::chrono::milliseconds;
+  auto ms = [](uint64_t v) { return milliseconds(static_cast<milliseconds::rep>(v)); };
+  PoolOptions o;
+  o.max_attempts = c.max_attempts;
+  o.default_timeout = ms(c.default_timeout_ms);
+  o.tls = c.tls;
+  if (c.root_certificates_pem != nullptr && c.root_certificates_pem_len > 0)
+    o.root_certificates_pem.assign(reinterpret_cast<const char *>(c.root_certificates_pem), c.root_certificates_pem_len);
+  o.caller_driven = c.caller_driven;
+  o.balance = static_cast<Balance>(c.balance);
+  o.p2c_default_rtt = ms(c.p2c_default_rtt_ms);
+  o.p2c_decay = ms(c.p2c_decay_ms);
+  o.max_in_flight_per_replica = c.max_in_flight_per_replica;
+  o.max_queued_sends = c.max_queued_sends;
+  o.hedge_delay = ms(c.hedge_delay_ms);
+  o.max_hedges = c.max_hedges;
+  o.metrics = c.metrics;
+  o.fail_over = c.fail_over;
+  o.initial_backoff = ms(c.initial_backoff_ms);
+  o.backoff_multiplier = c.backoff_multiplier;
+  o.max_backoff = ms(c.max_backoff_ms);
+  o.eject_after_failures = c.eject_after_failures;
+  o.base_ejection = ms(c.base_ejection_ms);
+  o.max_ejection = ms(c.max_ejection_ms);
+  o.max_ejection_percent = c.max_ejection_percent;
+  return o;
+}
+}  // namespace detail
+
+inline PoolOptions PoolOptions::resilient() {
+  jina_net_pool_options c{};
+  detail::check(jina_net_pool_options_init_resilient(&c, sizeof c));
+  return detail::pool_options_from_c(c);
+}
 
 /// Routing and options of one pool send.
 struct SendOptions {
@@ -594,14 +755,48 @@ struct SendOptions {
   RequestKind kind = RequestKind::Data;
   /// The send may be performed more than once: hedged when the pool hedges (PoolOptions::max_hedges).
   bool idempotent = false;
+  /// Request metadata sent with every attempt of the send (see RequestMetadata), e.g.
+  /// `options.metadata.add("authorization", "Bearer " + token).add("trace-bin", trace_bytes)`.
+  RequestMetadata metadata;
 };
+
+namespace detail {
+/// The C options of a send, borrowing `endpoint` and `metadata` (both must outlive the C call).
+struct CSendOptions {
+  jina_net_send_options options{};
+  std::vector<jina_net_metadata> metadata;
+};
+
+inline void c_send_options(CSendOptions &out, const SendOptions &o) {
+  check(jina_net_send_options_init(&out.options, sizeof out.options));
+  out.options.kind = static_cast<uint32_t>(o.kind);
+  out.options.head = o.head;
+  out.options.shard_id = shard(o.shard_id);
+  out.options.shards = static_cast<uint32_t>(o.polling);
+  out.options.endpoint = o.endpoint ? cstr(*o.endpoint, "endpoint") : nullptr;
+  out.options.timeout_ms = millis(o.timeout, "timeout");
+  out.options.idempotent = o.idempotent;
+  if (!o.metadata.empty()) {
+    out.metadata.reserve(o.metadata.size());
+    for (const MetadataEntry &e : o.metadata) {
+      if (e.key.find('\0') != std::string::npos)
+        throw Error(JINA_NET_INVALID_ARGUMENT, "metadata key \"" + e.key.substr(0, e.key.find('\0')) +
+                                                   "\\0...\" contains a NUL byte");
+      out.metadata.push_back(jina_net_metadata{e.key.c_str(), reinterpret_cast<const uint8_t *>(e.value.data()),
+                                               e.value.size()});
+    }
+    out.options.metadata = out.metadata.data();
+    out.options.metadata_len = out.metadata.size();
+  }
+}
+}  // namespace detail
 
 /// A connection pool (thread-safe; move-only).
 class Pool {
  public:
   explicit Pool(const PoolOptions &options = PoolOptions{}) {
-    jina_net_pool_options o;
-    jina_net_pool_options_init(&o);
+    jina_net_pool_options o{};
+    detail::check(jina_net_pool_options_init(&o, sizeof o));
     if (options.max_attempts) o.max_attempts = *options.max_attempts;
     o.default_timeout_ms = detail::millis(options.default_timeout, "default_timeout");
     o.tls = options.tls;
@@ -618,6 +813,14 @@ class Pool {
     o.hedge_delay_ms = detail::millis(options.hedge_delay, "hedge_delay");
     o.max_hedges = options.max_hedges;
     o.metrics = options.metrics;
+    o.fail_over = options.fail_over;
+    o.initial_backoff_ms = detail::millis(options.initial_backoff, "initial_backoff");
+    o.backoff_multiplier = options.backoff_multiplier;
+    o.max_backoff_ms = detail::millis(options.max_backoff, "max_backoff");
+    o.eject_after_failures = options.eject_after_failures;
+    o.base_ejection_ms = detail::millis(options.base_ejection, "base_ejection");
+    o.max_ejection_ms = detail::millis(options.max_ejection, "max_ejection");
+    o.max_ejection_percent = options.max_ejection_percent;
     jina_net_pool *p = nullptr;
     detail::check(jina_net_pool_new(&o, &p));
     ptr_.reset(p);
@@ -667,13 +870,16 @@ class Pool {
     return std::string(owned.get());
   }
 
-  // --- sends: callback form (the callback runs once, on a library thread) ---
-  void send(const std::string &deployment, Bytes request, const SendOptions &options, Callback callback) {
-    send(deployment, std::vector<Bytes>{request}, options, std::move(callback));
+  // --- sends: callback form (the callback runs once, on a library thread; an exception it throws
+  //     goes to `on_exception`, see "Errors and exceptions") ---
+  void send(const std::string &deployment, Bytes request, const SendOptions &options, Callback callback,
+            ExceptionHandler on_exception = nullptr) {
+    send(deployment, std::vector<Bytes>{request}, options, std::move(callback), std::move(on_exception));
   }
   void send(const std::string &deployment, const std::vector<Bytes> &requests, const SendOptions &options,
-            Callback callback) {
-    start(deployment, requests, options, detail::callback_completion(std::move(callback)), false);
+            Callback callback, ExceptionHandler on_exception = nullptr) {
+    start(deployment, requests, options, detail::callback_completion(std::move(callback), std::move(on_exception)),
+          false);
   }
 
   // --- sends: future form ---
@@ -691,8 +897,9 @@ class Pool {
 
   // --- cancellable sends: give back the id for cancel() ---
   uint64_t send_cancellable(const std::string &deployment, const std::vector<Bytes> &requests,
-                            const SendOptions &options, Callback callback) {
-    return start(deployment, requests, options, detail::callback_completion(std::move(callback)), true);
+                            const SendOptions &options, Callback callback, ExceptionHandler on_exception = nullptr) {
+    return start(deployment, requests, options,
+                 detail::callback_completion(std::move(callback), std::move(on_exception)), true);
   }
   PendingSend send_cancellable(const std::string &deployment, const std::vector<Bytes> &requests,
                                const SendOptions &options = SendOptions{}) {
@@ -704,14 +911,16 @@ class Pool {
   }
 
   // --- owned sends (no copy of the request bytes; see OwnedBytes and "Ownership" above) ---
-  void send_owned(const std::string &deployment, OwnedBytes request, const SendOptions &options, Callback callback) {
+  void send_owned(const std::string &deployment, OwnedBytes request, const SendOptions &options, Callback callback,
+                  ExceptionHandler on_exception = nullptr) {
     std::vector<OwnedBytes> requests;
     requests.push_back(std::move(request));
-    send_owned(deployment, std::move(requests), options, std::move(callback));
+    send_owned(deployment, std::move(requests), options, std::move(callback), std::move(on_exception));
   }
   void send_owned(const std::string &deployment, std::vector<OwnedBytes> requests, const SendOptions &options,
-                  Callback callback) {
-    start_owned(deployment, requests, options, detail::callback_completion(std::move(callback)), false);
+                  Callback callback, ExceptionHandler on_exception = nullptr) {
+    start_owned(deployment, requests, options,
+                detail::callback_completion(std::move(callback), std::move(on_exception)), false);
   }
   std::future<SendResult> send_owned(const std::string &deployment, OwnedBytes request,
                                      const SendOptions &options = SendOptions{}) {
@@ -761,38 +970,14 @@ class Pool {
     // Everything that can throw happens before the completion is handed over.
     const std::vector<jina_net_bytes> items = detail::c_requests(requests);
     const char *dep = detail::cstr(deployment, "deployment");
-    const char *endpoint = options.endpoint ? detail::cstr(*options.endpoint, "endpoint") : nullptr;
-    const uint64_t timeout = detail::millis(options.timeout, "timeout");
+    detail::CSendOptions so;
+    detail::c_send_options(so, options);
     uint64_t id = 0;
-    if (options.idempotent) {
-      const jina_net_send_options so = c_send_options(options, endpoint, timeout);
-      detail::start(std::move(completion), [&](void *user_data) noexcept {
-        return jina_net_pool_send_ex(ptr_.get(), items.data(), items.size(), dep, &so, &jina_net_cpp_trampoline,
-                                     user_data, want_id ? &id : nullptr);
-      });
-      return id;
-    }
     detail::start(std::move(completion), [&](void *user_data) noexcept {
-      return jina_net_pool_send(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(), dep,
-                                options.head, detail::shard(options.shard_id),
-                                static_cast<uint32_t>(options.polling), endpoint, timeout, &jina_net_cpp_trampoline,
-                                user_data, want_id ? &id : nullptr);
+      return jina_net_pool_send_ex(ptr_.get(), items.data(), items.size(), dep, &so.options, &jina_net_cpp_trampoline,
+                                   user_data, want_id ? &id : nullptr);
     });
     return id;
-  }
-
-  /// The C options of an idempotent send (endpoint and timeout already converted).
-  static jina_net_send_options c_send_options(const SendOptions &options, const char *endpoint, uint64_t timeout) {
-    jina_net_send_options so;
-    jina_net_send_options_init(&so);
-    so.kind = static_cast<uint32_t>(options.kind);
-    so.head = options.head;
-    so.shard_id = detail::shard(options.shard_id);
-    so.shards = static_cast<uint32_t>(options.polling);
-    so.endpoint = endpoint;
-    so.timeout_ms = timeout;
-    so.idempotent = options.idempotent;
-    return so;
   }
 
   /// The owned form of start(): the holders leave `requests` only right before the C call, so any
@@ -800,8 +985,8 @@ class Pool {
   uint64_t start_owned(const std::string &deployment, std::vector<OwnedBytes> &requests, const SendOptions &options,
                        std::unique_ptr<detail::Completion> completion, bool want_id) {
     const char *dep = detail::cstr(deployment, "deployment");
-    const char *endpoint = options.endpoint ? detail::cstr(*options.endpoint, "endpoint") : nullptr;
-    const uint64_t timeout = detail::millis(options.timeout, "timeout");
+    detail::CSendOptions so;
+    detail::c_send_options(so, options);
     std::vector<jina_net_bytes> items;
     items.reserve(requests.size());
     size_t held = 0;  // buffers the library will give back (it never frees a NULL data pointer)
@@ -830,23 +1015,12 @@ class Pool {
     }
     if (set) set->held.store(held, std::memory_order_relaxed);
     detail::OwnedSet *raw_set = held > 0 ? set.release() : nullptr;  // else: nothing to give back, freed here
-    uint64_t id = 0;
-    if (options.idempotent) {  // only jina_net_pool_send_owned_ex carries `idempotent`
-      const jina_net_send_options so = c_send_options(options, endpoint, timeout);
-      detail::start(std::move(completion), [&](void *user_data) noexcept {
-        return jina_net_pool_send_owned_ex(ptr_.get(), items.data(), items.size(), free_fn, free_ctx, dep, &so,
-                                           &jina_net_cpp_trampoline, user_data, want_id ? &id : nullptr);
-      });
-      (void)raw_set;
-      return id;
-    }
-    detail::start(std::move(completion), [&](void *user_data) noexcept {
-      return jina_net_pool_send_owned(ptr_.get(), static_cast<uint32_t>(options.kind), items.data(), items.size(),
-                                      free_fn, free_ctx, dep, options.head, detail::shard(options.shard_id),
-                                      static_cast<uint32_t>(options.polling), endpoint, timeout,
-                                      &jina_net_cpp_trampoline, user_data, want_id ? &id : nullptr);
-    });
     (void)raw_set;
+    uint64_t id = 0;
+    detail::start(std::move(completion), [&](void *user_data) noexcept {
+      return jina_net_pool_send_owned_ex(ptr_.get(), items.data(), items.size(), free_fn, free_ctx, dep, &so.options,
+                                         &jina_net_cpp_trampoline, user_data, want_id ? &id : nullptr);
+    });
     return id;
   }
 
@@ -856,7 +1030,7 @@ class Pool {
 // ---------------------------------------------------------------------------------------------
 // One-shot sends to an address (no pool)
 
-/// Options of the one-shot helpers.
+/// Options of the one-shot helpers (they take no request metadata: the C ABI has none for them).
 struct OneShotOptions {
   std::chrono::milliseconds timeout{0};  ///< 0 = the helper's default (100 s blocking, 1 s async)
   bool tls = false;
@@ -869,6 +1043,7 @@ namespace detail {
 /// The C view of OneShotOptions; borrows from `o`.
 inline jina_net_oneshot_options c_oneshot(const OneShotOptions &o) {
   jina_net_oneshot_options c{};
+  check(jina_net_oneshot_options_init(&c, sizeof c));
   c.timeout_ms = millis(o.timeout, "timeout");
   c.tls = o.tls;
   if (!o.root_certificates_pem.empty()) {
@@ -946,10 +1121,11 @@ inline std::future<SendResult> send_request_async(Bytes request, const std::stri
   return future;
 }
 
-/// Callback form of send_request_async.
+/// Callback form of send_request_async; an exception the callback throws goes to `on_exception`.
 inline void send_request_async(Bytes request, const std::string &target, const OneShotOptions &options,
-                               Callback callback) {
-  detail::oneshot_async(request, target, options, detail::callback_completion(std::move(callback)));
+                               Callback callback, ExceptionHandler on_exception = nullptr) {
+  detail::oneshot_async(request, target, options,
+                        detail::callback_completion(std::move(callback), std::move(on_exception)));
 }
 
 /// ACTIVATE `worker_host:worker_port` (shard `shard_id`, none = no shard sent) at the head `target_head`;
@@ -959,10 +1135,12 @@ inline std::future<SendResult> activate_worker(const std::string &worker_host, u
                                                std::optional<uint32_t> shard_id = std::nullopt) {
   return detail::control_future(&jina_net_activate_worker, worker_host, worker_port, target_head, shard_id);
 }
+/// Callback form; an exception the callback throws goes to `on_exception`.
 inline void activate_worker(const std::string &worker_host, uint16_t worker_port, const std::string &target_head,
-                            std::optional<uint32_t> shard_id, Callback callback) {
+                            std::optional<uint32_t> shard_id, Callback callback,
+                            ExceptionHandler on_exception = nullptr) {
   detail::control_async(&jina_net_activate_worker, worker_host, worker_port, target_head, shard_id,
-                        detail::callback_completion(std::move(callback)));
+                        detail::callback_completion(std::move(callback), std::move(on_exception)));
 }
 
 /// DEACTIVATE; otherwise as activate_worker.
@@ -971,10 +1149,12 @@ inline std::future<SendResult> deactivate_worker(const std::string &worker_host,
                                                  std::optional<uint32_t> shard_id = std::nullopt) {
   return detail::control_future(&jina_net_deactivate_worker, worker_host, worker_port, target_head, shard_id);
 }
+/// Callback form; an exception the callback throws goes to `on_exception`.
 inline void deactivate_worker(const std::string &worker_host, uint16_t worker_port, const std::string &target_head,
-                              std::optional<uint32_t> shard_id, Callback callback) {
+                              std::optional<uint32_t> shard_id, Callback callback,
+                              ExceptionHandler on_exception = nullptr) {
   detail::control_async(&jina_net_deactivate_worker, worker_host, worker_port, target_head, shard_id,
-                        detail::callback_completion(std::move(callback)));
+                        detail::callback_completion(std::move(callback), std::move(on_exception)));
 }
 
 /// Blocking ACTIVATE (timeout 0 = 100 s; up to 3 attempts on UNAVAILABLE); returns the head's echo.

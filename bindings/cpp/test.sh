@@ -3,7 +3,8 @@
 #   (a) with AddressSanitizer + UndefinedBehaviorSanitizer (leak detection on), against
 #       target/debug/libjina_net.so;
 #   (b) statically linked against target/debug/libjina_net.a;
-# and compiles jina_net.hpp alone with -pedantic to prove it is warning-free.
+# compiles jina_net.hpp alone with -pedantic to prove it is warning-free, and checks that no call of
+# the wrapper compiles with a C string (`const char *`, a string literal) where bytes are expected.
 # Assumes `cargo build --workspace` was run (runs it if target/debug/libjina_net.so is missing).
 # Exits non-zero if anything fails.
 set -u
@@ -37,6 +38,43 @@ echo "== header alone: -pedantic"
 printf '#include "jina_net.hpp"\nint main() { return 0; }\n' > "$OUT/header_only.cpp"
 "$CXX" "${WARN[@]}" -pedantic "${INC[@]}" -c "$OUT/header_only.cpp" -o "$OUT/header_only.o" \
   || fail "jina_net.hpp does not compile warning-free with -pedantic"
+
+echo "== no C string is taken as bytes (each snippet must fail to compile, for that reason)"
+# A control that must compile: the same calls with the bytes given with their length.
+compile_snippet() {  # name body -> compiler's exit code; output in $OUT/<name>.err
+  printf '#include "jina_net.hpp"\n#include <string>\n#include <vector>\nusing namespace std::literals;\n%s\n%s\n' \
+    'void f(jina_net::Pool &pool, jina_net::RequestMetadata &md) {' "$2 (void)pool; (void)md; }" >"$OUT/$1.cpp"
+  "$CXX" "${WARN[@]}" "${INC[@]}" -fsyntax-only "$OUT/$1.cpp" >"$OUT/$1.err" 2>&1
+}
+compile_snippet control '(void)pool.send("d", "\x0a\x00"sv); (void)pool.send("d", {"a"sv, "b"sv});
+  (void)jina_net::send_request_sync("\x0a\x00"sv, "127.0.0.1:1"); md.add("x-id", "text").add("t-bin", "\0\1"sv);
+  jina_net::Bytes b(static_cast<const void *>("ab"), 2); (void)b;' ||
+  { cat "$OUT/control.err"; fail "the control snippet does not compile"; }
+refused=0
+while IFS='|' read -r name body; do
+  [[ -z "$name" ]] && continue
+  if compile_snippet "$name" "$body"; then
+    fail "accepted a C string as bytes: $body"
+  elif ! grep -qE 'deleted.*Bytes' "$OUT/$name.err"; then  # g++ and clang name the deleted Bytes(const char *)
+    cat "$OUT/$name.err"
+    fail "$name: refused, but not because of jina_net::Bytes"
+  else
+    refused=$((refused + 1))
+  fi
+done <<'SNIPPETS'
+copy_init|jina_net::Bytes b = "abc"; (void)b;
+direct_init|jina_net::Bytes b("abc"); (void)b;
+pointer|const char *p = "abc"; jina_net::Bytes b(p); (void)b;
+send_future|(void)pool.send("d", "abc");
+send_pointer|const char *p = "abc"; (void)pool.send("d", p);
+send_list|(void)pool.send("d", {"abc", "def"});
+send_callback|pool.send("d", "abc", jina_net::SendOptions{}, [](const jina_net::SendResult &) {});
+send_cancellable|(void)pool.send_cancellable("d", {"abc", "def"});
+oneshot_sync|(void)jina_net::send_request_sync("abc", "127.0.0.1:1");
+oneshot_async|(void)jina_net::send_request_async("abc", "127.0.0.1:1");
+vector|std::vector<jina_net::Bytes> v{"abc", "def"}; (void)v;
+SNIPPETS
+echo "   $refused snippets refused"
 
 echo "== build (a): ASan + UBSan, shared library"
 "$CXX" "${WARN[@]}" -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -10,20 +10,27 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace std::string_view_literals;
 using jina_net::Error;
 using jina_net::SendOptions;
 using jina_net::SendResult;
@@ -250,6 +257,7 @@ struct TargetSummary {
   std::string address, error_message, replica, request_id;
   std::string body;
   bool has_response = false;
+  jina_net::Metadata metadata;
 };
 
 struct Summary {
@@ -278,6 +286,7 @@ static Summary summarize(const SendResult &r) {
     ts.has_response = static_cast<bool>(t.response);
     ts.body = std::string(t.body());
     ts.request_id = pb::request_id(ts.body).value_or("");
+    ts.metadata = t.metadata;
     s.targets.push_back(ts);
   }
   return s;
@@ -308,6 +317,86 @@ struct Collector {
   }
 };
 
+// The exceptions one send's on_exception received, with the threads it ran on. Shared with the
+// handler, so that a late handler (after a failed wait) never touches a dead stack frame.
+struct ExceptionSlot : std::enable_shared_from_this<ExceptionSlot> {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::exception_ptr> got;
+  std::vector<std::thread::id> threads;
+
+  jina_net::ExceptionHandler handler() {
+    auto self = shared_from_this();
+    return [self](std::exception_ptr e) {
+      std::lock_guard<std::mutex> lock(self->m);
+      self->got.push_back(std::move(e));
+      self->threads.push_back(std::this_thread::get_id());
+      self->cv.notify_all();
+    };
+  }
+  bool wait(size_t n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> lock(m);
+    return cv.wait_for(lock, limit, [&] { return got.size() >= n; });
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(m);
+    return got.size();
+  }
+  std::exception_ptr first() {
+    std::lock_guard<std::mutex> lock(m);
+    return got.empty() ? nullptr : got.front();
+  }
+};
+
+// An exception type that is not a std::exception.
+struct Thrown {
+  int id;
+};
+
+// What an exception_ptr holds: what() of a std::exception, "Thrown N", "none" or "other".
+static std::string what_of(const std::exception_ptr &e) {
+  if (!e) return "none";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception &ex) {
+    return ex.what();
+  } catch (const Thrown &t) {
+    return "Thrown " + std::to_string(t.id);
+  } catch (...) {
+    return "other";
+  }
+}
+
+// Base64 without padding, as gRPC puts a -bin value on the wire (and the test server echoes it).
+static std::string base64_unpadded(std::string_view in) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (const char ch : in) {
+    acc = (acc << 8) | static_cast<uint8_t>(ch);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(alphabet[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 63]);
+  return out;
+}
+
+// The value of one series (`name{labels}`) in Prometheus text; -1 when absent.
+static long metric(const std::string &text, const std::string &series) {
+  const std::string key = series + " ";
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    if (text.compare(at, key.size(), key) == 0) return std::strtol(text.c_str() + at + key.size(), nullptr, 10);
+    at = end + 1;
+  }
+  return -1;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 static jn_servers g_servers;
@@ -327,7 +416,7 @@ static void test_basics() {
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
   CHECK(!catch_error([] { jina_net::runtime_init(2); }));
 
-  CHECK(jina_net::version() == "0.1.0");
+  CHECK(jina_net::version() == "0.2.0");
   CHECK(jina_net::version() == std::to_string(JINA_NET_VERSION_MAJOR) + "." +
                                    std::to_string(JINA_NET_VERSION_MINOR) + "." +
                                    std::to_string(JINA_NET_VERSION_PATCH));
@@ -377,6 +466,103 @@ static void test_hosts() {
   CHECK(jina_net::is_remote_local_connection("8.8.8.8", "192.168.0.1"));
   CHECK(!jina_net::is_remote_local_connection("127.0.0.1", "1.2.3.4"));
   CHECK(!jina_net::is_remote_local_connection("192.168.0.1", "10.0.0.1"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes: a pointer and a length, never a NUL-terminated string
+
+// No conversion from a C string or a string literal (it would stop at the first NUL byte).
+static_assert(!std::is_convertible_v<const char *, jina_net::Bytes>, "no Bytes from const char *");
+static_assert(!std::is_constructible_v<jina_net::Bytes, const char *>, "no Bytes from const char *, even explicitly");
+static_assert(!std::is_convertible_v<char *, jina_net::Bytes>, "no Bytes from char *");
+static_assert(!std::is_convertible_v<const char (&)[4], jina_net::Bytes>, "no Bytes from a string literal");
+static_assert(!std::is_constructible_v<jina_net::Bytes, const char (&)[4]>, "no Bytes from a string literal");
+// From what carries its length: implicitly; from (pointer, length): explicitly only.
+static_assert(std::is_convertible_v<const std::string &, jina_net::Bytes>, "std::string");
+static_assert(std::is_convertible_v<std::string_view, jina_net::Bytes>, "std::string_view");
+static_assert(std::is_convertible_v<const std::vector<uint8_t> &, jina_net::Bytes>, "std::vector<uint8_t>");
+static_assert(std::is_convertible_v<const std::vector<char> &, jina_net::Bytes>, "std::vector<char>");
+static_assert(std::is_convertible_v<const std::vector<std::byte> &, jina_net::Bytes>, "std::vector<std::byte>");
+static_assert(std::is_convertible_v<const std::array<uint8_t, 3> &, jina_net::Bytes>, "std::array");
+static_assert(!std::is_convertible_v<const std::vector<uint32_t> &, jina_net::Bytes>, "only 1-byte elements");
+static_assert(std::is_constructible_v<jina_net::Bytes, const void *, size_t>, "Bytes(pointer, length)");
+// The request metadata API: a C string value is text; bytes go in with their length.
+static_assert(std::is_same_v<decltype(std::declval<jina_net::RequestMetadata &>().add("k", std::string())),
+                             jina_net::RequestMetadata &>,
+              "add chains");
+
+// A minimal span-like view (what std::span<const std::byte> is in C++20).
+struct ByteSpan {
+  const std::byte *p;
+  size_t n;
+  const std::byte *data() const noexcept { return p; }
+  size_t size() const noexcept { return n; }
+};
+
+static void test_bytes() {
+  std::printf("-- Bytes with embedded NUL bytes\n");
+  using jina_net::Bytes;
+  const std::string A = addr("a");
+  // A DataRequestProto whose request id is two NUL bytes: 6 bytes, the last two NUL. As a C string it
+  // would be 4 bytes and no valid protobuf; "..."sv keeps them all.
+  const auto literal = "\x0a\x04\x0a\x02\x00\x00"sv;
+  CHECK(literal.size() == 6);
+  CHECK(Bytes(literal).size() == 6 && Bytes(literal).data() == reinterpret_cast<const uint8_t *>(literal.data()));
+  CHECK(pb::request_id(literal) == std::string("\0\0", 2));
+  CHECK(Bytes().size() == 0 && Bytes().data() == nullptr && Bytes().empty());
+
+  const std::string nul_id("a\0b\0", 4);
+  const std::string msg = pb::data_request(nul_id);
+  const std::vector<uint8_t> vec(msg.begin(), msg.end());
+  std::vector<std::byte> bytes(msg.size());
+  std::memcpy(bytes.data(), msg.data(), msg.size());
+  std::array<char, 6> arr{};
+  std::memcpy(arr.data(), literal.data(), literal.size());
+  CHECK(Bytes(vec).size() == msg.size() && Bytes(bytes).size() == msg.size() && Bytes(arr).size() == 6);
+  CHECK(Bytes(ByteSpan{bytes.data(), bytes.size()}).size() == msg.size());
+  CHECK(Bytes(vec.data(), vec.size()).data() == vec.data());
+
+  jina_net::Pool pool;
+  pool.add_connection("d", A);
+  struct Case {
+    const char *what;
+    Bytes request;
+    std::string id;
+  };
+  const Case cases[] = {
+      {"string_view literal", literal, std::string("\0\0", 2)},
+      {"std::string", msg, nul_id},
+      {"std::vector<uint8_t>", vec, nul_id},
+      {"std::vector<std::byte>", bytes, nul_id},
+      {"std::array<char, 6>", arr, std::string("\0\0", 2)},
+      {"a span", ByteSpan{bytes.data(), bytes.size()}, nul_id},
+      {"Bytes(pointer, length)", Bytes(vec.data(), vec.size()), nul_id},
+  };
+  for (const Case &c : cases) {
+    auto f = pool.send("d", c.request);
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1 && pb::request_id(r->targets[0].body()) == c.id,
+              std::string(c.what) + (r ? ": " + r->error_message : ""));
+  }
+  // several at once: all bytes of each
+  {
+    auto f = pool.send("d", {literal, Bytes(vec), Bytes(msg)});
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1 && r->targets[0].metadata_value("request-count") == std::string("3"));
+    CHECK(r && r->targets.size() == 1 && pb::request_id(r->targets[0].body()) == std::string("\0\0", 2));
+  }
+  // the one-shot helpers too
+  jina_net::Response resp = jina_net::send_request_sync(literal, A);
+  CHECK(pb::request_id(resp.body()) == std::string("\0\0", 2));
+  jina_net::Response resp2 = jina_net::send_requests_sync({Bytes(vec), literal}, A);
+  CHECK(pb::request_id(resp2.body()) == nul_id && resp2.metadata_value("request-count") == std::string("2"));
+  auto af = jina_net::send_request_async(Bytes(vec), A);
+  auto ar = wait_result(af);
+  CHECK(ar && ar->ok() && ar->targets.size() == 1 && pb::request_id(ar->targets[0].body()) == nul_id);
+  // the owned form: a moved-in vector with NULs arrives whole
+  auto of = pool.send_owned("d", std::vector<uint8_t>(vec));
+  auto orr = wait_result(of);
+  CHECK(orr && orr->ok() && orr->targets.size() == 1 && pb::request_id(orr->targets[0].body()) == nul_id);
 }
 
 static void test_pool_routing() {
@@ -613,25 +799,17 @@ static void test_callbacks() {
   std::this_thread::sleep_for(150ms);
   CHECK(c.count() == 1);  // exactly once
 
-  // a callback that throws: swallowed, stored, the library carries on
-  (void)jina_net::take_callback_exception();
-  const uint64_t before = jina_net::callback_exception_count();
-  pool.send("cb", pb::data_request("boom"), SendOptions{}, [](const SendResult &) {
-    throw std::runtime_error("boom from a callback");
-  });
-  for (int i = 0; i < 200 && jina_net::callback_exception_count() == before; ++i) std::this_thread::sleep_for(25ms);
-  CHECK(jina_net::callback_exception_count() == before + 1);
-  std::exception_ptr stored = jina_net::take_callback_exception();
-  CHECK(stored != nullptr);
-  std::string what;
-  try {
-    if (stored) std::rethrow_exception(stored);
-  } catch (const std::runtime_error &ex) {
-    what = ex.what();
-  }
-  CHECK(what == "boom from a callback");
-  CHECK(jina_net::take_callback_exception() == nullptr);
+  // a callback that throws: caught, handed to that send's on_exception (once), the library carries on
   {
+    auto handled = std::make_shared<ExceptionSlot>();
+    pool.send(
+        "cb", pb::data_request("boom"), SendOptions{},
+        [](const SendResult &) { throw std::runtime_error("boom from a callback"); }, handled->handler());
+    CHECK(handled->wait(1));
+    CHECK(handled->count() == 1);
+    CHECK(what_of(handled->first()) == "boom from a callback");
+    std::this_thread::sleep_for(50ms);
+    CHECK(handled->count() == 1);  // once
     auto f = pool.send("cb", pb::data_request("after-boom"));
     auto r = wait_result(f);
     CHECK(r && r->ok());
@@ -956,6 +1134,594 @@ static void test_owned() {
       CHECK_MSG(e && e->code() == JINA_NET_POOL_CLOSED, code_of(e));
     }
     CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request metadata (SendOptions::metadata)
+
+static bool has_seen(const jina_net::Metadata &md, const std::string &key, const std::string &value,
+                     const std::string &what) {
+  const auto got = jina_net::find_metadata(md, "seen-" + key);
+  const bool ok = got == value;
+  CHECK_MSG(ok, what + ": seen-" + key + " = " + got.value_or("(none)") + ", want " + value);
+  return ok;
+}
+
+static void test_request_metadata() {
+  std::printf("-- request metadata\n");
+  const std::string A = addr("a"), B = addr("b"), S = addr("s"), F = addr("f");
+  jina_net::Pool pool;
+  pool.add_connection("d", A);
+  const std::vector<uint8_t> trace{0, 1, 2, 0xff};
+  const std::string nul_value("\0a\0", 3);  // a binary value with NUL bytes
+  SendOptions o;
+  o.metadata.add("authorization", "Bearer t0k3n")
+      .add("trace-bin", trace)
+      .add("nul-bin", nul_value)
+      .add("x-request-id", std::string("req-") + "42");
+  CHECK(o.metadata.size() == 4 && !o.metadata.empty());
+  CHECK(o.metadata.entries()[2].value == nul_value);  // all three bytes
+  CHECK(base64_unpadded(std::string("\0\1\2\xff", 4)) == "AAEC/w");
+  const std::string nul_b64 = base64_unpadded(nul_value);
+  CHECK(nul_b64 == "AGEA");
+  auto expect_all = [&](const jina_net::Metadata &md, const std::string &form) {
+    has_seen(md, "authorization", "Bearer t0k3n", form);
+    has_seen(md, "trace-bin", "AAEC/w", form);
+    has_seen(md, "nul-bin", nul_b64, form);
+    has_seen(md, "x-request-id", "req-42", form);
+  };
+  auto expect_result = [&](std::future<SendResult> &f, const std::string &form) {
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1, form + (r ? ": " + r->error_message : ""));
+    if (r && r->targets.size() == 1) expect_all(r->targets[0].metadata, form);
+  };
+  auto expect_collected = [&](Collector &c, const std::string &form) {
+    auto done = c.wait(1);
+    CHECK_MSG(done.size() == 1 && done[0].status == JINA_NET_OK && done[0].targets.size() == 1, form);
+    if (done.size() == 1 && done[0].targets.size() == 1) expect_all(done[0].targets[0].metadata, form);
+  };
+  const std::string req = pb::data_request("md");
+
+  // every send form of the pool
+  {
+    auto f = pool.send("d", req, o);
+    expect_result(f, "send (future)");
+    auto fv = pool.send("d", {req, req}, o);
+    expect_result(fv, "send of several (future)");
+    Collector c;
+    pool.send("d", req, o, c.callback());
+    expect_collected(c, "send (callback)");
+    Collector cc;
+    CHECK(pool.send_cancellable("d", {req}, o, cc.callback()) != 0);
+    expect_collected(cc, "send_cancellable (callback)");
+    auto pending = pool.send_cancellable("d", {req}, o);
+    expect_result(pending.result, "send_cancellable (future)");
+    auto fo = pool.send_owned("d", counted(req), o);
+    expect_result(fo, "send_owned (future)");
+    Collector co;
+    pool.send_owned("d", counted(req), o, co.callback());
+    expect_collected(co, "send_owned (callback)");
+    std::vector<jina_net::OwnedBytes> two;
+    two.push_back(counted(req));
+    two.push_back(counted(req));
+    auto po = pool.send_owned_cancellable("d", std::move(two), o);
+    expect_result(po.result, "send_owned_cancellable");
+    SendOptions idem = o;
+    idem.idempotent = true;
+    auto fi = pool.send("d", req, idem);
+    expect_result(fi, "idempotent send");
+    auto foi = pool.send_owned("d", counted(req), idem);
+    expect_result(foi, "idempotent owned send");
+    // without metadata: none arrives
+    auto plain = pool.send("d", req);
+    auto pr = wait_result(plain);
+    CHECK(pr && pr->ok() && pr->targets.size() == 1 && !pr->targets[0].metadata_value("seen-authorization"));
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+  // with an endpoint: both arrive; a key added twice arrives twice
+  {
+    SendOptions e = o;
+    e.endpoint = "/foo";
+    e.metadata.add("x-request-id", "again");
+    auto f = pool.send("d", req, e);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 1);
+    if (r && r->targets.size() == 1) {
+      CHECK(r->targets[0].metadata_value("endpoint") == std::string("/foo"));
+      expect_all(r->targets[0].metadata, "with endpoint");
+      size_t ids = 0;
+      for (const auto &m : r->targets[0].metadata) ids += m.key == "seen-x-request-id" && (m.value == "again" || m.value == "req-42");
+      CHECK_MSG(ids == 2, std::to_string(ids));
+    }
+  }
+  // ALL over two shards: every shard gets it
+  {
+    pool.add_connection("all", A, false, 0u);
+    pool.add_connection("all", B, false, 1u);
+    SendOptions all = o;
+    all.polling = jina_net::Polling::All;
+    auto f = pool.send("all", req, all);
+    auto r = wait_result(f);
+    CHECK(r && r->ok() && r->targets.size() == 2);
+    if (r && r->targets.size() == 2) {
+      expect_all(r->targets[0].metadata, "ALL, shard 0");
+      expect_all(r->targets[1].metadata, "ALL, shard 1");
+    }
+  }
+  // on every attempt: a retry (the flaky replica fails twice, the third attempt answers) and a hedge
+  // (the slow replica is picked first, the hedge to the echo replica answers)
+  {
+    jina_net::Pool retrying;
+    retrying.add_connection("flaky", F);
+    auto f = retrying.send("flaky", req, o);
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1, r ? r->error_message : "");
+    if (r && r->targets.size() == 1) {
+      CHECK(replica_of(r->targets[0]) == "f");
+      expect_all(r->targets[0].metadata, "after two retries");
+    }
+    jina_net::PoolOptions ho;
+    ho.hedge_delay = 20ms;
+    ho.max_hedges = 1;
+    jina_net::Pool hedging(ho);
+    hedging.add_connection("d", S);
+    hedging.add_connection("d", A);
+    SendOptions idem = o;
+    idem.idempotent = true;
+    idem.timeout = 2500ms;
+    auto fh = hedging.send("d", req, idem);
+    auto rh = wait_result(fh);
+    CHECK(rh && rh->ok() && rh->targets.size() == 1 && replica_of(rh->targets[0]) == "a");
+    if (rh && rh->targets.size() == 1) expect_all(rh->targets[0].metadata, "hedge");
+  }
+
+  // refused metadata: Error(JINA_NET_INVALID_ARGUMENT) from the send call, before anything is sent, in
+  // every form; no callback, and owned buffers destroyed exactly once
+  {
+    struct Bad {
+      const char *what;
+      std::string key;
+      std::string value;
+      bool with_endpoint;
+      const char *named;  // in the message
+    };
+    const Bad bads[] = {
+        {"grpc- prefix", "grpc-timeout", "1S", false, "grpc-timeout"},
+        {"te", "te", "trailers", false, "te"},
+        {"content-type", "content-type", "application/grpc", false, "content-type"},
+        {"user-agent", "user-agent", "me", false, "user-agent"},
+        {"connection header", "connection", "close", false, "connection"},
+        {"host", "host", "example", false, "host"},
+        {"upper case key", "Authorization", "x", false, "Authorization"},
+        {"space in key", "x id", "x", false, "x id"},
+        {"empty key", "", "x", false, ""},
+        {"newline in a text value", "x-id", "a\nb", false, "x-id"},
+        {"NUL in a text value", "x-id", std::string("a\0b", 3), false, "x-id"},
+        {"non-ASCII text value", "x-id", "caf\xc3\xa9", false, "x-id"},
+        {"endpoint with SendOptions::endpoint", "endpoint", "/x", true, "endpoint"},
+    };
+    for (const Bad &bad : bads) {
+      SendOptions b;
+      b.metadata.add("authorization", "fine").add(bad.key, jina_net::Bytes(bad.value));
+      if (bad.with_endpoint) b.endpoint = "/index";
+      for (int form = 0; form < 5; ++form) {
+        const int destroyed = g_owned_destroyed.load();
+        Collector never;
+        auto e = catch_error([&] {
+          switch (form) {
+            case 0: (void)pool.send("d", req, b); break;
+            case 1: pool.send("d", req, b, never.callback()); break;
+            case 2: (void)pool.send_cancellable("d", {req}, b); break;
+            case 3: (void)pool.send_owned("d", counted(req), b); break;
+            default: pool.send_owned("d", counted(req), b, never.callback()); break;
+          }
+        });
+        const std::string what = std::string(bad.what) + " (form " + std::to_string(form) + "): " + code_of(e);
+        CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, what);
+        CHECK_MSG(e && contains(e->message(), bad.named), what);
+        if (form >= 3) CHECK_MSG(g_owned_destroyed.load() - destroyed == 1, what + "; " + owned_counts());
+        CHECK(never.count() == 0);
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+    // `endpoint` as metadata is only refused together with SendOptions::endpoint; alone it is the endpoint
+    SendOptions ep;
+    ep.metadata.add("endpoint", "/via-metadata");
+    auto f = pool.send("d", req, ep);
+    auto r = wait_result(f);
+    CHECK_MSG(r && r->ok() && r->targets.size() == 1 &&
+                  r->targets[0].metadata_value("endpoint") == std::string("/via-metadata"),
+              r ? r->error_message : "");
+  }
+  // the wrapper's own checks
+  {
+    SendOptions nul_key;
+    nul_key.metadata.add(std::string("x\0id", 4), "v");
+    auto e = catch_error([&] { (void)pool.send("d", req, nul_key); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "NUL"), code_of(e));
+    const int destroyed = g_owned_destroyed.load();
+    e = catch_error([&] { (void)pool.send_owned("d", counted(req), nul_key); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    CHECK_MSG(g_owned_destroyed.load() - destroyed == 1, owned_counts());
+    // a C string for a -bin key: refused when added (its bytes may hold NULs: give the length)
+    jina_net::RequestMetadata md;
+    e = catch_error([&] { md.add("trace-bin", "\x01\x02"); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "trace-bin"), code_of(e));
+    const char *null_value = nullptr;
+    e = catch_error([&] { md.add("x-id", null_value); });
+    CHECK_MSG(e && e->code() == JINA_NET_NULL_ARGUMENT, code_of(e));
+    CHECK(md.empty());
+    md.add("trace-bin", "\x01\x00\x02"sv);  // with its length: all three bytes
+    CHECK(md.size() == 1 && md.entries()[0].value == std::string("\x01\x00\x02", 3));
+    md.clear();
+    CHECK(md.empty());
+  }
+  // the pool still works after the refused sends
+  auto f = pool.send("d", req, o);
+  expect_result(f, "after refusals");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions thrown by callbacks: each goes to its own send's on_exception
+
+static void test_callback_exceptions() {
+  std::printf("-- callback exceptions go to their own send\n");
+  const std::string A = addr("a");
+  jina_net::Pool pool;
+  pool.add_connection("cb", A);
+
+  // Two concurrent sends whose callbacks throw different exceptions (a std::runtime_error and a type
+  // that is no std::exception), at the same time on the two runtime threads: the first callback waits
+  // (bounded) in a meeting until the second one runs too; the second send starts once the first
+  // callback is running (the first send is not over until its callback returns), to another replica.
+  {
+    struct Meeting {
+      std::mutex m;
+      std::condition_variable cv;
+      int arrived = 0;
+      std::atomic<int> met{0};
+      std::vector<std::thread::id> callback_threads;
+      bool meet() {
+        std::unique_lock<std::mutex> lock(m);
+        ++arrived;
+        callback_threads.push_back(std::this_thread::get_id());
+        cv.notify_all();
+        const bool both = cv.wait_for(lock, 5s, [&] { return arrived >= 2; });
+        if (both) ++met;
+        return both;
+      }
+      bool wait_first() {
+        std::unique_lock<std::mutex> lock(m);
+        return cv.wait_for(lock, 20s, [&] { return arrived >= 1; });
+      }
+    };
+    pool.add_connection("cb2", addr("b"));
+    auto meeting = std::make_shared<Meeting>();
+    auto first = std::make_shared<ExceptionSlot>();
+    auto second = std::make_shared<ExceptionSlot>();
+    pool.send(
+        "cb", pb::data_request("throw-1"), SendOptions{},
+        [meeting](const SendResult &r) {
+          (void)meeting->meet();
+          throw std::runtime_error("first send: " + pb::request_id(r.targets.at(0).body()).value_or("?"));
+        },
+        first->handler());
+    CHECK(meeting->wait_first());
+    pool.send(
+        "cb2", pb::data_request("throw-2"), SendOptions{},
+        [meeting](const SendResult &) {
+          (void)meeting->meet();
+          throw Thrown{2};
+        },
+        second->handler());
+    CHECK(first->wait(1) && second->wait(1));
+    std::this_thread::sleep_for(50ms);
+    CHECK(first->count() == 1 && second->count() == 1);  // once each, never the other's
+    CHECK_MSG(what_of(first->first()) == "first send: throw-1", what_of(first->first()));
+    CHECK_MSG(what_of(second->first()) == "Thrown 2", what_of(second->first()));
+    CHECK_MSG(meeting->met.load() == 2, "the two callbacks did not run at the same time");
+    std::lock_guard<std::mutex> lock(meeting->m);
+    CHECK(meeting->callback_threads.size() == 2);
+    if (meeting->callback_threads.size() == 2) {
+      CHECK(meeting->callback_threads[0] != meeting->callback_threads[1]);
+      // each handler ran on its callback's thread
+      std::lock_guard<std::mutex> l1(first->m);
+      std::lock_guard<std::mutex> l2(second->m);
+      const std::set<std::thread::id> callbacks(meeting->callback_threads.begin(), meeting->callback_threads.end());
+      std::set<std::thread::id> handlers;
+      handlers.insert(first->threads.begin(), first->threads.end());
+      handlers.insert(second->threads.begin(), second->threads.end());
+      CHECK(first->threads.size() == 1 && second->threads.size() == 1 && handlers == callbacks);
+    }
+  }
+
+  // Many sends in flight at once, each callback throwing its own index: every handler gets exactly its
+  // own, across the callback forms of the pool (plain, cancellable, owned) and the one-shot helper.
+  {
+    const int n = 32;
+    std::vector<std::shared_ptr<ExceptionSlot>> slots;
+    for (int i = 0; i < n; ++i) slots.push_back(std::make_shared<ExceptionSlot>());
+    for (int i = 0; i < n; ++i) {
+      auto thrower = [i](const SendResult &r) {
+        if (!r.ok()) throw std::runtime_error("send " + std::to_string(i) + " failed: " + r.error_message);
+        throw Thrown{i};
+      };
+      const std::string req = pb::data_request("many-" + std::to_string(i));
+      switch (i % 4) {
+        case 0: pool.send("cb", req, SendOptions{}, thrower, slots[i]->handler()); break;
+        case 1: (void)pool.send_cancellable("cb", {req}, SendOptions{}, thrower, slots[i]->handler()); break;
+        case 2: pool.send_owned("cb", counted(req), SendOptions{}, thrower, slots[i]->handler()); break;
+        default:
+          jina_net::send_request_async(req, A, jina_net::OneShotOptions{}, thrower, slots[i]->handler());
+          break;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      CHECK_MSG(slots[i]->wait(1), std::to_string(i));
+      CHECK_MSG(what_of(slots[i]->first()) == "Thrown " + std::to_string(i), std::to_string(i) + ": " +
+                                                                                  what_of(slots[i]->first()));
+    }
+    std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < n; ++i) CHECK_MSG(slots[i]->count() == 1, std::to_string(i));
+    CHECK_MSG(all_owned_destroyed(), owned_counts());
+  }
+
+  // activate_worker's callback form (an ACTIVATE to the echo worker, which answers it)
+  {
+    auto slot = std::make_shared<ExceptionSlot>();
+    jina_net::activate_worker(
+        "127.0.0.1", 1, A, std::nullopt, [](const SendResult &) { throw std::logic_error("from activate"); },
+        slot->handler());
+    CHECK(slot->wait(1) && what_of(slot->first()) == "from activate");
+  }
+
+  // A callback that does not throw never reaches its handler; one that throws without a handler is
+  // discarded; a handler that throws is discarded too. The library and later sends carry on.
+  {
+    auto quiet = std::make_shared<ExceptionSlot>();
+    Collector c;
+    pool.send("cb", pb::data_request("no-throw"), SendOptions{}, c.callback(), quiet->handler());
+    CHECK(c.wait(1).size() == 1);
+    auto ran = std::make_shared<std::atomic<int>>(0);
+    pool.send("cb", pb::data_request("unhandled"), SendOptions{}, [ran](const SendResult &) {
+      ++*ran;
+      throw std::runtime_error("nobody listens");
+    });
+    pool.send(
+        "cb", pb::data_request("handler-throws"), SendOptions{},
+        [ran](const SendResult &) {
+          ++*ran;
+          throw std::runtime_error("first");
+        },
+        [ran](std::exception_ptr) {
+          ++*ran;
+          throw std::runtime_error("from the handler");
+        });
+    for (int i = 0; i < 400 && ran->load() < 3; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(ran->load() == 3);
+    std::this_thread::sleep_for(50ms);
+    CHECK(quiet->count() == 0);
+    auto f = pool.send("cb", pb::data_request("still-fine"));
+    auto r = wait_result(f);
+    CHECK(r && r->ok());
+  }
+
+  // A send that throws never completes: no callback, no handler.
+  {
+    auto never = std::make_shared<ExceptionSlot>();
+    std::atomic<int> ran{0};
+    auto e = catch_error([&] {
+      pool.send(
+          "nope", pb::data_request("x"), SendOptions{},
+          [&ran](const SendResult &) {
+            ++ran;
+            throw Thrown{0};
+          },
+          never->handler());
+    });
+    CHECK_MSG(e && e->code() == JINA_NET_UNKNOWN_DEPLOYMENT, code_of(e));
+    std::this_thread::sleep_for(50ms);
+    CHECK(ran.load() == 0 && never->count() == 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resilient pool options
+
+static void test_resilient() {
+  std::printf("-- resilient pool options\n");
+  const std::string A = addr("a"), B = addr("b"), U = addr("u");
+  using jina_net::PoolOptions;
+
+  // PoolOptions{} is the library's default, PoolOptions::resilient() its preset, field by field
+  {
+    jina_net_pool_options dc{}, rc{};
+    CHECK(jina_net_pool_options_init(&dc, sizeof dc) == JINA_NET_OK);
+    CHECK(jina_net_pool_options_init_resilient(&rc, sizeof rc) == JINA_NET_OK);
+    const PoolOptions d;
+    const PoolOptions r = PoolOptions::resilient();
+    auto same = [](const PoolOptions &o, const jina_net_pool_options &c, const char *what) {
+      CHECK_MSG(o.max_attempts.value_or(3) == c.max_attempts, what);
+      CHECK_MSG(static_cast<uint64_t>(o.default_timeout.count()) == c.default_timeout_ms, what);
+      CHECK_MSG(o.tls == c.tls && o.root_certificates_pem.empty() && c.root_certificates_pem == nullptr, what);
+      CHECK_MSG(o.fail_over == c.fail_over, what);
+      CHECK_MSG(static_cast<uint64_t>(o.initial_backoff.count()) == c.initial_backoff_ms, what);
+      CHECK_MSG(o.backoff_multiplier == c.backoff_multiplier, what);
+      CHECK_MSG(static_cast<uint64_t>(o.max_backoff.count()) == c.max_backoff_ms, what);
+      CHECK_MSG(o.eject_after_failures == c.eject_after_failures, what);
+      CHECK_MSG(static_cast<uint64_t>(o.base_ejection.count()) == c.base_ejection_ms, what);
+      CHECK_MSG(static_cast<uint64_t>(o.max_ejection.count()) == c.max_ejection_ms, what);
+      CHECK_MSG(o.max_ejection_percent == c.max_ejection_percent, what);
+      CHECK_MSG(static_cast<uint32_t>(o.balance) == c.balance, what);
+      CHECK_MSG(static_cast<uint64_t>(o.p2c_default_rtt.count()) == c.p2c_default_rtt_ms, what);
+      CHECK_MSG(static_cast<uint64_t>(o.p2c_decay.count()) == c.p2c_decay_ms, what);
+      CHECK_MSG(o.max_in_flight_per_replica == c.max_in_flight_per_replica, what);
+      CHECK_MSG(o.max_queued_sends == c.max_queued_sends, what);
+      CHECK_MSG(static_cast<uint64_t>(o.hedge_delay.count()) == c.hedge_delay_ms, what);
+      CHECK_MSG(o.max_hedges == c.max_hedges, what);
+      CHECK_MSG(o.metrics == c.metrics && o.caller_driven == c.caller_driven, what);
+    };
+    same(d, dc, "PoolOptions{} vs jina_net_pool_options_init");
+    same(r, rc, "PoolOptions::resilient() vs jina_net_pool_options_init_resilient");
+    CHECK(!d.max_attempts && r.max_attempts == std::optional<uint32_t>(3u));
+    CHECK(!d.fail_over && d.initial_backoff == 0ms && d.eject_after_failures == 0);  // jina 3.1's behaviour
+    CHECK(r.fail_over && r.initial_backoff == 10ms && r.backoff_multiplier == 2.0 && r.max_backoff == 1000ms);
+    CHECK(r.eject_after_failures == 1 && r.base_ejection == 100ms && r.max_ejection == 800ms &&
+          r.max_ejection_percent == 50);
+  }
+
+  // A dead replica among live ones: the default pool loses the sends that round robin gives it (3
+  // attempts on the same dead replica); the resilient preset loses none.
+  auto run = [&](const PoolOptions &o, int n, bool concurrent) {
+    jina_net::Pool pool(o);
+    pool.add_connection("d", A);
+    pool.add_connection("d", U);
+    pool.add_connection("d", B);
+    std::vector<std::future<SendResult>> futures;
+    int ok = 0;
+    std::set<std::string> answered;
+    for (int i = 0; i < n; ++i) {
+      futures.push_back(pool.send("d", pb::data_request("dead-" + std::to_string(i))));
+      if (concurrent) continue;
+      auto r = wait_result(futures.back());
+      if (r && r->ok() && r->targets.size() == 1) {
+        ++ok;
+        answered.insert(replica_of(r->targets[0]));
+      }
+    }
+    if (concurrent) {
+      for (auto &f : futures) {
+        auto r = wait_result(f);
+        if (r && r->ok() && r->targets.size() == 1) {
+          ++ok;
+          answered.insert(replica_of(r->targets[0]));
+        }
+      }
+    }
+    return std::make_pair(ok, answered);
+  };
+  {
+    const auto plain = run(PoolOptions{}, 12, false);
+    CHECK_MSG(plain.first == 8, std::to_string(plain.first));  // every third send went to the dead one
+    const auto resilient = run(PoolOptions::resilient(), 12, false);
+    CHECK_MSG(resilient.first == 12, std::to_string(resilient.first));
+    CHECK((resilient.second == std::set<std::string>{"a", "b"}));
+    const auto burst = run(PoolOptions::resilient(), 48, true);
+    CHECK_MSG(burst.first == 48, std::to_string(burst.first));
+    // fail-over alone (no backoff, no ejection) is enough not to lose a send
+    PoolOptions fail_over;
+    fail_over.fail_over = true;
+    const auto fo = run(fail_over, 12, false);
+    CHECK_MSG(fo.first == 12, std::to_string(fo.first));
+  }
+
+  // Ejection: how often the dead replica u is still called. Deployment [u, a], fail-over; `rounds`
+  // rounds of two sends (round robin gives u one of them, unless it is ejected), `gap` apart. u's
+  // calls are read from the metrics.
+  const std::string u_calls = "jina_net_requests_total{deployment=\"d\",shard=\"0\",address=\"" + U + "\"}";
+  auto calls_to_u = [&](PoolOptions o, int rounds, std::chrono::milliseconds gap) -> long {
+    o.metrics = true;
+    o.fail_over = true;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", U);
+    pool.add_connection("d", A);
+    for (int round = 0; round < rounds; ++round) {
+      if (round > 0) std::this_thread::sleep_for(gap);
+      for (int i = 0; i < 2; ++i) {
+        auto f = pool.send("d", pb::data_request("eject"));
+        auto r = wait_result(f);
+        CHECK_MSG(r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == "a",
+                  r ? r->error_message : "");
+      }
+    }
+    return metric(pool.metrics_text(), u_calls);
+  };
+  {
+    const int rounds = 6;
+    PoolOptions none;  // no ejection: u is called every round
+    CHECK_MSG(calls_to_u(none, rounds, 0ms) == rounds, std::to_string(calls_to_u(none, rounds, 0ms)));
+    PoolOptions once;  // ejected after its first failure, for 10 s: called once
+    once.eject_after_failures = 1;
+    once.base_ejection = 10000ms;
+    once.max_ejection = 10000ms;
+    const long one = calls_to_u(once, rounds, 0ms);
+    CHECK_MSG(one == 1, std::to_string(one));
+    PoolOptions twice = once;  // ejected after two consecutive failures
+    twice.eject_after_failures = 2;
+    const long two = calls_to_u(twice, rounds, 0ms);
+    CHECK_MSG(two == 2, std::to_string(two));
+    PoolOptions no_share = once;  // 0 % of a list may be ejected: never ejected
+    no_share.max_ejection_percent = 0;
+    const long all = calls_to_u(no_share, rounds, 0ms);
+    CHECK_MSG(all == rounds, std::to_string(all));
+    PoolOptions short_ejection = once;  // 40 ms, capped at 40 ms: back every round, 100 ms apart
+    short_ejection.base_ejection = 40ms;
+    short_ejection.max_ejection = 40ms;
+    const long back = calls_to_u(short_ejection, rounds, 100ms);
+    CHECK_MSG(back == rounds, std::to_string(back));
+    PoolOptions growing = short_ejection;  // 40 ms doubling (80, 160, 320 ms): some rounds skip u
+    growing.max_ejection = 10000ms;
+    const long fewer = calls_to_u(growing, rounds, 100ms);
+    CHECK_MSG(fewer >= 2 && fewer < rounds, std::to_string(fewer));
+    // the resilient preset ejects too
+    const long preset = calls_to_u(PoolOptions::resilient(), rounds, 0ms);
+    CHECK_MSG(preset >= 1 && preset < rounds, std::to_string(preset));
+  }
+
+  // Backoff: retries in place on the dead replica wait uniformly in [0, cap]; the caps here are
+  // 5 ms, then 5 x 100 = 500 ms capped at 300 ms: 5, 300, 300, 300, 300 ms for 6 attempts.
+  // Four waits in [0, 300 ms] add up to less than 60 ms with a probability below 1e-4; without the
+  // multiplier or the cap every cap would be 5 ms (25 ms in all), without max_backoff 500 ms, 50 s, ...
+  {
+    PoolOptions o;
+    o.max_attempts = 6;
+    o.initial_backoff = 5ms;
+    o.backoff_multiplier = 100.0;
+    o.max_backoff = 300ms;
+    jina_net::Pool pool(o);
+    pool.add_connection("down", U);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = pool.send("down", pb::data_request("backoff"));
+    auto r = wait_result(f);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14);
+    CHECK_MSG(r && contains(r->error_message, "after 6 attempts"), r ? r->error_message : "");
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    CHECK_MSG(took >= 60ms && took < 2500ms, std::to_string(ms) + " ms");
+  }
+
+  // Values the library refuses, and negative durations the wrapper refuses
+  {
+    PoolOptions o = PoolOptions::resilient();
+    o.backoff_multiplier = 0.5;
+    auto e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "backoff_multiplier"), code_of(e));
+    o.backoff_multiplier = std::numeric_limits<double>::quiet_NaN();
+    e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "backoff_multiplier"), code_of(e));
+    o = PoolOptions::resilient();
+    o.max_ejection_percent = 101;
+    e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "max_ejection_percent"),
+              code_of(e));
+    for (const char *field : {"initial_backoff", "max_backoff", "base_ejection", "max_ejection"}) {
+      PoolOptions n = PoolOptions::resilient();
+      const std::string f = field;
+      if (f == "initial_backoff") n.initial_backoff = -1ms;
+      if (f == "max_backoff") n.max_backoff = -1ms;
+      if (f == "base_ejection") n.base_ejection = -1ms;
+      if (f == "max_ejection") n.max_ejection = -1ms;
+      e = catch_error([&] { jina_net::Pool p(n); });
+      CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), field), code_of(e));
+    }
+    // the preset with the existing options changed still makes a pool
+    PoolOptions mixed = PoolOptions::resilient();
+    mixed.balance = jina_net::Balance::P2cPeakEwma;
+    mixed.metrics = true;
+    mixed.max_attempts = 5;
+    CHECK(!catch_error([&] { jina_net::Pool p(mixed); }));
   }
 }
 
@@ -1339,7 +2105,7 @@ static void test_tuning() {
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
-                         "echo=w", "unavailable=u", "error=e", "slow:3000=s"};
+                         "echo=w", "unavailable=u", "error=e", "slow:3000=s", "flaky:2=f"};
   const int n = static_cast<int>(sizeof specs / sizeof specs[0]);
   if (!tie_servers_to_this_process()) std::fprintf(stderr, "warning: cannot tie the test servers to this process\n");
   if (jn_servers_start(&g_servers, jn_test_server_binary(), specs, n) != 0) {
@@ -1352,15 +2118,19 @@ int main() {
   try {
     test_basics();
     test_hosts();
+    test_bytes();
     test_pool_routing();
     test_failures();
     test_callbacks();
     test_cancel_and_close();
     test_owned();
+    test_callback_exceptions();
+    test_request_metadata();
     test_caller_driven();
     test_head_control();
     test_oneshot();
     test_tuning();
+    test_resilient();
     test_runtime_shutdown();
   } catch (const std::exception &e) {
     check(false, "no unexpected exception", __FILE__, __LINE__, e.what());

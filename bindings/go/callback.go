@@ -150,5 +150,5 @@ func copyOutcome(result *C.jina_net_send_result, intern *internCache, retain boo
 			out = sendOutcome{err: newError(CodePanic, fmt.Sprintf("jinanet: panic while reading a send result: %v", r))}
 		}
 	}()
-	return convertSendResult(result, intern, retain)
+	return convertSendResult(result, nil, intern, retain)
 }

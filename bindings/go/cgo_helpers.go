@@ -3,14 +3,18 @@ package jinanet
 // Small C shims around the C ABI. They exist for the cgo pointer rules: Go may pass C a pointer to
 // Go memory only if that memory holds no Go pointers, so an array of jina_net_bytes pointing at Go
 // byte slices cannot be built in Go. Instead Go passes one byte buffer plus the lengths of the
-// messages in it, and the shim builds the jina_net_bytes array on the C side. The shims also turn the
-// uintptr_t handle of a waiting send (callback.go) into the library's void *user_data (and back, in
-// the trampoline), so no Go pointer ever travels as user_data.
+// messages in it, and the shim builds the jina_net_bytes array on the C side (the same for request
+// metadata: metadata.go lays the entries out, the shim builds the jina_net_metadata array). The
+// shims also build every options struct in C, initialised by the library's _init function with the
+// struct's sizeof (C ABI 0.2.0: the library reads only struct_size bytes), and turn the uintptr_t
+// handle of a waiting send (callback.go) into the library's void *user_data (and back, in the
+// trampoline), so no Go pointer ever travels as user_data.
 
 /*
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include "jina_net.h"
 
 // Defined in callback.go (//export).
@@ -78,44 +82,83 @@ static void jinanet_strings_free(jinanet_send_strings *st) {
 	free(st->ep_heap);
 }
 
-// The options of an idempotent send (the only sends that need the _ex functions).
-static jina_net_send_options jinanet_idempotent(uint32_t kind, bool head, int64_t shard_id, uint32_t polling,
-		const char *ep, uint64_t timeout_ms) {
-	jina_net_send_options o;
-	jina_net_send_options_init(&o);
-	o.kind = kind;
-	o.head = head;
-	o.shard_id = shard_id;
-	o.shards = polling;
-	o.endpoint = ep;
-	o.timeout_ms = timeout_ms;
-	o.idempotent = true;
-	return o;
+// The request metadata of a send, from `n` entries laid out by Go (metadata.go): each key, a NUL and
+// its value back to back in `data`, the lengths of key and value of entry i in lens[2i] and
+// lens[2i+1]. The entries point into `data`. `small` (room for `cap` entries) is used when they fit,
+// else malloc'ed memory (free it when it is not `small`). NULL when allocation fails.
+static jina_net_metadata *jinanet_metadata(const uint8_t *data, const size_t *lens, size_t n,
+		jina_net_metadata *small, size_t cap) {
+	jina_net_metadata *md = small;
+	if (n > cap) {
+		md = malloc(n * sizeof *md);
+		if (md == NULL) return NULL;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		md[i].key = (const char *)data + off;
+		off += lens[2 * i] + 1;
+		md[i].value = data + off;
+		md[i].value_len = lens[2 * i + 1];
+		off += lens[2 * i + 1];
+	}
+	return md;
+}
+
+#define JINANET_SMALL_METADATA 8
+
+// The settings of a send that needs the _ex functions (an idempotent send, or one with metadata),
+// initialised with the caller's sizeof as the ABI asks.
+static jina_net_result jinanet_send_options(jina_net_send_options *o, uint32_t kind, bool head, int64_t shard_id,
+		uint32_t shards, const char *ep, uint64_t timeout_ms, bool idempotent, const jina_net_metadata *md,
+		size_t md_n) {
+	jina_net_result rc = jina_net_send_options_init(o, sizeof *o);
+	if (rc != JINA_NET_OK) return rc;
+	o->kind = kind;
+	o->head = head;
+	o->shard_id = shard_id;
+	o->shards = shards;
+	o->endpoint = ep;
+	o->timeout_ms = timeout_ms;
+	o->idempotent = idempotent;
+	o->metadata = md;
+	o->metadata_len = md_n;
+	return JINA_NET_OK;
 }
 
 // A pool send: `n` messages back to back in `data` (lengths `lens`, or `single_len` when lens is
-// NULL and n is 1), the deployment and the endpoint (NULL = none) as Go string bytes.
-// An idempotent send (which the pool may hedge) goes through jina_net_pool_send_ex.
+// NULL and n is 1), the deployment and the endpoint (NULL = none) as Go string bytes, and `md_n`
+// request metadata entries (see jinanet_metadata). A send that is idempotent (which the pool may
+// hedge) or carries metadata goes through jina_net_pool_send_ex; any other through the plain
+// jina_net_pool_send, which builds no options struct.
 static jina_net_result jinanet_pool_send(jina_net_pool *pool, uint32_t kind, const uint8_t *data,
 		const size_t *lens, size_t n, size_t single_len, const char *dep, size_t dep_len, bool head,
-		int64_t shard_id, uint32_t polling, const char *ep, size_t ep_len, uint64_t timeout_ms,
-		bool idempotent, uintptr_t handle, uint64_t *out_send_id) {
+		int64_t shard_id, uint32_t shards, const char *ep, size_t ep_len, uint64_t timeout_ms,
+		bool idempotent, const uint8_t *md_data, const size_t *md_lens, size_t md_n, uintptr_t handle,
+		uint64_t *out_send_id) {
 	if (lens == NULL) lens = &single_len;
 	jina_net_bytes one;
 	jina_net_bytes *items = jinanet_items(data, lens, n, &one);
 	if (items == NULL) return JINA_NET_RUNTIME_ERROR;
+	jina_net_metadata md_small[JINANET_SMALL_METADATA];
+	jina_net_metadata *md = NULL;
 	jinanet_send_strings st;
 	jina_net_result rc = JINA_NET_RUNTIME_ERROR;
-	if (jinanet_strings(&st, dep, dep_len, ep, ep_len)) {
-		if (idempotent) {
-			jina_net_send_options o = jinanet_idempotent(kind, head, shard_id, polling, st.ep, timeout_ms);
-			rc = jina_net_pool_send_ex(pool, items, n, st.dep, &o, jinanet_trampoline, (void *)handle, out_send_id);
+	if (md_n > 0) md = jinanet_metadata(md_data, md_lens, md_n, md_small, JINANET_SMALL_METADATA);
+	if (md_n == 0 || md != NULL) {
+		if (!jinanet_strings(&st, dep, dep_len, ep, ep_len)) {
+			rc = JINA_NET_RUNTIME_ERROR;
+		} else if (idempotent || md_n > 0) {
+			jina_net_send_options o;
+			rc = jinanet_send_options(&o, kind, head, shard_id, shards, st.ep, timeout_ms, idempotent, md, md_n);
+			if (rc == JINA_NET_OK)
+				rc = jina_net_pool_send_ex(pool, items, n, st.dep, &o, jinanet_trampoline, (void *)handle, out_send_id);
 		} else {
-			rc = jina_net_pool_send(pool, kind, items, n, st.dep, head, shard_id, polling, st.ep, timeout_ms,
+			rc = jina_net_pool_send(pool, kind, items, n, st.dep, head, shard_id, shards, st.ep, timeout_ms,
 				jinanet_trampoline, (void *)handle, out_send_id);
 		}
+		jinanet_strings_free(&st);
 	}
-	jinanet_strings_free(&st);
+	if (md != md_small) free(md);
 	if (items != &one) free(items);
 	return rc;
 }
@@ -133,42 +176,66 @@ static void jinanet_free_owned(void *ctx, const uint8_t *data, size_t len) {
 
 static uint64_t jinanet_owned_freed_count(void) { return jinanet_owned_freed; }
 
-// An idempotent send (which the pool may hedge) goes through jina_net_pool_send_owned_ex.
+// An owned pool send: as jinanet_pool_send, with the buffers `items` handed to the library, which
+// frees each through jinanet_free_owned (also when the send fails). An idempotent send or one with
+// metadata goes through jina_net_pool_send_owned_ex.
 static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kind, const jina_net_bytes *items,
-		size_t n, const char *dep, size_t dep_len, bool head, int64_t shard_id, uint32_t polling, const char *ep,
-		size_t ep_len, uint64_t timeout_ms, bool idempotent, uintptr_t handle, uint64_t *out_send_id) {
+		size_t n, const char *dep, size_t dep_len, bool head, int64_t shard_id, uint32_t shards, const char *ep,
+		size_t ep_len, uint64_t timeout_ms, bool idempotent, const uint8_t *md_data, const size_t *md_lens,
+		size_t md_n, uintptr_t handle, uint64_t *out_send_id) {
+	jina_net_metadata md_small[JINANET_SMALL_METADATA];
+	jina_net_metadata *md = NULL;
+	jina_net_send_options o;
 	jinanet_send_strings st;
-	if (!jinanet_strings(&st, dep, dep_len, ep, ep_len)) {
+	jina_net_result rc = JINA_NET_RUNTIME_ERROR;
+	bool ex = idempotent || md_n > 0;
+	if (md_n > 0) md = jinanet_metadata(md_data, md_lens, md_n, md_small, JINANET_SMALL_METADATA);
+	bool ready = (md_n == 0 || md != NULL) && jinanet_strings(&st, dep, dep_len, ep, ep_len);
+	if (ready && ex) {
+		rc = jinanet_send_options(&o, kind, head, shard_id, shards, st.ep, timeout_ms, idempotent, md, md_n);
+		ready = rc == JINA_NET_OK;
+	}
+	if (!ready) {
 		// The library never saw the buffers: free them as it would have.
 		for (size_t i = 0; i < n; i++)
 			if (items[i].data != NULL) jinanet_free_owned(NULL, items[i].data, items[i].len);
-		jinanet_strings_free(&st);
-		return JINA_NET_RUNTIME_ERROR;
-	}
-	jina_net_result rc;
-	if (idempotent) {
-		jina_net_send_options o = jinanet_idempotent(kind, head, shard_id, polling, st.ep, timeout_ms);
+	} else if (ex) {
 		rc = jina_net_pool_send_owned_ex(pool, items, n, jinanet_free_owned, NULL, st.dep, &o, jinanet_trampoline,
 			(void *)handle, out_send_id);
 	} else {
 		rc = jina_net_pool_send_owned(pool, kind, items, n, jinanet_free_owned, NULL, st.dep, head, shard_id,
-			polling, st.ep, timeout_ms, jinanet_trampoline, (void *)handle, out_send_id);
+			shards, st.ep, timeout_ms, jinanet_trampoline, (void *)handle, out_send_id);
 	}
-	jinanet_strings_free(&st);
+	if (md_n == 0 || md != NULL) jinanet_strings_free(&st);
+	if (md != md_small) free(md);
 	return rc;
 }
 
 static jina_net_result jinanet_send_requests_sync(uint32_t kind, const uint8_t *data,
 		const size_t *lens, size_t n, size_t single_len, const char *target, uint64_t timeout_ms, bool tls,
 		const uint8_t *pem, size_t pem_len, const char *endpoint, jina_net_response **out) {
-	jina_net_oneshot_options options = {timeout_ms, tls, pem, pem_len, endpoint};
+	jina_net_oneshot_options options;
+	jina_net_result rc = jina_net_oneshot_options_init(&options, sizeof options);
+	if (rc != JINA_NET_OK) return rc;
+	options.timeout_ms = timeout_ms;
+	options.tls = tls;
+	options.root_certificates_pem = pem;
+	options.root_certificates_pem_len = pem_len;
+	options.endpoint = endpoint;
 	if (lens == NULL) lens = &single_len;
 	jina_net_bytes one;
 	jina_net_bytes *items = jinanet_items(data, lens, n, &one);
 	if (items == NULL) return JINA_NET_RUNTIME_ERROR;
-	jina_net_result rc = jina_net_send_requests_sync(kind, items, n, target, &options, out);
+	rc = jina_net_send_requests_sync(kind, items, n, target, &options, out);
 	if (items != &one) free(items);
 	return rc;
+}
+
+// Pool options with their defaults (resilient: the library's recommended settings), initialised with
+// the caller's sizeof as the ABI asks.
+static jina_net_result jinanet_pool_options_init(jina_net_pool_options *o, bool resilient) {
+	if (resilient) return jina_net_pool_options_init_resilient(o, sizeof *o);
+	return jina_net_pool_options_init(o, sizeof *o);
 }
 
 static jina_net_result jinanet_worker_control(bool activate, const char *host, uint16_t port,
@@ -262,24 +329,32 @@ func sendString(s, what, fn string) (goString, error) {
 	return goString{p: (*C.char)(*(*unsafe.Pointer)(unsafe.Pointer(&s))), n: C.size_t(len(s))}, nil
 }
 
-// poolSend calls the jina_net_pool_send shim (C statics are visible only in this file), or with
-// idempotent jina_net_pool_send_ex. The shim makes a deployment "" (dep.p nil) the C string "" and
-// an endpoint "" (endpoint.p nil) NULL (none).
+// poolSend calls the jinanet_pool_send shim (C statics are visible only in this file): the plain
+// jina_net_pool_send, or jina_net_pool_send_ex for a send that is idempotent or carries metadata
+// (md; nil = none). The shim makes a deployment "" (dep.p nil) the C string "" and an endpoint ""
+// (endpoint.p nil) NULL (none).
 func poolSend(pool *C.jina_net_pool, kind C.uint32_t, data *C.uint8_t, lens *C.size_t, n, single C.size_t,
-	dep goString, head C.bool, shard C.int64_t, polling C.uint32_t, endpoint goString, timeoutMS C.uint64_t,
-	idempotent C.bool, handle C.uintptr_t, outID *C.uint64_t) uint32 {
-	return uint32(C.jinanet_pool_send(pool, kind, data, lens, n, single, dep.p, dep.n, head, shard, polling,
-		endpoint.p, endpoint.n, timeoutMS, idempotent, handle, outID))
+	dep goString, head C.bool, shard C.int64_t, shards C.uint32_t, endpoint goString, timeoutMS C.uint64_t,
+	idempotent C.bool, md *sendMetadata, handle C.uintptr_t, outID *C.uint64_t) C.jina_net_result {
+	mdData, mdLens, mdN := md.args()
+	return C.jinanet_pool_send(pool, kind, data, lens, n, single, dep.p, dep.n, head, shard, shards,
+		endpoint.p, endpoint.n, timeoutMS, idempotent, mdData, mdLens, mdN, handle, outID)
 }
 
-// poolSendOwned calls jina_net_pool_send_owned (an idempotent send: jina_net_pool_send_owned_ex) with
-// the C free function of CBuffers. items holds only C pointers (CBuffer memory), so it may live in
-// Go memory.
+// poolSendOwned calls jina_net_pool_send_owned (idempotent, or with metadata:
+// jina_net_pool_send_owned_ex) with the C free function of CBuffers. items holds only C pointers
+// (CBuffer memory), so it may live in Go memory.
 func poolSendOwned(pool *C.jina_net_pool, kind C.uint32_t, items *C.jina_net_bytes, n C.size_t, dep goString,
-	head C.bool, shard C.int64_t, polling C.uint32_t, endpoint goString, timeoutMS C.uint64_t, idempotent C.bool,
-	handle C.uintptr_t, outID *C.uint64_t) uint32 {
-	return uint32(C.jinanet_pool_send_owned(pool, kind, items, n, dep.p, dep.n, head, shard, polling, endpoint.p,
-		endpoint.n, timeoutMS, idempotent, handle, outID))
+	head C.bool, shard C.int64_t, shards C.uint32_t, endpoint goString, timeoutMS C.uint64_t, idempotent C.bool,
+	md *sendMetadata, handle C.uintptr_t, outID *C.uint64_t) C.jina_net_result {
+	mdData, mdLens, mdN := md.args()
+	return C.jinanet_pool_send_owned(pool, kind, items, n, dep.p, dep.n, head, shard, shards, endpoint.p,
+		endpoint.n, timeoutMS, idempotent, mdData, mdLens, mdN, handle, outID)
+}
+
+// initPoolOptions fills o with the library's defaults (resilient: its recommended settings).
+func initPoolOptions(o *C.jina_net_pool_options, resilient bool) C.jina_net_result {
+	return C.jinanet_pool_options_init(o, C.bool(resilient))
 }
 
 // ownedFreedByLibrary is how many CBuffers the library has freed so far (for the tests).
@@ -288,12 +363,12 @@ func ownedFreedByLibrary() uint64 { return uint64(C.jinanet_owned_freed_count())
 // sendRequestsSync calls the jina_net_send_requests_sync shim.
 func sendRequestsSync(kind C.uint32_t, data *C.uint8_t, lens *C.size_t, n, single C.size_t, target *C.char,
 	timeoutMS C.uint64_t, tls C.bool, pem *C.uint8_t, pemLen C.size_t, endpoint *C.char,
-	out **C.jina_net_response) uint32 {
-	return uint32(C.jinanet_send_requests_sync(kind, data, lens, n, single, target, timeoutMS, tls, pem, pemLen, endpoint, out))
+	out **C.jina_net_response) C.jina_net_result {
+	return C.jinanet_send_requests_sync(kind, data, lens, n, single, target, timeoutMS, tls, pem, pemLen, endpoint, out)
 }
 
 // workerControl calls jina_net_activate_worker (activate) or jina_net_deactivate_worker.
 func workerControl(activate bool, host *C.char, port C.uint16_t, head *C.char, shard C.int64_t,
-	handle C.uintptr_t) uint32 {
-	return uint32(C.jinanet_worker_control(C.bool(activate), host, port, head, shard, handle))
+	handle C.uintptr_t) C.jina_net_result {
+	return C.jinanet_worker_control(C.bool(activate), host, port, head, shard, handle)
 }

@@ -20,6 +20,29 @@
 // Requests and responses are serialized protobuf messages (jina.DataRequestProto,
 // jina.ControlRequestProto); BuildDataRequest and ParseDataRequest are a minimal helper for them.
 //
+// # Request metadata
+//
+// A send carries gRPC request metadata (an authorization header, a request id, a W3C traceparent)
+// from its context, as with grpc-go, and from SendOptions.Metadata; both are merged:
+//
+//	ctx = jinanet.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+//	responses, err := pool.SendWithOptions(ctx, req, target,
+//		jinanet.SendOptions{Metadata: jinanet.Pairs("x-request-id", id)})
+//
+// Keys are lower-cased as grpc-go does; a key ending in "-bin" takes any bytes. Metadata the library
+// refuses (other characters in a key, non-printable values, reserved names such as "grpc-*" or
+// "content-type") fails the send with ErrInvalidArgument before anything is sent. A send without
+// metadata costs nothing for it.
+//
+// # Resilience
+//
+// The zero PoolOptions are jina 3.1's behaviour: 3 attempts on UNAVAILABLE, on the same replica.
+// ResilientPoolOptions gives the library's recommended settings for production (fail-over to the
+// next replica, jittered backoff, outlier ejection): a dead replica among live ones then costs no
+// failed send.
+//
+//	pool, err := jinanet.NewPool(jinanet.ResilientPoolOptions())
+//
 // # Errors
 //
 // Failures are *Error values carrying the library's result Code and message (and, for the failure

@@ -14,10 +14,10 @@ import (
 	"unsafe"
 )
 
-// Code is a libjina_net result code (the C enum jina_net_result). A Code is itself an error, so each
-// code doubles as a sentinel: errors.Is(err, jinanet.ErrPoolClosed) is true for every *Error whose
-// Code is CodePoolClosed.
-type Code uint32
+// Code is a libjina_net result code (the C enum jina_net_result, an int32_t since C ABI 0.2.0). A
+// Code is itself an error, so each code doubles as a sentinel: errors.Is(err, jinanet.ErrPoolClosed)
+// is true for every *Error whose Code is CodePoolClosed.
+type Code int32
 
 // The result codes of the C ABI, with the same values.
 const (
@@ -72,6 +72,9 @@ var (
 
 // String is the C name of the code, e.g. "JINA_NET_POOL_CLOSED" (from jina_net_result_name).
 func (c Code) String() string {
+	if c < 0 {
+		return "JINA_NET_UNKNOWN_RESULT" // what jina_net_result_name says for a value that is not a code
+	}
 	return C.GoString(C.jina_net_result_name(C.uint32_t(c)))
 }
 
@@ -132,11 +135,11 @@ func errPoolClosed(fn string) *Error {
 // call runs one C call and turns a failure into an *Error carrying the message the library stored
 // for the calling OS thread. The goroutine is locked to its thread so that the message read is the
 // one of this call (jina_net_last_error_message is per thread).
-func call(f func() uint32) error {
+func call(f func() C.jina_net_result) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	rc := f()
-	if rc == uint32(C.JINA_NET_OK) {
+	if rc == C.JINA_NET_OK {
 		return nil
 	}
 	return newError(Code(rc), lastErrorMessage())

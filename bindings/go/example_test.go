@@ -153,3 +153,44 @@ func ExamplePool_SendView() {
 	// big-1 true
 	// <nil>
 }
+
+// Request metadata from the context (as with grpc-go) and from the send's options, merged; the test
+// server's echo worker answers each entry k: v with a trailer seen-k: v.
+func ExampleAppendToOutgoingContext() {
+	srv, err := startTestServers("echo=a")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+	pool, err := jinanet.NewPool(jinanet.ResilientPoolOptions())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+	encoder := jinanet.Deployment("encoder")
+	if _, err := pool.AddConnection(encoder, srv.addr["a"]); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ctx := jinanet.AppendToOutgoingContext(context.Background(), "Authorization", "Bearer t0ken")
+	responses, err := pool.SendWithOptions(ctx, jinanet.NewDataRequest(jinanet.BuildDataRequest("req-1")), encoder,
+		jinanet.SendOptions{Metadata: jinanet.Pairs("x-request-id", "req-1", "trace-bin", "\x00\x01\x02\xff")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	t := responses[0].Trailer
+	fmt.Println(t.Get("seen-authorization"), t.Get("seen-x-request-id"), t.Get("seen-trace-bin"))
+
+	// Metadata the library refuses fails the send before anything is sent.
+	_, err = pool.Send(jinanet.AppendToOutgoingContext(ctx, "content-type", "text/plain"),
+		jinanet.NewDataRequest(jinanet.BuildDataRequest("req-2")), encoder)
+	fmt.Println(errors.Is(err, jinanet.ErrInvalidArgument))
+
+	// Output:
+	// Bearer t0ken req-1 AAEC/w
+	// true
+}

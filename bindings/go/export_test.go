@@ -1,6 +1,10 @@
 package jinanet
 
-import "sync/atomic"
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+)
 
 // LivePools is the number of pools created and not yet closed (explicitly or by the finalizer).
 func LivePools() int64 { return atomic.LoadInt64(&livePools) }
@@ -37,3 +41,24 @@ func LargeBodies() (retained, materialized int64) {
 
 // LentBodies: the large response bodies lent to SendView's function and freed since.
 func LentBodies() int64 { return atomic.LoadInt64(&lentBodies) }
+
+// CPoolOptions is what NewPool passes to jina_net_pool_new for some PoolOptions.
+type CPoolOptions = cPoolOptionsView
+
+// PoolOptionsAsC builds the C options NewPool would pass for opts.
+func PoolOptionsAsC(opts *PoolOptions) (CPoolOptions, error) { return viewPoolOptions(opts) }
+
+// CPoolOptionsSize is sizeof(jina_net_pool_options) in the header the package was built with.
+const CPoolOptionsSize = cPoolOptionsSize
+
+// MetadataAllocs is the number of allocations requestMetadata makes for a send with ctx and opts
+// (and its release), averaged over runs.
+func MetadataAllocs(ctx context.Context, opts Metadata) float64 {
+	return testing.AllocsPerRun(200, func() {
+		md, err := requestMetadata(ctx, opts, "test")
+		if err != nil {
+			panic(err)
+		}
+		md.release()
+	})
+}

@@ -55,7 +55,7 @@ func SetLogCallback(f func(level LogLevel, target, message string), maxLevel Log
 	} else {
 		maxLevel = LogOff
 	}
-	if err := call(func() uint32 { return uint32(C.jinanet_log_set(C.bool(on), C.uint32_t(maxLevel))) }); err != nil {
+	if err := call(func() C.jina_net_result { return C.jinanet_log_set(C.bool(on), C.uint32_t(maxLevel)) }); err != nil {
 		return err
 	}
 	if !on {

@@ -16,7 +16,7 @@ import "C"
 func (p *Pool) MetricsText() (string, error) {
 	var text *C.char
 	err := p.use("MetricsText", func(pool *C.jina_net_pool) error {
-		return call(func() uint32 { return C.jina_net_pool_metrics_text(pool, &text) })
+		return call(func() C.jina_net_result { return C.jina_net_pool_metrics_text(pool, &text) })
 	})
 	if err != nil {
 		return "", err

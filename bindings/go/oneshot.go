@@ -51,7 +51,7 @@ func SendRequestSync(req Request, address string, opts *OneShotOptions) (*Respon
 	}
 	data, lens, single, buf := cMessages(req.Messages)
 	var resp *C.jina_net_response
-	err = call(func() uint32 {
+	err = call(func() C.jina_net_result {
 		return sendRequestsSync(C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single, target,
 			C.uint64_t(millisCeil(opts.Timeout)), C.bool(opts.TLS), pem, C.size_t(len(opts.RootCertificatesPEM)),
 			endpoint, &resp)
@@ -100,7 +100,7 @@ func workerControlRequest(ctx context.Context, fn string, activate bool, workerH
 	defer freeString(head)
 	w := getWaiter()
 	handle := pending.add(w)
-	err = call(func() uint32 {
+	err = call(func() C.jina_net_result {
 		return workerControl(activate, host, C.uint16_t(workerPort), head, C.int64_t(shard), C.uintptr_t(handle))
 	})
 	if err != nil {
@@ -134,7 +134,7 @@ func HostIsLocal(host string) (bool, error) {
 	}
 	defer freeString(h)
 	var local C.bool
-	err = call(func() uint32 { return C.jina_net_host_is_local(h, &local) })
+	err = call(func() C.jina_net_result { return C.jina_net_host_is_local(h, &local) })
 	return bool(local), err
 }
 
@@ -152,7 +152,7 @@ func IsRemoteLocalConnection(first, second string) (bool, error) {
 	}
 	defer freeString(b)
 	var result C.bool
-	err = call(func() uint32 { return C.jina_net_is_remote_local_connection(a, b, &result) })
+	err = call(func() C.jina_net_result { return C.jina_net_is_remote_local_connection(a, b, &result) })
 	return bool(result), err
 }
 
@@ -183,5 +183,5 @@ func InitRuntime(workerThreads int) error {
 	if workerThreads < 0 || int64(workerThreads) > int64(^uint32(0)) {
 		return newError(CodeInvalidArgument, "InitRuntime: worker thread count out of range")
 	}
-	return call(func() uint32 { return C.jina_net_runtime_init(C.uint32_t(workerThreads)) })
+	return call(func() C.jina_net_result { return C.jina_net_runtime_init(C.uint32_t(workerThreads)) })
 }

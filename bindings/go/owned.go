@@ -115,15 +115,17 @@ func (r OwnedRequest) WithEndpoint(endpoint string) OwnedRequest { r.Endpoint = 
 // SendOwned is Send without the library's copy of the request bytes (jina_net_pool_send_owned): it
 // takes every buffer of req, whatever it returns, and the library frees each exactly once (with C's
 // free) when the send no longer needs it, retries included; a send that fails before it started
-// frees them before SendOwned returns. Afterwards the buffers are empty (Bytes() is nil) and Free
-// does nothing. A nil buffer, or one already sent or freed, fails the send with CodeInvalidArgument
-// (the other buffers are freed). Everything else is as for Send.
+// frees them before SendOwned returns (so does a send refused for its request metadata). Afterwards
+// the buffers are empty (Bytes() is nil) and Free does nothing. A nil buffer, or one already sent or
+// freed, fails the send with CodeInvalidArgument (the other buffers are freed). Everything else, the
+// request metadata of the context included, is as for Send.
 func (p *Pool) SendOwned(ctx context.Context, req OwnedRequest, target Target) ([]*Response, error) {
 	return p.sendOwned(ctx, "SendOwned", req, target, SendOptions{}, false).result()
 }
 
 // SendOwnedWithOptions is SendOwned with per-send options (jina_net_pool_send_owned_ex): an
-// Idempotent send is hedged when the pool hedges, its attempts sharing the buffers (freed once).
+// Idempotent send is hedged when the pool hedges, its attempts sharing the buffers (freed once), and
+// Metadata goes with every attempt.
 func (p *Pool) SendOwnedWithOptions(ctx context.Context, req OwnedRequest, target Target, opts SendOptions) ([]*Response, error) {
 	return p.sendOwned(ctx, "SendOwnedWithOptions", req, target, opts, false).result()
 }
@@ -133,16 +135,27 @@ func (p *Pool) SendOwnedWithOptions(ctx context.Context, req OwnedRequest, targe
 // req are taken as by SendOwned (also when view is nil, which fails with CodeInvalidArgument).
 func (p *Pool) SendOwnedView(ctx context.Context, req OwnedRequest, target Target,
 	view func(resps []*Response, err error) error) error {
+	return p.sendOwnedView(ctx, "SendOwnedView", req, target, SendOptions{}, view)
+}
+
+// SendOwnedViewWithOptions is SendOwnedView with per-send options (jina_net_pool_send_owned_ex).
+func (p *Pool) SendOwnedViewWithOptions(ctx context.Context, req OwnedRequest, target Target, opts SendOptions,
+	view func(resps []*Response, err error) error) error {
+	return p.sendOwnedView(ctx, "SendOwnedViewWithOptions", req, target, opts, view)
+}
+
+func (p *Pool) sendOwnedView(ctx context.Context, fn string, req OwnedRequest, target Target, opts SendOptions,
+	view func(resps []*Response, err error) error) error {
 	if view == nil {
 		for _, b := range req.Messages {
 			b.Free()
 		}
-		return newError(CodeInvalidArgument, "SendOwnedView: view is nil")
+		return newError(CodeInvalidArgument, fn+": view is nil")
 	}
-	return lendTo(view, p.sendOwned(ctx, "SendOwnedView", req, target, SendOptions{}, true))
+	return lendTo(view, p.sendOwned(ctx, fn, req, target, opts, true))
 }
 
-// sendOwned is SendOwned, SendOwnedWithOptions and SendOwnedView: the outcome, as send's.
+// sendOwned is SendOwned and its variants with options and view: the outcome, as send's.
 func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, target Target, opts SendOptions,
 	view bool) sendOutcome {
 	// Take every buffer first: from here on each is freed exactly once, by the library or below.
@@ -187,9 +200,14 @@ func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, targe
 		freeAll()
 		return sendOutcome{err: err}
 	}
-	polling := C.uint32_t(C.JINA_NET_SHARDS_ANY)
+	md, err := requestMetadata(ctx, opts.Metadata, fn)
+	if err != nil {
+		freeAll()
+		return sendOutcome{err: err}
+	}
+	shards := C.uint32_t(C.JINA_NET_SHARDS_ANY)
 	if target.all {
-		polling = C.JINA_NET_SHARDS_ALL
+		shards = C.JINA_NET_SHARDS_ALL
 	}
 	// Only C pointers inside: this Go array may be passed to C.
 	items := make([]C.jina_net_bytes, len(taken))
@@ -201,12 +219,15 @@ func (p *Pool) sendOwned(ctx context.Context, fn string, req OwnedRequest, targe
 	if len(items) > 0 {
 		itemsPtr = &items[0]
 	}
-	out, called, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+	out, called, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) C.jina_net_result {
 		return poolSendOwned(pool, C.uint32_t(req.Kind), itemsPtr, C.size_t(len(items)), dep,
-			C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
-			C.bool(opts.Idempotent), handle, id)
+			C.bool(target.head), C.int64_t(target.shard), shards, endpoint, C.uint64_t(timeoutMS),
+			C.bool(opts.Idempotent), md, handle, id)
 	})
 	runtime.KeepAlive(items)
+	runtime.KeepAlive(target.deployment)
+	runtime.KeepAlive(req.Endpoint)
+	md.release() // the library copied the entries before the send call returned
 	if !called {
 		freeAll() // the pool was closed before the library saw the buffers
 	}

@@ -15,16 +15,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // NoShard is the "no shard id" of the C ABI (JINA_NET_NO_SHARD).
 const NoShard = C.JINA_NET_NO_SHARD
 
-// PoolOptions configures a Pool. The zero value (or a nil *PoolOptions) gives jina 3.1's behaviour.
+// PoolOptions configures a Pool. The zero value (or a nil *PoolOptions) gives jina 3.1's behaviour;
+// ResilientPoolOptions gives the library's recommended settings for production. A field left at
+// its zero value takes the library's default (that of jina_net_pool_options_init, jina 3.1's
+// behaviour), whatever else is set.
 type PoolOptions struct {
 	// MaxAttempts is the number of attempts per send on UNAVAILABLE, the first included
-	// (0 = the library default, 3; 1 = no retry).
+	// (0 = the library default, 3; 1 = no retry). With FailOver, at least one per replica.
 	MaxAttempts int
 	// DefaultTimeout is the deadline of a send whose context has none (0 = none).
 	DefaultTimeout time.Duration
@@ -32,6 +34,27 @@ type PoolOptions struct {
 	TLS bool
 	// RootCertificatesPEM are the PEM root certificates to trust for TLS instead of the system roots.
 	RootCertificatesPEM []byte
+
+	// FailOver retries a send that failed with UNAVAILABLE on the next replica of its head or shard
+	// instead of the same one, every replica being tried before the send fails (false: jina 3.1's
+	// retries in place).
+	FailOver bool
+	// InitialBackoff (0 = none) caps the wait before a retry that goes back to a replica already
+	// tried; the cap is multiplied by BackoffMultiplier (0 = the default, 1; at least 1) per attempt,
+	// up to MaxBackoff (0 = InitialBackoff). Each wait is uniformly random in [0, cap] (gRFC A6).
+	InitialBackoff    time.Duration
+	BackoffMultiplier float64
+	MaxBackoff        time.Duration
+	// EjectAfterFailures (0 = never eject, as jina) consecutive UNAVAILABLE failures eject a
+	// replica: it is skipped while healthy ones exist, for BaseEjection (0 = the default, 100ms)
+	// doubling per consecutive ejection up to MaxEjection (0 = the default, 800ms), and at most
+	// MaxEjectionPercent (0 = the default, 50; at most 100) of a replica list is ejected at once.
+	// To keep the other settings of ResilientPoolOptions without ejection, set EjectAfterFailures
+	// to 0.
+	EjectAfterFailures int
+	BaseEjection       time.Duration
+	MaxEjection        time.Duration
+	MaxEjectionPercent int
 
 	// Balance picks a replica of a head or shard: BalanceRoundRobin (jina's order, the default) or
 	// BalanceP2C. P2CDefaultRTT (0 = 30ms) is the latency estimate of a replica not heard from yet,
@@ -79,34 +102,13 @@ var livePools int64
 func NewPool(opts *PoolOptions) (*Pool, error) {
 	guardSIGPIPE()
 	var o C.jina_net_pool_options
-	C.jina_net_pool_options_init(&o)
-	o.caller_driven = C.bool(opts == nil || !opts.LibraryThreads)
-	var pem unsafe.Pointer
-	if opts != nil {
-		switch {
-		case opts.MaxAttempts < 0 || int64(opts.MaxAttempts) > int64(^uint32(0)):
-			return nil, newError(CodeInvalidArgument, "NewPool: MaxAttempts out of range")
-		case opts.MaxAttempts > 0:
-			o.max_attempts = C.uint32_t(opts.MaxAttempts)
-		}
-		if opts.DefaultTimeout < 0 {
-			return nil, newError(CodeInvalidArgument, "NewPool: negative DefaultTimeout")
-		}
-		o.default_timeout_ms = C.uint64_t(millisCeil(opts.DefaultTimeout))
-		o.tls = C.bool(opts.TLS)
-		if len(opts.RootCertificatesPEM) > 0 {
-			// C memory: the options struct may not hold a Go pointer. The library copies it.
-			pem = C.CBytes(opts.RootCertificatesPEM)
-			defer C.free(pem)
-			o.root_certificates_pem = (*C.uint8_t)(pem)
-			o.root_certificates_pem_len = C.size_t(len(opts.RootCertificatesPEM))
-		}
-		if err := applyTuning(opts, &o); err != nil {
-			return nil, err
-		}
+	release, err := cPoolOptions(opts, &o)
+	defer release()
+	if err != nil {
+		return nil, err
 	}
 	var ptr *C.jina_net_pool
-	if err := call(func() uint32 { return C.jina_net_pool_new(&o, &ptr) }); err != nil {
+	if err := call(func() C.jina_net_result { return C.jina_net_pool_new(&o, &ptr) }); err != nil {
 		return nil, err
 	}
 	p := &Pool{ptr: ptr}
@@ -116,6 +118,45 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 	atomic.AddInt64(&livePools, 1)
 	runtime.SetFinalizer(p, (*Pool).Close)
 	return p, nil
+}
+
+// cPoolOptions fills o for opts (nil = defaults): the library's defaults (jina_net_pool_options_init,
+// with the struct's sizeof), then every field of opts that is not zero. release frees the C memory
+// o points to (the root certificates); call it after jina_net_pool_new, also on error.
+func cPoolOptions(opts *PoolOptions, o *C.jina_net_pool_options) (release func(), err error) {
+	release = func() {}
+	if err := call(func() C.jina_net_result { return initPoolOptions(o, false) }); err != nil {
+		return release, err
+	}
+	o.caller_driven = C.bool(opts == nil || !opts.LibraryThreads)
+	if opts == nil {
+		return release, nil
+	}
+	switch {
+	case opts.MaxAttempts < 0 || int64(opts.MaxAttempts) > int64(^uint32(0)):
+		return release, newError(CodeInvalidArgument, "NewPool: MaxAttempts out of range")
+	case opts.MaxAttempts > 0:
+		o.max_attempts = C.uint32_t(opts.MaxAttempts)
+	}
+	if opts.DefaultTimeout < 0 {
+		return release, newError(CodeInvalidArgument, "NewPool: negative DefaultTimeout")
+	}
+	o.default_timeout_ms = C.uint64_t(millisCeil(opts.DefaultTimeout))
+	o.tls = C.bool(opts.TLS)
+	if err := applyResilience(opts, o); err != nil {
+		return release, err
+	}
+	if err := applyTuning(opts, o); err != nil {
+		return release, err
+	}
+	if len(opts.RootCertificatesPEM) > 0 {
+		// C memory: the options struct may not hold a Go pointer. The library copies it.
+		pem := C.CBytes(opts.RootCertificatesPEM)
+		release = func() { C.free(pem) }
+		o.root_certificates_pem = (*C.uint8_t)(pem)
+		o.root_certificates_pem_len = C.size_t(len(opts.RootCertificatesPEM))
+	}
+	return release, nil
 }
 
 // Close closes and frees the pool: connections are dropped, sends still pending complete with
@@ -259,7 +300,7 @@ func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, 
 	defer freeString(addr)
 	var changed C.bool
 	err = p.use(fn, func(pool *C.jina_net_pool) error {
-		return call(func() uint32 {
+		return call(func() C.jina_net_result {
 			if add {
 				return C.jina_net_pool_add_connection(pool, dep, addr, C.bool(t.head), C.int64_t(t.shard), &changed)
 			}
@@ -280,11 +321,14 @@ func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, 
 // the send (jina_net_pool_cancel), and the error then satisfies errors.Is(err, ErrCancelled) (or
 // ErrDeadlineExceeded) and errors.Is(err, ctx.Err()). A context that cannot be cancelled
 // (context.Background(), context.TODO()) costs nothing: the send is not registered for cancellation.
+// The request metadata the context carries (NewOutgoingContext, AppendToOutgoingContext) goes with
+// every attempt of the send; invalid metadata fails it with ErrInvalidArgument before anything is
+// sent (see Metadata). A context without metadata costs nothing.
 func (p *Pool) Send(ctx context.Context, req Request, target Target) ([]*Response, error) {
 	return p.send(ctx, "Send", req, target, SendOptions{}, false).result()
 }
 
-// send is Send, SendWithOptions and SendView: its outcome, the error of a send that did not start
+// send is Send, SendWithOptions, SendView and SendViewWithOptions: its outcome, the error of a send that did not start
 // included. view: large bodies are left in the library (the outcome must be lent and released);
 // otherwise they are in Go memory.
 func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, opts SendOptions, view bool) sendOutcome {
@@ -303,20 +347,25 @@ func (p *Pool) send(ctx context.Context, fn string, req Request, target Target, 
 	if err != nil {
 		return sendOutcome{err: err}
 	}
-	polling := C.uint32_t(C.JINA_NET_SHARDS_ANY)
+	md, err := requestMetadata(ctx, opts.Metadata, fn)
+	if err != nil {
+		return sendOutcome{err: err}
+	}
+	shards := C.uint32_t(C.JINA_NET_SHARDS_ANY)
 	if target.all {
-		polling = C.JINA_NET_SHARDS_ALL
+		shards = C.JINA_NET_SHARDS_ALL
 	}
 	data, lens, single, buf := cMessages(req.Messages)
-	out, _, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32 {
+	out, _, err := p.start(ctx, fn, view, func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) C.jina_net_result {
 		return poolSend(pool, C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single,
-			dep, C.bool(target.head), C.int64_t(target.shard), polling, endpoint, C.uint64_t(timeoutMS),
-			C.bool(opts.Idempotent), handle, id)
+			dep, C.bool(target.head), C.int64_t(target.shard), shards, endpoint, C.uint64_t(timeoutMS),
+			C.bool(opts.Idempotent), md, handle, id)
 	})
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(lens)
 	runtime.KeepAlive(target.deployment)
 	runtime.KeepAlive(req.Endpoint)
+	md.release() // the library copied the entries before the send call returned
 	if err != nil {
 		return sendOutcome{err: err}
 	}
@@ -334,7 +383,7 @@ var registeredSends int64
 // the error of a send that did not start; out is the outcome of one that did (its error annotated
 // with ctx), with large bodies in Go memory, or, with view, left in the library for lend.
 func (p *Pool) start(ctx context.Context, fn string, view bool,
-	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) uint32) (out sendOutcome, called bool, err error) {
+	send func(pool *C.jina_net_pool, handle C.uintptr_t, id *C.uint64_t) C.jina_net_result) (out sendOutcome, called bool, err error) {
 	w := getWaiter()
 	if p.driver != nil {
 		w.batch = &p.driver.batch
@@ -350,7 +399,7 @@ func (p *Pool) start(ctx context.Context, fn string, view bool,
 	}
 	err = p.use(fn, func(pool *C.jina_net_pool) error {
 		called = true
-		return call(func() uint32 { return send(pool, C.uintptr_t(handle), idp) })
+		return call(func() C.jina_net_result { return send(pool, C.uintptr_t(handle), idp) })
 	})
 	if err != nil {
 		pending.take(handle) // nothing was sent: the callback will not fire
@@ -405,7 +454,7 @@ type Route struct {
 func (p *Pool) Routes() ([]Route, error) {
 	var table *C.char
 	err := p.use("Routes", func(pool *C.jina_net_pool) error {
-		return call(func() uint32 { return C.jina_net_pool_routes(pool, &table) })
+		return call(func() C.jina_net_result { return C.jina_net_pool_routes(pool, &table) })
 	})
 	if err != nil {
 		return nil, err

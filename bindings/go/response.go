@@ -2,6 +2,7 @@ package jinanet
 
 /*
 #include "jina_net.h"
+#include "jinanet_shim.h"
 
 // The library may give an empty buffer a dangling pointer (Rust's empty slices point at address 1).
 // Go must never hold such a value in a pointer-typed variable: when a goroutine stack holding one
@@ -33,26 +34,60 @@ static jina_net_result jinanet_response_metadata(const jina_net_response *r, siz
 	}
 	return rc;
 }
+
+// Reading a send result (convertSendResult). The library's accessors give target i of a result and
+// entry j of a target's trailing metadata; one cgo call per target (jinanet_target) reads the target
+// and copies up to JINANET_MD_BATCH of its entries into this thread's jinanet_md_batch, so Go walks
+// them without a cgo call per entry. The values of the copies are NULL when empty (never a dangling
+// pointer, see above). A callback runs on one OS thread from start to end, so the batch stays put
+// while Go reads it; other callers must lock their goroutine to its thread.
+#define JINANET_MD_BATCH 32
+static _Thread_local jina_net_metadata jinanet_md_batch[JINANET_MD_BATCH];
+
+typedef struct {
+	const jina_net_target_result *target; // NULL: no such target
+	const jina_net_metadata *md;          // jinanet_md_batch
+	size_t md_n;                          // entries copied there
+} jinanet_target_view;
+
+// Copies the target's entries from index `from` on (at most JINANET_MD_BATCH) into the batch.
+static size_t jinanet_md_fill(const jinanet_reader *rd, const jina_net_target_result *t, size_t from) {
+	size_t n = 0;
+	for (size_t j = from; j < t->metadata_len && n < JINANET_MD_BATCH; j++) {
+		const jina_net_metadata *e = rd != NULL ? rd->metadata(t, j) : jina_net_target_result_metadata(t, j);
+		if (e == NULL) break;
+		jina_net_metadata *d = &jinanet_md_batch[n++];
+		d->key = e->key != NULL ? e->key : "";
+		d->value = e->value_len == 0 ? NULL : e->value;
+		d->value_len = e->value_len;
+	}
+	return n;
+}
+
+// Target `index` of `r` (reader: NULL = the library's accessors) and its first metadata entries.
+// Every field of jina_net_target_result read by Go exists since version 0.2.0, the first with
+// struct_size, so any library of this soname has them.
+static jinanet_target_view jinanet_target(const void *reader, const jina_net_send_result *r, size_t index) {
+	const jinanet_reader *rd = reader;
+	jinanet_target_view v = {NULL, jinanet_md_batch, 0};
+	v.target = rd != NULL ? rd->target(r, index) : jina_net_send_result_target(r, index);
+	if (v.target != NULL) v.md_n = jinanet_md_fill(rd, v.target, 0);
+	return v;
+}
+
+// The target's metadata entries from index `from` on, for a target with more than JINANET_MD_BATCH.
+static jinanet_target_view jinanet_target_metadata(const void *reader, const jina_net_target_result *t, size_t from) {
+	jinanet_target_view v = {t, jinanet_md_batch, 0};
+	v.md_n = jinanet_md_fill(reader, t, from);
+	return v;
+}
 */
 import "C"
 
 import (
-	"strings"
 	"sync/atomic"
 	"unsafe"
 )
-
-// Metadata is gRPC trailing metadata: lower-case keys, values as on the wire (base64 for keys ending
-// in "-bin"), in the order received.
-type Metadata map[string][]string
-
-// Get returns the first value of key (case-insensitive), or "".
-func (m Metadata) Get(key string) string {
-	if v := m[strings.ToLower(key)]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
 
 // Response is the outcome of a send at one target (ALL polling: one per shard).
 type Response struct {
@@ -151,27 +186,35 @@ func (c *internCache) bytes(b []byte) string {
 
 func (c *internCache) str(p *C.char) string { return c.bytes(cStringBytes(p)) }
 
-// goMetadata copies the metadata of t (entries read in place, see goBytes).
-func goMetadata(t *C.jina_net_target_result, c *internCache) Metadata {
+// goMetadata copies the trailing metadata of the target of v (entries read in place, see goBytes).
+func goMetadata(reader unsafe.Pointer, v C.jinanet_target_view, c *internCache) Metadata {
+	t := v.target
 	n := int(t.metadata_len)
 	md := make(Metadata, n)
 	if n == 0 {
-		return md // t.metadata is NULL then
+		return md
 	}
-	entries := unsafe.Slice(t.metadata, n)
 	values := make([]string, n) // one array for the values of all keys (a repeated key appends)
-	for i := range entries {
-		e := &entries[i]
-		k := c.str(e.key)
-		v := c.bytes(cBytes(&e.value, e.value_len))
-		if vs, ok := md[k]; ok {
-			md[k] = append(vs, v)
-		} else {
-			values[i] = v
-			md[k] = values[i : i+1 : i+1] // full slice: an append copies, never overwrites a neighbour
+	i := 0
+	for {
+		entries := unsafe.Slice(v.md, int(v.md_n))
+		for j := range entries {
+			e := &entries[j]
+			k := c.str(e.key)
+			val := c.bytes(cBytes(&e.value, e.value_len))
+			if vs, ok := md[k]; ok {
+				md[k] = append(vs, val)
+			} else {
+				values[i] = val
+				md[k] = values[i : i+1 : i+1] // full slice: an append copies, never overwrites a neighbour
+			}
+			i++
 		}
+		if v.md_n < C.JINANET_MD_BATCH || i >= n {
+			return md
+		}
+		v = C.jinanet_target_metadata(reader, t, C.size_t(i)) // more entries than one batch holds
 	}
-	return md
 }
 
 // largeBody: from this size on, the goroutine polling a caller-driven pool keeps a response body in
@@ -186,14 +229,15 @@ const largeBody = 64 << 10
 // lent to SendView and freed (for the tests).
 var retainedBodies, materializedBodies, lentBodies int64
 
-// convertSendResult copies a C send result into Go memory (only valid during the callback). intern
-// (nil: none) reuses strings of earlier results; with it, or with retain, large bodies are retained,
-// not copied (see largeBody): the caller must materialize the responses, or lend and release them.
-func convertSendResult(r *C.jina_net_send_result, intern *internCache, retain bool) sendOutcome {
+// convertSendResult copies a C send result into Go memory (only valid during the callback), reading
+// it through the library's accessors (reader nil; the tests pass their own). It must run on one OS
+// thread from start to end (a callback does; see jinanet_target). intern (nil: none) reuses strings
+// of earlier results; with it, or with retain, large bodies are retained, not copied (see
+// largeBody): the caller must materialize the responses, or lend and release them.
+func convertSendResult(r *C.jina_net_send_result, reader unsafe.Pointer, intern *internCache, retain bool) sendOutcome {
 	var out sendOutcome
 	var firstFailed *Error
-	if n := int(r.targets_len); n > 0 { // r.targets is NULL when there are none
-		targets := unsafe.Slice(r.targets, n)
+	if n := int(r.targets_len); n > 0 {
 		var resps []Response
 		if n == 1 { // the usual case: the response and the slice in one allocation
 			one := new(struct {
@@ -208,15 +252,20 @@ func convertSendResult(r *C.jina_net_send_result, intern *internCache, retain bo
 				out.responses[i] = &resps[i]
 			}
 		}
-		for i := range targets {
-			t := &targets[i]
+		for i := 0; i < n; i++ {
+			v := C.jinanet_target(reader, r, C.size_t(i))
+			t := v.target
+			if t == nil { // fewer targets than targets_len said: not expected
+				out.responses = out.responses[:i]
+				break
+			}
 			resp := &resps[i]
 			*resp = Response{
 				Status:  Code(t.status),
 				Head:    bool(t.head),
 				Shard:   int(t.shard_id),
 				Address: intern.str(t.address),
-				Trailer: goMetadata(t, intern),
+				Trailer: goMetadata(reader, v, intern),
 			}
 			if (intern == nil && !retain) || t.response_len < largeBody ||
 				C.jina_net_send_result_retain_response(r, C.size_t(i), &resp.retained) != C.JINA_NET_OK {
@@ -312,7 +361,7 @@ func (resp *Response) freeRetained(counter *int64) {
 func convertResponse(r *C.jina_net_response) (*Response, error) {
 	var data *C.uint8_t
 	var n C.size_t
-	if err := call(func() uint32 { return uint32(C.jinanet_response_body(r, &data, &n)) }); err != nil {
+	if err := call(func() C.jina_net_result { return C.jinanet_response_body(r, &data, &n) }); err != nil {
 		return nil, err
 	}
 	resp := &Response{
@@ -330,8 +379,8 @@ func convertResponse(r *C.jina_net_response) (*Response, error) {
 		var key *C.char
 		var value *C.uint8_t
 		var vlen C.size_t
-		if err := call(func() uint32 {
-			return uint32(C.jinanet_response_metadata(r, i, &key, &value, &vlen))
+		if err := call(func() C.jina_net_result {
+			return C.jinanet_response_metadata(r, i, &key, &value, &vlen)
 		}); err != nil {
 			return nil, err
 		}

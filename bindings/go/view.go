@@ -21,6 +21,15 @@ func (p *Pool) SendView(ctx context.Context, req Request, target Target,
 	return lendTo(view, p.send(ctx, "SendView", req, target, SendOptions{}, true))
 }
 
+// SendViewWithOptions is SendView with per-send options (as SendWithOptions).
+func (p *Pool) SendViewWithOptions(ctx context.Context, req Request, target Target, opts SendOptions,
+	view func(resps []*Response, err error) error) error {
+	if view == nil {
+		return newError(CodeInvalidArgument, "SendViewWithOptions: view is nil")
+	}
+	return lendTo(view, p.send(ctx, "SendViewWithOptions", req, target, opts, true))
+}
+
 // lendTo calls view with out, its retained bodies lent, and frees them when view returns or panics.
 func lendTo(view func(resps []*Response, err error) error, out sendOutcome) error {
 	defer out.release()

@@ -76,9 +76,13 @@ pub unsafe extern "C" fn jina_net_pool_send_owned_ex(
     boundary("jina_net_pool_send_owned_ex", || {
         let free = free_fn.ok_or_else(|| Failure::null("free_fn"))?;
         // SAFETY: NULL or a valid struct (caller's promise).
-        let o = unsafe { send_options(options) }?;
+        let o = unsafe { send_options(options) };
+        // The buffers are taken before anything else can fail, so that every failure frees them.
+        let kind = o.as_ref().map_or(0, |o| o.kind);
         // SAFETY: as documented.
-        let requests = unsafe { owned_requests(o.kind, requests_ptr, requests_len, free, free_ctx) }?;
+        let requests = unsafe { owned_requests(kind, requests_ptr, requests_len, free, free_ctx) };
+        let o = o?; // refused options: `requests` is dropped, its buffers freed
+        let requests = requests?;
         let call = SendCall {
             pool,
             requests,
