@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod c_abi;
+pub mod process;
 
 use jina_net::proto::{DataRequestProto, HeaderProto};
 use jina_net::Request;
