@@ -155,6 +155,15 @@ fn raiser(name: &str) -> Spec {
     }
 }
 
+/// A worker whose executor computes for 9 s on `/sleep` (a synchronous method).
+fn sleeper(name: &str) -> Spec {
+    Spec {
+        role: "worker",
+        name: name.into(),
+        args: vec!["--uses".into(), "Sleeper".into()],
+    }
+}
+
 /// A head whose ACTIVATE registers workers into deployment `worker` (jina's default).
 fn head(name: &str, polling: &str) -> Spec {
     Spec {
@@ -246,6 +255,28 @@ fn listening_on(port: u16) -> Vec<String> {
             }
         }
     }
+    found
+}
+
+/// The local ports of the established TCP connections to `port` on this machine.
+fn connections_to(port: u16) -> Vec<u16> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[3] != "01" {
+                continue;
+            }
+            let port_of = |c: &str| c.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if port_of(cols[2]) == Some(port) {
+                found.extend(port_of(cols[1]));
+            }
+        }
+    }
+    found.sort_unstable();
     found
 }
 
@@ -852,6 +883,97 @@ fn request_metadata_leaves_a_jina_workers_answer_byte_identical() {
         "the same trailing metadata"
     );
     assert_eq!(doc_ids(&with.targets[0].body), ["a", "b", "from-w"], "the executor ran");
+}
+
+/// One data request to `/sleep` through a pool of the Rust API with these channel and liveness
+/// settings: its result.
+fn long_call(address: &str, keepalive: Duration, liveness: jina_net::LivenessPolicy) -> jina_net::Result<jina_net::Response> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut options = jina_net::PoolOptions::default();
+        options.connection.channel.http2_keepalive = Some(jina_net::Http2Keepalive {
+            interval: keepalive,
+            timeout: Duration::from_secs(20),
+        });
+        options.connection.liveness = liveness;
+        options.retry = jina_net::RetryPolicy::none();
+        let pool = jina_net::ConnectionPool::new(options);
+        pool.add_connection("sleeper", address, false, None).unwrap();
+        let request = jina_net::Request::data(data_request("long", "/sleep", &["a"]));
+        let options = jina_net::SendOptions {
+            endpoint: Some("/sleep"),
+            ..Default::default()
+        };
+        let send = pool.send_request(request, "sleeper", jina_net::To::AnyShard, &options).unwrap();
+        send.await.remove(0).result
+    })
+}
+
+#[test]
+fn a_long_executor_call_is_not_killed_by_the_servers_ping_policy() {
+    let env = interop_env!("a_long_executor_call_is_not_killed_by_the_servers_ping_policy");
+    let rts = start(&env, &[sleeper("s")]);
+    let address = rts[0].addr();
+    // HTTP/2 keepalive every 2 s while the call is outstanding (gRPC's server allows a PING every
+    // 5 min while it sends nothing, and sends GOAWAY too_many_pings after 2 strikes), with liveness
+    // probes after 1 s of silence: each probe is answered at once, which proves the runtime alive
+    // and resets the server's strikes, so the 9 s call completes.
+    let probes = jina_net::LivenessPolicy {
+        probe_after: Some(Duration::from_secs(1)),
+        probe_timeout: Duration::from_secs(5),
+        fail_over_unanswered: false,
+    };
+    let started = Instant::now();
+    let r = long_call(&address, Duration::from_secs(2), probes).expect("the long call completes");
+    assert!(started.elapsed() >= Duration::from_secs(9));
+    assert_eq!(doc_ids(&r.body), ["a"]);
+    // The same PINGs without probes: the server counts strikes and ends the connection (what a naive
+    // keepalive does to long executor calls), so the probes are what keeps the call alive.
+    let e = long_call(&address, Duration::from_secs(2), jina_net::LivenessPolicy::off())
+        .expect_err("too_many_pings");
+    let message = e.to_string();
+    assert!(message.contains("Unavailable") && message.contains("Too many pings"), "{message}");
+    // And with the library's defaults (PINGs every 5 min, probes after 2 s), the call completes too.
+    long_call(&address, Duration::from_secs(300), jina_net::LivenessPolicy::default()).expect("defaults");
+}
+
+#[test]
+fn an_idle_connection_is_not_killed_by_the_servers_ping_policy() {
+    let env = interop_env!("an_idle_connection_is_not_killed_by_the_servers_ping_policy");
+    let rts = start(&env, &[worker("w")]);
+    let address = rts[0].addr();
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        // PINGs every 2 s while calls are outstanding: an idle connection gets none, so the server's
+        // strikes never start, and the connection stays up for the next call.
+        let mut options = jina_net::PoolOptions::default();
+        options.connection.channel.http2_keepalive = Some(jina_net::Http2Keepalive {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(20),
+        });
+        let pool = jina_net::ConnectionPool::new(options);
+        pool.add_connection("w", &address, false, None).unwrap();
+        let send = |id: &'static str| {
+            let pool = pool.clone();
+            async move {
+                let request = jina_net::Request::data(data_request(id, "/", &["a"]));
+                pool.send_request(request, "w", jina_net::To::AnyShard, &jina_net::SendOptions::default())
+                    .unwrap()
+                    .await
+                    .remove(0)
+                    .result
+                    .expect("answered")
+            }
+        };
+        send("first").await;
+        let before = connections_to(port);
+        assert_eq!(before.len(), 1, "one connection to the worker: {before:?}");
+        tokio::time::sleep(Duration::from_secs(8)).await; // 4 keepalive intervals, idle
+        assert_eq!(connections_to(port), before, "the idle connection is still up");
+        send("after-idle").await;
+        assert_eq!(connections_to(port), before, "and carries the next call");
+    });
 }
 
 #[test]

@@ -41,3 +41,17 @@ class Raiser(Executor):
     @requests
     def boom(self, docs: DocumentArray, **kwargs):
         raise ValueError('boom from ' + self.runtime_args.name, 42)
+
+
+class Sleeper(Executor):
+    """Computes for a long time in a synchronous method (``time.sleep``) on ``/sleep``: 9 s, longer than
+    several HTTP/2 keepalive intervals of the test. Other endpoints answer at once."""
+
+    @requests(on='/sleep')
+    def sleep(self, docs: DocumentArray, **kwargs):
+        import time
+
+        time.sleep(9)
+        for d in docs:
+            d.tags['slept'] = self.runtime_args.name
+        return docs
