@@ -82,7 +82,7 @@
 /**
  * Patch version.
  */
-#define JINA_NET_VERSION_PATCH 0
+#define JINA_NET_VERSION_PATCH 1
 
 /**
  * The outcome of a call (and of each target of a send): an `int32_t` in every C ABI.

@@ -47,8 +47,7 @@ pub use oneshot::{send_request_async, send_request_sync, send_requests_sync, One
 pub use pick::{Pick, ReplicaList};
 pub use policy::{
     default_grpc_options, Balance, ChannelOptions, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit,
-    LivenessPolicy, OutlierPolicy, RetryBudgetPolicy,
-    PeakEwmaConfig, PoolOptions, RetryPolicy, TlsOptions,
+    LivenessPolicy, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy, TlsOptions,
 };
 pub use pool::{ConnectionPool, Polling, Route, RoutedSend, SendOptions, TargetResult, To};
 pub use pool_factory::create_connection_pool;

@@ -1,6 +1,10 @@
 //! The fault test: a long stream of sends through the C ABI while replicas are killed (SIGKILL) and
-//! restarted at random, with at least one live replica per shard at every moment. Every send must
-//! complete exactly once, none lost or doubled, and none may fail. Replicas are separate
+//! restarted, or frozen (SIGSTOP: the process hangs, its connections stay open) and thawed, at random,
+//! with at least one live, answering replica per shard at every moment. Every send must complete
+//! exactly once, none lost or doubled. None may fail, except a send not marked idempotent whose call
+//! was pending on a replica when it froze: it ends with UNAVAILABLE "stopped answering" (it may have
+//! been received, so it is not run again); those are counted and their message checked. Idempotent
+//! sends (a third of them) go on to a live replica and never fail. Replicas are separate
 //! `jina-net-test-server` processes (`cargo build --workspace` builds it). The number of sends is
 //! `JINA_NET_FAULT_SENDS` (default 100000); the run is bounded in time.
 
@@ -16,7 +20,8 @@ use jina_net::ffi::completion::jina_net_send_result;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
 use jina_net::ffi::result::jina_net_result::{self, JINA_NET_OK};
-use jina_net::ffi::send::*;
+use jina_net::ffi::send_ex::jina_net_pool_send_ex;
+use jina_net::ffi::send_options::{jina_net_send_options, jina_net_send_options_init};
 use prost::Message;
 
 fn server_binary() -> std::path::PathBuf {
@@ -37,6 +42,8 @@ struct Replica {
     shard: u32,
     port: u16,
     child: Option<Child>,
+    /// Frozen (SIGSTOP) until then.
+    frozen_until: Option<Instant>,
 }
 
 impl Replica {
@@ -46,9 +53,32 @@ impl Replica {
             shard,
             port,
             child: None,
+            frozen_until: None,
         };
         r.restart();
         r
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: sending a signal to our own child process.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
+    fn freeze(&mut self, until: Instant) {
+        self.signal(libc::SIGSTOP);
+        self.frozen_until = Some(until);
+    }
+
+    fn thaw(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.frozen_until = None;
+    }
+
+    /// Running and answering.
+    fn serving(&self) -> bool {
+        self.alive() && self.frozen_until.is_none()
     }
 
     /// Starts the process (port 0 = any, remembered for restarts) and waits until it listens.
@@ -85,6 +115,7 @@ impl Replica {
     }
 
     fn kill(&mut self) {
+        self.frozen_until = None;
         if let Some(mut child) = self.child.take() {
             // SAFETY: sending a signal to our own child process.
             unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
@@ -110,6 +141,8 @@ impl Drop for Replica {
 struct Ledger {
     completions: Vec<AtomicU32>,
     failures: AtomicU64,
+    /// Failures of sends not marked idempotent whose replica froze under them.
+    frozen_failures: AtomicU64,
     first_failure: Mutex<Option<String>>,
     in_flight: Mutex<usize>,
     cv: Condvar,
@@ -120,15 +153,25 @@ unsafe extern "C" fn on_done(user_data: *mut c_void, result: *const jina_net_sen
     let r = unsafe { &*result };
     ledger.completions[*index].fetch_add(1, Ordering::SeqCst);
     if r.status != JINA_NET_OK {
-        ledger.failures.fetch_add(1, Ordering::SeqCst);
         let msg = unsafe { std::ffi::CStr::from_ptr(r.error_message) }
             .to_string_lossy()
             .into_owned();
-        ledger.first_failure.lock().unwrap().get_or_insert(msg);
+        let idempotent = is_idempotent(*index);
+        if !idempotent && msg.contains("gRPC Unavailable: the replica stopped answering") {
+            ledger.frozen_failures.fetch_add(1, Ordering::SeqCst);
+        } else {
+            ledger.failures.fetch_add(1, Ordering::SeqCst);
+            ledger.first_failure.lock().unwrap().get_or_insert(msg);
+        }
     }
     let mut n = ledger.in_flight.lock().unwrap();
     *n -= 1;
     ledger.cv.notify_all();
+}
+
+/// Which sends are marked idempotent (a third of them).
+fn is_idempotent(index: usize) -> bool {
+    index % 3 == 0
 }
 
 /// Tiny xorshift for the chaos schedule.
@@ -179,8 +222,10 @@ fn sends_survive_random_kills_and_restarts() {
     // chaos: kill a random replica whose shard keeps another live one, restart it a little later
     let stop = Arc::new(AtomicBool::new(false));
     let (kills, restarts) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let freezes = Arc::new(AtomicU64::new(0));
     let chaos = {
         let (replicas, stop, kills, restarts) = (replicas.clone(), stop.clone(), kills.clone(), restarts.clone());
+        let freezes = freezes.clone();
         std::thread::spawn(move || {
             let mut seed = 0x2545_f491_4f6c_dd1d_u64;
             let mut down: Vec<(usize, Instant)> = Vec::new();
@@ -188,6 +233,11 @@ fn sends_survive_random_kills_and_restarts() {
                 std::thread::sleep(Duration::from_millis(20 + next(&mut seed) % 60));
                 let mut rs = replicas.lock().unwrap();
                 let now = Instant::now();
+                for r in rs.iter_mut() {
+                    if r.frozen_until.is_some_and(|t| t <= now) {
+                        r.thaw();
+                    }
+                }
                 down.retain(|(i, at)| {
                     if *at <= now {
                         rs[*i].restart();
@@ -199,11 +249,17 @@ fn sends_survive_random_kills_and_restarts() {
                 });
                 let victim = (next(&mut seed) % rs.len() as u64) as usize;
                 let shard = rs[victim].shard;
-                let live_in_shard = rs.iter().filter(|r| r.shard == shard && r.alive()).count();
-                if rs[victim].alive() && live_in_shard >= 2 {
-                    rs[victim].kill();
-                    kills.fetch_add(1, Ordering::SeqCst);
-                    down.push((victim, now + Duration::from_millis(50 + next(&mut seed) % 250)));
+                let serving_in_shard = rs.iter().filter(|r| r.shard == shard && r.serving()).count();
+                if rs[victim].serving() && serving_in_shard >= 2 {
+                    if next(&mut seed) % 4 == 0 {
+                        // a freeze: 0.3 to 2 s, longer than detection takes
+                        rs[victim].freeze(now + Duration::from_millis(300 + next(&mut seed) % 1700));
+                        freezes.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        rs[victim].kill();
+                        kills.fetch_add(1, Ordering::SeqCst);
+                        down.push((victim, now + Duration::from_millis(50 + next(&mut seed) % 250)));
+                    }
                 }
             }
         })
@@ -212,6 +268,7 @@ fn sends_survive_random_kills_and_restarts() {
     let ledger = Arc::new(Ledger {
         completions: (0..total).map(|_| AtomicU32::new(0)).collect(),
         failures: AtomicU64::new(0),
+        frozen_failures: AtomicU64::new(0),
         first_failure: Mutex::new(None),
         in_flight: Mutex::new(0),
         cv: Condvar::new(),
@@ -246,18 +303,18 @@ fn sends_survive_random_kills_and_restarts() {
         } else {
             (i % 2) as i64
         };
+        let mut so = unsafe { std::mem::zeroed::<jina_net_send_options>() };
+        unsafe { jina_net_send_options_init(&mut so, std::mem::size_of::<jina_net_send_options>()) };
+        so.shard_id = shard;
+        so.shards = polling;
+        so.idempotent = is_idempotent(i);
         let r: jina_net_result = unsafe {
-            jina_net_pool_send(
+            jina_net_pool_send_ex(
                 pool,
-                0,
                 &bytes,
                 1,
                 dep.as_ptr(),
-                false,
-                shard,
-                polling,
-                std::ptr::null(),
-                0,
+                &so,
                 Some(on_done),
                 context as *const _ as *mut c_void,
                 std::ptr::null_mut(),
@@ -288,17 +345,20 @@ fn sends_survive_random_kills_and_restarts() {
     let lost = counts.iter().filter(|&&c| c == 0).count();
     let doubled = counts.iter().filter(|&&c| c > 1).count();
     let failed = ledger.failures.load(Ordering::SeqCst);
+    let frozen_failed = ledger.frozen_failures.load(Ordering::SeqCst);
     println!(
         "fault test: {total} sends in {:.1} s ({:.0}/s), {once} completed exactly once, {lost} lost, {doubled} doubled, \
-         {failed} failed, {refused} refused; {} kills, {} restarts",
+         {failed} failed, {frozen_failed} not idempotent and ended by a freeze, {refused} refused; {} kills, {} restarts, {} freezes",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         kills.load(Ordering::SeqCst),
-        restarts.load(Ordering::SeqCst)
+        restarts.load(Ordering::SeqCst),
+        freezes.load(Ordering::SeqCst)
     );
     assert_eq!(refused, 0);
     assert_eq!((lost, doubled), (0, 0));
     assert_eq!(once, total);
     assert_eq!(failed, 0, "first failure: {:?}", ledger.first_failure.lock().unwrap());
     assert!(kills.load(Ordering::SeqCst) > 10, "the replicas were really killed");
+    assert!(freezes.load(Ordering::SeqCst) > 2, "the replicas were really frozen");
 }

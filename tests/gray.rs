@@ -100,7 +100,11 @@ async fn a_frozen_replica_is_detected_its_calls_end_and_it_is_used_again_after_i
     let (a, b) = tokio::join!(send(&pool, "n1", false), send(&pool, "n2", false));
     let waited = started.elapsed();
     let failed: Vec<_> = [a, b].into_iter().filter_map(|r| r.err()).collect();
-    assert_eq!(failed.len(), 1, "the send that went to the frozen replica fails, the other succeeds");
+    assert_eq!(
+        failed.len(),
+        1,
+        "the send that went to the frozen replica fails, the other succeeds"
+    );
     let message = failed[0].to_string();
     assert!(
         message.contains(&frozen.address) && message.contains("stopped answering") && message.contains("Unavailable"),
@@ -121,12 +125,18 @@ async fn a_frozen_replica_is_detected_its_calls_end_and_it_is_used_again_after_i
         let r = send(&pool, &format!("after{i}"), false).await.unwrap();
         assert_eq!(trailer(&r, "replica").as_deref(), Some("live"));
     }
-    assert!(quick.elapsed() < Duration::from_secs(1), "no send waits on the frozen replica");
+    assert!(
+        quick.elapsed() < Duration::from_secs(1),
+        "no send waits on the frozen replica"
+    );
     // An idempotent send pending on a replica that freezes goes on to the live one.
     frozen.thaw();
     let back = Instant::now();
     while frozen_replica.health().is_unresponsive() {
-        assert!(back.elapsed() < Duration::from_secs(5), "the thawed replica answers a probe again");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the thawed replica answers a probe again"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut seen_frozen = false;
@@ -198,7 +208,10 @@ async fn an_attempt_timeout_moves_idempotent_sends_on_and_ejects_the_slow_replic
         }
     }
     let message = timed_out.expect("one of two sends went to the slow replica");
-    assert!(message.contains("attempt timeout") && message.contains("DeadlineExceeded"), "{message}");
+    assert!(
+        message.contains("attempt timeout") && message.contains("DeadlineExceeded"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

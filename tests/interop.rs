@@ -887,8 +887,16 @@ fn request_metadata_leaves_a_jina_workers_answer_byte_identical() {
 
 /// One data request to `/sleep` through a pool of the Rust API with these channel and liveness
 /// settings: its result.
-fn long_call(address: &str, keepalive: Duration, liveness: jina_net::LivenessPolicy) -> jina_net::Result<jina_net::Response> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+fn long_call(
+    address: &str,
+    keepalive: Duration,
+    liveness: jina_net::LivenessPolicy,
+) -> jina_net::Result<jina_net::Response> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut options = jina_net::PoolOptions::default();
         options.connection.channel.http2_keepalive = Some(jina_net::Http2Keepalive {
@@ -904,7 +912,9 @@ fn long_call(address: &str, keepalive: Duration, liveness: jina_net::LivenessPol
             endpoint: Some("/sleep"),
             ..Default::default()
         };
-        let send = pool.send_request(request, "sleeper", jina_net::To::AnyShard, &options).unwrap();
+        let send = pool
+            .send_request(request, "sleeper", jina_net::To::AnyShard, &options)
+            .unwrap();
         send.await.remove(0).result
     })
 }
@@ -929,10 +939,12 @@ fn a_long_executor_call_is_not_killed_by_the_servers_ping_policy() {
     assert_eq!(doc_ids(&r.body), ["a"]);
     // The same PINGs without probes: the server counts strikes and ends the connection (what a naive
     // keepalive does to long executor calls), so the probes are what keeps the call alive.
-    let e = long_call(&address, Duration::from_secs(2), jina_net::LivenessPolicy::off())
-        .expect_err("too_many_pings");
+    let e = long_call(&address, Duration::from_secs(2), jina_net::LivenessPolicy::off()).expect_err("too_many_pings");
     let message = e.to_string();
-    assert!(message.contains("Unavailable") && message.contains("Too many pings"), "{message}");
+    assert!(
+        message.contains("Unavailable") && message.contains("Too many pings"),
+        "{message}"
+    );
     // And with the library's defaults (PINGs every 5 min, probes after 2 s), the call completes too.
     long_call(&address, Duration::from_secs(300), jina_net::LivenessPolicy::default()).expect("defaults");
 }
@@ -943,7 +955,11 @@ fn an_idle_connection_is_not_killed_by_the_servers_ping_policy() {
     let rts = start(&env, &[worker("w")]);
     let address = rts[0].addr();
     let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // PINGs every 2 s while calls are outstanding: an idle connection gets none, so the server's
         // strikes never start, and the connection stays up for the next call.

@@ -226,13 +226,7 @@ pub unsafe extern "C" fn jina_net_pool_options_init_resilient(
 ) -> jina_net_result {
     boundary("jina_net_pool_options_init_resilient", || {
         // SAFETY: the caller gives `struct_size` writable bytes.
-        unsafe {
-            write_sized(
-                options,
-                struct_size,
-                preset(&PoolOptions::resilient()),
-            )
-        }
+        unsafe { write_sized(options, struct_size, preset(&PoolOptions::resilient())) }
     })
 }
 

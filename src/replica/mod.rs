@@ -78,7 +78,11 @@ impl ReplicaConfig {
 /// jina's `create_async_channel_stub(address, tls, root_certificates)`: the `process_single_data`,
 /// `process_data` and `process_control` stubs of a replica, sharing one channel — here one
 /// [`Replica`] whose calls pick the method from the request kinds.
-pub fn create_async_channel_stub(address: &str, tls: bool, root_certificates_pem: Option<&[u8]>) -> Result<Arc<Replica>> {
+pub fn create_async_channel_stub(
+    address: &str,
+    tls: bool,
+    root_certificates_pem: Option<&[u8]>,
+) -> Result<Arc<Replica>> {
     let connection = ConnectionOptions {
         tls: TlsOptions {
             force: tls,
@@ -195,9 +199,7 @@ impl Replica {
         self.health.call_started();
         let liveness = &self.conns.options.liveness;
         if liveness.probe_after.is_some() && self.health.claim_monitor() {
-            self.conns
-                .runtime
-                .spawn(liveness::monitor(self.me.clone(), *liveness));
+            self.conns.runtime.spawn(liveness::monitor(self.me.clone(), *liveness));
         }
         let attempt_deadline = attempt_timeout.map(|t| Instant::now() + t);
         let (deadline, own) = match (options.deadline, attempt_deadline) {

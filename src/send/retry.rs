@@ -24,8 +24,8 @@ use crate::replica::{AttemptKind, CallGuard, Replica, Response};
 /// An attempt that got no answer always goes on to another replica.
 ///
 /// The budget (gRFC A6's token bucket, per head or shard) is kept per send, not per attempt: a send
-/// that succeeds (after a fail-over too) gives back `token_ratio`, a send that fails for good with a
-/// retryable status takes a token. A replica dying among live ones then costs no token (its sends
+/// that succeeds (after a fail-over too) gives back `token_ratio`, a send that fails for good although
+/// its failure could be retried takes a token. A replica dying among live ones then costs no token (its sends
 /// fail over and succeed, even a burst of them), while a brown-out, where sends keep failing, empties
 /// the bucket within a few sends and stops every retry, fail-over and hedge until sends succeed again.
 pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize, hedge: bool) -> Result<Response> {
@@ -75,8 +75,10 @@ pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize
             || !may_run_again
             || pick.budget.as_ref().is_some_and(|b| !b.allows_retry());
         if give_up {
-            if retryable {
-                // The send failed the way a brown-out fails sends: it costs the budget a token.
+            if retryable && may_run_again {
+                // The send failed although it could be retried: the way a brown-out fails sends. It
+                // costs the budget a token. (A send that may not run again says nothing about
+                // whether retrying helps.)
                 if let Some(b) = &pick.budget {
                     b.record(false);
                 }

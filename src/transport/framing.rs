@@ -94,7 +94,12 @@ impl ResponseMessage {
         }
         let declared = message_len(&self.partial, usize::MAX)?.map_or_else(
             || format!("{} of its 5 prefix bytes", self.partial.len()),
-            |len| format!("{} of the {len} bytes its prefix declared", self.partial.len() - PREFIX_LEN),
+            |len| {
+                format!(
+                    "{} of the {len} bytes its prefix declared",
+                    self.partial.len() - PREFIX_LEN
+                )
+            },
         );
         Err(Status::internal(format!(
             "protocol error: the response was truncated: the stream ended after {declared}"
@@ -139,12 +144,16 @@ fn code_of_http(status: http::StatusCode) -> Code {
 /// than 200 is mapped to a gRPC code (503 is `UNAVAILABLE`, so it is retried and failed over), and a
 /// `content-type` that is not `application/grpc[+...|;...]` is `UNKNOWN` naming it.
 pub(crate) fn check_response_head(status: http::StatusCode, headers: &http::HeaderMap) -> Result<(), Status> {
-    let content_type = headers.get(http::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
     let grpc = content_type.as_deref().is_some_and(|t| {
         t.strip_prefix("application/grpc")
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('+') || rest.starts_with(';'))
     });
-    let shown = content_type.as_deref().map_or_else(|| "no content-type".to_owned(), |t| format!("content-type {t:?}"));
+    let shown = content_type
+        .as_deref()
+        .map_or_else(|| "no content-type".to_owned(), |t| format!("content-type {t:?}"));
     if status != http::StatusCode::OK {
         return Err(Status::new(
             code_of_http(status),
@@ -332,7 +341,11 @@ mod tests {
         assert!(m.partial.capacity() <= RESERVE_AT_MOST + 64);
         let e = m.finish().unwrap_err();
         assert_eq!(e.code(), Code::Internal);
-        assert!(e.message().contains("truncated") && e.message().contains("10 of the 4294967295 bytes"), "{}", e.message());
+        assert!(
+            e.message().contains("truncated") && e.message().contains("10 of the 4294967295 bytes"),
+            "{}",
+            e.message()
+        );
         // Inside the prefix; nothing at all.
         let mut m = ResponseMessage::default();
         m.push(Bytes::from_static(&[0, 0]), 100).unwrap();

@@ -6,9 +6,9 @@ mod channel;
 mod framing;
 mod metadata;
 
-pub use call::CallOptions;
-pub(crate) use call::{unary, Call};
 #[doc(hidden)]
 pub use call::parse_response;
+pub use call::CallOptions;
+pub(crate) use call::{unary, Call};
 pub use channel::get_grpc_channel_on;
 pub use metadata::Metadata;

@@ -78,7 +78,9 @@ pub(crate) async fn serve(listener: TcpListener, kind: Hostile, record: Arc<Reco
         let _ = stream.set_nodelay(true);
         let record = record.clone();
         tokio::spawn(async move {
-            let Ok(mut conn) = h2::server::handshake(stream).await else { return };
+            let Ok(mut conn) = h2::server::handshake(stream).await else {
+                return;
+            };
             while let Some(Ok((request, respond))) = conn.accept().await {
                 let record = record.clone();
                 tokio::spawn(handle(request, respond, kind, record));
@@ -87,7 +89,12 @@ pub(crate) async fn serve(listener: TcpListener, kind: Hostile, record: Arc<Reco
     }
 }
 
-async fn handle(request: http::Request<RecvStream>, mut respond: SendResponse<Bytes>, kind: Hostile, record: Arc<Record>) {
+async fn handle(
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    kind: Hostile,
+    record: Arc<Record>,
+) {
     record.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     record
         .headers

@@ -39,8 +39,8 @@ use tonic::{Request, Response, Status};
 mod headers;
 mod hostile;
 mod trailers;
-pub use hostile::Hostile;
 pub use headers::{HeadersLayer, SeenHeaders};
+pub use hostile::Hostile;
 pub use trailers::{Trailers, TrailersLayer};
 
 /// What a server does.
