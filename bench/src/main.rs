@@ -14,11 +14,15 @@
 //! jina-net-bench scale replicas=N routes=M                         pool scale (RESULT line)
 //! jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]
 //!                                     round robin vs p2c, limits, hedging (markdown table)
+//! jina-net-bench freeze [replicas=2,4] [inflight=16,256] [before_s=2] [freeze_s=10] [after_s=3] [brownout_s=5]
+//!                                     a replica frozen (SIGSTOP) under load; a brown-out with and
+//!                                     without the retry budget (markdown tables)
 //! ```
 
 mod balance;
 mod chart;
 mod clients;
+mod freeze;
 mod runner;
 mod scale;
 mod stats;
@@ -29,6 +33,7 @@ fn usage() -> ! {
     eprintln!("       jina-net-bench client kind=tonic|pool addrs=A[,B..] polling=any|all payload=FILE inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none]");
     eprintln!("       jina-net-bench scale replicas=N routes=M");
     eprintln!("       jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]");
+    eprintln!("       jina-net-bench freeze [replicas=2,4] [inflight=16,256] [before_s=2] [freeze_s=10] [after_s=3] [brownout_s=5]");
     std::process::exit(2)
 }
 
@@ -39,6 +44,7 @@ fn main() {
         Some("client") => clients::main(&args[1..]),
         Some("scale") => scale::main(&args[1..]),
         Some("balance") => balance::main(&args[1..]),
+        Some("freeze") => freeze::main(&args[1..]),
         _ => usage(),
     }
 }
