@@ -1,6 +1,11 @@
 //! Replica addresses as jina writes them: `host:port`, `[v6]:port`, `grpc://host:port` (plaintext),
 //! `https://host:port` and `grpcs://host:port` (TLS). The key a replica is known by is the `host:port`
 //! part, so `https://h:1` and `h:1` are the same replica (jina 3.1 could store the former twice).
+//!
+//! Beyond jina, gRPC's naming: `unix:path` and `unix:///absolute/path` (a Unix domain socket, keyed
+//! and shown as given), and `dns:///host:port` (also `dns:host:port`): a name whose every A/AAAA
+//! record becomes a replica of its own, re-resolved while the pool lives (a plain `host:port` is one
+//! replica, resolved when it connects).
 
 use std::fmt;
 
@@ -13,6 +18,18 @@ pub struct Address {
     port: u16,
     tls: bool,
     key: String,
+    kind: Kind,
+}
+
+/// What an address names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// One TCP endpoint (`host` resolved when it connects).
+    Tcp,
+    /// A Unix domain socket at `host` (the path).
+    Unix,
+    /// Every address `host` resolves to (`dns:///host:port`).
+    Dns,
 }
 
 impl Address {
@@ -22,6 +39,40 @@ impl Address {
             address: input.to_owned(),
             reason,
         };
+        if let Some(rest) = input.strip_prefix("unix:") {
+            // unix:path, or unix:///absolute (gRPC's naming); unix://authority/path is not one of them.
+            let path = match rest.strip_prefix("//") {
+                Some(abs) if abs.starts_with('/') => abs,
+                Some(_) => return Err(err("unix:// needs an absolute path: unix:///path (or unix:path)")),
+                None => rest,
+            };
+            if path.is_empty() || path.contains('\0') || path.chars().any(char::is_control) {
+                return Err(err("empty or invalid unix socket path"));
+            }
+            return Ok(Address {
+                host: path.to_owned(),
+                port: 0,
+                tls: false,
+                key: input.to_owned(),
+                kind: Kind::Unix,
+            });
+        }
+        if let Some(rest) = input.strip_prefix("dns:") {
+            // dns:///host:port, dns:host:port (no authority: the system's resolver)
+            let target = match rest.strip_prefix("//") {
+                Some(after) => after
+                    .strip_prefix('/')
+                    .ok_or_else(|| err("dns:// with an authority is not supported: use dns:///host:port"))?,
+                None => rest,
+            };
+            let mut a = Address::parse(target).map_err(|_| err("dns: needs host:port"))?;
+            if a.kind != Kind::Tcp || a.tls || target.contains("://") {
+                return Err(err("dns: needs host:port"));
+            }
+            a.kind = Kind::Dns;
+            a.key = format!("dns:///{}", a.key);
+            return Ok(a);
+        }
         let (tls, rest) = match input.split_once("://") {
             None => (false, input),
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
@@ -75,15 +126,34 @@ impl Address {
             port,
             tls,
             key,
+            kind: Kind::Tcp,
         })
     }
 
-    /// The host (without brackets for IPv6).
+    /// What the address names: a TCP endpoint, a Unix socket, or the records of a DNS name.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The address of one resolved record of a `dns:` address: `ip:port`, TLS as the name's.
+    pub(crate) fn resolved(&self, ip: std::net::IpAddr) -> Address {
+        let host = ip.to_string();
+        let key = std::net::SocketAddr::new(ip, self.port).to_string();
+        Address {
+            host,
+            port: self.port,
+            tls: self.tls,
+            key,
+            kind: Kind::Tcp,
+        }
+    }
+
+    /// The host (without brackets for IPv6); the path of a Unix socket.
     pub fn host(&self) -> &str {
         &self.host
     }
 
-    /// The port.
+    /// The port (0 for a Unix socket).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -93,14 +163,26 @@ impl Address {
         self.tls
     }
 
-    /// `host:port` (`[v6]:port`): the key a replica is known by.
+    /// `host:port` (`[v6]:port`), `unix:...` as given, `dns:///host:port`: the key a replica is known by.
     pub fn key(&self) -> &str {
         &self.key
     }
 
     /// The URI tonic connects to.
     pub(crate) fn uri(&self, tls: bool) -> String {
-        format!("{}://{}", if tls { "https" } else { "http" }, self.key)
+        match self.kind {
+            Kind::Unix => format!("unix:{}", self.host),
+            _ => format!("{}://{}", if tls { "https" } else { "http" }, self.host_port()),
+        }
+    }
+
+    /// `host:port` (`[v6]:port`).
+    fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -138,6 +220,28 @@ mod tests {
             Address::parse("h:1").unwrap().key()
         );
         assert_eq!(Address::parse("grpc://[::1]:9").unwrap().uri(false), "http://[::1]:9");
+        for (given, path) in [
+            ("unix:/tmp/w.sock", "/tmp/w.sock"),
+            ("unix:///tmp/w.sock", "/tmp/w.sock"),
+            ("unix:rel.sock", "rel.sock"),
+        ] {
+            let a = Address::parse(given).unwrap();
+            assert_eq!(
+                (a.kind(), a.host(), a.key()),
+                (Kind::Unix, path, given),
+                "keyed as given"
+            );
+            assert_eq!(a.uri(false), format!("unix:{path}"));
+        }
+        let d = Address::parse("dns:///workers.svc:8080").unwrap();
+        assert_eq!(
+            (d.kind(), d.host(), d.port(), d.key()),
+            (Kind::Dns, "workers.svc", 8080, "dns:///workers.svc:8080")
+        );
+        assert_eq!(Address::parse("dns:w:1").unwrap().key(), "dns:///w:1");
+        let r = d.resolved("127.0.0.2".parse().unwrap());
+        assert_eq!((r.kind(), r.key()), (Kind::Tcp, "127.0.0.2:8080"));
+        assert_eq!(d.resolved("::1".parse().unwrap()).key(), "[::1]:8080");
     }
 
     #[test]
@@ -162,6 +266,12 @@ mod tests {
             "user@h:1",
             "h h:1",
             "grpc://h",
+            "unix:",
+            "unix://host/path",
+            "dns://8.8.8.8/h:1",
+            "dns:///h",
+            "dns:///unix:/x",
+            "dns:https://h:1",
         ] {
             let e = Address::parse(bad).unwrap_err();
             assert!(matches!(e, Error::InvalidAddress { .. }), "{bad:?} -> {e}");

@@ -40,10 +40,13 @@ pub struct RpcError {
     pub attempts: u32,
     /// Metadata that came with the error status (e.g. `is-error`).
     pub metadata: MetadataMap,
+    /// The call failed in the TLS handshake (the message says how).
+    pub tls: bool,
 }
 
 impl RpcError {
     pub(crate) fn from_status(address: &str, status: &tonic::Status, attempts: u32) -> Self {
+        use std::error::Error as _;
         RpcError {
             deployment: None,
             replica_set: None,
@@ -52,6 +55,7 @@ impl RpcError {
             message: status.message().to_owned(),
             attempts,
             metadata: status.metadata().clone(),
+            tls: status.source().is_some_and(|s| s.is::<TlsFailure>()),
         }
     }
 }
@@ -72,6 +76,18 @@ impl fmt::Display for RpcError {
     }
 }
 
+/// The source of a call's status when the call failed in the TLS handshake.
+#[derive(Debug)]
+pub(crate) struct TlsFailure;
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TLS handshake failed")
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
 /// Everything that can go wrong in libjina_net.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -83,6 +99,14 @@ pub enum Error {
         address: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A `dns:` address whose name does not resolve.
+    #[error("invalid address {address:?}: the name does not resolve: {reason}")]
+    Unresolved {
+        /// The address as given.
+        address: String,
+        /// What the resolver said.
+        reason: String,
     },
     /// A host name that is neither an IP address nor `localhost` (see `host_is_local`).
     #[error("invalid host {host:?}: {reason}")]
@@ -150,6 +174,18 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Replicas that did not answer within the time `wait_ready` was given.
+    #[error("not ready after {waited:?}: {}", replicas.join("; "))]
+    NotReady {
+        /// The time waited.
+        waited: std::time::Duration,
+        /// Each replica that did not answer: deployment, head or shard, address, state.
+        replicas: Vec<String>,
+    },
+    /// TLS settings that cannot be used (PEM without a certificate, a certificate that does not
+    /// parse, a key that is not one).
+    #[error("TLS setup: {0}")]
+    TlsSetup(String),
     /// The pool was closed before or while the operation ran.
     #[error("connection pool closed")]
     PoolClosed,
@@ -180,7 +216,9 @@ impl Error {
     pub fn address(&self) -> Option<&str> {
         match self {
             Error::Rpc(e) => Some(&e.address),
-            Error::InvalidAddress { address, .. } | Error::Tls { address, .. } => Some(address),
+            Error::InvalidAddress { address, .. } | Error::Unresolved { address, .. } | Error::Tls { address, .. } => {
+                Some(address)
+            }
             _ => None,
         }
     }

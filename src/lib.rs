@@ -46,12 +46,13 @@ pub use host::{host_is_local, is_remote_local_connection};
 pub use oneshot::{send_request_async, send_request_sync, send_requests_sync, OneShotOptions};
 pub use pick::{Pick, ReplicaList};
 pub use policy::{
-    default_grpc_options, Balance, ChannelOptions, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit,
-    LivenessPolicy, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy, TlsOptions,
+    default_grpc_options, Balance, ChannelOptions, Compression, ConnectionOptions, HedgePolicy, Http2Keepalive,
+    InFlightLimit, LivenessPolicy, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy,
+    TlsIdentity, TlsOptions,
 };
-pub use pool::{ConnectionPool, Polling, Route, RoutedSend, SendOptions, TargetResult, To};
+pub use pool::{AddOptions, ConnectionPool, Polling, Resolver, Route, RoutedSend, SendOptions, TargetResult, To};
 pub use pool_factory::create_connection_pool;
-pub use replica::{create_async_channel_stub, Replica, ReplicaConfig, Response};
+pub use replica::{create_async_channel_stub, Replica, ReplicaConfig, ReplicaState, Response};
 pub use request::{Request, RequestKind};
 pub use runtime::DrivenRuntime;
 pub use transport::{CallOptions, Metadata};

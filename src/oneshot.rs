@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::{Error, Result};
-use crate::policy::{ChannelOptions, ConnectionOptions, RetryPolicy, TlsOptions};
+use crate::policy::{ChannelOptions, ConnectionOptions, RetryPolicy, TlsIdentity, TlsOptions};
 use crate::replica::{Replica, Response};
 use crate::request::Request;
 use crate::runtime;
@@ -26,6 +26,10 @@ pub struct OneShotOptions {
     pub tls: bool,
     /// PEM root certificates to trust instead of the system roots.
     pub root_certificates_pem: Option<Vec<u8>>,
+    /// The client's identity for mutual TLS.
+    pub identity: Option<TlsIdentity>,
+    /// The name the server's certificate must carry instead of the target's host.
+    pub tls_server_name: Option<String>,
     /// The `endpoint` metadata of data requests.
     pub endpoint: Option<String>,
     /// Channel options (default: jina's unlimited message sizes).
@@ -38,6 +42,8 @@ fn open(target: &str, options: &OneShotOptions) -> Result<Arc<Replica>> {
         tls: TlsOptions {
             force: options.tls,
             root_certificates_pem: options.root_certificates_pem.clone(),
+            identity: options.identity.clone(),
+            server_name: options.tls_server_name.clone(),
         },
         ..Default::default()
     };

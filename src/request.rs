@@ -77,6 +77,8 @@ enum Body {
     /// Several `DataRequestProto`s sent as one `DataRequestListProto { repeated requests = 1; }`:
     /// framed while being written, so the requests are not copied into a list first.
     List(Arc<[Bytes]>),
+    /// The message compressed, with the name of its `grpc-encoding` (`gzip`, `deflate`).
+    Compressed(&'static str, Bytes),
 }
 
 impl Payload {
@@ -111,9 +113,24 @@ impl Payload {
         }
     }
 
+    /// The payload compressed as `encoding` (a `grpc-encoding` name) into `bytes`.
+    pub(crate) fn compressed(encoding: &'static str, bytes: Bytes) -> Payload {
+        Payload {
+            body: Body::Compressed(encoding, bytes),
+        }
+    }
+
+    /// The `grpc-encoding` of a compressed payload.
+    pub(crate) fn encoding(&self) -> Option<&'static str> {
+        match &self.body {
+            Body::Compressed(e, _) => Some(e),
+            _ => None,
+        }
+    }
+
     pub(crate) fn encoded_len(&self) -> usize {
         match &self.body {
-            Body::Single(b) => b.len(),
+            Body::Single(b) | Body::Compressed(_, b) => b.len(),
             Body::List(parts) => parts.iter().map(|p| 1 + varint_len(p.len() as u64) + p.len()).sum(),
         }
     }
@@ -121,7 +138,7 @@ impl Payload {
     /// The payload's bytes as chunks, without copying them (a list's framing bytes are made here).
     pub(crate) fn push_chunks(&self, chunks: &mut std::collections::VecDeque<Bytes>) {
         match &self.body {
-            Body::Single(b) => chunks.push_back(b.clone()),
+            Body::Single(b) | Body::Compressed(_, b) => chunks.push_back(b.clone()),
             Body::List(parts) => {
                 for part in parts.iter() {
                     let mut framing = Vec::with_capacity(11);
@@ -136,7 +153,7 @@ impl Payload {
 
     pub(crate) fn write_to(&self, dst: &mut impl BufMut) {
         match &self.body {
-            Body::Single(b) => dst.put_slice(b),
+            Body::Single(b) | Body::Compressed(_, b) => dst.put_slice(b),
             Body::List(parts) => {
                 for part in parts.iter() {
                     dst.put_u8(0x0a); // field 1, length-delimited

@@ -184,7 +184,9 @@ async fn closed_loop(
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     state.started_ns[slot].store((t - epoch).as_nanos() as u64 + 1, Ordering::Relaxed);
-                    let send = pool.send_request(request.clone(), "d", To::AnyShard, &options).expect("route");
+                    let send = pool
+                        .send_request(request.clone(), "d", To::AnyShard, &options)
+                        .expect("route");
                     let result = send.await.remove(0).result;
                     let done = Instant::now();
                     state.started_ns[slot].store(0, Ordering::Relaxed);
@@ -222,7 +224,13 @@ async fn baseline(config: &Config, addresses: &[String], inflight: usize, second
     }
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
-    let run = tokio::spawn(closed_loop(pool.clone(), Loop::new(inflight), config.idempotent, epoch, stop.clone()));
+    let run = tokio::spawn(closed_loop(
+        pool.clone(),
+        Loop::new(inflight),
+        config.idempotent,
+        epoch,
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(1 + seconds)).await;
     stop.store(true, Ordering::SeqCst);
     let state = run.await.expect("loop");
@@ -250,7 +258,13 @@ async fn freeze_cell(config: &Config, processes: &[Process], inflight: usize, t:
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
     let watched = Loop::new(inflight);
-    let run = tokio::spawn(closed_loop(pool.clone(), watched.clone(), config.idempotent, epoch, stop.clone()));
+    let run = tokio::spawn(closed_loop(
+        pool.clone(),
+        watched.clone(),
+        config.idempotent,
+        epoch,
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(t.before)).await;
     processes[0].signal(libc::SIGSTOP);
     let frozen_at = Instant::now();
@@ -285,7 +299,11 @@ async fn freeze_cell(config: &Config, processes: &[Process], inflight: usize, t:
     );
     let first_error = state.first_error.lock().unwrap().clone();
     if let Some(e) = first_error {
-        eprintln!("    {} ({} replicas, {inflight} in flight): first error: {e}", config.name, processes.len());
+        eprintln!(
+            "    {} ({} replicas, {inflight} in flight): first error: {e}",
+            config.name,
+            processes.len()
+        );
     }
 }
 
@@ -296,11 +314,18 @@ async fn brownout(seconds: u64) {
     println!("|---|---|---|---|---|");
     for (name, budget) in [
         ("resilient preset without a retry budget", None),
-        ("resilient preset (retry budget 10 tokens, 0.1)", Some(RetryBudgetPolicy::default())),
+        (
+            "resilient preset (retry budget 10 tokens, 0.1)",
+            Some(RetryBudgetPolicy::default()),
+        ),
     ] {
         let mut servers = Vec::new();
         for i in 0..3 {
-            servers.push(TestServer::start(&format!("u{i}"), Role::Unavailable, 0).await.expect("server"));
+            servers.push(
+                TestServer::start(&format!("u{i}"), Role::Unavailable, 0)
+                    .await
+                    .expect("server"),
+            );
         }
         let pool = ConnectionPool::new(PoolOptions {
             retry_budget: budget,
@@ -310,7 +335,13 @@ async fn brownout(seconds: u64) {
             pool.add_connection("d", &s.address(), false, None).expect("add");
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let run = tokio::spawn(closed_loop(pool.clone(), Loop::new(16), false, Instant::now(), stop.clone()));
+        let run = tokio::spawn(closed_loop(
+            pool.clone(),
+            Loop::new(16),
+            false,
+            Instant::now(),
+            stop.clone(),
+        ));
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         stop.store(true, Ordering::SeqCst);
         let state = run.await.expect("loop");

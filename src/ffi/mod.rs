@@ -11,6 +11,7 @@
 //!   library runtime thread (or, for a caller-driven pool, on the thread polling it).
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+pub mod add;
 pub mod args;
 mod cancel;
 pub mod completion;
@@ -23,6 +24,7 @@ pub mod oneshot;
 pub mod poll;
 pub mod pool;
 pub mod pool_options;
+pub mod ready;
 pub mod requests;
 pub mod response;
 pub mod result;

@@ -8,6 +8,7 @@ use prost::Message;
 
 use super::args::{self, jina_net_bytes, out};
 use super::completion::{jina_net_send_callback, Completion, Outcome};
+use super::pool_options::{compression, identity};
 use super::requests::requests;
 use super::response::jina_net_response;
 use super::result::{boundary, jina_net_result, Failure};
@@ -18,6 +19,7 @@ use crate::proto::Command;
 use crate::replica::Response;
 use crate::request::Request;
 use crate::runtime;
+use crate::transport::check_tls;
 
 /// Options of the one-shot helpers (NULL = defaults). Initialise with
 /// `jina_net_oneshot_options_init(&o, sizeof o)`, then change what you need; `struct_size` says how
@@ -37,6 +39,19 @@ pub struct jina_net_oneshot_options {
     pub root_certificates_pem_len: usize,
     /// The `endpoint` metadata of data requests (NULL = none).
     pub endpoint: *const c_char,
+    // ---- 0.2.2: appended after 0.2.0 ----
+    /// A client certificate chain for mutual TLS, PEM (NULL = none); with `tls_private_key_pem`.
+    pub tls_cert_chain_pem: *const u8,
+    /// Length of `tls_cert_chain_pem`.
+    pub tls_cert_chain_pem_len: usize,
+    /// The private key of the client certificate, PEM (NULL = none).
+    pub tls_private_key_pem: *const u8,
+    /// Length of `tls_private_key_pem`.
+    pub tls_private_key_pem_len: usize,
+    /// The name the server's certificate must carry instead of the target's host (NULL = the host).
+    pub tls_server_name: *const c_char,
+    /// A `jina_net_compression` for the request (default NONE).
+    pub compression: u32,
 }
 
 // SAFETY: a `#[repr(C)]` struct starting with `struct_size`; integers, bools and pointers.
@@ -53,6 +68,12 @@ fn defaults() -> jina_net_oneshot_options {
         root_certificates_pem: std::ptr::null(),
         root_certificates_pem_len: 0,
         endpoint: std::ptr::null(),
+        tls_cert_chain_pem: std::ptr::null(),
+        tls_cert_chain_pem_len: 0,
+        tls_private_key_pem: std::ptr::null(),
+        tls_private_key_pem_len: 0,
+        tls_server_name: std::ptr::null(),
+        compression: 0,
     }
 }
 
@@ -87,15 +108,32 @@ unsafe fn oneshot_options(options: *const jina_net_oneshot_options) -> Result<On
             "root_certificates_pem",
         )
     }?;
-    // SAFETY: NULL or a NUL-terminated string.
-    let endpoint = unsafe { args::optional_string(o.endpoint, "endpoint") }?;
-    Ok(OneShotOptions {
+    // SAFETY: NULL or NUL-terminated strings; buffers of their lengths.
+    let (endpoint, chain, key, name) = unsafe {
+        (
+            args::optional_string(o.endpoint, "endpoint")?,
+            args::bytes(o.tls_cert_chain_pem, o.tls_cert_chain_pem_len, "tls_cert_chain_pem")?,
+            args::bytes(o.tls_private_key_pem, o.tls_private_key_pem_len, "tls_private_key_pem")?,
+            args::optional_string(o.tls_server_name, "tls_server_name")?,
+        )
+    };
+    let mut options = OneShotOptions {
         timeout: args::millis(o.timeout_ms),
         tls: o.tls,
         root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
         endpoint: endpoint.map(str::to_owned),
+        identity: identity(chain, key)?,
+        tls_server_name: name.map(str::to_owned),
         ..Default::default()
-    })
+    };
+    options.channel.compression = compression(o.compression)?;
+    check_tls(&crate::policy::TlsOptions {
+        force: options.tls,
+        root_certificates_pem: options.root_certificates_pem.clone(),
+        identity: options.identity.clone(),
+        server_name: options.tls_server_name.clone(),
+    })?;
+    Ok(options)
 }
 
 fn blocking(

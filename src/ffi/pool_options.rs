@@ -1,12 +1,16 @@
 //! `jina_net_pool_options`: the C form of [`PoolOptions`], its two initialisers and its checks.
 
+use std::ffi::c_char;
+
 use super::args;
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
 use super::sized::{read_sized, write_sized, SizedStruct};
 use crate::policy::{
-    Balance, ChannelOptions, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit, LivenessPolicy,
-    OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy, TlsOptions,
+    Balance, ChannelOptions, Compression, ConnectionOptions, HedgePolicy, Http2Keepalive, InFlightLimit,
+    LivenessPolicy, OutlierPolicy, PeakEwmaConfig, PoolOptions, RetryBudgetPolicy, RetryPolicy, TlsIdentity,
+    TlsOptions,
 };
+use crate::transport::check_tls;
 
 /// How a pool picks a replica of a head or shard (`jina_net_pool_options.balance`).
 #[repr(C)]
@@ -132,6 +136,28 @@ pub struct jina_net_pool_options {
     pub retry_budget_max_tokens: u32,
     /// See `retry_budget_max_tokens` (default 0.1; > 0).
     pub retry_budget_token_ratio: f64,
+    // ---- 0.2.2: appended after 0.2.1 ----
+    /// The pool's client certificate chain for mutual TLS, PEM, leaf first (default NULL = no client
+    /// identity). Copied by `jina_net_pool_new`; with `tls_private_key_pem`.
+    pub tls_cert_chain_pem: *const u8,
+    /// Length of `tls_cert_chain_pem`.
+    pub tls_cert_chain_pem_len: usize,
+    /// The private key of the client certificate, PEM (default NULL).
+    pub tls_private_key_pem: *const u8,
+    /// Length of `tls_private_key_pem`.
+    pub tls_private_key_pem_len: usize,
+    /// The name every replica's TLS certificate must carry (and the SNI sent) instead of the host of
+    /// its address, as gRPC's `grpc.ssl_target_name_override` (default NULL = the host). For replicas
+    /// reached by IP (Kubernetes pods) whose certificates name a service. Per address:
+    /// `jina_net_pool_add_connection_ex`.
+    pub tls_server_name: *const c_char,
+    /// A `jina_net_compression`: how requests are compressed (default `JINA_NET_COMPRESSION_NONE`, as
+    /// jina 3.1). Responses are decoded whatever their encoding (gzip, deflate).
+    pub compression: u32,
+    /// How often the names of `dns:///host:port` addresses are resolved again, in ms (default 30000;
+    /// 0 = never): each A/AAAA record of such a name is a replica, added and removed as the name
+    /// changes, and re-resolved within a second when one of its replicas fails.
+    pub dns_refresh_ms: u64,
 }
 
 // SAFETY: a `#[repr(C)]` struct starting with `struct_size`; its fields are integers, floats, bools
@@ -181,6 +207,13 @@ fn preset(options: &PoolOptions) -> jina_net_pool_options {
         per_attempt_timeout_ms: millis(retry.per_attempt_timeout),
         retry_budget_max_tokens: budget.map_or(0, |b| b.max_tokens),
         retry_budget_token_ratio: budget.map_or(RetryBudgetPolicy::default().token_ratio, |b| b.token_ratio),
+        tls_cert_chain_pem: std::ptr::null(),
+        tls_cert_chain_pem_len: 0,
+        tls_private_key_pem: std::ptr::null(),
+        tls_private_key_pem_len: 0,
+        tls_server_name: std::ptr::null(),
+        compression: jina_net_compression::JINA_NET_COMPRESSION_NONE as u32,
+        dns_refresh_ms: millis(options.dns_refresh),
     }
 }
 
@@ -231,6 +264,98 @@ pub unsafe extern "C" fn jina_net_pool_options_init_resilient(
 }
 
 const DEFAULT_MAX_QUEUED: u32 = 1000;
+
+/// The TLS settings of a pool's options (identity, server name, roots), checked.
+///
+/// # Safety
+/// The struct's pointers are NULL or hold their lengths' bytes; `tls_server_name` NUL-terminated.
+unsafe fn tls_options(o: &jina_net_pool_options, roots: &[u8]) -> Result<TlsOptions, Failure> {
+    // SAFETY: the struct promises its buffers.
+    let (chain, key, name) = unsafe {
+        (
+            args::bytes(o.tls_cert_chain_pem, o.tls_cert_chain_pem_len, "tls_cert_chain_pem")?,
+            args::bytes(o.tls_private_key_pem, o.tls_private_key_pem_len, "tls_private_key_pem")?,
+            args::optional_string(o.tls_server_name, "tls_server_name")?,
+        )
+    };
+    let tls = TlsOptions {
+        force: o.tls,
+        root_certificates_pem: (!roots.is_empty()).then(|| roots.to_vec()),
+        identity: identity(chain, key)?,
+        server_name: name.map(str::to_owned),
+    };
+    check_tls(&tls)?;
+    Ok(tls)
+}
+
+/// A client identity from a certificate chain and a key: both or neither.
+pub(super) fn identity(chain: &[u8], key: &[u8]) -> Result<Option<TlsIdentity>, Failure> {
+    match (chain.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(TlsIdentity {
+            cert_chain_pem: chain.to_vec(),
+            private_key_pem: key.to_vec(),
+        })),
+        _ => Err(Failure::new(
+            JINA_NET_TLS_ERROR,
+            "a client identity needs both tls_cert_chain_pem and tls_private_key_pem",
+        )),
+    }
+}
+
+/// A `jina_net_compression` value.
+pub(super) fn compression(value: u32) -> Result<Compression, Failure> {
+    match value {
+        0 => Ok(Compression::None),
+        1 => Ok(Compression::Gzip),
+        2 => Ok(Compression::Deflate),
+        other => Err(Failure::new(
+            JINA_NET_INVALID_ARGUMENT,
+            format!("unknown compression {other} (0 = NONE, 1 = GZIP, 2 = DEFLATE)"),
+        )),
+    }
+}
+
+/// How requests are compressed (`jina_net_pool_options.compression`, `jina_net_oneshot_options.compression`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jina_net_compression {
+    /// Uncompressed (jina's `NoCompression`), the default.
+    JINA_NET_COMPRESSION_NONE = 0,
+    /// gzip (jina's `Gzip`).
+    JINA_NET_COMPRESSION_GZIP = 1,
+    /// deflate (jina's `Deflate`).
+    JINA_NET_COMPRESSION_DEFLATE = 2,
+}
+
+/// The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, or jina's `NoCompression`,
+/// `Gzip`, `Deflate` (any case). `JINA_NET_INVALID_ARGUMENT` for another name.
+///
+/// # Safety
+/// `name` NUL-terminated; `out_compression` writable.
+#[no_mangle]
+pub unsafe extern "C" fn jina_net_compression_from_name(
+    name: *const c_char,
+    out_compression: *mut u32,
+) -> jina_net_result {
+    boundary("jina_net_compression_from_name", || {
+        let out = args::out(out_compression, "out_compression")?;
+        // SAFETY: NUL-terminated (caller's promise).
+        let name = unsafe { args::string(name, "name") }?;
+        let c = Compression::from_name(name).ok_or_else(|| {
+            Failure::new(
+                JINA_NET_INVALID_ARGUMENT,
+                format!("unknown compression {name:?} (none, gzip, deflate; jina's NoCompression, Gzip, Deflate)"),
+            )
+        })?;
+        *out = match c {
+            Compression::None => jina_net_compression::JINA_NET_COMPRESSION_NONE,
+            Compression::Gzip => jina_net_compression::JINA_NET_COMPRESSION_GZIP,
+            Compression::Deflate => jina_net_compression::JINA_NET_COMPRESSION_DEFLATE,
+        } as u32;
+        Ok(())
+    })
+}
 
 /// The pool options, and whether the pool is caller-driven.
 pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, bool), Failure> {
@@ -347,16 +472,15 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
                 }),
                 ..Default::default()
             },
-            tls: TlsOptions {
-                force: o.tls,
-                root_certificates_pem: (!pem.is_empty()).then(|| pem.to_vec()),
-            },
+            tls: unsafe { tls_options(o, pem) }?,
             liveness: LivenessPolicy {
                 probe_after: args::millis(o.probe_after_ms),
                 probe_timeout: ms(o.probe_timeout_ms.max(1)),
                 fail_over_unanswered: o.fail_over_unanswered,
             },
         };
+        pool_options.connection.channel.compression = compression(o.compression)?;
+        pool_options.dns_refresh = args::millis(o.dns_refresh_ms);
         caller_driven = o.caller_driven;
     }
     Ok((pool_options, caller_driven))

@@ -34,7 +34,9 @@ pub enum jina_net_result {
     JINA_NET_CANCELLED = 10,
     /// The pool was closed (before the call, or while the send was pending).
     JINA_NET_POOL_CLOSED = 11,
-    /// TLS could not be set up.
+    /// TLS could not be set up (bad certificates or key), or a call's TLS handshake failed (the
+    /// message says why: an untrusted or mismatched server certificate, a server that wants a client
+    /// certificate, a server that does not speak TLS).
     JINA_NET_TLS_ERROR = 12,
     /// The runtime could not start, or was shut down.
     JINA_NET_RUNTIME_ERROR = 13,
@@ -64,20 +66,22 @@ impl jina_net_result {
     /// The code an error maps to.
     pub fn of(error: &Error) -> jina_net_result {
         match error {
-            Error::InvalidAddress { .. } => JINA_NET_INVALID_ADDRESS,
+            Error::InvalidAddress { .. } | Error::Unresolved { .. } => JINA_NET_INVALID_ADDRESS,
             Error::InvalidHost { .. } => JINA_NET_INVALID_HOST,
             Error::InvalidRequest(_) => JINA_NET_INVALID_REQUEST,
             Error::InvalidArgument(_) => JINA_NET_INVALID_ARGUMENT,
             Error::InvalidResponse { .. } => JINA_NET_INVALID_RESPONSE,
             Error::UnknownDeployment { .. } => JINA_NET_UNKNOWN_DEPLOYMENT,
             Error::NoReplicas { .. } => JINA_NET_NO_REPLICAS,
+            Error::Rpc(e) if e.tls => JINA_NET_TLS_ERROR,
             Error::Rpc(e) => match e.code {
                 tonic::Code::DeadlineExceeded => JINA_NET_DEADLINE_EXCEEDED,
                 tonic::Code::Cancelled => JINA_NET_CANCELLED,
                 _ => JINA_NET_RPC_ERROR,
             },
-            Error::Tls { .. } => JINA_NET_TLS_ERROR,
+            Error::Tls { .. } | Error::TlsSetup(_) => JINA_NET_TLS_ERROR,
             Error::PoolClosed => JINA_NET_POOL_CLOSED,
+            Error::NotReady { .. } => JINA_NET_DEADLINE_EXCEEDED,
             Error::Unsupported(_) => JINA_NET_UNSUPPORTED,
             Error::Runtime(_) => JINA_NET_RUNTIME_ERROR,
             Error::Kubernetes(_) => JINA_NET_KUBERNETES_ERROR,

@@ -7,7 +7,10 @@ use super::pool::{jina_net_pool, pool_ref};
 use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
 
 /// Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
-/// head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...`, deployments sorted.
+/// head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...\t<state>,<state>...`,
+/// deployments sorted; the states, one per address in the same order, are `idle` (not connected
+/// yet), `ready` (it answered), `failing` (its connection fails) and `unresponsive` (it stopped
+/// answering).
 ///
 /// # Safety
 /// `pool` must be a live pool; `out_table` writable.
@@ -22,11 +25,13 @@ pub unsafe extern "C" fn jina_net_pool_routes(
         let out_table = out(out_table, "out_table")?;
         let mut text = String::new();
         for route in pool.pool.routing_table()? {
+            let states: Vec<&str> = route.states.iter().map(|s| s.name()).collect();
             text.push_str(&format!(
-                "{}\t{}\t{}\n",
+                "{}\t{}\t{}\t{}\n",
                 route.deployment,
                 route.replica_set,
-                route.addresses.join(",")
+                route.addresses.join(","),
+                states.join(",")
             ));
         }
         let text = CString::new(text.replace('\0', "?")).map_err(|e| Failure::new(JINA_NET_PANIC, e.to_string()))?;

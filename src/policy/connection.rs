@@ -22,6 +22,43 @@ pub struct ChannelOptions {
     /// Default: every 5 min (what gRPC servers accept without strikes when they have sent nothing;
     /// see `LivenessPolicy` for the fast detection of a peer that stopped answering).
     pub http2_keepalive: Option<Http2Keepalive>,
+    /// How requests are compressed (responses are decoded whatever their encoding). Default none,
+    /// as jina 3.1.
+    pub compression: Compression,
+}
+
+/// The compression of request messages (gRPC's `grpc-encoding`; jina 3.2's `compression` option).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed (jina's `NoCompression`).
+    #[default]
+    None,
+    /// gzip (jina's `Gzip`).
+    Gzip,
+    /// deflate, zlib-wrapped as gRPC's `deflate` is (jina's `Deflate`).
+    Deflate,
+}
+
+impl Compression {
+    /// From a name: `none`, `gzip`, `deflate`, or jina's `NoCompression`, `Gzip`, `Deflate` (any
+    /// case; `identity` is none).
+    pub fn from_name(name: &str) -> Option<Compression> {
+        match name.to_ascii_lowercase().as_str() {
+            "none" | "nocompression" | "identity" | "" => Some(Compression::None),
+            "gzip" => Some(Compression::Gzip),
+            "deflate" => Some(Compression::Deflate),
+            _ => None,
+        }
+    }
+
+    /// The `grpc-encoding` name (`None` for no compression).
+    pub fn encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Deflate => Some("deflate"),
+        }
+    }
 }
 
 /// HTTP/2 keepalive: a PING every `interval` while calls are outstanding; a PING not acknowledged
@@ -52,6 +89,7 @@ impl Default for ChannelOptions {
             connect_timeout: Some(Duration::from_secs(5)),
             tcp_user_timeout: Some(Duration::from_secs(20)),
             http2_keepalive: Some(Http2Keepalive::default()),
+            compression: Compression::None,
         }
     }
 }
@@ -80,6 +118,30 @@ pub struct TlsOptions {
     pub force: bool,
     /// PEM-encoded root certificates to trust; `None` = the system's roots.
     pub root_certificates_pem: Option<Vec<u8>>,
+    /// The client's own identity for mutual TLS; `None` = none.
+    pub identity: Option<TlsIdentity>,
+    /// The name the server's certificate must carry (and the SNI sent) instead of the address's host:
+    /// gRPC's `grpc.ssl_target_name_override`, for replicas reached by IP (Kubernetes pods) whose
+    /// certificates name a service.
+    pub server_name: Option<String>,
+}
+
+/// A client certificate chain and its private key, PEM-encoded (mutual TLS).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TlsIdentity {
+    /// The certificate chain, leaf first.
+    pub cert_chain_pem: Vec<u8>,
+    /// The private key of the leaf certificate.
+    pub private_key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("cert_chain_pem", &format_args!("{} bytes", self.cert_chain_pem.len()))
+            .field("private_key_pem", &"<hidden>")
+            .finish()
+    }
 }
 
 /// How a pool opens the connection of each replica, and watches it: channel options, TLS, liveness.

@@ -15,7 +15,9 @@ mod send;
 
 pub use balance::{Balance, PeakEwmaConfig};
 pub use budget::RetryBudgetPolicy;
-pub use connection::{default_grpc_options, ChannelOptions, ConnectionOptions, Http2Keepalive, TlsOptions};
+pub use connection::{
+    default_grpc_options, ChannelOptions, Compression, ConnectionOptions, Http2Keepalive, TlsIdentity, TlsOptions,
+};
 pub use hedge::HedgePolicy;
 pub use limit::InFlightLimit;
 pub use liveness::LivenessPolicy;

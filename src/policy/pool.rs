@@ -14,7 +14,7 @@ use super::send::{SendPolicy, Tuning};
 
 /// Everything a pool is configured with. The default behaves as jina 3.1.0's pool;
 /// [`PoolOptions::resilient`] adds fail-over, backoff and outlier ejection.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoolOptions {
     /// How connections are opened (channel options, TLS).
     pub connection: ConnectionOptions,
@@ -35,6 +35,26 @@ pub struct PoolOptions {
     pub metrics: bool,
     /// Retry throttling per head or shard (gRFC A6); `None` = none (the default, as jina).
     pub retry_budget: Option<RetryBudgetPolicy>,
+    /// How often the names of `dns:///host:port` addresses are resolved again (also within a second
+    /// when one of their replicas fails); `None` = never. Default 30 s.
+    pub dns_refresh: Option<Duration>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            connection: ConnectionOptions::default(),
+            retry: RetryPolicy::default(),
+            outlier: OutlierPolicy::default(),
+            default_timeout: None,
+            balance: Balance::default(),
+            in_flight_limit: None,
+            hedge: None,
+            metrics: false,
+            retry_budget: None,
+            dns_refresh: Some(Duration::from_secs(30)),
+        }
+    }
 }
 
 impl PoolOptions {

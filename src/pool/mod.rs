@@ -2,23 +2,28 @@
 //! (jina 3.1's `GrpcConnectionPool`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use crate::address::Kind;
 use crate::error::{Error, ReplicaSet, Result};
 use crate::pick::{Pick, ReplicaList};
 use crate::policy::{PoolOptions, SendPolicy};
-use crate::replica::{Load, Replica, ReplicaConfig};
+use crate::replica::{Load, Replica, ReplicaConfig, ReplicaState};
 use crate::request::{Payload, Request};
 use crate::send::SendPlan;
-use crate::transport::{CallOptions, Metadata};
+use crate::transport::{compress, CallOptions, Metadata};
 
+mod dns;
 mod metrics;
 mod routed;
+
+use dns::DnsEntry;
+pub use dns::Resolver;
 
 pub use routed::{RoutedSend, RoutedTarget, TargetResult};
 
@@ -99,6 +104,24 @@ struct Inner {
     closed: CancellationToken,
     /// The settings every send runs with.
     policy: Arc<SendPolicy>,
+    /// The `dns:` addresses added, and what they resolved to.
+    dns: Mutex<Vec<DnsEntry>>,
+    /// A resolver set by the embedder; `None` = the system's.
+    resolver: RwLock<Option<Resolver>>,
+    /// The task that re-resolves the `dns:` addresses runs.
+    refreshing: AtomicBool,
+}
+
+/// Where a replica is added, and how it is reached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddOptions<'a> {
+    /// The deployment's head (head id 0) instead of a shard.
+    pub head: bool,
+    /// The shard (`None` = shard 0); ignored for a head.
+    pub shard_id: Option<u32>,
+    /// The name the replica's TLS certificate must carry instead of the address's host (gRPC's
+    /// `grpc.ssl_target_name_override`); `None` = the pool's setting.
+    pub tls_server_name: Option<&'a str>,
 }
 
 impl Drop for Inner {
@@ -116,6 +139,8 @@ pub struct Route {
     pub replica_set: ReplicaSet,
     /// `host:port` of each replica, in round-robin order.
     pub addresses: Vec<String>,
+    /// Where the connection of each replica stands, in the same order.
+    pub states: Vec<ReplicaState>,
 }
 
 /// A pool of gRPC connections to the heads and worker replicas of deployments.
@@ -180,6 +205,9 @@ impl ConnectionPool {
                 policy: Arc::new(options.send_policy()),
                 options,
                 closed: CancellationToken::new(),
+                dns: Mutex::default(),
+                resolver: RwLock::default(),
+                refreshing: AtomicBool::new(false),
             }),
         }
     }
@@ -217,38 +245,211 @@ impl ConnectionPool {
 
     /// Adds a replica: to the deployment's head when `head` (head id 0), else to shard `shard_id`
     /// (`None` = shard 0). Adding a known address again does nothing. Returns whether it was added.
+    /// A `dns:///host:port` address adds one replica per address the name resolves to, and follows
+    /// the name while the pool lives (see [`PoolOptions::dns_refresh`]).
     pub fn add_connection(&self, deployment: &str, address: &str, head: bool, shard_id: Option<u32>) -> Result<bool> {
-        let (head, id) = if head {
+        let options = AddOptions {
+            head,
+            shard_id,
+            tls_server_name: None,
+        };
+        self.add_connection_with(deployment, address, &options)
+    }
+
+    /// [`add_connection`](Self::add_connection) with the settings of `options`.
+    pub fn add_connection_with(&self, deployment: &str, address: &str, options: &AddOptions<'_>) -> Result<bool> {
+        let (head, id) = if options.head {
             (true, 0)
         } else {
-            (false, shard_id.unwrap_or(0))
+            (false, options.shard_id.unwrap_or(0))
         };
         let parsed = crate::address::Address::parse(address)?;
+        if parsed.kind() == Kind::Dns {
+            return self.add_dns(deployment, head, id, parsed, options.tls_server_name);
+        }
+        self.add_replica(deployment, head, id, parsed, options.tls_server_name)
+    }
+
+    fn add_replica(
+        &self,
+        deployment: &str,
+        head: bool,
+        id: u32,
+        address: crate::address::Address,
+        tls_server_name: Option<&str>,
+    ) -> Result<bool> {
         let known = |table: &HashMap<Arc<str>, Deployment>| {
             table
                 .get(deployment)
                 .and_then(|d| d.lists(head).get(&id))
-                .is_some_and(|l| l.has_connection(parsed.key()))
+                .is_some_and(|l| l.has_connection(address.key()))
         };
         if known(&*self.read()?) {
-            tracing::debug!(deployment, address, "ignoring known address");
+            tracing::debug!(deployment, address = %address, "ignoring known address");
             return Ok(false);
         }
         // Open outside the lock (the channel connects lazily, but TLS setup reads certificates).
         let load = Load::for_tuning(self.inner.policy.tuning.as_ref());
-        let replica = self.inner.replicas.open_with_load(parsed, load)?;
+        let key = address.key().to_owned();
+        let replica = self.inner.replicas.open_with(address, load, tls_server_name)?;
         let mut table = self.write()?;
         let entry = match table.get_mut(deployment) {
             Some(d) => d,
             None => table.entry(Arc::from(deployment)).or_default(),
         };
         let lists = if head { &mut entry.heads } else { &mut entry.shards };
-        tracing::debug!(deployment, address, head, id, "adding connection");
+        tracing::debug!(deployment, address = %key, head, id, "adding connection");
         let budget = self.inner.policy.budget.as_ref();
         Ok(lists
             .entry(id)
             .or_insert_with(|| ReplicaList::with_budget(budget))
             .add(replica))
+    }
+
+    /// Adds the replicas a `dns:` address resolves to, and remembers the name to follow it.
+    fn add_dns(
+        &self,
+        deployment: &str,
+        head: bool,
+        id: u32,
+        address: crate::address::Address,
+        tls_server_name: Option<&str>,
+    ) -> Result<bool> {
+        let same = |e: &DnsEntry| &*e.deployment == deployment && e.head == head && e.id == id && e.address == address;
+        if self.dns_entries().iter().any(same) {
+            return Ok(false);
+        }
+        let resolver = self.inner.resolver.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let records = dns::resolve(resolver.as_ref(), &address)?;
+        let entry = DnsEntry {
+            deployment: Arc::from(deployment),
+            head,
+            id,
+            address,
+            tls_server_name: tls_server_name.map(str::to_owned),
+            records: records.clone(),
+            resolved_at: std::time::Instant::now(),
+        };
+        let mut added = false;
+        for a in entry.replicas(&records) {
+            added |= self.add_replica(deployment, head, id, a, tls_server_name)?;
+        }
+        tracing::debug!(deployment, address = %entry.address, records = records.len(), "following a dns: address");
+        self.dns_entries().push(entry);
+        self.start_dns_refresh();
+        Ok(added)
+    }
+
+    fn dns_entries(&self) -> std::sync::MutexGuard<'_, Vec<DnsEntry>> {
+        self.inner.dns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the resolver of `dns:` addresses (the system's by default), for those added later and the
+    /// re-resolutions of all.
+    pub fn set_resolver(&self, resolver: Resolver) {
+        *self.inner.resolver.write().unwrap_or_else(|p| p.into_inner()) = Some(resolver);
+    }
+
+    /// Starts (once) the task that re-resolves the `dns:` addresses: every `dns_refresh`, and within a
+    /// second when one of a name's replicas fails or stops answering.
+    fn start_dns_refresh(&self) {
+        let Some(refresh) = self.inner.options.dns_refresh else {
+            return;
+        };
+        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = self.downgrade();
+        let closed = self.closed_token();
+        let spawn = |handle: &tokio::runtime::Handle| {
+            handle.spawn(async move {
+                let tick = refresh.min(std::time::Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = closed.cancelled() => return,
+                        _ = tokio::time::sleep(tick) => {}
+                    }
+                    let Some(pool) = weak.upgrade() else { return };
+                    pool.refresh_dns(refresh);
+                }
+            });
+        };
+        match &self.inner.replicas.runtime {
+            Some(handle) => spawn(handle),
+            None => {
+                if let Ok(handle) = crate::runtime::handle() {
+                    spawn(&handle);
+                }
+            }
+        }
+    }
+
+    /// Re-resolves the `dns:` addresses that are due, and adds and removes their replicas.
+    fn refresh_dns(&self, refresh: std::time::Duration) {
+        let due: Vec<DnsEntry> = {
+            let entries = self.dns_entries();
+            entries
+                .iter()
+                .filter(|e| {
+                    let age = e.resolved_at.elapsed();
+                    age >= refresh || (age >= std::time::Duration::from_secs(1) && self.dns_replicas_failing(e))
+                })
+                .cloned()
+                .collect()
+        };
+        let resolver = self.inner.resolver.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for entry in due {
+            let now = match dns::resolve(resolver.as_ref(), &entry.address) {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::warn!(address = %entry.address, "re-resolving: {e}; keeping the replicas it had");
+                    self.mark_resolved(&entry, &entry.records);
+                    continue;
+                }
+            };
+            let (gone, new) = entry.diff(&now);
+            let tls = entry.tls_server_name.as_deref();
+            for a in entry.replicas(&new) {
+                let _ = self.add_replica(&entry.deployment, entry.head, entry.id, a, tls);
+            }
+            for a in entry.replicas(&gone) {
+                let _ = self.remove_replica(&entry.deployment, a.key(), entry.head, entry.id);
+            }
+            if !gone.is_empty() || !new.is_empty() {
+                tracing::info!(address = %entry.address, added = new.len(), removed = gone.len(), "a dns: address resolves differently");
+            }
+            self.mark_resolved(&entry, &now);
+        }
+    }
+
+    fn mark_resolved(&self, entry: &DnsEntry, records: &[std::net::IpAddr]) {
+        let mut entries = self.dns_entries();
+        if let Some(e) = entries.iter_mut().find(|e| {
+            e.deployment == entry.deployment && e.head == entry.head && e.id == entry.id && e.address == entry.address
+        }) {
+            e.records = records.to_vec();
+            e.resolved_at = std::time::Instant::now();
+        }
+    }
+
+    /// Whether a replica of a `dns:` address is failing or unresponsive.
+    fn dns_replicas_failing(&self, entry: &DnsEntry) -> bool {
+        let Ok(table) = self.read() else { return false };
+        let Some(list) = table
+            .get(&*entry.deployment)
+            .and_then(|d| d.lists(entry.head).get(&entry.id))
+        else {
+            return false;
+        };
+        let keys: Vec<String> = entry
+            .replicas(&entry.records)
+            .iter()
+            .map(|a| a.key().to_owned())
+            .collect();
+        list.replicas().iter().any(|r| {
+            keys.iter().any(|k| k == r.address().key())
+                && matches!(r.health().state(), ReplicaState::Failing | ReplicaState::Unresponsive)
+        })
     }
 
     /// Removes a replica. Returns it, or `None` when the pool had none at that place. A replica list
@@ -265,6 +466,28 @@ impl ConnectionPool {
         } else {
             (false, shard_id.unwrap_or(0))
         };
+        if let Ok(parsed) = crate::address::Address::parse(address) {
+            if parsed.kind() == Kind::Dns {
+                // A `dns:` address: forget the name and remove every replica it resolved to.
+                let entry = {
+                    let mut entries = self.dns_entries();
+                    let i = entries.iter().position(|e| {
+                        &*e.deployment == deployment && e.head == head && e.id == id && e.address == parsed
+                    });
+                    i.map(|i| entries.remove(i))
+                };
+                let Some(entry) = entry else { return Ok(None) };
+                let mut last = None;
+                for a in entry.replicas(&entry.records) {
+                    last = self.remove_replica(deployment, a.key(), head, id)?.or(last);
+                }
+                return Ok(last);
+            }
+        }
+        self.remove_replica(deployment, address, head, id)
+    }
+
+    fn remove_replica(&self, deployment: &str, address: &str, head: bool, id: u32) -> Result<Option<Arc<Replica>>> {
         let mut table = self.write()?;
         let Some(entry) = table.get_mut(deployment) else {
             return Ok(None);
@@ -306,10 +529,68 @@ impl ConnectionPool {
                     deployment: name.to_string(),
                     replica_set,
                     addresses: list.replicas().iter().map(|r| r.address().key().to_owned()).collect(),
+                    states: list.replicas().iter().map(|r| r.health().state()).collect(),
                 });
             }
         }
         Ok(routes)
+    }
+
+    /// Connects every replica of `deployment` (of every deployment when `None`) and waits until each
+    /// answers (a STATUS control request on its connection, as liveness probes do): what a gateway
+    /// checks before it declares itself ready (gRPC's `WaitForConnected`, later jina's warm-up).
+    /// Fails with [`Error::NotReady`] naming the replicas that did not answer within `timeout`, and
+    /// with [`Error::UnknownDeployment`] for a deployment the pool does not know.
+    pub async fn wait_ready(&self, deployment: Option<&str>, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let replicas: Vec<(String, Arc<Replica>)> = {
+            let table = self.read()?;
+            if let Some(d) = deployment {
+                if !table.contains_key(d) {
+                    return Err(Error::UnknownDeployment {
+                        deployment: d.to_owned(),
+                    });
+                }
+            }
+            table
+                .iter()
+                .filter(|(name, _)| deployment.is_none_or(|d| d == &***name))
+                .flat_map(|(name, d)| {
+                    let heads = d.heads.values().map(move |l| (ReplicaSet::Head, l));
+                    let shards = d.shards.iter().map(|(id, l)| (ReplicaSet::Shard(*id), l));
+                    heads.chain(shards).flat_map(move |(set, list)| {
+                        list.replicas()
+                            .iter()
+                            .map(move |r| (format!("deployment {name:?} {set} at {}", r.address()), r.clone()))
+                    })
+                })
+                .collect()
+        };
+        let waits = replicas.into_iter().map(|(what, replica)| async move {
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Some(format!("{what} ({})", replica.health().state().name()));
+                }
+                if replica.probe(left).await {
+                    return None;
+                }
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            }
+        });
+        let mut not_ready: Vec<String> = futures_util::future::join_all(waits)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        if not_ready.is_empty() {
+            return Ok(());
+        }
+        not_ready.sort();
+        Err(Error::NotReady {
+            waited: timeout,
+            replicas: not_ready,
+        })
     }
 
     /// Picks the targets of a send without sending: jina's routing of `send_requests`.
@@ -433,6 +714,7 @@ impl ConnectionPool {
         options: &SendOptions<'_>,
     ) -> Result<RoutedSend> {
         let (payload, method) = Payload::new(requests)?;
+        let payload = compress(payload, self.inner.options.connection.channel.compression)?;
         let call = CallOptions::new(options.endpoint, options.timeout.or(self.inner.options.default_timeout))?
             .with_metadata(options.metadata, method)?;
         let (deployment, targets) = self.route(deployment, to)?;

@@ -134,6 +134,7 @@ impl RoutedSend {
                             message: "send cancelled by the caller".into(),
                             attempts: 1,
                             metadata: Default::default(),
+                            tls: false,
                         })),
                     }),
                 })

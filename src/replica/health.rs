@@ -31,6 +31,34 @@ pub struct Health {
     heard_ms: AtomicU64,
     /// A liveness monitor runs for it.
     monitoring: AtomicBool,
+    /// Its connection failed the last time it was used (refused, reset, TLS), and it has not
+    /// answered since.
+    failing: AtomicBool,
+}
+
+/// Where a replica's connection stands, as the routes listing and `wait_ready` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// Not connected yet (nothing was sent to it).
+    Idle,
+    /// It answered (a call or a probe), and its connection has not failed since.
+    Ready,
+    /// Its connection failed (refused, reset, TLS) and it has not answered since.
+    Failing,
+    /// It stopped answering (a liveness probe went unanswered).
+    Unresponsive,
+}
+
+impl ReplicaState {
+    /// `idle`, `ready`, `failing`, `unresponsive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicaState::Idle => "idle",
+            ReplicaState::Ready => "ready",
+            ReplicaState::Failing => "failing",
+            ReplicaState::Unresponsive => "unresponsive",
+        }
+    }
 }
 
 impl Health {
@@ -58,17 +86,41 @@ impl Health {
         self.outstanding.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call ended; `answered` when the replica said something (a response or a status of its own).
-    pub(crate) fn call_ended(&self, answered: bool) {
+    /// A call ended; `answered` when the replica said something (a response or a status of its own),
+    /// `connection_failed` when its connection failed.
+    pub(crate) fn call_ended(&self, answered: bool, connection_failed: bool) {
         self.outstanding.fetch_sub(1, Ordering::Relaxed);
         if answered {
             self.heard();
+        } else if connection_failed && !self.failing.load(Ordering::Relaxed) {
+            self.failing.store(true, Ordering::Relaxed);
         }
     }
 
     /// The replica answered something now.
     pub(crate) fn heard(&self) {
         self.heard_ms.store(now_ms(), Ordering::Relaxed);
+        if self.failing.load(Ordering::Relaxed) {
+            self.failing.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Its connection failed without an answer (a probe on a refused connection).
+    pub(crate) fn connection_failed(&self) {
+        self.failing.store(true, Ordering::Relaxed);
+    }
+
+    /// Where the replica's connection stands.
+    pub fn state(&self) -> ReplicaState {
+        if self.unresponsive.load(Ordering::Relaxed) {
+            ReplicaState::Unresponsive
+        } else if self.failing.load(Ordering::Relaxed) {
+            ReplicaState::Failing
+        } else if self.heard_ms.load(Ordering::Relaxed) != 0 {
+            ReplicaState::Ready
+        } else {
+            ReplicaState::Idle
+        }
     }
 
     /// How long ago the replica last answered (`None` = never).

@@ -57,7 +57,7 @@ pub(crate) trait Watch: Send + Sync + 'static {
 
 /// What a probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Probe {
+pub(crate) enum Probe {
     /// The replica answered (any gRPC answer of its own).
     Answered,
     /// The connection failed (refused, reset): the replica is down, and the calls on the connection
@@ -68,13 +68,14 @@ enum Probe {
 }
 
 /// Probes the replica on `conn`.
-async fn probe(max_receive: usize, conn: &Conn, timeout: Duration) -> Probe {
+pub(crate) async fn probe(max_receive: usize, conn: &Conn, timeout: Duration) -> Probe {
     let (payload, method) = (probe_payload(), crate::request::Method::ProcessControl);
     let call = Call {
         method,
         endpoint: None,
         timeout: Some(timeout),
         metadata: None,
+        accept_compressed: false,
         max_send: usize::MAX,
         max_receive,
     };
@@ -131,6 +132,9 @@ pub(crate) async fn monitor<R: Watch>(replica: Weak<R>, policy: LivenessPolicy) 
                 tracing::info!(address = %w.conns.address, "the replica answers again");
             }
             continue;
+        }
+        if found == Probe::Failed {
+            h.connection_failed();
         }
         if h.mark_unresponsive() {
             if let Some(m) = w.metrics {

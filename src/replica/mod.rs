@@ -14,9 +14,9 @@ use tonic::{Code, Status};
 
 use crate::address::Address;
 use crate::error::{Error, Result, RpcError};
-use crate::policy::{ConnectionOptions, TlsOptions};
+use crate::policy::{Compression, ConnectionOptions, TlsOptions};
 use crate::request::{Method, Payload, Request};
-use crate::transport::{unary, Call, CallOptions};
+use crate::transport::{compress, unary, Call, CallOptions};
 
 mod budget;
 mod conn;
@@ -30,7 +30,7 @@ mod queue;
 use conn::{Conn, ConnSlot};
 
 pub use budget::RetryBudget;
-pub use health::Health;
+pub use health::{Health, ReplicaState};
 pub use load::Load;
 pub(crate) use load::{AttemptKind, CallGuard};
 pub(crate) use metrics::LATENCY_BUCKETS;
@@ -67,11 +67,28 @@ impl ReplicaConfig {
 
     /// Opens (lazily) a replica at `address` that tracks `load`.
     pub(crate) fn open_with_load(&self, address: Address, load: Option<Box<Load>>) -> Result<Arc<Replica>> {
+        self.open_with(address, load, None)
+    }
+
+    /// Opens (lazily) a replica at `address` that tracks `load`, its TLS server name overridden.
+    pub(crate) fn open_with(
+        &self,
+        address: Address,
+        load: Option<Box<Load>>,
+        tls_server_name: Option<&str>,
+    ) -> Result<Arc<Replica>> {
         let runtime = match &self.runtime {
             Some(handle) => handle.clone(),
             None => crate::runtime::handle()?,
         };
-        Replica::open_with_load(&runtime, address, &self.connection, load)
+        match tls_server_name {
+            None => Replica::open_with_load(&runtime, address, &self.connection, load),
+            Some(name) => {
+                let mut connection = self.connection.clone();
+                connection.tls.server_name = Some(name.to_owned());
+                Replica::open_with_load(&runtime, address, &connection, load)
+            }
+        }
     }
 }
 
@@ -87,6 +104,7 @@ pub fn create_async_channel_stub(
         tls: TlsOptions {
             force: tls,
             root_certificates_pem: root_certificates_pem.map(<[u8]>::to_vec),
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -178,9 +196,30 @@ impl Replica {
         self.conns.get()
     }
 
+    /// Connects (if need be) and asks the replica for its status (a liveness probe, on the pool's
+    /// connection): true when it answered within `timeout`. An answer makes it ready.
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let conn = self.conn();
+        match liveness::probe(self.max_receive, &conn, timeout).await {
+            liveness::Probe::Answered => {
+                self.health.heard();
+                if self.health.mark_responsive() {
+                    self.health.success();
+                }
+                true
+            }
+            liveness::Probe::Failed => {
+                self.health.connection_failed();
+                false
+            }
+            liveness::Probe::Silent => false,
+        }
+    }
+
     /// Sends `requests` once (see [`Payload::new`] for which method), without retry.
     pub async fn send_once(&self, requests: &[Request], options: &CallOptions) -> Result<Response> {
         let (payload, method) = Payload::new(requests)?;
+        let payload = compress(payload, self.conns.options.channel.compression)?;
         self.attempt(payload, method, options, None)
             .await
             .map_err(|e| Error::Rpc(Box::new(RpcError::from_status(&self.key, &e.status, 1))))
@@ -235,7 +274,8 @@ impl Replica {
             Ok(_) => true,
             Err(e) => !e.unanswered && !matches!(e.status.code(), Code::Unavailable | Code::DeadlineExceeded),
         };
-        self.health.call_ended(answered);
+        let connection_failed = matches!(&result, Err(e) if !e.unanswered && e.status.code() == Code::Unavailable);
+        self.health.call_ended(answered, connection_failed);
         result
     }
 
@@ -279,6 +319,7 @@ impl Replica {
             // `grpc-timeout` holds at most 8 digits of hours; beyond a year it says nothing useful.
             timeout: timeout.filter(|t| *t < MAX_GRPC_TIMEOUT),
             metadata: options.metadata.as_ref(),
+            accept_compressed: self.conns.options.channel.compression != Compression::None,
             max_send: self.max_send,
             max_receive: self.max_receive,
         };

@@ -14,11 +14,12 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use super::compression::{response_encoding, ACCEPT};
 use super::framing::{
     check_response_head, grpc_timeout, missing_status, status_of_reset, RequestBody, ResponseMessage,
 };
 use super::metadata::Metadata;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsFailure};
 use crate::request::{Method, Payload};
 
 /// Per-send settings shared by every target and attempt of the send.
@@ -74,6 +75,9 @@ pub(crate) struct Call<'a> {
     pub timeout: Option<Duration>,
     /// Request metadata, sent as it is.
     pub metadata: Option<&'a Metadata>,
+    /// Say which compressed responses this client decodes (`grpc-accept-encoding`): sent when the
+    /// pool compresses requests.
+    pub accept_compressed: bool,
     pub max_send: usize,
     pub max_receive: usize,
 }
@@ -112,6 +116,18 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
     if let Some(timeout) = call.timeout {
         headers.insert(HeaderName::from_static("grpc-timeout"), grpc_timeout(timeout));
     }
+    if let Some(encoding) = payload.encoding() {
+        headers.insert(
+            HeaderName::from_static("grpc-encoding"),
+            HeaderValue::from_static(encoding),
+        );
+    }
+    if call.accept_compressed || payload.encoding().is_some() {
+        headers.insert(
+            HeaderName::from_static("grpc-accept-encoding"),
+            HeaderValue::from_static(ACCEPT),
+        );
+    }
 
     let mut channel = channel.clone();
     poll_fn(|cx| Service::poll_ready(&mut channel, cx))
@@ -127,7 +143,7 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
             return Err(status.clone());
         }
     }
-    let mut message = ResponseMessage::default();
+    let mut message = ResponseMessage::with_encoding(response_encoding(&parts.headers)?);
     let mut trailers = None;
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         match frame.map_err(|e| transport_status(&e))?.into_data() {
@@ -139,7 +155,7 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
             }
         }
     }
-    finish(headers_status, message, trailers)
+    finish(headers_status, message, trailers, call.max_receive)
 }
 
 /// The end of a response: its final status (from the trailers, else the headers of a trailers-only
@@ -148,6 +164,7 @@ fn finish(
     headers_status: Option<Status>,
     message: ResponseMessage,
     trailers: Option<http::HeaderMap>,
+    max_receive: usize,
 ) -> Result<(Bytes, MetadataMap), Status> {
     match trailers.as_ref().and_then(Status::from_header_map).or(headers_status) {
         Some(status) if status.code() == Code::Ok => {}
@@ -155,7 +172,7 @@ fn finish(
         None => return Err(missing_status()),
     }
     let body = message
-        .finish()?
+        .finish(max_receive)?
         .ok_or_else(|| Status::internal("protocol error: the server sent no response message"))?;
     let mut trailers = trailers.unwrap_or_default();
     for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
@@ -182,11 +199,11 @@ pub fn parse_response(
             return Err(s.clone());
         }
     }
-    let mut message = ResponseMessage::default();
+    let mut message = ResponseMessage::with_encoding(response_encoding(headers)?);
     for frame in frames {
         message.push(frame.clone(), max_receive)?;
     }
-    finish(headers_status, message, trailers)
+    finish(headers_status, message, trailers, max_receive)
 }
 
 /// How the library reads a failure below gRPC, as gRPC does: a stream the server reset with
@@ -195,6 +212,11 @@ pub fn parse_response(
 /// `UNAVAILABLE`; the request's own `grpc-timeout`, which tonic's channel enforces:
 /// `DEADLINE_EXCEEDED`.
 pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static)) -> Status {
+    if let Some(why) = tls_failure(error) {
+        let mut status = Status::unavailable(format!("TLS handshake failed: {why}"));
+        status.set_source(std::sync::Arc::new(TlsFailure));
+        return status;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
         // tonic's channel enforces the request's `grpc-timeout` itself.
@@ -213,6 +235,52 @@ pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static)) -> Sta
         cause = e.source();
     }
     Status::unavailable(format!("connection lost: {}", chain(error)))
+}
+
+/// What went wrong in a TLS handshake, in words (not rustls's enum names), if that is what failed.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E, InvalidMessage as M};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        let rustls = e.downcast_ref::<E>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<E>())
+        });
+        if let Some(r) = rustls {
+            return Some(match r {
+                E::InvalidCertificate(C::UnknownIssuer) => {
+                    "the server's certificate is not signed by a trusted root (set the root certificates)".into()
+                }
+                E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                    "the server's certificate is not valid for the name it was reached by (use the server-name override)".into()
+                }
+                E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                    "the server's certificate has expired".into()
+                }
+                E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+                    "the server's certificate is not valid yet".into()
+                }
+                E::InvalidCertificate(C::BadEncoding) => "the server's certificate is malformed".into(),
+                E::InvalidCertificate(C::Revoked) => "the server's certificate is revoked".into(),
+                E::InvalidCertificate(other) => format!("the server's certificate is refused ({other:?})"),
+                E::AlertReceived(A::CertificateRequired) => {
+                    "the server requires a client certificate (mutual TLS): give the pool an identity".into()
+                }
+                E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
+                    "the server refused the client's certificate".into()
+                }
+                E::AlertReceived(alert) => format!("the server ended the handshake (alert {alert:?})"),
+                E::InvalidMessage(M::InvalidContentType) | E::InvalidMessage(M::InvalidEmptyPayload) => {
+                    "the server does not speak TLS (it answered in plaintext)".into()
+                }
+                E::NoCertificatesPresented => "the server presented no certificate".into(),
+                other => format!("{other}"),
+            });
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// An error and its causes, `: `-separated.

@@ -37,9 +37,29 @@ const RESERVE_AT_MOST: usize = 16 * 1024 * 1024;
 pub(crate) struct ResponseMessage {
     partial: BytesMut,
     done: Option<Bytes>,
+    /// The response's `grpc-encoding`: a message with the compressed flag is decoded with it.
+    encoding: Option<&'static str>,
+    /// The message had the compressed flag.
+    compressed: bool,
 }
 
 impl ResponseMessage {
+    /// A message of a response whose `grpc-encoding` is `encoding`.
+    pub(crate) fn with_encoding(encoding: Option<&'static str>) -> Self {
+        ResponseMessage {
+            encoding,
+            ..Default::default()
+        }
+    }
+
+    fn len_of(&mut self, buf: &[u8], max_receive: usize) -> Result<Option<usize>, Status> {
+        let len = message_len(buf, max_receive, self.encoding)?;
+        if len.is_some() {
+            self.compressed = buf[0] == 1;
+        }
+        Ok(len)
+    }
+
     /// Adds the bytes of a DATA frame.
     pub(crate) fn push(&mut self, mut data: Bytes, max_receive: usize) -> Result<(), Status> {
         if self.done.is_some() {
@@ -51,7 +71,7 @@ impl ResponseMessage {
             ));
         }
         if self.partial.is_empty() {
-            if let Some(len) = message_len(&data, max_receive)? {
+            if let Some(len) = self.len_of(&data, max_receive)? {
                 if data.len() >= PREFIX_LEN + len {
                     self.done = Some(data.slice(PREFIX_LEN..PREFIX_LEN + len));
                     data.advance(PREFIX_LEN + len);
@@ -65,14 +85,17 @@ impl ResponseMessage {
                 return self.push(data, max_receive);
             }
             let chunk = data.chunk();
-            let want = match message_len(&self.partial, max_receive)? {
+            let partial = std::mem::take(&mut self.partial);
+            let known = self.len_of(&partial, max_receive);
+            self.partial = partial;
+            let want = match known? {
                 Some(len) => PREFIX_LEN + len - self.partial.len(),
                 None => PREFIX_LEN - self.partial.len(),
             };
             let take = want.min(chunk.len());
             self.partial.put_slice(&chunk[..take]);
             data.advance(take);
-            if let Some(len) = message_len(&self.partial, max_receive)? {
+            if let Some(len) = message_len(&self.partial, max_receive, self.encoding)? {
                 if self.partial.len() == PREFIX_LEN + len {
                     let mut whole = std::mem::take(&mut self.partial).freeze();
                     whole.advance(PREFIX_LEN);
@@ -83,16 +106,19 @@ impl ResponseMessage {
         Ok(())
     }
 
-    /// The stream ended: the message, `None` when there was none, or the error of a stream that ended
-    /// inside it.
-    pub(crate) fn finish(self) -> Result<Option<Bytes>, Status> {
-        if self.done.is_some() {
-            return Ok(self.done);
+    /// The stream ended: the message (decoded when it was compressed), `None` when there was none,
+    /// or the error of a stream that ended inside it.
+    pub(crate) fn finish(self, max_receive: usize) -> Result<Option<Bytes>, Status> {
+        if let Some(done) = self.done {
+            return match (self.compressed, self.encoding) {
+                (true, Some(encoding)) => super::compression::decompress(encoding, &done, max_receive).map(Some),
+                _ => Ok(Some(done)),
+            };
         }
         if self.partial.is_empty() {
             return Ok(None);
         }
-        let declared = message_len(&self.partial, usize::MAX)?.map_or_else(
+        let declared = message_len(&self.partial, usize::MAX, self.encoding)?.map_or_else(
             || format!("{} of its 5 prefix bytes", self.partial.len()),
             |len| {
                 format!(
@@ -108,14 +134,22 @@ impl ResponseMessage {
 }
 
 /// The length of the message whose prefix starts `buf`, once the prefix is complete.
-fn message_len(buf: &[u8], max_receive: usize) -> Result<Option<usize>, Status> {
+fn message_len(buf: &[u8], max_receive: usize, encoding: Option<&str>) -> Result<Option<usize>, Status> {
     if buf.len() < PREFIX_LEN {
         return Ok(None);
     }
-    if buf[0] != 0 {
-        return Err(Status::internal(
-            "protocol error: received message with compressed-flag but no grpc-encoding was specified",
-        ));
+    match (buf[0], encoding) {
+        (0, _) | (1, Some(_)) => {}
+        (1, None) => {
+            return Err(Status::internal(
+                "protocol error: received message with compressed-flag but no grpc-encoding was specified",
+            ))
+        }
+        (flag, _) => {
+            return Err(Status::internal(format!(
+                "protocol error: invalid compressed-flag {flag} in a message prefix"
+            )))
+        }
     }
     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
     if len > max_receive {
@@ -215,6 +249,7 @@ impl RequestBody {
     pub(crate) fn new(payload: &Payload, len: usize) -> Self {
         let prefix = {
             let mut p = [0u8; PREFIX_LEN];
+            p[0] = u8::from(payload.encoding().is_some());
             p[1..].copy_from_slice(&(len as u32).to_be_bytes());
             p
         };
@@ -339,7 +374,7 @@ mod tests {
         let mut m = ResponseMessage::default();
         m.push(huge.into(), usize::MAX).unwrap();
         assert!(m.partial.capacity() <= RESERVE_AT_MOST + 64);
-        let e = m.finish().unwrap_err();
+        let e = m.finish(usize::MAX).unwrap_err();
         assert_eq!(e.code(), Code::Internal);
         assert!(
             e.message().contains("truncated") && e.message().contains("10 of the 4294967295 bytes"),
@@ -349,8 +384,12 @@ mod tests {
         // Inside the prefix; nothing at all.
         let mut m = ResponseMessage::default();
         m.push(Bytes::from_static(&[0, 0]), 100).unwrap();
-        assert!(m.finish().unwrap_err().message().contains("2 of its 5 prefix bytes"));
-        assert_eq!(ResponseMessage::default().finish().unwrap(), None);
+        assert!(m
+            .finish(usize::MAX)
+            .unwrap_err()
+            .message()
+            .contains("2 of its 5 prefix bytes"));
+        assert_eq!(ResponseMessage::default().finish(usize::MAX).unwrap(), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod call;
 mod channel;
+mod compression;
 mod framing;
 mod metadata;
 
@@ -10,5 +11,6 @@ mod metadata;
 pub use call::parse_response;
 pub use call::CallOptions;
 pub(crate) use call::{unary, Call};
-pub use channel::get_grpc_channel_on;
+pub use channel::{check_tls, get_grpc_channel_on};
+pub use compression::compress;
 pub use metadata::Metadata;
