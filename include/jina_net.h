@@ -82,7 +82,7 @@
 /**
  * Patch version.
  */
-#define JINA_NET_VERSION_PATCH 1
+#define JINA_NET_VERSION_PATCH 2
 
 /**
  * The outcome of a call (and of each target of a send): an `int32_t` in every C ABI.
@@ -141,7 +141,9 @@ enum jina_net_result
    */
   JINA_NET_POOL_CLOSED = 11,
   /**
-   * TLS could not be set up.
+   * TLS could not be set up (bad certificates or key), or a call's TLS handshake failed (the
+   * message says why: an untrusted or mismatched server certificate, a server that wants a client
+   * certificate, a server that does not speak TLS).
    */
   JINA_NET_TLS_ERROR = 12,
   /**
@@ -266,6 +268,24 @@ typedef enum jina_net_log_level {
 } jina_net_log_level;
 
 /**
+ * How requests are compressed (`jina_net_pool_options.compression`, `jina_net_oneshot_options.compression`).
+ */
+typedef enum jina_net_compression {
+  /**
+   * Uncompressed (jina's `NoCompression`), the default.
+   */
+  JINA_NET_COMPRESSION_NONE = 0,
+  /**
+   * gzip (jina's `Gzip`).
+   */
+  JINA_NET_COMPRESSION_GZIP = 1,
+  /**
+   * deflate (jina's `Deflate`).
+   */
+  JINA_NET_COMPRESSION_DEFLATE = 2,
+} jina_net_compression;
+
+/**
  * A connection pool. Create with `jina_net_pool_new`, free with `jina_net_pool_free`.
  * Safe to use from several threads at once (but not after, or during, `jina_net_pool_free`).
  */
@@ -276,6 +296,29 @@ typedef struct jina_net_pool jina_net_pool;
  * Free with `jina_net_response_free`.
  */
 typedef struct jina_net_response jina_net_response;
+
+/**
+ * Where a replica goes and how it is reached. Initialise with `jina_net_add_options_init(&o, sizeof o)`.
+ */
+typedef struct jina_net_add_options {
+  /**
+   * `sizeof(jina_net_add_options)` in the caller's header; set by `jina_net_add_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The deployment's head instead of a shard (default false).
+   */
+  bool head;
+  /**
+   * The shard (default `JINA_NET_NO_SHARD` = shard 0); ignored for a head.
+   */
+  int64_t shard_id;
+  /**
+   * The name this replica's TLS certificate must carry (and the SNI sent) instead of the host of
+   * its address (default NULL = the pool's `tls_server_name`, else the host).
+   */
+  const char *tls_server_name;
+} jina_net_add_options;
 
 /**
  * The outcome of a send at one target, read through `jina_net_send_result_target`. The library may
@@ -441,6 +484,30 @@ typedef struct jina_net_oneshot_options {
    * The `endpoint` metadata of data requests (NULL = none).
    */
   const char *endpoint;
+  /**
+   * A client certificate chain for mutual TLS, PEM (NULL = none); with `tls_private_key_pem`.
+   */
+  const uint8_t *tls_cert_chain_pem;
+  /**
+   * Length of `tls_cert_chain_pem`.
+   */
+  size_t tls_cert_chain_pem_len;
+  /**
+   * The private key of the client certificate, PEM (NULL = none).
+   */
+  const uint8_t *tls_private_key_pem;
+  /**
+   * Length of `tls_private_key_pem`.
+   */
+  size_t tls_private_key_pem_len;
+  /**
+   * The name the server's certificate must carry instead of the target's host (NULL = the host).
+   */
+  const char *tls_server_name;
+  /**
+   * A `jina_net_compression` for the request (default NONE).
+   */
+  uint32_t compression;
 } jina_net_oneshot_options;
 
 /**
@@ -648,6 +715,41 @@ typedef struct jina_net_pool_options {
    * See `retry_budget_max_tokens` (default 0.1; > 0).
    */
   double retry_budget_token_ratio;
+  /**
+   * The pool's client certificate chain for mutual TLS, PEM, leaf first (default NULL = no client
+   * identity). Copied by `jina_net_pool_new`; with `tls_private_key_pem`.
+   */
+  const uint8_t *tls_cert_chain_pem;
+  /**
+   * Length of `tls_cert_chain_pem`.
+   */
+  size_t tls_cert_chain_pem_len;
+  /**
+   * The private key of the client certificate, PEM (default NULL).
+   */
+  const uint8_t *tls_private_key_pem;
+  /**
+   * Length of `tls_private_key_pem`.
+   */
+  size_t tls_private_key_pem_len;
+  /**
+   * The name every replica's TLS certificate must carry (and the SNI sent) instead of the host of
+   * its address, as gRPC's `grpc.ssl_target_name_override` (default NULL = the host). For replicas
+   * reached by IP (Kubernetes pods) whose certificates name a service. Per address:
+   * `jina_net_pool_add_connection_ex`.
+   */
+  const char *tls_server_name;
+  /**
+   * A `jina_net_compression`: how requests are compressed (default `JINA_NET_COMPRESSION_NONE`, as
+   * jina 3.1). Responses are decoded whatever their encoding (gzip, deflate).
+   */
+  uint32_t compression;
+  /**
+   * How often the names of `dns:///host:port` addresses are resolved again, in ms (default 30000;
+   * 0 = never): each A/AAAA record of such a name is a replica, added and removed as the name
+   * changes, and re-resolved within a second when one of its replicas fails.
+   */
+  uint64_t dns_refresh_ms;
 } jina_net_pool_options;
 
 /**
@@ -718,6 +820,32 @@ typedef struct jina_net_send_options {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Fills the caller's `struct_size` bytes at `options` with the defaults (shard 0, no TLS server
+ * name of its own) and sets `options->struct_size`.
+ *
+ * # Safety
+ * `options` must be NULL or point to `struct_size` writable bytes.
+ */
+jina_net_result jina_net_add_options_init(struct jina_net_add_options *options,
+                                          size_t struct_size);
+
+/**
+ * `jina_net_pool_add_connection` with the settings of `options` (NULL = the defaults). A
+ * `dns:///host:port` address (also with `jina_net_pool_add_connection`) adds one replica per address
+ * the name resolves to and follows the name (`jina_net_pool_options.dns_refresh_ms`); `*out_added`
+ * (may be NULL) says whether anything was added. A `unix:/path` address is a Unix domain socket.
+ *
+ * # Safety
+ * `pool` live; strings NUL-terminated; `options` NULL or a struct of `struct_size` bytes;
+ * `out_added` NULL or writable.
+ */
+jina_net_result jina_net_pool_add_connection_ex(struct jina_net_pool *pool,
+                                                const char *deployment,
+                                                const char *address,
+                                                const struct jina_net_add_options *options,
+                                                bool *out_added);
 
 /**
  * Target `index` of a send result (`index < result->targets_len`), valid during the callback; NULL
@@ -1066,6 +1194,32 @@ jina_net_result jina_net_pool_options_init_resilient(struct jina_net_pool_option
                                                      size_t struct_size);
 
 /**
+ * The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, or jina's `NoCompression`,
+ * `Gzip`, `Deflate` (any case). `JINA_NET_INVALID_ARGUMENT` for another name.
+ *
+ * # Safety
+ * `name` NUL-terminated; `out_compression` writable.
+ */
+jina_net_result jina_net_compression_from_name(const char *name,
+                                               uint32_t *out_compression);
+
+/**
+ * Connects every replica of `deployment` (NULL = of every deployment) and returns when each has
+ * answered a STATUS control request on its connection, or when `timeout_ms` has passed: what a
+ * gateway checks before it declares itself ready. `JINA_NET_OK` when all answered;
+ * `JINA_NET_DEADLINE_EXCEEDED` when some did not, the message naming each (deployment, head or
+ * shard, address, state); `JINA_NET_UNKNOWN_DEPLOYMENT`, `JINA_NET_POOL_CLOSED`. Blocks the calling
+ * thread (a caller-driven pool runs on it meanwhile); not from a callback (`JINA_NET_RUNTIME_ERROR`).
+ * `jina_net_pool_routes` shows each replica's state afterwards.
+ *
+ * # Safety
+ * `pool` must be a live pool; `deployment` NULL or NUL-terminated.
+ */
+jina_net_result jina_net_pool_wait_ready(struct jina_net_pool *pool,
+                                         const char *deployment,
+                                         uint64_t timeout_ms);
+
+/**
  * The response body (a serialized `DataRequestProto` or `ControlRequestProto`): `*out_data` points
  * into the response and stays valid until `jina_net_response_free`.
  *
@@ -1143,7 +1297,10 @@ int32_t jina_net_last_error_grpc_code(void);
 
 /**
  * Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
- * head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...`, deployments sorted.
+ * head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...\t<state>,<state>...`,
+ * deployments sorted; the states, one per address in the same order, are `idle` (not connected
+ * yet), `ready` (it answered), `failing` (its connection fails) and `unresponsive` (it stopped
+ * answering).
  *
  * # Safety
  * `pool` must be a live pool; `out_table` writable.

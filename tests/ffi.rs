@@ -466,6 +466,12 @@ async fn one_shot_helpers_and_control_plane() {
             root_certificates_pem: ptr::null(),
             root_certificates_pem_len: 0,
             endpoint: c"/index".as_ptr(),
+            tls_cert_chain_pem: ptr::null(),
+            tls_cert_chain_pem_len: 0,
+            tls_private_key_pem: ptr::null(),
+            tls_private_key_pem_len: 0,
+            tls_server_name: ptr::null(),
+            compression: 0,
         };
         assert_eq!(
             jina_net_send_request_sync(0, r.as_ptr(), r.len(), cs(&h).as_ptr(), &opts, &mut resp),

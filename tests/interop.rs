@@ -10,6 +10,7 @@
 //! would send. The last test replays the same scenario through jina's own `GrpcConnectionPool`
 //! (`tests/interop/pool_compare.py`) and compares the response bytes.
 
+use std::ffi::CStr;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -643,14 +644,7 @@ fn send_sync(kind: u32, requests: &[Vec<u8>], target: &str, endpoint: Option<&st
         })
         .collect();
     let endpoint = endpoint.map(cs);
-    let opts = jina_net_oneshot_options {
-        struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
-        timeout_ms: 30_000,
-        tls: false,
-        root_certificates_pem: ptr::null(),
-        root_certificates_pem_len: 0,
-        endpoint: endpoint.as_ref().map_or(ptr::null(), |e| e.as_ptr()),
-    };
+    let opts = oneshot_options(30_000, endpoint.as_deref());
     let mut resp = ptr::null_mut();
     let r =
         unsafe { jina_net_send_requests_sync(kind, bufs.as_ptr(), bufs.len(), cs(target).as_ptr(), &opts, &mut resp) };
@@ -661,17 +655,27 @@ fn send_sync(kind: u32, requests: &[Vec<u8>], target: &str, endpoint: Option<&st
     }
 }
 
+/// One-shot options from `jina_net_oneshot_options_init`, with a timeout and an endpoint.
+fn oneshot_options(timeout_ms: u64, endpoint: Option<&CStr>) -> jina_net_oneshot_options {
+    let mut opts = std::mem::MaybeUninit::<jina_net_oneshot_options>::zeroed();
+    let opts = unsafe {
+        assert_eq!(
+            jina_net_oneshot_options_init(opts.as_mut_ptr(), std::mem::size_of::<jina_net_oneshot_options>()),
+            JINA_NET_OK
+        );
+        opts.assume_init()
+    };
+    jina_net_oneshot_options {
+        timeout_ms,
+        endpoint: endpoint.map_or(ptr::null(), CStr::as_ptr),
+        ..opts
+    }
+}
+
 /// `jina_net_send_request_sync` with one request.
 fn send_one_sync(kind: u32, request: &[u8], target: &str, endpoint: Option<&str>) -> SyncResult {
     let endpoint = endpoint.map(cs);
-    let opts = jina_net_oneshot_options {
-        struct_size: std::mem::size_of::<jina_net_oneshot_options>(),
-        timeout_ms: 30_000,
-        tls: false,
-        root_certificates_pem: ptr::null(),
-        root_certificates_pem_len: 0,
-        endpoint: endpoint.as_ref().map_or(ptr::null(), |e| e.as_ptr()),
-    };
+    let opts = oneshot_options(30_000, endpoint.as_deref());
     let mut resp = ptr::null_mut();
     let r = unsafe {
         jina_net_send_request_sync(

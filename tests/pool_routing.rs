@@ -4,7 +4,7 @@
 
 mod common;
 
-use jina_net::{create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, Request, Route, SendOptions, To};
+use jina_net::{create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, ReplicaState, Request, Route, SendOptions, To};
 
 fn status() -> Request {
     Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status))
@@ -107,12 +107,14 @@ fn add_twice_and_remove_absent() {
             Route {
                 deployment: "d".into(),
                 replica_set: ReplicaSet::Head,
-                addresses: vec!["1.1.1.1:53".into()]
+                addresses: vec!["1.1.1.1:53".into()],
+                states: vec![ReplicaState::Idle],
             },
             Route {
                 deployment: "d".into(),
                 replica_set: ReplicaSet::Shard(1),
-                addresses: vec!["1.1.1.1:53".into()]
+                addresses: vec!["1.1.1.1:53".into()],
+                states: vec![ReplicaState::Idle],
             },
         ]
     );

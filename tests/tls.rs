@@ -44,6 +44,7 @@ fn pool_trusting(ca_pem: &str) -> ConnectionPool {
             tls: TlsOptions {
                 force: false,
                 root_certificates_pem: Some(ca_pem.as_bytes().to_vec()),
+                ..Default::default()
             },
             ..Default::default()
         },

@@ -554,7 +554,7 @@ impl ConnectionPool {
             }
             table
                 .iter()
-                .filter(|(name, _)| deployment.is_none_or(|d| d == &***name))
+                .filter(|(name, _)| deployment.map_or(true, |d| d == &***name))
                 .flat_map(|(name, d)| {
                     let heads = d.heads.values().map(move |l| (ReplicaSet::Head, l));
                     let shards = d.shards.iter().map(|(id, l)| (ReplicaSet::Shard(*id), l));
