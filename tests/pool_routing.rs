@@ -4,7 +4,9 @@
 
 mod common;
 
-use jina_net::{create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, ReplicaState, Request, Route, SendOptions, To};
+use jina_net::{
+    create_connection_pool, ConnectionPool, Error, Polling, ReplicaSet, ReplicaState, Request, Route, SendOptions, To,
+};
 
 fn status() -> Request {
     Request::from(&jina_net::control::control_request(jina_net::proto::Command::Status))

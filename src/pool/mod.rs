@@ -321,18 +321,26 @@ impl ConnectionPool {
         }
         let resolver = self.inner.resolver.read().unwrap_or_else(|p| p.into_inner()).clone();
         let records = dns::resolve(resolver.as_ref(), &address)?;
+        // Its replicas are reached by IP: over TLS their certificates are checked against the name
+        // (as gRPC's DNS resolver does), unless the caller or the pool names another.
+        let tls = &self.inner.replicas.connection.tls;
+        let tls_server_name = match tls_server_name {
+            Some(name) => Some(name.to_owned()),
+            None if tls.server_name.is_none() && (address.tls() || tls.force) => Some(address.host().to_owned()),
+            None => None,
+        };
         let entry = DnsEntry {
             deployment: Arc::from(deployment),
             head,
             id,
             address,
-            tls_server_name: tls_server_name.map(str::to_owned),
+            tls_server_name,
             records: records.clone(),
             resolved_at: std::time::Instant::now(),
         };
         let mut added = false;
         for a in entry.replicas(&records) {
-            added |= self.add_replica(deployment, head, id, a, tls_server_name)?;
+            added |= self.add_replica(deployment, head, id, a, entry.tls_server_name.as_deref())?;
         }
         tracing::debug!(deployment, address = %entry.address, records = records.len(), "following a dns: address");
         self.dns_entries().push(entry);

@@ -5,17 +5,16 @@ use std::sync::{Arc, RwLock};
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::address::Address;
 use crate::error::Result;
 use crate::policy::ConnectionOptions;
-use crate::transport::get_grpc_channel_on;
+use crate::transport::{get_grpc_channel_on, GrpcChannel};
 
 /// One connection: its channel, and the signal that ends the calls on it.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) channel: Channel,
+    pub(crate) channel: GrpcChannel,
     pub(crate) lost: CancellationToken,
 }
 

@@ -184,7 +184,7 @@ impl Replica {
 
     /// The tonic channel of the current connection (shared by the three stubs).
     pub fn channel(&self) -> Channel {
-        self.conn().channel.clone()
+        self.conn().channel.channel.clone()
     }
 
     /// The replica's health: ejection and liveness (see [`Health`]).

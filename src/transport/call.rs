@@ -11,14 +11,15 @@ use http_body::Body as _;
 use tokio::time::Instant;
 use tonic::codegen::Service;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use super::channel::GrpcChannel;
 use super::compression::{response_encoding, ACCEPT};
 use super::framing::{
     check_response_head, grpc_timeout, missing_status, status_of_reset, RequestBody, ResponseMessage,
 };
 use super::metadata::Metadata;
+use super::tls::TlsVerdict;
 use crate::error::{Error, Result, TlsFailure};
 use crate::request::{Method, Payload};
 
@@ -86,7 +87,11 @@ pub(crate) struct Call<'a> {
 /// response is checked as gRPC clients do: its HTTP status and content-type before the body, one
 /// message, a message not cut short, and a final `grpc-status`; a failure below gRPC (a reset stream,
 /// a lost connection) is mapped as gRPC maps it.
-pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -> Result<(Bytes, MetadataMap), Status> {
+pub(crate) async fn unary(
+    channel: &GrpcChannel,
+    payload: Payload,
+    call: Call<'_>,
+) -> Result<(Bytes, MetadataMap), Status> {
     let len = payload.encoded_len();
     if len > call.max_send {
         return Err(Status::out_of_range(format!(
@@ -129,11 +134,12 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
         );
     }
 
-    let mut channel = channel.clone();
+    let verdict = channel.tls.as_ref();
+    let mut channel = channel.channel.clone();
     poll_fn(|cx| Service::poll_ready(&mut channel, cx))
         .await
-        .map_err(|e| transport_status(&e))?;
-    let response = channel.call(request).await.map_err(|e| transport_status(&e))?;
+        .map_err(|e| transport_status(&e, verdict))?;
+    let response = channel.call(request).await.map_err(|e| transport_status(&e, verdict))?;
     let (parts, mut body) = response.into_parts();
     check_response_head(parts.status, &parts.headers)?;
     // A trailers-only response: the status came with the headers.
@@ -146,7 +152,7 @@ pub(crate) async fn unary(channel: &Channel, payload: Payload, call: Call<'_>) -
     let mut message = ResponseMessage::with_encoding(response_encoding(&parts.headers)?);
     let mut trailers = None;
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        match frame.map_err(|e| transport_status(&e))?.into_data() {
+        match frame.map_err(|e| transport_status(&e, verdict))?.into_data() {
             Ok(data) => message.push(data, call.max_receive)?,
             Err(frame) => {
                 if let Ok(t) = frame.into_trailers() {
@@ -211,11 +217,10 @@ pub fn parse_response(
 /// a connection the server closed (GOAWAY) or that broke, could not be made or timed out:
 /// `UNAVAILABLE`; the request's own `grpc-timeout`, which tonic's channel enforces:
 /// `DEADLINE_EXCEEDED`.
-pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static)) -> Status {
-    if let Some(why) = tls_failure(error) {
-        let mut status = Status::unavailable(format!("TLS handshake failed: {why}"));
-        status.set_source(std::sync::Arc::new(TlsFailure));
-        return status;
+/// A failure of a TLS channel whose last connection failed in TLS is that TLS failure.
+pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static), tls: Option<&TlsVerdict>) -> Status {
+    if let Some(why) = super::tls::tls_failure(error) {
+        return tls_status(why);
     }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
@@ -234,53 +239,17 @@ pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static)) -> Sta
         }
         cause = e.source();
     }
+    // The connection broke: a TLS connection that broke before the server sent a byte failed in TLS.
+    if let Some(why) = tls.and_then(TlsVerdict::failure) {
+        return tls_status(why);
+    }
     Status::unavailable(format!("connection lost: {}", chain(error)))
 }
 
-/// What went wrong in a TLS handshake, in words (not rustls's enum names), if that is what failed.
-fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as E, InvalidMessage as M};
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        let rustls = e.downcast_ref::<E>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<E>())
-        });
-        if let Some(r) = rustls {
-            return Some(match r {
-                E::InvalidCertificate(C::UnknownIssuer) => {
-                    "the server's certificate is not signed by a trusted root (set the root certificates)".into()
-                }
-                E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-                    "the server's certificate is not valid for the name it was reached by (use the server-name override)".into()
-                }
-                E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
-                    "the server's certificate has expired".into()
-                }
-                E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-                    "the server's certificate is not valid yet".into()
-                }
-                E::InvalidCertificate(C::BadEncoding) => "the server's certificate is malformed".into(),
-                E::InvalidCertificate(C::Revoked) => "the server's certificate is revoked".into(),
-                E::InvalidCertificate(other) => format!("the server's certificate is refused ({other:?})"),
-                E::AlertReceived(A::CertificateRequired) => {
-                    "the server requires a client certificate (mutual TLS): give the pool an identity".into()
-                }
-                E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
-                    "the server refused the client's certificate".into()
-                }
-                E::AlertReceived(alert) => format!("the server ended the handshake (alert {alert:?})"),
-                E::InvalidMessage(M::InvalidContentType) | E::InvalidMessage(M::InvalidEmptyPayload) => {
-                    "the server does not speak TLS (it answered in plaintext)".into()
-                }
-                E::NoCertificatesPresented => "the server presented no certificate".into(),
-                other => format!("{other}"),
-            });
-        }
-        cause = e.source();
-    }
-    None
+fn tls_status(why: String) -> Status {
+    let mut status = Status::unavailable(format!("{}{why}", super::tls::TLS_FAILED));
+    status.set_source(std::sync::Arc::new(TlsFailure));
+    status
 }
 
 /// An error and its causes, `: `-separated.

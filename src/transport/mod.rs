@@ -6,11 +6,13 @@ mod channel;
 mod compression;
 mod framing;
 mod metadata;
+mod tls;
 
 #[doc(hidden)]
 pub use call::parse_response;
 pub use call::CallOptions;
 pub(crate) use call::{unary, Call};
-pub use channel::{check_tls, get_grpc_channel_on};
+pub use channel::{get_grpc_channel_on, GrpcChannel};
 pub use compression::compress;
 pub use metadata::Metadata;
+pub use tls::check_tls;

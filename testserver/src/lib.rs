@@ -379,10 +379,22 @@ impl JinaControlRequestRpc for Service {
     }
 }
 
+/// How a test server serves, beyond its role.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// TLS (with `client_ca_root` it requires client certificates).
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Compress responses with this encoding when the client accepts it (requests in gzip and
+    /// deflate are always accepted).
+    pub send_compressed: Option<tonic::codec::CompressionEncoding>,
+}
+
 /// A running test server.
 pub struct TestServer {
-    /// The address it listens on (always 127.0.0.1).
+    /// The address it listens on (always loopback; `0.0.0.0:0` for a Unix socket server).
     pub addr: SocketAddr,
+    /// The socket path of a Unix socket server.
+    pub unix_path: Option<std::path::PathBuf>,
     /// Its name (what `replica` trailers and routes say).
     pub name: String,
     /// What it saw.
@@ -413,7 +425,7 @@ impl TestServer {
 
     /// Serves on an already bound listener.
     pub fn serve(name: &str, role: Role, listener: TcpListener) -> TestServer {
-        Self::serve_with(name, role, listener, None).expect("plaintext server needs no TLS setup")
+        Self::serve_with(name, role, listener, ServeOptions::default()).expect("plaintext server needs no TLS setup")
     }
 
     /// Starts a TLS server on `127.0.0.1:port` with a PEM certificate chain and key.
@@ -427,14 +439,35 @@ impl TestServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let tls =
             tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
-        Self::serve_with(name, role, listener, Some(tls)).map_err(std::io::Error::other)
+        let options = ServeOptions {
+            tls: Some(tls),
+            ..Default::default()
+        };
+        Self::serve_with(name, role, listener, options).map_err(std::io::Error::other)
+    }
+
+    /// Serves on `127.0.0.1:port` (0 = any free port) as `options` say.
+    pub async fn start_with(name: &str, role: Role, port: u16, options: ServeOptions) -> std::io::Result<TestServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Self::serve_with(name, role, listener, options).map_err(std::io::Error::other)
+    }
+
+    /// Serves plaintext on a Unix domain socket at `path` (which must not exist yet).
+    pub fn start_unix(name: &str, role: Role, path: &std::path::Path) -> std::io::Result<TestServer> {
+        let listener = tokio::net::UnixListener::bind(path)?;
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        let mut server =
+            Self::serve_incoming(name, role, incoming, ServeOptions::default()).map_err(std::io::Error::other)?;
+        server.addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        server.unix_path = Some(path.to_owned());
+        Ok(server)
     }
 
     fn serve_with(
         name: &str,
         role: Role,
         listener: TcpListener,
-        tls: Option<tonic::transport::ServerTlsConfig>,
+        options: ServeOptions,
     ) -> Result<TestServer, tonic::transport::Error> {
         let addr = listener.local_addr().expect("bound listener has an address");
         if let Role::Hostile(kind) = role {
@@ -443,6 +476,7 @@ impl TestServer {
             let task = tokio::spawn(hostile::serve(listener, kind, record.clone(), stopped));
             return Ok(TestServer {
                 addr,
+                unix_path: None,
                 name: name.to_owned(),
                 record,
                 pool: None,
@@ -450,6 +484,30 @@ impl TestServer {
                 task: Some(task),
             });
         }
+        // Responses go out at once (no Nagle delay): tonic's own `tcp_nodelay` does not apply to
+        // connections accepted from a stream we hand it.
+        let incoming =
+            tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |stream| {
+                stream.inspect(|s| {
+                    let _ = s.set_nodelay(true);
+                })
+            });
+        let mut server = Self::serve_incoming(name, role, incoming, options)?;
+        server.addr = addr;
+        Ok(server)
+    }
+
+    fn serve_incoming<S, IO>(
+        name: &str,
+        role: Role,
+        incoming: S,
+        options: ServeOptions,
+    ) -> Result<TestServer, tonic::transport::Error>
+    where
+        S: tokio_stream::Stream<Item = std::io::Result<IO>> + Send + 'static,
+        IO: tonic::transport::server::Connected + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use tonic::codec::CompressionEncoding::{Deflate, Gzip};
         let pool = matches!(role, Role::Head { .. }).then(ConnectionPool::default);
         let record = Arc::new(Record::default());
         let service = Service(Arc::new(State {
@@ -459,32 +517,34 @@ impl TestServer {
             pool: pool.clone(),
         }));
         let (stop, stopped) = oneshot::channel::<()>();
-        // Responses go out at once (no Nagle delay): tonic's own `tcp_nodelay` does not apply to
-        // connections accepted from a stream we hand it.
-        let incoming =
-            tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |stream| {
-                stream.inspect(|s| {
-                    let _ = s.set_nodelay(true);
-                })
-            });
         let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = tls {
+        if let Some(tls) = options.tls {
             builder = builder.tls_config(tls)?;
+        }
+        let mut single = JinaSingleDataRequestRpcServer::new(service.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+            .accept_compressed(Gzip)
+            .accept_compressed(Deflate);
+        let mut batch = JinaDataRequestRpcServer::new(service.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+            .accept_compressed(Gzip)
+            .accept_compressed(Deflate);
+        let mut control = JinaControlRequestRpcServer::new(service)
+            .accept_compressed(Gzip)
+            .accept_compressed(Deflate);
+        if let Some(encoding) = options.send_compressed {
+            single = single.send_compressed(encoding);
+            batch = batch.send_compressed(encoding);
+            control = control.send_compressed(encoding);
         }
         let router = builder
             .layer(HeadersLayer(record.headers.clone()))
             .layer(TrailersLayer)
-            .add_service(
-                JinaSingleDataRequestRpcServer::new(service.clone())
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                JinaDataRequestRpcServer::new(service.clone())
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(JinaControlRequestRpcServer::new(service));
+            .add_service(single)
+            .add_service(batch)
+            .add_service(control);
         let task = tokio::spawn(async move {
             let _ = router
                 .serve_with_incoming_shutdown(incoming, async {
@@ -493,7 +553,8 @@ impl TestServer {
                 .await;
         });
         Ok(TestServer {
-            addr,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            unix_path: None,
             name: name.to_owned(),
             record,
             pool,
@@ -502,9 +563,12 @@ impl TestServer {
         })
     }
 
-    /// `127.0.0.1:port`.
+    /// `127.0.0.1:port`, or `unix:<path>` for a Unix socket server.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        match &self.unix_path {
+            Some(path) => format!("unix:{}", path.display()),
+            None => self.addr.to_string(),
+        }
     }
 
     /// The head's routing table (heads only).
@@ -524,6 +588,9 @@ impl TestServer {
     fn stop_now(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(path) = &self.unix_path {
+            let _ = std::fs::remove_file(path);
         }
         if let Some(pool) = &self.pool {
             pool.close();
