@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
+use jina_net::ffi::pool_options::{jina_net_compression, jina_net_pool_options, jina_net_pool_options_init};
+use jina_net::ffi::ready::jina_net_pool_wait_ready;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
+use jina_net::ffi::routes::jina_net_pool_routes;
 use jina_net::ffi::send::*;
 use jina_net::ffi::send_ex::jina_net_pool_send_ex;
 use jina_net::ffi::send_options::{jina_net_send_options, jina_net_send_options_init};
@@ -447,6 +450,33 @@ impl Pool {
         let mut pool = ptr::null_mut();
         assert_eq!(unsafe { jina_net_pool_new(ptr::null(), &mut pool) }, JINA_NET_OK);
         Pool(pool)
+    }
+
+    /// A pool with the defaults of `jina_net_pool_options_init` changed by `set`.
+    fn with(set: impl FnOnce(&mut jina_net_pool_options)) -> Pool {
+        let mut options = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
+        assert_eq!(
+            unsafe { jina_net_pool_options_init(&mut options, std::mem::size_of::<jina_net_pool_options>()) },
+            JINA_NET_OK
+        );
+        set(&mut options);
+        let mut pool = ptr::null_mut();
+        assert_eq!(
+            unsafe { jina_net_pool_new(&options, &mut pool) },
+            JINA_NET_OK,
+            "{}",
+            last_error()
+        );
+        Pool(pool)
+    }
+
+    /// `jina_net_pool_routes`.
+    fn routes(&self) -> String {
+        let mut text = ptr::null_mut();
+        assert_eq!(unsafe { jina_net_pool_routes(self.0, &mut text) }, JINA_NET_OK);
+        let out = unsafe { CStr::from_ptr(text) }.to_str().unwrap().to_owned();
+        unsafe { jina_net::ffi::string::jina_net_string_free(text) };
+        out
     }
 
     fn add(&self, deployment: &str, address: &str, head: bool, shard: Option<u32>) {
@@ -887,6 +917,80 @@ fn request_metadata_leaves_a_jina_workers_answer_byte_identical() {
         "the same trailing metadata"
     );
     assert_eq!(doc_ids(&with.targets[0].body), ["a", "b", "from-w"], "the executor ran");
+}
+
+/// A data request with one document of about 1 MiB of text.
+fn text_request(id: &str) -> Vec<u8> {
+    let words = [
+        "jina",
+        "serves",
+        "documents",
+        "through",
+        "executors",
+        "heads",
+        "and",
+        "gateways",
+    ];
+    let mut text = String::with_capacity(1 << 20);
+    let mut i = 0usize;
+    while text.len() < 1 << 20 {
+        text.push_str(words[i % words.len()]);
+        text.push(' ');
+        i = i.wrapping_mul(31).wrapping_add(7) % 1_000_003;
+    }
+    DataRequestProto {
+        header: Some(HeaderProto {
+            request_id: id.to_owned(),
+            exec_endpoint: Some("/".into()),
+            ..Default::default()
+        }),
+        data: Some(DataContentProto {
+            documents: Some(Documents::Docs(DocumentArrayProto {
+                docs: vec![DocumentProto {
+                    id: "text".into(),
+                    content: Some(Content::Text(text)),
+                    ..Default::default()
+                }],
+            })),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn a_jina_worker_answers_gzip_and_deflate_requests_with_the_same_documents() {
+    let env = interop_env!("a_jina_worker_answers_gzip_and_deflate_requests_with_the_same_documents");
+    let rts = start(&env, &[worker("w")]);
+    let request = text_request("zipped");
+    let plain = Pool::new();
+    plain.add("w", &rts[0].addr(), false, None);
+    let expected = plain.data_with_metadata(&request, "w", &[]);
+    assert_eq!(expected.status, JINA_NET_OK, "{}", expected.message);
+    assert_eq!(doc_ids(&expected.targets[0].body), ["text", "from-w"]);
+    for compression in [
+        jina_net_compression::JINA_NET_COMPRESSION_GZIP,
+        jina_net_compression::JINA_NET_COMPRESSION_DEFLATE,
+    ] {
+        let pool = Pool::with(|o| o.compression = compression as u32);
+        pool.add("w", &rts[0].addr(), false, None);
+        // warm-up through the C ABI: the replica answers a STATUS probe, and the routes say so
+        let r = unsafe { jina_net_pool_wait_ready(pool.0, cs("w").as_ptr(), 30_000) };
+        assert_eq!(r, JINA_NET_OK, "{}", last_error());
+        let routes = pool.routes();
+        assert!(routes.trim_end().ends_with("\tready"), "{routes:?}");
+        let got = pool.data_with_metadata(&request, "w", &[]);
+        assert_eq!(got.status, JINA_NET_OK, "{compression:?}: {}", got.message);
+        assert_eq!(
+            got.targets[0].body, expected.targets[0].body,
+            "{compression:?}: the same answer, byte for byte"
+        );
+    }
+    // jina's own name of the setting
+    let mut code = 0u32;
+    let r = unsafe { jina_net::ffi::pool_options::jina_net_compression_from_name(cs("Gzip").as_ptr(), &mut code) };
+    assert_eq!(r, JINA_NET_OK);
+    assert_eq!(code, jina_net_compression::JINA_NET_COMPRESSION_GZIP as u32);
 }
 
 /// One data request to `/sleep` through a pool of the Rust API with these channel and liveness
