@@ -108,9 +108,9 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Runs `future` on the library runtime and blocks the calling thread until it is done.
-/// Refused (not a deadlock) on a library runtime thread, e.g. from a completion callback. A panic in
-/// `future` is [`Error::Panic`].
+/// Runs `future` on the library runtime and blocks the calling thread until it is done (also a
+/// thread of another tokio runtime: the caller asked to block). Refused (not a deadlock) on a library
+/// runtime thread, e.g. from a completion callback. A panic in `future` is [`Error::Panic`].
 pub fn block_on<F>(future: F) -> Result<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -123,7 +123,16 @@ where
     }
     let handle = handle()?;
     let task = handle.spawn(future);
-    match handle.block_on(task) {
+    // Waits on a plain channel rather than with `Handle::block_on`, which panics on a thread that
+    // is inside another tokio runtime (a Rust program calling the C ABI from its async code).
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = done.send(task.await);
+    });
+    let joined = outcome
+        .recv()
+        .map_err(|_| Error::Runtime("the runtime shut down while a blocking call was waiting".into()))?;
+    match joined {
         Ok(output) => Ok(output),
         Err(e) if e.is_panic() => {
             let payload = e.into_panic();
