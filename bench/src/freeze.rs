@@ -17,8 +17,6 @@
 //!                       [brownout_s=5]
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,54 +26,8 @@ use jina_net::{Balance, ConnectionPool, PoolOptions, Request, RetryBudgetPolicy,
 use jina_net_testserver::{Role, TestServer};
 use prost::Message;
 
+use crate::process::Process;
 use crate::stats::parse_kv;
-
-/// One `jina-net-test-server` process (the binary next to this one).
-struct Process {
-    child: Child,
-    address: String,
-}
-
-impl Process {
-    fn start(name: &str) -> Process {
-        let binary = std::env::current_exe()
-            .expect("the benchmark's path")
-            .with_file_name("jina-net-test-server");
-        let mut child = Command::new(&binary)
-            .arg(format!("echo={name}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", binary.display()));
-        let mut address = None;
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap_or_default();
-            if let Some(rest) = line.strip_prefix("SERVER ") {
-                address = rest.rsplit(' ').next().map(str::to_owned);
-            }
-            if line == "READY" {
-                break;
-            }
-        }
-        Process {
-            child,
-            address: address.expect("the server printed its address"),
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: a signal to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Config {
     name: &'static str,
@@ -385,7 +337,7 @@ pub fn main(argv: &[String]) {
     for replicas in list("replicas", "2,4") {
         for inflight in list("inflight", "16,256") {
             for config in configs() {
-                let processes: Vec<Process> = (0..replicas).map(|i| Process::start(&format!("r{i}"))).collect();
+                let processes: Vec<Process> = (0..replicas).map(|i| Process::start(&format!("echo=r{i}"))).collect();
                 rt.block_on(freeze_cell(&config, &processes, inflight, &timing));
             }
         }

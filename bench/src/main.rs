@@ -17,12 +17,17 @@
 //! jina-net-bench freeze [replicas=2,4] [inflight=16,256] [before_s=2] [freeze_s=10] [after_s=3] [brownout_s=5]
 //!                                     a replica frozen (SIGSTOP) under load; a brown-out with and
 //!                                     without the retry budget (markdown tables)
+//! jina-net-bench compression [size_kib=1024] [inflight=1,16] [warmup_s=1] [duration_s=5]
+//!                                     1 MiB of text uncompressed, gzip, deflate: bytes on the wire,
+//!                                     req/s, CPU (markdown table)
 //! ```
 
 mod balance;
 mod chart;
 mod clients;
+mod compression;
 mod freeze;
+mod process;
 mod runner;
 mod scale;
 mod stats;
@@ -34,6 +39,7 @@ fn usage() -> ! {
     eprintln!("       jina-net-bench scale replicas=N routes=M");
     eprintln!("       jina-net-bench balance [inflight=16] [warmup_ms=2000] [duration_ms=5000] [slow_ms=20]");
     eprintln!("       jina-net-bench freeze [replicas=2,4] [inflight=16,256] [before_s=2] [freeze_s=10] [after_s=3] [brownout_s=5]");
+    eprintln!("       jina-net-bench compression [size_kib=1024] [inflight=1,16] [warmup_s=1] [duration_s=5]");
     std::process::exit(2)
 }
 
@@ -45,6 +51,7 @@ fn main() {
         Some("scale") => scale::main(&args[1..]),
         Some("balance") => balance::main(&args[1..]),
         Some("freeze") => freeze::main(&args[1..]),
+        Some("compression") => compression::main(&args[1..]),
         _ => usage(),
     }
 }

@@ -21,19 +21,24 @@ pub fn compress(payload: Payload, compression: Compression) -> Result<Payload> {
     let Some(encoding) = compression.encoding() else {
         return Ok(payload);
     };
-    let mut plain = BytesMut::with_capacity(payload.encoded_len());
-    payload.write_to(&mut plain);
-    let out = BytesMut::with_capacity(plain.len() / 2 + 64).writer();
+    // The payload's own chunks go through the encoder: no uncompressed copy is made.
+    let mut chunks = std::collections::VecDeque::new();
+    payload.push_chunks(&mut chunks);
+    let out = BytesMut::with_capacity(payload.encoded_len() / 2 + 64).writer();
     let fail = |e: std::io::Error| Error::InvalidRequest(format!("{encoding} compression failed: {e}"));
     let out = match compression {
         Compression::Gzip => {
             let mut e = GzEncoder::new(out, flate2::Compression::fast());
-            e.write_all(&plain).map_err(fail)?;
+            for chunk in &chunks {
+                e.write_all(chunk).map_err(fail)?;
+            }
             e.finish().map_err(fail)?
         }
         _ => {
             let mut e = ZlibEncoder::new(out, flate2::Compression::fast());
-            e.write_all(&plain).map_err(fail)?;
+            for chunk in &chunks {
+                e.write_all(chunk).map_err(fail)?;
+            }
             e.finish().map_err(fail)?
         }
     };

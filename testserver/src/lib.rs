@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+mod counting;
 mod headers;
 mod hostile;
 mod trailers;
@@ -113,6 +114,10 @@ pub struct Record {
     pub completed: AtomicUsize,
     /// `(path, HTTP/2 request headers)` of every call, in arrival order.
     pub headers: SeenHeaders,
+    /// Bytes read from and written to the TCP connections (the TCP payload: HTTP/2 and TLS framing
+    /// included).
+    pub bytes_read: std::sync::atomic::AtomicU64,
+    pub bytes_written: std::sync::atomic::AtomicU64,
 }
 
 /// Counts a data call in flight while it lives.
@@ -457,7 +462,7 @@ impl TestServer {
         let listener = tokio::net::UnixListener::bind(path)?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let mut server =
-            Self::serve_incoming(name, role, incoming, ServeOptions::default()).map_err(std::io::Error::other)?;
+            Self::serve_incoming(name, role, incoming, ServeOptions::default(), Arc::default()).map_err(std::io::Error::other)?;
         server.addr = SocketAddr::from(([0, 0, 0, 0], 0));
         server.unix_path = Some(path.to_owned());
         Ok(server)
@@ -486,13 +491,16 @@ impl TestServer {
         }
         // Responses go out at once (no Nagle delay): tonic's own `tcp_nodelay` does not apply to
         // connections accepted from a stream we hand it.
+        let record = Arc::new(Record::default());
+        let counted = record.clone();
         let incoming =
-            tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |stream| {
-                stream.inspect(|s| {
+            tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), move |stream| {
+                stream.map(|s| {
                     let _ = s.set_nodelay(true);
+                    counting::Counted::new(s, counted.clone())
                 })
             });
-        let mut server = Self::serve_incoming(name, role, incoming, options)?;
+        let mut server = Self::serve_incoming(name, role, incoming, options, record)?;
         server.addr = addr;
         Ok(server)
     }
@@ -502,6 +510,7 @@ impl TestServer {
         role: Role,
         incoming: S,
         options: ServeOptions,
+        record: Arc<Record>,
     ) -> Result<TestServer, tonic::transport::Error>
     where
         S: tokio_stream::Stream<Item = std::io::Result<IO>> + Send + 'static,
@@ -509,7 +518,6 @@ impl TestServer {
     {
         use tonic::codec::CompressionEncoding::{Deflate, Gzip};
         let pool = matches!(role, Role::Head { .. }).then(ConnectionPool::default);
-        let record = Arc::new(Record::default());
         let service = Service(Arc::new(State {
             name: name.to_owned(),
             role,

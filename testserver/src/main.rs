@@ -5,7 +5,9 @@
 //!   ROLE: echo | error | unavailable | flaky:N | slow:MS | head[:deployment] | head-all[:deployment]
 //! ```
 //! Prints `PID <pid>`, then one `SERVER <name> <role> 127.0.0.1:<port>` line per server and `READY`,
-//! then serves until SIGTERM/SIGINT (or, with `--exit-on-stdin-eof`, until stdin is closed).
+//! then serves until SIGTERM/SIGINT (or, with `--exit-on-stdin-eof`, until stdin is closed). On
+//! SIGUSR1 it prints `STATS read=<bytes> written=<bytes>`: what all its servers read from and wrote
+//! to their TCP connections so far.
 
 use jina_net_testserver::{Role, TestServer};
 use tokio::io::AsyncReadExt;
@@ -65,10 +67,24 @@ async fn main() {
             std::future::pending::<()>().await;
         }
     };
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).expect("SIGUSR1 handler");
+    let records: Vec<_> = servers.iter().map(|s| s.record.clone()).collect();
+    let stats = async {
+        while usr1.recv().await.is_some() {
+            let (mut read, mut written) = (0, 0);
+            for r in &records {
+                read += r.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+                written += r.bytes_written.load(std::sync::atomic::Ordering::Relaxed);
+            }
+            println!("STATS read={read} written={written}");
+            let _ = std::io::stdout().flush();
+        }
+    };
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = eof => {}
+        _ = stats => {}
     }
     for server in servers {
         server.stop().await;
