@@ -52,13 +52,18 @@ pub fn text(len: usize) -> String {
         .collect();
     let total = *cumulative.last().unwrap();
     let mut out = String::with_capacity(len + 16);
-    let mut words = 0usize;
+    let mut on_line = 0usize;
     while out.len() < len {
         let x = (next() % 1_000_000) as f64 / 1_000_000.0 * total;
         let r = cumulative.partition_point(|c| *c < x).min(vocabulary.len() - 1);
         out.push_str(&vocabulary[r]);
-        words += 1;
-        out.push(if words % 12 == 0 { '\n' } else { ' ' });
+        on_line += 1;
+        if on_line == 12 {
+            on_line = 0;
+            out.push('\n');
+        } else {
+            out.push(' ');
+        }
     }
     out.truncate(len);
     out
