@@ -707,8 +707,9 @@ typedef struct jina_net_pool_options {
   uint64_t per_attempt_timeout_ms;
   /**
    * Retry throttling per head or shard (gRFC A6): the tokens of a full budget (default 0 = no
-   * budget, resilient 10; at most 1000). A failed attempt takes a token, a successful one gives
-   * `retry_budget_token_ratio` back; at or below half, no retry, fail-over or hedge starts.
+   * budget, resilient 10; at most 1000). A send that fails for good although its failure could have
+   * been retried takes a token, a send that succeeds gives `retry_budget_token_ratio` back (counted
+   * per send, not per attempt); at or below half, no retry, fail-over or hedge starts.
    */
   uint32_t retry_budget_max_tokens;
   /**

@@ -208,6 +208,27 @@ unsafe extern "C" fn chain_next(user_data: *mut c_void, result: *const jina_net_
 }
 
 #[test]
+fn freeing_a_pool_whose_sends_are_done_does_not_wait_for_its_background_tasks() {
+    // The liveness monitor a send starts sleeps until its first probe (2 s by default): freeing the
+    // pool must stop it, not drive the runtime until the drain limit (500 ms) runs out.
+    let rt = server_runtime();
+    let server = rt.block_on(start("w", Role::Echo));
+    let pool = driven_pool();
+    add(pool, &server.address());
+    let seen = Seen::default();
+    let req = request();
+    assert_eq!(
+        unsafe { send(pool, &req, 0, record, &seen as *const Seen as *mut c_void) },
+        JINA_NET_OK
+    );
+    poll_until(pool, || seen.results.lock().unwrap().len() == 1);
+    let started = std::time::Instant::now();
+    unsafe { jina_net_pool_free(pool) };
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(250), "jina_net_pool_free took {took:?}");
+}
+
+#[test]
 fn sends_made_from_callbacks_complete_once_each() {
     let rt = server_runtime();
     let server = rt.block_on(start("w", Role::Echo));

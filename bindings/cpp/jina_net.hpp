@@ -1,8 +1,21 @@
 /*
- * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.1.
  *
  * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
  * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
+ *
+ * Changes for C ABI 0.2.1 (compatible: code written for 0.2.0 compiles and behaves as before, except
+ * that a default pool now detects gray failures, see below)
+ * - PoolOptions has the gray-failure settings of jina_net_pool_options: connect_timeout,
+ *   tcp_user_timeout, keepalive (std::optional<Keepalive>{interval, timeout}; none = no PINGs),
+ *   probe_after / probe_timeout (liveness probes; probe_after 0 = none), fail_over_unanswered,
+ *   eject_on_deadline, per_attempt_timeout and retry_budget (std::optional<RetryBudget>{max_tokens,
+ *   token_ratio}; none = no budget). PoolOptions{} and PoolOptions::resilient() take the library's
+ *   defaults and preset for each (jina_net_pool_options_init / _init_resilient). In particular a
+ *   default pool probes a replica that answered nothing for 2 s while calls are outstanding: a call
+ *   pending on a replica that stopped answering (a hung or frozen process) ends with UNAVAILABLE
+ *   "the replica stopped answering ..." within about 7 s instead of waiting for its deadline.
+ * - version() is "0.2.1"; the shared library is still libjina_net.so.0.2.
  *
  * Changes for C ABI 0.2.0
  * - The wrapper follows the 0.2 ABI: options structs are initialised with their size
@@ -660,10 +673,27 @@ enum class Balance : uint32_t {
   P2cPeakEwma = JINA_NET_BALANCE_P2C_PEAK_EWMA,   ///< power of two choices over PeakEWMA costs
 };
 
+/// HTTP/2 keepalive of a pool's connections (PoolOptions::keepalive).
+struct Keepalive {
+  std::chrono::milliseconds interval{300000};  ///< a PING every this long while calls are outstanding (>= 10 s)
+  std::chrono::milliseconds timeout{20000};    ///< a PING not acknowledged within this closes the connection
+};
+
+/// Retry throttling per head or shard (PoolOptions::retry_budget), gRFC A6's token bucket, kept per
+/// send: a send that fails for good although its failure could be retried takes a token, a send that
+/// succeeds gives `token_ratio` back; at or below half of `max_tokens`, no retry, fail-over or hedge
+/// starts. A brown-out then stops multiplying the load within a few sends.
+struct RetryBudget {
+  uint32_t max_tokens = 10;  ///< tokens of a full budget, 1..1000 (0 is refused: leave retry_budget empty)
+  double token_ratio = 0.1;  ///< tokens a successful send gives back; a number > 0
+};
+
 /// Options of a Pool. A default PoolOptions{} is the library's default (jina_net_pool_options_init):
 /// jina 3.1.0's behaviour — 3 attempts on UNAVAILABLE on the same replica, back to back, no
-/// ejection, round robin — with everything else off. PoolOptions::resilient() is the library's
-/// production preset. See jina_net.h's jina_net_pool_options for what each setting does.
+/// ejection, round robin — with balancing, limits, hedging and metrics off, and the connection's own
+/// failure detection on (5 s connect timeout, 20 s TCP_USER_TIMEOUT, 5 min keepalive, liveness
+/// probes after 2 s answered within 5 s). PoolOptions::resilient() is the library's production
+/// preset. See jina_net.h's jina_net_pool_options for what each setting does.
 struct PoolOptions {
   std::optional<uint32_t> max_attempts;         ///< attempts per send on UNAVAILABLE (none = library default, 3)
   std::chrono::milliseconds default_timeout{0};  ///< deadline of sends that give none (0 = none)
@@ -698,10 +728,45 @@ struct PoolOptions {
   std::chrono::milliseconds max_ejection{800};   ///< ...up to this
   uint32_t max_ejection_percent = 50;            ///< at most this share of a replica list ejected at once (<= 100)
 
+  // --- gray failures: connections that hang, replicas that stop answering (C ABI 0.2.1) ---
+  /// Time allowed to establish a connection (TCP and TLS); 0 = no limit.
+  std::chrono::milliseconds connect_timeout{5000};
+  /// TCP_USER_TIMEOUT: a connection whose sent data stays unacknowledged this long is closed, failing
+  /// its calls; 0 = the system's.
+  std::chrono::milliseconds tcp_user_timeout{20000};
+  /// HTTP/2 keepalive while calls are outstanding (never on an idle connection): a PING every
+  /// `interval` (at least 10 s, gRFC A8's minimum; else the Pool throws JINA_NET_INVALID_ARGUMENT),
+  /// and a PING not acknowledged within `timeout` closes the connection. The default is 5 min / 20 s
+  /// (what gRPC servers accept without strikes); std::nullopt = no keepalive PINGs.
+  std::optional<Keepalive> keepalive = Keepalive{};
+  /// Liveness probes: a replica with calls outstanding that has answered nothing for `probe_after`
+  /// gets a STATUS control request on the same connection; no answer within `probe_timeout` marks it
+  /// unresponsive: the calls pending on it end with UNAVAILABLE "the replica stopped answering ..."
+  /// (naming it), sends avoid it until it answers a probe again. 0 = no probes (default 2 s,
+  /// resilient 500 ms).
+  std::chrono::milliseconds probe_after{2000};
+  /// See probe_after (default 5 s, resilient 1 s; at least 1 ms when probes are on).
+  std::chrono::milliseconds probe_timeout{5000};
+  /// Sends NOT marked idempotent also go on to another replica when theirs stopped answering (or their
+  /// attempt timed out). Off by default: the replica may have received the request. Idempotent sends
+  /// always go on.
+  bool fail_over_unanswered = false;
+  /// Attempts ending DEADLINE_EXCEEDED (per_attempt_timeout included) count toward ejection
+  /// (eject_after_failures). Off by default, on in resilient().
+  bool eject_on_deadline = false;
+  /// Time one attempt may take before the send gives up on it and, where it may (idempotent sends, or
+  /// fail_over_unanswered), tries another replica; 0 = only the send's deadline.
+  std::chrono::milliseconds per_attempt_timeout{0};
+  /// Retry throttling per head or shard (gRFC A6); std::nullopt = none (the default; resilient():
+  /// RetryBudget{}). See RetryBudget.
+  std::optional<RetryBudget> retry_budget;
+
   /// The library's recommended settings for production (jina_net_pool_options_init_resilient):
   /// fail-over to the next replica, jittered exponential backoff (10 ms doubling up to 1 s) when a
   /// replica is tried again, passive outlier ejection (after 1 failure, 100 ms doubling up to
-  /// 800 ms, at most half of a list); everything else as the defaults. Change what you need after.
+  /// 800 ms, at most half of a list, deadlines counted), liveness probes after 500 ms answered
+  /// within 1 s, a retry budget of 10 tokens; everything else as the defaults. Change what you need
+  /// after.
   static PoolOptions resilient();
 };
 
@@ -733,7 +798,79 @@ inline PoolOptions pool_options_from_c(const jina_net_pool_options &c) {
   o.base_ejection = ms(c.base_ejection_ms);
   o.max_ejection = ms(c.max_ejection_ms);
   o.max_ejection_percent = c.max_ejection_percent;
+  o.connect_timeout = ms(c.connect_timeout_ms);
+  o.tcp_user_timeout = ms(c.tcp_user_timeout_ms);
+  if (c.keepalive_interval_ms == 0)
+    o.keepalive.reset();
+  else
+    o.keepalive = Keepalive{ms(c.keepalive_interval_ms), ms(c.keepalive_timeout_ms)};
+  o.probe_after = ms(c.probe_after_ms);
+  o.probe_timeout = ms(c.probe_timeout_ms);
+  o.fail_over_unanswered = c.fail_over_unanswered;
+  o.eject_on_deadline = c.eject_on_deadline;
+  o.per_attempt_timeout = ms(c.per_attempt_timeout_ms);
+  if (c.retry_budget_max_tokens == 0)
+    o.retry_budget.reset();
+  else
+    o.retry_budget = RetryBudget{c.retry_budget_max_tokens, c.retry_budget_token_ratio};
   return o;
+}
+
+/// Initialises `c` with jina_net_pool_options_init, then sets every field from `options` (the C
+/// struct jina_net_pool_new gets); `c` borrows options.root_certificates_pem. Throws Error(JINA_NET_INVALID_ARGUMENT) for a negative duration, a
+/// keepalive interval of 0 or a retry budget of 0 tokens (an empty optional says "none"); every
+/// other range is checked by jina_net_pool_new.
+inline void c_pool_options(jina_net_pool_options &c, const PoolOptions &options) {
+  check(jina_net_pool_options_init(&c, sizeof c));
+  if (options.max_attempts) c.max_attempts = *options.max_attempts;
+  c.default_timeout_ms = millis(options.default_timeout, "default_timeout");
+  c.tls = options.tls;
+  c.caller_driven = options.caller_driven;
+  if (!options.root_certificates_pem.empty()) {
+    c.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
+    c.root_certificates_pem_len = options.root_certificates_pem.size();
+  }
+  c.balance = static_cast<uint32_t>(options.balance);
+  c.p2c_default_rtt_ms = millis(options.p2c_default_rtt, "p2c_default_rtt");
+  c.p2c_decay_ms = millis(options.p2c_decay, "p2c_decay");
+  c.max_in_flight_per_replica = options.max_in_flight_per_replica;
+  c.max_queued_sends = options.max_queued_sends;
+  c.hedge_delay_ms = millis(options.hedge_delay, "hedge_delay");
+  c.max_hedges = options.max_hedges;
+  c.metrics = options.metrics;
+  c.fail_over = options.fail_over;
+  c.initial_backoff_ms = millis(options.initial_backoff, "initial_backoff");
+  c.backoff_multiplier = options.backoff_multiplier;
+  c.max_backoff_ms = millis(options.max_backoff, "max_backoff");
+  c.eject_after_failures = options.eject_after_failures;
+  c.base_ejection_ms = millis(options.base_ejection, "base_ejection");
+  c.max_ejection_ms = millis(options.max_ejection, "max_ejection");
+  c.max_ejection_percent = options.max_ejection_percent;
+  c.connect_timeout_ms = millis(options.connect_timeout, "connect_timeout");
+  c.tcp_user_timeout_ms = millis(options.tcp_user_timeout, "tcp_user_timeout");
+  if (options.keepalive) {
+    if (options.keepalive->interval.count() == 0)
+      throw Error(JINA_NET_INVALID_ARGUMENT,
+                  "keepalive.interval must be at least 10 s (leave keepalive empty for no keepalive)");
+    c.keepalive_interval_ms = millis(options.keepalive->interval, "keepalive.interval");
+    c.keepalive_timeout_ms = millis(options.keepalive->timeout, "keepalive.timeout");
+  } else {
+    c.keepalive_interval_ms = 0;
+  }
+  c.probe_after_ms = millis(options.probe_after, "probe_after");
+  c.probe_timeout_ms = millis(options.probe_timeout, "probe_timeout");
+  c.fail_over_unanswered = options.fail_over_unanswered;
+  c.eject_on_deadline = options.eject_on_deadline;
+  c.per_attempt_timeout_ms = millis(options.per_attempt_timeout, "per_attempt_timeout");
+  if (options.retry_budget) {
+    if (options.retry_budget->max_tokens == 0)
+      throw Error(JINA_NET_INVALID_ARGUMENT,
+                  "retry_budget.max_tokens must be at least 1 (leave retry_budget empty for no budget)");
+    c.retry_budget_max_tokens = options.retry_budget->max_tokens;
+    c.retry_budget_token_ratio = options.retry_budget->token_ratio;
+  } else {
+    c.retry_budget_max_tokens = 0;
+  }
 }
 }  // namespace detail
 
@@ -753,7 +890,10 @@ struct SendOptions {
   /// (up to milliseconds::max()) means no deadline.
   std::chrono::milliseconds timeout{0};
   RequestKind kind = RequestKind::Data;
-  /// The send may be performed more than once: hedged when the pool hedges (PoolOptions::max_hedges).
+  /// The send may be performed more than once: hedged when the pool hedges (PoolOptions::max_hedges),
+  /// and it goes on to another replica when its attempt got no answer (PoolOptions::per_attempt_timeout
+  /// passed, or the replica stopped answering a liveness probe) — without it, only with
+  /// PoolOptions::fail_over_unanswered.
   bool idempotent = false;
   /// Request metadata sent with every attempt of the send (see RequestMetadata), e.g.
   /// `options.metadata.add("authorization", "Bearer " + token).add("trace-bin", trace_bytes)`.
@@ -796,31 +936,7 @@ class Pool {
  public:
   explicit Pool(const PoolOptions &options = PoolOptions{}) {
     jina_net_pool_options o{};
-    detail::check(jina_net_pool_options_init(&o, sizeof o));
-    if (options.max_attempts) o.max_attempts = *options.max_attempts;
-    o.default_timeout_ms = detail::millis(options.default_timeout, "default_timeout");
-    o.tls = options.tls;
-    o.caller_driven = options.caller_driven;
-    if (!options.root_certificates_pem.empty()) {
-      o.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
-      o.root_certificates_pem_len = options.root_certificates_pem.size();
-    }
-    o.balance = static_cast<uint32_t>(options.balance);
-    o.p2c_default_rtt_ms = detail::millis(options.p2c_default_rtt, "p2c_default_rtt");
-    o.p2c_decay_ms = detail::millis(options.p2c_decay, "p2c_decay");
-    o.max_in_flight_per_replica = options.max_in_flight_per_replica;
-    o.max_queued_sends = options.max_queued_sends;
-    o.hedge_delay_ms = detail::millis(options.hedge_delay, "hedge_delay");
-    o.max_hedges = options.max_hedges;
-    o.metrics = options.metrics;
-    o.fail_over = options.fail_over;
-    o.initial_backoff_ms = detail::millis(options.initial_backoff, "initial_backoff");
-    o.backoff_multiplier = options.backoff_multiplier;
-    o.max_backoff_ms = detail::millis(options.max_backoff, "max_backoff");
-    o.eject_after_failures = options.eject_after_failures;
-    o.base_ejection_ms = detail::millis(options.base_ejection, "base_ejection");
-    o.max_ejection_ms = detail::millis(options.max_ejection, "max_ejection");
-    o.max_ejection_percent = options.max_ejection_percent;
+    detail::c_pool_options(o, options);
     jina_net_pool *p = nullptr;
     detail::check(jina_net_pool_new(&o, &p));
     ptr_.reset(p);

@@ -6,6 +6,8 @@
 # compiles jina_net.hpp alone with -pedantic to prove it is warning-free, and checks that no call of
 # the wrapper compiles with a C string (`const char *`, a string literal) where bytes are expected.
 # Assumes `cargo build --workspace` was run (runs it if target/debug/libjina_net.so is missing).
+# A run of the tests takes about 45 s, 15 s of it the gray-failure tests' waits (a keepalive PING
+# every 10 s at least, the default liveness probes), which run beside the other gray-failure tests.
 # Exits non-zero if anything fails.
 set -u
 

@@ -6,7 +6,13 @@
 
 #include "../../tests/c/test_servers.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +32,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -416,7 +423,7 @@ static void test_basics() {
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
   CHECK(!catch_error([] { jina_net::runtime_init(2); }));
 
-  CHECK(jina_net::version() == "0.2.0");
+  CHECK(jina_net::version() == "0.2.1");
   CHECK(jina_net::version() == std::to_string(JINA_NET_VERSION_MAJOR) + "." +
                                    std::to_string(JINA_NET_VERSION_MINOR) + "." +
                                    std::to_string(JINA_NET_VERSION_PATCH));
@@ -1530,6 +1537,35 @@ static void test_callback_exceptions() {
 // ---------------------------------------------------------------------------------------------
 // Resilient pool options
 
+// The wrapper maps every field of jina_net_pool_options: its last field is the one the wrapper knows
+// last (a field appended to the C struct must be added to PoolOptions, to detail::c_pool_options,
+// to detail::pool_options_from_c and to same_c_options).
+static_assert(offsetof(jina_net_pool_options, retry_budget_token_ratio) + sizeof(double) ==
+                  sizeof(jina_net_pool_options),
+              "jina_net_pool_options has a field that jina_net::PoolOptions does not map");
+
+// Two C pool options, field by field (padding not compared).
+static bool same_c_options(const jina_net_pool_options &a, const jina_net_pool_options &b) {
+  return a.struct_size == b.struct_size && a.max_attempts == b.max_attempts &&
+         a.default_timeout_ms == b.default_timeout_ms && a.tls == b.tls &&
+         a.root_certificates_pem == b.root_certificates_pem &&
+         a.root_certificates_pem_len == b.root_certificates_pem_len && a.fail_over == b.fail_over &&
+         a.initial_backoff_ms == b.initial_backoff_ms && a.backoff_multiplier == b.backoff_multiplier &&
+         a.max_backoff_ms == b.max_backoff_ms && a.eject_after_failures == b.eject_after_failures &&
+         a.base_ejection_ms == b.base_ejection_ms && a.max_ejection_ms == b.max_ejection_ms &&
+         a.max_ejection_percent == b.max_ejection_percent && a.balance == b.balance &&
+         a.p2c_default_rtt_ms == b.p2c_default_rtt_ms && a.p2c_decay_ms == b.p2c_decay_ms &&
+         a.max_in_flight_per_replica == b.max_in_flight_per_replica && a.max_queued_sends == b.max_queued_sends &&
+         a.hedge_delay_ms == b.hedge_delay_ms && a.max_hedges == b.max_hedges && a.metrics == b.metrics &&
+         a.caller_driven == b.caller_driven && a.connect_timeout_ms == b.connect_timeout_ms &&
+         a.tcp_user_timeout_ms == b.tcp_user_timeout_ms && a.keepalive_interval_ms == b.keepalive_interval_ms &&
+         a.keepalive_timeout_ms == b.keepalive_timeout_ms && a.probe_after_ms == b.probe_after_ms &&
+         a.probe_timeout_ms == b.probe_timeout_ms && a.fail_over_unanswered == b.fail_over_unanswered &&
+         a.eject_on_deadline == b.eject_on_deadline && a.per_attempt_timeout_ms == b.per_attempt_timeout_ms &&
+         a.retry_budget_max_tokens == b.retry_budget_max_tokens &&
+         a.retry_budget_token_ratio == b.retry_budget_token_ratio;
+}
+
 static void test_resilient() {
   std::printf("-- resilient pool options\n");
   const std::string A = addr("a"), B = addr("b"), U = addr("u");
@@ -1562,9 +1598,45 @@ static void test_resilient() {
       CHECK_MSG(static_cast<uint64_t>(o.hedge_delay.count()) == c.hedge_delay_ms, what);
       CHECK_MSG(o.max_hedges == c.max_hedges, what);
       CHECK_MSG(o.metrics == c.metrics && o.caller_driven == c.caller_driven, what);
+      // the gray-failure settings of C ABI 0.2.1
+      CHECK_MSG(static_cast<uint64_t>(o.connect_timeout.count()) == c.connect_timeout_ms, what);
+      CHECK_MSG(static_cast<uint64_t>(o.tcp_user_timeout.count()) == c.tcp_user_timeout_ms, what);
+      CHECK_MSG(o.keepalive.has_value() == (c.keepalive_interval_ms != 0), what);
+      if (o.keepalive) {
+        CHECK_MSG(static_cast<uint64_t>(o.keepalive->interval.count()) == c.keepalive_interval_ms, what);
+        CHECK_MSG(static_cast<uint64_t>(o.keepalive->timeout.count()) == c.keepalive_timeout_ms, what);
+      }
+      CHECK_MSG(static_cast<uint64_t>(o.probe_after.count()) == c.probe_after_ms, what);
+      CHECK_MSG(static_cast<uint64_t>(o.probe_timeout.count()) == c.probe_timeout_ms, what);
+      CHECK_MSG(o.fail_over_unanswered == c.fail_over_unanswered, what);
+      CHECK_MSG(o.eject_on_deadline == c.eject_on_deadline, what);
+      CHECK_MSG(static_cast<uint64_t>(o.per_attempt_timeout.count()) == c.per_attempt_timeout_ms, what);
+      CHECK_MSG(o.retry_budget.has_value() == (c.retry_budget_max_tokens != 0), what);
+      if (o.retry_budget) {
+        CHECK_MSG(o.retry_budget->max_tokens == c.retry_budget_max_tokens, what);
+        CHECK_MSG(o.retry_budget->token_ratio == c.retry_budget_token_ratio, what);
+      }
+      // and back: the C struct the Pool makes of `o` is the C preset, field by field
+      jina_net_pool_options back{};
+      jina_net::detail::c_pool_options(back, o);
+      CHECK_MSG(same_c_options(back, c), what);
     };
     same(d, dc, "PoolOptions{} vs jina_net_pool_options_init");
     same(r, rc, "PoolOptions::resilient() vs jina_net_pool_options_init_resilient");
+    // a RetryBudget{} and a Keepalive{} are the library's own defaults (0.1 per success; 5 min / 20 s)
+    CHECK(jina_net::RetryBudget{}.token_ratio == dc.retry_budget_token_ratio);
+    CHECK(static_cast<uint64_t>(jina_net::Keepalive{}.interval.count()) == dc.keepalive_interval_ms &&
+          static_cast<uint64_t>(jina_net::Keepalive{}.timeout.count()) == dc.keepalive_timeout_ms);
+    // the documented values
+    CHECK(d.connect_timeout == 5000ms && d.tcp_user_timeout == 20000ms && d.keepalive &&
+          d.keepalive->interval == 300000ms && d.keepalive->timeout == 20000ms);
+    CHECK(d.probe_after == 2000ms && d.probe_timeout == 5000ms && !d.fail_over_unanswered && !d.eject_on_deadline &&
+          d.per_attempt_timeout == 0ms && !d.retry_budget);
+    CHECK(r.probe_after == 500ms && r.probe_timeout == 1000ms && !r.fail_over_unanswered && r.eject_on_deadline &&
+          r.per_attempt_timeout == 0ms && r.retry_budget && r.retry_budget->max_tokens == 10 &&
+          r.retry_budget->token_ratio == 0.1);
+    CHECK(r.connect_timeout == d.connect_timeout && r.tcp_user_timeout == d.tcp_user_timeout &&
+          r.keepalive && r.keepalive->interval == d.keepalive->interval);
     CHECK(!d.max_attempts && r.max_attempts == std::optional<uint32_t>(3u));
     CHECK(!d.fail_over && d.initial_backoff == 0ms && d.eject_after_failures == 0);  // jina 3.1's behaviour
     CHECK(r.fail_over && r.initial_backoff == 10ms && r.backoff_multiplier == 2.0 && r.max_backoff == 1000ms);
@@ -1722,6 +1794,502 @@ static void test_resilient() {
     mixed.metrics = true;
     mixed.max_attempts = 5;
     CHECK(!catch_error([&] { jina_net::Pool p(mixed); }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gray failures (C ABI 0.2.1): replicas that stop answering, slow attempts, brown-outs, hung
+// connections. Each option is shown to have its effect against real test servers, next to a pool
+// without it.
+
+static long ms_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// The sum of jina_net_requests_total (calls made, retries included) to `address` in deployment `d`.
+static long calls_to(const jina_net::Pool &pool, const std::string &address, const char *deployment = "d") {
+  const long n = metric(pool.metrics_text(), std::string("jina_net_requests_total{deployment=\"") + deployment +
+                                                 "\",shard=\"0\",address=\"" + address + "\"}");
+  return n < 0 ? 0 : n;
+}
+
+// The attempts a failed send reports ("... (after N attempts)"; 1 when it says nothing).
+static int attempts_of(const std::string &message) {
+  const std::string key = "(after ";
+  const size_t at = message.find(key);
+  return at == std::string::npos ? 1 : std::atoi(message.c_str() + at + key.size());
+}
+
+// TCP_USER_TIMEOUT of this process's sockets connected to 127.0.0.1:port (the library's connections:
+// the servers run in another process).
+static std::vector<unsigned> tcp_user_timeouts_to(int port) {
+  std::vector<unsigned> out;
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return out;
+  while (const dirent *entry = readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const int fd = std::atoi(entry->d_name);
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &len) != 0 || peer.sin_family != AF_INET ||
+        ntohs(peer.sin_port) != port || peer.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+      continue;
+    unsigned timeout = 0;
+    socklen_t size = sizeof timeout;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, &size) == 0) out.push_back(timeout);
+  }
+  closedir(dir);
+  return out;
+}
+
+// A listening socket that never accepts. The kernel completes the TCP handshakes and acknowledges
+// the bytes sent (up to its buffers), nothing ever answers: a process that hangs, as one frozen with
+// SIGSTOP, without a signal anyone else could undo. With `full`, its accept queue is full (listen
+// backlog 0, one connection made here): the kernel drops further SYNs, so a connect to it hangs, as
+// to a host that went away.
+struct HungListener {
+  int listener = -1, filler = -1;
+  std::string address;
+  explicit HungListener(bool full) {
+    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+        listen(listener, full ? 0 : 64) != 0 || getsockname(listener, reinterpret_cast<sockaddr *>(&a), &len) != 0)
+      return;
+    if (full) {
+      filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (filler < 0 || connect(filler, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) return;
+    }
+    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  }
+  ~HungListener() {
+    if (filler >= 0) close(filler);
+    if (listener >= 0) close(listener);
+  }
+  HungListener(const HungListener &) = delete;
+  HungListener &operator=(const HungListener &) = delete;
+};
+
+// One data request to deployment "d", in the future form.
+static std::future<SendResult> send_d(jina_net::Pool &pool, const std::string &id, bool idempotent,
+                                      std::chrono::milliseconds timeout = 0ms) {
+  SendOptions so;
+  so.idempotent = idempotent;
+  so.timeout = timeout;
+  return pool.send("d", pb::data_request(id), so);
+}
+
+static bool answered_by(const std::optional<SendResult> &r, const char *replica) {
+  return r && r->ok() && r->targets.size() == 1 && replica_of(r->targets[0]) == replica;
+}
+
+static std::string message_of(const std::optional<SendResult> &r) {
+  return r ? std::string(jina_net::result_name(r->status)) + ": " + r->error_message : std::string("no result");
+}
+
+// The call that stopped answering: UNAVAILABLE, "stopped answering", naming the replica.
+static bool stopped_answering(const std::optional<SendResult> &r, const std::string &address) {
+  return r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14 &&
+         contains(r->error_message, "stopped answering") && contains(r->error_message, address) &&
+         contains(r->targets[0].grpc_message, "stopped answering");
+}
+
+// Run on a thread of its own while the other gray-failure tests run (each takes seconds of waiting):
+// HTTP/2 keepalive against a peer that hangs, and the default pool's liveness probes.
+static void gray_slow_checks() {
+  using jina_net::PoolOptions;
+  const std::string Z = addr("z");
+
+  // The default pool (probes after 2 s, answered within 5 s) ends a call pending on a silent replica
+  // with UNAVAILABLE "stopped answering" well before its deadline.
+  jina_net::Pool probed;  // PoolOptions{}
+  probed.add_connection("d", Z);
+  const auto t_probe = std::chrono::steady_clock::now();
+  auto silent = send_d(probed, "default-probes", false, 60s);
+
+  // HTTP/2 keepalive: a hung peer acknowledges no PING, and with probes off only the keepalive (a
+  // PING every 10 s, unacknowledged for 1 s) ends the call; without keepalive it waits for its
+  // deadline. One attempt each: a retry would wait on the hung peer again.
+  HungListener hung(false);
+  CHECK_MSG(!hung.address.empty(), "a listening socket");
+  PoolOptions ka;
+  ka.probe_after = 0ms;
+  ka.max_attempts = 1;
+  ka.keepalive = jina_net::Keepalive{10000ms, 1000ms};
+  PoolOptions none = ka;
+  none.keepalive.reset();
+  jina_net::Pool with_keepalive(ka), without_keepalive(none);
+  with_keepalive.add_connection("d", hung.address);
+  without_keepalive.add_connection("d", hung.address);
+  const auto t_hung = std::chrono::steady_clock::now();
+  auto pinged = send_d(with_keepalive, "keepalive", false, 30s);
+  auto waiting = send_d(without_keepalive, "no-keepalive", false, 15s);
+
+  auto r = wait_result(silent, 20s);
+  const long probe_ms = ms_since(t_probe);
+  CHECK_MSG(stopped_answering(r, Z), message_of(r));
+  CHECK_MSG(probe_ms >= 1900 && probe_ms < 9500, std::to_string(probe_ms) + " ms");
+
+  r = wait_result(pinged, 25s);
+  const long keepalive_ms = ms_since(t_hung);
+  CHECK_MSG(r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14 &&
+                contains(r->error_message, hung.address) && contains(r->error_message, "keep-alive"),
+            message_of(r));
+  CHECK_MSG(keepalive_ms >= 9000 && keepalive_ms < 14000, std::to_string(keepalive_ms) + " ms");
+  CHECK(waiting.wait_for(0ms) != std::future_status::ready);  // no keepalive: still waiting
+  r = wait_result(waiting, 20s);
+  CHECK_MSG(r && r->status == JINA_NET_DEADLINE_EXCEEDED, message_of(r));
+  CHECK_MSG(ms_since(t_hung) >= 14500, std::to_string(ms_since(t_hung)) + " ms");
+}
+
+static void test_gray() {
+  std::printf("-- gray failures: probes, attempt timeouts, retry budget, connection timeouts\n");
+  using jina_net::PoolOptions;
+  const std::string Z = addr("z"), A = addr("a"), S = addr("s"), U = addr("u"), U2 = addr("u2"), U3 = addr("u3");
+  std::thread slow_checks([] {
+    try {
+      gray_slow_checks();
+    } catch (const std::exception &e) {
+      check(false, "no unexpected exception in gray_slow_checks", __FILE__, __LINE__, e.what());
+    }
+  });
+  struct Join {  // also when a check below throws
+    std::thread &t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{slow_checks};
+
+  // Liveness probes: a call pending on a replica that never answers (hostile:silent: the HTTP/2
+  // connection lives and acknowledges PINGs) ends with UNAVAILABLE "the replica stopped answering"
+  // naming it, after probe_after + probe_timeout; without probes it waits for its deadline.
+  PoolOptions probes;
+  probes.probe_after = 200ms;
+  probes.probe_timeout = 300ms;
+  {
+    jina_net::Pool pool(probes);
+    pool.add_connection("d", Z);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = send_d(pool, "probed", false, 10s);
+    auto r = wait_result(f);
+    const long took = ms_since(t0);
+    CHECK_MSG(stopped_answering(r, Z), message_of(r));
+    CHECK_MSG(r && attempts_of(r->error_message) == 1, message_of(r));  // not idempotent: not run again
+    CHECK_MSG(took >= 400 && took < 3000, std::to_string(took) + " ms");
+    auto e = catch_error([&] { if (r) r->check(); });
+    CHECK_MSG(e && e->code() == JINA_NET_RPC_ERROR && contains(e->what(), "stopped answering"), code_of(e));
+
+    PoolOptions off = probes;
+    off.probe_after = 0ms;
+    jina_net::Pool unprobed(off);
+    unprobed.add_connection("d", Z);
+    const auto t1 = std::chrono::steady_clock::now();
+    auto g = send_d(unprobed, "unprobed", false, 1500ms);
+    r = wait_result(g);
+    const long waited = ms_since(t1);
+    CHECK_MSG(r && r->status == JINA_NET_DEADLINE_EXCEEDED && !contains(r->error_message, "stopped answering"),
+              message_of(r));
+    CHECK_MSG(waited >= 1400, std::to_string(waited) + " ms");
+  }
+
+  // fail_over_unanswered, with replicas [silent, echo]: two sends at once, round robin gives the
+  // first to the silent replica. Not idempotent and without the option, that one fails ("it may
+  // have received the request"); with the option, or idempotent, it goes on to the echo replica.
+  // Once detected, the silent replica is avoided: later sends do not wait on it.
+  auto two_sends = [&](const PoolOptions &o, bool idempotent, const char *name) {
+    jina_net::Pool pool(o);
+    pool.add_connection("d", Z);
+    pool.add_connection("d", A);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f1 = send_d(pool, std::string(name) + "-1", idempotent, 10s);
+    auto f2 = send_d(pool, std::string(name) + "-2", idempotent, 10s);
+    std::vector<std::optional<SendResult>> results;
+    results.push_back(wait_result(f1));
+    results.push_back(wait_result(f2));
+    const long took = ms_since(t0);
+    CHECK_MSG(took < 3000, std::string(name) + ": " + std::to_string(took) + " ms");
+    int ok = 0, unanswered = 0;
+    for (const auto &r : results) {
+      if (answered_by(r, "a")) ++ok;
+      else if (stopped_answering(r, Z)) ++unanswered;
+      else CHECK_MSG(false, std::string(name) + ": " + message_of(r));
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) {
+      auto f = send_d(pool, std::string(name) + "-after", false, 10s);
+      auto r = wait_result(f);
+      CHECK_MSG(answered_by(r, "a"), std::string(name) + ": " + message_of(r));
+    }
+    CHECK_MSG(ms_since(t1) < 1000, std::string(name) + ": " + std::to_string(ms_since(t1)) + " ms");
+    return std::make_pair(ok, unanswered);
+  };
+  {
+    const auto plain = two_sends(probes, false, "plain");
+    CHECK_MSG(plain.first == 1 && plain.second == 1, std::to_string(plain.first) + "/" + std::to_string(plain.second));
+    PoolOptions unanswered = probes;
+    unanswered.fail_over_unanswered = true;
+    const auto moved = two_sends(unanswered, false, "fail_over_unanswered");
+    CHECK_MSG(moved.first == 2, std::to_string(moved.first) + "/" + std::to_string(moved.second));
+    const auto idempotent = two_sends(probes, true, "idempotent");
+    CHECK_MSG(idempotent.first == 2, std::to_string(idempotent.first) + "/" + std::to_string(idempotent.second));
+    // the resilient preset probes too (500 ms, 1 s), and its sends are not idempotent by default
+    const auto preset = two_sends(PoolOptions::resilient(), false, "resilient");
+    CHECK_MSG(preset.first == 1 && preset.second == 1,
+              std::to_string(preset.first) + "/" + std::to_string(preset.second));
+  }
+
+  // per_attempt_timeout, with replicas [slow:3000, echo]: the first send goes to the slow one. An
+  // idempotent send gives up on it after 200 ms and goes on to the echo replica; a send that is not
+  // idempotent ends with the attempt (DEADLINE_EXCEEDED, "attempt timeout"), unless
+  // fail_over_unanswered; without the option the send waits on the slow replica until its deadline.
+  PoolOptions attempt;
+  attempt.per_attempt_timeout = 200ms;
+  attempt.metrics = true;
+  auto slow_first = [&](const PoolOptions &o, bool idempotent, std::chrono::milliseconds timeout) {
+    jina_net::Pool pool(o);
+    pool.add_connection("d", S);
+    pool.add_connection("d", A);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = send_d(pool, "attempt", idempotent, timeout);
+    auto r = wait_result(f);
+    const long took = ms_since(t0);
+    CHECK_MSG(calls_to(pool, S) == 1, pool.metrics_text());  // it did go to the slow replica first
+    return std::make_pair(std::move(r), took);
+  };
+  {
+    auto [r, took] = slow_first(attempt, true, 10s);
+    CHECK_MSG(answered_by(r, "a"), message_of(r));
+    CHECK_MSG(took >= 150 && took < 1500, std::to_string(took) + " ms");
+    std::tie(r, took) = slow_first(attempt, false, 10s);
+    CHECK_MSG(r && r->status == JINA_NET_DEADLINE_EXCEEDED && r->targets.size() == 1 &&
+                  r->targets[0].grpc_code == 4 && contains(r->error_message, "attempt timeout") &&
+                  contains(r->error_message, S),
+              message_of(r));
+    CHECK_MSG(took >= 150 && took < 1500, std::to_string(took) + " ms");
+    PoolOptions unanswered = attempt;
+    unanswered.fail_over_unanswered = true;
+    std::tie(r, took) = slow_first(unanswered, false, 10s);
+    CHECK_MSG(answered_by(r, "a"), message_of(r));
+    CHECK_MSG(took < 1500, std::to_string(took) + " ms");
+    PoolOptions no_attempt_timeout = attempt;
+    no_attempt_timeout.per_attempt_timeout = 0ms;
+    std::tie(r, took) = slow_first(no_attempt_timeout, true, 1000ms);
+    CHECK_MSG(r && r->status == JINA_NET_DEADLINE_EXCEEDED && !contains(r->error_message, "attempt timeout"),
+              message_of(r));
+    CHECK_MSG(took >= 900, std::to_string(took) + " ms");
+  }
+
+  // eject_on_deadline: four idempotent sends over [slow, echo], round robin, attempts of 200 ms,
+  // ejection after one failure for 10 s. Counting deadlines, the slow replica is ejected at its first
+  // timeout and called once; otherwise round robin calls it every other send.
+  auto slow_calls = [&](bool eject_on_deadline) {
+    PoolOptions o = attempt;
+    o.eject_after_failures = 1;
+    o.base_ejection = 10000ms;
+    o.max_ejection = 10000ms;
+    o.eject_on_deadline = eject_on_deadline;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", S);
+    pool.add_connection("d", A);
+    for (int i = 0; i < 4; ++i) {
+      auto f = send_d(pool, "eject", true, 10s);
+      auto r = wait_result(f);
+      CHECK_MSG(answered_by(r, "a"), message_of(r));
+    }
+    return calls_to(pool, S);
+  };
+  {
+    const long ejected = slow_calls(true), kept = slow_calls(false);
+    CHECK_MSG(ejected == 1, std::to_string(ejected));
+    CHECK_MSG(kept == 2, std::to_string(kept));
+  }
+
+  // The retry budget against a brown-out: 40 sends to three UNAVAILABLE replicas with the resilient
+  // fail-over. Without a budget every send tries every replica; with 10 tokens, 5 failed sends
+  // bring it to half and the others make one attempt each; 1000 tokens last the 40 sends.
+  auto storm = [&](std::optional<jina_net::RetryBudget> budget) {
+    PoolOptions o = PoolOptions::resilient();
+    o.retry_budget = budget;
+    o.metrics = true;
+    jina_net::Pool pool(o);
+    for (const std::string &u : {U, U2, U3}) pool.add_connection("d", u);
+    int reported = 0;
+    for (int i = 0; i < 40; ++i) {
+      auto f = send_d(pool, "storm", false, 10s);
+      auto r = wait_result(f);
+      CHECK_MSG(r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14,
+                message_of(r));
+      if (r) reported += attempts_of(r->error_message);
+    }
+    const long calls = calls_to(pool, U) + calls_to(pool, U2) + calls_to(pool, U3);
+    CHECK_MSG(calls == reported, std::to_string(calls) + " calls, " + std::to_string(reported) + " reported");
+    return calls;
+  };
+  {
+    const long without = storm(std::nullopt);
+    const long with = storm(jina_net::RetryBudget{});
+    const long large = storm(jina_net::RetryBudget{1000, 0.1});
+    CHECK_MSG(without >= 120, std::to_string(without));
+    CHECK_MSG(with >= 40 && with <= 5 * 3 + 35, std::to_string(with));
+    CHECK_MSG(large >= 120, std::to_string(large));
+    // the preset has a budget of 10 tokens
+    const long preset = storm(PoolOptions::resilient().retry_budget);
+    CHECK_MSG(preset <= 5 * 3 + 35, std::to_string(preset));
+  }
+  // token_ratio: replicas [echo, unavailable], round robin, 3 attempts in place, 20 sends. Each failed
+  // send takes a token, each success gives token_ratio back: with 2.0 the budget stays full and every
+  // failed send makes its 3 attempts; with 0.1 it sinks to half and later failed sends make one.
+  auto failed_attempts = [&](double ratio) {
+    PoolOptions o;
+    o.retry_budget = jina_net::RetryBudget{10, ratio};
+    jina_net::Pool pool(o);
+    pool.add_connection("d", A);
+    pool.add_connection("d", U);
+    std::vector<int> attempts;
+    for (int i = 0; i < 20; ++i) {
+      auto f = send_d(pool, "ratio", false, 10s);
+      auto r = wait_result(f);
+      if (r && !r->ok()) attempts.push_back(attempts_of(r->error_message));
+      CHECK_MSG(r && (r->ok() || (r->targets.size() == 1 && r->targets[0].address == U)), message_of(r));
+    }
+    return attempts;
+  };
+  {
+    const auto generous = failed_attempts(2.0), stingy = failed_attempts(0.1);
+    CHECK_MSG(generous.size() == 10 && std::all_of(generous.begin(), generous.end(), [](int n) { return n == 3; }),
+              std::to_string(generous.size()));
+    CHECK_MSG(stingy.size() == 10 && std::count(stingy.begin(), stingy.end(), 1) >= 3 && stingy.front() == 3,
+              std::to_string(stingy.size()) + " failed, " +
+                  std::to_string(std::count(stingy.begin(), stingy.end(), 1)) + " after one attempt");
+  }
+
+  // connect_timeout: a connect that hangs (a full accept queue drops the SYN) fails after it as
+  // UNAVAILABLE; with no limit the send waits for its deadline.
+  {
+    HungListener hung(true);
+    CHECK_MSG(!hung.address.empty(), "a listening socket with a full accept queue");
+    PoolOptions o;
+    o.connect_timeout = 300ms;
+    o.probe_after = 0ms;
+    o.max_attempts = 1;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", hung.address);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = send_d(pool, "connect", false, 5s);
+    auto r = wait_result(f);
+    const long took = ms_since(t0);
+    CHECK_MSG(r && r->status == JINA_NET_RPC_ERROR && r->targets.size() == 1 && r->targets[0].grpc_code == 14 &&
+                  contains(r->error_message, hung.address) && contains(r->error_message, "connect"),
+              message_of(r));
+    CHECK_MSG(took >= 250 && took < 2000, std::to_string(took) + " ms");
+    o.connect_timeout = 0ms;
+    jina_net::Pool unlimited(o);
+    unlimited.add_connection("d", hung.address);
+    const auto t1 = std::chrono::steady_clock::now();
+    auto g = send_d(unlimited, "connect-unlimited", false, 1500ms);
+    r = wait_result(g);
+    const long waited = ms_since(t1);
+    CHECK_MSG(r && r->status == JINA_NET_DEADLINE_EXCEEDED, message_of(r));
+    CHECK_MSG(waited >= 1400, std::to_string(waited) + " ms");
+  }
+
+  // tcp_user_timeout is set on the library's sockets (they are in this process): 12345 ms, the
+  // default 20000 ms, and 0 = the system's (not set).
+  {
+    const int port = jn_servers_port(&g_servers, "t");
+    auto socket_with = [&](std::optional<std::chrono::milliseconds> value, unsigned expect) {
+      PoolOptions o;
+      if (value) o.tcp_user_timeout = *value;
+      jina_net::Pool pool(o);
+      pool.add_connection("d", addr("t"));
+      auto f = send_d(pool, "tcp", false, 5s);
+      auto r = wait_result(f);
+      CHECK_MSG(answered_by(r, "t"), message_of(r));
+      const auto found = tcp_user_timeouts_to(port);
+      std::string seen;
+      for (unsigned v : found) seen += std::to_string(v) + " ";
+      CHECK_MSG(std::find(found.begin(), found.end(), expect) != found.end(),
+                "TCP_USER_TIMEOUT " + std::to_string(expect) + " among: " + seen);
+    };
+    socket_with(12345ms, 12345);
+    socket_with(std::nullopt, 20000);
+    socket_with(0ms, 0);
+  }
+
+  // Values refused: by the library (keepalive below 10 s, a budget ratio <= 0, more than 1000 tokens,
+  // probes without a probe timeout), by the wrapper (negative durations; a keepalive interval of 0 or
+  // a budget of 0 tokens, where the empty optional says "none")
+  {
+    auto refused = [&](const PoolOptions &o, const char *names, const char *what) {
+      auto e = catch_error([&] { jina_net::Pool p(o); });
+      CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), names),
+                std::string(what) + ": " + code_of(e));
+    };
+    auto accepted = [&](const PoolOptions &o, const char *what) {
+      auto e = catch_error([&] { jina_net::Pool p(o); });
+      CHECK_MSG(!e, std::string(what) + ": " + code_of(e));
+    };
+    PoolOptions o;
+    o.keepalive = jina_net::Keepalive{9999ms, 20000ms};
+    refused(o, "keepalive_interval_ms", "keepalive 9999 ms");
+    o.keepalive->interval = 1000ms;
+    refused(o, "keepalive_interval_ms", "keepalive 1 s");
+    o.keepalive->interval = 0ms;
+    refused(o, "keepalive.interval", "keepalive 0");
+    o.keepalive->interval = 10000ms;
+    accepted(o, "keepalive 10 s");
+    o.keepalive.reset();
+    accepted(o, "no keepalive");
+    for (const double ratio : {0.0, -0.1, std::numeric_limits<double>::quiet_NaN(),
+                               std::numeric_limits<double>::infinity()}) {
+      PoolOptions b = PoolOptions::resilient();
+      b.retry_budget->token_ratio = ratio;
+      refused(b, "retry_budget_token_ratio", ("token_ratio " + std::to_string(ratio)).c_str());
+    }
+    PoolOptions b;
+    b.retry_budget = jina_net::RetryBudget{1001, 0.1};
+    refused(b, "retry_budget_max_tokens", "1001 tokens");
+    b.retry_budget->max_tokens = 0;
+    refused(b, "retry_budget.max_tokens", "0 tokens");
+    b.retry_budget->max_tokens = 1000;
+    accepted(b, "1000 tokens");
+    b.retry_budget.reset();
+    accepted(b, "no budget");
+    PoolOptions p;
+    p.probe_timeout = 0ms;
+    refused(p, "probe_timeout_ms", "probes without a timeout");
+    p.probe_after = 0ms;
+    accepted(p, "no probes, no probe timeout");
+    for (const char *field : {"connect_timeout", "tcp_user_timeout", "keepalive.interval", "keepalive.timeout",
+                              "probe_after", "probe_timeout", "per_attempt_timeout"}) {
+      PoolOptions n = PoolOptions::resilient();
+      const std::string f = field;
+      if (f == "connect_timeout") n.connect_timeout = -1ms;
+      if (f == "tcp_user_timeout") n.tcp_user_timeout = -1ms;
+      if (f == "keepalive.interval") n.keepalive->interval = -1ms;
+      if (f == "keepalive.timeout") n.keepalive->timeout = -1ms;
+      if (f == "probe_after") n.probe_after = -1ms;
+      if (f == "probe_timeout") n.probe_timeout = -1ms;
+      if (f == "per_attempt_timeout") n.per_attempt_timeout = -1ms;
+      refused(n, field, field);
+    }
+    // everything changed at once still makes a pool
+    PoolOptions all = PoolOptions::resilient();
+    all.connect_timeout = 1000ms;
+    all.tcp_user_timeout = 0ms;
+    all.keepalive = jina_net::Keepalive{60000ms, 5000ms};
+    all.probe_after = 0ms;
+    all.fail_over_unanswered = true;
+    all.eject_on_deadline = false;
+    all.per_attempt_timeout = 250ms;
+    all.retry_budget = jina_net::RetryBudget{100, 0.5};
+    accepted(all, "all changed");
   }
 }
 
@@ -2105,7 +2673,8 @@ static void test_tuning() {
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
-                         "echo=w", "unavailable=u", "error=e", "slow:3000=s", "flaky:2=f"};
+                         "echo=w", "unavailable=u", "error=e", "slow:3000=s", "flaky:2=f",
+                         "hostile:silent=z", "unavailable=u2", "unavailable=u3", "echo=t"};
   const int n = static_cast<int>(sizeof specs / sizeof specs[0]);
   if (!tie_servers_to_this_process()) std::fprintf(stderr, "warning: cannot tie the test servers to this process\n");
   if (jn_servers_start(&g_servers, jn_test_server_binary(), specs, n) != 0) {
@@ -2131,6 +2700,7 @@ int main() {
     test_oneshot();
     test_tuning();
     test_resilient();
+    test_gray();
     test_runtime_shutdown();
   } catch (const std::exception &e) {
     check(false, "no unexpected exception", __FILE__, __LINE__, e.what());

@@ -43,6 +43,29 @@
 //
 //	pool, err := jinanet.NewPool(jinanet.ResilientPoolOptions())
 //
+// # Gray failures
+//
+// A replica can be up and still not answer: a frozen process, a hung runtime, a node gone dead
+// behind connections that stay open. The library's safeguards are on by default (C ABI 0.2.1): a
+// connect timeout (PoolOptions.ConnectTimeout, 5s), TCP_USER_TIMEOUT (TCPUserTimeout, 20s), HTTP/2
+// keepalive PINGs while calls are outstanding (KeepaliveInterval, 5min, at least 10s;
+// KeepaliveTimeout, 20s) and liveness probes (ProbeAfter, 2s; ProbeTimeout, 5s): a replica with
+// calls outstanding that answered nothing for ProbeAfter gets a STATUS control request, and if that
+// goes unanswered for ProbeTimeout the calls pending on it end with UNAVAILABLE (ErrRPC, GRPCCode
+// 14, "the replica stopped answering", naming it) and sends avoid it until it answers a probe again.
+// ResilientPoolOptions probes sooner (500ms, 1s). As for every field, 0 means the default; Disabled
+// turns one of these four safeguards off:
+//
+//	opts := jinanet.ResilientPoolOptions()
+//	opts.ProbeAfter = jinanet.Disabled // no liveness probes
+//
+// A send marked idempotent (SendOptions.Idempotent) whose replica stopped answering, or whose
+// attempt ran out of PerAttemptTimeout, goes on to another replica; other sends fail (their request
+// may have run), unless FailOverUnanswered. EjectOnDeadline counts attempts ending
+// DEADLINE_EXCEEDED toward ejection, and a retry budget per head or shard (RetryBudgetMaxTokens,
+// RetryBudgetTokenRatio; 10 tokens in ResilientPoolOptions) stops retries, fail-overs and hedges
+// while most sends fail, so a brown-out of every replica is not multiplied by retries.
+//
 // # Errors
 //
 // Failures are *Error values carrying the library's result Code and message (and, for the failure

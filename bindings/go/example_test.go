@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	jinanet "github.com/jina-ai/libjina_net/bindings/go"
@@ -192,5 +193,57 @@ func ExampleAppendToOutgoingContext() {
 
 	// Output:
 	// Bearer t0ken req-1 AAEC/w
+	// true
+}
+
+// A replica that hangs (it keeps its connection but never answers, like a frozen runtime) among a
+// live one: the liveness probes of the resilient settings give up on it within about 1.5s; an
+// idempotent send pending there goes on to the live replica, a send not marked idempotent fails
+// with UNAVAILABLE (it may have run there). Disabled turns a default-on safeguard off.
+func ExampleResilientPoolOptions() {
+	srv, err := startTestServers("hostile:silent=hung", "echo=live", "hostile:silent=hung2")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+	opts := jinanet.ResilientPoolOptions() // probes after 500ms, 1s to answer
+	opts.PerAttemptTimeout = 5 * time.Second
+	opts.KeepaliveInterval = 30 * time.Second // or jinanet.Disabled
+	pool, err := jinanet.NewPool(opts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+	encoder := jinanet.Deployment("encoder")
+	for _, r := range []string{"hung", "live"} { // round robin starts at the hung replica
+		if _, err := pool.AddConnection(encoder, srv.addr[r]); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	responses, err := pool.SendWithOptions(ctx, jinanet.NewDataRequest(jinanet.BuildDataRequest("req-1")), encoder,
+		jinanet.SendOptions{Idempotent: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("answered by", responses[0].Trailer.Get("replica"))
+
+	// A send not marked idempotent to a replica that hangs fails.
+	other := jinanet.Deployment("other")
+	if _, err := pool.AddConnection(other, srv.addr["hung2"]); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = pool.Send(ctx, jinanet.NewDataRequest(jinanet.BuildDataRequest("req-2")), other)
+	var e *jinanet.Error
+	fmt.Println(errors.As(err, &e) && e.GRPCCode == 14 && strings.Contains(e.Message, "stopped answering"))
+
+	// Output:
+	// answered by live
 	// true
 }

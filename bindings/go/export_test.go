@@ -48,6 +48,9 @@ type CPoolOptions = cPoolOptionsView
 // PoolOptionsAsC builds the C options NewPool would pass for opts.
 func PoolOptionsAsC(opts *PoolOptions) (CPoolOptions, error) { return viewPoolOptions(opts) }
 
+// InitPoolOptionsAsC is what jina_net_pool_options_init (resilient: _init_resilient) writes.
+func InitPoolOptionsAsC(resilient bool) CPoolOptions { return viewInitOptions(resilient) }
+
 // CPoolOptionsSize is sizeof(jina_net_pool_options) in the header the package was built with.
 const CPoolOptionsSize = cPoolOptionsSize
 

@@ -20,10 +20,12 @@ import (
 // NoShard is the "no shard id" of the C ABI (JINA_NET_NO_SHARD).
 const NoShard = C.JINA_NET_NO_SHARD
 
-// PoolOptions configures a Pool. The zero value (or a nil *PoolOptions) gives jina 3.1's behaviour;
-// ResilientPoolOptions gives the library's recommended settings for production. A field left at
-// its zero value takes the library's default (that of jina_net_pool_options_init, jina 3.1's
-// behaviour), whatever else is set.
+// PoolOptions configures a Pool. The zero value (or a nil *PoolOptions) gives jina 3.1's retry
+// behaviour with the library's connection safeguards (a connect timeout, TCP_USER_TIMEOUT, HTTP/2
+// keepalive, liveness probes); ResilientPoolOptions gives the library's recommended settings for
+// production. A field left at its zero value takes the library's default (that of
+// jina_net_pool_options_init), whatever else is set; Disabled turns off a safeguard that is on by
+// default (ConnectTimeout, TCPUserTimeout, KeepaliveInterval, ProbeAfter).
 type PoolOptions struct {
 	// MaxAttempts is the number of attempts per send on UNAVAILABLE, the first included
 	// (0 = the library default, 3; 1 = no retry). With FailOver, at least one per replica.
@@ -83,6 +85,55 @@ type PoolOptions struct {
 	// was left alone for 50 ms), so its connections are still served. A pool polls on at most one
 	// OS thread at a time; the goroutine polling holds no P while it waits for the network.
 	LibraryThreads bool
+
+	// Connections and gray failures (a replica that is up but does not answer: a frozen process, a
+	// hung runtime, a dead node whose connections stay open). C ABI 0.2.1.
+
+	// ConnectTimeout is the time allowed to establish a connection, TCP and TLS (0 = the default,
+	// 5s; Disabled = no limit).
+	ConnectTimeout time.Duration
+	// TCPUserTimeout is the connections' TCP_USER_TIMEOUT: a connection whose sent data stays
+	// unacknowledged this long is closed, failing its calls (0 = the default, 20s; Disabled = the
+	// system's).
+	TCPUserTimeout time.Duration
+	// KeepaliveInterval is the HTTP/2 keepalive: a PING this often while calls are outstanding,
+	// never on an idle connection (0 = the default, 5min, what gRPC servers accept without strikes;
+	// Disabled = no keepalive; otherwise at least 10s, gRFC A8's minimum, else NewPool fails with
+	// ErrInvalidArgument). A PING not acknowledged within KeepaliveTimeout (0 = the default, 20s)
+	// closes the connection.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
+	// ProbeAfter and ProbeTimeout are the liveness probes: a replica with calls outstanding that
+	// has answered nothing for ProbeAfter (0 = the default, 2s; 500ms in ResilientPoolOptions;
+	// Disabled = no probes) gets a STATUS control request on the same connection. A probe not
+	// answered within ProbeTimeout (0 = the default, 5s; 1s in ResilientPoolOptions) marks the
+	// replica unresponsive: the calls pending on it end with UNAVAILABLE (ErrRPC, GRPCCode 14, a
+	// message saying the replica "stopped answering" and naming it), sends avoid it, and it is
+	// probed again until it answers. A send marked idempotent (SendOptions.Idempotent) whose call
+	// ends so goes on to another replica of its head or shard; others do with FailOverUnanswered.
+	ProbeAfter   time.Duration
+	ProbeTimeout time.Duration
+	// FailOverUnanswered sends a send not marked idempotent on to another replica as well when its
+	// replica stopped answering or its attempt timed out (PerAttemptTimeout). Off by default: that
+	// replica may have received the request, so it may run twice.
+	FailOverUnanswered bool
+	// EjectOnDeadline counts attempts ending DEADLINE_EXCEEDED (an attempt timeout included) toward
+	// ejection (EjectAfterFailures); on in ResilientPoolOptions.
+	EjectOnDeadline bool
+	// PerAttemptTimeout is the time one attempt may take (0 = none: only the send's deadline).
+	// When it runs out, a send marked idempotent (or any send, with FailOverUnanswered) goes on to
+	// another replica; another send fails with the attempt's DEADLINE_EXCEEDED (ErrDeadlineExceeded,
+	// GRPCCode 4).
+	PerAttemptTimeout time.Duration
+	// RetryBudgetMaxTokens is the size of a retry budget per head or shard (gRFC A6's retry
+	// throttling; 0 = no budget; 10 in ResilientPoolOptions; at most 1000). A send that fails for
+	// good although its failure could have been retried takes a token, a send that succeeds (after a
+	// fail-over too) gives RetryBudgetTokenRatio back (0 = the default, 0.1; otherwise a number > 0).
+	// At or below half the tokens no retry, fail-over or hedge starts: a brown-out of every replica
+	// is not multiplied by retries (sends fail after their first attempt), while a replica dying
+	// among live ones costs no token.
+	RetryBudgetMaxTokens  int
+	RetryBudgetTokenRatio float64
 }
 
 // Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
@@ -147,6 +198,9 @@ func cPoolOptions(opts *PoolOptions, o *C.jina_net_pool_options) (release func()
 		return release, err
 	}
 	if err := applyTuning(opts, o); err != nil {
+		return release, err
+	}
+	if err := applyLiveness(opts, o); err != nil {
 		return release, err
 	}
 	if len(opts.RootCertificatesPEM) > 0 {

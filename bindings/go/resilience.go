@@ -13,16 +13,23 @@ import (
 // ResilientPoolOptions returns the library's recommended settings for production
 // (jina_net_pool_options_init_resilient), every other field at its zero value: fail-over to the next
 // replica of the shard (every replica tried before a send fails), jittered exponential backoff when
-// a replica is tried again (10ms doubling up to 1s), and passive outlier ejection (after 1 failure,
-// 100ms doubling up to 800ms, at most half of a replica list). A dead replica among live ones then
-// costs no failed send.
+// a replica is tried again (10ms doubling up to 1s), passive outlier ejection (after 1 failure,
+// 100ms doubling up to 800ms, at most half of a replica list; attempts ending DEADLINE_EXCEEDED
+// count, EjectOnDeadline), quick liveness probes (ProbeAfter 500ms, ProbeTimeout 1s: a replica that
+// stopped answering is given up on within about 1.5s) and a retry budget of 10 tokens per head or
+// shard (RetryBudgetMaxTokens; RetryBudgetTokenRatio 0.1). A dead replica among live ones then
+// costs no failed send, and a brown-out of all of them is not multiplied by retries. The connection
+// safeguards carry the library's values (ConnectTimeout 5s, TCPUserTimeout 20s, KeepaliveInterval
+// 5min, KeepaliveTimeout 20s), which are also the defaults.
 //
 // The preset is plain values: change what you need before NewPool. A field set to 0 takes the
-// library's default, which is off for the resilient settings: EjectAfterFailures = 0 keeps
-// fail-over and backoff without ejection, FailOver = false retries in place, InitialBackoff = 0
-// retries without waiting. (An explicit 0 is not expressible for BackoffMultiplier, BaseEjection,
-// MaxEjection and MaxEjectionPercent, whose 0 means their default; none would be useful: set
-// EjectAfterFailures to 0 to not eject.)
+// library's default (jina_net_pool_options_init), which is off for most resilient settings:
+// EjectAfterFailures = 0 keeps fail-over and backoff without ejection, FailOver = false retries in
+// place, InitialBackoff = 0 retries without waiting, RetryBudgetMaxTokens = 0 removes the budget;
+// ProbeAfter = 0 and ProbeTimeout = 0 are the default probes (2s, 5s), ProbeAfter = Disabled none.
+// (An explicit 0 is not expressible for BackoffMultiplier, BaseEjection, MaxEjection and
+// MaxEjectionPercent, whose 0 means their default; none would be useful: set EjectAfterFailures to
+// 0 to not eject.)
 func ResilientPoolOptions() *PoolOptions {
 	var o C.jina_net_pool_options
 	if rc := initPoolOptions(&o, true); rc != C.JINA_NET_OK {
@@ -30,7 +37,7 @@ func ResilientPoolOptions() *PoolOptions {
 		panic("jinanet: jina_net_pool_options_init_resilient failed: " + Code(rc).String())
 	}
 	ms := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Millisecond }
-	return &PoolOptions{
+	p := &PoolOptions{
 		MaxAttempts:        int(o.max_attempts),
 		FailOver:           bool(o.fail_over),
 		InitialBackoff:     ms(o.initial_backoff_ms),
@@ -41,6 +48,8 @@ func ResilientPoolOptions() *PoolOptions {
 		MaxEjection:        ms(o.max_ejection_ms),
 		MaxEjectionPercent: int(o.max_ejection_percent),
 	}
+	livenessPreset(&o, p)
+	return p
 }
 
 // applyResilience copies the fail-over, backoff and ejection options into o (a zero field keeps the

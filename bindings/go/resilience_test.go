@@ -29,7 +29,10 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 		MaxAttempts: 3, FailOver: true,
 		InitialBackoff: 10 * time.Millisecond, BackoffMultiplier: 2, MaxBackoff: time.Second,
 		EjectAfterFailures: 1, BaseEjection: 100 * time.Millisecond, MaxEjection: 800 * time.Millisecond,
-		MaxEjectionPercent: 50,
+		MaxEjectionPercent: 50, ConnectTimeout: 5 * time.Second, TCPUserTimeout: 20 * time.Second,
+		KeepaliveInterval: 5 * time.Minute, KeepaliveTimeout: 20 * time.Second,
+		ProbeAfter: 500 * time.Millisecond, ProbeTimeout: time.Second, EjectOnDeadline: true,
+		RetryBudgetMaxTokens: 10, RetryBudgetTokenRatio: 0.1,
 	}
 	got := jinanet.ResilientPoolOptions()
 	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
@@ -49,6 +52,10 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 		StructSize: jinanet.CPoolOptionsSize, MaxAttempts: 3, BackoffMultiplier: 1,
 		BaseEjection: 100 * time.Millisecond, MaxEjection: 800 * time.Millisecond, MaxEjectionPercent: 50,
 		MaxQueue: 1000, CallerDriven: true,
+		P2CDefaultRTT: 30 * time.Millisecond, P2CDecay: 10 * time.Second,
+		ConnectTimeout: 5 * time.Second, TCPUserTimeout: 20 * time.Second,
+		KeepaliveInterval: 5 * time.Minute, KeepaliveTimeout: 20 * time.Second,
+		ProbeAfter: 2 * time.Second, ProbeTimeout: 5 * time.Second, RetryBudgetTokenRatio: 0.1,
 	}
 	if c != defaults {
 		t.Fatalf("zero PoolOptions as C:\n%+v\nwant\n%+v", c, defaults)
@@ -64,6 +71,8 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 	resilient := defaults
 	resilient.FailOver, resilient.InitialBackoff, resilient.BackoffMultiplier, resilient.MaxBackoff = true, 10*time.Millisecond, 2, time.Second
 	resilient.EjectAfterFailures = 1
+	resilient.ProbeAfter, resilient.ProbeTimeout, resilient.EjectOnDeadline = 500*time.Millisecond, time.Second, true
+	resilient.RetryBudgetMaxTokens = 10
 	if c != resilient {
 		t.Fatalf("ResilientPoolOptions as C:\n%+v\nwant\n%+v", c, resilient)
 	}
@@ -82,13 +91,26 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 		InitialBackoff: 11 * time.Millisecond, BackoffMultiplier: 1.5, MaxBackoff: 222 * time.Millisecond,
 		EjectAfterFailures: 4, BaseEjection: 33 * time.Millisecond, MaxEjection: 444 * time.Millisecond,
 		MaxEjectionPercent: 100, MaxInFlightPerReplica: 5, MaxQueuedSends: jinanet.NoQueue, MaxHedges: 2,
-		LibraryThreads: true,
+		LibraryThreads: true, TLS: true, RootCertificatesPEM: []byte("pem"), Metrics: true,
+		Balance: jinanet.BalanceP2C, P2CDefaultRTT: 7 * time.Millisecond, P2CDecay: 8 * time.Second,
+		HedgeDelay: 9 * time.Millisecond, ConnectTimeout: 1234 * time.Millisecond, TCPUserTimeout: 2345 * time.Millisecond,
+		KeepaliveInterval: 11 * time.Second, KeepaliveTimeout: 3456 * time.Millisecond,
+		ProbeAfter: 150 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond,
+		FailOverUnanswered: true, EjectOnDeadline: true, PerAttemptTimeout: 450 * time.Millisecond,
+		RetryBudgetMaxTokens: 1000, RetryBudgetTokenRatio: 0.25,
 	})
 	every := jinanet.CPoolOptions{
 		StructSize: jinanet.CPoolOptionsSize, MaxAttempts: 7, DefaultTimeout: 2 * time.Millisecond, FailOver: true,
 		InitialBackoff: 11 * time.Millisecond, BackoffMultiplier: 1.5, MaxBackoff: 222 * time.Millisecond,
 		EjectAfterFailures: 4, BaseEjection: 33 * time.Millisecond, MaxEjection: 444 * time.Millisecond,
 		MaxEjectionPercent: 100, MaxInFlightPerReplica: 5, MaxQueue: 0, MaxHedges: 2,
+		TLS: true, RootCertificatesLen: 3, Metrics: true,
+		Balance: uint32(jinanet.BalanceP2C), P2CDefaultRTT: 7 * time.Millisecond, P2CDecay: 8 * time.Second,
+		HedgeDelay: 9 * time.Millisecond, ConnectTimeout: 1234 * time.Millisecond, TCPUserTimeout: 2345 * time.Millisecond,
+		KeepaliveInterval: 11 * time.Second, KeepaliveTimeout: 3456 * time.Millisecond,
+		ProbeAfter: 150 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond,
+		FailOverUnanswered: true, EjectOnDeadline: true, PerAttemptTimeout: 450 * time.Millisecond,
+		RetryBudgetMaxTokens: 1000, RetryBudgetTokenRatio: 0.25,
 	}
 	if err != nil || c != every {
 		t.Fatalf("every field as C:\n%+v (%v)\nwant\n%+v", c, err, every)

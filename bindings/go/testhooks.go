@@ -76,6 +76,19 @@ type cPoolOptionsView struct {
 	MaxInFlightPerReplica, MaxQueue uint32
 	MaxHedges                       uint32
 	CallerDriven                    bool
+	TLS, Metrics                    bool
+	RootCertificatesLen             uint64
+	Balance                         uint32
+	P2CDefaultRTT, P2CDecay         time.Duration
+	HedgeDelay                      time.Duration
+	// C ABI 0.2.1
+	ConnectTimeout, TCPUserTimeout      time.Duration
+	KeepaliveInterval, KeepaliveTimeout time.Duration
+	ProbeAfter, ProbeTimeout            time.Duration
+	FailOverUnanswered, EjectOnDeadline bool
+	PerAttemptTimeout                   time.Duration
+	RetryBudgetMaxTokens                uint32
+	RetryBudgetTokenRatio               float64
 }
 
 func viewPoolOptions(opts *PoolOptions) (cPoolOptionsView, error) {
@@ -85,6 +98,20 @@ func viewPoolOptions(opts *PoolOptions) (cPoolOptionsView, error) {
 	if err != nil {
 		return cPoolOptionsView{}, err
 	}
+	return cPoolOptionsViewOf(&o), nil
+}
+
+// viewInitOptions is what jina_net_pool_options_init (resilient: _init_resilient) writes, read as
+// cPoolOptionsView.
+func viewInitOptions(resilient bool) cPoolOptionsView {
+	var o C.jina_net_pool_options
+	if rc := initPoolOptions(&o, resilient); rc != C.JINA_NET_OK {
+		panic("jinanet: pool options init failed: " + Code(rc).String())
+	}
+	return cPoolOptionsViewOf(&o)
+}
+
+func cPoolOptionsViewOf(o *C.jina_net_pool_options) cPoolOptionsView {
 	ms := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Millisecond }
 	return cPoolOptionsView{
 		StructSize:            uint64(o.struct_size),
@@ -102,7 +129,25 @@ func viewPoolOptions(opts *PoolOptions) (cPoolOptionsView, error) {
 		MaxQueue:              uint32(o.max_queued_sends),
 		MaxHedges:             uint32(o.max_hedges),
 		CallerDriven:          bool(o.caller_driven),
-	}, nil
+		TLS:                   bool(o.tls),
+		Metrics:               bool(o.metrics),
+		RootCertificatesLen:   uint64(o.root_certificates_pem_len),
+		Balance:               uint32(o.balance),
+		P2CDefaultRTT:         ms(o.p2c_default_rtt_ms),
+		P2CDecay:              ms(o.p2c_decay_ms),
+		HedgeDelay:            ms(o.hedge_delay_ms),
+		ConnectTimeout:        ms(o.connect_timeout_ms),
+		TCPUserTimeout:        ms(o.tcp_user_timeout_ms),
+		KeepaliveInterval:     ms(o.keepalive_interval_ms),
+		KeepaliveTimeout:      ms(o.keepalive_timeout_ms),
+		ProbeAfter:            ms(o.probe_after_ms),
+		ProbeTimeout:          ms(o.probe_timeout_ms),
+		FailOverUnanswered:    bool(o.fail_over_unanswered),
+		EjectOnDeadline:       bool(o.eject_on_deadline),
+		PerAttemptTimeout:     ms(o.per_attempt_timeout_ms),
+		RetryBudgetMaxTokens:  uint32(o.retry_budget_max_tokens),
+		RetryBudgetTokenRatio: float64(o.retry_budget_token_ratio),
+	}
 }
 
 // cPoolOptionsSize is sizeof(jina_net_pool_options) in the header the package was built with.

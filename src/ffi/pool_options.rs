@@ -131,8 +131,9 @@ pub struct jina_net_pool_options {
     /// or `fail_over_unanswered`), tries another replica, in ms (default 0 = only the deadline).
     pub per_attempt_timeout_ms: u64,
     /// Retry throttling per head or shard (gRFC A6): the tokens of a full budget (default 0 = no
-    /// budget, resilient 10; at most 1000). A failed attempt takes a token, a successful one gives
-    /// `retry_budget_token_ratio` back; at or below half, no retry, fail-over or hedge starts.
+    /// budget, resilient 10; at most 1000). A send that fails for good although its failure could have
+    /// been retried takes a token, a send that succeeds gives `retry_budget_token_ratio` back (counted
+    /// per send, not per attempt); at or below half, no retry, fail-over or hedge starts.
     pub retry_budget_max_tokens: u32,
     /// See `retry_budget_max_tokens` (default 0.1; > 0).
     pub retry_budget_token_ratio: f64,

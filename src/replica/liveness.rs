@@ -92,7 +92,19 @@ pub(crate) async fn probe(max_receive: usize, conn: &Conn, timeout: Duration) ->
 }
 
 /// Runs until the replica is gone, or has no call outstanding and answers.
-pub(crate) async fn monitor<R: Watch>(replica: Weak<R>, policy: LivenessPolicy) {
+pub(crate) async fn monitor<R: Watch>(
+    replica: Weak<R>,
+    policy: LivenessPolicy,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => {}
+        _ = watch(replica, policy) => {}
+    }
+}
+
+async fn watch<R: Watch>(replica: Weak<R>, policy: LivenessPolicy) {
     let Some(after) = policy.probe_after else { return };
     let started = Instant::now();
     loop {

@@ -129,6 +129,14 @@ pub struct Replica {
     load: Option<Box<Load>>,
     /// The replica itself, for the liveness monitor it starts.
     me: Weak<Replica>,
+    /// Cancelled when the replica is dropped: its liveness monitor stops at once.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// Why an attempt failed.
@@ -164,6 +172,7 @@ impl Replica {
             max_receive: options.channel.max_receive_message_length.unwrap_or(usize::MAX),
             load,
             me: me.clone(),
+            stop: tokio_util::sync::CancellationToken::new(),
         }))
     }
 
@@ -238,7 +247,9 @@ impl Replica {
         self.health.call_started();
         let liveness = &self.conns.options.liveness;
         if liveness.probe_after.is_some() && self.health.claim_monitor() {
-            self.conns.runtime.spawn(liveness::monitor(self.me.clone(), *liveness));
+            self.conns
+                .runtime
+                .spawn(liveness::monitor(self.me.clone(), *liveness, self.stop.clone()));
         }
         let attempt_deadline = attempt_timeout.map(|t| Instant::now() + t);
         let (deadline, own) = match (options.deadline, attempt_deadline) {

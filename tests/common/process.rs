@@ -56,9 +56,31 @@ impl ServerProcess {
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
-    /// SIGSTOP: the process stops; its sockets stay open.
+    /// SIGSTOP: the process stops; its sockets stay open. Returns once every thread of it is stopped
+    /// (the kernel stops the others only when the thread it woke for the signal runs: on a busy
+    /// machine a thread could still answer a request just after the signal).
     pub fn freeze(&self) {
         self.signal(libc::SIGSTOP);
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .map(|dir| {
+                    dir.flatten().all(|task| {
+                        // `pid (comm) S ...`: the state follows the last `)`
+                        std::fs::read_to_string(task.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+                            .is_some_and(|rest| rest.starts_with('T') || rest.starts_with('t'))
+                    })
+                })
+                .unwrap_or(false);
+            if all_stopped {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the test server did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     /// SIGCONT.

@@ -11,7 +11,10 @@ than 0.2 (``jina_net_version()``: another major or, before 1.0, minor version) i
 ``ImportError`` naming both versions.
 """
 from ._core import (
+    BALANCE_P2C_PEAK_EWMA,
+    BALANCE_ROUND_ROBIN,
     NO_SHARD,
+    POOL_OPTIONS,
     POLLING_ALL,
     POLLING_ANY,
     REQUEST_CONTROL,
@@ -36,11 +39,14 @@ from ._core import (
 )
 from ._ffi import ABI_VERSION, library_path
 
-__version__ = '0.2.0'
+__version__ = '0.2.1'
 
 __all__ = [
     'ABI_VERSION',
+    'BALANCE_P2C_PEAK_EWMA',
+    'BALANCE_ROUND_ROBIN',
     'NO_SHARD',
+    'POOL_OPTIONS',
     'POLLING_ALL',
     'POLLING_ANY',
     'REQUEST_CONTROL',

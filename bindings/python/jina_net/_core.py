@@ -36,6 +36,9 @@ SHARDS_ALL = _ffi.SHARDS_ALL
 #: jina's names of the same values (``polling`` in jina and in ``Pool.send``)
 POLLING_ANY = SHARDS_ANY
 POLLING_ALL = SHARDS_ALL
+#: ``jina_net_balance`` (the pool option ``balance``): jina's round robin / power of two choices (PeakEWMA)
+BALANCE_ROUND_ROBIN = 0
+BALANCE_P2C_PEAK_EWMA = 1
 
 
 class JinaNetError(Exception):
@@ -316,11 +319,69 @@ def _init(fn, struct):
     return struct
 
 
-def _options(resilient: bool, overrides: dict) -> _ffi.PoolOptions:
+# The keyword options of a Pool: the fields of jina_net_pool_options by name, with their C types.
+_NOT_OPTIONS = ('struct_size', 'root_certificates_pem', 'root_certificates_pem_len')
+_OPTION_TYPES = {name: ctype for name, ctype in _ffi.PoolOptions._fields_ if name not in _NOT_OPTIONS}
+#: The names ``Pool`` takes as keyword options (besides ``resilient``).
+POOL_OPTIONS = tuple(sorted(set(_OPTION_TYPES) - {'caller_driven'} | {'root_certificates_pem'}))
+_UNSIGNED = {ctypes.c_uint32: 32, ctypes.c_uint64: 64}
+
+
+def _check_type(name: str, ctype, value):
+    """``value`` as the C field takes it, or ``TypeError`` / ``ValueError``: ctypes would silently wrap a
+    negative or too large integer and take any object as a bool."""
+    if ctype is c_bool:
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return bool(value)
+        raise TypeError(f'pool option {name} is a bool, not {type(value).__name__} ({value!r})')
+    if ctype is ctypes.c_double:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f'pool option {name} is a number, not {type(value).__name__} ({value!r})')
+        return float(value)
+    bits = _UNSIGNED[ctype]
+    if isinstance(value, bool) or not isinstance(value, int):
+        unit = ' (milliseconds)' if name.endswith('_ms') else ''
+        raise TypeError(f'pool option {name} is an int{unit}, not {type(value).__name__} ({value!r})')
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f'pool option {name}={value} is out of range (0 to {(1 << bits) - 1})')
+    return value
+
+
+def _check_values(o: _ffi.PoolOptions):
+    """The rules ``jina_net_pool_new`` applies to the options (include/jina_net.h), checked here so that
+    ``Pool(...)`` refuses invalid options at once (the C pool is made later, at the first
+    ``add_connection``) with a ``ValueError`` naming the option. tests/test_pool.py checks that the
+    library refuses each of these too, and takes the values at the limits."""
+    def bad(message):
+        raise ValueError(f'invalid pool options: {message}')
+
+    if o.max_attempts < 1:
+        bad(f'max_attempts={o.max_attempts}: at least 1')
+    if not (o.backoff_multiplier >= 1.0 and o.backoff_multiplier != float('inf')):
+        bad(f'backoff_multiplier={o.backoff_multiplier}: a number >= 1')
+    if o.max_ejection_percent > 100:
+        bad(f'max_ejection_percent={o.max_ejection_percent}: at most 100')
+    if o.balance not in (BALANCE_ROUND_ROBIN, BALANCE_P2C_PEAK_EWMA):
+        bad(f'balance={o.balance}: BALANCE_ROUND_ROBIN (0) or BALANCE_P2C_PEAK_EWMA (1)')
+    if o.balance == BALANCE_P2C_PEAK_EWMA and (o.p2c_default_rtt_ms < 1 or o.p2c_decay_ms < 1):
+        bad(f'p2c_default_rtt_ms={o.p2c_default_rtt_ms}, p2c_decay_ms={o.p2c_decay_ms}: at least 1 each')
+    if o.keepalive_interval_ms != 0 and o.keepalive_interval_ms < 10_000:
+        bad(f'keepalive_interval_ms={o.keepalive_interval_ms}: 0 (no keepalive) or at least 10000')
+    if o.probe_after_ms != 0 and o.probe_timeout_ms < 1:
+        bad(f'probe_timeout_ms={o.probe_timeout_ms}: at least 1 when probes are on (probe_after_ms > 0)')
+    if o.retry_budget_max_tokens > 1000:
+        bad(f'retry_budget_max_tokens={o.retry_budget_max_tokens}: at most 1000')
+    ratio = o.retry_budget_token_ratio
+    if o.retry_budget_max_tokens > 0 and not (0.0 < ratio < float('inf')):
+        bad(f'retry_budget_token_ratio={ratio}: a number > 0 (with a retry budget)')
+
+
+def _options(resilient: bool, overrides: dict, check: bool = True) -> _ffi.PoolOptions:
+    """The options struct: the library's preset (``jina_net_pool_options_init`` or, with ``resilient``,
+    ``_init_resilient``) with ``overrides`` set. ``check=False`` skips the value rules (tests only: to
+    show that the library refuses what ``_check_values`` refuses)."""
     o = _init(lib.jina_net_pool_options_init_resilient if resilient else lib.jina_net_pool_options_init,
               _ffi.PoolOptions())
-    names = {f[0] for f in _ffi.PoolOptions._fields_} - {'struct_size', 'root_certificates_pem',
-                                                        'root_certificates_pem_len'}
     for k, v in overrides.items():
         if k == 'root_certificates_pem':
             if v is not None:
@@ -330,10 +391,20 @@ def _options(resilient: bool, overrides: dict) -> _ffi.PoolOptions:
         elif k == 'caller_driven':
             # Completions reach asyncio from the library's threads; nothing here would poll the pool.
             raise ValueError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
-        elif k in names:
+        elif k in _OPTION_TYPES:
+            v = _check_type(k, _OPTION_TYPES[k], v)
+            since = _ffi.FIELDS_SINCE.get(k)
+            if since and _ffi.library_version < since and v:
+                # (the library would refuse the pool at the first add_connection: say it here, by name)
+                raise JinaNetError(
+                    _ffi.UNSUPPORTED,
+                    f'pool option {k} needs libjina_net {".".join(map(str, since))} or newer; the library loaded '
+                    f'({_ffi.library_name}) is {".".join(map(str, _ffi.library_version))}: leave it unset (0)')
             setattr(o, k, v)
         else:
-            raise TypeError(f'unknown pool option {k!r} (options: {sorted(names | {"root_certificates_pem"})})')
+            raise TypeError(f'unknown pool option {k!r} (options: {list(POOL_OPTIONS)})')
+    if check:
+        _check_values(o)
     return o
 
 
@@ -425,9 +496,12 @@ def request_metadata(metadata: MetadataArg) -> Optional[RequestMetadata]:
 class Pool:
     """A libjina_net connection pool (``jina_net_pool``) on bytes.
 
-    Options are the fields of ``jina_net_pool_options`` (``max_attempts``, ``default_timeout_ms``,
-    ``tls``, ``root_certificates_pem``, ``fail_over``, ...), starting from jina 3.1.0's behaviour or,
-    with ``resilient=True``, from ``jina_net_pool_options_init_resilient``.
+    Options are the fields of ``jina_net_pool_options`` by name, times in milliseconds as there
+    (``max_attempts``, ``default_timeout_ms``, ``tls``, ``root_certificates_pem``, ``fail_over``, ...,
+    ``probe_after_ms``, ``per_attempt_timeout_ms``, ``retry_budget_max_tokens``: ``POOL_OPTIONS``),
+    starting from the library's defaults (``jina_net_pool_options_init``: jina 3.1.0's retries) or, with
+    ``resilient=True``, from ``jina_net_pool_options_init_resilient``; ``options`` shows the result.
+    A wrong type raises ``TypeError``, a value the library would refuse ``ValueError``, here.
 
     The C pool is created at the first ``add_connection`` (so that constructing a pool does not start
     the library runtime), and again after ``close()``.
@@ -436,6 +510,16 @@ class Pool:
     def __init__(self, resilient: bool = False, **options):
         self._options = _options(resilient, options)
         self._ptr: Optional[int] = None
+
+    @property
+    def options(self) -> Dict[str, Union[int, float, bool]]:
+        """The pool's options as the C pool gets them (the preset with the keyword options applied),
+        by field name; ``root_certificates_pem`` as ``bytes`` or ``None``."""
+        o = self._options
+        out = {name: getattr(o, name) for name in _OPTION_TYPES}
+        out['root_certificates_pem'] = (string_at(o.root_certificates_pem, o.root_certificates_pem_len)
+                                        if o.root_certificates_pem else None)
+        return out
 
     def _handle(self, create: bool) -> Optional[int]:
         if self._ptr is None and create:
@@ -478,18 +562,25 @@ class Pool:
     def send(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
              shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
              timeout_ms: int = 0, on_done: Optional[Callable] = None, loop=None, *,
-             metadata: MetadataArg = None) -> int:
-        """Routes and sends serialized requests (``jina_net_pool_send``; with ``metadata``,
-        ``jina_net_pool_send_ex``) and returns the send id.
+             metadata: MetadataArg = None, idempotent: bool = False) -> int:
+        """Routes and sends serialized requests (``jina_net_pool_send``; with ``metadata`` or
+        ``idempotent``, ``jina_net_pool_send_ex``) and returns the send id.
 
         ``polling`` is a ``jina_net_shards`` value: ``SHARDS_ANY`` (= ``POLLING_ANY``) or ``SHARDS_ALL``
         (= ``POLLING_ALL``, one target per shard). ``metadata`` is request metadata sent with every
-        attempt of the send (see ``RequestMetadata``). ``on_done((status, message, [Target, ...]))``
+        attempt of the send (see ``RequestMetadata``). ``idempotent=True`` says the requests may be
+        performed more than once (``jina_net_send_options.idempotent``): such a send is hedged when the
+        pool hedges (``max_hedges``), and goes on to another replica when its attempt got no answer (the
+        replica stopped answering a liveness probe, or ``per_attempt_timeout_ms`` passed); a send that
+        is not goes on only with the pool option ``fail_over_unanswered``.
+        ``on_done((status, message, [Target, ...]))``
         is called once, on ``loop``'s thread (default: the running loop). Raises ``JinaNetError`` when
         nothing was sent (unknown deployment, no replicas, bad request bytes, invalid metadata:
         ``INVALID_ARGUMENT``...); ``on_done`` is then never called.
         """
         md = request_metadata(metadata)
+        if not isinstance(idempotent, bool):
+            raise TypeError(f'idempotent is a bool, not {type(idempotent).__name__}')
         ptr = self._handle(False)
         if ptr is None:
             raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
@@ -504,7 +595,7 @@ class Pool:
             arr = _bytes_array(requests)
         send_id = c_uint64()
         shard = NO_SHARD if shard_id is None else shard_id
-        if md is None:
+        if md is None and not idempotent:
             r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head, shard, polling, _encode(endpoint),
                                        timeout_ms, _on_complete, key, byref(send_id))
             what = 'jina_net_pool_send failed'
@@ -516,8 +607,10 @@ class Pool:
             o.shards = polling
             o.endpoint = _encode(endpoint)
             o.timeout_ms = timeout_ms
-            o.metadata = md.array
-            o.metadata_len = len(md)
+            o.idempotent = idempotent
+            if md is not None:
+                o.metadata = md.array
+                o.metadata_len = len(md)
             r = lib.jina_net_pool_send_ex(ptr, arr, n, deployment.encode(), byref(o), _on_complete, key,
                                           byref(send_id))
             what = 'jina_net_pool_send_ex failed'
@@ -528,7 +621,8 @@ class Pool:
 
     def send_async(self, kind: int, requests: Sequence[bytes], deployment: str, head: bool = False,
                    shard_id: Optional[int] = None, polling: int = POLLING_ANY, endpoint: Optional[str] = None,
-                   timeout_ms: int = 0, *, metadata: MetadataArg = None) -> 'asyncio.Future[List[Target]]':
+                   timeout_ms: int = 0, *, metadata: MetadataArg = None,
+                   idempotent: bool = False) -> 'asyncio.Future[List[Target]]':
         """``send`` as a future of the targets' outcomes (every target, failed ones included; a send that
         failed as a whole, e.g. the pool was closed, raises ``JinaNetError``). Cancelling the future
         cancels the send. Raises at once (no future) when nothing was sent, as ``send``."""
@@ -545,7 +639,7 @@ class Pool:
                 fut.set_result(targets)
 
         send_id = self.send(kind, requests, deployment, head, shard_id, polling, endpoint, timeout_ms, done, loop,
-                            metadata=metadata)
+                            metadata=metadata, idempotent=idempotent)
         fut.add_done_callback(lambda f: self.cancel(send_id) if f.cancelled() else None)
         return fut
 
@@ -570,6 +664,26 @@ class Pool:
         r = lib.jina_net_pool_routes(ptr, byref(out))
         if r != _ffi.OK:
             raise _error_of_call(r, 'jina_net_pool_routes failed')
+        try:
+            return string_at(out.value).decode()
+        finally:
+            lib.jina_net_string_free(out)
+
+    def metrics_text(self) -> str:
+        """The pool's metrics in the Prometheus text format (``jina_net_pool_metrics_text``): per
+        deployment, head or shard and replica, ``jina_net_requests_total`` (calls, retries and hedges
+        included), ``jina_net_errors_total``, ``jina_net_retries_total``, ``jina_sending_request_seconds``...
+        Only for a pool made with ``metrics=True`` (else ``JinaNetError`` ``INVALID_ARGUMENT``); ``""``
+        before the first ``add_connection``."""
+        ptr = self._handle(False)
+        if ptr is None:
+            if not self._options.metrics:
+                raise JinaNetError(_ffi.INVALID_ARGUMENT, 'the pool was made without metrics=True: it records none')
+            return ''
+        out = c_void_p()
+        r = lib.jina_net_pool_metrics_text(ptr, byref(out))
+        if r != _ffi.OK:
+            raise _error_of_call(r, 'jina_net_pool_metrics_text failed')
         try:
             return string_at(out.value).decode()
         finally:

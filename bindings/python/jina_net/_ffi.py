@@ -9,7 +9,8 @@ The library is found, in order, at:
 A library is used only when its ``jina_net_version()`` is of the ABI this binding is written for
 (``ABI_VERSION``: the same major and, before 1.0, the same minor version): the structs below are that
 ABI's, and a library of another one would read and write them wrongly. Another version is an
-``ImportError`` naming both versions.
+``ImportError`` naming both versions. Within the ABI, an older library (0.2.0) takes these structs too:
+it fills the fields appended since (``FIELDS_SINCE``) with zeros, and a pool that sets one is refused.
 
 Struct layouts and prototypes mirror the header; ``bindings/python/tests/test_ffi.py`` compares every
 struct's fields, sizes and offsets and every function's parameter and return types with what a C
@@ -37,7 +38,7 @@ from ctypes import (
 )
 
 #: The version of the C ABI (``include/jina_net.h``: ``JINA_NET_VERSION_*``) this binding is written for.
-ABI_VERSION = (0, 2, 0)
+ABI_VERSION = (0, 2, 1)
 
 
 def abi_compatible(version: str) -> bool:
@@ -176,6 +177,18 @@ class PoolOptions(Structure):
         ('max_hedges', c_uint32),
         ('metrics', c_bool),
         ('caller_driven', c_bool),
+        # 0.2.1 (appended: a 0.2.0 library fills them with zeros and refuses a pool that sets them)
+        ('connect_timeout_ms', c_uint64),
+        ('tcp_user_timeout_ms', c_uint64),
+        ('keepalive_interval_ms', c_uint64),
+        ('keepalive_timeout_ms', c_uint64),
+        ('probe_after_ms', c_uint64),
+        ('probe_timeout_ms', c_uint64),
+        ('fail_over_unanswered', c_bool),
+        ('eject_on_deadline', c_bool),
+        ('per_attempt_timeout_ms', c_uint64),
+        ('retry_budget_max_tokens', c_uint32),
+        ('retry_budget_token_ratio', c_double),
     ]
 
 
@@ -243,6 +256,7 @@ _FUNCTIONS = {
     ),
     'jina_net_pool_cancel': (_RESULT, [_POOL, c_uint64]),
     'jina_net_pool_routes': (_RESULT, [_POOL, POINTER(c_void_p)]),
+    'jina_net_pool_metrics_text': (_RESULT, [_POOL, POINTER(c_void_p)]),
     'jina_net_string_free': (None, [c_void_p]),
     'jina_net_send_result_target': (POINTER(TargetResult), [POINTER(SendResult), c_size_t]),
     'jina_net_target_result_metadata': (POINTER(Metadata), [POINTER(TargetResult), c_size_t]),
@@ -354,6 +368,27 @@ def _load():
 
 
 lib, library_name = _load()
+
+
+def _version_tuple(version: str):
+    try:
+        return tuple(int(x) for x in version.split('.')[:3])
+    except ValueError:
+        return (0, 0, 0)
+
+
+#: The loaded library's version as ``(major, minor, patch)``: within the ABI, a library older than
+#: ``ABI_VERSION`` lacks the struct fields appended since (see ``FIELDS_SINCE``).
+library_version = _version_tuple(lib.jina_net_version().decode('ascii', 'replace'))
+
+#: Fields of ``jina_net_pool_options`` appended after 0.2.0, with the version that has them. An older
+#: library of the ABI fills them with zeros and refuses a pool that sets one (``JINA_NET_UNSUPPORTED``).
+FIELDS_SINCE = {
+    name: (0, 2, 1)
+    for name in ('connect_timeout_ms', 'tcp_user_timeout_ms', 'keepalive_interval_ms', 'keepalive_timeout_ms',
+                 'probe_after_ms', 'probe_timeout_ms', 'fail_over_unanswered', 'eject_on_deadline',
+                 'per_attempt_timeout_ms', 'retry_budget_max_tokens', 'retry_budget_token_ratio')
+}
 
 
 def library_path() -> str:

@@ -31,7 +31,14 @@ The methods have jina 3.1.0's signatures and results, plus one keyword-only para
 
 Routing, retries (3 attempts on UNAVAILABLE), message sizes and the wire bytes are libjina_net's, which
 behaves as jina 3.1.0 (tests/interop.rs compares them byte for byte). Extra keyword arguments of the
-constructor are libjina_net pool options (``resilient=True``, ``default_timeout_ms=...``, ...).
+constructor are libjina_net pool options, as ``jina_net.Pool`` takes them (``resilient=True``,
+``default_timeout_ms=...``, ``probe_after_ms=...``, ``per_attempt_timeout_ms=...``,
+``fail_over_unanswered=True``, ``retry_budget_max_tokens=...``: ``jina_net.POOL_OPTIONS``; times in
+milliseconds); a wrong type raises ``TypeError``, an invalid value ``ValueError``, from the constructor.
+The sends of this pool are not marked idempotent (jina's calls carry no such flag): a send whose replica
+stopped answering, or whose ``per_attempt_timeout_ms`` passed, goes on to another replica only with
+``fail_over_unanswered=True``; otherwise it fails with ``UNAVAILABLE`` (``DEADLINE_EXCEEDED`` for the
+attempt timeout).
 
 ``patch_jina()`` makes jina's runtimes (heads, gateways) create this pool.
 """
@@ -147,7 +154,9 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
 
     :param logger: the logger to use (as jina's)
     :param pool_options: libjina_net pool options (``resilient=True``; fields of
-        ``jina_net_pool_options`` such as ``default_timeout_ms``, ``fail_over``...); none = jina's behaviour
+        ``jina_net_pool_options`` such as ``default_timeout_ms``, ``fail_over``, ``probe_after_ms``,
+        ``per_attempt_timeout_ms``...: ``jina_net.POOL_OPTIONS``); none = the library's defaults (jina's
+        retries, plus liveness probes, connect and TCP user timeouts)
     """
 
     def __init__(self, logger: Optional[JinaLogger] = None, **pool_options):
@@ -331,6 +340,15 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
     def routes(self) -> str:
         """libjina_net's routing table (``jina_net_pool_routes``)."""
         return self._pool.routes()
+
+    @property
+    def pool_options(self) -> dict:
+        """The libjina_net pool options of this pool (``jina_net.Pool.options``)."""
+        return self._pool.options
+
+    def metrics_text(self) -> str:
+        """The pool's metrics, Prometheus text format (``jina_net.Pool.metrics_text``; ``metrics=True``)."""
+        return self._pool.metrics_text()
 
     # --- static helpers -----------------------------------------------------------------------
 

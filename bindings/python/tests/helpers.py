@@ -2,6 +2,7 @@
 (tests/interop/launcher.py, optionally with jina_net patched in), and process inspection."""
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +54,27 @@ class TestServers:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def freeze(pid, timeout=5.0):
+    """SIGSTOP `pid` and wait until every thread of it is stopped. (The kernel stops a process's threads
+    only once the thread it woke for the signal runs: until then, on a busy machine, other threads may
+    still answer a request.)"""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while True:
+        states = []
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            try:
+                with open(f'/proc/{pid}/task/{tid}/stat') as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except OSError:
+                pass  # a thread that just ended
+        if states and all(s in ('T', 't') for s in states):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'process {pid} did not stop: thread states {states}')
+        time.sleep(0.001)
 
 
 def free_port() -> int:

@@ -176,6 +176,15 @@ class LayoutTest(unittest.TestCase):
         o = _ffi.PoolOptions()
         _ffi.lib.jina_net_pool_options_init_resilient(ctypes.byref(o), ctypes.sizeof(o))
         self.assertEqual((o.max_attempts, o.fail_over, o.eject_after_failures), (3, True, 1))
+        # the fields appended in 0.2.1 (the library knows them: it writes their defaults, not zeros)
+        self.assertEqual((o.probe_after_ms, o.probe_timeout_ms, o.eject_on_deadline, o.retry_budget_max_tokens,
+                          o.retry_budget_token_ratio), (500, 1000, True, 10, 0.1))
+        o = _ffi.PoolOptions()
+        _ffi.lib.jina_net_pool_options_init(ctypes.byref(o), ctypes.sizeof(o))
+        self.assertEqual((o.connect_timeout_ms, o.tcp_user_timeout_ms, o.keepalive_interval_ms, o.keepalive_timeout_ms,
+                          o.probe_after_ms, o.probe_timeout_ms, o.fail_over_unanswered, o.eject_on_deadline,
+                          o.per_attempt_timeout_ms, o.retry_budget_max_tokens, o.retry_budget_token_ratio),
+                         (5000, 20000, 300000, 20000, 2000, 5000, False, False, 0, 0, 0.1))
 
 
 class FunctionsTest(unittest.TestCase):
@@ -226,6 +235,7 @@ class LoadingTest(unittest.TestCase):
 
     def test_abi_compatible(self):
         self.assertTrue(_ffi.abi_compatible('0.2.0'))
+        self.assertTrue(_ffi.abi_compatible('0.2.1'))
         self.assertTrue(_ffi.abi_compatible('0.2.17'))
         for other in ('0.1.0', '0.3.0', '1.2.0', '', 'garbage', '0'):
             self.assertFalse(_ffi.abi_compatible(other), other)
@@ -264,6 +274,21 @@ class LoadingTest(unittest.TestCase):
                     self.assertTrue(last.startswith('ImportError: '), r.stderr)
                     self.assertIn(f'{so} is libjina_net {version}', last)
                     self.assertIn('written for libjina_net 0.2.x (libjina_net.so.0.2)', last)
+
+    def test_a_library_of_the_same_abi_passes_the_version_check(self):
+        # 0.2.x is this binding's ABI whatever the patch version: such a library is taken, and only then
+        # checked for the functions (these fakes have none but jina_net_version).
+        with tempfile.TemporaryDirectory() as d:
+            for version in ('0.2.0', '0.2.1', '0.2.9'):
+                with self.subTest(version=version):
+                    src, so = os.path.join(d, f'{version}.c'), os.path.join(d, f'libjina_net-{version}.so')
+                    with open(src, 'w') as f:
+                        f.write(FAKE_LIBRARY % version)
+                    subprocess.run(['cc', '-shared', '-fPIC', src, '-o', so], check=True)
+                    r = self.import_with(so)
+                    last = r.stderr.strip().splitlines()[-1]
+                    self.assertTrue(last.startswith(f'ImportError: {so} (libjina_net {version}) lacks jina_net_'), r.stderr)
+                    self.assertNotIn('written for', last)
 
     def test_a_library_without_jina_net_version_is_not_taken(self):
         with tempfile.TemporaryDirectory() as d:

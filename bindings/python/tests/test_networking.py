@@ -32,7 +32,7 @@ SERVERS = None
 
 def setUpModule():
     global RUNTIMES, SERVERS
-    SERVERS = TestServers('echo=m0', 'echo=m1', 'flaky:2=mflaky')
+    SERVERS = TestServers('echo=m0', 'echo=m1', 'flaky:2=mflaky', 'hostile:silent=msilent', 'unavailable=mdown')
     RUNTIMES = runtimes(
         (('worker', 'w0'), {}),
         (('worker', 'w1'), {}),
@@ -403,6 +403,69 @@ class StaticHelpersTest(unittest.IsolatedAsyncioTestCase):
                      ('example.com', 'localhost'), ('8.8.8.8', 'example.com')):
             self.assertEqual(is_remote_local_connection(a, b), jina_networking.is_remote_local_connection(a, b),
                              (a, b))
+
+
+class PoolOptionsTest(unittest.IsolatedAsyncioTestCase):
+    """libjina_net pool options as keyword arguments of the constructor, those of C ABI 0.2.1 too."""
+
+    def test_options_reach_the_pool_and_invalid_ones_are_refused(self):
+        given = {'probe_after_ms': 250, 'probe_timeout_ms': 400, 'fail_over_unanswered': True,
+                 'per_attempt_timeout_ms': 300, 'connect_timeout_ms': 1000, 'tcp_user_timeout_ms': 3000,
+                 'keepalive_interval_ms': 20000, 'keepalive_timeout_ms': 1000, 'eject_on_deadline': False,
+                 'retry_budget_max_tokens': 20, 'retry_budget_token_ratio': 0.5}
+        options = GrpcConnectionPool(resilient=True, **given).pool_options
+        self.assertEqual({k: options[k] for k in given}, given)
+        self.assertEqual(options['fail_over'], True, 'the resilient preset')
+        self.assertEqual(GrpcConnectionPool().pool_options, _core.Pool().options, 'the library\'s defaults')
+        self.assertEqual(GrpcConnectionPool(resilient=True).pool_options, _core.Pool(resilient=True).options)
+        for bad in ({'keepalive_interval_ms': 5000}, {'retry_budget_max_tokens': 1001}, {'probe_after_ms': -1}):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(ValueError, next(iter(bad))):
+                    GrpcConnectionPool(**bad)
+        for bad in ({'per_attempt_timeout_ms': 0.3}, {'fail_over_unanswered': 'yes'}, {'probe_after': 1}):
+            with self.subTest(bad=bad):
+                with self.assertRaises(TypeError):
+                    GrpcConnectionPool(**bad)
+
+    async def test_a_silent_replica_ends_the_call_or_the_send_goes_on(self):
+        # hostile:silent takes calls and never answers (a hung runtime); short liveness probes find it.
+        for fail_over_unanswered in (False, True):
+            with self.subTest(fail_over_unanswered=fail_over_unanswered):
+                pool = GrpcConnectionPool(probe_after_ms=200, probe_timeout_ms=300,
+                                          fail_over_unanswered=fail_over_unanswered)
+                pool.add_connection(deployment='enc', address=SERVERS.addr['msilent'])
+                pool.add_connection(deployment='enc', address=SERVERS.addr['m0'])
+                # two sends at once: round robin gives one to each replica
+                tasks = [pool.send_request(DataRequest(request_bytes(i)), 'enc')[0] for i in range(2)]
+                results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+                answered = [r for r in results if not isinstance(r, BaseException)]
+                self.assertTrue(all(md['replica'] == 'm0' for _, md in answered), results)
+                if fail_over_unanswered:
+                    self.assertEqual(len(answered), 2, results)
+                    self.assertEqual(sorted(r.header.request_id for r, _ in answered), ['req-0', 'req-1'])
+                else:
+                    [e] = [r for r in results if isinstance(r, BaseException)]
+                    self.assertIsInstance(e, JinaNetRpcError)
+                    self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
+                    self.assertIn('stopped answering', e.details())
+                    self.assertEqual(e.address, SERVERS.addr['msilent'])
+                await pool.close()
+
+    async def test_the_retry_budget_through_the_drop_in(self):
+        pool = GrpcConnectionPool(fail_over=True, max_attempts=3, retry_budget_max_tokens=2, metrics=True)
+        pool.add_connection(deployment='down', address=SERVERS.addr['mdown'])
+        codes = []
+        for i in range(4):
+            [task] = pool.send_request(DataRequest(request_bytes(i)), 'down')
+            with self.assertRaises(JinaNetRpcError) as cm:
+                await task
+            codes.append(cm.exception.code())
+        self.assertEqual(codes, [grpc.StatusCode.UNAVAILABLE] * 4)
+        # 3 attempts for the first send; the budget (2 tokens, half left) stops the retries of the others
+        calls = sum(float(line.rsplit(' ', 1)[1]) for line in pool.metrics_text().splitlines()
+                    if line.startswith('jina_net_requests_total{'))
+        self.assertEqual(calls, 3 + 3)
+        await pool.close()
 
 
 # The one allowed difference from jina 3.1.0's signatures: the sends take request metadata, as an extra

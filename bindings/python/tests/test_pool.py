@@ -1,14 +1,19 @@
 """jina_net.Pool and the one-shot helpers (bytes level, no jina) against the project's test servers."""
 import asyncio
 import base64
+import ctypes
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import unittest
 
-from helpers import ROOT, TestServers, rss_kib
+from helpers import ROOT, TestServers, freeze, rss_kib
 
 import jina_net
 from jina_net import _core, _ffi
@@ -21,6 +26,8 @@ def setUpModule():
     SERVERS = TestServers(
         'echo=a', 'echo=b', 'echo=s0', 'echo=s1', 'error=err', 'unavailable=down', 'flaky:2=flaky',
         'flaky:2=flaky1', 'slow:5000=slow', 'head:ranker=head', 'echo=w0', 'flaky:2=flaky2', 'flaky:1=flaky-count',
+        # gray failures: a replica that never answers (a hung runtime), a slow one, a brown-out
+        'hostile:silent=silent', 'slow:3000=slow3', 'echo=live', 'unavailable=u1', 'unavailable=u2', 'unavailable=u3',
     )
 
 
@@ -410,6 +417,449 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         await asyncio.to_thread(th.join)
         self.assertEqual(mine, {'a'})
         self.assertEqual(out, [{'b'}])
+
+
+def attempts(target) -> int:
+    """The attempts a failed send made, from its message (the library appends "(after N attempts)"
+    when there was more than one)."""
+    m = re.search(r'\(after (\d+) attempts\)', target.error_message)
+    return int(m.group(1)) if m else 1
+
+
+def requests_total(pool) -> int:
+    """The calls a pool made (retries and hedges included), summed over its replicas, from its metrics."""
+    total = 0.0
+    for line in pool.metrics_text().splitlines():
+        if line.startswith('jina_net_requests_total{'):
+            total += float(line.rsplit(' ', 1)[1])
+    return int(total)
+
+
+# The new fields of C ABI 0.2.1 and their defaults (include/jina_net.h): init, init_resilient.
+GRAY_DEFAULTS = {
+    'connect_timeout_ms': (5000, 5000),
+    'tcp_user_timeout_ms': (20000, 20000),
+    'keepalive_interval_ms': (300000, 300000),
+    'keepalive_timeout_ms': (20000, 20000),
+    'probe_after_ms': (2000, 500),
+    'probe_timeout_ms': (5000, 1000),
+    'fail_over_unanswered': (False, False),
+    'eject_on_deadline': (False, True),
+    'per_attempt_timeout_ms': (0, 0),
+    'retry_budget_max_tokens': (0, 10),
+    'retry_budget_token_ratio': (0.1, 0.1),
+}
+
+
+def library_preset(resilient: bool) -> dict:
+    """What the library's _init function writes into this binding's struct, field by field."""
+    o = _ffi.PoolOptions()
+    init = _ffi.lib.jina_net_pool_options_init_resilient if resilient else _ffi.lib.jina_net_pool_options_init
+    assert init(ctypes.byref(o), ctypes.sizeof(o)) == _ffi.OK
+    return {name: getattr(o, name) for name, _ in _ffi.PoolOptions._fields_
+            if name not in ('struct_size', 'root_certificates_pem', 'root_certificates_pem_len')}
+
+
+class PoolOptionsTest(unittest.IsolatedAsyncioTestCase):
+    """The pool options of C ABI 0.2.1 as keyword options: presets, types, ranges, the library's rules."""
+
+    def test_presets_are_the_librarys(self):
+        for resilient in (False, True):
+            with self.subTest(resilient=resilient):
+                options = jina_net.Pool(resilient=resilient).options
+                self.assertEqual(options, dict(library_preset(resilient), root_certificates_pem=None))
+                self.assertEqual({k: options[k] for k in GRAY_DEFAULTS},
+                                 {k: v[resilient] for k, v in GRAY_DEFAULTS.items()}, 'the header\'s defaults')
+        self.assertEqual(set(GRAY_DEFAULTS) - set(jina_net.POOL_OPTIONS), set(), 'every new field is an option')
+        self.assertNotIn('caller_driven', jina_net.POOL_OPTIONS)
+        # keyword options change the preset they start from, and nothing else
+        new = {'connect_timeout_ms': 1500, 'tcp_user_timeout_ms': 7000, 'keepalive_interval_ms': 10000,
+               'keepalive_timeout_ms': 900, 'probe_after_ms': 250, 'probe_timeout_ms': 400,
+               'fail_over_unanswered': True, 'eject_on_deadline': False, 'per_attempt_timeout_ms': 300,
+               'retry_budget_max_tokens': 1000, 'retry_budget_token_ratio': 2}
+        options = jina_net.Pool(resilient=True, **new).options
+        self.assertEqual(options, dict(library_preset(True), root_certificates_pem=None, **dict(new, retry_budget_token_ratio=2.0)))
+        self.assertIsInstance(options['retry_budget_token_ratio'], float)
+
+    async def test_invalid_options_are_refused_here_as_the_library_refuses_them(self):
+        # Python types: ctypes would wrap a negative or too large int and take any object as a bool.
+        for opts in ({'probe_after_ms': 0.5}, {'per_attempt_timeout_ms': '200'}, {'connect_timeout_ms': None},
+                     {'retry_budget_max_tokens': True}, {'fail_over_unanswered': 'no'},
+                     {'eject_on_deadline': 2}, {'retry_budget_token_ratio': '0.5'}, {'no_such_option': 1}):
+            with self.subTest(opts=opts):
+                with self.assertRaises(TypeError) as cm:
+                    jina_net.Pool(**opts)
+                self.assertIn(next(iter(opts)), str(cm.exception))
+        for opts in ({'probe_after_ms': -1}, {'connect_timeout_ms': 1 << 64}, {'retry_budget_max_tokens': 1 << 32},
+                     {'keepalive_timeout_ms': -20000}):
+            with self.subTest(opts=opts):
+                with self.assertRaisesRegex(ValueError, f'{next(iter(opts))}=.*out of range'):
+                    jina_net.Pool(**opts)
+        # The library's rules (jina_net_pool_new): refused by Pool(...) at once, naming the option, and
+        # by the library too (so that the binding's check is not stricter or looser than the library's).
+        invalid = [
+            (False, {'keepalive_interval_ms': 9999}, 'keepalive_interval_ms'),
+            (False, {'keepalive_interval_ms': 1}, 'keepalive_interval_ms'),
+            (False, {'probe_timeout_ms': 0}, 'probe_timeout_ms'),
+            (True, {'probe_after_ms': 100, 'probe_timeout_ms': 0}, 'probe_timeout_ms'),
+            (False, {'retry_budget_max_tokens': 1001}, 'retry_budget_max_tokens'),
+            (True, {'retry_budget_token_ratio': 0}, 'retry_budget_token_ratio'),
+            (False, {'retry_budget_max_tokens': 5, 'retry_budget_token_ratio': -0.5}, 'retry_budget_token_ratio'),
+            (True, {'retry_budget_token_ratio': float('nan')}, 'retry_budget_token_ratio'),
+            (True, {'retry_budget_token_ratio': float('inf')}, 'retry_budget_token_ratio'),
+            (False, {'max_attempts': 0}, 'max_attempts'),
+            (False, {'backoff_multiplier': 0.5}, 'backoff_multiplier'),
+            (False, {'max_ejection_percent': 101}, 'max_ejection_percent'),
+            (False, {'balance': 2}, 'balance'),
+            (False, {'balance': jina_net.BALANCE_P2C_PEAK_EWMA, 'p2c_decay_ms': 0}, 'p2c_decay_ms'),
+        ]
+        for resilient, opts, name in invalid:
+            with self.subTest(resilient=resilient, opts=opts):
+                with self.assertRaises(ValueError) as cm:
+                    jina_net.Pool(resilient=resilient, **opts)
+                self.assertIn(name, str(cm.exception))
+                self.assertEqual(self.library_refuses(resilient, opts), 'JINA_NET_INVALID_ARGUMENT')
+        # values at the limits: taken by both
+        valid = [
+            (False, {'keepalive_interval_ms': 10000, 'keepalive_timeout_ms': 0}),
+            (False, {'keepalive_interval_ms': 0}),
+            (False, {'probe_after_ms': 0, 'probe_timeout_ms': 0}),
+            (False, {'probe_after_ms': 1, 'probe_timeout_ms': 1}),
+            (False, {'retry_budget_max_tokens': 1000, 'retry_budget_token_ratio': 0.001}),
+            (False, {'retry_budget_max_tokens': 0, 'retry_budget_token_ratio': 0}),
+            (True, {'connect_timeout_ms': 0, 'tcp_user_timeout_ms': 0, 'per_attempt_timeout_ms': 1}),
+            (False, {'connect_timeout_ms': (1 << 64) - 1, 'retry_budget_max_tokens': 1}),
+        ]
+        for resilient, opts in valid:
+            with self.subTest(resilient=resilient, opts=opts):
+                pool = jina_net.Pool(resilient=resilient, **opts)
+                try:
+                    self.assertTrue(pool.add_connection('d', A('a')), 'the library made the pool')
+                finally:
+                    pool.close()
+                self.assertIsNone(self.library_refuses(resilient, opts))
+
+    def test_an_older_library_of_the_abi_refuses_the_new_options_by_name(self):
+        # A 0.2.0 library (the same ABI: accepted at import) fills the fields of 0.2.1 with zeros and
+        # refuses a pool that sets one; the binding says so at once, naming the option.
+        self.assertEqual(_ffi.library_version, tuple(int(x) for x in jina_net.version().split('.')))
+        real = _ffi.library_version
+        _ffi.library_version = (0, 2, 0)
+        try:
+            for name, value in (('probe_after_ms', 500), ('fail_over_unanswered', True),
+                                ('retry_budget_token_ratio', 0.5), ('per_attempt_timeout_ms', 1)):
+                with self.subTest(option=name):
+                    with self.assertRaises(jina_net.JinaNetError) as cm:
+                        jina_net.Pool(**{name: value})
+                    self.assertEqual(cm.exception.result_name, 'JINA_NET_UNSUPPORTED')
+                    self.assertIn(f'pool option {name} needs libjina_net 0.2.1 or newer', str(cm.exception))
+                    self.assertIn('is 0.2.0', str(cm.exception))
+            jina_net.Pool(probe_after_ms=0, fail_over_unanswered=False, max_attempts=1)  # unset: fine
+        finally:
+            _ffi.library_version = real
+
+    @staticmethod
+    def library_refuses(resilient, opts):
+        """The result name of jina_net_pool_new with these options, unchecked by the binding (None: made)."""
+        o = _core._options(resilient, opts, check=False)
+        _core._uses_runtime()
+        out = ctypes.c_void_p()
+        r = _ffi.lib.jina_net_pool_new(ctypes.byref(o), ctypes.byref(out))
+        if r == _ffi.OK:
+            _ffi.lib.jina_net_pool_free(out)
+            return None
+        return _ffi.result_name(r)
+
+    async def test_idempotent_and_metrics_arguments(self):
+        pool = jina_net.Pool()
+        self.addCleanup(pool.close)
+        with self.assertRaises(jina_net.JinaNetError) as cm:
+            pool.metrics_text()
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT')
+        pool.add_connection('enc', A('a'))
+        with self.assertRaises(TypeError):
+            pool.send(jina_net.REQUEST_DATA, [data_request('r')], 'enc', idempotent='yes')
+        self.assertEqual(_core._pending, {})
+        # idempotent alone and with metadata (jina_net_pool_send_ex): answered as any send
+        [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request('i1')], 'enc', idempotent=True)
+        self.assertTrue(t.ok, t)
+        self.assertEqual(seen(t), [])
+        [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request('i2')], 'enc', endpoint='/e',
+                                    idempotent=True, metadata={'x-id': 'idem'})
+        self.assertEqual((meta(t)['endpoint'], seen(t)), ('/e', [('x-id', b'idem')]))
+        with self.assertRaises(jina_net.JinaNetError) as cm:
+            pool.metrics_text()
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT')
+        counted = jina_net.Pool(metrics=True)
+        self.addCleanup(counted.close)
+        self.assertEqual(counted.metrics_text(), '')
+        counted.add_connection('enc', A('a'))
+        for _ in range(3):
+            await counted.send_async(jina_net.REQUEST_DATA, [data_request('m')], 'enc')
+        self.assertEqual(requests_total(counted), 3)
+        self.assertIn(f'address="{A("a")}"', counted.metrics_text())
+
+
+class GrayFailureTest(unittest.IsolatedAsyncioTestCase):
+    """Each new pool option has its effect, against the project's test servers: a silent replica
+    (``hostile:silent``: takes calls and never answers, as a hung runtime), a slow one, a brown-out."""
+
+    def pool(self, **options):
+        pool = jina_net.Pool(**options)
+        self.addCleanup(pool.close)
+        return pool
+
+    async def asyncTearDown(self):
+        # every send completed (pools are closed by the cleanups, after this)
+        for _ in range(200):
+            if not _core._pending:
+                break
+            await asyncio.sleep(0.01)
+        self.assertEqual(_core._pending, {})
+
+    async def sends(self, pool, n, deployment='d', **kw):
+        """n sends at once (round robin: one per replica of a two-replica list), their targets."""
+        started = time.monotonic()
+        results = await asyncio.gather(*(pool.send_async(jina_net.REQUEST_DATA, [data_request(f'r{i}')],
+                                                         deployment, **kw) for i in range(n)))
+        return [t for [t] in results], time.monotonic() - started
+
+    def assert_stopped_answering(self, t, address):
+        self.assertEqual((t.status, t.grpc_code), (_ffi.RPC_ERROR, 14), t)  # UNAVAILABLE
+        self.assertIn('stopped answering', t.error_message)
+        self.assertIn(address, t.error_message)
+        self.assertEqual(t.address, address)
+
+    async def test_probes_end_a_call_pending_on_a_silent_replica(self):
+        pool = self.pool(probe_after_ms=200, probe_timeout_ms=300)
+        pool.add_connection('d', A('silent'))
+        [t], took = await self.sends(pool, 1)
+        self.assert_stopped_answering(t, A('silent'))
+        self.assertIn('300ms', t.error_message, 'the message gives the probe timeout')
+        self.assertEqual(attempts(t), 1, 'a send not marked idempotent does not run again')
+        self.assertLess(took, 2.0, 'ended after probe_after_ms + probe_timeout_ms, not at a deadline')
+        e = t.error()
+        self.assertEqual((e.result_name, e.grpc_code, e.address), ('JINA_NET_RPC_ERROR', 14, A('silent')))
+        # probes off: the call waits on the silent replica until the send's deadline
+        off = self.pool(probe_after_ms=0)
+        off.add_connection('d', A('silent'))
+        [t], took = await self.sends(off, 1, timeout_ms=1500)
+        self.assertEqual(t.status, _ffi.DEADLINE_EXCEEDED, t)
+        self.assertNotIn('stopped answering', t.error_message)
+        self.assertGreaterEqual(took, 1.4)
+
+    async def test_unanswered_sends_go_on_when_idempotent_or_with_fail_over_unanswered(self):
+        probes = {'probe_after_ms': 200, 'probe_timeout_ms': 300}
+        # default: the send that went to the silent replica ends (the replica may have its request)
+        pool = self.pool(**probes)
+        pool.add_connection('d', A('silent'))
+        pool.add_connection('d', A('live'))
+        targets, took = await self.sends(pool, 2)
+        failed = [t for t in targets if not t.ok]
+        self.assertEqual(len(failed), 1, targets)
+        self.assert_stopped_answering(failed[0], A('silent'))
+        self.assertLess(took, 2.0)
+        # the replica is avoided until it answers a probe: the next sends go to the live one at once
+        targets, took = await self.sends(pool, 4)
+        self.assertEqual([meta(t)['replica'] for t in targets], ['live'] * 4)
+        self.assertLess(took, 1.0)
+        # fail_over_unanswered: sends not marked idempotent go on to the live replica too
+        pool = self.pool(fail_over_unanswered=True, **probes)
+        pool.add_connection('d', A('silent'))
+        pool.add_connection('d', A('live'))
+        targets, took = await self.sends(pool, 2, metadata={'x-id': 'moved'})
+        self.assertEqual([(t.ok, meta(t).get('replica'), seen(t)) for t in targets],
+                         [(True, 'live', [('x-id', b'moved')])] * 2, targets)
+        self.assertLess(took, 2.0)
+        # idempotent sends always go on (without fail_over_unanswered)
+        pool = self.pool(**probes)
+        pool.add_connection('d', A('silent'))
+        pool.add_connection('d', A('live'))
+        targets, took = await self.sends(pool, 2, idempotent=True)
+        self.assertEqual([(t.ok, meta(t).get('replica')) for t in targets], [(True, 'live')] * 2, targets)
+        self.assertLess(took, 2.0)
+
+    async def test_a_per_attempt_timeout_moves_an_idempotent_send_from_a_slow_replica(self):
+        pool = self.pool(resilient=True, per_attempt_timeout_ms=200)
+        pool.add_connection('d', A('slow3'))  # answers after 3 s
+        pool.add_connection('d', A('live'))
+        targets, took = await self.sends(pool, 2, idempotent=True)
+        self.assertEqual([(t.ok, meta(t).get('replica')) for t in targets], [(True, 'live')] * 2, targets)
+        self.assertLess(took, 1.5, 'the attempt at the slow replica was given up after 200 ms')
+        # not idempotent: the attempt's timeout ends the send (it is not run twice)
+        pool = self.pool(resilient=True, per_attempt_timeout_ms=200)
+        pool.add_connection('d', A('slow3'))
+        pool.add_connection('d', A('live'))
+        targets, took = await self.sends(pool, 2)
+        failed = [t for t in targets if not t.ok]
+        self.assertEqual(len(failed), 1, targets)
+        self.assertEqual(failed[0].status, _ffi.DEADLINE_EXCEEDED, failed[0])
+        self.assertIn('attempt timeout', failed[0].error_message)
+        self.assertEqual(failed[0].address, A('slow3'))
+        self.assertLess(took, 1.5)
+        # without it, the idempotent send waits at the slow replica until its deadline
+        pool = self.pool(resilient=True)
+        pool.add_connection('d', A('slow3'))
+        pool.add_connection('d', A('live'))
+        targets, _ = await self.sends(pool, 2, idempotent=True, timeout_ms=1000)
+        self.assertEqual(sorted(t.status for t in targets), [_ffi.OK, _ffi.DEADLINE_EXCEEDED], targets)
+
+    async def test_eject_on_deadline(self):
+        # An attempt timeout ejects the slow replica with eject_on_deadline (5 s, so that it lasts the
+        # test); without it, the next sends still go there.
+        for eject in (True, False):
+            with self.subTest(eject_on_deadline=eject):
+                pool = self.pool(resilient=True, per_attempt_timeout_ms=200, eject_on_deadline=eject,
+                                 base_ejection_ms=5000, max_ejection_ms=5000)
+                pool.add_connection('d', A('slow3'))
+                pool.add_connection('d', A('live'))
+                targets, _ = await self.sends(pool, 2, idempotent=True)
+                self.assertTrue(all(t.ok for t in targets), targets)
+                targets, _ = await self.sends(pool, 2)
+                timed_out = [t for t in targets if t.status == _ffi.DEADLINE_EXCEEDED]
+                if eject:
+                    self.assertEqual([meta(t).get('replica') for t in targets], ['live'] * 2, targets)
+                else:
+                    self.assertEqual(len(timed_out), 1, targets)
+                    self.assertEqual(timed_out[0].address, A('slow3'))
+
+    async def test_the_retry_budget_stops_retrying_against_unavailable_replicas(self):
+        async def brown_out(n, **options):
+            pool = self.pool(resilient=True, metrics=True, **options)
+            for u in ('u1', 'u2', 'u3'):
+                pool.add_connection('d', A(u))
+            tries = []
+            for i in range(n):
+                [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request(f'b{i}')], 'd')
+                self.assertEqual((t.status, t.grpc_code), (_ffi.RPC_ERROR, 14), t)
+                tries.append(attempts(t))
+            self.assertEqual(requests_total(pool), sum(tries), 'the metrics count the same calls')
+            return tries
+
+        # no budget: every send tries the 3 replicas (fail-over)
+        self.assertEqual(await brown_out(12, retry_budget_max_tokens=0), [3] * 12)
+        # the resilient preset's budget (10 tokens): a failed send costs one, at half no send retries
+        self.assertEqual(await brown_out(12), [3] * 5 + [1] * 7)
+        # a smaller budget stops sooner
+        self.assertEqual(await brown_out(6, retry_budget_max_tokens=2), [3] + [1] * 5)
+
+    async def test_the_retry_budget_token_ratio_refills_it(self):
+        # Empty the budget (12 failed sends), then 6 sends succeed: each gives the ratio back. With 1.0
+        # the 10-token budget is above half again (6 > 5) and a failing send fails over; with 0.1 (0.6)
+        # it is not.
+        for ratio, want in ((1.0, 3), (0.1, 1)):
+            with self.subTest(retry_budget_token_ratio=ratio):
+                pool = self.pool(resilient=True, retry_budget_token_ratio=ratio)
+                us = [A(u) for u in ('u1', 'u2', 'u3')]
+                for u in us:
+                    pool.add_connection('d', u)
+                for i in range(12):
+                    await pool.send_async(jina_net.REQUEST_DATA, [data_request(f'b{i}')], 'd')
+                # the same shard (its budget) with a live replica only
+                pool.add_connection('d', A('live'))
+                for u in us:
+                    pool.remove_connection('d', u)
+                targets, _ = await self.sends(pool, 6)
+                self.assertTrue(all(t.ok for t in targets), targets)
+                for u in us:
+                    pool.add_connection('d', u)
+                pool.remove_connection('d', A('live'))
+                [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request('after')], 'd')
+                self.assertEqual((t.grpc_code, attempts(t)), (14, want), t)
+
+    async def test_connect_timeout(self):
+        # A listener whose accept queue is full: the kernel drops new SYNs, a connect hangs.
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(0)
+        address = '127.0.0.1:%d' % listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+        await asyncio.sleep(0.1)
+        pool = self.pool(connect_timeout_ms=300)
+        pool.add_connection('d', address)
+        [t], took = await self.sends(pool, 1, timeout_ms=5000)
+        self.assertEqual((t.status, t.grpc_code), (_ffi.RPC_ERROR, 14), t)
+        self.assertIn('connect', t.error_message)
+        self.assertEqual(attempts(t), 3, 'jina\'s 3 attempts, each given up after 300 ms')
+        self.assertLess(took, 3.0)
+        # no connect timeout: the send's deadline ends it
+        pool = self.pool(connect_timeout_ms=0)
+        pool.add_connection('d', address)
+        [t], took = await self.sends(pool, 1, timeout_ms=1500)
+        self.assertEqual(t.status, _ffi.DEADLINE_EXCEEDED, t)
+        self.assertGreaterEqual(took, 1.4)
+
+    async def test_tcp_user_timeout_is_set_on_the_connection(self):
+        port = SERVERS.port('live')
+
+        def user_timeouts():
+            """TCP_USER_TIMEOUT of this process's TCP connections to the live server."""
+            found = []
+            for fd in os.listdir('/proc/self/fd'):
+                try:
+                    s = socket.socket(fileno=os.dup(int(fd)))
+                except OSError:
+                    continue  # not a socket (or gone)
+                try:
+                    if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getpeername()[1] == port:
+                        found.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+                except OSError:
+                    pass  # a listener, or not connected
+                finally:
+                    s.close()
+            return found
+
+        async def none_left():
+            # a closed pool's connections are dropped on a library thread, shortly after
+            for _ in range(100):
+                if not user_timeouts():
+                    return
+                await asyncio.sleep(0.05)
+            self.fail(f'connections to the live server left: {user_timeouts()}')
+
+        await none_left()  # (those of earlier tests' pools)
+        for value in (1234, 0):
+            with self.subTest(tcp_user_timeout_ms=value):
+                pool = self.pool(tcp_user_timeout_ms=value)
+                pool.add_connection('d', A('live'))
+                targets, _ = await self.sends(pool, 1)
+                self.assertTrue(targets[0].ok)
+                self.assertEqual(user_timeouts(), [value])
+                pool.close()
+                await none_left()
+
+    async def test_keepalive_closes_a_connection_to_a_frozen_replica(self):
+        # A frozen process (SIGSTOP): its kernel keeps the connection and acknowledges the bytes, nothing
+        # answers. Probes off: only the keepalive PING (10 s, the smallest interval) finds it. Without
+        # keepalive the call waits for its deadline. ~12 s.
+        frozen = TestServers('echo=frozen')
+        self.addCleanup(frozen.close)
+        with_keepalive = self.pool(probe_after_ms=0, max_attempts=1, keepalive_interval_ms=10000,
+                                   keepalive_timeout_ms=500)
+        without = self.pool(probe_after_ms=0, max_attempts=1, keepalive_interval_ms=0)
+        for pool in (with_keepalive, without):
+            pool.add_connection('d', frozen.addr['frozen'])
+            [t], _ = await self.sends(pool, 1)
+            self.assertTrue(t.ok, t)
+        self.addCleanup(os.kill, frozen.proc.pid, signal.SIGCONT)  # before frozen.close (cleanups run LIFO)
+        freeze(frozen.proc.pid)
+        started = time.monotonic()
+
+        async def timed(pool, timeout_ms):
+            [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request('k')], 'd', timeout_ms=timeout_ms)
+            return t, time.monotonic() - started
+
+        (t, took), (t_without, took_without) = await asyncio.gather(timed(with_keepalive, 0), timed(without, 12500))
+        self.assertEqual((t.status, t.grpc_code), (_ffi.RPC_ERROR, 14), (t, took, t_without, took_without, meta(t) if t.ok else None, frozen.proc.pid, open(f"/proc/{frozen.proc.pid}/stat").read()))
+        self.assertIn('keep-alive', t.error_message)
+        self.assertLess(took, 12.0)
+        self.assertEqual(t_without.status, _ffi.DEADLINE_EXCEEDED, t_without)
+        self.assertGreaterEqual(took_without, 12.4)
 
 
 class OneShotTest(unittest.IsolatedAsyncioTestCase):
