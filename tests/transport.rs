@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::pki::Ca;
 use common::*;
 use jina_net::oneshot::{send_request_async, OneShotOptions};
 use jina_net::{
     AddOptions, ChannelOptions, Compression, ConnectionOptions, ConnectionPool, Error, PoolOptions, ReplicaState,
     Request, SendOptions, TlsIdentity, TlsOptions, To,
 };
+use jina_net_testserver::pki::Ca;
 use jina_net_testserver::ServeOptions;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};

@@ -9,7 +9,6 @@ use std::ffi::c_void;
 use std::ptr;
 
 use common::c_abi::*;
-use common::pki::Ca;
 use common::*;
 use jina_net::ffi::add::*;
 use jina_net::ffi::args::jina_net_bytes;
@@ -22,6 +21,7 @@ use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::routes::jina_net_pool_routes;
 use jina_net::ffi::send::jina_net_pool_send;
 use jina_net::ffi::string::jina_net_string_free;
+use jina_net_testserver::pki::Ca;
 use jina_net_testserver::ServeOptions;
 use prost::Message;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 pub mod c_abi;
-pub mod pki;
 pub mod process;
 
 use jina_net::proto::{DataRequestProto, HeaderProto};

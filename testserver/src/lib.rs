@@ -39,6 +39,7 @@ use tonic::{Request, Response, Status};
 mod counting;
 mod headers;
 mod hostile;
+pub mod pki;
 mod trailers;
 pub use headers::{HeadersLayer, SeenHeaders};
 pub use hostile::Hostile;
@@ -461,8 +462,8 @@ impl TestServer {
     pub fn start_unix(name: &str, role: Role, path: &std::path::Path) -> std::io::Result<TestServer> {
         let listener = tokio::net::UnixListener::bind(path)?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-        let mut server =
-            Self::serve_incoming(name, role, incoming, ServeOptions::default(), Arc::default()).map_err(std::io::Error::other)?;
+        let mut server = Self::serve_incoming(name, role, incoming, ServeOptions::default(), Arc::default())
+            .map_err(std::io::Error::other)?;
         server.addr = SocketAddr::from(([0, 0, 0, 0], 0));
         server.unix_path = Some(path.to_owned());
         Ok(server)
@@ -493,13 +494,15 @@ impl TestServer {
         // connections accepted from a stream we hand it.
         let record = Arc::new(Record::default());
         let counted = record.clone();
-        let incoming =
-            tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), move |stream| {
+        let incoming = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            move |stream| {
                 stream.map(|s| {
                     let _ = s.set_nodelay(true);
                     counting::Counted::new(s, counted.clone())
                 })
-            });
+            },
+        );
         let mut server = Self::serve_incoming(name, role, incoming, options, record)?;
         server.addr = addr;
         Ok(server)

@@ -1,35 +1,110 @@
 //! `jina-net-test-server`: starts one or more test servers on 127.0.0.1 and prints where they listen.
 //!
 //! ```text
-//! jina-net-test-server [--exit-on-stdin-eof] ROLE[@PORT][=NAME] ...
-//!   ROLE: echo | error | unavailable | flaky:N | slow:MS | head[:deployment] | head-all[:deployment]
+//! jina-net-test-server [OPTIONS] ROLE[@PORT][=NAME] ...
+//!   ROLE: echo | error | unavailable | flaky:N | slow:MS | hostile:KIND | head[:deployment] | head-all[:deployment]
+//!   OPTIONS (for every server of the process):
+//!     --exit-on-stdin-eof        stop when stdin is closed
+//!     --tls-cert=FILE --tls-key=FILE
+//!                                serve TLS with this certificate chain and key (PEM)
+//!     --client-ca=FILE           with TLS: require client certificates signed by this CA (mTLS)
+//!     --compress=gzip|deflate    compress responses when the client accepts it (requests in gzip
+//!                                and deflate are always accepted)
+//!     --unix=PATH                serve the (one) server on a Unix domain socket at PATH (plaintext)
+//! jina-net-test-server pki DIR   write test certificates into DIR (see `pki.rs`) and exit
 //! ```
-//! Prints `PID <pid>`, then one `SERVER <name> <role> 127.0.0.1:<port>` line per server and `READY`,
-//! then serves until SIGTERM/SIGINT (or, with `--exit-on-stdin-eof`, until stdin is closed). On
-//! SIGUSR1 it prints `STATS read=<bytes> written=<bytes>`: what all its servers read from and wrote
-//! to their TCP connections so far.
+//! Prints `PID <pid>`, then one `SERVER <name> <role> <address>` line per server (`127.0.0.1:<port>`,
+//! or `unix:<path>`) and `READY`, then serves until SIGTERM/SIGINT (or, with `--exit-on-stdin-eof`,
+//! until stdin is closed). On SIGUSR1 it prints `STATS read=<bytes> written=<bytes>`: what all its
+//! servers read from and wrote to their TCP connections so far.
 
-use jina_net_testserver::{Role, TestServer};
+use std::io::Write;
+
+use jina_net_testserver::{Role, ServeOptions, TestServer};
 use tokio::io::AsyncReadExt;
 
 fn usage() -> ! {
-    eprintln!("usage: jina-net-test-server [--exit-on-stdin-eof] ROLE[@PORT][=NAME] ...");
-    eprintln!("  ROLE: echo | error | unavailable | flaky:N | slow:MS | head[:deployment] | head-all[:deployment]");
+    eprintln!("usage: jina-net-test-server [--exit-on-stdin-eof] [--tls-cert=FILE --tls-key=FILE [--client-ca=FILE]] [--compress=gzip|deflate] [--unix=PATH] ROLE[@PORT][=NAME] ...");
+    eprintln!("  ROLE: echo | error | unavailable | flaky:N | slow:MS | hostile:KIND | head[:deployment] | head-all[:deployment]");
+    eprintln!("       jina-net-test-server pki DIR");
     std::process::exit(2)
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("cannot read {path}: {e}");
+        std::process::exit(2)
+    })
+}
+
+/// The settings every server of the process is made with.
+#[derive(Default)]
+struct Flags {
+    exit_on_eof: bool,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    client_ca: Option<String>,
+    compress: Option<tonic::codec::CompressionEncoding>,
+    unix: Option<String>,
+}
+
+impl Flags {
+    fn serve_options(&self) -> ServeOptions {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let identity = tonic::transport::Identity::from_pem(read(cert), read(key));
+                let mut tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+                if let Some(ca) = &self.client_ca {
+                    tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)));
+                }
+                Some(tls)
+            }
+            (None, None) if self.client_ca.is_none() => None,
+            _ => usage(),
+        };
+        ServeOptions {
+            tls,
+            send_compressed: self.compress,
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut exit_on_eof = false;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("pki") {
+        let Some(dir) = args.get(1) else { usage() };
+        if let Err(e) = jina_net_testserver::pki::write(std::path::Path::new(dir)) {
+            eprintln!("cannot write certificates into {dir}: {e}");
+            std::process::exit(1)
+        }
+        return;
+    }
+    let mut flags = Flags::default();
     let mut specs = Vec::new();
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--exit-on-stdin-eof" => exit_on_eof = true,
-            "-h" | "--help" => usage(),
-            spec => specs.push(spec.to_owned()),
+    for arg in args {
+        let (flag, value) = arg
+            .split_once('=')
+            .map_or((arg.as_str(), None), |(f, v)| (f, Some(v.to_owned())));
+        match (flag, value) {
+            ("--exit-on-stdin-eof", None) => flags.exit_on_eof = true,
+            ("--tls-cert", Some(v)) => flags.tls_cert = Some(v),
+            ("--tls-key", Some(v)) => flags.tls_key = Some(v),
+            ("--client-ca", Some(v)) => flags.client_ca = Some(v),
+            ("--compress", Some(v)) => {
+                flags.compress = Some(match v.as_str() {
+                    "gzip" => tonic::codec::CompressionEncoding::Gzip,
+                    "deflate" => tonic::codec::CompressionEncoding::Deflate,
+                    _ => usage(),
+                })
+            }
+            ("--unix", Some(v)) => flags.unix = Some(v),
+            ("-h" | "--help", _) => usage(),
+            (f, _) if f.starts_with("--") => usage(),
+            _ => specs.push(arg),
         }
     }
-    if specs.is_empty() {
+    if specs.is_empty() || (flags.unix.is_some() && (specs.len() != 1 || flags.tls_cert.is_some())) {
         usage();
     }
     println!("PID {}", std::process::id());
@@ -47,17 +122,21 @@ async fn main() {
             usage()
         });
         let name = name.unwrap_or_else(|| format!("server{i}"));
-        let server = TestServer::start(&name, role, port).await.unwrap_or_else(|e| {
-            eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+        let started = match &flags.unix {
+            Some(path) => TestServer::start_unix(&name, role, std::path::Path::new(path)),
+            None => TestServer::start_with(&name, role, port, flags.serve_options()).await,
+        };
+        let server = started.unwrap_or_else(|e| {
+            eprintln!("cannot listen ({}): {e}", flags.unix.as_deref().unwrap_or("127.0.0.1"));
             std::process::exit(1)
         });
         println!("SERVER {} {} {}", name, role_text, server.address());
         servers.push(server);
     }
     println!("READY");
-    use std::io::Write;
     let _ = std::io::stdout().flush();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let exit_on_eof = flags.exit_on_eof;
     let eof = async {
         if exit_on_eof {
             let mut stdin = tokio::io::stdin();
@@ -67,7 +146,8 @@ async fn main() {
             std::future::pending::<()>().await;
         }
     };
-    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).expect("SIGUSR1 handler");
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).expect("SIGUSR1 handler");
     let records: Vec<_> = servers.iter().map(|s| s.record.clone()).collect();
     let stats = async {
         while usr1.recv().await.is_some() {
