@@ -216,7 +216,7 @@ async fn an_attempt_timeout_moves_idempotent_sends_on_and_ejects_the_slow_replic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retry_budget_stops_fail_over_storms() {
-    async fn storm(budget: Option<RetryBudgetPolicy>) -> (usize, u64) {
+    async fn storm(budget: Option<RetryBudgetPolicy>) -> (usize, u64, String) {
         let servers = [
             start("u1", Role::Unavailable).await,
             start("u2", Role::Unavailable).await,
@@ -224,6 +224,7 @@ async fn the_retry_budget_stops_fail_over_storms() {
         ];
         let options = PoolOptions {
             retry_budget: budget,
+            metrics: true,
             ..PoolOptions::resilient()
         };
         let pool = ConnectionPool::new(options);
@@ -239,13 +240,25 @@ async fn the_retry_budget_stops_fail_over_storms() {
             .sum();
         let (_, targets) = pool.route("d", To::AnyShard).unwrap();
         let throttled = targets[0].1.budget.as_ref().map_or(0, |b| b.throttled());
-        (calls, throttled)
+        (calls, throttled, pool.metrics_text().unwrap().unwrap())
     }
-    let (without, _) = storm(None).await;
-    let (with, throttled) = storm(Some(RetryBudgetPolicy::default())).await;
+    let (without, _, text) = storm(None).await;
+    assert!(
+        !text.contains("jina_net_throttled_retries_total"),
+        "no budget, no budget series"
+    );
+    let (with, throttled, text) = storm(Some(RetryBudgetPolicy::default())).await;
     // Without a budget every send tries every replica; with one, 5 failed sends empty half the
     // bucket and the others make one attempt each.
     assert!(without >= 40 * 3, "{without} calls without a budget");
     assert!(with <= 5 * 3 + 35, "{with} calls with a budget");
     assert_eq!(throttled, 35, "the refused retries are counted");
+    assert!(
+        text.contains("jina_net_throttled_retries_total{deployment=\"d\",shard=\"0\"} 35\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("jina_net_retry_budget_tokens{deployment=\"d\",shard=\"0\"} 0\n"),
+        "{text}"
+    );
 }

@@ -997,6 +997,7 @@ fn a_jina_worker_answers_gzip_and_deflate_requests_with_the_same_documents() {
 /// settings: its result.
 fn long_call(
     address: &str,
+    endpoint: &'static str,
     keepalive: Duration,
     liveness: jina_net::LivenessPolicy,
 ) -> jina_net::Result<jina_net::Response> {
@@ -1015,9 +1016,9 @@ fn long_call(
         options.retry = jina_net::RetryPolicy::none();
         let pool = jina_net::ConnectionPool::new(options);
         pool.add_connection("sleeper", address, false, None).unwrap();
-        let request = jina_net::Request::data(data_request("long", "/sleep", &["a"]));
+        let request = jina_net::Request::data(data_request("long", endpoint, &["a"]));
         let options = jina_net::SendOptions {
-            endpoint: Some("/sleep"),
+            endpoint: Some(endpoint),
             ..Default::default()
         };
         let send = pool
@@ -1042,19 +1043,38 @@ fn a_long_executor_call_is_not_killed_by_the_servers_ping_policy() {
         fail_over_unanswered: false,
     };
     let started = Instant::now();
-    let r = long_call(&address, Duration::from_secs(2), probes).expect("the long call completes");
+    let r = long_call(&address, "/sleep", Duration::from_secs(2), probes).expect("the long call completes");
     assert!(started.elapsed() >= Duration::from_secs(9));
     assert_eq!(doc_ids(&r.body), ["a"]);
-    // The same PINGs without probes: the server counts strikes and ends the connection (what a naive
-    // keepalive does to long executor calls), so the probes are what keeps the call alive.
-    let e = long_call(&address, Duration::from_secs(2), jina_net::LivenessPolicy::off()).expect_err("too_many_pings");
+    // And with the library's defaults (PINGs every 5 min, probes after 2 s), the call completes too.
+    long_call(
+        &address,
+        "/sleep",
+        Duration::from_secs(300),
+        jina_net::LivenessPolicy::default(),
+    )
+    .expect("defaults");
+    // The same PINGs without probes: the server counts strikes and ends the connection after the
+    // third (what a naive keepalive does to long executor calls), so the probes are what keeps the
+    // call alive. A 30 s call (last: the worker stays busy with it), so that the strikes come well before its
+    // end even on a busy machine.
+    let started = Instant::now();
+    let e = long_call(
+        &address,
+        "/sleep-long",
+        Duration::from_secs(2),
+        jina_net::LivenessPolicy::off(),
+    )
+    .expect_err("too_many_pings");
+    say(&format!(
+        "without probes the connection was closed after {:?}",
+        started.elapsed()
+    ));
     let message = e.to_string();
     assert!(
         message.contains("Unavailable") && message.contains("Too many pings"),
         "{message}"
     );
-    // And with the library's defaults (PINGs every 5 min, probes after 2 s), the call completes too.
-    long_call(&address, Duration::from_secs(300), jina_net::LivenessPolicy::default()).expect("defaults");
 }
 
 #[test]

@@ -44,6 +44,14 @@ pub(crate) struct QueueRow<'a> {
     pub rejected: u64,
 }
 
+/// The retry budget of one head or shard.
+pub(crate) struct BudgetRow<'a> {
+    pub deployment: &'a str,
+    pub shard: String,
+    pub tokens: f64,
+    pub throttled: u64,
+}
+
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -58,7 +66,7 @@ fn escape(value: &str) -> String {
 }
 
 /// The Prometheus text exposition (version 0.0.4) of `rows`.
-pub(crate) fn render(rows: &[ReplicaRow<'_>], queues: &[QueueRow<'_>]) -> String {
+pub(crate) fn render(rows: &[ReplicaRow<'_>], queues: &[QueueRow<'_>], budgets: &[BudgetRow<'_>]) -> String {
     let mut out = String::new();
     let labels = |r: &ReplicaRow<'_>| {
         format!(
@@ -169,6 +177,34 @@ pub(crate) fn render(rows: &[ReplicaRow<'_>], queues: &[QueueRow<'_>]) -> String
             );
         }
     }
+    if !budgets.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP jina_net_retry_budget_tokens Tokens left in the retry budget of a head or shard (retries stop at half).\n# TYPE jina_net_retry_budget_tokens gauge"
+        );
+        for b in budgets {
+            let _ = writeln!(
+                out,
+                "jina_net_retry_budget_tokens{{deployment=\"{}\",shard=\"{}\"}} {}",
+                escape(b.deployment),
+                escape(&b.shard),
+                b.tokens
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP jina_net_throttled_retries_total Retries, fail-overs and hedges not started because the retry budget was low.\n# TYPE jina_net_throttled_retries_total counter"
+        );
+        for b in budgets {
+            let _ = writeln!(
+                out,
+                "jina_net_throttled_retries_total{{deployment=\"{}\",shard=\"{}\"}} {}",
+                escape(b.deployment),
+                escape(&b.shard),
+                b.throttled
+            );
+        }
+    }
     out
 }
 
@@ -191,6 +227,7 @@ mod tests {
                 in_flight: 2,
                 metrics: &m,
             }],
+            &[],
             &[],
         );
         let l = r#"deployment="a\"b",shard="0",address="127.0.0.1:1""#;

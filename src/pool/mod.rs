@@ -676,6 +676,7 @@ impl ConnectionPool {
         let limited = self.inner.policy.limit().is_some();
         let mut rows = Vec::new();
         let mut queues = Vec::new();
+        let mut budgets = Vec::new();
         for name in names {
             let d = &table[name];
             let lists = d
@@ -692,6 +693,14 @@ impl ConnectionPool {
                         rejected: list.queue().rejected(),
                     });
                 }
+                if let Some(budget) = list.budget() {
+                    budgets.push(metrics::BudgetRow {
+                        deployment: name,
+                        shard: shard.clone(),
+                        tokens: budget.tokens(),
+                        throttled: budget.throttled(),
+                    });
+                }
                 for replica in list.replicas() {
                     let Some(load) = replica.load() else { continue };
                     if let Some(metrics) = load.metrics() {
@@ -706,7 +715,7 @@ impl ConnectionPool {
                 }
             }
         }
-        Ok(Some(metrics::render(&rows, &queues)))
+        Ok(Some(metrics::render(&rows, &queues, &budgets)))
     }
 
     /// Routes `requests` to `to` in `deployment` and returns the send, ready to be awaited (or

@@ -45,13 +45,21 @@ class Raiser(Executor):
 
 class Sleeper(Executor):
     """Computes for a long time in a synchronous method (``time.sleep``) on ``/sleep``: 9 s, longer than
-    several HTTP/2 keepalive intervals of the test. Other endpoints answer at once."""
+    several HTTP/2 keepalive intervals of the test; on ``/sleep-long`` 30 s. Other endpoints answer at
+    once."""
 
-    @requests(on='/sleep')
-    def sleep(self, docs: DocumentArray, **kwargs):
+    def _sleep(self, docs, seconds):
         import time
 
-        time.sleep(9)
+        time.sleep(seconds)
         for d in docs:
             d.tags['slept'] = self.runtime_args.name
         return docs
+
+    @requests(on='/sleep')
+    def sleep(self, docs: DocumentArray, **kwargs):
+        return self._sleep(docs, 9)
+
+    @requests(on='/sleep-long')
+    def sleep_long(self, docs: DocumentArray, **kwargs):
+        return self._sleep(docs, 30)
