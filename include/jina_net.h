@@ -1195,8 +1195,9 @@ jina_net_result jina_net_pool_options_init_resilient(struct jina_net_pool_option
                                                      size_t struct_size);
 
 /**
- * The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, or jina's `NoCompression`,
- * `Gzip`, `Deflate` (any case). `JINA_NET_INVALID_ARGUMENT` for another name.
+ * The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, jina's `NoCompression`, `Gzip`,
+ * `Deflate`, or gRPC's `identity` (= none), in any case. `JINA_NET_INVALID_ARGUMENT` for another
+ * name (the empty one too); `*out_compression` is then untouched.
  *
  * # Safety
  * `name` NUL-terminated; `out_compression` writable.
@@ -1299,9 +1300,11 @@ int32_t jina_net_last_error_grpc_code(void);
 /**
  * Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
  * head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...\t<state>,<state>...`,
- * deployments sorted; the states, one per address in the same order, are `idle` (not connected
- * yet), `ready` (it answered), `failing` (its connection fails) and `unresponsive` (it stopped
- * answering).
+ * deployments sorted; the states, one per address in the same order, are `idle` (nothing answered
+ * on it yet: not connected, or connected and silent), `ready` (it answered), `failing` (its
+ * connection fails) and `unresponsive` (it stopped answering calls). Deployment names hold no
+ * control character and addresses no comma (both are refused when added), so the text splits
+ * unambiguously on tabs, newlines and commas.
  *
  * # Safety
  * `pool` must be a live pool; `out_table` writable.

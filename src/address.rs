@@ -39,6 +39,14 @@ impl Address {
             address: input.to_owned(),
             reason,
         };
+        // The routes text separates addresses with commas and columns with tabs: neither is part of
+        // a host name, and a socket path with them is refused rather than shown ambiguously.
+        if input.contains(',') {
+            return Err(err("a ',' is not allowed in an address"));
+        }
+        if input.chars().any(char::is_control) {
+            return Err(err("a control character is not allowed in an address"));
+        }
         if let Some(rest) = input.strip_prefix("unix:") {
             // unix:path, or unix:///absolute (gRPC's naming); unix://authority/path is not one of them.
             let path = match rest.strip_prefix("//") {

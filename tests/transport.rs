@@ -114,6 +114,7 @@ async fn a_server_requiring_client_certificates_accepts_the_pool_with_one_and_re
     stranger.add_connection("d", &address, false, None).unwrap();
     let e = send_one(&stranger, "d", "stranger").await.unwrap_err();
     assert!(matches!(&e, Error::Rpc(r) if r.tls), "{e}");
+    assert!(e.to_string().contains("refused the client's certificate"), "{e}");
     assert_eq!(
         server.record.calls.load(std::sync::atomic::Ordering::SeqCst),
         1,
@@ -307,9 +308,22 @@ async fn unix_socket_addresses_are_keyed_and_shown_as_given() {
     );
     let e = tls_pool.add_connection("tls", &a_address, false, None).unwrap_err();
     assert!(e.to_string().contains(&a_address), "{e}");
-    for bad in ["unix:", "unix://", "unix://relative/path", "unix:rel\0"] {
+    for bad in [
+        "unix:",
+        "unix://",
+        "unix://relative/path",
+        "unix:rel\0",
+        "unix:/tmp/a,b.sock",
+        "a,b:1",
+        "host:1\t",
+    ] {
         let e = pool.add_connection("bad", bad, false, None).unwrap_err();
         assert!(matches!(e, Error::InvalidAddress { .. }), "{bad:?}: {e}");
+    }
+    // deployment names: the routes text has one per line, tab-separated
+    for bad in ["", "a\tb", "a\nb"] {
+        let e = pool.add_connection(bad, &a_address, false, None).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
     }
 }
 
@@ -425,6 +439,8 @@ async fn requests_are_compressed_as_asked_and_responses_decoded_in_any_encoding(
         assert_eq!(Compression::from_name(name), Some(c), "{name}");
     }
     assert_eq!(Compression::from_name("zstd"), None);
+    assert_eq!(Compression::from_name(""), None);
+    assert_eq!(Compression::from_name("identity"), Some(Compression::None));
     assert_eq!(Compression::from_name("brotli"), None);
 
     // one-shot
@@ -473,6 +489,8 @@ async fn wait_ready_connects_every_replica_and_names_those_that_did_not_answer()
             vec![ReplicaState::Ready, ReplicaState::Ready]
         ]
     );
+    // with no time to ask, replicas that are ready are
+    pool.wait_ready(Some("up"), Duration::ZERO).await.unwrap();
     // the probes were STATUS control requests on the connections (what jina's warmup does)
     assert!(a.record.calls.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 

@@ -329,8 +329,9 @@ pub enum jina_net_compression {
     JINA_NET_COMPRESSION_DEFLATE = 2,
 }
 
-/// The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, or jina's `NoCompression`,
-/// `Gzip`, `Deflate` (any case). `JINA_NET_INVALID_ARGUMENT` for another name.
+/// The `jina_net_compression` of a name: `none`, `gzip`, `deflate`, jina's `NoCompression`, `Gzip`,
+/// `Deflate`, or gRPC's `identity` (= none), in any case. `JINA_NET_INVALID_ARGUMENT` for another
+/// name (the empty one too); `*out_compression` is then untouched.
 ///
 /// # Safety
 /// `name` NUL-terminated; `out_compression` writable.

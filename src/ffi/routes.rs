@@ -8,9 +8,11 @@ use super::result::{boundary, jina_net_result, jina_net_result::*, Failure};
 
 /// Writes the routing table as text to `*out_table` (free with `jina_net_string_free`): one line per
 /// head or shard, `<deployment>\t<head|shard N>\t<address>,<address>...\t<state>,<state>...`,
-/// deployments sorted; the states, one per address in the same order, are `idle` (not connected
-/// yet), `ready` (it answered), `failing` (its connection fails) and `unresponsive` (it stopped
-/// answering).
+/// deployments sorted; the states, one per address in the same order, are `idle` (nothing answered
+/// on it yet: not connected, or connected and silent), `ready` (it answered), `failing` (its
+/// connection fails) and `unresponsive` (it stopped answering calls). Deployment names hold no
+/// control character and addresses no comma (both are refused when added), so the text splits
+/// unambiguously on tabs, newlines and commas.
 ///
 /// # Safety
 /// `pool` must be a live pool; `out_table` writable.

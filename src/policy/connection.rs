@@ -44,7 +44,7 @@ impl Compression {
     /// case; `identity` is none).
     pub fn from_name(name: &str) -> Option<Compression> {
         match name.to_ascii_lowercase().as_str() {
-            "none" | "nocompression" | "identity" | "" => Some(Compression::None),
+            "none" | "nocompression" | "identity" => Some(Compression::None),
             "gzip" => Some(Compression::Gzip),
             "deflate" => Some(Compression::Deflate),
             _ => None,

@@ -258,6 +258,11 @@ impl ConnectionPool {
 
     /// [`add_connection`](Self::add_connection) with the settings of `options`.
     pub fn add_connection_with(&self, deployment: &str, address: &str, options: &AddOptions<'_>) -> Result<bool> {
+        if deployment.is_empty() || deployment.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(format!(
+                "deployment name {deployment:?}: empty or with a control character"
+            )));
+        }
         let (head, id) = if options.head {
             (true, 0)
         } else {
@@ -575,11 +580,16 @@ impl ConnectionPool {
                 .collect()
         };
         let waits = replicas.into_iter().map(|(what, replica)| async move {
+            let mut asked = false;
             loop {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero() {
-                    return Some(format!("{what} ({})", replica.health().state().name()));
+                    // With no time to ask at all (a zero timeout), a replica that is ready is.
+                    let state = replica.health().state();
+                    let ready = !asked && state == ReplicaState::Ready;
+                    return (!ready).then(|| format!("{what} ({})", state.name()));
                 }
+                asked = true;
                 if replica.probe(left).await {
                     return None;
                 }

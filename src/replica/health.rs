@@ -39,7 +39,7 @@ pub struct Health {
 /// Where a replica's connection stands, as the routes listing and `wait_ready` see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplicaState {
-    /// Not connected yet (nothing was sent to it).
+    /// Nothing answered on it yet: not connected, or connected and silent.
     Idle,
     /// It answered (a call or a probe), and its connection has not failed since.
     Ready,

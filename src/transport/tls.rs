@@ -28,6 +28,10 @@ use crate::policy::TlsOptions;
 /// HTTP/2 has turned the connection's I/O error into text.
 pub(crate) const TLS_FAILED: &str = "TLS handshake failed: ";
 
+/// What a server that does not accept the client's certificate made of the connection.
+const REFUSED_CERTIFICATE: &str =
+    "the server refused the client's certificate (is it signed by a CA the server trusts?)";
+
 /// Checks the PEM of TLS settings before any connection uses them: root certificates and an
 /// identity's chain must hold certificates that parse, an identity's key a private key. An unusable
 /// PEM is `Error::TlsSetup` naming the setting and what is wrong (instead of every handshake failing
@@ -255,7 +259,20 @@ impl TlsIo {
             return e;
         }
         if let Some(r) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            let why = describe(r);
+            use rustls::AlertDescription as A;
+            // Alerts a server sends when it does not accept the client's certificate (a signature
+            // it cannot verify comes as DecryptError).
+            let refused = matches!(
+                r,
+                rustls::Error::AlertReceived(
+                    A::DecryptError | A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied
+                )
+            );
+            let why = if refused && self.sent_certificate {
+                REFUSED_CERTIFICATE.to_owned()
+            } else {
+                describe(r)
+            };
             self.verdict.set(Some(why.clone()));
             return io::Error::new(e.kind(), TlsRefusal(why));
         }
@@ -265,7 +282,7 @@ impl TlsIo {
         );
         if broke && self.asked_for_certificate {
             let why = if self.sent_certificate {
-                "the server refused the client's certificate (it closed the connection after the handshake; is the certificate signed by a CA the server trusts?)"
+                REFUSED_CERTIFICATE
             } else {
                 "the server requires a client certificate (mutual TLS) and none is set: give the pool a TLS identity"
             };
@@ -377,9 +394,7 @@ fn describe(error: &rustls::Error) -> String {
         E::AlertReceived(A::CertificateRequired) => {
             "the server requires a client certificate (mutual TLS) and none is set: give the pool a TLS identity".into()
         }
-        E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
-            "the server refused the client's certificate (is it signed by a CA the server trusts?)".into()
-        }
+        E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => REFUSED_CERTIFICATE.into(),
         E::AlertReceived(alert) => format!("the server ended the handshake (alert {alert:?})"),
         E::InvalidMessage(M::InvalidContentType) | E::InvalidMessage(M::InvalidEmptyPayload) => {
             "the server does not speak TLS (it answered in plaintext)".into()

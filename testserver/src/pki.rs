@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// A certificate authority.
 pub struct Ca {
@@ -21,10 +21,17 @@ pub struct Ca {
 }
 
 impl Ca {
-    /// A new self-signed CA.
+    /// A new self-signed CA, with a name of its own (certificates of different CAs must not look
+    /// as if one issued the other's).
     pub fn new() -> Ca {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = KeyPair::generate().expect("a key pair");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("jina-net test CA {n} (pid {})", std::process::id()),
+        );
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let pem = params.self_signed(&key).expect("a self-signed CA").pem();
         Ca {
@@ -37,10 +44,11 @@ impl Ca {
     pub fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().expect("a key pair");
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let cert = CertificateParams::new(names)
-            .expect("certificate parameters")
-            .signed_by(&key, &self.issuer)
-            .expect("a signed certificate");
+        let mut params = CertificateParams::new(names.clone()).expect("certificate parameters");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        let cert = params.signed_by(&key, &self.issuer).expect("a signed certificate");
         (cert.pem(), key.serialize_pem())
     }
 }
