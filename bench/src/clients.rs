@@ -2,7 +2,8 @@
 //!
 //! - `tonic`: the floor. A plain tonic client: one `Channel` per server, `Grpc::unary` to
 //!   `process_single_data` with a bytes-in/bytes-out codec (what a generated stub does, minus prost),
-//!   on a tokio runtime with one worker thread per core. ALL = one call per server, joined.
+//!   on a tokio runtime with one worker thread per core, or `threads=N` (1 = tokio's current_thread
+//!   runtime). ALL = one call per server, joined.
 //! - `pool`: libjina_net's Rust API: `ConnectionPool::send_requests(..).await`, driven by tasks on
 //!   the library's own runtime (one worker thread per core), as a Rust gateway would.
 //!
@@ -135,7 +136,7 @@ where
 }
 
 /// `jina-net-bench client kind=tonic|pool addrs=A[,B...] polling=any|all payload=FILE inflight=N
-/// warmup_ms=W duration_ms=D max_requests=M [tracing=none]`
+/// warmup_ms=W duration_ms=D max_requests=M [tracing=none] [threads=N]`
 pub fn main(argv: &[String]) {
     let args = Args::parse(argv);
     if args.0.get("tracing").map(String::as_str) == Some("none") {
@@ -160,10 +161,22 @@ pub fn main(argv: &[String]) {
     let min_len = payload.len();
     match args.str("kind") {
         "tonic" => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            // threads=1: tokio's current_thread runtime (the task, the channel's buffer worker and
+            // the connection on one thread); threads=N: a multi-thread runtime with N workers;
+            // default: one worker per core (tokio's default).
+            let rt = match args.0.get("threads").map(|t| t.parse::<usize>()) {
+                Some(Ok(1)) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                Some(Ok(n)) if n > 1 => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .enable_all()
+                    .build(),
+                None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+                Some(_) => {
+                    eprintln!("threads must be a number >= 1");
+                    std::process::exit(2)
+                }
+            }
+            .expect("tokio runtime");
             rt.block_on(async {
                 let targets = if all { addrs.len() } else { 1 };
                 let channels: Vec<Channel> = addrs[..targets]

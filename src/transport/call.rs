@@ -143,12 +143,7 @@ pub(crate) async fn unary(
     let (parts, mut body) = response.into_parts();
     check_response_head(parts.status, &parts.headers)?;
     // A trailers-only response: the status came with the headers.
-    let headers_status = Status::from_header_map(&parts.headers);
-    if let Some(status) = &headers_status {
-        if status.code() != Code::Ok {
-            return Err(status.clone());
-        }
-    }
+    let headers_ok = final_status(&parts.headers).transpose()?.is_some();
     let mut message = ResponseMessage::with_encoding(response_encoding(&parts.headers)?);
     let mut trailers = None;
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
@@ -161,27 +156,46 @@ pub(crate) async fn unary(
             }
         }
     }
-    finish(headers_status, message, trailers, call.max_receive)
+    finish(headers_ok, message, trailers, call.max_receive)
+}
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+
+/// The `grpc-status` in `map`, if any: `Ok` for OK (read without building a `Status`: the common
+/// case costs one lookup), else the status with its message and metadata.
+fn final_status(map: &http::HeaderMap) -> Option<Result<(), Status>> {
+    let code = map.get(&GRPC_STATUS)?;
+    if code.as_bytes() == b"0" {
+        return Some(Ok(()));
+    }
+    let status = Status::from_header_map(map).unwrap_or_else(missing_status);
+    Some(if status.code() == Code::Ok { Ok(()) } else { Err(status) })
 }
 
 /// The end of a response: its final status (from the trailers, else the headers of a trailers-only
-/// response), then its one message.
+/// response, `headers_ok`), then its one message.
 fn finish(
-    headers_status: Option<Status>,
+    headers_ok: bool,
     message: ResponseMessage,
     trailers: Option<http::HeaderMap>,
     max_receive: usize,
 ) -> Result<(Bytes, MetadataMap), Status> {
-    match trailers.as_ref().and_then(Status::from_header_map).or(headers_status) {
-        Some(status) if status.code() == Code::Ok => {}
-        Some(status) => return Err(status),
+    match trailers.as_ref().and_then(final_status) {
+        Some(status) => status?,
+        None if headers_ok => {}
         None => return Err(missing_status()),
     }
     let body = message
         .finish(max_receive)?
         .ok_or_else(|| Status::internal("protocol error: the server sent no response message"))?;
     let mut trailers = trailers.unwrap_or_default();
-    for reserved in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+    // Most answers end with `grpc-status` alone: nothing else to keep.
+    if trailers.len() == 1 && trailers.contains_key(&GRPC_STATUS) {
+        return Ok((body, MetadataMap::new()));
+    }
+    for reserved in [&GRPC_STATUS, &GRPC_MESSAGE, &GRPC_STATUS_DETAILS] {
         trailers.remove(reserved);
     }
     Ok((body, MetadataMap::from_headers(trailers)))
@@ -199,17 +213,12 @@ pub fn parse_response(
 ) -> Result<(Bytes, MetadataMap), Status> {
     let status = http::StatusCode::from_u16(status).map_err(|_| Status::internal("not an HTTP status"))?;
     check_response_head(status, headers)?;
-    let headers_status = Status::from_header_map(headers);
-    if let Some(s) = &headers_status {
-        if s.code() != Code::Ok {
-            return Err(s.clone());
-        }
-    }
+    let headers_ok = final_status(headers).transpose()?.is_some();
     let mut message = ResponseMessage::with_encoding(response_encoding(headers)?);
     for frame in frames {
         message.push(frame.clone(), max_receive)?;
     }
-    finish(headers_status, message, trailers, max_receive)
+    finish(headers_ok, message, trailers, max_receive)
 }
 
 /// How the library reads a failure below gRPC, as gRPC does: a stream the server reset with

@@ -73,7 +73,8 @@ pub(crate) fn decompress(encoding: &str, data: &[u8], max: usize) -> std::result
 
 /// A response's `grpc-encoding`, checked to be one this client decodes.
 pub(crate) fn response_encoding(headers: &http::HeaderMap) -> std::result::Result<Option<&'static str>, Status> {
-    match headers.get("grpc-encoding").map(|v| v.as_bytes()) {
+    const GRPC_ENCODING: http::HeaderName = http::HeaderName::from_static("grpc-encoding");
+    match headers.get(&GRPC_ENCODING).map(|v| v.as_bytes()) {
         None | Some(b"identity") => Ok(None),
         Some(b"gzip") => Ok(Some("gzip")),
         Some(b"deflate") => Ok(Some("deflate")),

@@ -178,16 +178,18 @@ fn code_of_http(status: http::StatusCode) -> Code {
 /// than 200 is mapped to a gRPC code (503 is `UNAVAILABLE`, so it is retried and failed over), and a
 /// `content-type` that is not `application/grpc[+...|;...]` is `UNKNOWN` naming it.
 pub(crate) fn check_response_head(status: http::StatusCode, headers: &http::HeaderMap) -> Result<(), Status> {
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()));
-    let grpc = content_type.as_deref().is_some_and(|t| {
-        t.strip_prefix("application/grpc")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('+') || rest.starts_with(';'))
+    let content_type = headers.get(http::header::CONTENT_TYPE).map(|v| v.as_bytes());
+    let grpc = content_type.is_some_and(|t| {
+        t.strip_prefix(b"application/grpc")
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'+' || rest[0] == b';')
     });
-    let shown = content_type
-        .as_deref()
-        .map_or_else(|| "no content-type".to_owned(), |t| format!("content-type {t:?}"));
+    if status == http::StatusCode::OK && grpc {
+        return Ok(());
+    }
+    let shown = content_type.map_or_else(
+        || "no content-type".to_owned(),
+        |t| format!("content-type {:?}", String::from_utf8_lossy(t)),
+    );
     if status != http::StatusCode::OK {
         return Err(Status::new(
             code_of_http(status),
