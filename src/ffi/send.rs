@@ -74,10 +74,15 @@ pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
         *o = id;
     }
     drop(call.requests); // the payload holds the bytes
-    pool.handle.spawn(async move {
+    let task = async move {
         let results = send.run_cancellable(cancel.as_ref()).await;
         completion.complete(Outcome::Targets(results));
-    });
+    };
+    match &pool.driven {
+        // Between two polls the send waits for the next one (no wake-up per send).
+        Some(driven) => driven.runtime.spawn(task),
+        None => drop(pool.handle.spawn(task)),
+    }
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! for the answer and runs the completion. Nothing runs while nobody drives it.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
+use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,10 +17,40 @@ use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
 /// it; one of them runs the runtime at a time.
-#[derive(Debug)]
 pub struct DrivenRuntime {
     runtime: Option<Runtime>,
     handle: Handle,
+    /// Tasks handed over while no thread drives the runtime.
+    waiting: Mutex<Waiting>,
+}
+
+/// Tasks given to [`DrivenRuntime::spawn`] while nobody drives: the next drive spawns them from
+/// inside the runtime. (Spawning from outside wakes the runtime's I/O driver with a write to its
+/// eventfd, one system call per task, although nobody waits in it.)
+#[derive(Default)]
+struct Waiting {
+    /// Threads inside `drive` (one runs the runtime, the others wait for it).
+    drivers: usize,
+    tasks: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl std::fmt::Debug for DrivenRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrivenRuntime").finish_non_exhaustive()
+    }
+}
+
+/// Counts a thread inside `drive` while it lives.
+struct Driving<'a>(&'a Mutex<Waiting>);
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        lock(self.0).drivers -= 1;
+    }
+}
+
+fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+    waiting.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl DrivenRuntime {
@@ -38,12 +69,34 @@ impl DrivenRuntime {
         Ok(DrivenRuntime {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
+            waiting: Mutex::default(),
         })
     }
 
     /// The handle to spawn on (from any thread; the task runs when the runtime is driven).
     pub fn handle(&self) -> &Handle {
         &self.handle
+    }
+
+    /// Spawns `task` (from any thread; it runs when the runtime is driven). While no thread drives
+    /// the runtime, the task waits for the next drive, which spawns it from inside: a burst of sends
+    /// made between two polls costs no wake-up each, and their requests start together.
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        let mut waiting = lock(&self.waiting);
+        if waiting.drivers == 0 {
+            waiting.tasks.push(Box::pin(task));
+            return;
+        }
+        drop(waiting);
+        self.handle.spawn(task);
+    }
+
+    /// Registers the calling thread as a driver and takes the tasks that waited for one.
+    fn start_driving(&self) -> (Driving<'_>, Vec<Pin<Box<dyn Future<Output = ()> + Send>>>) {
+        let mut waiting = lock(&self.waiting);
+        waiting.drivers += 1;
+        let tasks = std::mem::take(&mut waiting.tasks);
+        (Driving(&self.waiting), tasks)
     }
 
     /// Runs the runtime's tasks and I/O on the calling thread until `until` completes (its output)
@@ -62,7 +115,11 @@ impl DrivenRuntime {
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let run = || {
             let _driving = driving();
+            let (_driver, tasks) = self.start_driving();
             runtime.block_on(async {
+                for task in tasks {
+                    tokio::spawn(task);
+                }
                 match timeout {
                     None => Some(until.await),
                     Some(t) if t.is_zero() => ready_now(until).await,
@@ -102,12 +159,18 @@ impl Drop for DrivenRuntime {
             return;
         };
         if Handle::try_current().is_ok() || in_library_context() {
+            // The tasks that waited for a drive are dropped here: their sends complete as dropped.
+            lock(&self.waiting).tasks.clear();
             runtime.shutdown_background();
             return;
         }
         let handle = runtime.handle().clone();
+        let tasks = std::mem::take(&mut lock(&self.waiting).tasks);
         with_library_tracing(|| {
             runtime.block_on(async {
+                for task in tasks {
+                    tokio::spawn(task);
+                }
                 let drained = async {
                     while handle.metrics().num_alive_tasks() > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -241,10 +241,11 @@ pub(crate) fn grpc_timeout(timeout: Duration) -> HeaderValue {
     HeaderValue::from_str(&format!("{value}{unit}")).expect("digits and a unit are a valid header value")
 }
 
-/// The request body: the message's prefix and bytes, as chunks.
+/// The request body: the message's prefix and bytes, as chunks (a small message in one, kept
+/// without a queue).
 pub(crate) struct RequestBody {
-    chunks: VecDeque<Bytes>,
-    remaining: u64,
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
 }
 
 impl RequestBody {
@@ -255,12 +256,16 @@ impl RequestBody {
             p[1..].copy_from_slice(&(len as u32).to_be_bytes());
             p
         };
-        let chunks = if len < COPY_BELOW {
+        if len < COPY_BELOW {
             let mut one = BytesMut::with_capacity(PREFIX_LEN + len);
             one.put_slice(&prefix);
             payload.write_to(&mut one);
-            VecDeque::from([one.freeze()])
-        } else {
+            return RequestBody {
+                first: Some(one.freeze()),
+                rest: VecDeque::new(),
+            };
+        }
+        {
             let mut chunks = VecDeque::with_capacity(2);
             payload.push_chunks(&mut chunks);
             let mut first = BytesMut::with_capacity(COPY_BELOW);
@@ -274,12 +279,10 @@ impl RequestBody {
                     chunks.pop_front();
                 }
             }
-            chunks.push_front(first.freeze());
-            chunks
-        };
-        RequestBody {
-            chunks,
-            remaining: (PREFIX_LEN + len) as u64,
+            RequestBody {
+                first: Some(first.freeze()),
+                rest: chunks,
+            }
         }
     }
 }
@@ -289,18 +292,21 @@ impl http_body::Body for RequestBody {
     type Error = Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.chunks.pop_front().map(|chunk| {
-            self.remaining -= chunk.len() as u64;
-            Ok(Frame::data(chunk))
-        }))
+        let chunk = match self.first.take() {
+            Some(first) => Some(first),
+            None => self.rest.pop_front(),
+        };
+        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.first.is_none() && self.rest.is_empty()
     }
 
+    // The default size hint (not exact): an exact one would make hyper add a `content-length`
+    // header, which gRPC clients do not send (and which costs a header to encode per call).
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        SizeHint::default()
     }
 }
 
@@ -400,15 +406,16 @@ mod tests {
         for size in [10usize, COPY_BELOW + 10] {
             let (payload, _) = Payload::new(&[Request::data(vec![7u8; size])]).unwrap();
             let body = RequestBody::new(&payload, payload.encoded_len());
-            assert_eq!(body.size_hint().exact(), Some((size + PREFIX_LEN) as u64));
-            let all: Vec<u8> = body.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(body.size_hint().exact(), None, "no content-length from hyper");
+            let chunks: Vec<Bytes> = body.first.iter().chain(&body.rest).cloned().collect();
+            let all: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
             assert_eq!(
                 &all[..PREFIX_LEN],
                 &[0, (size >> 24) as u8, (size >> 16) as u8, (size >> 8) as u8, size as u8]
             );
             assert!(all[PREFIX_LEN..].iter().all(|&b| b == 7) && all.len() == size + PREFIX_LEN);
-            assert_eq!(body.chunks.len(), if size < COPY_BELOW { 1 } else { 2 });
-            assert!(body.chunks[0].len() <= COPY_BELOW.max(size + PREFIX_LEN));
+            assert_eq!(chunks.len(), if size < COPY_BELOW { 1 } else { 2 });
+            assert!(chunks[0].len() <= COPY_BELOW.max(size + PREFIX_LEN));
         }
     }
 }
