@@ -5,6 +5,7 @@
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
  *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
+ *            [threads=N]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
@@ -269,6 +270,14 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "drive=callback") == 0) chained = true;
     else if (strcmp(argv[i], "send=owned") == 0) owned = true;
     else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
+    else if (strncmp(argv[i], "threads=", 8) == 0) {
+      /* the library runtime's worker threads (jina_net_runtime_init), before the first pool */
+      jina_net_result rc = jina_net_runtime_init((uint32_t)strtoul(argv[i] + 8, NULL, 10));
+      if (rc != JINA_NET_OK) {
+        fprintf(stderr, "c-client: jina_net_runtime_init: %s\n", jina_net_result_name(rc));
+        return 1;
+      }
+    }
   sem_init(&chains_done, 0, 0);
 
   jina_net_pool_options options;
