@@ -4,12 +4,14 @@
 // in a loop (closed loop), against the same echo worker and payload file as every other client.
 //
 //	grpc-go-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
-//	               duration_ms=D max_requests=M
+//	               duration_ms=D max_requests=M [procs=N]
 //
 // The payload bytes go out as they are (the codec's Marshal returns the []byte it is given), the
 // response stays bytes. polling=all: one ClientConn per address (shard); a send is one call per
 // shard, made from one goroutine each, and completes when all of them did. Every response is checked
-// (status OK, body size >= request size). Prints the RESULT line of the other clients.
+// (status OK, body size >= request size). procs=N: runtime.GOMAXPROCS(N) first thing in main (the
+// Go runtime's thread knob; default: GOMAXPROCS as Go sets it, one per core). Prints the RESULT line
+// of the other clients.
 //
 // Built in GOPATH mode (GO111MODULE=off, GOPATH=...:/usr/share/gocode) against Debian's Go sources:
 // the module proxy is not used. `jina-net-bench run` builds it.
@@ -20,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,6 +192,15 @@ func main() {
 			args[a[:i]] = a[i+1:]
 		}
 	}
+	// procs=N before anything else: no goroutine, connection or payload read yet.
+	if p, ok := args["procs"]; ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "grpc-go-client: procs must be a number >= 1")
+			os.Exit(2)
+		}
+		runtime.GOMAXPROCS(n)
+	}
 	num := func(k string) int64 {
 		v, err := strconv.ParseInt(args[k], 10, 64)
 		if err != nil {
@@ -243,7 +255,7 @@ func main() {
 	if len(m.lat) > 0 {
 		mean = sum / float64(len(m.lat)) / 1e3
 	}
-	fmt.Printf("RESULT n=%d errors=%d wall_s=%.6f user_s=%.6f sys_s=%.6f maxrss_kib=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f grpc=%s\n",
+	fmt.Printf("RESULT n=%d errors=%d wall_s=%.6f user_s=%.6f sys_s=%.6f maxrss_kib=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f grpc=%s gomaxprocs=%d\n",
 		len(m.lat), m.errors, m.wall.Seconds(), secs(after.Utime)-secs(before.Utime), secs(after.Stime)-secs(before.Stime),
-		peakRSSKiB(), pct(m.lat, 0.50), pct(m.lat, 0.99), pct(m.lat, 0.999), mean, grpc.Version)
+		peakRSSKiB(), pct(m.lat, 0.50), pct(m.lat, 0.99), pct(m.lat, 0.999), mean, grpc.Version, runtime.GOMAXPROCS(0))
 }

@@ -24,6 +24,9 @@ pub struct DrivenRuntime {
     waiting: Mutex<Waiting>,
 }
 
+/// A send's task, waiting for a driver.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Tasks given to [`DrivenRuntime::spawn`] while nobody drives: the next drive spawns them from
 /// inside the runtime. (Spawning from outside wakes the runtime's I/O driver with a write to its
 /// eventfd, one system call per task, although nobody waits in it.)
@@ -31,7 +34,7 @@ pub struct DrivenRuntime {
 struct Waiting {
     /// Threads inside `drive` (one runs the runtime, the others wait for it).
     drivers: usize,
-    tasks: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    tasks: Vec<Task>,
 }
 
 impl std::fmt::Debug for DrivenRuntime {
@@ -92,7 +95,7 @@ impl DrivenRuntime {
     }
 
     /// Registers the calling thread as a driver and takes the tasks that waited for one.
-    fn start_driving(&self) -> (Driving<'_>, Vec<Pin<Box<dyn Future<Output = ()> + Send>>>) {
+    fn start_driving(&self) -> (Driving<'_>, Vec<Task>) {
         let mut waiting = lock(&self.waiting);
         waiting.drivers += 1;
         let tasks = std::mem::take(&mut waiting.tasks);
