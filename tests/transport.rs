@@ -91,6 +91,7 @@ async fn a_server_requiring_client_certificates_accepts_the_pool_with_one_and_re
     let e = send_one(&without, "d", "without-identity").await.unwrap_err();
     let Error::Rpc(rpc) = &e else { panic!("{e}") };
     assert!(rpc.tls, "a TLS error: {e}");
+    assert_eq!(rpc.attempts, 1, "a failed handshake is not retried: {e}");
     let text = e.to_string();
     assert!(
         text.contains(&format!("localhost:{}", server.addr.port())),
