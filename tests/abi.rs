@@ -18,6 +18,7 @@ use jina_net::ffi::metadata::jina_net_metadata;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
+use jina_net::ffi::ready::jina_net_pool_wait_ready;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::runtime::*;
 use jina_net::ffi::send_ex::*;
@@ -324,16 +325,25 @@ async fn request_metadata_goes_with_every_attempt_and_comes_back_from_the_echo_w
             ptr::null_mut(),
         )
     };
+    // Connected first: with a hedge delay of 0 both attempts start at once, and a slow replica still
+    // connecting would see its attempt cancelled (the echo worker answered) before the request reached it.
+    let ready = unsafe { jina_net_pool_wait_ready(pool, cs("d").as_ptr(), 10_000) };
+    assert_eq!(ready, JINA_NET_OK, "{}", last_error());
     o.idempotent = true;
     let before = seen(&echo).len();
+    let before_slow = seen(&slow).len(); // wait_ready's STATUS probe, which carries no metadata
     let mut hedged = false;
     for i in 0..2 {
         let done = send_ex(pool, &format!("h{i}"), Some(&o));
         assert_eq!(done.status, JINA_NET_OK, "{}", done.message);
-        hedged |= !seen(&slow).is_empty();
+        hedged |= seen(&slow).len() > before_slow;
     }
     assert!(hedged, "one of the two sends started on the slow replica");
-    for call in seen(&slow).into_iter().chain(seen(&echo).into_iter().skip(before)) {
+    for call in seen(&slow)
+        .into_iter()
+        .skip(before_slow)
+        .chain(seen(&echo).into_iter().skip(before))
+    {
         assert_eq!(sorted(call), sorted(expected.clone()));
     }
     unsafe { jina_net_pool_free(pool) };

@@ -91,6 +91,7 @@ async fn a_server_requiring_client_certificates_accepts_the_pool_with_one_and_re
     let e = send_one(&without, "d", "without-identity").await.unwrap_err();
     let Error::Rpc(rpc) = &e else { panic!("{e}") };
     assert!(rpc.tls, "a TLS error: {e}");
+    assert_eq!(rpc.attempts, 1, "a failed handshake is not retried: {e}");
     let text = e.to_string();
     assert!(
         text.contains(&format!("localhost:{}", server.addr.port())),
@@ -148,10 +149,12 @@ async fn a_server_requiring_client_certificates_accepts_the_pool_with_one_and_re
 async fn pem_that_is_not_a_certificate_or_key_is_refused_when_the_pool_is_made() {
     let ca = Ca::new();
     let (cert, key) = ca.issue(&["gateway"]);
+    let (_, other_key) = ca.issue(&["other"]);
     let cases = [
         ("garbage", key.clone(), "certificate"),
         (cert.as_str(), "not a key".to_owned(), "key"),
         (key.as_str(), cert.clone(), "certificate"),
+        (cert.as_str(), other_key, "does not belong"),
     ];
     for (chain, key, word) in cases {
         let pool = pool_with(
@@ -538,7 +541,21 @@ async fn wait_ready_connects_every_replica_and_names_those_that_did_not_answer()
         .await
         .unwrap();
     waiting.await.unwrap().unwrap();
+    // closing the pool ends a wait at once
+    let silent = start("silent", Role::Hostile(jina_net_testserver::Hostile::Silent)).await;
+    pool.add_connection("silent", &silent.address(), false, None).unwrap();
+    let waiting = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.wait_ready(Some("silent"), Duration::from_secs(30)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
     pool.close();
+    let e = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ended when the pool closed")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(e, Error::PoolClosed), "{e}");
     let e = pool.wait_ready(None, Duration::from_secs(1)).await.unwrap_err();
     assert!(matches!(e, Error::PoolClosed), "{e}");
 }

@@ -1,8 +1,43 @@
 /*
- * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.1.
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.2.
  *
  * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
  * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
+ * The header needs include/jina_net.h of 0.2.2 or a later 0.2.x (checked when it compiles). The
+ * 0.2.2 settings are passed only when set (left at their defaults they stay the zero bytes an older
+ * library expects), so a program that uses none of them also runs with libjina_net 0.2.1; a 0.2.x
+ * library refuses a setting it does not know with JINA_NET_UNSUPPORTED naming the struct, and a
+ * function it lacks (wait_ready, add_connection with AddOptions, compression_from_name) fails to
+ * link. route_table() of a 0.2.1 library has no states (ReplicaState::Unknown).
+ *
+ * Changes for C ABI 0.2.2 (compatible: code written for 0.2.1 compiles and behaves as before)
+ * - Transport options of PoolOptions: tls_identity (std::optional<TlsIdentity>{cert_chain_pem,
+ *   private_key_pem}: the client certificate chain and key for mutual TLS, PEM), tls_server_name
+ *   (std::optional<std::string>: the name every replica's certificate must carry instead of the
+ *   host, as gRPC's ssl_target_name_override), compression (enum class Compression {None, Gzip,
+ *   Deflate}; compression_from_name() takes "none"/"gzip"/"deflate" and jina's "NoCompression"/
+ *   "Gzip"/"Deflate", any case) and dns_refresh (std::optional<milliseconds>: how often `dns:`
+ *   names are resolved again; none = the library's 30 s, 0 = never). OneShotOptions has
+ *   tls_identity, tls_server_name and compression too. Bad PEM, an unknown compression or a server
+ *   name that is no name throw Error (JINA_NET_TLS_ERROR / JINA_NET_INVALID_ARGUMENT) from the Pool
+ *   constructor or the one-shot call, naming what is wrong.
+ * - Pool::add_connection(deployment, address, AddOptions{head, shard_id, tls_server_name})
+ *   (jina_net_pool_add_connection_ex): per-address settings; the address's tls_server_name wins
+ *   over the pool's. Addresses may be `unix:/abs/path` / `unix:///abs/path` (Unix domain socket,
+ *   plaintext) and `dns:///host:port` (every A/AAAA record is a replica, shown as ip:port).
+ * - Pool::wait_ready(timeout) / wait_ready(deployment, timeout) (jina_net_pool_wait_ready): connects
+ *   every replica and returns once each answered a STATUS probe; else throws Error
+ *   (JINA_NET_DEADLINE_EXCEEDED) whose message names each replica not ready (deployment, head or
+ *   shard, address, state). Blocks the calling thread; not from a callback (JINA_NET_RUNTIME_ERROR).
+ * - Pool::route_table() (and parse_routes() for the text of Pool::routes()): the routing table as
+ *   std::vector<Route>{deployment, head, shard_id, replicas}, each RouteReplica{address, state,
+ *   state_name} with ReplicaState Idle (not connected yet), Ready, Failing, Unresponsive (Unknown
+ *   for a state this header does not know, or a library older than 0.2.2 that gives none).
+ *   Pool::routes() now returns the library's 4-column text
+ *   (`<deployment>\t<head|shard N>\t<addr>,<addr>...\t<state>,<state>...`).
+ * - TLS handshake failures of sends are JINA_NET_TLS_ERROR in SendResult / TargetResult, the message
+ *   saying why (untrusted certificate, wrong name, client certificate required or refused, ...).
+ * - version() is "0.2.2"; the shared library is still libjina_net.so.0.2.
  *
  * Changes for C ABI 0.2.1 (compatible: code written for 0.2.0 compiles and behaves as before, except
  * that a default pool now detects gray failures, see below)
@@ -104,6 +139,9 @@
 #define JINA_NET_HPP
 
 #include "jina_net.h"
+
+static_assert(JINA_NET_VERSION_MAJOR == 0 && JINA_NET_VERSION_MINOR == 2 && JINA_NET_VERSION_PATCH >= 2,
+              "jina_net.hpp needs include/jina_net.h of C ABI 0.2.2 or a later 0.2.x");
 
 #include <atomic>
 #include <chrono>
@@ -673,6 +711,43 @@ enum class Balance : uint32_t {
   P2cPeakEwma = JINA_NET_BALANCE_P2C_PEAK_EWMA,   ///< power of two choices over PeakEWMA costs
 };
 
+/// How requests are compressed (PoolOptions::compression, OneShotOptions::compression; the C ABI's
+/// jina_net_compression). Responses are decoded whatever their encoding.
+enum class Compression : uint32_t {
+  None = JINA_NET_COMPRESSION_NONE,        ///< uncompressed (jina's `NoCompression`), the default
+  Gzip = JINA_NET_COMPRESSION_GZIP,        ///< gzip (jina's `Gzip`)
+  Deflate = JINA_NET_COMPRESSION_DEFLATE,  ///< deflate (jina's `Deflate`)
+};
+
+/// The Compression of a name (jina_net_compression_from_name): "none", "gzip", "deflate" or jina's
+/// "NoCompression", "Gzip", "Deflate", or gRPC's "identity" (= None), in any case. Throws Error(JINA_NET_INVALID_ARGUMENT) naming it for another name, and for a name with
+/// a NUL byte.
+inline Compression compression_from_name(const std::string &name) {
+  uint32_t out = 0;
+  detail::check(jina_net_compression_from_name(detail::cstr(name, "compression name"), &out));
+  return static_cast<Compression>(out);
+}
+
+/// "none", "gzip" or "deflate" ("unknown" for a value that is none of them).
+inline const char *compression_name(Compression c) noexcept {
+  switch (c) {
+    case Compression::None: return "none";
+    case Compression::Gzip: return "gzip";
+    case Compression::Deflate: return "deflate";
+  }
+  return "unknown";
+}
+
+/// A client identity for mutual TLS (PoolOptions::tls_identity, OneShotOptions::tls_identity): the
+/// certificate chain (leaf first) and its private key, both PEM text (e.g. the contents of
+/// client.pem and client.key). Both are required: an empty one throws Error(JINA_NET_TLS_ERROR)
+/// naming it; PEM without a certificate or a key throws JINA_NET_TLS_ERROR from the library
+/// (the Pool constructor, the one-shot call). The library copies them.
+struct TlsIdentity {
+  std::string cert_chain_pem;
+  std::string private_key_pem;
+};
+
 /// HTTP/2 keepalive of a pool's connections (PoolOptions::keepalive).
 struct Keepalive {
   std::chrono::milliseconds interval{300000};  ///< a PING every this long while calls are outstanding (>= 10 s)
@@ -761,6 +836,24 @@ struct PoolOptions {
   /// RetryBudget{}). See RetryBudget.
   std::optional<RetryBudget> retry_budget;
 
+  // --- transport (C ABI 0.2.2) ---
+  /// The client certificate chain and key presented to servers that ask (mutual TLS); none = no
+  /// client identity. A server that requires one fails the sends of a pool without it with
+  /// JINA_NET_TLS_ERROR "the server requires a client certificate ...", naming the address.
+  std::optional<TlsIdentity> tls_identity;
+  /// The name every replica's TLS certificate must carry (and the SNI sent) instead of the host of
+  /// its address, as gRPC's `grpc.ssl_target_name_override` (none = the host): for replicas reached by
+  /// IP whose certificates name a service. Per address: AddOptions::tls_server_name (wins over this).
+  /// A name that is neither a DNS name nor an IP address ("" included) throws JINA_NET_TLS_ERROR.
+  std::optional<std::string> tls_server_name;
+  /// How requests are compressed (default none, as jina 3.1); responses are decoded whatever their
+  /// encoding. A value outside the enum throws JINA_NET_INVALID_ARGUMENT.
+  Compression compression = Compression::None;
+  /// How often the names of `dns:///host:port` addresses are resolved again (none = the library's
+  /// default, 30 s; 0 = never): each A/AAAA record is a replica, added and removed as the name
+  /// changes, and re-resolved within a second when one of its replicas fails.
+  std::optional<std::chrono::milliseconds> dns_refresh;
+
   /// The library's recommended settings for production (jina_net_pool_options_init_resilient):
   /// fail-over to the next replica, jittered exponential backoff (10 ms doubling up to 1 s) when a
   /// replica is tried again, passive outlier ejection (after 1 failure, 100 ms doubling up to
@@ -813,13 +906,44 @@ inline PoolOptions pool_options_from_c(const jina_net_pool_options &c) {
     o.retry_budget.reset();
   else
     o.retry_budget = RetryBudget{c.retry_budget_max_tokens, c.retry_budget_token_ratio};
+  if (c.tls_cert_chain_pem != nullptr || c.tls_private_key_pem != nullptr) {
+    TlsIdentity id;
+    if (c.tls_cert_chain_pem != nullptr && c.tls_cert_chain_pem_len > 0)
+      id.cert_chain_pem.assign(reinterpret_cast<const char *>(c.tls_cert_chain_pem), c.tls_cert_chain_pem_len);
+    if (c.tls_private_key_pem != nullptr && c.tls_private_key_pem_len > 0)
+      id.private_key_pem.assign(reinterpret_cast<const char *>(c.tls_private_key_pem), c.tls_private_key_pem_len);
+    o.tls_identity = std::move(id);
+  }
+  if (c.tls_server_name != nullptr) o.tls_server_name = std::string(c.tls_server_name);
+  o.compression = static_cast<Compression>(c.compression);
+  o.dns_refresh = ms(c.dns_refresh_ms);
   return o;
 }
 
+/// Points the identity fields of a C options struct at `id` (borrowed); refuses an empty part (the
+/// library would take two empty parts for "no identity" and one for a half identity).
+template <class COptions>
+void c_identity(COptions &c, const std::optional<TlsIdentity> &id) {
+  if (!id) return;  // the _init default: no identity
+  if (id->cert_chain_pem.empty())
+    throw Error(JINA_NET_TLS_ERROR, "tls_identity.cert_chain_pem is empty (a client identity needs the PEM "
+                                    "certificate chain and its private key; leave tls_identity empty for none)");
+  if (id->private_key_pem.empty())
+    throw Error(JINA_NET_TLS_ERROR, "tls_identity.private_key_pem is empty (a client identity needs the PEM "
+                                    "certificate chain and its private key; leave tls_identity empty for none)");
+  c.tls_cert_chain_pem = reinterpret_cast<const uint8_t *>(id->cert_chain_pem.data());
+  c.tls_cert_chain_pem_len = id->cert_chain_pem.size();
+  c.tls_private_key_pem = reinterpret_cast<const uint8_t *>(id->private_key_pem.data());
+  c.tls_private_key_pem_len = id->private_key_pem.size();
+}
+
 /// Initialises `c` with jina_net_pool_options_init, then sets every field from `options` (the C
-/// struct jina_net_pool_new gets); `c` borrows options.root_certificates_pem. Throws Error(JINA_NET_INVALID_ARGUMENT) for a negative duration, a
-/// keepalive interval of 0 or a retry budget of 0 tokens (an empty optional says "none"); every
-/// other range is checked by jina_net_pool_new.
+/// struct jina_net_pool_new gets); `c` borrows options.root_certificates_pem, tls_identity and
+/// tls_server_name. Throws Error(JINA_NET_INVALID_ARGUMENT) for a negative duration, a keepalive
+/// interval of 0, a retry budget of 0 tokens (an empty optional says "none") or a server name with a
+/// NUL byte, Error(JINA_NET_TLS_ERROR) for an identity with an empty part; every other value is
+/// checked by jina_net_pool_new. The 0.2.2 fields keep their _init values (zero bytes for an older
+/// library) unless set, so a default PoolOptions works with any 0.2.x library that knows the rest.
 inline void c_pool_options(jina_net_pool_options &c, const PoolOptions &options) {
   check(jina_net_pool_options_init(&c, sizeof c));
   if (options.max_attempts) c.max_attempts = *options.max_attempts;
@@ -871,6 +995,10 @@ inline void c_pool_options(jina_net_pool_options &c, const PoolOptions &options)
   } else {
     c.retry_budget_max_tokens = 0;
   }
+  c_identity(c, options.tls_identity);
+  if (options.tls_server_name) c.tls_server_name = cstr(*options.tls_server_name, "tls_server_name");
+  if (options.compression != Compression::None) c.compression = static_cast<uint32_t>(options.compression);
+  if (options.dns_refresh) c.dns_refresh_ms = millis(*options.dns_refresh, "dns_refresh");
 }
 }  // namespace detail
 
@@ -931,6 +1059,163 @@ inline void c_send_options(CSendOptions &out, const SendOptions &o) {
 }
 }  // namespace detail
 
+/// Where a replica goes and how it is reached (Pool::add_connection with options; the C ABI's
+/// jina_net_add_options).
+struct AddOptions {
+  bool head = false;                           ///< the deployment's head instead of a shard
+  std::optional<uint32_t> shard_id;            ///< the shard (none = shard 0); ignored for a head
+  /// The name this replica's TLS certificate must carry (and the SNI sent) instead of the host of
+  /// its address; none = PoolOptions::tls_server_name, else the host. A name that is neither a DNS
+  /// name nor an IP address ("" included) throws JINA_NET_TLS_ERROR.
+  std::optional<std::string> tls_server_name;
+};
+
+/// The state of a replica in the routing table (the 4th column of jina_net_pool_routes).
+enum class ReplicaState {
+  Idle,          ///< `idle`: not connected yet (also: connected, but nothing answered yet)
+  Ready,         ///< `ready`: it answered
+  Failing,       ///< `failing`: its connection fails
+  Unresponsive,  ///< `unresponsive`: it stopped answering (liveness probe)
+  Unknown,       ///< a state this header does not know, or none given (a library before 0.2.2)
+};
+
+/// "idle", "ready", "failing", "unresponsive" or "unknown".
+inline const char *replica_state_name(ReplicaState s) noexcept {
+  switch (s) {
+    case ReplicaState::Idle: return "idle";
+    case ReplicaState::Ready: return "ready";
+    case ReplicaState::Failing: return "failing";
+    case ReplicaState::Unresponsive: return "unresponsive";
+    case ReplicaState::Unknown: break;
+  }
+  return "unknown";
+}
+
+/// The ReplicaState of a routes state name (Unknown for another name).
+inline ReplicaState replica_state_from_name(std::string_view name) noexcept {
+  if (name == "idle") return ReplicaState::Idle;
+  if (name == "ready") return ReplicaState::Ready;
+  if (name == "failing") return ReplicaState::Failing;
+  if (name == "unresponsive") return ReplicaState::Unresponsive;
+  return ReplicaState::Unknown;
+}
+
+/// One replica of a head or shard in the routing table.
+struct RouteReplica {
+  std::string address;     ///< as the pool keys it: host:port, `unix:...` as given, a dns: name's ip:port
+  ReplicaState state = ReplicaState::Unknown;
+  std::string state_name;  ///< the library's word for the state ("" when it gave none)
+};
+
+/// One head or shard of a deployment in the routing table.
+struct Route {
+  std::string deployment;
+  bool head = false;
+  std::optional<uint32_t> shard_id;  ///< the shard; none for the head
+  std::vector<RouteReplica> replicas;
+};
+
+namespace detail {
+/// "head" -> head; "shard N" -> N; else nothing.
+inline bool route_set(std::string_view label, bool &head, std::optional<uint32_t> &shard_id) {
+  constexpr std::string_view shard = "shard ";
+  if (label == "head") {
+    head = true;
+    shard_id.reset();
+    return true;
+  }
+  if (label.substr(0, shard.size()) != shard || label.size() == shard.size() || label.size() > shard.size() + 10)
+    return false;
+  uint64_t id = 0;
+  for (const char ch : label.substr(shard.size())) {
+    if (ch < '0' || ch > '9') return false;
+    id = id * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  if (id > UINT32_MAX) return false;
+  head = false;
+  shard_id = static_cast<uint32_t>(id);
+  return true;
+}
+
+inline std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const size_t at = s.find(sep);
+    out.push_back(s.substr(0, at));
+    if (at == std::string_view::npos) return out;
+    s.remove_prefix(at + 1);
+  }
+}
+}  // namespace detail
+
+/// Parses the text of Pool::routes() (jina_net_pool_routes): one line per head or shard,
+/// `<deployment>\t<head|shard N>\t<addr>,<addr>...\t<state>,<state>...`. Each line is read from
+/// the right, so a deployment name holding tabs or newlines (the library allows them) comes back
+/// whole. The states column may be missing (libraries before 0.2.2: every state is then Unknown).
+/// When the number of states differs from the number of addresses (an address holding a comma,
+/// which the text cannot tell apart), the addresses are kept as split and their states are Unknown.
+/// Throws Error(JINA_NET_INVALID_ARGUMENT) naming the line for text that is not a routing table.
+inline std::vector<Route> parse_routes(std::string_view text) {
+  std::vector<Route> out;
+  std::string pending;  // lines of a deployment name that holds newlines
+  size_t number = 0, pending_from = 0;
+  bool has_pending = false;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    ++number;
+    const std::vector<std::string_view> columns = detail::split(line, '\t');
+    Route route;
+    size_t set_at = 0;  // the column of "head" / "shard N"; the deployment is everything before it
+    bool four = false;
+    if (columns.size() >= 4 &&
+        detail::route_set(columns[columns.size() - 3], route.head, route.shard_id)) {
+      set_at = columns.size() - 3;
+      four = true;
+    } else if (columns.size() >= 3 &&
+               detail::route_set(columns[columns.size() - 2], route.head, route.shard_id)) {
+      set_at = columns.size() - 2;
+    } else {  // not a route (yet): the first line(s) of a deployment name with a newline
+      if (!has_pending) pending_from = number;
+      pending.append(line.data(), line.size()).push_back('\n');
+      has_pending = true;
+      continue;
+    }
+    route.deployment = std::move(pending);
+    for (size_t i = 0; i < set_at; ++i) {
+      if (i > 0) route.deployment.push_back('\t');
+      route.deployment.append(columns[i].data(), columns[i].size());
+    }
+    pending.clear();
+    has_pending = false;
+    const std::string_view address_text = columns[set_at + 1];
+    std::vector<std::string_view> addresses, states;
+    if (!address_text.empty()) addresses = detail::split(address_text, ',');
+    if (four && !columns[set_at + 2].empty()) states = detail::split(columns[set_at + 2], ',');
+    const bool paired = states.size() == addresses.size();
+    route.replicas.reserve(addresses.size());
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      RouteReplica r;
+      r.address = std::string(addresses[i]);
+      if (paired) {
+        r.state_name = std::string(states[i]);
+        r.state = replica_state_from_name(states[i]);
+      }
+      route.replicas.push_back(std::move(r));
+    }
+    out.push_back(std::move(route));
+  }
+  if (has_pending) {
+    pending.pop_back();
+    throw Error(JINA_NET_INVALID_ARGUMENT, "routes line " + std::to_string(pending_from) + " (\"" +
+                                               pending.substr(0, pending.find('\n')) +
+                                               "\"): not a route (<deployment>\\t<head|shard N>\\t<addresses>"
+                                               "\\t<states>)");
+  }
+  return out;
+}
+
 /// A connection pool (thread-safe; move-only).
 class Pool {
  public:
@@ -949,6 +1234,23 @@ class Pool {
     detail::check(jina_net_pool_add_connection(ptr_.get(), detail::cstr(deployment, "deployment"),
                                                detail::cstr(address, "address"), head, detail::shard(shard_id),
                                                &added));
+    return added;
+  }
+
+  /// Adds a replica with per-address settings (jina_net_pool_add_connection_ex): head or shard, and
+  /// the TLS server name of this address. A `dns:///host:port` address adds one replica per address
+  /// the name resolves to (shown as ip:port) and follows the name (PoolOptions::dns_refresh); a name
+  /// that does not resolve throws JINA_NET_INVALID_ADDRESS naming it. A `unix:/abs/path` address is a
+  /// Unix domain socket (plaintext). Returns whether anything was added.
+  bool add_connection(const std::string &deployment, const std::string &address, const AddOptions &options) {
+    jina_net_add_options o{};
+    detail::check(jina_net_add_options_init(&o, sizeof o));
+    o.head = options.head;
+    o.shard_id = detail::shard(options.shard_id);
+    if (options.tls_server_name) o.tls_server_name = detail::cstr(*options.tls_server_name, "tls_server_name");
+    bool added = false;
+    detail::check(jina_net_pool_add_connection_ex(ptr_.get(), detail::cstr(deployment, "deployment"),
+                                                  detail::cstr(address, "address"), &o, &added));
     return added;
   }
 
@@ -978,12 +1280,31 @@ class Pool {
     return completed;
   }
 
-  /// The routing table: one line per head or shard, `<deployment>\t<head|shard N>\t<addr>,<addr>`.
+  /// The routing table as the library's text: one line per head or shard, deployments sorted,
+  /// `<deployment>\t<head|shard N>\t<addr>,<addr>...\t<state>,<state>...` (see route_table()).
   std::string routes() const {
     char *table = nullptr;
     detail::check(jina_net_pool_routes(ptr_.get(), &table));
     std::unique_ptr<char, detail::StringDeleter> owned(table);
     return std::string(owned.get());
+  }
+
+  /// The routing table, parsed (parse_routes(routes())): every head and shard with its replicas and
+  /// their states (Idle until connected, Ready once answering, Failing, Unresponsive).
+  std::vector<Route> route_table() const { return parse_routes(routes()); }
+
+  /// Connects every replica of every deployment and returns once each has answered a STATUS control
+  /// request on its connection (jina_net_pool_wait_ready): what a gateway checks before it declares
+  /// itself ready. Throws Error(JINA_NET_DEADLINE_EXCEEDED) when `timeout` passed first, its message
+  /// naming each replica not ready (deployment, head or shard, address, state; route_table() shows
+  /// the states afterwards), JINA_NET_POOL_CLOSED, and JINA_NET_RUNTIME_ERROR from a callback.
+  /// Blocks the calling thread (a caller-driven pool runs on it meanwhile). milliseconds::max() = no
+  /// limit.
+  void wait_ready(std::chrono::milliseconds timeout) { wait_ready_impl(nullptr, timeout); }
+
+  /// wait_ready for the replicas of one deployment; JINA_NET_UNKNOWN_DEPLOYMENT when it has none.
+  void wait_ready(const std::string &deployment, std::chrono::milliseconds timeout) {
+    wait_ready_impl(detail::cstr(deployment, "deployment"), timeout);
   }
 
   // --- sends: callback form (the callback runs once, on a library thread; an exception it throws
@@ -1081,6 +1402,11 @@ class Pool {
   jina_net_pool *native_handle() const noexcept { return ptr_.get(); }
 
  private:
+  void wait_ready_impl(const char *deployment, std::chrono::milliseconds timeout) {
+    const uint64_t ms = timeout == std::chrono::milliseconds::max() ? UINT64_MAX : detail::millis(timeout, "timeout");
+    detail::check(jina_net_pool_wait_ready(ptr_.get(), deployment, ms));
+  }
+
   uint64_t start(const std::string &deployment, const std::vector<Bytes> &requests, const SendOptions &options,
                  std::unique_ptr<detail::Completion> completion, bool want_id) {
     // Everything that can throw happens before the completion is handed over.
@@ -1153,10 +1479,14 @@ struct OneShotOptions {
   std::string root_certificates_pem;     ///< "" = system roots
   std::optional<std::string> endpoint;   ///< `endpoint` metadata of data requests
   RequestKind kind = RequestKind::Data;
+  // --- transport (C ABI 0.2.2), as in PoolOptions ---
+  std::optional<TlsIdentity> tls_identity;     ///< client certificate chain and key (mutual TLS); none = none
+  std::optional<std::string> tls_server_name;  ///< the name the server's certificate must carry (none = the host)
+  Compression compression = Compression::None; ///< how the request is compressed
 };
 
 namespace detail {
-/// The C view of OneShotOptions; borrows from `o`.
+/// The C view of OneShotOptions; borrows from `o` (endpoint, roots, identity, server name).
 inline jina_net_oneshot_options c_oneshot(const OneShotOptions &o) {
   jina_net_oneshot_options c{};
   check(jina_net_oneshot_options_init(&c, sizeof c));
@@ -1167,6 +1497,9 @@ inline jina_net_oneshot_options c_oneshot(const OneShotOptions &o) {
     c.root_certificates_pem_len = o.root_certificates_pem.size();
   }
   c.endpoint = o.endpoint ? cstr(*o.endpoint, "endpoint") : nullptr;
+  c_identity(c, o.tls_identity);
+  if (o.tls_server_name) c.tls_server_name = cstr(*o.tls_server_name, "tls_server_name");
+  if (o.compression != Compression::None) c.compression = static_cast<uint32_t>(o.compression);
   return c;
 }
 

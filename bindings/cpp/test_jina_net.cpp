@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -423,7 +424,7 @@ static void test_basics() {
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
   CHECK(!catch_error([] { jina_net::runtime_init(2); }));
 
-  CHECK(jina_net::version() == "0.2.1");
+  CHECK(jina_net::version() == "0.2.2");
   CHECK(jina_net::version() == std::to_string(JINA_NET_VERSION_MAJOR) + "." +
                                    std::to_string(JINA_NET_VERSION_MINOR) + "." +
                                    std::to_string(JINA_NET_VERSION_PATCH));
@@ -583,10 +584,28 @@ static void test_pool_routing() {
   CHECK(pool.add_connection("all", C, false, 1u));
   CHECK(pool.add_connection("hd", HX, true));
   CHECK(pool.add_connection("hd", A));
+  // the library's text (0.2.2: a 4th column, the replicas' states; nothing is connected yet)
   const std::string routes = pool.routes();
-  CHECK_MSG(contains(routes, "rr\tshard 0\t" + A + "," + B + "\n"), routes);
-  CHECK_MSG(contains(routes, "all\tshard 1\t" + C + "\n"), routes);
-  CHECK_MSG(contains(routes, "hd\thead\t" + HX + "\n"), routes);
+  CHECK_MSG(contains(routes, "rr\tshard 0\t" + A + "," + B + "\tidle,idle\n"), routes);
+  CHECK_MSG(contains(routes, "all\tshard 1\t" + C + "\tidle\n"), routes);
+  CHECK_MSG(contains(routes, "hd\thead\t" + HX + "\tidle\n"), routes);
+  // and parsed: deployments sorted, then the head before the shards
+  const std::vector<jina_net::Route> table = pool.route_table();
+  CHECK_MSG(table.size() == 5, routes);
+  if (table.size() == 5) {
+    CHECK(table[0].deployment == "all" && !table[0].head && table[0].shard_id == 0u &&
+          table[0].replicas.size() == 1 && table[0].replicas[0].address == A);
+    CHECK(table[1].deployment == "all" && table[1].shard_id == 1u && table[1].replicas.size() == 1 &&
+          table[1].replicas[0].address == C);
+    CHECK(table[2].deployment == "hd" && table[2].head && !table[2].shard_id && table[2].replicas.size() == 1 &&
+          table[2].replicas[0].address == HX);
+    CHECK(table[3].deployment == "hd" && table[3].shard_id == 0u);
+    CHECK(table[4].deployment == "rr" && table[4].replicas.size() == 2 && table[4].replicas[0].address == A &&
+          table[4].replicas[1].address == B);
+    for (const auto &route : table)
+      for (const auto &r : route.replicas)
+        CHECK(r.state == jina_net::ReplicaState::Idle && r.state_name == "idle");
+  }
 
   // round robin over two replicas of one shard: the replica trailer alternates
   std::vector<std::string> replicas;
@@ -1540,9 +1559,18 @@ static void test_callback_exceptions() {
 // The wrapper maps every field of jina_net_pool_options: its last field is the one the wrapper knows
 // last (a field appended to the C struct must be added to PoolOptions, to detail::c_pool_options,
 // to detail::pool_options_from_c and to same_c_options).
-static_assert(offsetof(jina_net_pool_options, retry_budget_token_ratio) + sizeof(double) ==
-                  sizeof(jina_net_pool_options),
+static_assert(offsetof(jina_net_pool_options, dns_refresh_ms) + sizeof(uint64_t) == sizeof(jina_net_pool_options),
               "jina_net_pool_options has a field that jina_net::PoolOptions does not map");
+// The same for the other option structs the wrapper fills: OneShotOptions (detail::c_oneshot),
+// AddOptions (Pool::add_connection) and SendOptions (detail::c_send_options).
+static_assert((offsetof(jina_net_oneshot_options, compression) + sizeof(uint32_t) + alignof(jina_net_oneshot_options) -
+               1) / alignof(jina_net_oneshot_options) * alignof(jina_net_oneshot_options) ==
+                  sizeof(jina_net_oneshot_options),
+              "jina_net_oneshot_options has a field that jina_net::OneShotOptions does not map");
+static_assert(offsetof(jina_net_add_options, tls_server_name) + sizeof(const char *) == sizeof(jina_net_add_options),
+              "jina_net_add_options has a field that jina_net::AddOptions does not map");
+static_assert(offsetof(jina_net_send_options, metadata_len) + sizeof(size_t) == sizeof(jina_net_send_options),
+              "jina_net_send_options has a field that jina_net::SendOptions does not map");
 
 // Two C pool options, field by field (padding not compared).
 static bool same_c_options(const jina_net_pool_options &a, const jina_net_pool_options &b) {
@@ -1563,7 +1591,10 @@ static bool same_c_options(const jina_net_pool_options &a, const jina_net_pool_o
          a.probe_timeout_ms == b.probe_timeout_ms && a.fail_over_unanswered == b.fail_over_unanswered &&
          a.eject_on_deadline == b.eject_on_deadline && a.per_attempt_timeout_ms == b.per_attempt_timeout_ms &&
          a.retry_budget_max_tokens == b.retry_budget_max_tokens &&
-         a.retry_budget_token_ratio == b.retry_budget_token_ratio;
+         a.retry_budget_token_ratio == b.retry_budget_token_ratio && a.tls_cert_chain_pem == b.tls_cert_chain_pem &&
+         a.tls_cert_chain_pem_len == b.tls_cert_chain_pem_len && a.tls_private_key_pem == b.tls_private_key_pem &&
+         a.tls_private_key_pem_len == b.tls_private_key_pem_len && a.tls_server_name == b.tls_server_name &&
+         a.compression == b.compression && a.dns_refresh_ms == b.dns_refresh_ms;
 }
 
 static void test_resilient() {
@@ -1616,6 +1647,11 @@ static void test_resilient() {
         CHECK_MSG(o.retry_budget->max_tokens == c.retry_budget_max_tokens, what);
         CHECK_MSG(o.retry_budget->token_ratio == c.retry_budget_token_ratio, what);
       }
+      // the transport settings of C ABI 0.2.2
+      CHECK_MSG(!o.tls_identity && c.tls_cert_chain_pem == nullptr && c.tls_private_key_pem == nullptr, what);
+      CHECK_MSG(!o.tls_server_name && c.tls_server_name == nullptr, what);
+      CHECK_MSG(o.compression == jina_net::Compression::None && c.compression == JINA_NET_COMPRESSION_NONE, what);
+      CHECK_MSG(static_cast<uint64_t>(o.dns_refresh.value_or(30000ms).count()) == c.dns_refresh_ms, what);
       // and back: the C struct the Pool makes of `o` is the C preset, field by field
       jina_net_pool_options back{};
       jina_net::detail::c_pool_options(back, o);
@@ -2670,6 +2706,905 @@ static void test_tuning() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Transport (C ABI 0.2.2): mTLS identity, server names, unix: and dns: addresses, compression,
+// wait_ready and the replica states of the routing table
+
+// One test-server process of its own (--tls-cert, --client-ca, --compress and --unix apply to every
+// server of a process). Its stdin is a pipe only this process writes (it runs with
+// --exit-on-stdin-eof: it exits when stop() closes the pipe, or when this process dies); its stdout
+// stays open for the `STATS read=N written=M` lines that SIGUSR1 asks for.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::vector<std::string> &args) {
+    std::vector<std::string> all{jn_test_server_binary(), "--exit-on-stdin-eof"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char *> argv;
+    for (std::string &a : all) argv.push_back(&a[0]);
+    argv.push_back(nullptr);
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+      close(in[0]);
+      close(in[1]);
+      return;
+    }
+    pid_ = fork();
+    if (pid_ == 0) {  // dup2 clears close-on-exec on 0 and 1 only
+      if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0) _exit(126);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    in_ = in[1];
+    out_ = out[0];
+    if (pid_ < 0) return;
+    while (auto line = read_line(20s)) {
+      if (*line == "READY") {
+        ready_ = true;
+        break;
+      }
+      char name[64], role[64], address[512];
+      if (std::sscanf(line->c_str(), "SERVER %63s %63s %511s", name, role, address) == 3)
+        addresses_.emplace_back(name, address);
+    }
+  }
+  ~ServerProcess() { stop(); }
+  ServerProcess(const ServerProcess &) = delete;
+  ServerProcess &operator=(const ServerProcess &) = delete;
+
+  bool ready() const { return ready_; }
+  // The address the server called `name` printed (127.0.0.1:PORT, or unix:PATH).
+  std::string address(const std::string &name) const {
+    for (const auto &[n, a] : addresses_)
+      if (n == name) return a;
+    return "";
+  }
+
+  struct Stats {
+    uint64_t read = 0, written = 0;
+  };
+  // The TCP bytes all its servers have read and written so far (SIGUSR1).
+  std::optional<Stats> stats() {
+    if (pid_ <= 0 || kill(pid_, SIGUSR1) != 0) return std::nullopt;
+    while (auto line = read_line(10s)) {
+      unsigned long long r = 0, w = 0;
+      if (std::sscanf(line->c_str(), "STATS read=%llu written=%llu", &r, &w) == 2) return Stats{r, w};
+    }
+    return std::nullopt;
+  }
+
+  // Kills it at once (a crashed replica): its connections reset.
+  void kill_now() {
+    if (pid_ > 0) kill(pid_, SIGKILL);
+    stop();
+  }
+
+  // EOF on its stdin; waits for it to exit (SIGKILL after 10 s).
+  void stop() {
+    if (in_ >= 0) close(in_);
+    in_ = -1;
+    if (pid_ > 0) {
+      for (int i = 0; i < 1000 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(10ms);
+      if (waitpid(pid_, nullptr, WNOHANG) == 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+      }
+    }
+    pid_ = -1;
+    if (out_ >= 0) close(out_);
+    out_ = -1;
+  }
+
+ private:
+  std::optional<std::string> read_line(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      const size_t nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (out_ < 0 || left.count() <= 0) return std::nullopt;
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[512];
+      const ssize_t n = read(out_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1;
+  bool ready_ = false;
+  std::string buffer_;
+  std::vector<std::pair<std::string, std::string>> addresses_;
+};
+
+static std::string read_text_file(const std::string &path) {
+  std::string out;
+  FILE *f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return out;
+  char chunk[4096];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) out.append(chunk, n);
+  std::fclose(f);
+  return out;
+}
+
+// A temporary directory with the test certificates of `jina-net-test-server pki DIR`; removed with
+// everything in it.
+struct Pki {
+  std::string dir;
+  Pki() {
+    char tmpl[] = "/tmp/jina-net-cpp-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir = tmpl;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl(jn_test_server_binary(), jn_test_server_binary(), "pki", tmpl, static_cast<char *>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) dir.clear();
+  }
+  ~Pki() {
+    if (dir.empty()) return;
+    if (DIR *d = opendir(dir.c_str())) {
+      while (dirent *e = readdir(d)) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") unlink((dir + "/" + name).c_str());
+      }
+      closedir(d);
+    }
+    rmdir(dir.c_str());
+  }
+  Pki(const Pki &) = delete;
+  Pki &operator=(const Pki &) = delete;
+  std::string path(const char *file) const { return dir + "/" + file; }
+  std::string pem(const char *file) const { return read_text_file(path(file)); }
+  jina_net::TlsIdentity identity(const char *who) const {
+    return jina_net::TlsIdentity{pem((std::string(who) + ".pem").c_str()), pem((std::string(who) + ".key").c_str())};
+  }
+};
+
+// 127.0.0.1:PORT where nothing listens (a port the system just gave and took back).
+static std::string dead_address() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  std::string out;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
+    out = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  if (fd >= 0) close(fd);
+  return out;
+}
+
+// The route of `deployment` (the head, or a shard), if the table has it.
+static std::optional<jina_net::Route> route_of(const std::vector<jina_net::Route> &table, const std::string &deployment,
+                                               std::optional<uint32_t> shard = 0u) {
+  for (const auto &r : table)
+    if (r.deployment == deployment && (shard ? (!r.head && r.shard_id == shard) : r.head)) return r;
+  return std::nullopt;
+}
+
+// The states of the replicas of one route, as "address=state,..." (for messages and comparisons).
+static std::string states_of(const std::optional<jina_net::Route> &route) {
+  if (!route) return "(no route)";
+  std::string out;
+  for (const auto &r : route->replicas)
+    out += (out.empty() ? "" : ",") + r.address + "=" + jina_net::replica_state_name(r.state);
+  return out;
+}
+
+// One data request to `deployment`, waited for.
+static std::optional<SendResult> send_to(jina_net::Pool &pool, const std::string &deployment, const std::string &id,
+                                         const SendOptions &options = SendOptions{}) {
+  auto f = pool.send(deployment, pb::data_request(id), options);
+  return wait_result(f);
+}
+
+static bool tls_failure(const std::optional<SendResult> &r, const std::string &address, const std::string &why) {
+  return r && r->status == JINA_NET_TLS_ERROR && r->targets.size() == 1 &&
+         r->targets[0].status == JINA_NET_TLS_ERROR && contains(r->targets[0].error_message, address) &&
+         contains(r->error_message, why);
+}
+
+// What needs no server: compression names, the C structs the options make, routes text, bad values.
+static void test_transport_options() {
+  std::printf("-- transport options (0.2.2): compression names, option structs, routes text, bad input\n");
+  using jina_net::Compression;
+  static_assert(static_cast<uint32_t>(Compression::None) == JINA_NET_COMPRESSION_NONE &&
+                    static_cast<uint32_t>(Compression::Gzip) == JINA_NET_COMPRESSION_GZIP &&
+                    static_cast<uint32_t>(Compression::Deflate) == JINA_NET_COMPRESSION_DEFLATE,
+                "Compression is jina_net_compression");
+
+  // names: ours and jina's, any case
+  const std::pair<const char *, Compression> names[] = {
+      {"none", Compression::None},     {"gzip", Compression::Gzip},      {"deflate", Compression::Deflate},
+      {"NoCompression", Compression::None}, {"Gzip", Compression::Gzip}, {"Deflate", Compression::Deflate},
+      {"NOCOMPRESSION", Compression::None}, {"GZIP", Compression::Gzip}, {"dEfLaTe", Compression::Deflate}};
+  for (const auto &[name, c] : names) {
+    std::optional<Compression> got;
+    auto e = catch_error([&] { got = jina_net::compression_from_name(name); });
+    CHECK_MSG(!e && got == c, std::string(name) + ": " + code_of(e));
+  }
+  CHECK(std::string(jina_net::compression_name(Compression::Gzip)) == "gzip" &&
+        std::string(jina_net::compression_name(Compression::Deflate)) == "deflate" &&
+        std::string(jina_net::compression_name(Compression::None)) == "none" &&
+        std::string(jina_net::compression_name(static_cast<Compression>(9))) == "unknown");
+  // gRPC's "identity" is none too; the empty name is not a name
+  for (const char *none : {"identity", "Identity"}) {
+    std::optional<Compression> got;
+    auto e = catch_error([&] { got = jina_net::compression_from_name(none); });
+    CHECK_MSG(!e && got == Compression::None, std::string("\"") + none + "\": " + code_of(e));
+  }
+  for (const std::string &bad : {std::string(""), std::string("zstd"), std::string("gzip "), std::string("br"), std::string("gz\0ip", 5)}) {
+    auto e = catch_error([&] { (void)jina_net::compression_from_name(bad); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, "\"" + bad + "\": " + code_of(e));
+  }
+  auto e = catch_error([] { (void)jina_net::compression_from_name("zstd"); });
+  CHECK_MSG(e && contains(e->message(), "zstd") && contains(e->message(), "Gzip"), code_of(e));
+
+  // The C struct a PoolOptions makes: unset transport settings keep the library's defaults (what an
+  // older 0.2.x library, which zeroes them, needs too); set ones point at the options' own bytes.
+  {
+    jina_net_pool_options init{};
+    CHECK(jina_net_pool_options_init(&init, sizeof init) == JINA_NET_OK);
+    CHECK(init.tls_cert_chain_pem == nullptr && init.tls_private_key_pem == nullptr &&
+          init.tls_server_name == nullptr && init.compression == JINA_NET_COMPRESSION_NONE &&
+          init.dns_refresh_ms == 30000);
+    jina_net_pool_options c{};
+    jina_net::detail::c_pool_options(c, jina_net::PoolOptions{});
+    CHECK(same_c_options(c, init));
+
+    jina_net::PoolOptions o;
+    o.tls_identity = jina_net::TlsIdentity{"CHAIN", "KEY!"};
+    o.tls_server_name = "executor.jina.svc";
+    o.compression = Compression::Deflate;
+    o.dns_refresh = 0ms;
+    jina_net::detail::c_pool_options(c, o);
+    CHECK(c.tls_cert_chain_pem == reinterpret_cast<const uint8_t *>(o.tls_identity->cert_chain_pem.data()) &&
+          c.tls_cert_chain_pem_len == 5);
+    CHECK(c.tls_private_key_pem == reinterpret_cast<const uint8_t *>(o.tls_identity->private_key_pem.data()) &&
+          c.tls_private_key_pem_len == 4);
+    CHECK(c.tls_server_name == o.tls_server_name->c_str());
+    CHECK(c.compression == JINA_NET_COMPRESSION_DEFLATE && c.dns_refresh_ms == 0);
+    o.dns_refresh = 1500ms;
+    jina_net::detail::c_pool_options(c, o);
+    CHECK(c.dns_refresh_ms == 1500);
+    // and back (PoolOptions::resilient() reads the C preset this way)
+    const jina_net::PoolOptions back = jina_net::detail::pool_options_from_c(c);
+    CHECK(back.tls_identity && back.tls_identity->cert_chain_pem == "CHAIN" &&
+          back.tls_identity->private_key_pem == "KEY!");
+    CHECK(back.tls_server_name == std::string("executor.jina.svc") && back.compression == Compression::Deflate &&
+          back.dns_refresh == 1500ms);
+  }
+  // the same for the one-shot options
+  {
+    jina_net_oneshot_options init{};
+    CHECK(jina_net_oneshot_options_init(&init, sizeof init) == JINA_NET_OK);
+    const jina_net_oneshot_options d = jina_net::detail::c_oneshot(jina_net::OneShotOptions{});
+    CHECK(d.struct_size == init.struct_size && d.tls_cert_chain_pem == nullptr && d.tls_cert_chain_pem_len == 0 &&
+          d.tls_private_key_pem == nullptr && d.tls_private_key_pem_len == 0 && d.tls_server_name == nullptr &&
+          d.compression == init.compression && init.compression == JINA_NET_COMPRESSION_NONE);
+    jina_net::OneShotOptions o;
+    o.tls_identity = jina_net::TlsIdentity{"C", "K"};
+    o.tls_server_name = "svc";
+    o.compression = Compression::Gzip;
+    const jina_net_oneshot_options c = jina_net::detail::c_oneshot(o);
+    CHECK(c.tls_cert_chain_pem_len == 1 && c.tls_private_key_pem_len == 1 &&
+          c.tls_server_name == o.tls_server_name->c_str() && c.compression == JINA_NET_COMPRESSION_GZIP);
+  }
+  // defaults of the new fields
+  {
+    const jina_net::PoolOptions d;
+    CHECK(!d.tls_identity && !d.tls_server_name && d.compression == Compression::None && !d.dns_refresh);
+    const jina_net::PoolOptions r = jina_net::PoolOptions::resilient();
+    CHECK(!r.tls_identity && !r.tls_server_name && r.compression == Compression::None && r.dns_refresh == 30000ms);
+    const jina_net::OneShotOptions os;
+    CHECK(!os.tls_identity && !os.tls_server_name && os.compression == Compression::None);
+    const jina_net::AddOptions a;
+    CHECK(!a.head && !a.shard_id && !a.tls_server_name);
+  }
+
+  // bad values: Error, never a crash
+  auto pool_error = [](const jina_net::PoolOptions &o) { return catch_error([&] { jina_net::Pool p(o); }); };
+  {
+    jina_net::PoolOptions o;
+    o.compression = static_cast<Compression>(3);
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "compression"), code_of(e));
+    o = jina_net::PoolOptions{};
+    o.dns_refresh = -1ms;
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "dns_refresh"), code_of(e));
+    o = jina_net::PoolOptions{};
+    for (const char *name : {"", "not a name!", "bad..name"}) {
+      o.tls_server_name = name;
+      e = pool_error(o);
+      CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "server name"),
+                std::string(name) + ": " + code_of(e));
+    }
+    o.tls_server_name = std::string("svc\0x", 5);
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "tls_server_name"), code_of(e));
+    o.tls_server_name = "\xff\xfe";
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_UTF8, code_of(e));
+    // an identity needs both parts (two empty ones are not "no identity": that is an empty optional)
+    o = jina_net::PoolOptions{};
+    o.tls_identity = jina_net::TlsIdentity{};
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "cert_chain_pem"), code_of(e));
+    o.tls_identity = jina_net::TlsIdentity{"-----BEGIN CERTIFICATE-----\n", ""};
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "private_key_pem"), code_of(e));
+    // PEM that holds no certificate / no key: the library says which
+    o.tls_identity = jina_net::TlsIdentity{"not PEM at all", "not a key either"};
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "certificate chain"), code_of(e));
+    o.tls_identity = jina_net::TlsIdentity{"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+                                           "x"};
+    e = pool_error(o);
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "certificate chain"), code_of(e));
+  }
+  {
+    // one-shot: the same refusals, from the blocking and the asynchronous form, before any send
+    const std::string A = addr("a");
+    jina_net::OneShotOptions o;
+    o.compression = static_cast<Compression>(7);
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "compression"), code_of(e));
+    e = catch_error([&] { (void)jina_net::send_request_async(pb::data_request("x"), A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    o = jina_net::OneShotOptions{};
+    o.tls_identity = jina_net::TlsIdentity{"garbage", "garbage"};
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR, code_of(e));
+    o.tls_identity = jina_net::TlsIdentity{"", "k"};
+    e = catch_error([&] { (void)jina_net::send_request_async(pb::data_request("x"), A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "cert_chain_pem"), code_of(e));
+    o = jina_net::OneShotOptions{};
+    o.tls_server_name = "";
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("x"), A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR, code_of(e));
+  }
+
+  // routes text: the 4-column form, the 3-column form of older libraries, states this header does not
+  // know, replicas of a route with none, and lines that are no route
+  {
+    using jina_net::ReplicaState;
+    const auto t = jina_net::parse_routes(
+        "a\thead\t1.2.3.4:1\tready\n"
+        "a\tshard 0\t1.2.3.4:2,unix:/tmp/x.sock,[::1]:3\tidle,failing,unresponsive\n"
+        "b c\tshard 4294967295\t5.6.7.8:9\tdraining\n"
+        "old\tshard 1\th:1,h:2\n"
+        "none\tshard 2\t\t\n");
+    CHECK(t.size() == 5);
+    if (t.size() == 5) {
+      CHECK(t[0].deployment == "a" && t[0].head && !t[0].shard_id && t[0].replicas.size() == 1 &&
+            t[0].replicas[0].address == "1.2.3.4:1" && t[0].replicas[0].state == ReplicaState::Ready &&
+            t[0].replicas[0].state_name == "ready");
+      CHECK(!t[1].head && t[1].shard_id == 0u && t[1].replicas.size() == 3);
+      if (t[1].replicas.size() == 3) {
+        CHECK(t[1].replicas[0].state == ReplicaState::Idle && t[1].replicas[1].address == "unix:/tmp/x.sock" &&
+              t[1].replicas[1].state == ReplicaState::Failing && t[1].replicas[2].address == "[::1]:3" &&
+              t[1].replicas[2].state == ReplicaState::Unresponsive);
+      }
+      CHECK(t[2].deployment == "b c" && t[2].shard_id == 4294967295u && t[2].replicas.size() == 1 &&
+            t[2].replicas[0].state == ReplicaState::Unknown && t[2].replicas[0].state_name == "draining");
+      CHECK(t[3].replicas.size() == 2 && t[3].replicas[1].address == "h:2" &&
+            t[3].replicas[1].state == ReplicaState::Unknown && t[3].replicas[1].state_name.empty());
+      CHECK(t[4].shard_id == 2u && t[4].replicas.empty());
+    }
+    CHECK(jina_net::parse_routes("").empty());
+    // deployment names with tabs and newlines (the library takes them): each line is read from the right
+    const auto odd = jina_net::parse_routes(
+        "\tshard 0\ta:1\tidle\n"
+        "x\ty\thead\ta:1\tready\n"
+        "first\n\nlast\tshard 3\ta:1,b:2\tidle,failing\n"
+        "shard 1\tshard 0\t\t\n"
+        "old\tname\tshard 5\ta:1\n");
+    CHECK(odd.size() == 5);
+    if (odd.size() == 5) {
+      CHECK(odd[0].deployment.empty() && odd[0].shard_id == 0u && odd[0].replicas.size() == 1);
+      CHECK(odd[1].deployment == "x\ty" && odd[1].head && odd[1].replicas.size() == 1 &&
+            odd[1].replicas[0].state == ReplicaState::Ready);
+      CHECK(odd[2].deployment == "first\n\nlast" && odd[2].shard_id == 3u && odd[2].replicas.size() == 2 &&
+            odd[2].replicas[1].address == "b:2" && odd[2].replicas[1].state == ReplicaState::Failing);
+      CHECK(odd[3].deployment == "shard 1" && odd[3].shard_id == 0u && odd[3].replicas.empty());
+      CHECK(odd[4].deployment == "old\tname" && odd[4].shard_id == 5u && odd[4].replicas.size() == 1 &&
+            odd[4].replicas[0].state == ReplicaState::Unknown);
+    }
+    // more addresses than states (a comma inside an address): kept as split, states unknown
+    const auto m = jina_net::parse_routes("d\tshard 0\tunix:/tmp/a,b.sock\tready\n");
+    CHECK(m.size() == 1 && m[0].replicas.size() == 2 && m[0].replicas[0].state == ReplicaState::Unknown);
+    for (const char *bad : {"garbage\n", "d\tshard\ta:1\tidle\n", "d\tshard x\ta:1\tidle\n", "d\tshard 4294967296\ta:1\n",
+                            "d\tshard -1\ta:1\n", "d\thead\ta:1\tidle\textra\n", "d\tleg\ta:1\n"}) {
+      e = catch_error([&] { (void)jina_net::parse_routes(bad); });
+      CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT && contains(e->message(), "routes line 1"),
+                std::string(bad) + code_of(e));
+    }
+    CHECK(jina_net::replica_state_from_name("ready") == ReplicaState::Ready &&
+          jina_net::replica_state_from_name("unresponsive") == ReplicaState::Unresponsive &&
+          jina_net::replica_state_from_name("READY") == ReplicaState::Unknown &&
+          std::string(jina_net::replica_state_name(ReplicaState::Failing)) == "failing");
+  }
+
+  // AddOptions and wait_ready: bad input
+  {
+    jina_net::Pool pool;
+    const std::string A = addr("a");
+    jina_net::AddOptions o;
+    for (const char *name : {"", "not a name!"}) {
+      o.tls_server_name = name;
+      e = catch_error([&] { pool.add_connection("d", A, o); });
+      CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR, std::string(name) + ": " + code_of(e));
+    }
+    o.tls_server_name = std::string("a\0b", 3);
+    e = catch_error([&] { pool.add_connection("d", A, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    CHECK(pool.routes().empty());  // nothing was added
+    o = jina_net::AddOptions{};
+    for (const char *bad : {"", "unix:", "unix://relative", "dns:///nohost", "dns://authority/host:1", "no-port"}) {
+      e = catch_error([&] { pool.add_connection("d", bad, o); });
+      CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, std::string(bad) + ": " + code_of(e));
+    }
+    e = catch_error([&] { pool.add_connection("d", "dns:///nowhere.invalid:1", o); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS && contains(e->message(), "nowhere.invalid"), code_of(e));
+    e = catch_error([&] { pool.wait_ready("nobody", 100ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_UNKNOWN_DEPLOYMENT && contains(e->message(), "nobody"), code_of(e));
+    e = catch_error([&] { pool.wait_ready("", 100ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_UNKNOWN_DEPLOYMENT, code_of(e));
+    e = catch_error([&] { pool.wait_ready(std::string("d\0x", 3), 100ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    e = catch_error([&] { pool.wait_ready(-1ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    // an empty pool is ready
+    CHECK(!catch_error([&] { pool.wait_ready(100ms); }));
+    // deployment names the routes text could not show plainly are refused (and addresses with ',')
+    for (const std::string &odd : {std::string("tab\tname"), std::string("new\nline"), std::string()}) {
+      e = catch_error([&] { pool.add_connection(odd, A); });
+      CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+    }
+    e = catch_error([&] { pool.add_connection("d", "a,b:1"); });
+    CHECK_MSG(e && e->code() == JINA_NET_INVALID_ADDRESS, code_of(e));
+    pool.add_connection("plain", A);
+    std::vector<jina_net::Route> table;
+    e = catch_error([&] { table = pool.route_table(); });
+    CHECK_MSG(!e && table.size() == 1 && table[0].deployment == "plain" && table[0].replicas.size() == 1 &&
+                  table[0].replicas[0].address == A && table[0].replicas[0].state == jina_net::ReplicaState::Idle,
+              code_of(e) + " " + pool.routes());
+    pool.close();
+    e = catch_error([&] { pool.wait_ready(100ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_POOL_CLOSED, code_of(e));
+  }
+}
+
+// Against real test servers: mTLS, server names, unix:, dns:, compression, wait_ready, states.
+static void test_transport() {
+  std::printf("-- transport (0.2.2): mTLS, server name, unix:, dns:, compression, wait_ready, replica states\n");
+  using jina_net::AddOptions;
+  using jina_net::Compression;
+  using jina_net::PoolOptions;
+  using jina_net::ReplicaState;
+  const std::string A = addr("a"), B = addr("b"), Z = addr("z");
+  const Pki pki;
+  CHECK_MSG(!pki.dir.empty(), "jina-net-test-server pki DIR");
+  if (pki.dir.empty()) return;
+  const std::string server_ca = pki.pem("server-ca.pem");
+  CHECK(contains(server_ca, "BEGIN CERTIFICATE"));
+
+  ServerProcess mtls({"--tls-cert=" + pki.path("server.pem"), "--tls-key=" + pki.path("server.key"),
+                      "--client-ca=" + pki.path("client-ca.pem"), "echo=mtls"});
+  ServerProcess svc({"--tls-cert=" + pki.path("svc.pem"), "--tls-key=" + pki.path("svc.key"), "echo=svc"});
+  const std::string socket_path = pki.path("w.sock");
+  ServerProcess uds({"--unix=" + socket_path, "echo=uds"});
+  ServerProcess gz({"--compress=gzip", "echo=gz"});
+  ServerProcess df({"--compress=deflate", "echo=df"});
+  ServerProcess victim({"echo=victim"});
+  for (ServerProcess *p : {&mtls, &svc, &uds, &gz, &df, &victim}) CHECK(p->ready());
+  const std::string M = mtls.address("mtls"), SVC = svc.address("svc"), GZ = gz.address("gz"),
+                    DF = df.address("df"), V = victim.address("victim");
+  CHECK_MSG(uds.address("uds") == "unix:" + socket_path, uds.address("uds"));
+
+  // --- mutual TLS: accepted with the identity, refused without (naming the address) or with a
+  //     certificate of another CA
+  PoolOptions tls;
+  tls.tls = true;
+  tls.root_certificates_pem = server_ca;
+  {
+    PoolOptions o = tls;
+    o.tls_identity = pki.identity("client");
+    jina_net::Pool pool(o);
+    pool.add_connection("d", M);
+    auto r = send_to(pool, "d", "mtls-1");
+    CHECK_MSG(answered_by(r, "mtls"), message_of(r));
+    CHECK(r && r->targets.size() == 1 && r->targets[0].address == M &&
+          pb::request_id(r->targets[0].body()) == std::string("mtls-1"));
+    // grpcs:// says TLS per address (the pool's tls flag off)
+    PoolOptions per_address = o;
+    per_address.tls = false;
+    jina_net::Pool p2(per_address);
+    p2.add_connection("d", "grpcs://" + M);
+    r = send_to(p2, "d", "mtls-2");
+    CHECK_MSG(answered_by(r, "mtls"), message_of(r));
+    CHECK(!catch_error([&] { p2.wait_ready(5s); }));
+  }
+  {
+    // a TLS pool and a plaintext server: told in words, naming the address
+    jina_net::Pool pool(tls);
+    pool.add_connection("plain", A);
+    auto r = send_to(pool, "plain", "tls-to-plaintext");
+    CHECK_MSG(tls_failure(r, A, "does not speak TLS"), message_of(r));
+    // a server whose certificate the pool does not trust (system roots only)
+    PoolOptions system_roots;
+    system_roots.tls = true;
+    system_roots.tls_identity = pki.identity("client");
+    jina_net::Pool p2(system_roots);
+    p2.add_connection("d", M);
+    r = send_to(p2, "d", "untrusted");
+    CHECK_MSG(tls_failure(r, M, "not signed by a trusted root"), message_of(r));
+  }
+  {
+    jina_net::Pool pool(tls);  // no identity
+    pool.add_connection("d", M);
+    auto r = send_to(pool, "d", "no-identity");
+    CHECK_MSG(tls_failure(r, M, "client certificate"), message_of(r));
+    CHECK_MSG(r && contains(r->error_message, M) && contains(r->error_message, "\"d\""), message_of(r));
+    CHECK(r && r->targets.size() == 1 && r->targets[0].grpc_code == 14 && !r->targets[0].response);
+    auto e = catch_error([&] { if (r) r->check(); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), M), code_of(e));
+    // wait_ready says the same replica is not ready
+    e = catch_error([&] { pool.wait_ready("d", 500ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_DEADLINE_EXCEEDED && contains(e->message(), M), code_of(e));
+  }
+  {
+    PoolOptions o = tls;
+    o.tls_identity = pki.identity("stranger");
+    jina_net::Pool pool(o);
+    pool.add_connection("d", M);
+    auto r = send_to(pool, "d", "stranger");
+    // Worded "the server refused the client's certificate" (the server's alert: unknown CA).
+    CHECK_MSG(tls_failure(r, M, "the server"), message_of(r));
+    CHECK_MSG(r && contains(r->error_message, "refused the client's certificate"), message_of(r));
+  }
+  {
+    // bad identities are refused when the pool is made: a key that is not one, a chain that is not one
+    PoolOptions o = tls;
+    o.tls_identity = jina_net::TlsIdentity{pki.pem("client.pem"), pki.pem("client.pem")};
+    auto e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "private key"), code_of(e));
+    o.tls_identity = jina_net::TlsIdentity{pki.pem("client.key"), pki.pem("client.key")};
+    e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "certificate chain"), code_of(e));
+    o = tls;
+    o.root_certificates_pem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+    e = catch_error([&] { jina_net::Pool p(o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "root_certificates_pem"), code_of(e));
+  }
+  {
+    // the one-shot helpers take the identity too
+    jina_net::OneShotOptions o;
+    o.tls = true;
+    o.root_certificates_pem = server_ca;
+    o.tls_identity = pki.identity("client");
+    std::optional<jina_net::Response> resp;
+    auto e = catch_error([&] { resp = jina_net::send_request_sync(pb::data_request("os-mtls"), M, o); });
+    CHECK_MSG(!e && resp && resp->metadata_value("replica") == std::string("mtls") &&
+                  pb::request_id(resp->body()) == std::string("os-mtls"),
+              code_of(e));
+    auto f = jina_net::send_request_async(pb::data_request("os-mtls-async"), M, o);
+    auto r = wait_result(f);
+    CHECK_MSG(answered_by(r, "mtls"), message_of(r));
+    o.tls_identity.reset();
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("os-none"), M, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), M) &&
+                  contains(e->message(), "client certificate"),
+              code_of(e));
+    f = jina_net::send_request_async(pb::data_request("os-none-async"), M, o);
+    r = wait_result(f);
+    CHECK_MSG(r && r->status == JINA_NET_TLS_ERROR && contains(r->error_message, M), message_of(r));
+  }
+
+  // --- server-name override: svc.pem names only executor.jina.svc, the address is 127.0.0.1
+  const std::string name = "executor.jina.svc";
+  {
+    jina_net::Pool pool(tls);
+    pool.add_connection("by-ip", SVC);
+    auto r = send_to(pool, "by-ip", "by-ip");
+    CHECK_MSG(tls_failure(r, SVC, "not valid for the name"), message_of(r));
+    // per address
+    AddOptions named;
+    named.tls_server_name = name;
+    CHECK(pool.add_connection("named", SVC, named));
+    CHECK(!pool.add_connection("named", SVC, named));  // already there
+    r = send_to(pool, "named", "named");
+    CHECK_MSG(answered_by(r, "svc"), message_of(r));
+    // per address, on a head and on a shard
+    AddOptions head = named;
+    head.head = true;
+    CHECK(pool.add_connection("hs", SVC, head));
+    AddOptions shard = named;
+    shard.shard_id = 2;
+    CHECK(pool.add_connection("hs", SVC, shard));
+    const auto table = pool.route_table();
+    CHECK_MSG(route_of(table, "hs", std::nullopt) && route_of(table, "hs", 2u) && !route_of(table, "hs", 0u),
+              pool.routes());
+    SendOptions to_head;
+    to_head.head = true;
+    r = send_to(pool, "hs", "to-head", to_head);
+    CHECK_MSG(answered_by(r, "svc") && r->targets[0].head, message_of(r));
+    SendOptions to_shard;
+    to_shard.shard_id = 2;
+    r = send_to(pool, "hs", "to-shard", to_shard);
+    CHECK_MSG(answered_by(r, "svc") && r->targets[0].shard_id == 2u, message_of(r));
+    CHECK(pool.remove_connection("hs", SVC, true));
+  }
+  {
+    // pool-wide
+    PoolOptions o = tls;
+    o.tls_server_name = name;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", SVC);
+    auto r = send_to(pool, "d", "pool-wide");
+    CHECK_MSG(answered_by(r, "svc"), message_of(r));
+    // the address's own name wins over the pool's
+    AddOptions wrong;
+    wrong.tls_server_name = "other.jina.svc";
+    pool.add_connection("wrong", SVC, wrong);
+    r = send_to(pool, "wrong", "wrong");
+    CHECK_MSG(tls_failure(r, SVC, "not valid for the name"), message_of(r));
+    o.tls_server_name = "other.jina.svc";
+    jina_net::Pool p2(o);
+    AddOptions right;
+    right.tls_server_name = name;
+    p2.add_connection("d", SVC, right);
+    r = send_to(p2, "d", "right");
+    CHECK_MSG(answered_by(r, "svc"), message_of(r));
+  }
+  {
+    jina_net::OneShotOptions o;
+    o.tls = true;
+    o.root_certificates_pem = server_ca;
+    o.tls_server_name = name;
+    std::optional<jina_net::Response> resp;
+    auto e = catch_error([&] { resp = jina_net::send_request_sync(pb::data_request("os-svc"), SVC, o); });
+    CHECK_MSG(!e && resp && resp->metadata_value("replica") == std::string("svc"), code_of(e));
+    o.tls_server_name.reset();
+    e = catch_error([&] { jina_net::send_request_sync(pb::data_request("os-svc-ip"), SVC, o); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), SVC), code_of(e));
+  }
+
+  // --- unix: addresses (both spellings), plaintext
+  {
+    jina_net::Pool pool;
+    CHECK(pool.add_connection("uds", "unix:" + socket_path));
+    CHECK(pool.add_connection("uds3", "unix://" + socket_path));  // unix:///abs/path
+    auto table = pool.route_table();
+    CHECK_MSG(states_of(route_of(table, "uds")) == "unix:" + socket_path + "=idle", pool.routes());
+    CHECK_MSG(states_of(route_of(table, "uds3")) == "unix://" + socket_path + "=idle", pool.routes());
+    auto r = send_to(pool, "uds", "over-uds");
+    CHECK_MSG(answered_by(r, "uds"), message_of(r));
+    CHECK(r && r->targets.size() == 1 && r->targets[0].address == "unix:" + socket_path &&
+          pb::request_id(r->targets[0].body()) == std::string("over-uds"));
+    r = send_to(pool, "uds3", "over-uds3");
+    CHECK_MSG(answered_by(r, "uds"), message_of(r));
+    CHECK(!catch_error([&] { pool.wait_ready("uds", 5s); }));
+    CHECK_MSG(states_of(route_of(pool.route_table(), "uds")) == "unix:" + socket_path + "=ready", pool.routes());
+    CHECK(pool.remove_connection("uds", "unix:" + socket_path));
+    // TLS is refused for a Unix socket when it is added
+    PoolOptions with_tls;
+    with_tls.tls = true;
+    jina_net::Pool tls_pool(with_tls);
+    auto e = catch_error([&] { tls_pool.add_connection("uds", "unix:" + socket_path); });
+    CHECK_MSG(e && e->code() == JINA_NET_TLS_ERROR && contains(e->message(), "Unix"), code_of(e));
+    // the one-shot helpers reach a unix: target too
+    std::optional<jina_net::Response> resp;
+    e = catch_error([&] { resp = jina_net::send_request_sync(pb::data_request("os-uds"), "unix:" + socket_path); });
+    CHECK_MSG(!e && resp && resp->metadata_value("replica") == std::string("uds") &&
+                  resp->address() == "unix:" + socket_path,
+              code_of(e));
+    // a socket nobody serves: the send fails naming it
+    pool.add_connection("gone", "unix:" + pki.path("nobody.sock"));
+    r = send_to(pool, "gone", "gone");
+    CHECK_MSG(r && r->status == JINA_NET_RPC_ERROR && contains(r->error_message, pki.path("nobody.sock")),
+              message_of(r));
+  }
+
+  // --- compression: counted in TCP bytes at the server (1 MiB of one letter compresses ~1000x)
+  {
+    const std::string big(1 << 20, 'j');
+    const std::string request = pb::data_request(big);
+    struct Case {
+      const char *what;
+      ServerProcess *server;
+      std::string address, replica;
+      Compression compression;
+      bool request_small, response_small;
+    };
+    const Case cases[] = {
+        {"none -> gz server", &gz, GZ, "gz", Compression::None, false, false},  // no accept-encoding: not compressed
+        {"gzip -> gz server", &gz, GZ, "gz", Compression::Gzip, true, true},
+        {"deflate -> df server", &df, DF, "df", Compression::Deflate, true, true},
+        {"gzip -> df server", &df, DF, "df", Compression::Gzip, true, true},  // accepts deflate answers too
+        {"deflate -> plain server", &victim, V, "victim", Compression::Deflate, true, false},
+    };
+    for (const Case &c : cases) {
+      PoolOptions o;
+      o.compression = c.compression;
+      jina_net::Pool pool(o);
+      pool.add_connection("d", c.address);
+      const auto before = c.server->stats();
+      auto f = pool.send("d", request);
+      auto r = wait_result(f);
+      const auto after = c.server->stats();
+      CHECK_MSG(answered_by(r, c.replica.c_str()), std::string(c.what) + ": " + message_of(r));
+      CHECK_MSG(r && r->targets.size() == 1 && pb::request_id(r->targets[0].body()) == big, c.what);
+      CHECK_MSG(before && after, c.what);
+      if (!before || !after) continue;
+      const uint64_t read = after->read - before->read, written = after->written - before->written;
+      const std::string counts = std::string(c.what) + ": read " + std::to_string(read) + ", written " +
+                                 std::to_string(written);
+      CHECK_MSG(c.request_small ? read < 64 * 1024 : read > big.size(), counts);
+      CHECK_MSG(c.response_small ? written < 64 * 1024 : written > big.size(), counts);
+    }
+    // a pool made with jina's name of the compression
+    PoolOptions o;
+    o.compression = jina_net::compression_from_name("Gzip");
+    jina_net::Pool pool(o);
+    pool.add_connection("d", GZ);
+    const auto before = gz.stats();
+    auto r = send_to(pool, "d", big);
+    const auto after = gz.stats();
+    CHECK_MSG(answered_by(r, "gz") && pb::request_id(r->targets[0].body()) == big, message_of(r));
+    CHECK(before && after && after->read - before->read < 64 * 1024);
+    // the one-shot helpers
+    jina_net::OneShotOptions os;
+    os.compression = Compression::Deflate;
+    const auto b2 = gz.stats();
+    std::optional<jina_net::Response> resp;
+    auto e = catch_error([&] { resp = jina_net::send_request_sync(request, GZ, os); });
+    const auto a2 = gz.stats();
+    CHECK_MSG(!e && resp && pb::request_id(resp->body()) == big, code_of(e));
+    CHECK_MSG(b2 && a2 && a2->read - b2->read < 64 * 1024 && a2->written - b2->written < 64 * 1024,
+              b2 && a2 ? std::to_string(a2->read - b2->read) + " / " + std::to_string(a2->written - b2->written)
+                       : "no stats");
+  }
+
+  // --- dns:///localhost:PORT: a replica per address of the name, shown as ip:port
+  {
+    const std::string port = std::to_string(jn_servers_port(&g_servers, "a"));
+    const std::string ipv4 = "127.0.0.1:" + port, ipv6 = "[::1]:" + port;
+    PoolOptions o;
+    o.fail_over = true;  // should localhost also resolve to ::1 (the server listens on 127.0.0.1 only)
+    jina_net::Pool pool(o);
+    CHECK(pool.add_connection("dns", "dns:///localhost:" + port, AddOptions{}));
+    CHECK(pool.add_connection("dns2", "dns:localhost:" + port));
+    for (const char *d : {"dns", "dns2"}) {
+      const auto route = route_of(pool.route_table(), d);
+      bool has_ipv4 = false, only_loopback = route.has_value();
+      if (route) {
+        for (const auto &rep : route->replicas) {
+          has_ipv4 = has_ipv4 || rep.address == ipv4;
+          only_loopback = only_loopback && (rep.address == ipv4 || rep.address == ipv6) &&
+                          rep.state == ReplicaState::Idle;
+        }
+      }
+      CHECK_MSG(has_ipv4 && only_loopback, std::string(d) + ": " + pool.routes());
+    }
+    auto r = send_to(pool, "dns", "via-dns");
+    CHECK_MSG(answered_by(r, "a") && r->targets[0].address == ipv4, message_of(r));
+    // removing the name removes its replicas
+    CHECK(pool.remove_connection("dns", "dns:///localhost:" + port));
+    const auto gone = route_of(pool.route_table(), "dns");
+    CHECK_MSG(!gone || gone->replicas.empty(), pool.routes());
+    // dns_refresh 0 (never re-resolve) is accepted
+    PoolOptions never;
+    never.dns_refresh = 0ms;
+    jina_net::Pool p2(never);
+    CHECK(p2.add_connection("dns", "dns:///localhost:" + port));
+    r = send_to(p2, "dns", "via-dns-2");
+    CHECK_MSG(answered_by(r, "a"), message_of(r));
+  }
+
+  // --- wait_ready and the replica states: idle -> ready; a dead address -> failing, named by the
+  //     DEADLINE_EXCEEDED; a replica that dies -> failing
+  {
+    const std::string dead = dead_address();
+    CHECK(!dead.empty());
+    jina_net::Pool pool;
+    pool.add_connection("live", A);
+    pool.add_connection("live", B);
+    pool.add_connection("victim", V);
+    auto table = pool.route_table();
+    CHECK_MSG(states_of(route_of(table, "live")) == A + "=idle," + B + "=idle", pool.routes());
+    auto e = catch_error([&] { pool.wait_ready(5s); });
+    CHECK_MSG(!e, code_of(e));
+    table = pool.route_table();
+    CHECK_MSG(states_of(route_of(table, "live")) == A + "=ready," + B + "=ready", pool.routes());
+    CHECK_MSG(states_of(route_of(table, "victim")) == V + "=ready", pool.routes());
+    CHECK(contains(pool.routes(), "live\tshard 0\t" + A + "," + B + "\tready,ready\n"));
+
+    // a send alone makes a replica ready too
+    jina_net::Pool fresh;
+    fresh.add_connection("d", A);
+    CHECK_MSG(states_of(route_of(fresh.route_table(), "d")) == A + "=idle", fresh.routes());
+    auto r = send_to(fresh, "d", "first");
+    CHECK_MSG(answered_by(r, "a"), message_of(r));
+    CHECK_MSG(states_of(route_of(fresh.route_table(), "d")) == A + "=ready", fresh.routes());
+
+    pool.add_connection("dead", dead);
+    CHECK_MSG(states_of(route_of(pool.route_table(), "dead")) == dead + "=idle", pool.routes());
+    e = catch_error([&] { pool.wait_ready("dead", 1000ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_DEADLINE_EXCEEDED && contains(e->message(), dead) &&
+                  contains(e->message(), "\"dead\"") && contains(e->message(), "failing"),
+              code_of(e));
+    CHECK_MSG(states_of(route_of(pool.route_table(), "dead")) == dead + "=failing", pool.routes());
+    // all deployments: only the one not ready is named
+    e = catch_error([&] { pool.wait_ready(1000ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_DEADLINE_EXCEEDED && contains(e->message(), dead) &&
+                  !contains(e->message(), A) && !contains(e->message(), V),
+              code_of(e));
+    // one deployment at a time: the live one is ready
+    CHECK(!catch_error([&] { pool.wait_ready("live", 5s); }));
+
+    // the victim dies: it is failing, named by wait_ready
+    victim.kill_now();
+    e = catch_error([&] { pool.wait_ready("victim", 1000ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_DEADLINE_EXCEEDED && contains(e->message(), V), code_of(e));
+    CHECK_MSG(states_of(route_of(pool.route_table(), "victim")) == V + "=failing", pool.routes());
+    CHECK_MSG(states_of(route_of(pool.route_table(), "live")) == A + "=ready," + B + "=ready", pool.routes());
+
+    // a replica that accepts the connection but never answers (hostile:silent)
+    pool.add_connection("silent", Z);
+    e = catch_error([&] { pool.wait_ready("silent", 500ms); });
+    CHECK_MSG(e && e->code() == JINA_NET_DEADLINE_EXCEEDED && contains(e->message(), Z), code_of(e));
+    const auto silent = route_of(pool.route_table(), "silent");
+    CHECK_MSG(silent && silent->replicas.size() == 1 && silent->replicas[0].state != ReplicaState::Ready,
+              pool.routes());
+  }
+  {
+    // not from a callback: JINA_NET_RUNTIME_ERROR (thrown inside the callback, caught there)
+    jina_net::Pool pool;
+    pool.add_connection("d", A);
+    std::promise<jina_net_result> inside;
+    auto got = inside.get_future();
+    pool.send("d", pb::data_request("cb"), SendOptions{}, [&](const SendResult &) {
+      try {
+        pool.wait_ready(1s);
+        inside.set_value(JINA_NET_OK);
+      } catch (const Error &err) {
+        inside.set_value(err.code());
+      }
+    });
+    CHECK(got.wait_for(20s) == std::future_status::ready && got.get() == JINA_NET_RUNTIME_ERROR);
+  }
+  {
+    // a caller-driven pool is driven by wait_ready itself
+    PoolOptions o;
+    o.caller_driven = true;
+    jina_net::Pool pool(o);
+    pool.add_connection("d", A);
+    pool.add_connection("u", "unix:" + socket_path);
+    CHECK(!catch_error([&] { pool.wait_ready(std::chrono::milliseconds::max()); }));
+    CHECK_MSG(states_of(route_of(pool.route_table(), "d")) == A + "=ready", pool.routes());
+    CHECK_MSG(states_of(route_of(pool.route_table(), "u")) == "unix:" + socket_path + "=ready", pool.routes());
+    auto f = pool.send("u", pb::data_request("driven-uds"));
+    for (int i = 0; i < 100 && f.wait_for(0s) != std::future_status::ready; ++i) pool.poll(100ms);
+    auto r = wait_result(f, 1s);
+    CHECK_MSG(answered_by(r, "uds"), message_of(r));
+  }
+}
+
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
@@ -2684,24 +3619,34 @@ int main() {
     return 1;
   }
   CHECK(g_servers.count == n - 1);  // every spec but the flag
+  // $JINA_NET_CPP_TESTS (e.g. "transport_options,transport") runs only the named tests (while
+  // working on some); test.sh runs them all. runtime_shutdown stays last: nothing runs after it.
+  const char *only = std::getenv("JINA_NET_CPP_TESTS");
+  const std::string selected = only ? "," + std::string(only) + "," : std::string();
+  const std::pair<const char *, void (*)()> tests[] = {
+      {"basics", test_basics},
+      {"hosts", test_hosts},
+      {"bytes", test_bytes},
+      {"pool_routing", test_pool_routing},
+      {"failures", test_failures},
+      {"callbacks", test_callbacks},
+      {"cancel_and_close", test_cancel_and_close},
+      {"owned", test_owned},
+      {"callback_exceptions", test_callback_exceptions},
+      {"request_metadata", test_request_metadata},
+      {"caller_driven", test_caller_driven},
+      {"head_control", test_head_control},
+      {"oneshot", test_oneshot},
+      {"tuning", test_tuning},
+      {"transport_options", test_transport_options},
+      {"transport", test_transport},
+      {"resilient", test_resilient},
+      {"gray", test_gray},
+      {"runtime_shutdown", test_runtime_shutdown},
+  };
   try {
-    test_basics();
-    test_hosts();
-    test_bytes();
-    test_pool_routing();
-    test_failures();
-    test_callbacks();
-    test_cancel_and_close();
-    test_owned();
-    test_callback_exceptions();
-    test_request_metadata();
-    test_caller_driven();
-    test_head_control();
-    test_oneshot();
-    test_tuning();
-    test_resilient();
-    test_gray();
-    test_runtime_shutdown();
+    for (const auto &[name, test] : tests)
+      if (selected.empty() || contains(selected, "," + std::string(name) + ",")) test();
   } catch (const std::exception &e) {
     check(false, "no unexpected exception", __FILE__, __LINE__, e.what());
   }

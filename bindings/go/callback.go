@@ -14,7 +14,12 @@ import "C"
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
+
+// directCompletions counts the completions of caller-driven pools' sends that ran inside a
+// WaitReady (for the tests).
+var directCompletions int64
 
 // waiter is one started send waiting for its completion: the callback writes out, then signals
 // done (capacity 1, so the callback never blocks). Waiters are reused (waiters) once their
@@ -120,19 +125,26 @@ func (r *registry) size() int {
 // pool (inside jina_net_pool_poll, see driver), on the goroutine closing such a pool (inside
 // jina_net_pool_free), or on a libjina_net runtime thread (pools with LibraryThreads, the one-shot
 // helpers). handle is
-// the send's registry handle: the library hands it back untouched, it is never a Go pointer.
+// the send's registry handle: the library hands it back untouched, it is never a Go pointer. direct
+// is non-zero when the callback runs inside jina_net_pool_wait_ready (WaitReady drives a
+// caller-driven pool on its own thread, which does not hold the role of poller): the sender is
+// signalled at once, the poller's batch left alone.
 // Everything result points to is valid only during this call, so it is copied into Go memory before
 // the callback returns. No panic may unwind into C: all are recovered here, and a panic while
 // copying is delivered to the waiting sender as CodePanic.
 //
 //export jinanetSendComplete
-func jinanetSendComplete(handle C.uintptr_t, result *C.jina_net_send_result) {
+func jinanetSendComplete(handle C.uintptr_t, result *C.jina_net_send_result, direct C.int) {
 	defer func() { _ = recover() }() // C must not unwind
 	w := pending.take(uintptr(handle))
 	if w == nil {
 		return // an unknown handle: nobody to tell
 	}
-	if b := w.batch; b != nil && b.collecting { // inside the poll of the goroutine holding the role
+	if direct != 0 && w.batch != nil {
+		atomic.AddInt64(&directCompletions, 1)
+	}
+	// inside the poll of the goroutine holding the role (direct: on WaitReady's thread, another one)
+	if b := w.batch; b != nil && direct == 0 && b.collecting {
 		w.out = copyOutcome(result, b.intern, w.retain)
 		w.next = b.head
 		b.head = w

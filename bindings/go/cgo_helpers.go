@@ -18,10 +18,37 @@ package jinanet
 #include "jina_net.h"
 
 // Defined in callback.go (//export).
-extern void jinanetSendComplete(uintptr_t handle, jina_net_send_result *result);
+extern void jinanetSendComplete(uintptr_t handle, jina_net_send_result *result, int direct);
+
+// Set while this thread is inside jina_net_pool_wait_ready (jinanet_pool_wait_ready): a caller-driven
+// pool runs on that thread meanwhile, so the callbacks of other goroutines' sends may run there, on a
+// thread that does not hold the pool's role of poller (driver.go). They then signal their senders
+// at once instead of joining the poller's batch.
+static _Thread_local int jinanet_waiting_ready;
 
 static void jinanet_trampoline(void *user_data, const jina_net_send_result *result) {
-	jinanetSendComplete((uintptr_t)user_data, (jina_net_send_result *)result);
+	jinanetSendComplete((uintptr_t)user_data, (jina_net_send_result *)result, jinanet_waiting_ready);
+}
+
+// jina_net_pool_wait_ready, marking the thread (see jinanet_waiting_ready).
+static jina_net_result jinanet_pool_wait_ready(jina_net_pool *pool, const char *deployment, uint64_t timeout_ms) {
+	jinanet_waiting_ready = 1;
+	jina_net_result rc = jina_net_pool_wait_ready(pool, deployment, timeout_ms);
+	jinanet_waiting_ready = 0;
+	return rc;
+}
+
+// jina_net_pool_add_connection_ex with the settings of one replica (server_name NULL = the pool's),
+// the options initialised with the caller's sizeof as the ABI asks.
+static jina_net_result jinanet_add_connection_ex(jina_net_pool *pool, const char *deployment, const char *address,
+		bool head, int64_t shard_id, const char *server_name, bool *out_added) {
+	jina_net_add_options o;
+	jina_net_result rc = jina_net_add_options_init(&o, sizeof o);
+	if (rc != JINA_NET_OK) return rc;
+	o.head = head;
+	o.shard_id = shard_id;
+	o.tls_server_name = server_name;
+	return jina_net_pool_add_connection_ex(pool, deployment, address, &o, out_added);
 }
 
 // Builds the request array from `n` messages stored back to back in `data` (lengths `lens`).
@@ -213,7 +240,8 @@ static jina_net_result jinanet_pool_send_owned(jina_net_pool *pool, uint32_t kin
 
 static jina_net_result jinanet_send_requests_sync(uint32_t kind, const uint8_t *data,
 		const size_t *lens, size_t n, size_t single_len, const char *target, uint64_t timeout_ms, bool tls,
-		const uint8_t *pem, size_t pem_len, const char *endpoint, jina_net_response **out) {
+		const uint8_t *pem, size_t pem_len, const char *endpoint, const uint8_t *chain, size_t chain_len,
+		const uint8_t *key, size_t key_len, const char *server_name, uint32_t compression, jina_net_response **out) {
 	jina_net_oneshot_options options;
 	jina_net_result rc = jina_net_oneshot_options_init(&options, sizeof options);
 	if (rc != JINA_NET_OK) return rc;
@@ -222,6 +250,18 @@ static jina_net_result jinanet_send_requests_sync(uint32_t kind, const uint8_t *
 	options.root_certificates_pem = pem;
 	options.root_certificates_pem_len = pem_len;
 	options.endpoint = endpoint;
+	// C ABI 0.2.2: only what is set is written, so a library that predates these fields sees the
+	// tail of the struct untouched.
+	if (chain_len > 0) {
+		options.tls_cert_chain_pem = chain;
+		options.tls_cert_chain_pem_len = chain_len;
+	}
+	if (key_len > 0) {
+		options.tls_private_key_pem = key;
+		options.tls_private_key_pem_len = key_len;
+	}
+	if (server_name != NULL) options.tls_server_name = server_name;
+	if (compression != 0) options.compression = compression;
 	if (lens == NULL) lens = &single_len;
 	jina_net_bytes one;
 	jina_net_bytes *items = jinanet_items(data, lens, n, &one);
@@ -248,6 +288,7 @@ static jina_net_result jinanet_worker_control(bool activate, const char *host, u
 import "C"
 
 import (
+	"runtime"
 	"strings"
 	"unsafe"
 )
@@ -360,11 +401,42 @@ func initPoolOptions(o *C.jina_net_pool_options, resilient bool) C.jina_net_resu
 // ownedFreedByLibrary is how many CBuffers the library has freed so far (for the tests).
 func ownedFreedByLibrary() uint64 { return uint64(C.jinanet_owned_freed_count()) }
 
+// oneShotTransport is the TLS identity, server name and compression of a one-shot send: the
+// identity's bytes are Go memory (without Go pointers) read by the shim during the call, the server
+// name is a C string (nil = none).
+type oneShotTransport struct {
+	chain, key  []byte
+	serverName  *C.char
+	compression Compression
+}
+
 // sendRequestsSync calls the jina_net_send_requests_sync shim.
 func sendRequestsSync(kind C.uint32_t, data *C.uint8_t, lens *C.size_t, n, single C.size_t, target *C.char,
-	timeoutMS C.uint64_t, tls C.bool, pem *C.uint8_t, pemLen C.size_t, endpoint *C.char,
+	timeoutMS C.uint64_t, tls C.bool, pem *C.uint8_t, pemLen C.size_t, endpoint *C.char, tr *oneShotTransport,
 	out **C.jina_net_response) C.jina_net_result {
-	return C.jinanet_send_requests_sync(kind, data, lens, n, single, target, timeoutMS, tls, pem, pemLen, endpoint, out)
+	var chain, key *C.uint8_t
+	if len(tr.chain) > 0 {
+		chain = (*C.uint8_t)(unsafe.Pointer(&tr.chain[0]))
+	}
+	if len(tr.key) > 0 {
+		key = (*C.uint8_t)(unsafe.Pointer(&tr.key[0]))
+	}
+	rc := C.jinanet_send_requests_sync(kind, data, lens, n, single, target, timeoutMS, tls, pem, pemLen, endpoint,
+		chain, C.size_t(len(tr.chain)), key, C.size_t(len(tr.key)), tr.serverName, C.uint32_t(tr.compression), out)
+	runtime.KeepAlive(tr.chain)
+	runtime.KeepAlive(tr.key)
+	return rc
+}
+
+// addConnectionEx calls jina_net_pool_add_connection_ex through its shim.
+func addConnectionEx(pool *C.jina_net_pool, dep, addr *C.char, head C.bool, shard C.int64_t, serverName *C.char,
+	added *C.bool) C.jina_net_result {
+	return C.jinanet_add_connection_ex(pool, dep, addr, head, shard, serverName, added)
+}
+
+// poolWaitReady calls jina_net_pool_wait_ready, the thread marked for the callbacks run inside it.
+func poolWaitReady(pool *C.jina_net_pool, dep *C.char, timeoutMS C.uint64_t) C.jina_net_result {
+	return C.jinanet_pool_wait_ready(pool, dep, timeoutMS)
 }
 
 // workerControl calls jina_net_activate_worker (activate) or jina_net_deactivate_worker.

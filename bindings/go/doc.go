@@ -66,6 +66,36 @@
 // RetryBudgetTokenRatio; 10 tokens in ResilientPoolOptions) stops retries, fail-overs and hedges
 // while most sends fail, so a brown-out of every replica is not multiplied by retries.
 //
+// # Transport
+//
+// C ABI 0.2.2 adds mutual TLS, the TLS server name, compression, dns: and unix: addresses and a
+// readiness check. A zero field keeps the library's default, as everywhere:
+//
+//	pool, err := jinanet.NewPool(&jinanet.PoolOptions{
+//		TLS:                 true,
+//		RootCertificatesPEM: caPEM,
+//		TLSCertChainPEM:     clientPEM, // client identity for servers that require mTLS
+//		TLSPrivateKeyPEM:    clientKey,
+//		TLSServerName:       "executor.jina.svc", // the name the certificates carry (pods reached by IP)
+//		Compression:         jinanet.CompressionGzip, // or jinanet.ParseCompression("Gzip")
+//	})
+//	pool.AddConnection(jinanet.Deployment("enc"), "dns:///executor.jina.svc:8080") // a replica per record
+//	pool.AddConnectionWithOptions(jinanet.Deployment("enc").Head(), "10.0.0.7:8080",
+//		jinanet.AddOptions{TLSServerName: "head.jina.svc"}) // a server name for this address alone
+//	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+//	err = pool.WaitReady(ctx, "") // every replica of every deployment answered a STATUS probe
+//
+// A failed TLS handshake fails the send with ErrTLS, naming the address and saying why (a server
+// that requires a client certificate and got none, an untrusted certificate, one not valid for the
+// name). WaitReady's error names each replica not ready; Routes gives each replica's state
+// (Route.States: StateIdle, StateReady, StateFailing, StateUnresponsive). "unix:/path" addresses
+// are Unix domain sockets. DNSRefresh sets how often dns: names are resolved again (Disabled:
+// never).
+//
+// WaitReady blocks in the library: on a caller-driven pool its thread runs the pool meanwhile (the
+// sends of other goroutines complete there, their senders signalled at once), and it calls the
+// library in slices of at most a second so that a cancelled context or a Close takes effect.
+//
 // # Errors
 //
 // Failures are *Error values carrying the library's result Code and message (and, for the failure

@@ -247,3 +247,36 @@ func ExampleResilientPoolOptions() {
 	// answered by live
 	// true
 }
+
+func ExamplePool_WaitReady() {
+	srv, err := startTestServers("echo=a", "echo=b")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.stop()
+	pool, err := jinanet.NewPool(&jinanet.PoolOptions{Compression: jinanet.CompressionGzip})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+	enc := jinanet.Deployment("encoder")
+	pool.AddConnection(enc, srv.addr["a"])
+	pool.AddConnection(enc.Shard(1), srv.addr["b"])
+
+	// A gateway declares itself ready once every replica answered.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pool.WaitReady(ctx, ""); err != nil {
+		fmt.Println("not ready:", err)
+		return
+	}
+	routes, _ := pool.Routes()
+	for _, r := range routes {
+		fmt.Println(r.Deployment, r.Shard, r.States)
+	}
+	// Output:
+	// encoder 0 [ready]
+	// encoder 1 [ready]
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // LivePools is the number of pools created and not yet closed (explicitly or by the finalizer).
@@ -64,4 +65,16 @@ func MetadataAllocs(ctx context.Context, opts Metadata) float64 {
 		}
 		md.release()
 	})
+}
+
+// ParseRoutes parses the text of jina_net_pool_routes as Routes does.
+func ParseRoutes(text string) []Route { return parseRoutes(text) }
+
+// DirectCompletions is the number of completions of caller-driven pools' sends that ran on a
+// WaitReady's thread (signalled at once, not batched by the poller).
+func DirectCompletions() int64 { return atomic.LoadInt64(&directCompletions) }
+
+// NotReadyMessage is WaitReady's rewrite of the library's "not ready" message.
+func NotReadyMessage(fn, msg string, waited time.Duration) string {
+	return notReadyMessage(fn, msg, waited)
 }

@@ -12,8 +12,9 @@ import (
 
 // Disabled, as PoolOptions.ConnectTimeout, TCPUserTimeout, KeepaliveInterval or ProbeAfter, turns
 // off a safeguard the library has on by default: no connect timeout, the system's TCP_USER_TIMEOUT,
-// no HTTP/2 keepalive, no liveness probes. (0 keeps the library's default, as for every field.)
-// Any other negative duration fails NewPool with ErrInvalidArgument.
+// no HTTP/2 keepalive, no liveness probes; as PoolOptions.DNSRefresh, dns: names are never resolved
+// again. (0 keeps the library's default, as for every field.) Any other negative duration fails
+// NewPool with ErrInvalidArgument.
 const Disabled time.Duration = -1
 
 // minKeepaliveInterval is gRFC A8's minimum keepalive interval, which the library enforces.

@@ -21,6 +21,18 @@ type OneShotOptions struct {
 	TLS bool
 	// RootCertificatesPEM are the PEM root certificates to trust instead of the system roots.
 	RootCertificatesPEM []byte
+
+	// C ABI 0.2.2 (a zero field is not written; see PoolOptions for each):
+
+	// TLSCertChainPEM and TLSPrivateKeyPEM are a client identity for mutual TLS (PEM, both or
+	// neither; otherwise, or when they do not decode, ErrTLS).
+	TLSCertChainPEM  []byte
+	TLSPrivateKeyPEM []byte
+	// TLSServerName is the name the server's certificate must carry instead of the address's host
+	// ("" = the host).
+	TLSServerName string
+	// Compression compresses the request (0 = CompressionNone).
+	Compression Compression
 }
 
 // SendRequestSync sends req straight to address (no pool; jina's send_requests_sync), with up to 3
@@ -45,16 +57,23 @@ func SendRequestSync(req Request, address string, opts *OneShotOptions) (*Respon
 		return nil, err
 	}
 	defer freeString(endpoint)
+	serverName, err := cOptionalString(opts.TLSServerName, "TLSServerName", fn)
+	if err != nil {
+		return nil, err
+	}
+	defer freeString(serverName)
 	var pem *C.uint8_t
 	if len(opts.RootCertificatesPEM) > 0 {
 		pem = (*C.uint8_t)(unsafe.Pointer(&opts.RootCertificatesPEM[0]))
 	}
+	tr := oneShotTransport{chain: opts.TLSCertChainPEM, key: opts.TLSPrivateKeyPEM, serverName: serverName,
+		compression: opts.Compression}
 	data, lens, single, buf := cMessages(req.Messages)
 	var resp *C.jina_net_response
 	err = call(func() C.jina_net_result {
 		return sendRequestsSync(C.uint32_t(req.Kind), data, lensPtr(lens), C.size_t(len(req.Messages)), single, target,
 			C.uint64_t(millisCeil(opts.Timeout)), C.bool(opts.TLS), pem, C.size_t(len(opts.RootCertificatesPEM)),
-			endpoint, &resp)
+			endpoint, &tr, &resp)
 	})
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(lens)

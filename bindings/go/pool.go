@@ -25,7 +25,8 @@ const NoShard = C.JINA_NET_NO_SHARD
 // keepalive, liveness probes); ResilientPoolOptions gives the library's recommended settings for
 // production. A field left at its zero value takes the library's default (that of
 // jina_net_pool_options_init), whatever else is set; Disabled turns off a safeguard that is on by
-// default (ConnectTimeout, TCPUserTimeout, KeepaliveInterval, ProbeAfter).
+// default (ConnectTimeout, TCPUserTimeout, KeepaliveInterval, ProbeAfter) and the re-resolving of
+// dns: names (DNSRefresh).
 type PoolOptions struct {
 	// MaxAttempts is the number of attempts per send on UNAVAILABLE, the first included
 	// (0 = the library default, 3; 1 = no retry). With FailOver, at least one per replica.
@@ -134,6 +135,30 @@ type PoolOptions struct {
 	// among live ones costs no token.
 	RetryBudgetMaxTokens  int
 	RetryBudgetTokenRatio float64
+
+	// Transport: mutual TLS, the TLS server name, compression, dns: names. C ABI 0.2.2.
+
+	// TLSCertChainPEM and TLSPrivateKeyPEM are the pool's client identity for servers that require
+	// mutual TLS: its certificate chain (leaf first) and private key, PEM, both or neither. NewPool
+	// copies them; one without the other, or PEM that does not decode, fails NewPool with ErrTLS
+	// (the message says what is wrong).
+	TLSCertChainPEM  []byte
+	TLSPrivateKeyPEM []byte
+	// TLSServerName is the name every replica's TLS certificate must carry (and the SNI sent)
+	// instead of the host of its address ("" = the host), as gRPC's grpc.ssl_target_name_override
+	// or Go's tls.Config.ServerName: for replicas reached by IP (Kubernetes pods) whose certificates
+	// name a service. AddConnectionWithOptions sets one per address. A name that is neither a DNS
+	// name nor an IP address fails NewPool with ErrTLS.
+	TLSServerName string
+	// Compression is how requests are compressed (0 = CompressionNone, the default, as jina 3.1;
+	// CompressionGzip, CompressionDeflate; ParseCompression takes jina's names). Responses are
+	// decoded whatever their encoding. Another value fails NewPool with ErrInvalidArgument.
+	Compression Compression
+	// DNSRefresh is how often the names of dns:///host:port addresses are resolved again (0 = the
+	// default, 30s; Disabled = never): each A/AAAA record of such a name is a replica, added and
+	// removed as the name changes, and the name is resolved again within a second when one of its
+	// replicas fails.
+	DNSRefresh time.Duration
 }
 
 // Pool is a libjina_net connection pool: deployments, their heads and shards, and the replicas
@@ -173,9 +198,10 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 
 // cPoolOptions fills o for opts (nil = defaults): the library's defaults (jina_net_pool_options_init,
 // with the struct's sizeof), then every field of opts that is not zero. release frees the C memory
-// o points to (the root certificates); call it after jina_net_pool_new, also on error.
+// o points to (certificates, key, server name); call it after jina_net_pool_new, also on error.
 func cPoolOptions(opts *PoolOptions, o *C.jina_net_pool_options) (release func(), err error) {
-	release = func() {}
+	var c cMemory
+	release = c.free
 	if err := call(func() C.jina_net_result { return initPoolOptions(o, false) }); err != nil {
 		return release, err
 	}
@@ -205,10 +231,11 @@ func cPoolOptions(opts *PoolOptions, o *C.jina_net_pool_options) (release func()
 	}
 	if len(opts.RootCertificatesPEM) > 0 {
 		// C memory: the options struct may not hold a Go pointer. The library copies it.
-		pem := C.CBytes(opts.RootCertificatesPEM)
-		release = func() { C.free(pem) }
-		o.root_certificates_pem = (*C.uint8_t)(pem)
+		o.root_certificates_pem = c.bytes(opts.RootCertificatesPEM)
 		o.root_certificates_pem_len = C.size_t(len(opts.RootCertificatesPEM))
+	}
+	if err := applyTransport(opts, o, &c); err != nil {
+		return release, err
 	}
 	return release, nil
 }
@@ -328,6 +355,13 @@ func (r Request) WithEndpoint(endpoint string) Request { r.Endpoint = endpoint; 
 // AddConnection adds the replica at address ("host:port", "[v6]:port", or grpc://, https://,
 // grpcs:// host:port) to the target's head (t.Head()) or shard (t.Shard(n); Deployment(name) alone
 // means shard 0). It reports whether the address was added (false: it was already there).
+//
+// C ABI 0.2.2: "unix:/abs/path" or "unix:///abs/path" is a Unix domain socket (plaintext; shown as
+// given); "dns:///host:port" (or "dns:host:port") adds one replica per A/AAAA record of the name,
+// shown as ip:port, and follows the name (PoolOptions.DNSRefresh); a name that does not resolve
+// fails with ErrInvalidAddress naming it. Over TLS the replicas of a dns: name check the name's
+// certificate (its host) unless a server name is given. For a server name of this address alone,
+// see AddConnectionWithOptions.
 func (p *Pool) AddConnection(t Target, address string) (bool, error) {
 	return p.connection("AddConnection", true, t, address)
 }
@@ -502,9 +536,25 @@ type Route struct {
 	Head       bool
 	Shard      int // -1 for the head
 	Addresses  []string
+	// States are the states of the replicas, States[i] that of Addresses[i] (C ABI 0.2.2; nil from
+	// a library that does not report them).
+	States []ReplicaState
 }
 
-// Routes returns the routing table, deployments sorted.
+// StateOf is the state of the replica at address ("" when the route has no such address, or no
+// states).
+func (r Route) StateOf(address string) ReplicaState {
+	for i, a := range r.Addresses {
+		if a == address && i < len(r.States) {
+			return r.States[i]
+		}
+	}
+	return ""
+}
+
+// Routes returns the routing table, deployments sorted, with the state of each replica: StateIdle
+// (not connected yet), StateReady (it answered), StateFailing (its connection fails) or
+// StateUnresponsive (it stopped answering). A dns: address shows as the addresses it resolved to.
 func (p *Pool) Routes() ([]Route, error) {
 	var table *C.char
 	err := p.use("Routes", func(pool *C.jina_net_pool) error {
@@ -515,10 +565,17 @@ func (p *Pool) Routes() ([]Route, error) {
 	}
 	text := C.GoString(table)
 	C.jina_net_string_free(table)
+	return parseRoutes(text), nil
+}
+
+// parseRoutes parses the text of jina_net_pool_routes: one line per head or shard,
+// "<deployment>\t<head|shard N>\t<address>,...", and since C ABI 0.2.2 "\t<state>,..." (one state per
+// address). Columns a later library may append are ignored; a line of fewer columns is skipped.
+func parseRoutes(text string) []Route {
 	var routes []Route
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) != 3 {
+		if len(f) < 3 {
 			continue
 		}
 		r := Route{Deployment: f[0], Shard: -1}
@@ -530,9 +587,17 @@ func (p *Pool) Routes() ([]Route, error) {
 		if f[2] != "" {
 			r.Addresses = strings.Split(f[2], ",")
 		}
+		if len(f) >= 4 && len(r.Addresses) > 0 {
+			r.States = make([]ReplicaState, len(r.Addresses))
+			for i, st := range strings.Split(f[3], ",") {
+				if i < len(r.States) {
+					r.States[i] = ReplicaState(st)
+				}
+			}
+		}
 		routes = append(routes, r)
 	}
-	return routes, nil
+	return routes
 }
 
 // millisCeil converts d to whole milliseconds, rounding up (so 1ns is 1ms, not "no deadline").

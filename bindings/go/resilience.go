@@ -49,6 +49,7 @@ func ResilientPoolOptions() *PoolOptions {
 		MaxEjectionPercent: int(o.max_ejection_percent),
 	}
 	livenessPreset(&o, p)
+	transportPreset(&o, p)
 	return p
 }
 

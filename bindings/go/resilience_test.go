@@ -56,6 +56,7 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 		ConnectTimeout: 5 * time.Second, TCPUserTimeout: 20 * time.Second,
 		KeepaliveInterval: 5 * time.Minute, KeepaliveTimeout: 20 * time.Second,
 		ProbeAfter: 2 * time.Second, ProbeTimeout: 5 * time.Second, RetryBudgetTokenRatio: 0.1,
+		DNSRefresh: 30 * time.Second,
 	}
 	if c != defaults {
 		t.Fatalf("zero PoolOptions as C:\n%+v\nwant\n%+v", c, defaults)
@@ -110,7 +111,7 @@ func TestResilientPoolOptionsPreset(t *testing.T) {
 		KeepaliveInterval: 11 * time.Second, KeepaliveTimeout: 3456 * time.Millisecond,
 		ProbeAfter: 150 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond,
 		FailOverUnanswered: true, EjectOnDeadline: true, PerAttemptTimeout: 450 * time.Millisecond,
-		RetryBudgetMaxTokens: 1000, RetryBudgetTokenRatio: 0.25,
+		RetryBudgetMaxTokens: 1000, RetryBudgetTokenRatio: 0.25, DNSRefresh: 30 * time.Second,
 	}
 	if err != nil || c != every {
 		t.Fatalf("every field as C:\n%+v (%v)\nwant\n%+v", c, err, every)

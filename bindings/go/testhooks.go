@@ -89,6 +89,11 @@ type cPoolOptionsView struct {
 	PerAttemptTimeout                   time.Duration
 	RetryBudgetMaxTokens                uint32
 	RetryBudgetTokenRatio               float64
+	// C ABI 0.2.2
+	TLSCertChainLen, TLSPrivateKeyLen uint64
+	TLSServerName                     string
+	Compression                       uint32
+	DNSRefresh                        time.Duration
 }
 
 func viewPoolOptions(opts *PoolOptions) (cPoolOptionsView, error) {
@@ -147,6 +152,11 @@ func cPoolOptionsViewOf(o *C.jina_net_pool_options) cPoolOptionsView {
 		PerAttemptTimeout:     ms(o.per_attempt_timeout_ms),
 		RetryBudgetMaxTokens:  uint32(o.retry_budget_max_tokens),
 		RetryBudgetTokenRatio: float64(o.retry_budget_token_ratio),
+		TLSCertChainLen:       uint64(o.tls_cert_chain_pem_len),
+		TLSPrivateKeyLen:      uint64(o.tls_private_key_pem_len),
+		TLSServerName:         C.GoString(o.tls_server_name),
+		Compression:           uint32(o.compression),
+		DNSRefresh:            ms(o.dns_refresh_ms),
 	}
 }
 

@@ -57,7 +57,7 @@ pub unsafe extern "C" fn jina_net_add_options_init(
 /// `jina_net_pool_add_connection` with the settings of `options` (NULL = the defaults). A
 /// `dns:///host:port` address (also with `jina_net_pool_add_connection`) adds one replica per address
 /// the name resolves to and follows the name (`jina_net_pool_options.dns_refresh_ms`); `*out_added`
-/// (may be NULL) says whether anything was added. A `unix:/path` address is a Unix domain socket.
+/// (may be NULL) says whether anything was added. A `unix:path` (relative or absolute) or `unix:///abs/path` address is a Unix domain socket.
 ///
 /// # Safety
 /// `pool` live; strings NUL-terminated; `options` NULL or a struct of `struct_size` bytes;

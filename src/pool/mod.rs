@@ -596,11 +596,13 @@ impl ConnectionPool {
                 tokio::time::sleep(left.min(Duration::from_millis(100))).await;
             }
         });
-        let mut not_ready: Vec<String> = futures_util::future::join_all(waits)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let closed = self.closed_token();
+        let all = futures_util::future::join_all(waits);
+        let outcomes = tokio::select! {
+            outcomes = all => outcomes,
+            _ = closed.cancelled() => return Err(Error::PoolClosed),
+        };
+        let mut not_ready: Vec<String> = outcomes.into_iter().flatten().collect();
         if not_ready.is_empty() {
             return Ok(());
         }

@@ -62,7 +62,16 @@ pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize
             Err(failure) => failure,
         };
         let code = failure.status.code();
-        let retryable = code == tonic::Code::Unavailable || failure.unanswered;
+        // A TLS handshake that failed (an untrusted certificate, a missing client identity) fails
+        // the same way again: not retried, although gRPC reports it as UNAVAILABLE.
+        let tls = {
+            use std::error::Error as _;
+            failure
+                .status
+                .source()
+                .is_some_and(|s| s.is::<crate::error::TlsFailure>())
+        };
+        let retryable = (code == tonic::Code::Unavailable && !tls) || failure.unanswered;
         let outlier = &policy.outlier;
         if code == tonic::Code::Unavailable || (code == tonic::Code::DeadlineExceeded && outlier.eject_on_deadline) {
             record_failure(replicas, replica, outlier);

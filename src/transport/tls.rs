@@ -41,8 +41,7 @@ pub fn check_tls(tls: &TlsOptions) -> Result<()> {
         certificates("root_certificates_pem", pem)?;
     }
     if let Some(identity) = &tls.identity {
-        certificates("the identity's certificate chain", &identity.cert_chain_pem)?;
-        private_key(&identity.private_key_pem)?;
+        certified_key(identity, &provider())?;
     }
     if let Some(name) = &tls.server_name {
         server_name(name)?;
@@ -69,6 +68,29 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
         )));
     }
     Ok(out)
+}
+
+/// The crypto provider: the process's default if one was installed, else ring.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// A client identity, checked: certificates that parse, a key the provider can use, and a key that
+/// belongs to the leaf certificate.
+fn certified_key(
+    identity: &crate::policy::TlsIdentity,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey> {
+    let chain = certificates("the identity's certificate chain", &identity.cert_chain_pem)?;
+    let key = private_key(&identity.private_key_pem)?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            Error::TlsSetup("the identity's private key does not belong to the first certificate of its chain".into())
+        }
+        other => Error::TlsSetup(format!("the identity's private key cannot be used: {other}")),
+    })
 }
 
 fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
@@ -118,9 +140,7 @@ impl TlsConnector {
     /// A connector to `host` (or to `tls.server_name` when set) with the settings of `tls`.
     pub fn new(tls: &TlsOptions, host: &str) -> Result<TlsConnector> {
         check_tls(tls)?;
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        let provider = provider();
         let mut roots = RootCertStore::empty();
         match &tls.root_certificates_pem {
             Some(pem) => {
@@ -142,14 +162,7 @@ impl TlsConnector {
             }
         }
         let identity = match &tls.identity {
-            Some(identity) => {
-                let chain = certificates("the identity's certificate chain", &identity.cert_chain_pem)?;
-                let key = provider
-                    .key_provider
-                    .load_private_key(private_key(&identity.private_key_pem)?)
-                    .map_err(|e| Error::TlsSetup(format!("the identity's private key cannot be used: {e}")))?;
-                Some(Arc::new(CertifiedKey::new(chain, key)))
-            }
+            Some(identity) => Some(Arc::new(certified_key(identity, &provider)?)),
             None => None,
         };
         let mut config = ClientConfig::builder_with_provider(provider)
@@ -284,7 +297,7 @@ impl TlsIo {
             let why = if self.sent_certificate {
                 REFUSED_CERTIFICATE
             } else {
-                "the server requires a client certificate (mutual TLS) and none is set: give the pool a TLS identity"
+                "the server requires a client certificate (mutual TLS) and none is set: set a TLS identity"
             };
             self.verdict.set(Some(why.to_owned()));
             return io::Error::new(e.kind(), TlsRefusal(why.to_owned()));
@@ -392,7 +405,7 @@ fn describe(error: &rustls::Error) -> String {
         E::InvalidCertificate(C::Revoked) => "the server's certificate is revoked".into(),
         E::InvalidCertificate(other) => format!("the server's certificate is refused ({other:?})"),
         E::AlertReceived(A::CertificateRequired) => {
-            "the server requires a client certificate (mutual TLS) and none is set: give the pool a TLS identity".into()
+            "the server requires a client certificate (mutual TLS) and none is set: set a TLS identity".into()
         }
         E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => REFUSED_CERTIFICATE.into(),
         E::AlertReceived(alert) => format!("the server ended the handshake (alert {alert:?})"),

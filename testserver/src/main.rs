@@ -133,9 +133,12 @@ async fn main() {
         println!("SERVER {} {} {}", name, role_text, server.address());
         servers.push(server);
     }
+    // The signal handlers are in place before READY: a signal right after it is handled.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).expect("SIGUSR1 handler");
     println!("READY");
     let _ = std::io::stdout().flush();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     let exit_on_eof = flags.exit_on_eof;
     let eof = async {
         if exit_on_eof {
@@ -146,8 +149,6 @@ async fn main() {
             std::future::pending::<()>().await;
         }
     };
-    let mut usr1 =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).expect("SIGUSR1 handler");
     let records: Vec<_> = servers.iter().map(|s| s.record.clone()).collect();
     let stats = async {
         while usr1.recv().await.is_some() {

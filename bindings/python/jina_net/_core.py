@@ -15,14 +15,18 @@ no callback runs while Python finalizes.
 """
 import asyncio
 import atexit
+import base64
+import binascii
 import ctypes
+import enum
 import itertools
 import os
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping
-from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint64, c_void_p, sizeof, string_at
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint32, c_uint64, c_void_p, sizeof, string_at
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _ffi
 from ._ffi import lib
@@ -39,6 +43,15 @@ POLLING_ALL = SHARDS_ALL
 #: ``jina_net_balance`` (the pool option ``balance``): jina's round robin / power of two choices (PeakEWMA)
 BALANCE_ROUND_ROBIN = 0
 BALANCE_P2C_PEAK_EWMA = 1
+#: ``jina_net_compression`` (the pool option and one-shot option ``compression``; names are taken too)
+COMPRESSION_NONE = _ffi.COMPRESSION_NONE
+COMPRESSION_GZIP = _ffi.COMPRESSION_GZIP
+COMPRESSION_DEFLATE = _ffi.COMPRESSION_DEFLATE
+#: The states of a replica in ``Pool.route_table()`` (the 4th column of ``jina_net_pool_routes``)
+STATE_IDLE = 'idle'
+STATE_READY = 'ready'
+STATE_FAILING = 'failing'
+STATE_UNRESPONSIVE = 'unresponsive'
 
 
 class JinaNetError(Exception):
@@ -70,6 +83,21 @@ class JinaNetError(Exception):
 def _error_of_call(result: int, what: str) -> JinaNetError:
     message = _ffi.last_error() or what
     return JinaNetError(result, message, lib.jina_net_last_error_grpc_code() if result == _ffi.RPC_ERROR else -1)
+
+
+def _version(v) -> str:
+    return '.'.join(map(str, v))
+
+
+def _needs(since, what: str, hint: str = ''):
+    """``JinaNetError`` ``JINA_NET_UNSUPPORTED`` when the loaded library is older than ``since``: ``what``
+    (an option, a function) needs a newer one. (Said here, by name: the library would refuse a struct
+    field it does not know only by its byte offset, and lacks the functions added since.)"""
+    if _ffi.library_version < since:
+        raise JinaNetError(
+            _ffi.UNSUPPORTED,
+            f'{what} needs libjina_net {_version(since)} or newer; the library loaded ({_ffi.library_name}) is '
+            f'{_version(_ffi.library_version)}{hint}')
 
 
 class Target:
@@ -319,31 +347,135 @@ def _init(fn, struct):
     return struct
 
 
-# The keyword options of a Pool: the fields of jina_net_pool_options by name, with their C types.
-_NOT_OPTIONS = ('struct_size', 'root_certificates_pem', 'root_certificates_pem_len')
+# The keyword options of a Pool: the fields of jina_net_pool_options by name, with their C types. The PEM
+# buffers (bytes or str; their `_len` fields are not options), the server name (str) and the
+# compression (an int or a name) have rules of their own.
+_BUFFERS = ('root_certificates_pem', 'tls_cert_chain_pem', 'tls_private_key_pem')
+_SPECIAL = _BUFFERS + ('tls_server_name', 'compression')
+_NOT_OPTIONS = ('struct_size',) + tuple(f'{b}_len' for b in _BUFFERS) + _SPECIAL
 _OPTION_TYPES = {name: ctype for name, ctype in _ffi.PoolOptions._fields_ if name not in _NOT_OPTIONS}
 #: The names ``Pool`` takes as keyword options (besides ``resilient``).
-POOL_OPTIONS = tuple(sorted(set(_OPTION_TYPES) - {'caller_driven'} | {'root_certificates_pem'}))
+POOL_OPTIONS = tuple(sorted(set(_OPTION_TYPES) - {'caller_driven'} | set(_SPECIAL)))
+#: The names the one-shot helpers (``send_requests_sync``, ``send_request_async``) take as keyword
+#: options besides their parameters (``jina_net_oneshot_options``, C ABI 0.2.2).
+ONESHOT_OPTIONS = ('compression', 'tls_cert_chain_pem', 'tls_private_key_pem', 'tls_server_name')
 _UNSIGNED = {ctypes.c_uint32: 32, ctypes.c_uint64: 64}
 
+# What the PEM parser of the library (rustls) reads: CERTIFICATE blocks for certificates, PKCS#8, PKCS#1
+# or SEC1 blocks for a private key.
+_PEM_BLOCK = re.compile(rb'-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----', re.S)
+_PEM_KINDS = {
+    'root_certificates_pem': ('certificate', ('CERTIFICATE',)),
+    'tls_cert_chain_pem': ('certificate', ('CERTIFICATE',)),
+    'tls_private_key_pem': ('private key', ('PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY')),
+}
 
-def _check_type(name: str, ctype, value):
+
+def _pem_bytes(option: str, value) -> Optional[bytes]:
+    """A PEM option as bytes (``str`` is encoded as UTF-8); ``None`` for ``None`` and empty (= unset, as
+    the library takes a length of 0); ``TypeError`` for another type."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raw = value.encode('utf-8')
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    else:
+        raise TypeError(f'{option} is PEM text (bytes or str), not {type(value).__name__}')
+    return raw or None
+
+
+def _check_pem(option: str, raw: bytes):
+    """``ValueError`` when ``raw`` has no PEM block the library would read for ``option``, or one whose
+    base64 does not decode. (What decodes but is no X.509 certificate or usable key the library
+    refuses when it makes the pool: ``JinaNetError`` ``JINA_NET_TLS_ERROR``.)"""
+    kind, labels = _PEM_KINDS[option]
+    blocks = [(label.decode(), body) for label, body in _PEM_BLOCK.findall(raw) if label.decode() in labels]
+    if not blocks:
+        raise ValueError(f'{option} holds no PEM {kind} (-----BEGIN {labels[0]}-----)')
+    for i, (label, body) in enumerate(blocks, 1):
+        try:
+            base64.b64decode(b''.join(body.split()), validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ValueError(f'{option}: PEM block {i} ({label}) does not decode: {e}') from None
+
+
+def _server_name(option: str, value) -> Optional[bytes]:
+    """A TLS server name as the library takes it (``None`` = unset): ``TypeError`` for a non-str,
+    ``ValueError`` for one that can be no DNS name or IP address (empty, spaces, NUL, not ASCII; the
+    library checks the rest)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f'{option} is a str (a DNS name or IP address), not {type(value).__name__} ({value!r})')
+    if not value or not all('!' <= c <= '~' for c in value):
+        raise ValueError(f'{option}={value!r} is no DNS name or IP address')
+    return value.encode('ascii')
+
+
+# jina_net_compression_from_name's names (0.2.2 also takes "identity" and "" for none), for a library
+# older than 0.2.2, which lacks that function
+_COMPRESSION_NAMES = {'none': COMPRESSION_NONE, 'nocompression': COMPRESSION_NONE, 'identity': COMPRESSION_NONE,
+                      '': COMPRESSION_NONE, 'gzip': COMPRESSION_GZIP, 'deflate': COMPRESSION_DEFLATE}
+
+
+def compression_from_name(name: str) -> int:
+    """The ``jina_net_compression`` of a name (``jina_net_compression_from_name``): ``"none"``,
+    ``"gzip"``, ``"deflate"`` or jina's ``"NoCompression"``, ``"Gzip"``, ``"Deflate"``, in any case.
+    ``ValueError`` for another name, ``TypeError`` for a non-str."""
+    if not isinstance(name, str):
+        raise TypeError(f'a compression name is a str, not {type(name).__name__} ({name!r})')
+    if _ffi.library_version < (0, 2, 2):
+        value = _COMPRESSION_NAMES.get(name.lower())
+        if value is None:
+            raise ValueError(f'unknown compression {name!r} (none, gzip, deflate; jina\'s NoCompression, Gzip, Deflate)')
+        return value
+    if '\0' in name:
+        raise ValueError(f'unknown compression {name!r} (a NUL in the name)')
+    out = c_uint32()
+    r = lib.jina_net_compression_from_name(name.encode('utf-8'), byref(out))
+    if r == _ffi.INVALID_ARGUMENT:
+        raise ValueError(_ffi.last_error() or f'unknown compression {name!r}')
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_compression_from_name failed')
+    return out.value
+
+
+def _compression(option: str, value) -> int:
+    """``compression=`` as a ``jina_net_compression``: ``None`` (none), ``COMPRESSION_*`` (0, 1, 2), a
+    name, or an enum member by its name. (``grpc.Compression`` members are ints of another numbering,
+    ``Deflate`` = 1 and ``Gzip`` = 2: taken by name, never by value.)"""
+    if value is None:
+        return COMPRESSION_NONE
+    if isinstance(value, enum.Enum):
+        value = value.name
+    if isinstance(value, str):
+        return compression_from_name(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{option} is COMPRESSION_NONE/GZIP/DEFLATE or a name ("gzip", jina\'s "Gzip"...), '
+                        f'not {type(value).__name__} ({value!r})')
+    if value not in (COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_DEFLATE):
+        raise ValueError(f'{option}={value}: COMPRESSION_NONE (0), COMPRESSION_GZIP (1) or COMPRESSION_DEFLATE (2)')
+    return value
+
+
+def _check_type(name: str, ctype, value, what: str = 'pool option'):
     """``value`` as the C field takes it, or ``TypeError`` / ``ValueError``: ctypes would silently wrap a
     negative or too large integer and take any object as a bool."""
     if ctype is c_bool:
         if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
             return bool(value)
-        raise TypeError(f'pool option {name} is a bool, not {type(value).__name__} ({value!r})')
+        raise TypeError(f'{what} {name} is a bool, not {type(value).__name__} ({value!r})')
     if ctype is ctypes.c_double:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f'pool option {name} is a number, not {type(value).__name__} ({value!r})')
+            raise TypeError(f'{what} {name} is a number, not {type(value).__name__} ({value!r})')
         return float(value)
     bits = _UNSIGNED[ctype]
     if isinstance(value, bool) or not isinstance(value, int):
         unit = ' (milliseconds)' if name.endswith('_ms') else ''
-        raise TypeError(f'pool option {name} is an int{unit}, not {type(value).__name__} ({value!r})')
+        raise TypeError(f'{what} {name} is an int{unit}, not {type(value).__name__} ({value!r})')
     if not 0 <= value < 1 << bits:
-        raise ValueError(f'pool option {name}={value} is out of range (0 to {(1 << bits) - 1})')
+        raise ValueError(f'{what} {name}={value} is out of range (0 to {(1 << bits) - 1})')
     return value
 
 
@@ -374,32 +506,49 @@ def _check_values(o: _ffi.PoolOptions):
     ratio = o.retry_budget_token_ratio
     if o.retry_budget_max_tokens > 0 and not (0.0 < ratio < float('inf')):
         bad(f'retry_budget_token_ratio={ratio}: a number > 0 (with a retry budget)')
+    if bool(o.tls_cert_chain_pem_len) != bool(o.tls_private_key_pem_len):
+        bad('a client identity needs both tls_cert_chain_pem and tls_private_key_pem')
+    if o.compression not in (COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_DEFLATE):
+        bad(f'compression={o.compression}: COMPRESSION_NONE (0), COMPRESSION_GZIP (1) or COMPRESSION_DEFLATE (2)')
+
+
+def _since(option: str, value, what: str = 'pool option', fields=None):
+    """``JINA_NET_UNSUPPORTED`` naming ``option`` when it is set (``value`` true) and the loaded library is
+    older than the version that appended its field (``FIELDS_SINCE``, or ``fields``)."""
+    since = (_ffi.FIELDS_SINCE if fields is None else fields).get(option)
+    if since and value:
+        # (the library would refuse the struct, naming a byte offset: say it here, by name)
+        _needs(since, f'{what} {option}', ': leave it unset')
 
 
 def _options(resilient: bool, overrides: dict, check: bool = True) -> _ffi.PoolOptions:
     """The options struct: the library's preset (``jina_net_pool_options_init`` or, with ``resilient``,
     ``_init_resilient``) with ``overrides`` set. ``check=False`` skips the value rules (tests only: to
-    show that the library refuses what ``_check_values`` refuses)."""
+    show that the library refuses what ``_check_values`` refuses); types are always checked."""
     o = _init(lib.jina_net_pool_options_init_resilient if resilient else lib.jina_net_pool_options_init,
               _ffi.PoolOptions())
     for k, v in overrides.items():
-        if k == 'root_certificates_pem':
-            if v is not None:
-                pem = v.encode() if isinstance(v, str) else bytes(v)
-                o.root_certificates_pem = pem
-                o.root_certificates_pem_len = len(pem)
+        if k in _BUFFERS:
+            pem = _pem_bytes(f'pool option {k}', v)
+            if pem is not None and check:
+                _check_pem(k, pem)
+            _since(k, pem)
+            setattr(o, k, pem)  # the struct keeps the bytes object alive
+            setattr(o, f'{k}_len', len(pem) if pem else 0)
+        elif k == 'tls_server_name':
+            name = _server_name(f'pool option {k}', v) if check or not isinstance(v, str) else v.encode()
+            _since(k, name)
+            o.tls_server_name = name
+        elif k == 'compression':
+            value = _compression(f'pool option {k}', v) if check or not isinstance(v, int) else v
+            _since(k, value)
+            o.compression = value
         elif k == 'caller_driven':
             # Completions reach asyncio from the library's threads; nothing here would poll the pool.
             raise ValueError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
         elif k in _OPTION_TYPES:
             v = _check_type(k, _OPTION_TYPES[k], v)
-            since = _ffi.FIELDS_SINCE.get(k)
-            if since and _ffi.library_version < since and v:
-                # (the library would refuse the pool at the first add_connection: say it here, by name)
-                raise JinaNetError(
-                    _ffi.UNSUPPORTED,
-                    f'pool option {k} needs libjina_net {".".join(map(str, since))} or newer; the library loaded '
-                    f'({_ffi.library_name}) is {".".join(map(str, _ffi.library_version))}: leave it unset (0)')
+            _since(k, v)
             setattr(o, k, v)
         else:
             raise TypeError(f'unknown pool option {k!r} (options: {list(POOL_OPTIONS)})')
@@ -410,6 +559,24 @@ def _options(resilient: bool, overrides: dict, check: bool = True) -> _ffi.PoolO
 
 def _encode(s: Optional[str]) -> Optional[bytes]:
     return None if s is None else s.encode()
+
+
+def _cstr(what: str, s) -> bytes:
+    """A str argument as a C string: ``TypeError`` for another type, ``ValueError`` for a NUL in it (C
+    would see a shorter string)."""
+    if not isinstance(s, str):
+        raise TypeError(f'{what} is a str, not {type(s).__name__} ({s!r})')
+    if '\0' in s:
+        raise ValueError(f'{what} {s!r} holds a NUL')
+    return s.encode('utf-8')
+
+
+def _shard_arg(shard_id) -> int:
+    if shard_id is None:
+        return NO_SHARD
+    if isinstance(shard_id, bool) or not isinstance(shard_id, int):
+        raise TypeError(f'shard_id is an int or None, not {type(shard_id).__name__} ({shard_id!r})')
+    return shard_id
 
 
 def _bytes_array(requests: Sequence[bytes]):
@@ -493,32 +660,101 @@ def request_metadata(metadata: MetadataArg) -> Optional[RequestMetadata]:
     return md if md else None
 
 
+class Replica(NamedTuple):
+    """A replica of a head or shard in ``Pool.route_table()``."""
+
+    #: as added (``host:port``, ``unix:/path``; the replicas of a ``dns:`` name as ``ip:port``)
+    address: str
+    #: ``STATE_IDLE`` (not connected yet), ``STATE_READY`` (it answered), ``STATE_FAILING`` (its
+    #: connection fails), ``STATE_UNRESPONSIVE`` (it stopped answering); ``None`` from a library older
+    #: than 0.2.2 (its routes have no states)
+    state: Optional[str]
+
+
+class Route(NamedTuple):
+    """A head or shard of a deployment and its replicas, in the pool's order (``Pool.route_table()``)."""
+
+    deployment: str
+    head: bool
+    #: the shard (``None`` for a head)
+    shard_id: Optional[int]
+    replicas: List[Replica]
+
+    @property
+    def addresses(self) -> List[str]:
+        return [r.address for r in self.replicas]
+
+    @property
+    def states(self) -> List[Optional[str]]:
+        return [r.state for r in self.replicas]
+
+
+def parse_routes(text: str) -> List[Route]:
+    """The routing table text of ``jina_net_pool_routes`` as ``Route`` objects: one line per head or
+    shard, ``<deployment>\\t<head|shard N>\\t<address>,<address>...\\t<state>,<state>...`` (the states
+    column is 0.2.2's: without it, or when it does not give one state per address, the states are
+    ``None``). ``ValueError`` for a line of another form."""
+    routes = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        cols = line.split('\t')
+        if len(cols) not in (3, 4):
+            raise ValueError(f'routing table line {line!r}: not <deployment>\\t<head|shard N>\\t<addresses>[\\t<states>]')
+        deployment, where, addresses = cols[:3]
+        if where == 'head':
+            head, shard_id = True, None
+        elif where.startswith('shard ') and where[6:].isdigit():
+            head, shard_id = False, int(where[6:])
+        else:
+            raise ValueError(f'routing table line {line!r}: {where!r} is neither "head" nor "shard N"')
+        addresses = addresses.split(',') if addresses else []
+        states = cols[3].split(',') if len(cols) == 4 and cols[3] else []
+        if len(states) != len(addresses):
+            states = [None] * len(addresses)
+        routes.append(Route(deployment, head, shard_id, [Replica(a, st) for a, st in zip(addresses, states)]))
+    return routes
+
+
 class Pool:
     """A libjina_net connection pool (``jina_net_pool``) on bytes.
 
     Options are the fields of ``jina_net_pool_options`` by name, times in milliseconds as there
     (``max_attempts``, ``default_timeout_ms``, ``tls``, ``root_certificates_pem``, ``fail_over``, ...,
-    ``probe_after_ms``, ``per_attempt_timeout_ms``, ``retry_budget_max_tokens``: ``POOL_OPTIONS``),
-    starting from the library's defaults (``jina_net_pool_options_init``: jina 3.1.0's retries) or, with
-    ``resilient=True``, from ``jina_net_pool_options_init_resilient``; ``options`` shows the result.
-    A wrong type raises ``TypeError``, a value the library would refuse ``ValueError``, here.
+    ``probe_after_ms``, ``per_attempt_timeout_ms``, ``retry_budget_max_tokens``, ``tls_cert_chain_pem``,
+    ``tls_private_key_pem``, ``tls_server_name``, ``compression``, ``dns_refresh_ms``:
+    ``POOL_OPTIONS``), starting from the library's defaults (``jina_net_pool_options_init``: jina 3.1.0's
+    retries) or, with ``resilient=True``, from ``jina_net_pool_options_init_resilient``; ``options``
+    shows the result. PEM options are ``bytes`` or ``str``; ``compression`` is ``COMPRESSION_*`` or a
+    name (``"gzip"``, jina's ``"Gzip"``...). A wrong type raises ``TypeError``, a value the library would
+    refuse ``ValueError``, here.
 
     The C pool is created at the first ``add_connection`` (so that constructing a pool does not start
-    the library runtime), and again after ``close()``.
+    the library runtime), and again after ``close()``: PEM that decodes but holds no usable certificate
+    or key is refused then (``JinaNetError`` ``JINA_NET_TLS_ERROR`` naming what is wrong).
     """
 
     def __init__(self, resilient: bool = False, **options):
         self._options = _options(resilient, options)
         self._ptr: Optional[int] = None
+        # Blocking calls (wait_ready) in flight on other threads, and C pools closed meanwhile whose
+        # free waits for them (jina_net_pool_free must not run during another call on the pool).
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._closed_ptrs: List[int] = []
 
     @property
-    def options(self) -> Dict[str, Union[int, float, bool]]:
+    def options(self) -> Dict[str, Union[int, float, bool, bytes, str, None]]:
         """The pool's options as the C pool gets them (the preset with the keyword options applied),
-        by field name; ``root_certificates_pem`` as ``bytes`` or ``None``."""
+        by field name; the PEM options as ``bytes`` or ``None``, ``tls_server_name`` as ``str`` or
+        ``None``, ``compression`` as its ``COMPRESSION_*`` value."""
         o = self._options
         out = {name: getattr(o, name) for name in _OPTION_TYPES}
-        out['root_certificates_pem'] = (string_at(o.root_certificates_pem, o.root_certificates_pem_len)
-                                        if o.root_certificates_pem else None)
+        for b in _BUFFERS:
+            ptr, n = getattr(o, b), getattr(o, f'{b}_len')
+            out[b] = string_at(ptr, n) if ptr and n else None
+        out['tls_server_name'] = o.tls_server_name.decode() if o.tls_server_name else None
+        out['compression'] = o.compression
         return out
 
     def _handle(self, create: bool) -> Optional[int]:
@@ -534,14 +770,38 @@ class Pool:
         return self._ptr
 
     def add_connection(self, deployment: str, address: str, head: bool = False,
-                       shard_id: Optional[int] = None) -> bool:
-        """Adds a replica; ``False`` when the address was already known there."""
+                       shard_id: Optional[int] = None, *, tls_server_name: Optional[str] = None) -> bool:
+        """Adds a replica; ``False`` when the address was already known there.
+
+        ``address``: ``host:port`` (``https://`` / ``grpcs://`` for TLS), ``unix:/path`` (a Unix domain
+        socket), or ``dns:///host:port`` (one replica per address the name resolves to, followed as it
+        changes: ``dns_refresh_ms``; ``True`` when any was added). ``tls_server_name``: the name this
+        replica's certificate must carry (and the SNI sent) instead of the host of the address, over
+        the pool's ``tls_server_name`` (``jina_net_pool_add_connection_ex``, libjina_net 0.2.2)."""
+        d, a = _cstr('deployment', deployment), _cstr('address', address)
+        if not (isinstance(head, bool) or (isinstance(head, int) and head in (0, 1))):
+            raise TypeError(f'head is a bool, not {type(head).__name__} ({head!r})')
+        head = bool(head)
+        shard = _shard_arg(shard_id)
+        name = _server_name('tls_server_name', tls_server_name)
+        if _ffi.library_version < (0, 2, 2):
+            if name is not None:
+                _needs((0, 2, 2), 'add_connection(tls_server_name=...) (jina_net_pool_add_connection_ex)')
+            ptr = self._handle(True)
+            added = c_bool()
+            r = lib.jina_net_pool_add_connection(ptr, d, a, head, shard, byref(added))
+            if r != _ffi.OK:
+                raise _error_of_call(r, 'jina_net_pool_add_connection failed')
+            return added.value
+        o = _init(lib.jina_net_add_options_init, _ffi.AddOptions())
+        o.head = head
+        o.shard_id = shard
+        o.tls_server_name = name
         ptr = self._handle(True)
         added = c_bool()
-        r = lib.jina_net_pool_add_connection(ptr, deployment.encode(), address.encode(), head,
-                                             NO_SHARD if shard_id is None else shard_id, byref(added))
+        r = lib.jina_net_pool_add_connection_ex(ptr, d, a, byref(o), byref(added))
         if r != _ffi.OK:
-            raise _error_of_call(r, 'jina_net_pool_add_connection failed')
+            raise _error_of_call(r, 'jina_net_pool_add_connection_ex failed')
         return added.value
 
     def remove_connection(self, deployment: str, address: str, head: bool = False,
@@ -655,8 +915,53 @@ class Pool:
             raise _error_of_call(r, 'jina_net_pool_cancel failed')
         return True
 
+    def wait_ready(self, deployment: Optional[str] = None, timeout_ms: int = 10000) -> None:
+        """Connects every replica of ``deployment`` (``None``: of every deployment) and returns once each
+        answered a STATUS request (``jina_net_pool_wait_ready``, libjina_net 0.2.2): what a gateway
+        checks before it says it is ready. Blocks the calling thread (the GIL is released; from asyncio
+        use ``wait_ready_async``). Raises ``JinaNetError``: ``JINA_NET_DEADLINE_EXCEEDED`` when some did
+        not answer within ``timeout_ms``, the message naming each (deployment, head or shard, address,
+        state); ``JINA_NET_UNKNOWN_DEPLOYMENT``. A pool without replicas is ready. ``route_table()``
+        shows each replica's state afterwards."""
+        dep = None if deployment is None else _cstr('deployment', deployment)
+        timeout_ms = _check_type('timeout_ms', ctypes.c_uint64, timeout_ms, 'wait_ready:')
+        _needs((0, 2, 2), 'Pool.wait_ready (jina_net_pool_wait_ready)')
+        with self._lock:
+            ptr = self._handle(False)
+            if ptr is None:
+                if deployment is None:
+                    return
+                raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
+            self._busy += 1
+        try:
+            r = lib.jina_net_pool_wait_ready(ptr, dep, timeout_ms)
+            if r != _ffi.OK:
+                raise _error_of_call(r, 'jina_net_pool_wait_ready failed')
+        finally:
+            with self._lock:
+                self._busy -= 1
+                closed = self._closed_ptrs if self._busy == 0 else []
+                if closed:
+                    self._closed_ptrs = []
+            for p in closed:
+                lib.jina_net_pool_free(p)
+
+    async def wait_ready_async(self, deployment: Optional[str] = None, timeout_ms: int = 10000) -> None:
+        """``wait_ready`` on a thread of the loop's default executor (the C call blocks): the loop runs
+        meanwhile. Cancelling the await does not stop the wait, which ends by ``timeout_ms``."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.wait_ready, deployment, timeout_ms)
+
+    def route_table(self) -> List[Route]:
+        """The routing table parsed: one ``Route`` per head or shard (deployments sorted), each with its
+        replicas' addresses and states (``STATE_IDLE``, ``STATE_READY``, ``STATE_FAILING``,
+        ``STATE_UNRESPONSIVE``)."""
+        return parse_routes(self.routes())
+
     def routes(self) -> str:
-        """The routing table: one line per head or shard, ``deployment\\thead|shard N\\taddr,addr``."""
+        """The routing table as the library writes it: one line per head or shard,
+        ``deployment\\thead|shard N\\taddr,addr\\tstate,state`` (the states since libjina_net 0.2.2;
+        ``route_table()`` parses it)."""
         ptr = self._handle(False)
         if ptr is None:
             return ''
@@ -692,11 +997,20 @@ class Pool:
     def close(self):
         """Closes and frees the C pool: pending sends complete with ``POOL_CLOSED``. The next
         ``add_connection`` starts a new, empty one."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None and not _inherited:
-            lib.jina_net_pool_free(ptr)
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr is None or _inherited:
+                return
+            if self._busy:
+                # a wait_ready runs on another thread: close now, free when the last one returns
+                lib.jina_net_pool_close(ptr)
+                self._closed_ptrs.append(ptr)
+                return
+        lib.jina_net_pool_free(ptr)
 
     def __del__(self):
+        if not hasattr(self, '_lock'):
+            return  # the constructor raised
         try:
             self.close()
         except Exception:  # noqa: BLE001 (interpreter shutdown)
@@ -738,26 +1052,50 @@ def _take_response(ptr) -> Response:
         lib.jina_net_response_free(ptr)
 
 
-def _oneshot_options(timeout_s: Optional[float], tls: bool, root_certificates, endpoint: Optional[str]):
+def _oneshot_options(timeout_s: Optional[float], tls: bool, root_certificates, endpoint: Optional[str],
+                     tls_cert_chain_pem=None, tls_private_key_pem=None, tls_server_name=None, compression=None):
+    """``jina_net_oneshot_options``. Types and names are checked here (``TypeError``, ``ValueError``);
+    the PEM contents by the library when the call is made (``JinaNetError`` ``JINA_NET_TLS_ERROR``)."""
     o = _init(lib.jina_net_oneshot_options_init, _ffi.OneshotOptions())
     o.timeout_ms = 0 if timeout_s is None else max(1, int(timeout_s * 1000))
     o.tls = bool(tls)
-    if root_certificates is not None:
-        pem = root_certificates.encode() if isinstance(root_certificates, str) else bytes(root_certificates)
+    pem = _pem_bytes('root_certificates', root_certificates)
+    if pem is not None:
         o.root_certificates_pem = pem
         o.root_certificates_pem_len = len(pem)
     o.endpoint = _encode(endpoint)
+    new = {
+        'tls_cert_chain_pem': _pem_bytes('tls_cert_chain_pem', tls_cert_chain_pem),
+        'tls_private_key_pem': _pem_bytes('tls_private_key_pem', tls_private_key_pem),
+        'tls_server_name': _server_name('tls_server_name', tls_server_name),
+        'compression': _compression('compression', compression),
+    }
+    for k, v in new.items():
+        _since(k, v, 'one-shot option', _ffi.ONESHOT_FIELDS_SINCE)
+        if k == 'compression' or k == 'tls_server_name':
+            setattr(o, k, v)
+        elif v is not None:
+            setattr(o, k, v)
+            setattr(o, f'{k}_len', len(v))
     return o
 
 
 def send_requests_sync(kind: int, requests: Sequence[bytes], target: str, timeout: Optional[float] = None,
-                       tls: bool = False, root_certificates=None, endpoint: Optional[str] = None) -> Response:
-    """Blocking send to an address (3 attempts on UNAVAILABLE, fresh channels); raises ``JinaNetError``."""
+                       tls: bool = False, root_certificates=None, endpoint: Optional[str] = None, *,
+                       tls_cert_chain_pem=None, tls_private_key_pem=None, tls_server_name: Optional[str] = None,
+                       compression=None) -> Response:
+    """Blocking send to an address (3 attempts on UNAVAILABLE, fresh channels); raises ``JinaNetError``.
+
+    Keyword options (``jina_net_oneshot_options``, libjina_net 0.2.2): ``tls_cert_chain_pem`` and
+    ``tls_private_key_pem`` (a client identity for mutual TLS, PEM ``bytes`` or ``str``, both or
+    neither), ``tls_server_name`` (the name the server's certificate must carry instead of the
+    target's host), ``compression`` (``COMPRESSION_*`` or a name: ``"gzip"``, jina's ``"Gzip"``...)."""
     _uses_runtime()
     out = c_void_p()
-    opts = _oneshot_options(timeout, tls, root_certificates, endpoint)
-    r = lib.jina_net_send_requests_sync(kind, _bytes_array(requests), len(requests), target.encode(), byref(opts),
-                                        byref(out))
+    opts = _oneshot_options(timeout, tls, root_certificates, endpoint, tls_cert_chain_pem, tls_private_key_pem,
+                            tls_server_name, compression)
+    r = lib.jina_net_send_requests_sync(kind, _bytes_array(requests), len(requests), _cstr('target', target),
+                                        byref(opts), byref(out))
     if r != _ffi.OK:
         raise _error_of_call(r, 'jina_net_send_requests_sync failed')
     return _take_response(out)
@@ -783,14 +1121,19 @@ def _single_future(loop):
 
 
 def send_request_async(kind: int, request: bytes, target: str, timeout: Optional[float] = None, tls: bool = False,
-                       root_certificates=None, endpoint: Optional[str] = None) -> 'asyncio.Future[Response]':
-    """One send to an address, no retry (``jina_net_send_request_async``)."""
+                       root_certificates=None, endpoint: Optional[str] = None, *, tls_cert_chain_pem=None,
+                       tls_private_key_pem=None, tls_server_name: Optional[str] = None,
+                       compression=None) -> 'asyncio.Future[Response]':
+    """One send to an address, no retry (``jina_net_send_request_async``); the keyword options as
+    ``send_requests_sync``'s."""
     _uses_runtime()
     loop = asyncio.get_running_loop()
+    opts = _oneshot_options(timeout, tls, root_certificates, endpoint, tls_cert_chain_pem, tls_private_key_pem,
+                            tls_server_name, compression)
+    target_c = _cstr('target', target)
     fut, done = _single_future(loop)
     key = _register(loop, done)
-    opts = _oneshot_options(timeout, tls, root_certificates, endpoint)
-    r = lib.jina_net_send_request_async(kind, request, len(request), target.encode(), byref(opts), _on_complete, key)
+    r = lib.jina_net_send_request_async(kind, request, len(request), target_c, byref(opts), _on_complete, key)
     if r != _ffi.OK:
         _pending.pop(key, None)
         raise _error_of_call(r, 'jina_net_send_request_async failed')

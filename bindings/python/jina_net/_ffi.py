@@ -9,8 +9,10 @@ The library is found, in order, at:
 A library is used only when its ``jina_net_version()`` is of the ABI this binding is written for
 (``ABI_VERSION``: the same major and, before 1.0, the same minor version): the structs below are that
 ABI's, and a library of another one would read and write them wrongly. Another version is an
-``ImportError`` naming both versions. Within the ABI, an older library (0.2.0) takes these structs too:
-it fills the fields appended since (``FIELDS_SINCE``) with zeros, and a pool that sets one is refused.
+``ImportError`` naming both versions. Within the ABI, an older library (0.2.0, 0.2.1) takes these structs
+too: it fills the fields appended since (``FIELDS_SINCE``, ``ONESHOT_FIELDS_SINCE``) with zeros, and a
+call that sets one is refused; the functions added since (``FUNCTIONS_SINCE``) are bound when the
+library has them, and the binding raises ``JINA_NET_UNSUPPORTED`` naming what needs a newer library.
 
 Struct layouts and prototypes mirror the header; ``bindings/python/tests/test_ffi.py`` compares every
 struct's fields, sizes and offsets and every function's parameter and return types with what a C
@@ -38,7 +40,7 @@ from ctypes import (
 )
 
 #: The version of the C ABI (``include/jina_net.h``: ``JINA_NET_VERSION_*``) this binding is written for.
-ABI_VERSION = (0, 2, 1)
+ABI_VERSION = (0, 2, 2)
 
 
 def abi_compatible(version: str) -> bool:
@@ -96,6 +98,11 @@ REQUEST_CONTROL = 1
 SHARDS_ANY = 0
 SHARDS_ALL = 1
 
+# jina_net_compression (0.2.2)
+COMPRESSION_NONE = 0
+COMPRESSION_GZIP = 1
+COMPRESSION_DEFLATE = 2
+
 
 class Metadata(Structure):
     # Never changes size: the request metadata of a send is an array of it.
@@ -149,6 +156,23 @@ class OneshotOptions(Structure):
         ('root_certificates_pem', c_char_p),
         ('root_certificates_pem_len', c_size_t),
         ('endpoint', c_char_p),
+        # 0.2.2 (appended)
+        ('tls_cert_chain_pem', c_char_p),
+        ('tls_cert_chain_pem_len', c_size_t),
+        ('tls_private_key_pem', c_char_p),
+        ('tls_private_key_pem_len', c_size_t),
+        ('tls_server_name', c_char_p),
+        ('compression', c_uint32),
+    ]
+
+
+class AddOptions(Structure):
+    # 0.2.2: jina_net_add_options (jina_net_pool_add_connection_ex)
+    _fields_ = [
+        ('struct_size', c_size_t),
+        ('head', c_bool),
+        ('shard_id', c_int64),
+        ('tls_server_name', c_char_p),
     ]
 
 
@@ -189,6 +213,14 @@ class PoolOptions(Structure):
         ('per_attempt_timeout_ms', c_uint64),
         ('retry_budget_max_tokens', c_uint32),
         ('retry_budget_token_ratio', c_double),
+        # 0.2.2 (appended: a 0.2.0 or 0.2.1 library fills them with zeros and refuses a pool that sets them)
+        ('tls_cert_chain_pem', c_char_p),
+        ('tls_cert_chain_pem_len', c_size_t),
+        ('tls_private_key_pem', c_char_p),
+        ('tls_private_key_pem_len', c_size_t),
+        ('tls_server_name', c_char_p),
+        ('compression', c_uint32),
+        ('dns_refresh_ms', c_uint64),
     ]
 
 
@@ -290,6 +322,21 @@ _FUNCTIONS = {
     'jina_net_host_is_local': (_RESULT, [c_char_p, POINTER(c_bool)]),
     'jina_net_is_remote_local_connection': (_RESULT, [c_char_p, c_char_p, POINTER(c_bool)]),
     'jina_net_default_grpc_options': (POINTER(GrpcOption), [POINTER(c_size_t)]),
+    # 0.2.2 (FUNCTIONS_SINCE: bound when the library has them)
+    'jina_net_add_options_init': (_RESULT, [POINTER(AddOptions), c_size_t]),
+    'jina_net_pool_add_connection_ex': (_RESULT, [_POOL, c_char_p, c_char_p, POINTER(AddOptions), POINTER(c_bool)]),
+    'jina_net_compression_from_name': (_RESULT, [c_char_p, POINTER(c_uint32)]),
+    'jina_net_pool_wait_ready': (_RESULT, [_POOL, c_char_p, c_uint64]),
+}
+
+#: Functions added to the ABI after 0.2.0, with the library version that has them. A library of the ABI
+#: older than that loads without them (they are then not bound: the binding checks ``library_version``
+#: before it calls one, and raises ``JINA_NET_UNSUPPORTED`` naming what needs the newer library).
+FUNCTIONS_SINCE = {
+    'jina_net_add_options_init': (0, 2, 2),
+    'jina_net_pool_add_connection_ex': (0, 2, 2),
+    'jina_net_compression_from_name': (0, 2, 2),
+    'jina_net_pool_wait_ready': (0, 2, 2),
 }
 
 
@@ -321,6 +368,13 @@ def _abi() -> str:
     return f'{major}.{minor}.x' if major == 0 else f'{major}.x'
 
 
+def _version_tuple(version: str):
+    try:
+        return tuple(int(x) for x in version.split('.')[:3])
+    except ValueError:
+        return (0, 0, 0)
+
+
 def _load():
     errors = []
     for name in _candidates():
@@ -347,10 +401,16 @@ def _load():
                 f'match that library. Use libjina_net {_abi()} (JINA_NET_LIBRARY, or scripts/install.sh), or the '
                 f'binding that comes with libjina_net {version}'
             )
-        missing = [fn for fn in _FUNCTIONS if not hasattr(lib, fn)]
+        have = _version_tuple(version)
+        # A function of a newer version than the library's may be absent; one the library's version
+        # should have may not.
+        missing = [fn for fn in _FUNCTIONS
+                   if not hasattr(lib, fn) and have >= FUNCTIONS_SINCE.get(fn, (0, 0, 0))]
         if missing:
             raise ImportError(f'{name} (libjina_net {version}) lacks {", ".join(missing)}')
         for fn, (restype, argtypes) in _FUNCTIONS.items():
+            if not hasattr(lib, fn):
+                continue
             f = getattr(lib, fn)
             f.restype = restype
             f.argtypes = argtypes
@@ -370,13 +430,6 @@ def _load():
 lib, library_name = _load()
 
 
-def _version_tuple(version: str):
-    try:
-        return tuple(int(x) for x in version.split('.')[:3])
-    except ValueError:
-        return (0, 0, 0)
-
-
 #: The loaded library's version as ``(major, minor, patch)``: within the ABI, a library older than
 #: ``ABI_VERSION`` lacks the struct fields appended since (see ``FIELDS_SINCE``).
 library_version = _version_tuple(lib.jina_net_version().decode('ascii', 'replace'))
@@ -384,10 +437,18 @@ library_version = _version_tuple(lib.jina_net_version().decode('ascii', 'replace
 #: Fields of ``jina_net_pool_options`` appended after 0.2.0, with the version that has them. An older
 #: library of the ABI fills them with zeros and refuses a pool that sets one (``JINA_NET_UNSUPPORTED``).
 FIELDS_SINCE = {
-    name: (0, 2, 1)
-    for name in ('connect_timeout_ms', 'tcp_user_timeout_ms', 'keepalive_interval_ms', 'keepalive_timeout_ms',
-                 'probe_after_ms', 'probe_timeout_ms', 'fail_over_unanswered', 'eject_on_deadline',
-                 'per_attempt_timeout_ms', 'retry_budget_max_tokens', 'retry_budget_token_ratio')
+    **{name: (0, 2, 1)
+       for name in ('connect_timeout_ms', 'tcp_user_timeout_ms', 'keepalive_interval_ms', 'keepalive_timeout_ms',
+                    'probe_after_ms', 'probe_timeout_ms', 'fail_over_unanswered', 'eject_on_deadline',
+                    'per_attempt_timeout_ms', 'retry_budget_max_tokens', 'retry_budget_token_ratio')},
+    **{name: (0, 2, 2)
+       for name in ('tls_cert_chain_pem', 'tls_private_key_pem', 'tls_server_name', 'compression',
+                    'dns_refresh_ms')},
+}
+
+#: The same for ``jina_net_oneshot_options`` (the one-shot helpers' keyword options).
+ONESHOT_FIELDS_SINCE = {
+    name: (0, 2, 2) for name in ('tls_cert_chain_pem', 'tls_private_key_pem', 'tls_server_name', 'compression')
 }
 
 

@@ -21,9 +21,13 @@ The methods have jina 3.1.0's signatures and results, plus one keyword-only para
   anything is sent and without a task; a value of the wrong Python type raises ``TypeError``. When the
   deployment, head or shard has no replica the result is ``[]`` / ``None``, as jina's, and nothing is
   sent or checked.
-- ``add_connection(deployment, address, head=False, shard_id=None)``; ``await
+- ``add_connection(deployment, address, head=False, shard_id=None, *, tls_server_name=None)`` (the
+  keyword-only server name is not in jina: a per-address TLS server name); ``await
   remove_connection(...)`` returns a truthy value when a replica was removed, ``None`` otherwise;
   ``start()``; ``await close()`` (the pool is usable again afterwards, as jina's).
+- Not in jina 3.1.0: ``await wait_ready(deployment=None, timeout=10.0)`` (seconds; raises
+  ``jina_net.JinaNetError`` naming the replicas not ready), ``routes()`` / ``route_table()`` (each
+  replica's state), ``metrics_text()``, ``pool_options``.
 - Static helpers: ``activate_worker_sync``, ``activate_worker``, ``deactivate_worker``,
   ``send_request_sync``, ``send_requests_sync``, ``send_request_async``, ``get_default_grpc_options``
   go through libjina_net; ``get_grpc_channel`` and ``create_async_channel_stub`` return grpc objects
@@ -33,8 +37,11 @@ Routing, retries (3 attempts on UNAVAILABLE), message sizes and the wire bytes a
 behaves as jina 3.1.0 (tests/interop.rs compares them byte for byte). Extra keyword arguments of the
 constructor are libjina_net pool options, as ``jina_net.Pool`` takes them (``resilient=True``,
 ``default_timeout_ms=...``, ``probe_after_ms=...``, ``per_attempt_timeout_ms=...``,
-``fail_over_unanswered=True``, ``retry_budget_max_tokens=...``: ``jina_net.POOL_OPTIONS``; times in
-milliseconds); a wrong type raises ``TypeError``, an invalid value ``ValueError``, from the constructor.
+``fail_over_unanswered=True``, ``retry_budget_max_tokens=...``, ``tls_cert_chain_pem=...``,
+``tls_private_key_pem=...``, ``tls_server_name=...``, ``dns_refresh_ms=...``: ``jina_net.POOL_OPTIONS``;
+times in milliseconds); a wrong type raises ``TypeError``, an invalid value ``ValueError``, from the
+constructor. ``compression=`` is jina 3.2's constructor parameter (``'NoCompression'``, ``'Gzip'``,
+``'Deflate'``), the pool option of that name.
 The sends of this pool are not marked idempotent (jina's calls carry no such flag): a send whose replica
 stopped answering, or whose ``per_attempt_timeout_ms`` passed, goes on to another replica only with
 ``fail_over_unanswered=True``; otherwise it fails with ``UNAVAILABLE`` (``DEADLINE_EXCEEDED`` for the
@@ -153,15 +160,23 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
     """jina 3.1.0's ``GrpcConnectionPool`` on libjina_net (see the module documentation).
 
     :param logger: the logger to use (as jina's)
+    :param compression: how requests are compressed, as jina 3.2's ``GrpcConnectionPool(compression=)``
+        takes it: ``None`` / ``'NoCompression'``, ``'Gzip'``, ``'Deflate'`` (any case; also
+        ``'none'``/``'gzip'``/``'deflate'``, ``jina_net.COMPRESSION_*``, or a ``grpc.Compression`` member,
+        taken by its name); the libjina_net pool option ``compression``. An unknown name raises
+        ``ValueError``.
     :param pool_options: libjina_net pool options (``resilient=True``; fields of
         ``jina_net_pool_options`` such as ``default_timeout_ms``, ``fail_over``, ``probe_after_ms``,
-        ``per_attempt_timeout_ms``...: ``jina_net.POOL_OPTIONS``); none = the library's defaults (jina's
-        retries, plus liveness probes, connect and TCP user timeouts)
+        ``per_attempt_timeout_ms``, ``tls_cert_chain_pem``, ``tls_server_name``, ``dns_refresh_ms``...:
+        ``jina_net.POOL_OPTIONS``); none = the library's defaults (jina's retries, plus liveness probes,
+        connect and TCP user timeouts)
     """
 
-    def __init__(self, logger: Optional[JinaLogger] = None, **pool_options):
-        self._logger = logger or JinaLogger(self.__class__.__name__)
+    def __init__(self, logger: Optional[JinaLogger] = None, compression: Optional[str] = None, **pool_options):
+        if compression is not None:
+            pool_options['compression'] = compression
         self._pool = _core.Pool(**pool_options)
+        self._logger = logger or JinaLogger(self.__class__.__name__)
         # deployment -> {'heads': n, 'shards': {shard_id: n}}: how many tasks a send makes (ALL: one per
         # shard). Mirrors the C pool, which only this object changes.
         self._deployments = {}
@@ -169,13 +184,18 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
     # --- the routing table --------------------------------------------------------------------
 
     def add_connection(self, deployment: str, address: str, head: Optional[bool] = False,
-                       shard_id: Optional[int] = None):
-        """Adds a connection for a deployment (as jina: heads are head 0, ``shard_id`` None = 0)."""
+                       shard_id: Optional[int] = None, *, tls_server_name: Optional[str] = None):
+        """Adds a connection for a deployment (as jina: heads are head 0, ``shard_id`` None = 0).
+
+        ``address`` may also be ``unix:/path`` or ``dns:///host:port`` (every address of the name, see
+        ``jina_net.Pool.add_connection``). ``tls_server_name`` (keyword-only, not in jina): the name
+        this replica's TLS certificate must carry instead of the host of the address."""
         if head:
-            added = self._pool.add_connection(deployment, address, head=True)
+            added = self._pool.add_connection(deployment, address, head=True, tls_server_name=tls_server_name)
         else:
             shard_id = 0 if shard_id is None else shard_id
-            added = self._pool.add_connection(deployment, address, head=False, shard_id=shard_id)
+            added = self._pool.add_connection(deployment, address, head=False, shard_id=shard_id,
+                                              tls_server_name=tls_server_name)
         d = self._deployments.setdefault(deployment, {'heads': 0, 'shards': {}})
         if added:
             if head:
@@ -338,8 +358,25 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
         self._deployments.clear()
 
     def routes(self) -> str:
-        """libjina_net's routing table (``jina_net_pool_routes``)."""
+        """libjina_net's routing table (``jina_net_pool_routes``), with each replica's state."""
         return self._pool.routes()
+
+    def route_table(self) -> List[_core.Route]:
+        """The routing table parsed (``jina_net.Pool.route_table``): ``Route`` per head or shard, each
+        replica with its state (``idle``, ``ready``, ``failing``, ``unresponsive``)."""
+        return self._pool.route_table()
+
+    async def wait_ready(self, deployment: Optional[str] = None, timeout: float = 10.0):
+        """Connects every replica of ``deployment`` (``None``: all) and returns once each answered a
+        STATUS request; ``timeout`` in seconds (as jina's helpers). Raises ``jina_net.JinaNetError``
+        ``JINA_NET_DEADLINE_EXCEEDED`` naming each replica not ready (deployment, head or shard,
+        address, state), ``JINA_NET_UNKNOWN_DEPLOYMENT``. The blocking C call runs on the loop's
+        default executor."""
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f'timeout is a number of seconds, not {type(timeout).__name__}')
+        if not timeout >= 0:
+            raise ValueError(f'timeout={timeout}: a number of seconds >= 0')
+        await self._pool.wait_ready_async(deployment, int(round(timeout * 1000)))
 
     @property
     def pool_options(self) -> dict:

@@ -16,11 +16,13 @@ TEST_SERVER = os.environ.get('JINA_NET_TEST_SERVER') or os.path.join(ROOT, 'targ
 
 
 class TestServers:
-    """``jina-net-test-server`` with ``specs`` (e.g. ``'echo=a'``); ``addr[name]`` is ``127.0.0.1:port``."""
+    """``jina-net-test-server`` with ``specs`` (e.g. ``'echo=a'``); ``addr[name]`` is ``127.0.0.1:port``
+    (``unix:PATH`` with ``--unix=PATH``). ``options``: the server's options (``--tls-cert=FILE``,
+    ``--client-ca=FILE``, ``--compress=gzip``, ``--unix=PATH``...), for every server of the process."""
 
-    def __init__(self, *specs):
+    def __init__(self, *specs, options=()):
         self.proc = subprocess.Popen(
-            [TEST_SERVER, '--exit-on-stdin-eof', *specs],
+            [TEST_SERVER, '--exit-on-stdin-eof', *options, *specs],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -39,6 +41,24 @@ class TestServers:
     def port(self, name):
         return int(self.addr[name].rsplit(':', 1)[1])
 
+    def stats(self):
+        """``(read, written)``: the TCP bytes all servers of the process read and wrote so far (SIGUSR1
+        makes the server print ``STATS read=N written=M``)."""
+        # The server prints READY before it installs its SIGUSR1 handler: a SIGUSR1 sent in between
+        # would kill it (the default action). Wait until the kernel shows the signal as caught.
+        deadline = time.monotonic() + 10
+        while not _catches(self.proc.pid, signal.SIGUSR1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f'{TEST_SERVER} does not catch SIGUSR1')
+            time.sleep(0.005)
+        self.proc.send_signal(signal.SIGUSR1)
+        for line in self.proc.stdout:
+            words = line.split()
+            if words and words[0] == 'STATS':
+                fields = dict(w.split('=', 1) for w in words[1:])
+                return int(fields['read']), int(fields['written'])
+        raise RuntimeError(f'{TEST_SERVER} exited before it printed STATS')
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.stdin.close()
@@ -54,6 +74,30 @@ class TestServers:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _catches(pid, sig) -> bool:
+    """Whether process `pid` has a handler for `sig` (SigCgt of /proc/PID/status)."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('SigCgt:'):
+                    return bool(int(line.split()[1], 16) >> (int(sig) - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
+def pki(directory):
+    """Writes the test certificates (``jina-net-test-server pki DIR``) and returns ``{file name: bytes}``:
+    server-ca.pem; server.pem/.key (localhost, 127.0.0.1); svc.pem/.key (only executor.jina.svc);
+    client-ca.pem; client.pem/.key (signed by client-ca); stranger.pem/.key (another CA)."""
+    subprocess.run([TEST_SERVER, 'pki', directory], check=True, stdout=subprocess.DEVNULL)
+    out = {}
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name), 'rb') as f:
+            out[name] = f.read()
+    return out
 
 
 def freeze(pid, timeout=5.0):

@@ -26,12 +26,13 @@ STRUCTS = {
     'jina_net_oneshot_options': _ffi.OneshotOptions,
     'jina_net_pool_options': _ffi.PoolOptions,
     'jina_net_send_options': _ffi.SendOptions,
+    'jina_net_add_options': _ffi.AddOptions,
 }
 
 # The structs a caller sizes (options) or the library sizes (results): `size_t struct_size` first.
 SIZED = {
     'jina_net_target_result', 'jina_net_send_result', 'jina_net_oneshot_options', 'jina_net_pool_options',
-    'jina_net_send_options',
+    'jina_net_send_options', 'jina_net_add_options',
 }
 
 # C scalar types and their ctypes.
@@ -164,7 +165,8 @@ class LayoutTest(unittest.TestCase):
         for init, cls in (('jina_net_pool_options_init', _ffi.PoolOptions),
                           ('jina_net_pool_options_init_resilient', _ffi.PoolOptions),
                           ('jina_net_send_options_init', _ffi.SendOptions),
-                          ('jina_net_oneshot_options_init', _ffi.OneshotOptions)):
+                          ('jina_net_oneshot_options_init', _ffi.OneshotOptions),
+                          ('jina_net_add_options_init', _ffi.AddOptions)):
             with self.subTest(init=init):
                 o = cls()
                 self.assertEqual(getattr(_ffi.lib, init)(ctypes.byref(o), ctypes.sizeof(o)), _ffi.OK)
@@ -185,6 +187,33 @@ class LayoutTest(unittest.TestCase):
                           o.probe_after_ms, o.probe_timeout_ms, o.fail_over_unanswered, o.eject_on_deadline,
                           o.per_attempt_timeout_ms, o.retry_budget_max_tokens, o.retry_budget_token_ratio),
                          (5000, 20000, 300000, 20000, 2000, 5000, False, False, 0, 0, 0.1))
+        # the fields appended in 0.2.2: no identity, no server name, no compression, DNS every 30 s
+        for init in (_ffi.lib.jina_net_pool_options_init, _ffi.lib.jina_net_pool_options_init_resilient):
+            o = _ffi.PoolOptions()
+            init(ctypes.byref(o), ctypes.sizeof(o))
+            self.assertEqual((o.tls_cert_chain_pem, o.tls_cert_chain_pem_len, o.tls_private_key_pem,
+                              o.tls_private_key_pem_len, o.tls_server_name, o.compression, o.dns_refresh_ms),
+                             (None, 0, None, 0, None, _ffi.COMPRESSION_NONE, 30000))
+        o = _ffi.OneshotOptions()
+        _ffi.lib.jina_net_oneshot_options_init(ctypes.byref(o), ctypes.sizeof(o))
+        self.assertEqual((o.tls_cert_chain_pem, o.tls_cert_chain_pem_len, o.tls_private_key_pem,
+                          o.tls_private_key_pem_len, o.tls_server_name, o.compression), (None, 0, None, 0, None, 0))
+        o = _ffi.AddOptions()
+        _ffi.lib.jina_net_add_options_init(ctypes.byref(o), ctypes.sizeof(o))
+        self.assertEqual((o.head, o.shard_id, o.tls_server_name), (False, _ffi.NO_SHARD, None))
+
+    def test_compression_values_are_the_headers(self):
+        text = header_text()
+        for name in ('NONE', 'GZIP', 'DEFLATE'):
+            want = int(re.search(rf'JINA_NET_COMPRESSION_{name} = (\d+)', text).group(1))
+            self.assertEqual(getattr(_ffi, f'COMPRESSION_{name}'), want, name)
+            out = ctypes.c_uint32(99)
+            self.assertEqual(_ffi.lib.jina_net_compression_from_name(name.lower().encode(), ctypes.byref(out)), _ffi.OK)
+            self.assertEqual(out.value, want)
+        out = ctypes.c_uint32(99)
+        self.assertEqual(_ffi.lib.jina_net_compression_from_name(b'brotli', ctypes.byref(out)), _ffi.INVALID_ARGUMENT)
+        self.assertEqual(out.value, 99, 'untouched on an unknown name')
+        self.assertEqual(_ffi.lib.jina_net_compression_from_name(None, ctypes.byref(out)), _ffi.NULL_ARGUMENT)
 
 
 class FunctionsTest(unittest.TestCase):
@@ -224,6 +253,78 @@ const char *jina_net_version(void) { return "%s"; }
 '''
 
 
+def older_library(directory, version):
+    """A stand-in for a libjina_net of ``version`` without the functions of 0.2.2: every other function of
+    the binding as a stub returning 0 (NULL), the options initialisers zero-filling the caller's struct
+    (as a library does past its own size) with ``max_attempts`` 3 and ``backoff_multiplier`` 1."""
+    lines = ['#include <string.h>', '#include <stddef.h>',
+             f'const char *jina_net_version(void) {{ return "{version}"; }}',
+             'const char *jina_net_result_name(unsigned c) { return c == 17 ? "JINA_NET_UNSUPPORTED" : '
+             'c == 0 ? "JINA_NET_OK" : "JINA_NET_OTHER"; }']
+    inits = ('jina_net_pool_options_init', 'jina_net_pool_options_init_resilient', 'jina_net_send_options_init',
+             'jina_net_oneshot_options_init')
+    attempts, multiplier = _ffi.PoolOptions.max_attempts.offset, _ffi.PoolOptions.backoff_multiplier.offset
+    for name in _ffi._FUNCTIONS:
+        if name in _ffi.FUNCTIONS_SINCE or name in ('jina_net_version', 'jina_net_result_name'):
+            continue
+        if name in inits:
+            lines.append(f'int {name}(char *o, size_t n) {{ memset(o, 0, n); memcpy(o, &n, sizeof n);')
+            if 'pool_options' in name:
+                lines.append(f'  unsigned a = 3; double m = 1.0; memcpy(o + {attempts}, &a, 4); '
+                             f'memcpy(o + {multiplier}, &m, 8);')
+            lines.append('  return 0; }')
+        else:
+            lines.append(f'long {name}() {{ return 0; }}')
+    src, so = os.path.join(directory, f'old-{version}.c'), os.path.join(directory, f'libjina_net-old-{version}.so')
+    with open(src, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    subprocess.run(['cc', '-shared', '-fPIC', '-w', src, '-o', so], check=True)
+    return so
+
+
+OLDER_LIBRARY_SCRIPT = textwrap.dedent('''
+    import jina_net
+    from jina_net import _ffi
+
+    CERT = b'-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n'
+    KEY = b'-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n'
+
+    def outcome(fn):
+        try:
+            value = fn()
+        except jina_net.JinaNetError as e:
+            return f'{e.result_name}: {e.message}'
+        except Exception as e:
+            return f'{type(e).__name__}: {e}'
+        return 'ok' if value is None else f'ok {value}'
+
+    def options(pool):
+        return (pool.options['compression'], pool.options['dns_refresh_ms'])
+
+    print('version ->', jina_net.version(), _ffi.library_version)
+    print('bound ->', sorted(f for f in _ffi.FUNCTIONS_SINCE if f in vars(_ffi.lib)))
+    cases = {
+        "Pool(compression='gzip')": lambda: jina_net.Pool(compression='gzip') and None,
+        'Pool(compression=COMPRESSION_DEFLATE)': lambda: jina_net.Pool(compression=jina_net.COMPRESSION_DEFLATE) and None,
+        "Pool(tls_server_name='executor.jina.svc')": lambda: jina_net.Pool(tls_server_name='executor.jina.svc') and None,
+        'Pool(identity)': lambda: jina_net.Pool(tls_cert_chain_pem=CERT, tls_private_key_pem=KEY) and None,
+        'Pool(dns_refresh_ms=1000)': lambda: jina_net.Pool(dns_refresh_ms=1000) and None,
+        'Pool().wait_ready()': lambda: jina_net.Pool().wait_ready(),
+        "add_connection(tls_server_name='a.svc')": lambda: jina_net.Pool().add_connection('d', '127.0.0.1:1', tls_server_name='a.svc'),
+        "send_requests_sync(compression='Gzip')": lambda: jina_net.send_requests_sync(0, [b''], '127.0.0.1:1', compression='Gzip'),
+        "send_requests_sync(tls_server_name='a.svc')": lambda: jina_net.send_requests_sync(0, [b''], '127.0.0.1:1', tls_server_name='a.svc'),
+        "Pool(compression='NoCompression', dns_refresh_ms=0).options": lambda: options(jina_net.Pool(compression='NoCompression', dns_refresh_ms=0)),
+        'Pool().options': lambda: options(jina_net.Pool()),
+        "add_connection('d', '127.0.0.1:1')": lambda: jina_net.Pool().add_connection('d', '127.0.0.1:1'),
+        "compression_from_name('Gzip')": lambda: jina_net.compression_from_name('Gzip'),
+        "compression_from_name('brotli')": lambda: jina_net.compression_from_name('brotli'),
+        'Pool(per_attempt_timeout_ms=1)': lambda: jina_net.Pool(per_attempt_timeout_ms=1) and None,
+    }
+    for what, fn in cases.items():
+        print(what, '->', outcome(fn))
+''')
+
+
 class LoadingTest(unittest.TestCase):
     def test_version_matches_the_header_and_the_binding(self):
         text = header_text()
@@ -236,6 +337,7 @@ class LoadingTest(unittest.TestCase):
     def test_abi_compatible(self):
         self.assertTrue(_ffi.abi_compatible('0.2.0'))
         self.assertTrue(_ffi.abi_compatible('0.2.1'))
+        self.assertTrue(_ffi.abi_compatible('0.2.2'))
         self.assertTrue(_ffi.abi_compatible('0.2.17'))
         for other in ('0.1.0', '0.3.0', '1.2.0', '', 'garbage', '0'):
             self.assertFalse(_ffi.abi_compatible(other), other)
@@ -289,6 +391,51 @@ class LoadingTest(unittest.TestCase):
                     last = r.stderr.strip().splitlines()[-1]
                     self.assertTrue(last.startswith(f'ImportError: {so} (libjina_net {version}) lacks jina_net_'), r.stderr)
                     self.assertNotIn('written for', last)
+
+    def test_an_older_library_of_the_abi_loads_and_refuses_what_it_lacks_by_name(self):
+        # A 0.2.0 or 0.2.1 library (stubs of their functions: none of 0.2.2's) loads; what needs 0.2.2 (the
+        # options appended to the structs, the new functions) raises JINA_NET_UNSUPPORTED naming it, and
+        # what does not works as before. A 0.2.2 library lacking a 0.2.2 function is refused at import.
+        with tempfile.TemporaryDirectory() as d:
+            for version in ('0.2.0', '0.2.1', '0.2.2'):
+                with self.subTest(version=version):
+                    so = older_library(d, version)
+                    r = subprocess.run([sys.executable, '-c', OLDER_LIBRARY_SCRIPT], capture_output=True, text=True,
+                                       cwd=BINDING, env=dict(os.environ, JINA_NET_LIBRARY=so))
+                    if version == '0.2.2':
+                        self.assertNotEqual(r.returncode, 0)
+                        self.assertIn(f'ImportError: {so} (libjina_net 0.2.2) lacks jina_net_add_options_init, '
+                                      'jina_net_pool_add_connection_ex, jina_net_compression_from_name, '
+                                      'jina_net_pool_wait_ready', r.stderr)
+                        continue
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    got = dict(line.split(' -> ', 1) for line in r.stdout.splitlines())
+                    self.assertEqual(got.pop('version'), f'{version} {tuple(map(int, version.split(".")))}')
+                    self.assertEqual(got.pop('bound'), '[]', 'the 0.2.2 functions are not bound')
+                    unsupported = 'JINA_NET_UNSUPPORTED: {} needs libjina_net 0.2.2 or newer; the library loaded ' \
+                                  f'({so}) is {version}'
+                    for what, want in (
+                        ("Pool(compression='gzip')", unsupported.format('pool option compression') + ': leave it unset'),
+                        ('Pool(compression=COMPRESSION_DEFLATE)', unsupported.format('pool option compression') + ': leave it unset'),
+                        ("Pool(tls_server_name='executor.jina.svc')", unsupported.format('pool option tls_server_name') + ': leave it unset'),
+                        ('Pool(identity)', unsupported.format('pool option tls_cert_chain_pem') + ': leave it unset'),
+                        ('Pool(dns_refresh_ms=1000)', unsupported.format('pool option dns_refresh_ms') + ': leave it unset'),
+                        ('Pool().wait_ready()', unsupported.format('Pool.wait_ready (jina_net_pool_wait_ready)')),
+                        ("add_connection(tls_server_name='a.svc')", unsupported.format(
+                            'add_connection(tls_server_name=...) (jina_net_pool_add_connection_ex)')),
+                        ("send_requests_sync(compression='Gzip')", unsupported.format('one-shot option compression') + ': leave it unset'),
+                        ("send_requests_sync(tls_server_name='a.svc')", unsupported.format('one-shot option tls_server_name') + ': leave it unset'),
+                        # what it has: unset (or NONE) options, the old add_connection, names without the function
+                        ("Pool(compression='NoCompression', dns_refresh_ms=0).options", "ok (0, 0)"),
+                        ('Pool().options', 'ok (0, 0)'),
+                        ("add_connection('d', '127.0.0.1:1')", 'ok False'),  # the stub's (old) add_connection
+                        ("compression_from_name('Gzip')", 'ok 1'),
+                        ("compression_from_name('brotli')", "ValueError: unknown compression 'brotli' (none, gzip, deflate; jina's NoCompression, Gzip, Deflate)"),
+                        ('Pool(per_attempt_timeout_ms=1)', 'ok' if version == '0.2.1' else
+                         unsupported.replace('0.2.2', '0.2.1').format('pool option per_attempt_timeout_ms') + ': leave it unset'),
+                    ):
+                        self.assertEqual(got.pop(what), want, what)
+                    self.assertEqual(got, {})
 
     def test_a_library_without_jina_net_version_is_not_taken(self):
         with tempfile.TemporaryDirectory() as d:

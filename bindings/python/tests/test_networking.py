@@ -5,6 +5,7 @@ lists), also with request metadata; the metadata reaches the project's echo test
 import asyncio
 import inspect
 import os
+import tempfile
 import unittest
 
 os.environ.setdefault('JINA_LOG_LEVEL', 'WARNING')
@@ -18,7 +19,7 @@ from jina.serve import networking as jina_networking  # noqa: E402
 from jina.types.request.control import ControlRequest  # noqa: E402
 from jina.types.request.data import DataRequest  # noqa: E402
 
-from helpers import TestServers, free_port, runtimes  # noqa: E402
+from helpers import TestServers, free_port, pki, runtimes  # noqa: E402
 
 from jina_net import _core  # noqa: E402
 from jina_net.networking import GrpcConnectionPool, JinaNetRpcError, host_is_local, is_remote_local_connection  # noqa: E402
@@ -326,34 +327,37 @@ class MetadataTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(self.pool.send_request(DataRequest(request_bytes(3)), 'nowhere', metadata={'x-id': 'ok'}), [])
 
 
+async def at_workers(pool, metadata=None):
+    """The same sends through ``pool`` to the real jina workers (every send method; the outcomes)."""
+    pool.add_connection(deployment='enc', address=ADDR['w0'])
+    pool.add_connection(deployment='idx', address=ADDR['s0'], shard_id=0)
+    pool.add_connection(deployment='idx', address=ADDR['s1'], shard_id=1)
+    pool.add_connection(deployment='bad', address=ADDR['raiser'])
+    kw = {} if metadata is None else {'metadata': metadata}
+    status = ControlRequest('STATUS')
+    status.header.request_id = 'status-1'
+    out = [
+        await settle(pool.send_request(DataRequest(request_bytes(1)), 'enc', **kw)),
+        await settle(pool.send_requests([DataRequest(request_bytes(2, '/count')),
+                                         DataRequest(request_bytes(3, '/count', docs=3))], 'enc',
+                                        endpoint='/count', **kw)),
+        await settle(pool.send_request(DataRequest(request_bytes(4)), 'idx', polling_type=PollingType.ALL, **kw)),
+        await settle([pool.send_requests_once([DataRequest(request_bytes(5))], 'idx', shard_id=1, **kw)]),
+        await settle([pool.send_request_once(DataRequest(request_bytes(6)), 'enc', **kw)]),
+        await settle(pool.send_request(DataRequest(request_bytes(7)), 'bad', **kw)),
+        await settle(pool.send_request(status, 'enc', **kw)),
+    ]
+    await pool.close()
+    return out
+
+
 class MetadataAtJinaWorkersTest(unittest.IsolatedAsyncioTestCase):
     async def test_real_workers_answer_the_same_bytes_with_and_without_metadata(self):
         """Request metadata is transparent to a jina 3.1.0 worker: each send gives byte for byte what
         it gives without metadata, and what jina's own pool gives."""
 
         async def run(pool_cls, metadata):
-            pool = pool_cls()
-            pool.add_connection(deployment='enc', address=ADDR['w0'])
-            pool.add_connection(deployment='idx', address=ADDR['s0'], shard_id=0)
-            pool.add_connection(deployment='idx', address=ADDR['s1'], shard_id=1)
-            pool.add_connection(deployment='bad', address=ADDR['raiser'])
-            kw = {} if metadata is None else {'metadata': metadata}
-            status = ControlRequest('STATUS')
-            status.header.request_id = 'status-1'
-            out = [
-                await settle(pool.send_request(DataRequest(request_bytes(1)), 'enc', **kw)),
-                await settle(pool.send_requests([DataRequest(request_bytes(2, '/count')),
-                                                 DataRequest(request_bytes(3, '/count', docs=3))], 'enc',
-                                                endpoint='/count', **kw)),
-                await settle(pool.send_request(DataRequest(request_bytes(4)), 'idx', polling_type=PollingType.ALL,
-                                               **kw)),
-                await settle([pool.send_requests_once([DataRequest(request_bytes(5))], 'idx', shard_id=1, **kw)]),
-                await settle([pool.send_request_once(DataRequest(request_bytes(6)), 'enc', **kw)]),
-                await settle(pool.send_request(DataRequest(request_bytes(7)), 'bad', **kw)),
-                await settle(pool.send_request(status, 'enc', **kw)),
-            ]
-            await pool.close()
-            return out
+            return await at_workers(pool_cls(), metadata)
 
         theirs = await run(JinaPool, None)
         without = await run(GrpcConnectionPool, None)
@@ -367,6 +371,93 @@ class MetadataAtJinaWorkersTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual([len(step) for step in theirs], [1, 1, 2, 1, 1, 1, 1])
         self.assertTrue(all(o[0] in ('DataRequest', 'ControlRequest') for step in theirs for o in step), theirs)
         self.assertIn(('is-error', 'true'), theirs[5][0][2])
+
+
+class CompressionAtJinaWorkersTest(unittest.IsolatedAsyncioTestCase):
+    async def test_compressed_requests_give_the_same_documents(self):
+        """compression= as jina 3.2's GrpcConnectionPool takes it: a real jina 3.1.0 worker (grpc)
+        decompresses the requests and answers the same documents, byte for byte, as without, and as
+        jina's own pool."""
+        theirs = await at_workers(JinaPool())
+        without = await at_workers(GrpcConnectionPool())
+        self.assertEqual(without, theirs)
+        for compression in ('Gzip', 'Deflate', 'gzip'):
+            with self.subTest(compression=compression):
+                pool = GrpcConnectionPool(compression=compression)
+                self.assertNotEqual(pool.pool_options['compression'], _core.COMPRESSION_NONE)
+                self.assertEqual(await at_workers(pool), without)
+        # the documents came back (so that equal is not trivially equal)
+        [(kind, raw, _)] = without[0]
+        self.assertEqual(kind, 'DataRequest')
+        self.assertEqual([d.id for d in DataRequest(raw).docs], ['doc-1-0', 'doc-1-1', 'from-w0'], 'the worker ran')
+
+    def test_the_constructor_takes_jina_3_2_names(self):
+        for compression, value in ((None, 0), ('NoCompression', 0), ('Gzip', 1), ('Deflate', 2), ('gzip', 1),
+                                   ('DEFLATE', 2), (_core.COMPRESSION_GZIP, 1), (grpc.Compression.Gzip, 1),
+                                   (grpc.Compression.Deflate, 2)):
+            with self.subTest(compression=compression):
+                self.assertEqual(GrpcConnectionPool(compression=compression).pool_options['compression'], value)
+        # positionally, after the logger, as jina 3.2's constructor
+        self.assertEqual(GrpcConnectionPool(None, 'Deflate').pool_options['compression'], 2)
+        with self.assertRaisesRegex(ValueError, 'unknown compression "Brotli"'):
+            GrpcConnectionPool(compression='Brotli')
+        with self.assertRaises(TypeError):
+            GrpcConnectionPool(compression=1.5)
+
+
+class WaitReadyAtJinaWorkersTest(unittest.IsolatedAsyncioTestCase):
+    async def test_wait_ready_and_states(self):
+        pool = GrpcConnectionPool()
+        pool.add_connection(deployment='enc', address=ADDR['w0'])
+        pool.add_connection(deployment='enc', address=ADDR['w1'])
+        pool.add_connection(deployment='idx', address=ADDR['s0'], shard_id=0)
+        pool.add_connection(deployment='idx', address=ADDR['s1'], shard_id=1)
+        await pool.wait_ready(timeout=30)
+        self.assertEqual({r.state for route in pool.route_table() for r in route.replicas}, {'ready'})
+        dead = f'127.0.0.1:{free_port()}'
+        pool.add_connection(deployment='enc', address=dead)
+        with self.assertRaises(_core.JinaNetError) as cm:
+            await pool.wait_ready('enc', timeout=1)
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_DEADLINE_EXCEEDED')
+        self.assertIn(f'deployment "enc" shard 0 at {dead}', str(cm.exception))
+        self.assertNotIn(ADDR['w0'], str(cm.exception))
+        await pool.wait_ready('idx', timeout=30)
+        with self.assertRaises(_core.JinaNetError) as cm:
+            await pool.wait_ready('nowhere', timeout=1)
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_UNKNOWN_DEPLOYMENT')
+        with self.assertRaises(ValueError):
+            await pool.wait_ready(timeout=-1)
+        await pool.close()
+
+
+class TlsDropInTest(unittest.IsolatedAsyncioTestCase):
+    async def test_identity_and_server_name_through_the_drop_in(self):
+        with tempfile.TemporaryDirectory() as d:
+            certs = pki(d)
+            f = lambda name: os.path.join(d, name)  # noqa: E731
+            with TestServers('echo=mtls', options=[f'--tls-cert={f("svc.pem")}', f'--tls-key={f("svc.key")}',
+                                                   f'--client-ca={f("client-ca.pem")}']) as servers:
+                addr = servers.addr['mtls']
+                tls = dict(tls=True, root_certificates_pem=certs['server-ca.pem'])
+                pool = GrpcConnectionPool(**tls, tls_cert_chain_pem=certs['client.pem'],
+                                          tls_private_key_pem=certs['client.key'])
+                pool.add_connection(deployment='enc', address=addr, tls_server_name='executor.jina.svc')
+                [task] = pool.send_request(DataRequest(request_bytes(1)), 'enc')
+                response, md = await task
+                self.assertEqual(response.header.request_id, 'req-1')
+                self.assertEqual(md['replica'], 'mtls')
+                await pool.close()
+                # no identity: the TLS error as an AioRpcError naming the replica
+                pool = GrpcConnectionPool(**tls, tls_server_name='executor.jina.svc')
+                pool.add_connection(deployment='enc', address=addr)
+                [task] = pool.send_request(DataRequest(request_bytes(2)), 'enc')
+                with self.assertRaises(JinaNetRpcError) as cm:
+                    await task
+                e = cm.exception
+                self.assertEqual((e.code(), e.result_name, e.address),
+                                 (grpc.StatusCode.UNAVAILABLE, 'JINA_NET_TLS_ERROR', addr))
+                self.assertIn('requires a client certificate', e.details())
+                await pool.close()
 
 
 class StaticHelpersTest(unittest.IsolatedAsyncioTestCase):
@@ -473,6 +564,8 @@ class PoolOptionsTest(unittest.IsolatedAsyncioTestCase):
 # Every call written for jina's pool (positional or keyword) works unchanged.
 WITH_METADATA = ('send_request', 'send_request_once', 'send_requests', 'send_requests_once')
 METADATA_PARAMETER = ('metadata', inspect.Parameter.KEYWORD_ONLY, None)
+# And add_connection takes a per-address TLS server name (C ABI 0.2.2), keyword-only after jina's.
+SERVER_NAME_PARAMETER = ('tls_server_name', inspect.Parameter.KEYWORD_ONLY, None)
 
 
 class SignatureTest(unittest.TestCase):
@@ -491,13 +584,15 @@ class SignatureTest(unittest.TestCase):
                 if name in WITH_METADATA:
                     self.assertNotIn('metadata', [p[0] for p in p_theirs])
                     self.assertEqual(p_ours, p_theirs + [METADATA_PARAMETER])
+                elif name == 'add_connection':
+                    self.assertEqual(p_ours, p_theirs + [SERVER_NAME_PARAMETER])
                 else:
                     self.assertEqual(p_ours, p_theirs)
         # only the two helpers that return grpc objects are jina's own code
         inherited = sorted(n for n in names if n not in vars(GrpcConnectionPool))
         self.assertEqual(inherited, ['create_async_channel_stub', 'get_grpc_channel'])
-        # the constructor takes jina's logger (plus libjina_net pool options)
-        self.assertEqual(list(inspect.signature(GrpcConnectionPool).parameters)[:1], ['logger'])
+        # the constructor takes jina's logger, jina 3.2's compression (plus libjina_net pool options)
+        self.assertEqual(list(inspect.signature(GrpcConnectionPool).parameters)[:2], ['logger', 'compression'])
 
 
 if __name__ == '__main__':

@@ -108,7 +108,9 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         self.assertFalse(self.pool.add_connection('enc', A('b')), 'a known address is not added again')
         seen = [meta((await self.send('enc'))[0])['replica'] for _ in range(4)]
         self.assertEqual(seen, ['a', 'b', 'a', 'b'])
-        self.assertEqual(self.pool.routes(), f'enc\tshard 0\t{A("a")},{A("b")}\n')
+        self.assertEqual(self.pool.routes(), f'enc\tshard 0\t{A("a")},{A("b")}\tready,ready\n')
+        self.assertEqual(self.pool.route_table(), [
+            jina_net.Route('enc', False, 0, [jina_net.Replica(A('a'), 'ready'), jina_net.Replica(A('b'), 'ready')])])
 
     async def test_body_endpoint_and_process_data(self):
         self.pool.add_connection('enc', A('a'))
@@ -456,8 +458,9 @@ def library_preset(resilient: bool) -> dict:
     o = _ffi.PoolOptions()
     init = _ffi.lib.jina_net_pool_options_init_resilient if resilient else _ffi.lib.jina_net_pool_options_init
     assert init(ctypes.byref(o), ctypes.sizeof(o)) == _ffi.OK
+    # (the PEM buffers and the server name are NULL in the presets: None, as Pool.options shows them)
     return {name: getattr(o, name) for name, _ in _ffi.PoolOptions._fields_
-            if name not in ('struct_size', 'root_certificates_pem', 'root_certificates_pem_len')}
+            if name != 'struct_size' and not name.endswith('_pem_len')}
 
 
 class PoolOptionsTest(unittest.IsolatedAsyncioTestCase):
