@@ -1318,7 +1318,9 @@ jina_net_result jina_net_pool_routes(struct jina_net_pool *pool,
 const char *jina_net_version(void);
 
 /**
- * Sets the number of worker threads of the library runtime (default: one per core). Only before
+ * Sets the number of worker threads of the library runtime (default: half the cores the process
+ * may use, at least 1 and at most 4: the runtime does the networking, the caller's own work needs
+ * cores too; see the README's "Library runtime size"). Only before
  * the runtime starts (the first pool, send or helper starts it): afterwards
  * `JINA_NET_ALREADY_STARTED`. 0 is `JINA_NET_INVALID_ARGUMENT`.
  */

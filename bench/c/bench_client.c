@@ -5,7 +5,7 @@
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
  *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
- *            [threads=N]
+ *            [threads=N|cores]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
@@ -272,7 +272,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
     else if (strncmp(argv[i], "threads=", 8) == 0) {
       /* the library runtime's worker threads (jina_net_runtime_init), before the first pool */
-      jina_net_result rc = jina_net_runtime_init((uint32_t)strtoul(argv[i] + 8, NULL, 10));
+      /* threads=cores: one per online core (the library's former default) */
+      long n = strcmp(argv[i] + 8, "cores") == 0 ? sysconf(_SC_NPROCESSORS_ONLN) : strtol(argv[i] + 8, NULL, 10);
+      jina_net_result rc = jina_net_runtime_init(n > 0 ? (uint32_t)n : 0);
       if (rc != JINA_NET_OK) {
         fprintf(stderr, "c-client: jina_net_runtime_init: %s\n", jina_net_result_name(rc));
         return 1;

@@ -34,12 +34,13 @@ enum Kind {
     TonicSameBuild,
     Pool,
     CAbi,
-    /// The C client with threads=1: `jina_net_runtime_init(1)`, one library worker thread.
-    CAbi1T,
+    /// The C client with threads=cores: `jina_net_runtime_init(cores)`, one library worker per core
+    /// (the former default).
+    CAbiCores,
     /// The C client with drive=callback: the next send is made from the completion callback.
     CChained,
-    /// The C client with drive=callback threads=1.
-    CChained1T,
+    /// The C client with drive=callback threads=cores.
+    CChainedCores,
     /// The C client with send=owned: `jina_net_pool_send_owned`, the library does not copy requests.
     COwned,
     /// The C client with pool=driven: a caller-driven pool, the main thread sends and polls.
@@ -70,9 +71,9 @@ const KINDS: [Kind; 20] = [
     Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
-    Kind::CAbi1T,
+    Kind::CAbiCores,
     Kind::CChained,
-    Kind::CChained1T,
+    Kind::CChainedCores,
     Kind::COwned,
     Kind::CDriven,
     Kind::CDrivenChained,
@@ -89,7 +90,7 @@ const KINDS: [Kind; 20] = [
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-1t,tonic-log,pool,c,c-1t,c-chained,c-chained-1t,c-owned,c-driven,c-driven-chained,\
+    "tonic,tonic-cores,tonic-log,pool,c,c-cores,c-chained,c-chained-cores,c-owned,c-driven,c-driven-chained,\
 c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,go-view,grpc-go,grpc-go-1p,python";
 
 impl Kind {
@@ -100,9 +101,9 @@ impl Kind {
             Kind::TonicSameBuild => "tonic-log",
             Kind::Pool => "pool",
             Kind::CAbi => "c",
-            Kind::CAbi1T => "c-1t",
+            Kind::CAbiCores => "c-cores",
             Kind::CChained => "c-chained",
-            Kind::CChained1T => "c-chained-1t",
+            Kind::CChainedCores => "c-chained-cores",
             Kind::COwned => "c-owned",
             Kind::CDriven => "c-driven",
             Kind::CDrivenChained => "c-driven-chained",
@@ -125,9 +126,9 @@ impl Kind {
             Kind::TonicSameBuild => "raw tonic, library's build",
             Kind::Pool => "Rust pool API",
             Kind::CAbi => "C ABI + callbacks",
-            Kind::CAbi1T => "C ABI + callbacks, runtime_init(1)",
+            Kind::CAbiCores => "C ABI + callbacks, one runtime worker per core",
             Kind::CChained => "C ABI, resend in callback",
-            Kind::CChained1T => "C ABI, resend in callback, runtime_init(1)",
+            Kind::CChainedCores => "C ABI, resend in callback, one runtime worker per core",
             Kind::COwned => "C ABI, owned buffers (no copy)",
             Kind::CDriven => "C ABI, caller-driven pool",
             Kind::CDrivenChained => "C ABI, caller-driven, resend in callback",
@@ -147,9 +148,9 @@ impl Kind {
     fn variant_of(self) -> Option<(Kind, &'static str)> {
         match self {
             Kind::Tonic1T => Some((Kind::Tonic, "threads=1")),
-            Kind::CAbi1T => Some((Kind::CAbi, "threads=1")),
+            Kind::CAbiCores => Some((Kind::CAbi, "threads=cores")),
             Kind::CChained => Some((Kind::CAbi, "drive=callback")),
-            Kind::CChained1T => Some((Kind::CAbi, "drive=callback threads=1")),
+            Kind::CChainedCores => Some((Kind::CAbi, "drive=callback threads=cores")),
             Kind::COwned => Some((Kind::CAbi, "send=owned")),
             Kind::CDriven => Some((Kind::CAbi, "pool=driven")),
             Kind::CDrivenChained => Some((Kind::CAbi, "pool=driven drive=callback")),
@@ -509,7 +510,7 @@ fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), String> {
 fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
     let s = |p: &Path| p.to_string_lossy().into_owned();
     match kind {
-        // The variants (Tonic1T, CAbi1T, ..) are prepared as their base kind, then given their arguments.
+        // The variants (Tonic1T, CAbiCores, ..) are prepared as their base kind, then given their arguments.
         Kind::Tonic | Kind::Tonic1T => Ok(vec![
             s(&env.self_exe),
             "client".into(),
@@ -522,9 +523,9 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             format!("kind={}", if kind == Kind::Pool { "pool" } else { "tonic" }),
         ]),
         Kind::CAbi
-        | Kind::CAbi1T
+        | Kind::CAbiCores
         | Kind::CChained
-        | Kind::CChained1T
+        | Kind::CChainedCores
         | Kind::COwned
         | Kind::CDriven
         | Kind::CDrivenChained
@@ -1085,11 +1086,11 @@ fn header(env: &Env, out: &mut String) {
             Kind::Tonic => tonic_workers.as_str(),
             Kind::Tonic1T => "the same tonic client (no-op dispatcher too) with `threads=1`: tokio's current_thread runtime, so the calls, the channel's buffer worker and the connection all run on the one thread",
             Kind::TonicSameBuild => "the same tonic client (one worker per core) without that dispatcher: as linked next to libjina_net's default build (the `k8s` feature's kube-client turns on tracing's `log` feature; without a subscriber every h2 span then takes tracing's log fallback). 100 B only",
-            Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (2 workers)",
-            Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot",
-            Kind::CAbi1T => "the same C client with `threads=1`: `jina_net_runtime_init(1)` before the first pool, so the library runtime has one worker thread (the main thread sends, that one thread runs the connection and the callbacks)",
+            Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (its default size: one worker here)",
+            Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot; the library runtime at its default size (half the cores, 1 to 4: one worker here)",
+            Kind::CAbiCores => "the same C client with `threads=cores`: `jina_net_runtime_init(cores)` before the first pool, one library worker thread per core (the former default; the default now is half the cores, 1 to 4)",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
-            Kind::CChained1T => "the same C client with `drive=callback threads=1`: the next send made in the callback, on a library runtime of one worker thread (`jina_net_runtime_init(1)`)",
+            Kind::CChainedCores => "the same C client with `drive=callback threads=cores`: the next send made in the callback, one library worker thread per core",
             Kind::COwned => "the same C client with `send=owned`: `jina_net_pool_send_owned` hands the request buffer to the library (a no-op free function here), so the library does not copy it",
             Kind::CDriven => "the same C client with `pool=driven`: a caller-driven pool (`caller_driven = true`), no library thread; the main thread sends while a slot is free and otherwise calls `jina_net_pool_poll`, inside which the callbacks run",
             Kind::CDrivenChained => "the same C client with `pool=driven drive=callback`: caller-driven, and each callback (inside `jina_net_pool_poll`, on the main thread) makes the next send; no request crosses a thread",
@@ -1515,7 +1516,12 @@ fn send_path(env: &mut Env, out: &mut String) {
             Some((0.95, 1.05)),
         ),
         ("C ABI ÷ best raw tonic", Kind::CAbi, FLOOR, None),
-        ("C ABI runtime_init(1) ÷ best raw tonic", Kind::CAbi1T, FLOOR, None),
+        (
+            "C ABI one worker per core ÷ best raw tonic",
+            Kind::CAbiCores,
+            FLOOR,
+            None,
+        ),
         ("C ABI ÷ gRPC C++", Kind::CAbi, grpc_cpp, Some((1.0, f64::INFINITY))),
         (
             "C ABI ÷ best grpc-go",

@@ -195,7 +195,8 @@ func DefaultGRPCOptions() []GRPCOption {
 // Version is the library's version, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.jina_net_version()) }
 
-// InitRuntime sets the number of worker threads of the library runtime (default: one per core).
+// InitRuntime sets the number of worker threads of the library runtime (default: half the cores,
+// at least 1 and at most 4).
 // Only before the runtime starts (the first NewPool, send or helper starts it); afterwards it fails
 // with ErrAlreadyStarted.
 func InitRuntime(workerThreads int) error {

@@ -31,6 +31,20 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The runtime's worker threads unless `configure`d: half the cores this process may use
+/// (`available_parallelism`: affinity and cgroup quotas included), at least 1 and at most 4.
+///
+/// Why not one per core (tokio's default): the runtime only does networking for a process whose own
+/// work (a gateway's HTTP serving, encoding, its callbacks' work) needs cores too, and each
+/// connection's HTTP/2 work runs in one task, so workers beyond the busy connections only add
+/// wake-ups between threads (a futex call each time a task moves). On 2 cores one worker is faster
+/// than two (BENCHMARKS.md, "Library runtime size"). The cap: a 16-core gateway gets 4, and a
+/// process that wants more (many busy connections, TLS) says so with `jina_net_runtime_init`.
+pub fn default_worker_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).clamp(1, 4)
+}
+
 /// Sets the number of worker threads of the runtime. Only before the runtime has started;
 /// afterwards it is an error (the running runtime cannot be resized).
 pub fn configure(worker_threads: usize) -> Result<()> {
@@ -73,9 +87,7 @@ pub fn handle() -> Result<Handle> {
                     std::mem::forget(tracing::dispatcher::set_default(&crate::log::library_dispatch()));
                 }
             });
-            if let Some(n) = worker_threads {
-                builder.worker_threads(*n);
-            }
+            builder.worker_threads(worker_threads.unwrap_or_else(default_worker_threads));
             let rt = builder
                 .build()
                 .map_err(|e| Error::Runtime(format!("failed to start the tokio runtime: {e}")))?;

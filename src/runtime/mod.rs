@@ -11,4 +11,4 @@ pub use context::{
     silence_tracing_on_library_threads,
 };
 pub use driven::DrivenRuntime;
-pub use library::{block_on, configure, handle, is_running, on_thread_start, shutdown};
+pub use library::{block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown};
