@@ -37,8 +37,8 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
 /// Why not one per core (tokio's default): the runtime only does networking for a process whose own
 /// work (a gateway's HTTP serving, encoding, its callbacks' work) needs cores too, and each
 /// connection's HTTP/2 work runs in one task, so workers beyond the busy connections only add
-/// wake-ups between threads (a futex call each time a task moves). On 2 cores one worker is faster
-/// than two (BENCHMARKS.md, "Library runtime size"). The cap: a 16-core gateway gets 4, and a
+/// wake-ups between threads (a futex call each time a task moves). On 2 cores one worker was faster
+/// than two at 1 in flight and level at 16 and 256 (BENCHMARKS.md). The cap: a 16-core gateway gets 4, and a
 /// process that wants more (many busy connections, TLS) says so with `jina_net_runtime_init`.
 pub fn default_worker_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
