@@ -39,7 +39,7 @@ async fn spread(pool: &ConnectionPool, n: usize, concurrency: usize) -> HashMap<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p2c_sends_far_fewer_requests_to_a_slow_replica_than_round_robin() {
-    let slow = start("slow", Role::Slow(Duration::from_millis(20))).await;
+    let slow = start("slow", Role::Slow(Duration::from_millis(50))).await;
     let fast = [
         start("f1", Role::Echo).await,
         start("f2", Role::Echo).await,
