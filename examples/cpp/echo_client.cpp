@@ -1,10 +1,12 @@
-// Request bytes with protoc-generated C++ classes from the installed protos, sent with the C++ wrapper.
-//
-//   protoc -I"$(pkg-config --variable=protodir jina_net)" --cpp_out=. jina.proto docarray.proto
-//   c++ -std=c++17 -I. echo_client.cpp jina.pb.cc docarray.pb.cc \
-//       $(pkg-config --cflags --libs jina_net protobuf) -pthread -o echo_client_cpp
-//   jina-net-echo &                      # prints SERVER server0 echo 127.0.0.1:PORT, then READY
-//   ./echo_client_cpp 127.0.0.1:PORT
+/*
+ * Request bytes with protoc-generated C++ classes from the installed protos, sent with the C++ wrapper.
+ *
+ *   protoc -I"$(pkg-config --variable=protodir jina_net)" --cpp_out=. jina.proto docarray.proto
+ *   c++ -std=c++17 -I. echo_client.cpp jina.pb.cc docarray.pb.cc $(pkg-config --cflags --libs jina_net protobuf) \
+ *     -pthread -o echo_client_cpp
+ *   jina-net-echo &                      # prints SERVER server0 echo 127.0.0.1:PORT, then READY
+ *   ./echo_client_cpp 127.0.0.1:PORT
+ */
 #include <cstdio>
 #include <iostream>
 #include <string>
