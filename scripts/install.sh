@@ -7,7 +7,7 @@
 #   $LIBDIR/libjina_net.a                  the static library
 #   $INCLUDEDIR/jina_net.h, jina_net.hpp   the C header and the C++17 wrapper
 #   $PKGCONFIGDIR/jina_net.pc              pkg-config --cflags --libs [--static] jina_net
-#                                          (variables: protodir, echo)
+#                                          (variables: bindir, protodir, echo)
 #   $DATADIR/jina_net/proto/jina.proto, docarray.proto   the wire schema (jina 3.1.0, docarray 0.9.18)
 #   $BINDIR/jina-net-echo                  an echo worker / head to try a gateway against (--help)
 #
