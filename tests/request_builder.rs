@@ -271,7 +271,7 @@ fn control_requests_decode_to_the_command_and_worker_given() {
     assert_eq!(control(0, Some("h"), 1, -1).0, JINA_NET_INVALID_ARGUMENT);
     assert!(last_error().contains("STATUS names no worker"), "{}", last_error());
     assert_eq!(control(1, None, 1, -1).0, JINA_NET_NULL_ARGUMENT);
-    assert!(last_error().contains("worker_host"), "{}", last_error());
+    assert!(last_error().contains("worker_host is NULL"), "{}", last_error());
     assert_eq!(control(1, Some("h"), 1, 1 << 40).0, JINA_NET_INVALID_ARGUMENT);
     let mut len = 0usize;
     assert_eq!(

@@ -244,7 +244,12 @@ pub unsafe extern "C" fn jina_net_control_request_build(
                     "STATUS names no worker: worker_host must be NULL",
                 ))
             }
-            (_, None) => return Err(Failure::null("worker_host (ACTIVATE and DEACTIVATE name a worker)")),
+            (_, None) => {
+                return Err(Failure::new(
+                    JINA_NET_NULL_ARGUMENT,
+                    "worker_host is NULL: ACTIVATE and DEACTIVATE name the worker",
+                ))
+            }
             (command, Some(host)) => worker_control_request(command, host, worker_port, shard_id),
         };
         hand_out(message.encode_to_vec(), d, l);
