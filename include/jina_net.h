@@ -286,10 +286,35 @@ typedef enum jina_net_compression {
 } jina_net_compression;
 
 /**
+ * The command of a control request (`jina.ControlRequestProto.Command`).
+ */
+typedef enum jina_net_control_command {
+  /**
+   * Is the runtime there? Answered by every head and worker.
+   */
+  JINA_NET_CONTROL_STATUS = 0,
+  /**
+   * Register a worker with a head.
+   */
+  JINA_NET_CONTROL_ACTIVATE = 1,
+  /**
+   * Take a worker out of a head.
+   */
+  JINA_NET_CONTROL_DEACTIVATE = 2,
+} jina_net_control_command;
+
+/**
  * A connection pool. Create with `jina_net_pool_new`, free with `jina_net_pool_free`.
  * Safe to use from several threads at once (but not after, or during, `jina_net_pool_free`).
  */
 typedef struct jina_net_pool jina_net_pool;
+
+/**
+ * A `jina.DataRequestProto` being built: documents, endpoint, parameters, request id. Made by
+ * `jina_net_request_builder_new`, freed with `jina_net_request_builder_free`. Not thread-safe: use
+ * one builder from one thread at a time.
+ */
+typedef struct jina_net_request_builder jina_net_request_builder;
 
 /**
  * An owned response: body, trailing metadata and the address that answered.
@@ -1220,6 +1245,120 @@ jina_net_result jina_net_compression_from_name(const char *name,
 jina_net_result jina_net_pool_wait_ready(struct jina_net_pool *pool,
                                          const char *deployment,
                                          uint64_t timeout_ms);
+
+/**
+ * Makes an empty data request builder in `*out_builder`: no documents, no endpoint, no parameters,
+ * a random request id. Free it with `jina_net_request_builder_free`.
+ *
+ * # Safety
+ * `out_builder` must be writable.
+ */
+jina_net_result jina_net_request_builder_new(struct jina_net_request_builder **out_builder);
+
+/**
+ * Appends a document whose content is `text` (`DocumentProto.text`, NUL-terminated UTF-8); its id
+ * is 32 random hex digits, as docarray's.
+ *
+ * # Safety
+ * `builder` must be a live builder; `text` a NUL-terminated string.
+ */
+jina_net_result jina_net_request_builder_add_text(struct jina_net_request_builder *builder,
+                                                  const char *text);
+
+/**
+ * Appends a document whose content is `len` bytes at `data` (`DocumentProto.blob`, copied; `data`
+ * may be NULL when `len` is 0), with `mime_type` (e.g. `"image/png"`; NULL = none) and a random id.
+ *
+ * # Safety
+ * `builder` must be a live builder; `data` readable for `len` bytes; `mime_type` NULL or a
+ * NUL-terminated string.
+ */
+jina_net_result jina_net_request_builder_add_bytes(struct jina_net_request_builder *builder,
+                                                   const uint8_t *data,
+                                                   size_t len,
+                                                   const char *mime_type);
+
+/**
+ * Sets the executor endpoint (`header.exec_endpoint`, e.g. `"/index"`) the request is for; NULL =
+ * none (jina's default endpoint). Give the send the same endpoint (`endpoint` of
+ * `jina_net_pool_send`), so heads see it too.
+ *
+ * # Safety
+ * `builder` must be a live builder; `endpoint` NULL or a NUL-terminated string.
+ */
+jina_net_result jina_net_request_builder_set_endpoint(struct jina_net_request_builder *builder,
+                                                      const char *endpoint);
+
+/**
+ * Sets the executor's `parameters` (a `google.protobuf.Struct`, the `parameters` argument of a jina
+ * executor method) from the text of a JSON object, e.g. `{"top_k": 3, "filter": {"tag": "a"}}`;
+ * numbers become doubles, as in protobuf's JSON mapping. NULL = no parameters.
+ * `JINA_NET_INVALID_ARGUMENT` when the text is not JSON or not an object (the builder is unchanged).
+ *
+ * # Safety
+ * `builder` must be a live builder; `json` NULL or a NUL-terminated string.
+ */
+jina_net_result jina_net_request_builder_set_parameters_json(struct jina_net_request_builder *builder,
+                                                             const char *json);
+
+/**
+ * Sets `header.request_id`; NULL (the default) = 32 random hex digits, new at each build.
+ *
+ * # Safety
+ * `builder` must be a live builder; `request_id` NULL or a NUL-terminated string.
+ */
+jina_net_result jina_net_request_builder_set_request_id(struct jina_net_request_builder *builder,
+                                                        const char *request_id);
+
+/**
+ * Serializes the request: `*out_data` / `*out_len` receive the bytes of a `jina.DataRequestProto`
+ * (send them with `JINA_NET_REQUEST_DATA`), to free with `jina_net_request_bytes_free(data, len)`.
+ * The builder is unchanged and may build again (each build has a new random request id unless one
+ * is set).
+ *
+ * # Safety
+ * `builder` must be a live builder; out-parameters writable.
+ */
+jina_net_result jina_net_request_builder_build(const struct jina_net_request_builder *builder,
+                                               uint8_t **out_data,
+                                               size_t *out_len);
+
+/**
+ * Frees a builder. NULL is ignored.
+ *
+ * # Safety
+ * `builder` must come from `jina_net_request_builder_new` and not be used afterwards.
+ */
+void jina_net_request_builder_free(struct jina_net_request_builder *builder);
+
+/**
+ * Serializes a `jina.ControlRequestProto` with a random request id: `command` is a
+ * `jina_net_control_command`. STATUS takes no worker (`worker_host` NULL). ACTIVATE and DEACTIVATE
+ * name the worker a head registers or removes: `worker_host`, `worker_port`, and `shard_id` (or
+ * `JINA_NET_NO_SHARD`), as `jina_net_activate_worker` sends them. Send the bytes with
+ * `JINA_NET_REQUEST_CONTROL`; free them with `jina_net_request_bytes_free(data, len)`.
+ * `JINA_NET_INVALID_ARGUMENT` for an unknown command or a worker given with STATUS;
+ * `JINA_NET_NULL_ARGUMENT` when ACTIVATE or DEACTIVATE get no `worker_host`.
+ *
+ * # Safety
+ * `worker_host` NULL or a NUL-terminated string; out-parameters writable.
+ */
+jina_net_result jina_net_control_request_build(uint32_t command,
+                                               const char *worker_host,
+                                               uint16_t worker_port,
+                                               int64_t shard_id,
+                                               uint8_t **out_data,
+                                               size_t *out_len);
+
+/**
+ * Frees request bytes made by `jina_net_request_builder_build` or `jina_net_control_request_build`,
+ * given the pointer and length they returned. NULL is ignored.
+ *
+ * # Safety
+ * `data` / `len` must be exactly what one of those functions returned, freed once.
+ */
+void jina_net_request_bytes_free(uint8_t *data,
+                                 size_t len);
 
 /**
  * The response body (a serialized `DataRequestProto` or `ControlRequestProto`): `*out_data` points

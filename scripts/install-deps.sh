@@ -21,6 +21,9 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists grpc++ proto
   need+=(libgrpc++-dev)
 fi
 command -v grpc_cpp_plugin >/dev/null 2>&1 || need+=(protobuf-compiler-grpc)
+# the C++ request example (examples/cpp, tests/install/run.sh): protoc and the protobuf C++ library
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+pkg-config --exists protobuf 2>/dev/null || need+=(libprotobuf-dev)
 [ -f /usr/share/gocode/src/google.golang.org/grpc/call.go ] || need+=(golang-google-grpc-dev)
 # the ABI check (scripts/abi-check.sh): libabigail's abidw and abidiff
 command -v abidiff >/dev/null 2>&1 || need+=(abigail-tools)

@@ -7,9 +7,13 @@
 #   $LIBDIR/libjina_net.a                  the static library
 #   $INCLUDEDIR/jina_net.h, jina_net.hpp   the C header and the C++17 wrapper
 #   $PKGCONFIGDIR/jina_net.pc              pkg-config --cflags --libs [--static] jina_net
+#                                          (variables: bindir, protodir, echo)
+#   $DATADIR/jina_net/proto/jina.proto, docarray.proto   the wire schema (jina 3.1.0, docarray 0.9.18)
+#   $BINDIR/jina-net-echo                  an echo worker / head to try a gateway against (--help)
 #
 #   scripts/install.sh [VAR=value ...]      (or the same variables in the environment; `make install`)
 #     PREFIX=/usr/local  LIBDIR=$PREFIX/lib  INCLUDEDIR=$PREFIX/include  PKGCONFIGDIR=$LIBDIR/pkgconfig
+#     BINDIR=$PREFIX/bin  DATADIR=$PREFIX/share
 #     DESTDIR=           staging root prepended to every path written (not to the paths in jina_net.pc)
 #     PROFILE=release    the cargo profile to build and install (release or debug)
 #     CC=cc              the C compiler driver used to link the shared library
@@ -27,19 +31,22 @@ cd "$root"
 
 for arg in "$@"; do
   case "$arg" in
-    PREFIX=* | LIBDIR=* | INCLUDEDIR=* | PKGCONFIGDIR=* | DESTDIR=* | PROFILE=* | CC=*) export "${arg?}" ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown argument $arg (VAR=value: PREFIX LIBDIR INCLUDEDIR PKGCONFIGDIR DESTDIR PROFILE CC)" >&2; exit 2 ;;
+    PREFIX=* | LIBDIR=* | INCLUDEDIR=* | PKGCONFIGDIR=* | BINDIR=* | DATADIR=* | DESTDIR=* | PROFILE=* | CC=*) export "${arg?}" ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument $arg (VAR=value: PREFIX LIBDIR INCLUDEDIR PKGCONFIGDIR BINDIR DATADIR DESTDIR PROFILE CC)" >&2; exit 2 ;;
   esac
 done
 PREFIX="${PREFIX:-/usr/local}"
 LIBDIR="${LIBDIR:-$PREFIX/lib}"
 INCLUDEDIR="${INCLUDEDIR:-$PREFIX/include}"
 PKGCONFIGDIR="${PKGCONFIGDIR:-$LIBDIR/pkgconfig}"
+BINDIR="${BINDIR:-$PREFIX/bin}"
+DATADIR="${DATADIR:-$PREFIX/share}"
+PROTODIR="$DATADIR/jina_net/proto"
 DESTDIR="${DESTDIR:-}"
 PROFILE="${PROFILE:-release}"
 CC="${CC:-cc}"
-for d in PREFIX LIBDIR INCLUDEDIR PKGCONFIGDIR; do
+for d in PREFIX LIBDIR INCLUDEDIR PKGCONFIGDIR BINDIR DATADIR; do
   case "${!d}" in /*) ;; *) echo "install.sh: $d must be an absolute path (got ${!d})" >&2; exit 2 ;; esac
 done
 case "$PROFILE" in
@@ -52,11 +59,18 @@ esac
 { read -r version; read -r soname; } < <(scripts/soname.sh)
 real="libjina_net.so.$version"
 
-# --workspace, as every suite and scripts/bench.sh build: cargo unifies features over the packages
-# it builds, so `--lib` alone would compile tokio & co. a second time with other features and
-# replace target/<profile>/libjina_net.* with that build.
-echo "== cargo build ${cargo_flags[*]} --workspace (libjina_net $version, profile $PROFILE)"
-cargo build --locked "${cargo_flags[@]}" --workspace
+# What is installed, and only that: the library (jina_net) and the echo worker (the test server,
+# installed as jina-net-echo); not the benchmark crate. Features: cargo unifies them over the packages
+# it builds, and these two packages give every dependency exactly the features `--workspace` (which
+# every suite and scripts/bench.sh build) gives it (`cargo tree -e normal,build -f '{p} {f}'` is the
+# same for both selections but for jina-net-bench), so target/<profile>/libjina_net.* is the same
+# build either way and neither the suites nor this script rebuild the other's. `-p jina_net` alone
+# would not be: it drops tokio's io-std and tonic's gzip/deflate (the test server's), compiling tokio
+# & co. a second time and replacing target/<profile>/libjina_net.* with that build.
+echo "== cargo build ${cargo_flags[*]} -p jina_net -p jina-net-testserver (libjina_net $version, jina-net-echo; profile $PROFILE)"
+cargo build --locked "${cargo_flags[@]}" -p jina_net -p jina-net-testserver
+echo_bin="target/$PROFILE/jina-net-test-server"
+[ -x "$echo_bin" ] || { echo "install.sh: $echo_bin was not built" >&2; exit 1; }
 archive="target/$PROFILE/libjina_net.a"
 [ -f "$archive" ] || { echo "install.sh: $archive was not built" >&2; exit 1; }
 
@@ -79,11 +93,18 @@ rel() { # $1 = path, $2 = variable name of the base, $3 = base
 }
 pc_libdir="$(rel "$LIBDIR" exec_prefix "$PREFIX")"
 pc_includedir="$(rel "$INCLUDEDIR" prefix "$PREFIX")"
+pc_protodir="$(rel "$PROTODIR" prefix "$PREFIX")"
+pc_bindir="$(rel "$BINDIR" exec_prefix "$PREFIX")"
 cat >"$work/jina_net.pc" <<EOF
 prefix=$PREFIX
 exec_prefix=\${prefix}
 libdir=$pc_libdir
 includedir=$pc_includedir
+bindir=$pc_bindir
+# jina.proto and docarray.proto (jina 3.1.0's wire schema): protoc -I\${protodir} ...
+protodir=$pc_protodir
+# an echo worker / head to try against (jina-net-echo --help)
+echo=\${bindir}/jina-net-echo
 
 Name: jina_net
 Description: The networking of a Jina 3.1 serving system (gRPC connection pool, routing, control plane) with a C ABI
@@ -94,7 +115,7 @@ Cflags: -I\${includedir}
 EOF
 
 echo "== install into ${DESTDIR}${PREFIX}"
-install -d "$DESTDIR$LIBDIR" "$DESTDIR$INCLUDEDIR" "$DESTDIR$PKGCONFIGDIR"
+install -d "$DESTDIR$LIBDIR" "$DESTDIR$INCLUDEDIR" "$DESTDIR$PKGCONFIGDIR" "$DESTDIR$BINDIR" "$DESTDIR$PROTODIR"
 install -m 0755 "$work/$real" "$DESTDIR$LIBDIR/$real"
 ln -sfn "$real" "$DESTDIR$LIBDIR/$soname"
 ln -sfn "$soname" "$DESTDIR$LIBDIR/libjina_net.so"
@@ -102,8 +123,11 @@ install -m 0644 "$archive" "$DESTDIR$LIBDIR/libjina_net.a"
 install -m 0644 include/jina_net.h "$DESTDIR$INCLUDEDIR/jina_net.h"
 install -m 0644 bindings/cpp/jina_net.hpp "$DESTDIR$INCLUDEDIR/jina_net.hpp"
 install -m 0644 "$work/jina_net.pc" "$DESTDIR$PKGCONFIGDIR/jina_net.pc"
+install -m 0644 proto/jina.proto proto/docarray.proto "$DESTDIR$PROTODIR/"
+install -m 0755 "$echo_bin" "$DESTDIR$BINDIR/jina-net-echo"
 for f in "$LIBDIR/$real" "$LIBDIR/$soname" "$LIBDIR/libjina_net.so" "$LIBDIR/libjina_net.a" \
-  "$INCLUDEDIR/jina_net.h" "$INCLUDEDIR/jina_net.hpp" "$PKGCONFIGDIR/jina_net.pc"; do
+  "$INCLUDEDIR/jina_net.h" "$INCLUDEDIR/jina_net.hpp" "$PKGCONFIGDIR/jina_net.pc" \
+  "$PROTODIR/jina.proto" "$PROTODIR/docarray.proto" "$BINDIR/jina-net-echo"; do
   echo "  $DESTDIR$f"
 done
 

@@ -17,6 +17,7 @@
 
 pub mod address;
 pub mod control;
+pub mod data_request;
 pub mod error;
 pub mod host;
 #[cfg(feature = "k8s")]

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "random.rs",
             "log.rs",
             "request.rs",
+            "data_request.rs",
         ],
     ),
     ("settings", &["policy/"]),

@@ -25,6 +25,7 @@ pub mod poll;
 pub mod pool;
 pub mod pool_options;
 pub mod ready;
+pub mod request_builder;
 pub mod requests;
 pub mod response;
 pub mod result;

@@ -1,6 +1,7 @@
 /*
- * Just enough protobuf to build and read jina.DataRequestProto bytes in C tests and the demo
- * (no protobuf library needed). Header-only.
+ * Just enough protobuf to build and read jina.DataRequestProto bytes in the C tests (no protobuf
+ * library needed). Header-only. Programs outside the tests use the library's request builder
+ * (jina_net_request_builder_*) or classes generated from the installed protos.
  *
  *   DataRequestProto { HeaderProto header = 1 { string request_id = 1; }; repeated RouteProto routes = 3
  *                      { string executor = 1; } }

@@ -951,6 +951,85 @@ static void test_fork_child(const jn_servers *s) {
   collector_destroy(&c);
 }
 
+/* jina_net_request_builder_* and jina_net_control_request_build: bytes an echo worker answers, bad input. */
+static void test_request_builder(const jn_servers *s) {
+  jina_net_request_builder *b = NULL;
+  CHECK_OK(jina_net_request_builder_new(&b));
+  CHECK(b != NULL);
+  const uint8_t blob[] = {0, 1, 2, 0xff};
+  CHECK_OK(jina_net_request_builder_add_text(b, "hello"));
+  CHECK_OK(jina_net_request_builder_add_bytes(b, blob, sizeof blob, "application/octet-stream"));
+  CHECK_OK(jina_net_request_builder_add_bytes(b, NULL, 0, NULL));
+  CHECK_OK(jina_net_request_builder_set_endpoint(b, "/index"));
+  CHECK_OK(jina_net_request_builder_set_request_id(b, "built-1"));
+  CHECK_OK(jina_net_request_builder_set_parameters_json(b, "{\"top_k\": 3, \"tags\": [\"a\", null]}"));
+
+  /* bad input: its code, nothing changed, out-parameters untouched */
+  CHECK(jina_net_request_builder_set_parameters_json(b, "{oops") == JINA_NET_INVALID_ARGUMENT);
+  char msg[512];
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "not JSON") != NULL);
+  CHECK(jina_net_request_builder_set_parameters_json(b, "42") == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_request_builder_add_text(NULL, "x") == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_request_builder_add_text(b, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_request_builder_add_text(b, "\xff") == JINA_NET_INVALID_UTF8);
+  CHECK(jina_net_request_builder_add_bytes(b, NULL, 2, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_request_builder_new(NULL) == JINA_NET_NULL_ARGUMENT);
+  uint8_t *data = (uint8_t *)&msg; /* sentinels: must stay as they are on failure */
+  size_t len = 12345;
+  CHECK(jina_net_request_builder_build(NULL, &data, &len) == JINA_NET_NULL_ARGUMENT);
+  CHECK(data == (uint8_t *)&msg && len == 12345);
+  CHECK(jina_net_request_builder_build(b, NULL, &len) == JINA_NET_NULL_ARGUMENT);
+
+  CHECK_OK(jina_net_request_builder_build(b, &data, &len));
+  char id[64] = "";
+  CHECK(mp_request_id(data, len, id, sizeof id) == 0 && strcmp(id, "built-1") == 0);
+  jina_net_oneshot_options o;
+  CHECK_OK(jina_net_oneshot_options_init(&o, sizeof o));
+  o.endpoint = "/index";
+  jina_net_response *resp = NULL;
+  CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_DATA, data, len, jn_servers_address(s, "a"), &o, &resp));
+  jina_net_request_bytes_free(data, len);
+  if (resp) {
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    char who[64] = "";
+    CHECK_OK(jina_net_response_body(resp, &body, &body_len));
+    CHECK(mp_request_id(body, body_len, id, sizeof id) == 0 && strcmp(id, "built-1") == 0);
+    CHECK(mp_last_executor(body, body_len, who, sizeof who) == 0 && strcmp(who, "a") == 0);
+    jina_net_response_free(resp);
+    resp = NULL;
+  }
+  jina_net_request_builder_free(b);
+
+  /* control requests: the echo worker answers each with the request */
+  const uint32_t commands[] = {JINA_NET_CONTROL_STATUS, JINA_NET_CONTROL_ACTIVATE, JINA_NET_CONTROL_DEACTIVATE};
+  for (int i = 0; i < 3; i++) {
+    const char *host = commands[i] == JINA_NET_CONTROL_STATUS ? NULL : "127.0.0.1";
+    CHECK_OK(jina_net_control_request_build(commands[i], host, 9, i == 1 ? 1 : JINA_NET_NO_SHARD, &data, &len));
+    CHECK_OK(jina_net_send_request_sync(JINA_NET_REQUEST_CONTROL, data, len, jn_servers_address(s, "a"), NULL, &resp));
+    if (resp) {
+      const uint8_t *body = NULL;
+      size_t body_len = 0;
+      CHECK_OK(jina_net_response_body(resp, &body, &body_len));
+      CHECK(body_len == len && memcmp(body, data, len) == 0);
+      jina_net_response_free(resp);
+      resp = NULL;
+    }
+    jina_net_request_bytes_free(data, len);
+  }
+  data = (uint8_t *)&msg;
+  len = 12345;
+  CHECK(jina_net_control_request_build(7, NULL, 0, JINA_NET_NO_SHARD, &data, &len) == JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_control_request_build(JINA_NET_CONTROL_STATUS, "h", 1, JINA_NET_NO_SHARD, &data, &len) ==
+        JINA_NET_INVALID_ARGUMENT);
+  CHECK(jina_net_control_request_build(JINA_NET_CONTROL_ACTIVATE, NULL, 1, JINA_NET_NO_SHARD, &data, &len) ==
+        JINA_NET_NULL_ARGUMENT);
+  CHECK(data == (uint8_t *)&msg && len == 12345);
+  jina_net_request_builder_free(NULL);
+  jina_net_request_bytes_free(NULL, 0);
+}
+
 int main(void) {
   jn_servers s;
   const char *specs[] = {"echo=a", "echo=b", "echo=c", "echo=h", "unavailable=u", "error=e", "slow:5000=s",
@@ -971,6 +1050,7 @@ int main(void) {
   test_caller_driven(&s);
   test_tuning(&s);
   test_request_metadata(&s);
+  test_request_builder(&s);
   test_fork_child(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);

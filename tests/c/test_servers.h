@@ -1,6 +1,6 @@
 /*
- * Starting the project's test servers (target/<profile>/jina-net-test-server) from C and C++
- * programs: tests, the demo gateway and benchmarks. Header-only; POSIX.
+ * Starting the project's test servers (target/<profile>/jina-net-test-server, installed as
+ * jina-net-echo) from the C and C++ test programs and benchmarks. Header-only; POSIX.
  *
  *   jn_servers s;
  *   const char *specs[] = {"echo=a", "echo=b", "head:worker=h"};

@@ -1,7 +1,7 @@
 //! `jina-net-test-server`: starts one or more test servers on 127.0.0.1 and prints where they listen.
 //!
 //! ```text
-//! jina-net-test-server [OPTIONS] ROLE[@PORT][=NAME] ...
+//! jina-net-test-server [OPTIONS] [ROLE[@PORT][=NAME] ...]     (installed as `jina-net-echo`; no ROLE = one echo)
 //!   ROLE: echo | error | unavailable | flaky:N | slow:MS | hostile:KIND | head[:deployment] | head-all[:deployment]
 //!   OPTIONS (for every server of the process):
 //!     --exit-on-stdin-eof        stop when stdin is closed
@@ -23,10 +23,81 @@ use std::io::Write;
 use jina_net_testserver::{Role, ServeOptions, TestServer};
 use tokio::io::AsyncReadExt;
 
+/// `--help`: what a user reads (installed as `jina-net-echo`; README.md, "A worker to try against").
+const HELP: &str = "\
+Serves jina 3.1 workers and heads on 127.0.0.1 for trying libjina_net (installed as jina-net-echo;
+the same program is target/<profile>/jina-net-test-server in the source tree).
+
+usage: PROG [OPTIONS] [ROLE[@PORT][=NAME] ...]
+       PROG pki DIR        write test certificates (CA, server, client; PEM) into DIR and exit
+
+Each ROLE starts one server (on PORT, default a free port; named NAME, default server<i>).
+Without a ROLE: one echo worker.
+  echo                 answers process_single_data / process_data with the (first) request, its name
+                       appended to routes[] (RouteProto.executor), and trailing metadata replica=NAME,
+                       endpoint=<the endpoint metadata>, request-count=N and seen-<key> for every other
+                       request metadata entry; process_control answers with the request
+  error                as echo, but header.status is an executor error (ValueError), trailer is-error=true
+  unavailable          every call fails with UNAVAILABLE
+  flaky:N              the first N calls fail with UNAVAILABLE, then as echo
+  slow:MS              as echo after MS milliseconds
+  hostile:KIND         breaks the protocol: http503 html200 two truncated no-status rst-internal
+                       rst-refused silent
+  head[:DEPLOYMENT]    a head: ACTIVATE / DEACTIVATE control requests (RelatedEntity address, port,
+                       shard_id) register workers into DEPLOYMENT (default worker) and take them out;
+                       data requests go to them with libjina_net's pool (/search: ALL shards,
+                       /index and others: ANY, round robin), NAME appended to routes[] of the
+                       answer; with no worker registered, UNKNOWN
+  head-all[:DEPLOYMENT] as head, but endpoints other than /index go to ALL shards
+
+Options (for every server of the process):
+  --exit-on-stdin-eof  stop when stdin is closed (a parent that dies takes the servers with it)
+  --tls-cert=FILE --tls-key=FILE   serve TLS with this certificate chain and key (PEM)
+  --client-ca=FILE     with TLS: require client certificates signed by this CA (mutual TLS)
+  --compress=gzip|deflate          compress responses when the client accepts it (compressed
+                       requests are always accepted)
+  --unix=PATH          serve the (one) server on a Unix domain socket at PATH (plaintext)
+  -h, --help           this text
+
+Standard output, one line each, flushed before READY (parse it to find the servers):
+  PID <pid>                        first, the process id
+  SERVER <name> <role> <address>   one per ROLE, in order: 127.0.0.1:<port>, or unix:<path>
+  READY                            every server listens; signal handlers are in place
+  STATS read=<bytes> written=<bytes>   on SIGUSR1: bytes all servers read / wrote on TCP so far
+It serves until SIGTERM or SIGINT (or stdin is closed, with --exit-on-stdin-eof), then exits 0.
+Errors go to standard error: exit 2 for a usage error, 1 when a server cannot listen.
+
+Example:
+  $ PROG echo=encoder head:encoder@8080=gateway-head
+  PID 4242
+  SERVER encoder echo 127.0.0.1:40123
+  SERVER gateway-head head:encoder 127.0.0.1:8080
+  READY
+";
+
+/// The name the program was called by (`jina-net-echo` when installed).
+fn program() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "jina-net-test-server".to_owned())
+}
+
+fn help() -> ! {
+    print!("{}", HELP.replace("PROG", &program()));
+    std::process::exit(0)
+}
+
 fn usage() -> ! {
-    eprintln!("usage: jina-net-test-server [--exit-on-stdin-eof] [--tls-cert=FILE --tls-key=FILE [--client-ca=FILE]] [--compress=gzip|deflate] [--unix=PATH] ROLE[@PORT][=NAME] ...");
+    let prog = program();
+    eprintln!("usage: {prog} [--exit-on-stdin-eof] [--tls-cert=FILE --tls-key=FILE [--client-ca=FILE]] [--compress=gzip|deflate] [--unix=PATH] [ROLE[@PORT][=NAME] ...]");
     eprintln!("  ROLE: echo | error | unavailable | flaky:N | slow:MS | hostile:KIND | head[:deployment] | head-all[:deployment]");
-    eprintln!("       jina-net-test-server pki DIR");
+    eprintln!("       {prog} pki DIR");
+    eprintln!("  {prog} --help: roles, options and the lines it prints");
     std::process::exit(2)
 }
 
@@ -99,12 +170,15 @@ async fn main() {
                 })
             }
             ("--unix", Some(v)) => flags.unix = Some(v),
-            ("-h" | "--help", _) => usage(),
+            ("-h" | "--help", None) => help(),
             (f, _) if f.starts_with("--") => usage(),
             _ => specs.push(arg),
         }
     }
-    if specs.is_empty() || (flags.unix.is_some() && (specs.len() != 1 || flags.tls_cert.is_some())) {
+    if specs.is_empty() {
+        specs.push("echo".to_owned());
+    }
+    if flags.unix.is_some() && (specs.len() != 1 || flags.tls_cert.is_some()) {
         usage();
     }
     println!("PID {}", std::process::id());
