@@ -122,8 +122,8 @@ pub enum Error {
     /// Request bytes or request kinds that cannot be sent.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The pool knows no such deployment.
-    #[error("unknown deployment {deployment:?}: no replicas available")]
+    /// The pool knows no such deployment (none of its replicas was ever added, or all were removed).
+    #[error("unknown deployment {deployment:?}: the pool has no such deployment")]
     UnknownDeployment {
         /// The deployment asked for.
         deployment: String,
