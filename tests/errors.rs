@@ -25,7 +25,16 @@ use tonic::transport::{Identity, ServerTlsConfig};
 
 /// Text that shows Rust's `Debug` of an enum rather than words.
 fn assert_words(message: &str) {
-    for debug in ["OtherError", "Other(", "InvalidContentType", "CaUsedAsEndEntity", "Some(", "AlertReceived"] {
+    for debug in [
+        "OtherError",
+        "Other(",
+        "InvalidContentType",
+        "CaUsedAsEndEntity",
+        "Some(",
+        "AlertReceived",
+        "BadEncoding",
+        "InvalidCharacter",
+    ] {
         assert!(!message.contains(debug), "Rust Debug text {debug:?} in {message:?}");
     }
 }
@@ -128,8 +137,8 @@ fn unusable_root_certificates_are_refused_when_the_pool_is_made() {
     for (pem, says) in [
         (NOT_PEM, "holds no PEM certificate"),
         (NO_CERTIFICATE, "holds no PEM certificate"),
-        (BAD_CERTIFICATE, "is not a valid X.509 certificate"),
-        (BAD_BASE64, "does not decode"),
+        (BAD_CERTIFICATE, "is not a valid X.509 certificate: its DER encoding does not parse"),
+        (BAD_BASE64, "does not decode: its body is not valid base64"),
     ] {
         let (r, m) = pool_with_roots(pem).unwrap_err();
         assert_eq!(r, JINA_NET_TLS_ERROR, "{m}");
@@ -252,3 +261,4 @@ async fn garbage_request_bytes_are_said_in_words() {
     assert!(m.contains("data request bytes are not protobuf"), "{m}");
     unsafe { jina_net_pool_free(pool) };
 }
+

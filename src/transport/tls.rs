@@ -53,11 +53,14 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
     let mut store = RootCertStore::empty();
     let mut out = Vec::new();
     for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
-        let cert = cert.map_err(|e| Error::TlsSetup(format!("{what}: PEM block {} does not decode: {e}", i + 1)))?;
+        let cert = cert.map_err(|e| {
+            Error::TlsSetup(format!("{what}: PEM block {} does not decode: {}", i + 1, pem_problem(&e)))
+        })?;
         store.add(cert.clone()).map_err(|e| {
             Error::TlsSetup(format!(
-                "{what}: certificate {} is not a valid X.509 certificate: {e}",
-                i + 1
+                "{what}: certificate {} is not a valid X.509 certificate: {}",
+                i + 1,
+                certificate_parse_problem(&e)
             ))
         })?;
         out.push(cert);
@@ -68,6 +71,31 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
         )));
     }
     Ok(out)
+}
+
+/// What is wrong with a PEM text, in words.
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as P;
+    match e {
+        P::MissingSectionEnd { end_marker } => {
+            format!("its END line ({}) is missing", String::from_utf8_lossy(end_marker))
+        }
+        P::IllegalSectionStart { line } => format!("malformed BEGIN line {:?}", String::from_utf8_lossy(line)),
+        P::Base64Decode(_) => "its body is not valid base64".to_owned(),
+        P::SectionTooLarge => "the block is larger than 256 MB".to_owned(),
+        other => in_words(&other.to_string()),
+    }
+}
+
+/// Why a certificate given as a trust root cannot be used, in words.
+fn certificate_parse_problem(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::BadEncoding) => "its DER encoding does not parse".to_owned(),
+        rustls::Error::InvalidCertificate(C::Other(other)) => in_words(&other.0.to_string()),
+        rustls::Error::InvalidCertificate(other) => in_words(&format!("{other:?}")),
+        other => in_words(&other.to_string()),
+    }
 }
 
 /// The crypto provider: the process's default if one was installed, else ring.
