@@ -119,7 +119,7 @@ class MutualTlsTest(Base):
         e = t.error()
         self.assertEqual((e.result_name, e.address), ('JINA_NET_TLS_ERROR', addr))
         # an identity of another CA: refused by the server. (The library words it either "the server
-        # refused the client's certificate" or "the server ended the handshake (alert DecryptError)",
+        # refused the client's certificate" or "the server ended the handshake (alert: decrypt error)",
         # depending on when the server's alert arrives.)
         pool = self.pool(**tls(**identity('stranger')))
         pool.add_connection('d', addr)
