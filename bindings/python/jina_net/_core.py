@@ -844,11 +844,12 @@ class Pool:
     def remove_connection(self, deployment: str, address: str, head: bool = False,
                           shard_id: Optional[int] = None) -> bool:
         """Removes a replica; ``False`` when there was none (also when the pool has none at all)."""
+        d, a = _cstr('deployment', deployment), _cstr('address', address)
         ptr = self._handle(False, 'remove_connection')
         if ptr is None:
             return False
         removed = c_bool()
-        r = lib.jina_net_pool_remove_connection(ptr, deployment.encode(), address.encode(), head,
+        r = lib.jina_net_pool_remove_connection(ptr, d, a, head,
                                                 NO_SHARD if shard_id is None else shard_id, byref(removed))
         if r == _ffi.UNKNOWN_DEPLOYMENT:
             return False
@@ -878,6 +879,7 @@ class Pool:
         md = request_metadata(metadata)
         if not isinstance(idempotent, bool):
             raise ArgumentTypeError(f'idempotent is a bool, not {type(idempotent).__name__}')
+        dep = _cstr('deployment', deployment)
         ptr = self._handle(False, 'send')
         if ptr is None:
             raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no such deployment')
@@ -893,7 +895,7 @@ class Pool:
         send_id = c_uint64()
         shard = NO_SHARD if shard_id is None else shard_id
         if md is None and not idempotent:
-            r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head, shard, polling, _encode(endpoint),
+            r = lib.jina_net_pool_send(ptr, kind, arr, n, dep, head, shard, polling, _encode(endpoint),
                                        timeout_ms, _on_complete, key, byref(send_id))
             what = 'jina_net_pool_send failed'
         else:
@@ -908,7 +910,7 @@ class Pool:
             if md is not None:
                 o.metadata = md.array
                 o.metadata_len = len(md)
-            r = lib.jina_net_pool_send_ex(ptr, arr, n, deployment.encode(), byref(o), _on_complete, key,
+            r = lib.jina_net_pool_send_ex(ptr, arr, n, dep, byref(o), _on_complete, key,
                                           byref(send_id))
             what = 'jina_net_pool_send_ex failed'
         if r != _ffi.OK:

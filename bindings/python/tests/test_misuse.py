@@ -58,6 +58,8 @@ class MisuseTable(unittest.IsolatedAsyncioTestCase):
         # NULL / None arguments
         self.assertCode(_ffi.NULL_ARGUMENT, lambda: pool.add_connection(None, SERVERS.addr['a']), TypeError)
         self.assertCode(_ffi.NULL_ARGUMENT, lambda: pool.add_connection('enc', None), TypeError)
+        self.assertCode(_ffi.NULL_ARGUMENT, lambda: pool.remove_connection(None, SERVERS.addr['a']), TypeError)
+        self.assertCode(_ffi.NULL_ARGUMENT, lambda: send([data_request()], None), TypeError)
         # a NUL in a string, an empty deployment name
         self.assertCode(_ffi.INVALID_ARGUMENT, lambda: pool.add_connection('e\0nc', SERVERS.addr['a']), ValueError)
         self.assertCode(_ffi.INVALID_ARGUMENT, lambda: pool.add_connection('', SERVERS.addr['a']))
