@@ -76,7 +76,8 @@ fn oneshot_with_roots(roots: &[u8], target: &str) -> (jina_net_result, String) {
     so.root_certificates_pem_len = roots.len();
     let request = data_request("oneshot", 0).encode_to_vec();
     let mut out: *mut jina_net_response = ptr::null_mut();
-    let r = unsafe { jina_net_send_request_sync(0, request.as_ptr(), request.len(), cs(target).as_ptr(), &so, &mut out) };
+    let r =
+        unsafe { jina_net_send_request_sync(0, request.as_ptr(), request.len(), cs(target).as_ptr(), &so, &mut out) };
     assert!(out.is_null());
     (r, last_error())
 }
@@ -137,7 +138,10 @@ fn unusable_root_certificates_are_refused_when_the_pool_is_made() {
     for (pem, says) in [
         (NOT_PEM, "holds no PEM certificate"),
         (NO_CERTIFICATE, "holds no PEM certificate"),
-        (BAD_CERTIFICATE, "is not a valid X.509 certificate: its DER encoding does not parse"),
+        (
+            BAD_CERTIFICATE,
+            "is not a valid X.509 certificate: its DER encoding does not parse",
+        ),
         (BAD_BASE64, "does not decode: its body is not valid base64"),
     ] {
         let (r, m) = pool_with_roots(pem).unwrap_err();
@@ -219,7 +223,10 @@ async fn a_server_presenting_a_ca_certificate_is_refused_in_words() {
 async fn an_unknown_deployment_is_said_as_unknown() {
     let server = start("known", Role::Echo).await;
     let pool = new_pool(&options()).unwrap();
-    assert_eq!(add(pool, "known", &format!("127.0.0.1:{}", server.addr.port())), JINA_NET_OK);
+    assert_eq!(
+        add(pool, "known", &format!("127.0.0.1:{}", server.addr.port())),
+        JINA_NET_OK
+    );
     let (r, m) = tokio::task::block_in_place(|| send(pool, "nope")).unwrap_err();
     assert_eq!(r, JINA_NET_UNKNOWN_DEPLOYMENT, "{m}");
     assert!(m.contains("unknown deployment \"nope\""), "{m}");
@@ -233,7 +240,10 @@ async fn an_unknown_deployment_is_said_as_unknown() {
 async fn garbage_request_bytes_are_said_in_words() {
     let server = start("garbage", Role::Echo).await;
     let pool = new_pool(&options()).unwrap();
-    assert_eq!(add(pool, "d", &format!("127.0.0.1:{}", server.addr.port())), JINA_NET_OK);
+    assert_eq!(
+        add(pool, "d", &format!("127.0.0.1:{}", server.addr.port())),
+        JINA_NET_OK
+    );
     let garbage = [0xffu8, 0xff, 0xff];
     let b = jina_net_bytes {
         data: garbage.as_ptr(),
@@ -261,4 +271,3 @@ async fn garbage_request_bytes_are_said_in_words() {
     assert!(m.contains("data request bytes are not protobuf"), "{m}");
     unsafe { jina_net_pool_free(pool) };
 }
-

@@ -54,7 +54,11 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
     let mut out = Vec::new();
     for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
         let cert = cert.map_err(|e| {
-            Error::TlsSetup(format!("{what}: PEM block {} does not decode: {}", i + 1, pem_problem(&e)))
+            Error::TlsSetup(format!(
+                "{what}: PEM block {} does not decode: {}",
+                i + 1,
+                pem_problem(&e)
+            ))
         })?;
         store.add(cert.clone()).map_err(|e| {
             Error::TlsSetup(format!(
@@ -437,7 +441,10 @@ fn describe(error: &rustls::Error) -> String {
         }
         E::InvalidCertificate(C::Other(other)) => certificate_problem(&other.0.to_string()),
         E::InvalidCertificate(other) => {
-            format!("the server's certificate is refused: {}", in_words(&format!("{other:?}")))
+            format!(
+                "the server's certificate is refused: {}",
+                in_words(&format!("{other:?}"))
+            )
         }
         E::AlertReceived(A::CertificateRequired) => {
             "the server requires a client certificate (mutual TLS) and none is set: set a TLS identity".into()
@@ -447,12 +454,18 @@ fn describe(error: &rustls::Error) -> String {
             "the server ended the handshake: no TLS version or cipher suite in common".into()
         }
         E::AlertReceived(alert) => {
-            format!("the server ended the handshake (alert: {})", in_words(&format!("{alert:?}")))
+            format!(
+                "the server ended the handshake (alert: {})",
+                in_words(&format!("{alert:?}"))
+            )
         }
         E::InvalidMessage(M::InvalidContentType) | E::InvalidMessage(M::InvalidEmptyPayload) => {
             "the server does not speak TLS (it answered in plaintext)".into()
         }
-        E::InvalidMessage(m) => format!("the server sent a malformed TLS message ({})", in_words(&format!("{m:?}"))),
+        E::InvalidMessage(m) => format!(
+            "the server sent a malformed TLS message ({})",
+            in_words(&format!("{m:?}"))
+        ),
         E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
             "the server sent a TLS message out of order".into()
         }
@@ -523,7 +536,10 @@ mod tests {
     #[test]
     fn rust_names_are_said_in_words() {
         assert_eq!(innermost("Other(OtherError(CaUsedAsEndEntity))"), "CaUsedAsEndEntity");
-        assert_eq!(in_words("Other(OtherError(CaUsedAsEndEntity))"), "ca used as end entity");
+        assert_eq!(
+            in_words("Other(OtherError(CaUsedAsEndEntity))"),
+            "ca used as end entity"
+        );
         assert_eq!(in_words("HandshakeFailure"), "handshake failure");
         assert_eq!(in_words("the server said no"), "the server said no");
         let e = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
