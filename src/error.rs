@@ -68,11 +68,42 @@ impl fmt::Display for RpcError {
         if let Some(set) = &self.replica_set {
             write!(f, "{set} ")?;
         }
-        write!(f, "at {}: gRPC {:?}: {}", self.address, self.code, self.message)?;
+        write!(
+            f,
+            "at {}: gRPC {}: {}",
+            self.address,
+            code_name(self.code),
+            self.message
+        )?;
         if self.attempts > 1 {
             write!(f, " (after {} attempts)", self.attempts)?;
         }
         Ok(())
+    }
+}
+
+/// The name of a gRPC status code as messages show it (`Unavailable`, `DeadlineExceeded`: the names
+/// of grpc-go's and tonic's codes), spelled out rather than taken from a `Debug` implementation.
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "Ok",
+        C::Cancelled => "Cancelled",
+        C::Unknown => "Unknown",
+        C::InvalidArgument => "InvalidArgument",
+        C::DeadlineExceeded => "DeadlineExceeded",
+        C::NotFound => "NotFound",
+        C::AlreadyExists => "AlreadyExists",
+        C::PermissionDenied => "PermissionDenied",
+        C::ResourceExhausted => "ResourceExhausted",
+        C::FailedPrecondition => "FailedPrecondition",
+        C::Aborted => "Aborted",
+        C::OutOfRange => "OutOfRange",
+        C::Unimplemented => "Unimplemented",
+        C::Internal => "Internal",
+        C::Unavailable => "Unavailable",
+        C::DataLoss => "DataLoss",
+        C::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -122,8 +153,8 @@ pub enum Error {
     /// Request bytes or request kinds that cannot be sent.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The pool knows no such deployment.
-    #[error("unknown deployment {deployment:?}: no replicas available")]
+    /// The pool knows no such deployment (none of its replicas was ever added, or all were removed).
+    #[error("unknown deployment {deployment:?}: the pool has no such deployment")]
     UnknownDeployment {
         /// The deployment asked for.
         deployment: String,

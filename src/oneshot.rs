@@ -84,8 +84,8 @@ pub async fn send_with_fresh_channels(
                 tracing::debug!(
                     target,
                     attempt,
-                    "one-shot send failed with {:?}, retrying on a fresh channel",
-                    e.code
+                    "one-shot send failed with {}, retrying on a fresh channel",
+                    crate::error::code_name(e.code)
                 );
                 e.attempts = attempt;
                 attempt += 1;

@@ -48,7 +48,11 @@ impl Request {
     /// Checks the bytes are well-formed protobuf (top-level structure only; no message is built).
     pub fn check(&self) -> Result<()> {
         crate::wire::check_message(&self.bytes).map_err(|reason| {
-            Error::InvalidRequest(format!("{:?} request bytes are not protobuf: {reason}", self.kind))
+            let kind = match self.kind {
+                RequestKind::Data => "data",
+                RequestKind::Control => "control",
+            };
+            Error::InvalidRequest(format!("{kind} request bytes are not protobuf: {reason}"))
         })
     }
 }

@@ -3605,6 +3605,70 @@ static void test_transport() {
   }
 }
 
+// The misuse table of the README ("Misuse: the same result in every binding"): each case throws the
+// Error with the code C returns for it (the same rows are in tests/c/test_c_abi.c,
+// bindings/go/misuse_test.go and bindings/python/tests/test_misuse.py). C++ strings cannot be NULL:
+// the NULL rows are the C and Python ones.
+static void test_misuse() {
+  std::printf("-- misuse table\n");
+  using namespace std::chrono_literals;
+  const std::string A = addr("a");
+  jina_net::Pool pool;
+  CHECK(pool.add_connection("enc", A));
+  struct Row {
+    const char *what;
+    std::function<void()> misuse;
+    jina_net_result code;
+  };
+  const Row rows[] = {
+      {"a NUL in a string", [&] { pool.add_connection(std::string("e\0nc", 4), A); }, JINA_NET_INVALID_ARGUMENT},
+      {"an empty deployment name", [&] { pool.add_connection("", A); }, JINA_NET_INVALID_ARGUMENT},
+      {"a malformed address", [&] { pool.add_connection("enc", "not an address"); }, JINA_NET_INVALID_ADDRESS},
+      {"an unknown deployment", [&] { pool.send("nope", pb::data_request("x")); }, JINA_NET_UNKNOWN_DEPLOYMENT},
+      {"garbage request bytes", [&] { pool.send("enc", std::string("\xff\xff\xff", 3)); }, JINA_NET_INVALID_REQUEST},
+      {"no request", [&] { pool.send("enc", std::vector<jina_net::Bytes>{}); }, JINA_NET_INVALID_ARGUMENT},
+      {"an unknown compression",
+       [&] {
+         jina_net::PoolOptions o;
+         o.compression = static_cast<jina_net::Compression>(3);
+         jina_net::Pool p(o);
+       },
+       JINA_NET_INVALID_ARGUMENT},
+      {"root certificates that are not PEM",
+       [&] {
+         jina_net::PoolOptions o;
+         o.tls = true;
+         o.root_certificates_pem = "not a pem";
+         jina_net::Pool p(o);
+       },
+       JINA_NET_TLS_ERROR},
+  };
+  for (const Row &row : rows) {
+    auto e = catch_error(row.misuse);
+    CHECK_MSG(e && e->code() == row.code, std::string(row.what) + ": " + code_of(e));
+  }
+  auto e = catch_error([&] { pool.send("nope", pb::data_request("x")); });
+  CHECK_MSG(e && contains(e->what(), "unknown deployment \"nope\""), e ? e->what() : "no error");
+  // the pool works after all of it
+  auto ok = pool.send("enc", pb::data_request("ok")).get();
+  CHECK(ok.ok());
+
+  // a closed pool: every call throws POOL_CLOSED; closing twice is fine
+  pool.close();
+  CHECK(!catch_error([&] { pool.close(); }));
+  const Row closed[] = {
+      {"add_connection", [&] { pool.add_connection("enc", A); }, JINA_NET_POOL_CLOSED},
+      {"remove_connection", [&] { pool.remove_connection("enc", A); }, JINA_NET_POOL_CLOSED},
+      {"send", [&] { pool.send("enc", pb::data_request("x")); }, JINA_NET_POOL_CLOSED},
+      {"routes", [&] { (void)pool.routes(); }, JINA_NET_POOL_CLOSED},
+      {"wait_ready", [&] { pool.wait_ready("enc", 100ms); }, JINA_NET_POOL_CLOSED},
+  };
+  for (const Row &row : closed) {
+    auto err = catch_error(row.misuse);
+    CHECK_MSG(err && err->code() == row.code, std::string(row.what) + " on a closed pool: " + code_of(err));
+  }
+}
+
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress survives a crash or a timeout
   const char *specs[] = {"--exit-on-stdin-eof", "echo=a", "echo=b", "echo=c", "echo=hx", "head:worker=h",
@@ -3642,6 +3706,7 @@ int main() {
       {"transport", test_transport},
       {"resilient", test_resilient},
       {"gray", test_gray},
+      {"misuse", test_misuse},
       {"runtime_shutdown", test_runtime_shutdown},
   };
   try {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -108,11 +109,36 @@ type Error struct {
 	cause error
 }
 
+// Error is the failure in Go style: "jinanet: " and what went wrong in words, then the library's
+// message, e.g. "jinanet: deadline exceeded: jina_net_pool_send: ...". The C name of the code is
+// e.Code.String() ("JINA_NET_DEADLINE_EXCEEDED"); errors.Is compares codes, not text.
 func (e *Error) Error() string {
 	if e.Message == "" {
-		return "jinanet: " + e.Code.String()
+		return "jinanet: " + e.Code.words()
 	}
-	return fmt.Sprintf("jinanet: %s: %s", e.Code.String(), e.Message)
+	return fmt.Sprintf("jinanet: %s: %s", e.Code.words(), e.Message)
+}
+
+// words is what a code means, in lower case as Go error strings are: CodeDeadlineExceeded is
+// "deadline exceeded", CodeTLSError "TLS error".
+func (c Code) words() string {
+	switch c {
+	case CodeNullArgument:
+		return "nil argument"
+	case CodeInvalidUTF8:
+		return "invalid UTF-8"
+	case CodeRPCError:
+		return "RPC failed"
+	case CodeTLSError:
+		return "TLS error"
+	case CodePanic:
+		return "library panicked"
+	}
+	name := c.String()
+	if !strings.HasPrefix(name, "JINA_NET_") {
+		return name
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "JINA_NET_")), "_", " ")
 }
 
 // Is reports whether target is the sentinel (Code) of e's code.

@@ -255,7 +255,7 @@ func TestErrors(t *testing.T) {
 	var e *jinanet.Error
 	if !errors.Is(err, jinanet.ErrUnknownDeployment) || !errors.As(err, &e) ||
 		e.Code != jinanet.CodeUnknownDeployment || !strings.Contains(e.Message, "nope") ||
-		!strings.HasPrefix(e.Error(), "jinanet: JINA_NET_UNKNOWN_DEPLOYMENT: jina_net_pool_send: ") {
+		!strings.HasPrefix(e.Error(), "jinanet: unknown deployment: jina_net_pool_send: ") {
 		t.Fatalf("unknown deployment: %v", err)
 	}
 	if errors.Is(err, jinanet.ErrPoolClosed) {

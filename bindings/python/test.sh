@@ -38,7 +38,7 @@ export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 JINA_LOG_LEVEL=WARNING
 
 echo "== python -m unittest (bindings/python/tests)"
-(cd "$here/tests" && timeout --kill-after=10 600 "$PY" -m unittest -v test_ffi test_pool test_transport test_networking test_runtimes)
+(cd "$here/tests" && timeout --kill-after=10 600 "$PY" -m unittest -v test_ffi test_pool test_transport test_misuse test_networking test_runtimes)
 
 echo "== pip install bindings/python (into a temporary target) and import it from there"
 site="$(mktemp -d "${TMPDIR:-/tmp}/jina-net-py.XXXXXX")"

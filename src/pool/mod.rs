@@ -617,7 +617,7 @@ impl ConnectionPool {
     pub fn route(&self, deployment: &str, to: To) -> Result<(Arc<str>, Vec<RoutedTarget>)> {
         let table = self.read()?;
         let Some((name, d)) = table.get_key_value(deployment) else {
-            tracing::debug!(deployment, "unknown deployment, no replicas available");
+            tracing::debug!(deployment, "unknown deployment");
             return Err(Error::UnknownDeployment {
                 deployment: deployment.to_owned(),
             });

@@ -112,8 +112,8 @@ pub(crate) async fn send_with_retries(plan: &SendPlan, pick: &Pick, start: usize
             address = %replica.address(),
             next = %replicas[next].address(),
             attempt,
-            "gRPC call failed with {:?}, retrying",
-            code
+            "gRPC call failed with {}, retrying",
+            crate::error::code_name(code)
         );
         if tried[next] {
             let wait = retry.backoff(attempt);

@@ -53,11 +53,18 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
     let mut store = RootCertStore::empty();
     let mut out = Vec::new();
     for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
-        let cert = cert.map_err(|e| Error::TlsSetup(format!("{what}: PEM block {} does not decode: {e}", i + 1)))?;
+        let cert = cert.map_err(|e| {
+            Error::TlsSetup(format!(
+                "{what}: PEM block {} does not decode: {}",
+                i + 1,
+                pem_problem(&e)
+            ))
+        })?;
         store.add(cert.clone()).map_err(|e| {
             Error::TlsSetup(format!(
-                "{what}: certificate {} is not a valid X.509 certificate: {e}",
-                i + 1
+                "{what}: certificate {} is not a valid X.509 certificate: {}",
+                i + 1,
+                certificate_parse_problem(&e)
             ))
         })?;
         out.push(cert);
@@ -68,6 +75,31 @@ fn certificates(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> 
         )));
     }
     Ok(out)
+}
+
+/// What is wrong with a PEM text, in words.
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as P;
+    match e {
+        P::MissingSectionEnd { end_marker } => {
+            format!("its END line ({}) is missing", String::from_utf8_lossy(end_marker))
+        }
+        P::IllegalSectionStart { line } => format!("malformed BEGIN line {:?}", String::from_utf8_lossy(line)),
+        P::Base64Decode(_) => "its body is not valid base64".to_owned(),
+        P::SectionTooLarge => "the block is larger than 256 MB".to_owned(),
+        other => in_words(&other.to_string()),
+    }
+}
+
+/// Why a certificate given as a trust root cannot be used, in words.
+fn certificate_parse_problem(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::BadEncoding) => "its DER encoding does not parse".to_owned(),
+        rustls::Error::InvalidCertificate(C::Other(other)) => in_words(&other.0.to_string()),
+        rustls::Error::InvalidCertificate(other) => in_words(&format!("{other:?}")),
+        other => in_words(&other.to_string()),
+    }
 }
 
 /// The crypto provider: the process's default if one was installed, else ring.
@@ -387,7 +419,7 @@ pub(crate) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<S
     None
 }
 
-/// A rustls error in words.
+/// A rustls error in words (never rustls's or webpki's enum names as Rust prints them).
 fn describe(error: &rustls::Error) -> String {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E, InvalidMessage as M};
     match error {
@@ -403,16 +435,117 @@ fn describe(error: &rustls::Error) -> String {
         }
         E::InvalidCertificate(C::BadEncoding) => "the server's certificate is malformed".into(),
         E::InvalidCertificate(C::Revoked) => "the server's certificate is revoked".into(),
-        E::InvalidCertificate(other) => format!("the server's certificate is refused ({other:?})"),
+        E::InvalidCertificate(C::BadSignature) => "the server's certificate has a bad signature".into(),
+        E::InvalidCertificate(C::InvalidPurpose | C::InvalidPurposeContext { .. }) => {
+            "the server's certificate is not for TLS servers (extended key usage)".into()
+        }
+        E::InvalidCertificate(C::Other(other)) => certificate_problem(&other.0.to_string()),
+        E::InvalidCertificate(other) => {
+            format!(
+                "the server's certificate is refused: {}",
+                in_words(&format!("{other:?}"))
+            )
+        }
         E::AlertReceived(A::CertificateRequired) => {
             "the server requires a client certificate (mutual TLS) and none is set: set a TLS identity".into()
         }
         E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => REFUSED_CERTIFICATE.into(),
-        E::AlertReceived(alert) => format!("the server ended the handshake (alert {alert:?})"),
+        E::AlertReceived(A::HandshakeFailure) => {
+            "the server ended the handshake: no TLS version or cipher suite in common".into()
+        }
+        E::AlertReceived(alert) => {
+            format!(
+                "the server ended the handshake (alert: {})",
+                in_words(&format!("{alert:?}"))
+            )
+        }
         E::InvalidMessage(M::InvalidContentType) | E::InvalidMessage(M::InvalidEmptyPayload) => {
             "the server does not speak TLS (it answered in plaintext)".into()
         }
+        E::InvalidMessage(m) => format!(
+            "the server sent a malformed TLS message ({})",
+            in_words(&format!("{m:?}"))
+        ),
+        E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the server sent a TLS message out of order".into()
+        }
+        E::PeerMisbehaved(p) => format!("the server broke the TLS protocol ({})", in_words(&format!("{p:?}"))),
+        E::PeerIncompatible(p) => format!(
+            "the server's TLS is not compatible with this client ({})",
+            in_words(&format!("{p:?}"))
+        ),
+        E::NoApplicationProtocol => "the server does not offer HTTP/2 over TLS (ALPN h2)".into(),
         E::NoCertificatesPresented => "the server presented no certificate".into(),
-        other => format!("{other}"),
+        E::General(text) => text.clone(),
+        other => in_words(&other.to_string()),
+    }
+}
+
+/// A certificate problem rustls leaves to webpki (`CertificateError::Other`), in words.
+fn certificate_problem(webpki: &str) -> String {
+    let name = innermost(webpki);
+    let why = match name {
+        "CaUsedAsEndEntity" => {
+            "it is a CA certificate, not a server certificate (the server must present a certificate its CA issued)"
+                .to_owned()
+        }
+        "EndEntityUsedAsCa" => "a certificate of its chain that issued it is not a CA certificate".to_owned(),
+        "UnsupportedCertVersion" => "it is not an X.509 v3 certificate".to_owned(),
+        "UnsupportedSignatureAlgorithm" | "UnsupportedSignatureAlgorithmForPublicKey" => {
+            "it is signed with an algorithm this client does not support".to_owned()
+        }
+        "RequiredEkuNotFound" => "it is not for TLS servers (extended key usage)".to_owned(),
+        "PathLenConstraintViolated" => "its chain is longer than a CA allows".to_owned(),
+        "NameConstraintViolation" => "its name is outside what its CA may issue".to_owned(),
+        _ => in_words(webpki),
+    };
+    format!("the server's certificate is refused: {why}")
+}
+
+/// The innermost name of a Rust `Debug` text: `Other(OtherError(CaUsedAsEndEntity))` →
+/// `CaUsedAsEndEntity`; `ExpiredContext { .. }` → `ExpiredContext`.
+fn innermost(debug: &str) -> &str {
+    let head = debug.split([')', '{', ',']).next().unwrap_or(debug);
+    head.rsplit('(').next().unwrap_or(head).trim()
+}
+
+/// A Rust enum name said in words: `CaUsedAsEndEntity` → `ca used as end entity`. Text that is
+/// already words stays as it is.
+fn in_words(text: &str) -> String {
+    let name = innermost(text);
+    if name.is_empty() || name.contains(' ') || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+        if c.is_ascii_uppercase() && i > 0 && (prev_lower || next_lower) {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_names_are_said_in_words() {
+        assert_eq!(innermost("Other(OtherError(CaUsedAsEndEntity))"), "CaUsedAsEndEntity");
+        assert_eq!(
+            in_words("Other(OtherError(CaUsedAsEndEntity))"),
+            "ca used as end entity"
+        );
+        assert_eq!(in_words("HandshakeFailure"), "handshake failure");
+        assert_eq!(in_words("the server said no"), "the server said no");
+        let e = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+            std::sync::Arc::new(std::io::Error::other("CaUsedAsEndEntity")),
+        )));
+        let text = describe(&e);
+        assert!(text.contains("CA certificate") && !text.contains("CaUsed"), "{text}");
     }
 }

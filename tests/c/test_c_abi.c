@@ -169,6 +169,77 @@ static jina_net_result send_one(jina_net_pool *pool, const char *id, const char 
 
 static void last_error(char *buf, size_t cap) { jina_net_last_error_message(buf, cap); }
 
+/* The misuse table of the README ("Misuse: the same result in every binding"): each case returns the
+ * code the C++, Go and Python bindings give for it (bindings/cpp/test_jina_net.cpp test_misuse,
+ * bindings/go/misuse_test.go, bindings/python/tests/test_misuse.py). */
+static void test_misuse_table(const jn_servers *s) {
+  printf("-- misuse table\n");
+  const char *a = jn_servers_address(s, "a");
+  jina_net_pool *pool = NULL;
+  CHECK_OK(jina_net_pool_new(NULL, &pool));
+  CHECK_OK(jina_net_pool_add_connection(pool, "enc", a, false, JINA_NET_NO_SHARD, NULL));
+  collector c;
+  collector_init(&c);
+  char msg[512];
+  uint8_t buf[256];
+  jina_net_bytes req = {buf, mp_data_request(buf, "x")};
+  const uint8_t garbage[] = {0xff, 0xff, 0xff};
+  jina_net_bytes bad = {garbage, sizeof garbage};
+  /* NULL arguments */
+  CHECK(jina_net_pool_add_connection(pool, NULL, a, false, JINA_NET_NO_SHARD, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_add_connection(pool, "enc", NULL, false, JINA_NET_NO_SHARD, NULL) == JINA_NET_NULL_ARGUMENT);
+  CHECK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, &req, 1, NULL, false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY,
+                           NULL, 0, on_done, &c, NULL) == JINA_NET_NULL_ARGUMENT);
+  /* an empty deployment name (C cannot pass a NUL inside a string: that row is the other bindings') */
+  CHECK(jina_net_pool_add_connection(pool, "", a, false, JINA_NET_NO_SHARD, NULL) == JINA_NET_INVALID_ARGUMENT);
+  /* a malformed address */
+  CHECK(jina_net_pool_add_connection(pool, "enc", "not an address", false, JINA_NET_NO_SHARD, NULL) ==
+        JINA_NET_INVALID_ADDRESS);
+  /* an unknown deployment, said as unknown */
+  CHECK(send_one(pool, "x", "nope", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL) ==
+        JINA_NET_UNKNOWN_DEPLOYMENT);
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "unknown deployment \"nope\"") != NULL);
+  /* garbage request bytes, no request */
+  CHECK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, &bad, 1, "enc", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY,
+                           NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_REQUEST);
+  CHECK(jina_net_pool_send(pool, JINA_NET_REQUEST_DATA, &req, 0, "enc", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY,
+                           NULL, 0, on_done, &c, NULL) == JINA_NET_INVALID_ARGUMENT);
+  /* bad option values */
+  jina_net_pool_options o;
+  CHECK_OK(jina_net_pool_options_init(&o, sizeof o));
+  o.compression = 3;
+  jina_net_pool *other = NULL;
+  CHECK(jina_net_pool_new(&o, &other) == JINA_NET_INVALID_ARGUMENT && other == NULL);
+  CHECK_OK(jina_net_pool_options_init(&o, sizeof o));
+  const char not_pem[] = "not a pem";
+  o.tls = true;
+  o.root_certificates_pem = (const uint8_t *)not_pem;
+  o.root_certificates_pem_len = strlen(not_pem);
+  CHECK(jina_net_pool_new(&o, &other) == JINA_NET_TLS_ERROR && other == NULL);
+  last_error(msg, sizeof msg);
+  CHECK(strstr(msg, "root_certificates_pem") != NULL);
+  CHECK(c.count == 0); /* nothing refused completed */
+  /* the pool works after all of it */
+  CHECK_OK(send_one(pool, "ok", "enc", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL));
+  CHECK(collector_wait(&c, 1) && c.done[0].status == JINA_NET_OK);
+
+  /* a closed pool: every call is POOL_CLOSED; closing twice is fine */
+  CHECK_OK(jina_net_pool_close(pool));
+  CHECK_OK(jina_net_pool_close(pool));
+  CHECK(jina_net_pool_add_connection(pool, "enc", a, false, JINA_NET_NO_SHARD, NULL) == JINA_NET_POOL_CLOSED);
+  CHECK(jina_net_pool_remove_connection(pool, "enc", a, false, JINA_NET_NO_SHARD, NULL) == JINA_NET_POOL_CLOSED);
+  CHECK(send_one(pool, "x", "enc", false, JINA_NET_NO_SHARD, JINA_NET_SHARDS_ANY, NULL, &c, NULL) ==
+        JINA_NET_POOL_CLOSED);
+  char *routes = NULL;
+  CHECK(jina_net_pool_routes(pool, &routes) == JINA_NET_POOL_CLOSED && routes == NULL);
+  CHECK(jina_net_pool_wait_ready(pool, "enc", 100) == JINA_NET_POOL_CLOSED);
+  jina_net_pool_free(pool);
+  jina_net_pool_free(NULL);
+  CHECK(c.count == 1);
+  collector_destroy(&c);
+}
+
 /* ---- tests ---- */
 
 static void test_version_and_runtime_init(void) {
@@ -1051,6 +1122,7 @@ int main(void) {
   test_tuning(&s);
   test_request_metadata(&s);
   test_request_builder(&s);
+  test_misuse_table(&s);
   test_fork_child(&s);
   test_shutdown(&s);
   jn_servers_stop(&s);

@@ -16,6 +16,12 @@ from ._core import (
     COMPRESSION_DEFLATE,
     COMPRESSION_GZIP,
     COMPRESSION_NONE,
+    LOG_DEBUG,
+    LOG_ERROR,
+    LOG_INFO,
+    LOG_OFF,
+    LOG_TRACE,
+    LOG_WARN,
     NO_SHARD,
     ONESHOT_OPTIONS,
     POOL_OPTIONS,
@@ -29,6 +35,8 @@ from ._core import (
     STATE_IDLE,
     STATE_READY,
     STATE_UNRESPONSIVE,
+    ArgumentTypeError,
+    InvalidArgumentError,
     JinaNetError,
     Pool,
     Replica,
@@ -41,10 +49,12 @@ from ._core import (
     host_is_local,
     init_runtime,
     is_remote_local_connection,
+    log_to_logging,
     parse_routes,
     request_metadata,
     send_request_async,
     send_requests_sync,
+    set_log_callback,
     version,
     worker_control,
     worker_control_sync,
@@ -60,6 +70,12 @@ __all__ = [
     'COMPRESSION_DEFLATE',
     'COMPRESSION_GZIP',
     'COMPRESSION_NONE',
+    'LOG_DEBUG',
+    'LOG_ERROR',
+    'LOG_INFO',
+    'LOG_OFF',
+    'LOG_TRACE',
+    'LOG_WARN',
     'NO_SHARD',
     'ONESHOT_OPTIONS',
     'POOL_OPTIONS',
@@ -73,6 +89,8 @@ __all__ = [
     'STATE_IDLE',
     'STATE_READY',
     'STATE_UNRESPONSIVE',
+    'ArgumentTypeError',
+    'InvalidArgumentError',
     'JinaNetError',
     'Pool',
     'Replica',
@@ -86,20 +104,23 @@ __all__ = [
     'init_runtime',
     'is_remote_local_connection',
     'library_path',
+    'log_to_logging',
     'parse_routes',
     'patch_jina',
     'request_metadata',
     'send_request_async',
     'send_requests_sync',
+    'set_log_callback',
     'version',
     'worker_control',
     'worker_control_sync',
 ]
 
 
-def patch_jina():
-    """Makes jina 3.1.0's heads and gateways use ``jina_net.networking.GrpcConnectionPool``
-    (see ``jina_net.networking.patch_jina``). Returns jina's original class."""
+def patch_jina(resilient: bool = False, **options):
+    """Makes jina 3.1.0's heads and gateways use ``jina_net.networking.GrpcConnectionPool``, made with
+    ``options`` (``resilient=True`` and every keyword ``jina_net.Pool`` takes, plus jina's
+    ``compression``; see ``jina_net.networking.patch_jina``). Returns jina's original class."""
     from .networking import patch_jina as _patch
 
-    return _patch()
+    return _patch(resilient=resilient, **options)

@@ -20,6 +20,7 @@ import binascii
 import ctypes
 import enum
 import itertools
+import logging
 import os
 import re
 import threading
@@ -78,6 +79,28 @@ class JinaNetError(Exception):
 
     def __str__(self):
         return f'{self.result_name}: {self.message}'
+
+
+class InvalidArgumentError(JinaNetError, ValueError):
+    """A value the library refuses, said before the C call (a ``ValueError`` too): ``result`` is the
+    code C returns for it: ``JINA_NET_INVALID_ARGUMENT`` (an option out of range, a NUL in a string,
+    an unknown compression), ``JINA_NET_TLS_ERROR`` (PEM without a certificate or key, a server name
+    that is none)."""
+
+    def __init__(self, message: str, result: int = _ffi.INVALID_ARGUMENT):
+        super().__init__(result, message)
+
+
+class ArgumentTypeError(JinaNetError, TypeError):
+    """An argument of the wrong type (a ``TypeError`` too): ``result`` is ``JINA_NET_NULL_ARGUMENT``
+    for ``None`` where C takes a pointer (a deployment, an address), else ``JINA_NET_INVALID_ARGUMENT``."""
+
+    def __init__(self, message: str, result: int = _ffi.INVALID_ARGUMENT):
+        super().__init__(result, message)
+
+
+def _pool_closed(what: str) -> JinaNetError:
+    return JinaNetError(_ffi.POOL_CLOSED, f'{what}: connection pool closed')
 
 
 def _error_of_call(result: int, what: str) -> JinaNetError:
@@ -381,23 +404,24 @@ def _pem_bytes(option: str, value) -> Optional[bytes]:
     elif isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
     else:
-        raise TypeError(f'{option} is PEM text (bytes or str), not {type(value).__name__}')
+        raise ArgumentTypeError(f'{option} is PEM text (bytes or str), not {type(value).__name__}')
     return raw or None
 
 
 def _check_pem(option: str, raw: bytes):
-    """``ValueError`` when ``raw`` has no PEM block the library would read for ``option``, or one whose
-    base64 does not decode. (What decodes but is no X.509 certificate or usable key the library
+    """``InvalidArgumentError`` (a ``ValueError``) with ``JINA_NET_TLS_ERROR``, the code C gives, when
+    ``raw`` has no PEM block the library would read for ``option``, or one whose base64 does not
+    decode. (What decodes but is no X.509 certificate or usable key the library
     refuses when it makes the pool: ``JinaNetError`` ``JINA_NET_TLS_ERROR``.)"""
     kind, labels = _PEM_KINDS[option]
     blocks = [(label.decode(), body) for label, body in _PEM_BLOCK.findall(raw) if label.decode() in labels]
     if not blocks:
-        raise ValueError(f'{option} holds no PEM {kind} (-----BEGIN {labels[0]}-----)')
+        raise InvalidArgumentError(f'{option} holds no PEM {kind} (-----BEGIN {labels[0]}-----)', _ffi.TLS_ERROR)
     for i, (label, body) in enumerate(blocks, 1):
         try:
             base64.b64decode(b''.join(body.split()), validate=True)
         except (binascii.Error, ValueError) as e:
-            raise ValueError(f'{option}: PEM block {i} ({label}) does not decode: {e}') from None
+            raise InvalidArgumentError(f'{option}: PEM block {i} ({label}) does not decode: {e}', _ffi.TLS_ERROR) from None
 
 
 def _server_name(option: str, value) -> Optional[bytes]:
@@ -407,9 +431,9 @@ def _server_name(option: str, value) -> Optional[bytes]:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f'{option} is a str (a DNS name or IP address), not {type(value).__name__} ({value!r})')
+        raise ArgumentTypeError(f'{option} is a str (a DNS name or IP address), not {type(value).__name__} ({value!r})')
     if not value or not all('!' <= c <= '~' for c in value):
-        raise ValueError(f'{option}={value!r} is no DNS name or IP address')
+        raise InvalidArgumentError(f'{option}={value!r} is no DNS name or IP address', _ffi.TLS_ERROR)
     return value.encode('ascii')
 
 
@@ -424,18 +448,18 @@ def compression_from_name(name: str) -> int:
     ``"gzip"``, ``"deflate"`` or jina's ``"NoCompression"``, ``"Gzip"``, ``"Deflate"``, in any case.
     ``ValueError`` for another name, ``TypeError`` for a non-str."""
     if not isinstance(name, str):
-        raise TypeError(f'a compression name is a str, not {type(name).__name__} ({name!r})')
+        raise ArgumentTypeError(f'a compression name is a str, not {type(name).__name__} ({name!r})')
     if _ffi.library_version < (0, 2, 2):
         value = _COMPRESSION_NAMES.get(name.lower())
         if value is None:
-            raise ValueError(f'unknown compression {name!r} (none, gzip, deflate; jina\'s NoCompression, Gzip, Deflate)')
+            raise InvalidArgumentError(f'unknown compression {name!r} (none, gzip, deflate; jina\'s NoCompression, Gzip, Deflate)')
         return value
     if '\0' in name:
-        raise ValueError(f'unknown compression {name!r} (a NUL in the name)')
+        raise InvalidArgumentError(f'unknown compression {name!r} (a NUL in the name)')
     out = c_uint32()
     r = lib.jina_net_compression_from_name(name.encode('utf-8'), byref(out))
     if r == _ffi.INVALID_ARGUMENT:
-        raise ValueError(_ffi.last_error() or f'unknown compression {name!r}')
+        raise InvalidArgumentError(_ffi.last_error() or f'unknown compression {name!r}')
     if r != _ffi.OK:
         raise _error_of_call(r, 'jina_net_compression_from_name failed')
     return out.value
@@ -452,10 +476,10 @@ def _compression(option: str, value) -> int:
     if isinstance(value, str):
         return compression_from_name(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{option} is COMPRESSION_NONE/GZIP/DEFLATE or a name ("gzip", jina\'s "Gzip"...), '
+        raise ArgumentTypeError(f'{option} is COMPRESSION_NONE/GZIP/DEFLATE or a name ("gzip", jina\'s "Gzip"...), '
                         f'not {type(value).__name__} ({value!r})')
     if value not in (COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_DEFLATE):
-        raise ValueError(f'{option}={value}: COMPRESSION_NONE (0), COMPRESSION_GZIP (1) or COMPRESSION_DEFLATE (2)')
+        raise InvalidArgumentError(f'{option}={value}: COMPRESSION_NONE (0), COMPRESSION_GZIP (1) or COMPRESSION_DEFLATE (2)')
     return value
 
 
@@ -465,17 +489,17 @@ def _check_type(name: str, ctype, value, what: str = 'pool option'):
     if ctype is c_bool:
         if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
             return bool(value)
-        raise TypeError(f'{what} {name} is a bool, not {type(value).__name__} ({value!r})')
+        raise ArgumentTypeError(f'{what} {name} is a bool, not {type(value).__name__} ({value!r})')
     if ctype is ctypes.c_double:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f'{what} {name} is a number, not {type(value).__name__} ({value!r})')
+            raise ArgumentTypeError(f'{what} {name} is a number, not {type(value).__name__} ({value!r})')
         return float(value)
     bits = _UNSIGNED[ctype]
     if isinstance(value, bool) or not isinstance(value, int):
         unit = ' (milliseconds)' if name.endswith('_ms') else ''
-        raise TypeError(f'{what} {name} is an int{unit}, not {type(value).__name__} ({value!r})')
+        raise ArgumentTypeError(f'{what} {name} is an int{unit}, not {type(value).__name__} ({value!r})')
     if not 0 <= value < 1 << bits:
-        raise ValueError(f'{what} {name}={value} is out of range (0 to {(1 << bits) - 1})')
+        raise InvalidArgumentError(f'{what} {name}={value} is out of range (0 to {(1 << bits) - 1})')
     return value
 
 
@@ -485,7 +509,7 @@ def _check_values(o: _ffi.PoolOptions):
     ``add_connection``) with a ``ValueError`` naming the option. tests/test_pool.py checks that the
     library refuses each of these too, and takes the values at the limits."""
     def bad(message):
-        raise ValueError(f'invalid pool options: {message}')
+        raise InvalidArgumentError(f'invalid pool options: {message}')
 
     if o.max_attempts < 1:
         bad(f'max_attempts={o.max_attempts}: at least 1')
@@ -545,13 +569,13 @@ def _options(resilient: bool, overrides: dict, check: bool = True) -> _ffi.PoolO
             o.compression = value
         elif k == 'caller_driven':
             # Completions reach asyncio from the library's threads; nothing here would poll the pool.
-            raise ValueError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
+            raise InvalidArgumentError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
         elif k in _OPTION_TYPES:
             v = _check_type(k, _OPTION_TYPES[k], v)
             _since(k, v)
             setattr(o, k, v)
         else:
-            raise TypeError(f'unknown pool option {k!r} (options: {list(POOL_OPTIONS)})')
+            raise ArgumentTypeError(f'unknown pool option {k!r} (options: {list(POOL_OPTIONS)})')
     if check:
         _check_values(o)
     return o
@@ -565,9 +589,10 @@ def _cstr(what: str, s) -> bytes:
     """A str argument as a C string: ``TypeError`` for another type, ``ValueError`` for a NUL in it (C
     would see a shorter string)."""
     if not isinstance(s, str):
-        raise TypeError(f'{what} is a str, not {type(s).__name__} ({s!r})')
+        raise ArgumentTypeError(f'{what} is a str, not {type(s).__name__} ({s!r})',
+                                _ffi.NULL_ARGUMENT if s is None else _ffi.INVALID_ARGUMENT)
     if '\0' in s:
-        raise ValueError(f'{what} {s!r} holds a NUL')
+        raise InvalidArgumentError(f'{what} {s!r} holds a NUL')
     return s.encode('utf-8')
 
 
@@ -575,7 +600,7 @@ def _shard_arg(shard_id) -> int:
     if shard_id is None:
         return NO_SHARD
     if isinstance(shard_id, bool) or not isinstance(shard_id, int):
-        raise TypeError(f'shard_id is an int or None, not {type(shard_id).__name__} ({shard_id!r})')
+        raise ArgumentTypeError(f'shard_id is an int or None, not {type(shard_id).__name__} ({shard_id!r})')
     return shard_id
 
 
@@ -607,26 +632,26 @@ class RequestMetadata:
 
     def __init__(self, metadata):
         if isinstance(metadata, (str, bytes, bytearray, memoryview)):
-            raise TypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}')
+            raise ArgumentTypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}')
         pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
         try:
             items = list(pairs)
         except TypeError:
-            raise TypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}') from None
+            raise ArgumentTypeError(f'metadata is a dict or (key, value) pairs, not {type(metadata).__name__}') from None
         entries = []
         for item in items:
             try:
                 key, value = item
             except (TypeError, ValueError):
-                raise TypeError(f'metadata entries are (key, value) pairs, not {item!r}') from None
+                raise ArgumentTypeError(f'metadata entries are (key, value) pairs, not {item!r}') from None
             if not isinstance(key, str):
-                raise TypeError(f'metadata key {key!r} is a {type(key).__name__}, not a str')
+                raise ArgumentTypeError(f'metadata key {key!r} is a {type(key).__name__}, not a str')
             if isinstance(value, str):
                 raw = value.encode('utf-8')
             elif isinstance(value, (bytes, bytearray, memoryview)):
                 raw = bytes(value)
             else:
-                raise TypeError(f'metadata value of {key!r} is a {type(value).__name__}, not str or bytes')
+                raise ArgumentTypeError(f'metadata value of {key!r} is a {type(value).__name__}, not str or bytes')
             if '\0' in key:
                 # a C string would end there: the library would see another key
                 raise JinaNetError(_ffi.INVALID_ARGUMENT, f'request metadata {key!r}: NUL in a key')
@@ -730,8 +755,17 @@ class Pool:
     refuse ``ValueError``, here.
 
     The C pool is created at the first ``add_connection`` (so that constructing a pool does not start
-    the library runtime), and again after ``close()``: PEM that decodes but holds no usable certificate
-    or key is refused then (``JinaNetError`` ``JINA_NET_TLS_ERROR`` naming what is wrong).
+    the library runtime): PEM that decodes but holds no usable certificate or key is refused then
+    (``JinaNetError`` ``JINA_NET_TLS_ERROR`` naming what is wrong; PEM without a certificate or key is
+    refused by the constructor, with the same code).
+
+    After ``close()`` the pool is closed for good, as a C pool is: ``add_connection``,
+    ``remove_connection``, ``send``, ``send_async``, ``wait_ready``, ``routes``, ``route_table`` and
+    ``metrics_text`` raise ``JinaNetError`` ``JINA_NET_POOL_CLOSED``; ``close()`` again does nothing,
+    ``cancel`` returns ``False``. Bad arguments raise what C returns for them, as exceptions that are
+    also the Python ones: ``ArgumentTypeError`` (a ``TypeError``; ``JINA_NET_NULL_ARGUMENT`` for
+    ``None``), ``InvalidArgumentError`` (a ``ValueError``; ``JINA_NET_INVALID_ARGUMENT``, or
+    ``JINA_NET_TLS_ERROR`` for PEM and server names).
     """
 
     def __init__(self, resilient: bool = False, **options):
@@ -742,6 +776,7 @@ class Pool:
         self._lock = threading.Lock()
         self._busy = 0
         self._closed_ptrs: List[int] = []
+        self._closed = False
 
     @property
     def options(self) -> Dict[str, Union[int, float, bool, bytes, str, None]]:
@@ -757,7 +792,9 @@ class Pool:
         out['compression'] = o.compression
         return out
 
-    def _handle(self, create: bool) -> Optional[int]:
+    def _handle(self, create: bool, what: str) -> Optional[int]:
+        if self._closed:
+            raise _pool_closed(what)
         if self._ptr is None and create:
             _uses_runtime()
             out = c_void_p()
@@ -780,14 +817,14 @@ class Pool:
         the pool's ``tls_server_name`` (``jina_net_pool_add_connection_ex``, libjina_net 0.2.2)."""
         d, a = _cstr('deployment', deployment), _cstr('address', address)
         if not (isinstance(head, bool) or (isinstance(head, int) and head in (0, 1))):
-            raise TypeError(f'head is a bool, not {type(head).__name__} ({head!r})')
+            raise ArgumentTypeError(f'head is a bool, not {type(head).__name__} ({head!r})')
         head = bool(head)
         shard = _shard_arg(shard_id)
         name = _server_name('tls_server_name', tls_server_name)
         if _ffi.library_version < (0, 2, 2):
             if name is not None:
                 _needs((0, 2, 2), 'add_connection(tls_server_name=...) (jina_net_pool_add_connection_ex)')
-            ptr = self._handle(True)
+            ptr = self._handle(True, 'add_connection')
             added = c_bool()
             r = lib.jina_net_pool_add_connection(ptr, d, a, head, shard, byref(added))
             if r != _ffi.OK:
@@ -797,7 +834,7 @@ class Pool:
         o.head = head
         o.shard_id = shard
         o.tls_server_name = name
-        ptr = self._handle(True)
+        ptr = self._handle(True, 'add_connection')
         added = c_bool()
         r = lib.jina_net_pool_add_connection_ex(ptr, d, a, byref(o), byref(added))
         if r != _ffi.OK:
@@ -807,11 +844,12 @@ class Pool:
     def remove_connection(self, deployment: str, address: str, head: bool = False,
                           shard_id: Optional[int] = None) -> bool:
         """Removes a replica; ``False`` when there was none (also when the pool has none at all)."""
-        ptr = self._handle(False)
+        d, a = _cstr('deployment', deployment), _cstr('address', address)
+        ptr = self._handle(False, 'remove_connection')
         if ptr is None:
             return False
         removed = c_bool()
-        r = lib.jina_net_pool_remove_connection(ptr, deployment.encode(), address.encode(), head,
+        r = lib.jina_net_pool_remove_connection(ptr, d, a, head,
                                                 NO_SHARD if shard_id is None else shard_id, byref(removed))
         if r == _ffi.UNKNOWN_DEPLOYMENT:
             return False
@@ -840,10 +878,11 @@ class Pool:
         """
         md = request_metadata(metadata)
         if not isinstance(idempotent, bool):
-            raise TypeError(f'idempotent is a bool, not {type(idempotent).__name__}')
-        ptr = self._handle(False)
+            raise ArgumentTypeError(f'idempotent is a bool, not {type(idempotent).__name__}')
+        dep = _cstr('deployment', deployment)
+        ptr = self._handle(False, 'send')
         if ptr is None:
-            raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
+            raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no such deployment')
         if loop is None:
             loop = asyncio.get_running_loop()
         key = _register(loop, on_done or _ignore)
@@ -856,7 +895,7 @@ class Pool:
         send_id = c_uint64()
         shard = NO_SHARD if shard_id is None else shard_id
         if md is None and not idempotent:
-            r = lib.jina_net_pool_send(ptr, kind, arr, n, deployment.encode(), head, shard, polling, _encode(endpoint),
+            r = lib.jina_net_pool_send(ptr, kind, arr, n, dep, head, shard, polling, _encode(endpoint),
                                        timeout_ms, _on_complete, key, byref(send_id))
             what = 'jina_net_pool_send failed'
         else:
@@ -871,7 +910,7 @@ class Pool:
             if md is not None:
                 o.metadata = md.array
                 o.metadata_len = len(md)
-            r = lib.jina_net_pool_send_ex(ptr, arr, n, deployment.encode(), byref(o), _on_complete, key,
+            r = lib.jina_net_pool_send_ex(ptr, arr, n, dep, byref(o), _on_complete, key,
                                           byref(send_id))
             what = 'jina_net_pool_send_ex failed'
         if r != _ffi.OK:
@@ -927,11 +966,11 @@ class Pool:
         timeout_ms = _check_type('timeout_ms', ctypes.c_uint64, timeout_ms, 'wait_ready:')
         _needs((0, 2, 2), 'Pool.wait_ready (jina_net_pool_wait_ready)')
         with self._lock:
-            ptr = self._handle(False)
+            ptr = self._handle(False, 'wait_ready')
             if ptr is None:
                 if deployment is None:
                     return
-                raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no connections')
+                raise JinaNetError(_ffi.UNKNOWN_DEPLOYMENT, f'unknown deployment "{deployment}": the pool has no such deployment')
             self._busy += 1
         try:
             r = lib.jina_net_pool_wait_ready(ptr, dep, timeout_ms)
@@ -962,7 +1001,7 @@ class Pool:
         """The routing table as the library writes it: one line per head or shard,
         ``deployment\\thead|shard N\\taddr,addr\\tstate,state`` (the states since libjina_net 0.2.2;
         ``route_table()`` parses it)."""
-        ptr = self._handle(False)
+        ptr = self._handle(False, 'routes')
         if ptr is None:
             return ''
         out = c_void_p()
@@ -980,7 +1019,7 @@ class Pool:
         included), ``jina_net_errors_total``, ``jina_net_retries_total``, ``jina_sending_request_seconds``...
         Only for a pool made with ``metrics=True`` (else ``JinaNetError`` ``INVALID_ARGUMENT``); ``""``
         before the first ``add_connection``."""
-        ptr = self._handle(False)
+        ptr = self._handle(False, 'metrics_text')
         if ptr is None:
             if not self._options.metrics:
                 raise JinaNetError(_ffi.INVALID_ARGUMENT, 'the pool was made without metrics=True: it records none')
@@ -995,9 +1034,11 @@ class Pool:
             lib.jina_net_string_free(out)
 
     def close(self):
-        """Closes and frees the C pool: pending sends complete with ``POOL_CLOSED``. The next
-        ``add_connection`` starts a new, empty one."""
+        """Closes and frees the C pool: pending sends complete with ``POOL_CLOSED``; every later call
+        but ``close`` and ``cancel`` raises ``JinaNetError`` ``JINA_NET_POOL_CLOSED`` (as C, C++ and Go
+        do). Closing twice does nothing."""
         with self._lock:
+            self._closed = True
             ptr, self._ptr = self._ptr, None
             if ptr is None or _inherited:
                 return
@@ -1015,6 +1056,70 @@ class Pool:
             self.close()
         except Exception:  # noqa: BLE001 (interpreter shutdown)
             pass
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = (
+    _ffi.LOG_OFF, _ffi.LOG_ERROR, _ffi.LOG_WARN, _ffi.LOG_INFO, _ffi.LOG_DEBUG, _ffi.LOG_TRACE)
+
+_log_lock = threading.Lock()
+_log_callback = None  # the ctypes callback the library holds (kept alive here)
+_LOGGING_LEVELS = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING, LOG_INFO: logging.INFO,
+                   LOG_DEBUG: logging.DEBUG, LOG_TRACE: 5}
+
+
+def set_log_callback(callback: Optional[Callable[[int, str, str], None]], max_level: int = LOG_INFO) -> None:
+    """Receives the library's log events (``jina_net_log_set_callback``): ``callback(level, target,
+    message)`` with ``level`` a ``LOG_*`` value (``LOG_ERROR`` .. ``LOG_TRACE``), ``target`` the module
+    that emitted it (``jina_net::send``, ``h2::proto::connection``...), for events at ``max_level`` and
+    more severe. ``None`` or ``LOG_OFF`` removes it.
+
+    Thread rules: the callback runs on the library's runtime threads (several at once), holding the
+    GIL; events of Python's own threads are not forwarded. It must return promptly, must not raise
+    (an exception is reported through ``sys.unraisablehook`` and dropped) and must not call
+    ``set_log_callback`` (that raises ``JinaNetError`` ``JINA_NET_RUNTIME_ERROR``). When this function
+    returns, the previous callback is no longer running. While a callback is set, sends release the GIL
+    during their C call (a library thread may wait for the GIL inside the callback). Raises
+    ``InvalidArgumentError`` for a ``max_level`` that is no level."""
+    global _log_callback
+    if callback is not None and not callable(callback):
+        raise ArgumentTypeError(f'callback is a function (level, target, message) or None, not {type(callback).__name__}')
+    if isinstance(max_level, bool) or not isinstance(max_level, int):
+        raise ArgumentTypeError(f'max_level is a LOG_* int, not {type(max_level).__name__}')
+    if not LOG_OFF <= max_level <= LOG_TRACE:
+        raise InvalidArgumentError(f'unknown max_level {max_level} (LOG_OFF = 0 .. LOG_TRACE = 5)')
+    if callback is None:
+        max_level = LOG_OFF
+    with _log_lock:
+        if max_level == LOG_OFF:
+            r = lib.jina_net_log_set_callback(_ffi.LOG_CALLBACK(), None, LOG_OFF)
+            if r != _ffi.OK:
+                raise _error_of_call(r, 'jina_net_log_set_callback failed')
+            _log_callback = None
+            _ffi.keep_gil(True)
+            return
+
+        def forward(_user_data, level, target, message):
+            # an exception here goes to sys.unraisablehook (ctypes) and never into the library
+            callback(level, (target or b'').decode('utf-8', 'replace'), (message or b'').decode('utf-8', 'replace'))
+
+        c_callback = _ffi.LOG_CALLBACK(forward)
+        _ffi.keep_gil(False)
+        r = lib.jina_net_log_set_callback(c_callback, None, max_level)
+        if r != _ffi.OK:
+            if _log_callback is None:
+                _ffi.keep_gil(True)
+            raise _error_of_call(r, 'jina_net_log_set_callback failed')
+        _log_callback = c_callback
+
+
+def log_to_logging(logger: Optional[logging.Logger] = None, max_level: int = LOG_INFO) -> None:
+    """``set_log_callback`` forwarding to a ``logging.Logger`` (default ``logging.getLogger('jina_net')``):
+    ``"<target>: <message>"`` at the matching ``logging`` level (``LOG_TRACE`` as level 5)."""
+    logger = logger or logging.getLogger('jina_net')
+    set_log_callback(lambda level, target, message: logger.log(_LOGGING_LEVELS.get(level, logging.DEBUG),
+                                                               '%s: %s', target, message), max_level)
 
 
 # --- one-shot sends and the control plane ---------------------------------------------------------

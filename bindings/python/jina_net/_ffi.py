@@ -103,6 +103,14 @@ COMPRESSION_NONE = 0
 COMPRESSION_GZIP = 1
 COMPRESSION_DEFLATE = 2
 
+# jina_net_log_level
+LOG_OFF = 0
+LOG_ERROR = 1
+LOG_WARN = 2
+LOG_INFO = 3
+LOG_DEBUG = 4
+LOG_TRACE = 5
+
 
 class Metadata(Structure):
     # Never changes size: the request metadata of a send is an array of it.
@@ -241,6 +249,8 @@ class SendOptions(Structure):
 
 #: jina_net_send_callback
 SEND_CALLBACK = CFUNCTYPE(None, c_void_p, POINTER(SendResult))
+#: jina_net_log_callback: (user_data, level, target, message)
+LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_uint32, c_char_p, c_char_p)
 
 _POOL = c_void_p
 _RESPONSE = c_void_p
@@ -254,6 +264,7 @@ _FUNCTIONS = {
     'jina_net_last_error_message': (c_size_t, [c_char_p, c_size_t]),
     'jina_net_last_error_grpc_code': (c_int32, []),
     'jina_net_runtime_init': (_RESULT, [c_uint32]),
+    'jina_net_log_set_callback': (_RESULT, [LOG_CALLBACK, c_void_p, c_uint32]),
     'jina_net_runtime_shutdown': (_RESULT, [c_uint64]),
     'jina_net_pool_options_init': (_RESULT, [POINTER(PoolOptions), c_size_t]),
     'jina_net_pool_options_init_resilient': (_RESULT, [POINTER(PoolOptions), c_size_t]),
@@ -355,6 +366,18 @@ _KEEP_GIL = (
 )
 
 
+_GIL_KEPT = {}
+_GIL_RELEASED = {}
+
+
+def keep_gil(keep: bool):
+    """Binds the ``_KEEP_GIL`` functions keeping the GIL (``True``, the default) or releasing it
+    (``False``: while a log callback is set, a library thread may wait for the GIL inside the
+    callback with a lock held that such a call would take)."""
+    for fn, f in (_GIL_KEPT if keep else _GIL_RELEASED).items():
+        setattr(lib, fn, f)
+
+
 def _candidates():
     explicit = os.environ.get('JINA_NET_LIBRARY')
     if explicit:
@@ -418,6 +441,8 @@ def _load():
         for fn in _KEEP_GIL:
             f = getattr(gil, fn)
             f.restype, f.argtypes = _FUNCTIONS[fn]
+            _GIL_KEPT[fn] = f
+            _GIL_RELEASED[fn] = getattr(lib, fn)
             setattr(lib, fn, f)
         return lib, name
     raise ImportError(

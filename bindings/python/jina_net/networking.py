@@ -175,6 +175,7 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
     def __init__(self, logger: Optional[JinaLogger] = None, compression: Optional[str] = None, **pool_options):
         if compression is not None:
             pool_options['compression'] = compression
+        self._pool_options = dict(pool_options)
         self._pool = _core.Pool(**pool_options)
         self._logger = logger or JinaLogger(self.__class__.__name__)
         # deployment -> {'heads': n, 'shards': {shard_id: n}}: how many tasks a send makes (ALL: one per
@@ -353,8 +354,11 @@ class GrpcConnectionPool(_JinaGrpcConnectionPool):
         """Starts the pool (nothing to do, as in jina)."""
 
     async def close(self):
-        """Closes every connection; pending sends fail (CANCELLED). The pool can be filled again."""
+        """Closes every connection; pending sends fail (CANCELLED). The pool can be filled again, as
+        jina's can: a new ``jina_net.Pool`` with the same options takes the closed one's place (a
+        ``jina_net.Pool`` itself stays closed)."""
         self._pool.close()
+        self._pool = _core.Pool(**self._pool_options)
         self._deployments.clear()
 
     def routes(self) -> str:
@@ -489,9 +493,16 @@ def create_connection_pool(k8s_connection_pool: bool = False, k8s_namespace: Opt
     return GrpcConnectionPool(logger=logger)
 
 
-def patch_jina():
+def patch_jina(resilient: bool = False, **options):
     """Makes jina's runtimes use this pool: sets ``jina.serve.networking.GrpcConnectionPool``, which
     jina's ``create_connection_pool`` instantiates for every head and gateway (outside Kubernetes).
+
+    ``resilient=True`` (the preset: fail-over, backoff, ejection) and ``options`` (every keyword
+    ``jina_net.Pool`` takes: ``balance=jina_net.BALANCE_P2C_PEAK_EWMA``, ``max_hedges``,
+    ``hedge_delay_ms``, ``metrics=True``, ``tls_*``..., and jina's ``compression``) configure every
+    pool jina makes (a subclass of ``GrpcConnectionPool`` with them as defaults; keywords given to its
+    constructor still win). They are checked here: a wrong type or value raises ``TypeError`` /
+    ``ValueError`` (``jina_net.ArgumentTypeError`` / ``InvalidArgumentError``) before jina starts.
 
     Call it before the runtimes are created (before ``Flow.start()``; in a process that runs a head or
     gateway, before the runtime). The names other modules imported earlier stay jina's: the Flow
@@ -499,5 +510,25 @@ def patch_jina():
     the Flow process forks its runtimes after them and libjina_net's runtime cannot be inherited by a
     forked child. Returns jina's original class.
     """
-    _jina_networking.GrpcConnectionPool = GrpcConnectionPool
+    defaults = dict(options)
+    if resilient:
+        defaults['resilient'] = True
+    if not defaults:
+        _jina_networking.GrpcConnectionPool = GrpcConnectionPool
+        return _JinaGrpcConnectionPool
+    # checked now (the C pool is made lazily, so this starts nothing)
+    _core.Pool(**defaults).close()
+
+    class ConfiguredGrpcConnectionPool(GrpcConnectionPool):
+        __doc__ = GrpcConnectionPool.__doc__
+        pool_defaults = dict(defaults)
+
+        def __init__(self, logger: Optional[JinaLogger] = None, compression: Optional[str] = None, **pool_options):
+            merged = {**defaults, **pool_options}
+            if compression is not None:
+                merged['compression'] = compression
+            super().__init__(logger=logger, **merged)
+
+    ConfiguredGrpcConnectionPool.__name__ = ConfiguredGrpcConnectionPool.__qualname__ = 'GrpcConnectionPool'
+    _jina_networking.GrpcConnectionPool = ConfiguredGrpcConnectionPool
     return _JinaGrpcConnectionPool

@@ -97,7 +97,8 @@ def matches(c: str, ctype) -> bool:
         return ctype is None
     if not c.endswith('*'):
         if c in ('jina_net_send_callback', 'jina_net_log_callback', 'jina_net_free_fn'):
-            return ctype is _ffi.SEND_CALLBACK if c == 'jina_net_send_callback' else False
+            return ctype is {'jina_net_send_callback': _ffi.SEND_CALLBACK,
+                             'jina_net_log_callback': _ffi.LOG_CALLBACK}.get(c, False)
         return SCALARS.get(c) is ctype
     base = c[:-1].strip()
     if base.endswith('*'):  # a pointer to a pointer: an out-parameter
@@ -430,7 +431,9 @@ class LoadingTest(unittest.TestCase):
                         ('Pool().options', 'ok (0, 0)'),
                         ("add_connection('d', '127.0.0.1:1')", 'ok False'),  # the stub's (old) add_connection
                         ("compression_from_name('Gzip')", 'ok 1'),
-                        ("compression_from_name('brotli')", "ValueError: unknown compression 'brotli' (none, gzip, deflate; jina's NoCompression, Gzip, Deflate)"),
+                        # InvalidArgumentError: a JinaNetError (INVALID_ARGUMENT, which the stub names
+                        # JINA_NET_OTHER) and a ValueError
+                        ("compression_from_name('brotli')", "JINA_NET_OTHER: unknown compression 'brotli' (none, gzip, deflate; jina's NoCompression, Gzip, Deflate)"),
                         ('Pool(per_attempt_timeout_ms=1)', 'ok' if version == '0.2.1' else
                          unsupported.replace('0.2.2', '0.2.1').format('pool option per_attempt_timeout_ms') + ': leave it unset'),
                     ):

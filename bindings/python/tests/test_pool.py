@@ -351,12 +351,13 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
         [t] = await asyncio.wait_for(pending, 5)
         self.assertEqual(t.status, _ffi.POOL_CLOSED, t)
         self.assertEqual(t.address, A('slow'))
-        # after close the pool is empty and usable again
-        with self.assertRaises(jina_net.JinaNetError):
+        # after close the pool stays closed, as a C pool does
+        with self.assertRaises(jina_net.JinaNetError) as cm:
             await self.send('slow')
-        self.pool.add_connection('enc', A('a'))
-        [t] = await self.send('enc')
-        self.assertTrue(t.ok)
+        self.assertEqual(cm.exception.result, _ffi.POOL_CLOSED, cm.exception)
+        with self.assertRaises(jina_net.JinaNetError) as cm:
+            self.pool.add_connection('enc', A('a'))
+        self.assertEqual(cm.exception.result, _ffi.POOL_CLOSED, cm.exception)
 
     async def test_many_concurrent_sends_complete_exactly_once(self):
         self.pool.add_connection('enc', A('a'))
