@@ -9,6 +9,7 @@ if ! command -v cc >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; t
   echo "installing a C compiler and pkg-config"; apt-get update -qq && apt-get install -y -qq gcc pkg-config >/dev/null
 fi
 prefix="$PWD/target/demo/prefix"
+mkdir -p target/demo
 rm -rf "$prefix"
 scripts/install.sh PROFILE=debug PREFIX="$prefix" >target/demo-install.log 2>&1 ||
   { cat target/demo-install.log; echo "demo: scripts/install.sh failed" >&2; exit 1; }
