@@ -1706,7 +1706,8 @@ inline void set_log_callback(LogCallback callback, LogLevel max_level = LogLevel
 /// "MAJOR.MINOR.PATCH" of the library that is linked.
 inline std::string_view version() noexcept { return jina_net_version(); }
 
-/// Sizes the library runtime; only before it starts (else Error JINA_NET_ALREADY_STARTED).
+/// Sizes the library runtime; only before it starts (else Error JINA_NET_ALREADY_STARTED). Default:
+/// half the cores the process may use, at least 1 and at most 4.
 inline void runtime_init(uint32_t worker_threads) { detail::check(jina_net_runtime_init(worker_threads)); }
 
 /// Shuts the library runtime down (pending sends complete with JINA_NET_RUNTIME_ERROR). Not from a

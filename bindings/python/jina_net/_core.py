@@ -195,7 +195,7 @@ def _uses_runtime():
 
 def init_runtime(worker_threads: int):
     """Sizes the library runtime (before the first pool or send; afterwards ``JinaNetError``
-    ``ALREADY_STARTED``)."""
+    ``ALREADY_STARTED``). Default: half the cores the process may use, at least 1 and at most 4."""
     r = lib.jina_net_runtime_init(worker_threads)
     if r != _ffi.OK:
         raise _error_of_call(r, 'jina_net_runtime_init failed')
