@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::ffi::c_void;
 use std::ptr;
 
 use common::c_abi::*;
@@ -97,33 +96,7 @@ fn add(pool: *mut jina_net_pool, deployment: &str, address: &str) -> jina_net_re
 
 /// Sends one request; `Err` with the code and message when the send is refused at once.
 fn send(pool: *mut jina_net_pool, deployment: &str) -> Result<Completed, (jina_net_result, String)> {
-    let bytes = data_request("errors", 0).encode_to_vec();
-    let b = jina_net_bytes {
-        data: bytes.as_ptr(),
-        len: bytes.len(),
-    };
-    let c = Collector::default();
-    let r = unsafe {
-        jina_net_pool_send(
-            pool,
-            0,
-            &b,
-            1,
-            cs(deployment).as_ptr(),
-            false,
-            -1,
-            0,
-            ptr::null(),
-            10_000,
-            Some(collect),
-            &c as *const Collector as *mut c_void,
-            ptr::null_mut(),
-        )
-    };
-    if r != JINA_NET_OK {
-        return Err((r, last_error()));
-    }
-    Ok(c.wait(1).remove(0))
+    try_send_data(pool, deployment, "errors")
 }
 
 const NOT_PEM: &[u8] = b"not a pem";

@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::ffi::c_void;
 use std::ptr;
 
 use common::c_abi::*;
 use common::*;
 use jina_net::ffi::add::*;
-use jina_net::ffi::args::jina_net_bytes;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
@@ -19,7 +17,6 @@ use jina_net::ffi::ready::jina_net_pool_wait_ready;
 use jina_net::ffi::response::*;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::routes::jina_net_pool_routes;
-use jina_net::ffi::send::jina_net_pool_send;
 use jina_net::ffi::string::jina_net_string_free;
 use jina_net_testserver::pki::Ca;
 use jina_net_testserver::ServeOptions;
@@ -60,31 +57,7 @@ fn add(pool: *mut jina_net_pool, deployment: &str, address: &str) -> jina_net_re
 }
 
 fn send(pool: *mut jina_net_pool, deployment: &str, id: &str) -> Completed {
-    let bytes = data_request(id, 0).encode_to_vec();
-    let b = jina_net_bytes {
-        data: bytes.as_ptr(),
-        len: bytes.len(),
-    };
-    let c = Collector::default();
-    let r = unsafe {
-        jina_net_pool_send(
-            pool,
-            0,
-            &b,
-            1,
-            cs(deployment).as_ptr(),
-            false,
-            -1,
-            0,
-            ptr::null(),
-            10_000,
-            Some(collect),
-            &c as *const Collector as *mut c_void,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(r, JINA_NET_OK, "{}", last_error());
-    c.wait(1).remove(0)
+    try_send_data(pool, deployment, id).unwrap_or_else(|(r, e)| panic!("send refused: {r:?}: {e}"))
 }
 
 fn routes(pool: *mut jina_net_pool) -> String {

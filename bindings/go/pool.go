@@ -372,19 +372,28 @@ func (p *Pool) RemoveConnection(t Target, address string) (bool, error) {
 	return p.connection("RemoveConnection", false, t, address)
 }
 
-func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, error) {
+// connectionArgs checks the target and address of adding or removing a connection and returns the
+// deployment and address as C strings, which the caller frees (freeString) when err is nil.
+func connectionArgs(fn string, t Target, address string) (dep, addr *C.char, err error) {
 	if t.all {
-		return false, newError(CodeInvalidArgument, fn+": a connection belongs to the head or one shard, not to all shards")
+		return nil, nil, newError(CodeInvalidArgument, fn+": a connection belongs to the head or one shard, not to all shards")
 	}
-	dep, err := cString(t.deployment, "deployment", fn)
+	if dep, err = cString(t.deployment, "deployment", fn); err != nil {
+		return nil, nil, err
+	}
+	if addr, err = cString(address, "address", fn); err != nil {
+		freeString(dep)
+		return nil, nil, err
+	}
+	return dep, addr, nil
+}
+
+func (p *Pool) connection(fn string, add bool, t Target, address string) (bool, error) {
+	dep, addr, err := connectionArgs(fn, t, address)
 	if err != nil {
 		return false, err
 	}
 	defer freeString(dep)
-	addr, err := cString(address, "address", fn)
-	if err != nil {
-		return false, err
-	}
 	defer freeString(addr)
 	var changed C.bool
 	err = p.use(fn, func(pool *C.jina_net_pool) error {

@@ -171,18 +171,11 @@ type AddOptions struct {
 // addresses was new). C ABI 0.2.2.
 func (p *Pool) AddConnectionWithOptions(t Target, address string, opts AddOptions) (bool, error) {
 	const fn = "AddConnectionWithOptions"
-	if t.all {
-		return false, newError(CodeInvalidArgument, fn+": a connection belongs to the head or one shard, not to all shards")
-	}
-	dep, err := cString(t.deployment, "deployment", fn)
+	dep, addr, err := connectionArgs(fn, t, address)
 	if err != nil {
 		return false, err
 	}
 	defer freeString(dep)
-	addr, err := cString(address, "address", fn)
-	if err != nil {
-		return false, err
-	}
 	defer freeString(addr)
 	name, err := cOptionalString(opts.TLSServerName, "TLSServerName", fn)
 	if err != nil {

@@ -127,3 +127,41 @@ pub fn last_error() -> String {
     unsafe { jina_net_last_error_message(buf.as_mut_ptr(), buf.len()) };
     s(buf.as_ptr())
 }
+
+/// Sends one data request (`data_request(id, 0)`) to `deployment` with `jina_net_pool_send` (ANY,
+/// 10 s deadline) and waits for its callback; `Err` with the code and the last error message when
+/// the send is refused at once (no callback then).
+pub fn try_send_data(
+    pool: *mut jina_net::ffi::pool::jina_net_pool,
+    deployment: &str,
+    id: &str,
+) -> Result<Completed, (jina_net_result, String)> {
+    use prost::Message;
+    let bytes = super::data_request(id, 0).encode_to_vec();
+    let b = jina_net::ffi::args::jina_net_bytes {
+        data: bytes.as_ptr(),
+        len: bytes.len(),
+    };
+    let c = Collector::default();
+    let r = unsafe {
+        jina_net::ffi::send::jina_net_pool_send(
+            pool,
+            0,
+            &b,
+            1,
+            cs(deployment).as_ptr(),
+            false,
+            -1,
+            0,
+            ptr::null(),
+            10_000,
+            Some(collect),
+            c.ud(),
+            ptr::null_mut(),
+        )
+    };
+    if r != JINA_NET_OK {
+        return Err((r, last_error()));
+    }
+    Ok(c.wait(1).remove(0))
+}
