@@ -10,6 +10,16 @@ use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
 use crate::policy::ConnectionOptions;
+use crate::runtime::ChannelExecutor;
+
+/// The largest HTTP/2 frame the channel accepts (its SETTINGS_MAX_FRAME_SIZE; the protocol's default,
+/// and hyper's, is 16 KiB): the size of the client's stream window, so a response up to that size can
+/// come in one DATA frame, read in a few large reads and handed over without being reassembled. With
+/// 16 KiB frames a 1 MiB response took 129 reads of 8 KiB and a copy into one buffer; with this, 3
+/// reads and none (BENCHMARKS.md). The server still picks each frame's size (jina 3.1.0's gRPC
+/// server and tonic send larger frames when allowed); the memory held per frame is what its stream
+/// window already allowed.
+const MAX_RECEIVED_FRAME: u32 = 2 * 1024 * 1024;
 
 /// Creates a channel to `address` whose background tasks (its request buffer and HTTP/2
 /// connection) run on `runtime`. The channel connects lazily (on the first call) and reconnects by
@@ -37,7 +47,10 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
         endpoint = endpoint.origin(address.uri(true).parse().map_err(|_| invalid())?);
     }
     let channel = &options.channel;
-    endpoint = endpoint.tcp_nodelay(true);
+    endpoint = endpoint
+        .tcp_nodelay(true)
+        .executor(Spawner(ChannelExecutor::new(runtime)));
+    endpoint = endpoint.max_frame_size(MAX_RECEIVED_FRAME);
     if let Some(t) = channel.connect_timeout {
         endpoint = endpoint.connect_timeout(t);
     }
@@ -79,6 +92,17 @@ pub struct GrpcChannel {
 impl GrpcChannel {
     fn plain(channel: Channel) -> GrpcChannel {
         GrpcChannel { channel, tls: None }
+    }
+}
+
+/// The channel's tasks spawned by the library's executor (the connection runs after the sends ready
+/// together: `runtime::ChannelExecutor`).
+#[derive(Clone)]
+struct Spawner(ChannelExecutor);
+
+impl hyper::rt::Executor<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> for Spawner {
+    fn execute(&self, task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        self.0.spawn(task);
     }
 }
 
