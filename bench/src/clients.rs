@@ -185,6 +185,8 @@ pub fn main(argv: &[String]) {
                         Endpoint::from_shared(format!("http://{a}"))
                             .expect("address")
                             .tcp_nodelay(true)
+                            // the frame size libjina_net's channels accept (src/transport/channel.rs)
+                            .max_frame_size(2 * 1024 * 1024)
                             .connect_lazy()
                     })
                     .collect();

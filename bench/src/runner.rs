@@ -1077,7 +1077,8 @@ fn header(env: &Env, out: &mut String) {
     );
     let _ = writeln!(out, "Clients:\n");
     let tonic_workers = format!(
-        "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), tokio's multi-thread runtime with \
+        "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), the channel accepting 2 MiB HTTP/2 \
+         frames as libjina_net's do (`Endpoint::max_frame_size`; tonic's default is 16 KiB), tokio's multi-thread runtime with \
          one worker per core ({cores} here); a no-op tracing dispatcher is set, so it runs as a tonic-only build \
          does (see the profile notes)"
     );
