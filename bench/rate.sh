@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Alternating 3 s runs of bench clients against a fresh echo worker each: req/s and client CPU per
+# request, then the median per client, as BENCHMARKS.md's by-hand A/B figures ("Findings").
+#
+#   bench/rate.sh ROUNDS LABEL=CLIENT [ARGS...] -- LABEL=CLIENT [ARGS...] -- ...
+#   e.g. bench/rate.sh 4 c=target/bench/c-client -- cpp=target/bench/grpc-cpp-client
+#
+# Environment: SIZE=100B|1MiB (default 100B), INFLIGHT (default 16); CLIENT may be `env VAR=x prog`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=$1; shift
+specs=(); cur=""
+for a in "$@"; do if [ "$a" = "--" ]; then specs+=("$cur"); cur=""; else cur+="${cur:+ }$a"; fi; done
+[ -n "$cur" ] && specs+=("$cur")
+results=$(mktemp)
+for _ in $(seq "$rounds"); do
+  for spec in "${specs[@]}"; do
+    label=${spec%%=*}; cmd=${spec#*=}
+    exec 3< <(target/release/jina-net-test-server echo=rate)
+    while read -r line <&3; do case "$line" in SERVER*) addr=${line##* };; READY) break;; esac; done
+    # shellcheck disable=SC2086
+    r=$($cmd mode=send addrs="$addr" polling=any payload="target/bench/payload-${SIZE:-100B}.bin" inflight="${INFLIGHT:-16}" \
+      warmup_ms=300 duration_ms=3000 max_requests=100000000 2>&1 | grep RESULT)
+    pkill -f "jina-net-test-server echo=rate" || true
+    echo "$label $r" >> "$results"
+  done
+done
+python3 - "$results" <<'PY'
+import re, sys, statistics as st, collections
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    label = line.split()[0]
+    f = dict(re.findall(r"(\w+)=([0-9.]+)", line))
+    n, wall, cpu = float(f["n"]), float(f["wall_s"]), float(f["user_s"]) + float(f["sys_s"])
+    runs[label].append((n / wall, cpu / n * 1e6))
+for label, v in runs.items():
+    print(f"{label:12} median {st.median(r for r, _ in v):8.0f} req/s {st.median(c for _, c in v):7.1f} us CPU/req   runs: "
+          + " ".join("%.0f/%.1f" % x for x in v))
+PY
+rm -f "$results"
