@@ -2,15 +2,15 @@
 //! caller-driven runtime that the caller's threads run ([`DrivenRuntime`]); and what a thread is
 //! doing for the library (the rules on blocking calls and callbacks build on it).
 
-mod channel_task;
 mod context;
 mod driven;
 mod library;
+mod ready_last;
 
-pub use channel_task::{channel_task_poll, ChannelExecutor};
 pub use context::{
     ensure_not_forked, ensure_not_shut_down, in_library_context, mark_forked, on_library_thread,
     silence_tracing_on_library_threads,
 };
 pub use driven::DrivenRuntime;
 pub use library::{block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown};
+pub use ready_last::ChannelExecutor;

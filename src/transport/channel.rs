@@ -6,7 +6,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::runtime::Handle;
 use tonic::transport::{Channel, Endpoint};
 
-use super::coalesce::Coalescing;
 use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
@@ -73,14 +72,12 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     http.set_tcp_user_timeout(channel.tcp_user_timeout);
     if !use_tls {
-        return Ok(GrpcChannel::plain(
-            endpoint.connect_with_connector_lazy(Coalesced(http)),
-        ));
+        return Ok(GrpcChannel::plain(endpoint.connect_with_connector_lazy(http)));
     }
     let tls = TlsConnector::new(&options.tls, address.host())?;
     let verdict = tls.verdict();
     Ok(GrpcChannel {
-        channel: endpoint.connect_with_connector_lazy(Coalesced(TlsOverTcp { tcp: http, tls })),
+        channel: endpoint.connect_with_connector_lazy(TlsOverTcp { tcp: http, tls }),
         tls: Some(verdict),
     })
 }
@@ -132,35 +129,6 @@ impl tower_service::Service<http::Uri> for TlsOverTcp {
         Box::pin(async move {
             let tcp = connect.await?.into_inner();
             Ok(hyper_util::rt::TokioIo::new(tls.connect(tcp).await?))
-        })
-    }
-}
-
-/// A connector whose connections collect their large writes (`transport::coalesce`).
-#[derive(Clone)]
-struct Coalesced<C>(C);
-
-impl<C, T> tower_service::Service<http::Uri> for Coalesced<C>
-where
-    C: tower_service::Service<http::Uri, Response = hyper_util::rt::TokioIo<T>>,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    C::Future: Send + 'static,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    type Response = hyper_util::rt::TokioIo<Coalescing<T>>;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::result::Result<(), Self::Error>> {
-        self.0.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let connect = self.0.call(uri);
-        Box::pin(async move {
-            let io = connect.await.map_err(Into::into)?.into_inner();
-            Ok(hyper_util::rt::TokioIo::new(Coalescing::new(io)))
         })
     }
 }

@@ -3,7 +3,6 @@
 
 mod call;
 mod channel;
-mod coalesce;
 mod compression;
 mod framing;
 mod metadata;
