@@ -49,8 +49,8 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     let channel = &options.channel;
     endpoint = endpoint
         .tcp_nodelay(true)
+        .max_frame_size(MAX_RECEIVED_FRAME)
         .executor(Spawner(ChannelExecutor::new(runtime)));
-    endpoint = endpoint.max_frame_size(MAX_RECEIVED_FRAME);
     if let Some(t) = channel.connect_timeout {
         endpoint = endpoint.connect_timeout(t);
     }
