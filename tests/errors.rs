@@ -14,7 +14,6 @@ use common::*;
 use jina_net::ffi::args::jina_net_bytes;
 use jina_net::ffi::oneshot::*;
 use jina_net::ffi::pool::*;
-use jina_net::ffi::pool_options::*;
 use jina_net::ffi::response::jina_net_response;
 use jina_net::ffi::result::jina_net_result::{self, *};
 use jina_net::ffi::send::jina_net_pool_send;
@@ -38,32 +37,12 @@ fn assert_words(message: &str) {
     }
 }
 
-fn options() -> jina_net_pool_options {
-    let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    assert_eq!(
-        unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) },
-        JINA_NET_OK
-    );
-    o
-}
-
-fn new_pool(o: &jina_net_pool_options) -> Result<*mut jina_net_pool, (jina_net_result, String)> {
-    let mut pool = ptr::null_mut();
-    match unsafe { jina_net_pool_new(o, &mut pool) } {
-        JINA_NET_OK => Ok(pool),
-        r => {
-            assert!(pool.is_null(), "out-parameter untouched on failure");
-            Err((r, last_error()))
-        }
-    }
-}
-
 fn pool_with_roots(roots: &[u8]) -> Result<*mut jina_net_pool, (jina_net_result, String)> {
-    let mut o = options();
+    let mut o = pool_options();
     o.tls = true;
     o.root_certificates_pem = roots.as_ptr();
     o.root_certificates_pem_len = roots.len();
-    new_pool(&o)
+    try_new_pool(&o)
 }
 
 fn oneshot_with_roots(roots: &[u8], target: &str) -> (jina_net_result, String) {
@@ -79,19 +58,6 @@ fn oneshot_with_roots(roots: &[u8], target: &str) -> (jina_net_result, String) {
         unsafe { jina_net_send_request_sync(0, request.as_ptr(), request.len(), cs(target).as_ptr(), &so, &mut out) };
     assert!(out.is_null());
     (r, last_error())
-}
-
-fn add(pool: *mut jina_net_pool, deployment: &str, address: &str) -> jina_net_result {
-    unsafe {
-        jina_net_pool_add_connection(
-            pool,
-            cs(deployment).as_ptr(),
-            cs(address).as_ptr(),
-            false,
-            0,
-            ptr::null_mut(),
-        )
-    }
 }
 
 /// Sends one request; `Err` with the code and message when the send is refused at once.
@@ -145,7 +111,7 @@ async fn tls_to_a_plaintext_server_is_a_tls_error_naming_deployment_and_address(
     let ca = jina_net_testserver::pki::Ca::new();
     let pool = pool_with_roots(ca.pem.as_bytes()).unwrap();
     let address = format!("127.0.0.1:{}", server.addr.port());
-    assert_eq!(add(pool, "plain", &address), JINA_NET_OK);
+    assert_eq!(add_connection(pool, "plain", &address), JINA_NET_OK);
     let done = tokio::task::block_in_place(|| send(pool, "plain")).unwrap();
     assert_eq!(done.status, JINA_NET_TLS_ERROR, "{}", done.message);
     let m = &done.targets[0].error_message;
@@ -183,7 +149,7 @@ async fn a_server_presenting_a_ca_certificate_is_refused_in_words() {
     .unwrap();
     let pool = pool_with_roots(cert.as_bytes()).unwrap();
     let address = format!("127.0.0.1:{}", server.addr.port());
-    assert_eq!(add(pool, "ca", &address), JINA_NET_OK);
+    assert_eq!(add_connection(pool, "ca", &address), JINA_NET_OK);
     let done = tokio::task::block_in_place(|| send(pool, "ca")).unwrap();
     assert_eq!(done.status, JINA_NET_TLS_ERROR, "{}", done.message);
     let m = &done.targets[0].error_message;
@@ -195,9 +161,9 @@ async fn a_server_presenting_a_ca_certificate_is_refused_in_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_deployment_is_said_as_unknown() {
     let server = start("known", Role::Echo).await;
-    let pool = new_pool(&options()).unwrap();
+    let pool = try_new_pool(&pool_options()).unwrap();
     assert_eq!(
-        add(pool, "known", &format!("127.0.0.1:{}", server.addr.port())),
+        add_connection(pool, "known", &format!("127.0.0.1:{}", server.addr.port())),
         JINA_NET_OK
     );
     let (r, m) = tokio::task::block_in_place(|| send(pool, "nope")).unwrap_err();
@@ -212,9 +178,9 @@ async fn an_unknown_deployment_is_said_as_unknown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_request_bytes_are_said_in_words() {
     let server = start("garbage", Role::Echo).await;
-    let pool = new_pool(&options()).unwrap();
+    let pool = try_new_pool(&pool_options()).unwrap();
     assert_eq!(
-        add(pool, "d", &format!("127.0.0.1:{}", server.addr.port())),
+        add_connection(pool, "d", &format!("127.0.0.1:{}", server.addr.port())),
         JINA_NET_OK
     );
     let garbage = [0xffu8, 0xff, 0xff];

@@ -15,46 +15,13 @@ use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
 use jina_net::ffi::ready::jina_net_pool_wait_ready;
 use jina_net::ffi::response::*;
-use jina_net::ffi::result::jina_net_result::{self, *};
+use jina_net::ffi::result::jina_net_result::*;
 use jina_net::ffi::routes::jina_net_pool_routes;
 use jina_net::ffi::string::jina_net_string_free;
 use jina_net_testserver::pki::Ca;
 use jina_net_testserver::ServeOptions;
 use prost::Message;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-
-fn options() -> jina_net_pool_options {
-    let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
-    assert_eq!(
-        unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) },
-        JINA_NET_OK
-    );
-    o
-}
-
-fn new_pool(o: &jina_net_pool_options) -> Result<*mut jina_net_pool, (jina_net_result, String)> {
-    let mut pool = ptr::null_mut();
-    match unsafe { jina_net_pool_new(o, &mut pool) } {
-        JINA_NET_OK => Ok(pool),
-        r => {
-            assert!(pool.is_null(), "out-parameter untouched on failure");
-            Err((r, last_error()))
-        }
-    }
-}
-
-fn add(pool: *mut jina_net_pool, deployment: &str, address: &str) -> jina_net_result {
-    unsafe {
-        jina_net_pool_add_connection(
-            pool,
-            cs(deployment).as_ptr(),
-            cs(address).as_ptr(),
-            false,
-            0,
-            ptr::null_mut(),
-        )
-    }
-}
 
 fn send(pool: *mut jina_net_pool, deployment: &str, id: &str) -> Completed {
     try_send_data(pool, deployment, id).unwrap_or_else(|(r, e)| panic!("send refused: {r:?}: {e}"))
@@ -90,7 +57,7 @@ async fn mtls_and_server_name_through_the_pool_options() {
     let (cert, key) = client_ca.issue(&["gateway"]);
     let name = cs("executor.jina.svc");
 
-    let mut o = options();
+    let mut o = pool_options();
     o.root_certificates_pem = server_ca.pem.as_ptr();
     o.root_certificates_pem_len = server_ca.pem.len();
     o.tls_cert_chain_pem = cert.as_ptr();
@@ -98,8 +65,8 @@ async fn mtls_and_server_name_through_the_pool_options() {
     o.tls_private_key_pem = key.as_ptr();
     o.tls_private_key_pem_len = key.len();
     o.tls_server_name = name.as_ptr();
-    let pool = new_pool(&o).unwrap();
-    assert_eq!(add(pool, "d", &address), JINA_NET_OK);
+    let pool = try_new_pool(&o).unwrap();
+    assert_eq!(add_connection(pool, "d", &address), JINA_NET_OK);
     let done = send(pool, "d", "mtls");
     assert_eq!(done.status, JINA_NET_OK, "{}", done.message);
     assert_eq!(done.targets[0].meta("replica").as_deref(), Some("mtls"));
@@ -110,8 +77,8 @@ async fn mtls_and_server_name_through_the_pool_options() {
     o.tls_cert_chain_pem_len = 0;
     o.tls_private_key_pem = ptr::null();
     o.tls_private_key_pem_len = 0;
-    let pool = new_pool(&o).unwrap();
-    assert_eq!(add(pool, "d", &address), JINA_NET_OK);
+    let pool = try_new_pool(&o).unwrap();
+    assert_eq!(add_connection(pool, "d", &address), JINA_NET_OK);
     let done = send(pool, "d", "no-identity");
     assert_eq!(done.status, JINA_NET_TLS_ERROR, "{}", done.message);
     let t = &done.targets[0];
@@ -132,8 +99,8 @@ async fn mtls_and_server_name_through_the_pool_options() {
     o.tls_cert_chain_pem_len = cert.len();
     o.tls_private_key_pem = key.as_ptr();
     o.tls_private_key_pem_len = key.len();
-    let pool = new_pool(&o).unwrap();
-    assert_eq!(add(pool, "by-ip", &address), JINA_NET_OK);
+    let pool = try_new_pool(&o).unwrap();
+    assert_eq!(add_connection(pool, "by-ip", &address), JINA_NET_OK);
     let done = send(pool, "by-ip", "by-ip");
     assert_eq!(done.status, JINA_NET_TLS_ERROR, "{}", done.message);
     assert!(
@@ -201,17 +168,17 @@ fn bad_tls_and_compression_settings_are_refused_when_the_pool_is_made() {
     let ca = Ca::new();
     let (cert, key) = ca.issue(&["gateway"]);
     let garbage = b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
-    let mut o = options();
+    let mut o = pool_options();
     // a chain without a key
     o.tls_cert_chain_pem = cert.as_ptr();
     o.tls_cert_chain_pem_len = cert.len();
-    let (r, m) = new_pool(&o).unwrap_err();
+    let (r, m) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_TLS_ERROR, "{m}");
     assert!(m.contains("tls_private_key_pem"), "{m}");
     // a key that is not one
     o.tls_private_key_pem = cert.as_ptr();
     o.tls_private_key_pem_len = cert.len();
-    let (r, m) = new_pool(&o).unwrap_err();
+    let (r, m) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_TLS_ERROR, "{m}");
     assert!(m.contains("private key"), "{m}");
     // a chain that is not one
@@ -219,27 +186,27 @@ fn bad_tls_and_compression_settings_are_refused_when_the_pool_is_made() {
     o.tls_cert_chain_pem_len = garbage.len();
     o.tls_private_key_pem = key.as_ptr();
     o.tls_private_key_pem_len = key.len();
-    let (r, m) = new_pool(&o).unwrap_err();
+    let (r, m) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_TLS_ERROR, "{m}");
     assert!(m.contains("certificate chain"), "{m}");
     // a NULL pointer with a length
     o.tls_cert_chain_pem = ptr::null();
     o.tls_cert_chain_pem_len = 10;
-    let (r, _) = new_pool(&o).unwrap_err();
+    let (r, _) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_NULL_ARGUMENT);
     // unknown compression
-    let mut o = options();
+    let mut o = pool_options();
     assert_eq!(o.compression, 0);
     assert_eq!(o.dns_refresh_ms, 30_000);
     o.compression = 3;
-    let (r, m) = new_pool(&o).unwrap_err();
+    let (r, m) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_INVALID_ARGUMENT, "{m}");
     assert!(m.contains("compression"), "{m}");
     // invalid UTF-8 in the server name
-    let mut o = options();
+    let mut o = pool_options();
     let bad = [0xffu8, 0xfe, 0];
     o.tls_server_name = bad.as_ptr().cast();
-    let (r, _) = new_pool(&o).unwrap_err();
+    let (r, _) = try_new_pool(&o).unwrap_err();
     assert_eq!(r, JINA_NET_INVALID_UTF8);
 
     // names of compressions
@@ -279,10 +246,10 @@ async fn unix_dns_compression_and_wait_ready_through_the_c_abi() {
     std::fs::create_dir_all(&dir).unwrap();
     let unix = TestServer::start_unix("uds", Role::Echo, &dir.join("w.sock")).unwrap();
     let tcp = start("tcp", Role::Echo).await;
-    let mut o = options();
+    let mut o = pool_options();
     o.compression = jina_net_compression::JINA_NET_COMPRESSION_DEFLATE as u32;
-    let pool = new_pool(&o).unwrap();
-    assert_eq!(add(pool, "uds", &unix.address()), JINA_NET_OK);
+    let pool = try_new_pool(&o).unwrap();
+    assert_eq!(add_connection(pool, "uds", &unix.address()), JINA_NET_OK);
     let dns = format!("dns:///localhost:{}", tcp.addr.port());
     let mut added = false;
     let r = unsafe {
@@ -325,7 +292,7 @@ async fn unix_dns_compression_and_wait_ready_through_the_c_abi() {
 
     // a replica that is not there: the deadline, naming it
     let dead = dead_address();
-    assert_eq!(add(pool, "dead", &dead), JINA_NET_OK);
+    assert_eq!(add_connection(pool, "dead", &dead), JINA_NET_OK);
     let r = tokio::task::block_in_place(|| unsafe { jina_net_pool_wait_ready(pool, cs("dead").as_ptr(), 300) });
     assert_eq!(r, JINA_NET_DEADLINE_EXCEEDED);
     let m = last_error();
@@ -353,7 +320,7 @@ async fn unix_dns_compression_and_wait_ready_through_the_c_abi() {
     assert_eq!(r, JINA_NET_INVALID_ADDRESS);
     assert!(last_error().contains("nowhere.invalid"), "{}", last_error());
     for bad in ["unix:", "unix://relative", "dns:///nohost", "dns://authority/host:1"] {
-        let r = add(pool, "x", bad);
+        let r = add_connection(pool, "x", bad);
         assert_eq!(r, JINA_NET_INVALID_ADDRESS, "{bad}: {}", last_error());
     }
     unsafe { jina_net_pool_free(pool) };

@@ -165,3 +165,46 @@ pub fn try_send_data(
     }
     Ok(c.wait(1).remove(0))
 }
+
+/// `jina_net_pool_options` with the defaults (`jina_net_pool_options_init`).
+pub fn pool_options() -> jina_net::ffi::pool_options::jina_net_pool_options {
+    use jina_net::ffi::pool_options::{jina_net_pool_options, jina_net_pool_options_init};
+    let mut o = unsafe { std::mem::zeroed::<jina_net_pool_options>() };
+    assert_eq!(
+        unsafe { jina_net_pool_options_init(&mut o, std::mem::size_of::<jina_net_pool_options>()) },
+        JINA_NET_OK
+    );
+    o
+}
+
+/// `jina_net_pool_new`; on failure the code and message, having checked the out-parameter was left alone.
+pub fn try_new_pool(
+    o: &jina_net::ffi::pool_options::jina_net_pool_options,
+) -> Result<*mut jina_net::ffi::pool::jina_net_pool, (jina_net_result, String)> {
+    let mut pool = ptr::null_mut();
+    match unsafe { jina_net::ffi::pool::jina_net_pool_new(o, &mut pool) } {
+        JINA_NET_OK => Ok(pool),
+        r => {
+            assert!(pool.is_null(), "out-parameter untouched on failure");
+            Err((r, last_error()))
+        }
+    }
+}
+
+/// `jina_net_pool_add_connection` of a replica of shard 0 (no head).
+pub fn add_connection(
+    pool: *mut jina_net::ffi::pool::jina_net_pool,
+    deployment: &str,
+    address: &str,
+) -> jina_net_result {
+    unsafe {
+        jina_net::ffi::pool::jina_net_pool_add_connection(
+            pool,
+            cs(deployment).as_ptr(),
+            cs(address).as_ptr(),
+            false,
+            0,
+            ptr::null_mut(),
+        )
+    }
+}
