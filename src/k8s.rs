@@ -234,7 +234,7 @@ pub async fn follow_pods(client: Client, options: &K8sOptions, pool: ConnectionP
     let api: Api<Pod> = Api::namespaced(client, &options.namespace);
     let (synced_tx, synced_rx) = oneshot::channel::<std::result::Result<(), String>>();
     let weak = pool.downgrade();
-    let closed = pool.closed_token();
+    let closed = pool.closed_signal();
     let port = options.port;
     let namespace = options.namespace.clone();
     runtime::handle()?.spawn(watch(weak, api, port, namespace, closed, synced_tx));
@@ -265,7 +265,7 @@ async fn watch(
     api: Api<Pod>,
     port: u16,
     namespace: String,
-    closed: tokio_util::sync::CancellationToken,
+    closed: crate::runtime::Signal,
     synced: oneshot::Sender<std::result::Result<(), String>>,
 ) {
     let mut synced = Some(synced);
@@ -274,7 +274,7 @@ async fn watch(
     let mut table = Table::default();
     loop {
         let next = tokio::select! {
-            _ = closed.cancelled() => break,
+            _ = closed.fired() => break,
             next = stream.next() => next,
         };
         match next {

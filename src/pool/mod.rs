@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio_util::sync::CancellationToken;
 
 use crate::address::Kind;
 use crate::error::{Error, ReplicaSet, Result};
@@ -15,6 +14,7 @@ use crate::pick::{Pick, ReplicaList};
 use crate::policy::{PoolOptions, SendPolicy};
 use crate::replica::{Load, Replica, ReplicaConfig, ReplicaState};
 use crate::request::{Payload, Request};
+use crate::runtime::Signal;
 use crate::send::SendPlan;
 use crate::transport::{compress, CallOptions, Metadata};
 
@@ -101,7 +101,7 @@ struct Inner {
     options: PoolOptions,
     /// How replicas are opened (the options' connection settings and the pool's runtime).
     replicas: ReplicaConfig,
-    closed: CancellationToken,
+    closed: Signal,
     /// The settings every send runs with.
     policy: Arc<SendPolicy>,
     /// The `dns:` addresses added, and what they resolved to.
@@ -126,7 +126,7 @@ pub struct AddOptions<'a> {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.closed.cancel();
+        self.closed.fire();
     }
 }
 
@@ -204,7 +204,7 @@ impl ConnectionPool {
                 },
                 policy: Arc::new(options.send_policy()),
                 options,
-                closed: CancellationToken::new(),
+                closed: Signal::new(),
                 dns: Mutex::default(),
                 resolver: RwLock::default(),
                 refreshing: AtomicBool::new(false),
@@ -220,7 +220,7 @@ impl ConnectionPool {
     }
 
     /// Cancelled when the pool is closed or dropped.
-    pub fn closed_token(&self) -> CancellationToken {
+    pub fn closed_signal(&self) -> Signal {
         self.inner.closed.clone()
     }
 
@@ -373,13 +373,13 @@ impl ConnectionPool {
             return;
         }
         let weak = self.downgrade();
-        let closed = self.closed_token();
+        let closed = self.closed_signal();
         let spawn = |handle: &tokio::runtime::Handle| {
             handle.spawn(async move {
                 let tick = refresh.min(std::time::Duration::from_secs(1));
                 loop {
                     tokio::select! {
-                        _ = closed.cancelled() => return,
+                        _ = closed.fired() => return,
                         _ = tokio::time::sleep(tick) => {}
                     }
                     let Some(pool) = weak.upgrade() else { return };
@@ -596,11 +596,11 @@ impl ConnectionPool {
                 tokio::time::sleep(left.min(Duration::from_millis(100))).await;
             }
         });
-        let closed = self.closed_token();
+        let closed = self.closed_signal();
         let all = futures_util::future::join_all(waits);
         let outcomes = tokio::select! {
             outcomes = all => outcomes,
-            _ = closed.cancelled() => return Err(Error::PoolClosed),
+            _ = closed.fired() => return Err(Error::PoolClosed),
         };
         let mut not_ready: Vec<String> = outcomes.into_iter().flatten().collect();
         if not_ready.is_empty() {
@@ -795,13 +795,13 @@ impl ConnectionPool {
     /// Closes the pool: every connection is dropped, sends still running complete with
     /// [`Error::PoolClosed`], and every later call fails with it. Closing twice is harmless.
     pub fn close(&self) {
-        self.inner.closed.cancel();
+        self.inner.closed.fire();
         let mut table = self.inner.table.write().unwrap_or_else(|p| p.into_inner());
         table.clear();
     }
 
     /// Whether the pool is closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.is_cancelled()
+        self.inner.closed.is_fired()
     }
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, ReplicaSet, Result, RpcError};
 use crate::pick::Pick;
 use crate::replica::Response;
 use crate::request::Method;
+use crate::runtime::Signal;
 use crate::send::{send_to_target, SendPlan};
 
 /// A routed target: the replica set and the replica picked in it.
@@ -34,7 +35,7 @@ pub struct TargetResult {
 pub struct RoutedSend {
     plan: SendPlan,
     targets: Vec<RoutedTarget>,
-    closed: CancellationToken,
+    closed: Signal,
 }
 
 impl std::fmt::Debug for RoutedSend {
@@ -48,7 +49,7 @@ impl std::fmt::Debug for RoutedSend {
 }
 
 impl RoutedSend {
-    pub(super) fn new(plan: SendPlan, targets: Vec<RoutedTarget>, closed: CancellationToken) -> Self {
+    pub(super) fn new(plan: SendPlan, targets: Vec<RoutedTarget>, closed: Signal) -> Self {
         RoutedSend { plan, targets, closed }
     }
 
@@ -97,7 +98,7 @@ impl RoutedSend {
         let outcome = tokio::select! {
             biased;
             results = calls => Ok(results),
-            _ = closed.cancelled() => Err(None),
+            _ = closed.fired() => Err(None),
             _ = cancelled => Err(Some(())),
         };
         match outcome {

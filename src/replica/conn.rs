@@ -4,18 +4,18 @@
 use std::sync::{Arc, RwLock};
 
 use tokio::runtime::Handle;
-use tokio_util::sync::CancellationToken;
 
 use crate::address::Address;
 use crate::error::Result;
 use crate::policy::ConnectionOptions;
+use crate::runtime::Signal;
 use crate::transport::{get_grpc_channel_on, GrpcChannel};
 
 /// One connection: its channel, and the signal that ends the calls on it.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) channel: GrpcChannel,
-    pub(crate) lost: CancellationToken,
+    pub(crate) lost: Signal,
 }
 
 /// A replica's current connection, and what a new one is opened with.
@@ -34,7 +34,7 @@ impl ConnSlot {
         Ok(ConnSlot {
             current: RwLock::new(Arc::new(Conn {
                 channel,
-                lost: CancellationToken::new(),
+                lost: Signal::new(),
             })),
             address,
             options: options.clone(),
@@ -55,10 +55,10 @@ impl ConnSlot {
             if Arc::ptr_eq(&current, old) {
                 *current = Arc::new(Conn {
                     channel,
-                    lost: CancellationToken::new(),
+                    lost: Signal::new(),
                 });
             }
         }
-        old.lost.cancel();
+        old.lost.fire();
     }
 }

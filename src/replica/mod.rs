@@ -273,7 +273,7 @@ impl Replica {
                     unanswered: timed_out,
                 }
             }),
-            _ = conn.lost.cancelled() => Err(AttemptError {
+            _ = conn.lost.fired() => Err(AttemptError {
                 status: Status::unavailable(format!(
                     "the replica stopped answering (a liveness probe got no answer within {:?}); the call was ended",
                     liveness.probe_timeout

@@ -6,6 +6,7 @@ mod context;
 mod driven;
 mod library;
 mod ready_last;
+mod signal;
 
 pub use context::{
     ensure_not_forked, ensure_not_shut_down, in_library_context, mark_forked, on_library_thread,
@@ -14,3 +15,4 @@ pub use context::{
 pub use driven::DrivenRuntime;
 pub use library::{block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown};
 pub use ready_last::ChannelExecutor;
+pub use signal::{Fired, Signal};

@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,6 +84,20 @@ pub(crate) struct Call<'a> {
     pub max_receive: usize,
 }
 
+/// The method's request URI (its path), parsed once: a clone shares the static bytes, where parsing
+/// the path on every call cost about 600 instructions.
+fn uri(method: Method) -> http::Uri {
+    const METHODS: [Method; 3] = [Method::ProcessSingleData, Method::ProcessData, Method::ProcessControl];
+    static URIS: OnceLock<[http::Uri; 3]> = OnceLock::new();
+    let uris = URIS.get_or_init(|| METHODS.map(|m| http::Uri::from_static(m.path())));
+    let index = match method {
+        Method::ProcessSingleData => 0,
+        Method::ProcessData => 1,
+        Method::ProcessControl => 2,
+    };
+    uris[index].clone()
+}
+
 /// Performs the call: the response message and the trailing metadata, or the call's status. The
 /// response is checked as gRPC clients do: its HTTP status and content-type before the body, one
 /// message, a message not cut short, and a final `grpc-status`; a failure below gRPC (a reset stream,
@@ -101,7 +116,7 @@ pub(crate) async fn unary(
     }
     let mut request = http::Request::new(tonic::body::Body::new(RequestBody::new(&payload, len)));
     *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = http::Uri::from_static(call.method.path());
+    *request.uri_mut() = uri(call.method);
     *request.version_mut() = http::Version::HTTP_2;
     let headers = request.headers_mut();
     if let Some(metadata) = call.metadata {
@@ -274,4 +289,18 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         cause = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_has_its_own_uri() {
+        for method in [Method::ProcessSingleData, Method::ProcessData, Method::ProcessControl] {
+            let uri = uri(method);
+            assert_eq!(uri.path(), method.path());
+            assert_eq!(uri, super::uri(method), "the same URI every time");
+        }
+    }
 }
