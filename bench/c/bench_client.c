@@ -199,41 +199,9 @@ static double phase(jina_net_pool *pool, const jina_net_bytes *request, uint32_t
   return wall;
 }
 
-/* Sorts the latencies for the percentiles (after the measured phase, but inside callgrind's count of
- * the whole program): a quicksort with the comparison inlined, as the Rust clients' sort_unstable,
- * instead of qsort's call per comparison (about 1.9k instructions per request more at 3000 requests). */
-static void sort_u64(uint64_t *a, size_t n) {
-  while (n > 16) {
-    uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
-    uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-    size_t i = 0, j = n - 1;
-    for (;;) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
-      if (i >= j) break;
-      uint64_t t = a[i];
-      a[i] = a[j];
-      a[j] = t;
-      i++;
-      j--;
-    }
-    /* [0, j] <= pivot <= [j + 1, n): recurse into the smaller part, loop on the larger. */
-    size_t left = j + 1;
-    if (left < n - left) {
-      sort_u64(a, left);
-      a += left;
-      n -= left;
-    } else {
-      sort_u64(a + left, n - left);
-      n = left;
-    }
-  }
-  for (size_t i = 1; i < n; i++) {
-    uint64_t v = a[i];
-    size_t k = i;
-    for (; k > 0 && a[k - 1] > v; k--) a[k] = a[k - 1];
-    a[k] = v;
-  }
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
 }
 
 static double pct_us(const uint64_t *sorted, uint64_t n, double p) {
@@ -360,7 +328,7 @@ int main(int argc, char **argv) {
 
   uint64_t n = atomic_load(&latency_count);
   if (n > latency_cap) n = latency_cap;
-  sort_u64(latencies, (size_t)n);
+  qsort(latencies, (size_t)n, sizeof *latencies, cmp_u64);
   double sum = 0;
   for (uint64_t i = 0; i < n; i++) sum += (double)latencies[i];
   uint64_t errors = atomic_load(&error_count);
