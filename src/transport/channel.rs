@@ -6,6 +6,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::runtime::Handle;
 use tonic::transport::{Channel, Endpoint};
 
+use super::coalesce::Coalescing;
 use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
@@ -72,12 +73,14 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     http.set_tcp_user_timeout(channel.tcp_user_timeout);
     if !use_tls {
-        return Ok(GrpcChannel::plain(endpoint.connect_with_connector_lazy(http)));
+        return Ok(GrpcChannel::plain(
+            endpoint.connect_with_connector_lazy(Coalescing(http)),
+        ));
     }
     let tls = TlsConnector::new(&options.tls, address.host())?;
     let verdict = tls.verdict();
     Ok(GrpcChannel {
-        channel: endpoint.connect_with_connector_lazy(TlsOverTcp { tcp: http, tls }),
+        channel: endpoint.connect_with_connector_lazy(Coalescing(TlsOverTcp { tcp: http, tls })),
         tls: Some(verdict),
     })
 }

@@ -3,6 +3,7 @@
 
 mod call;
 mod channel;
+mod coalesce;
 mod compression;
 mod framing;
 mod metadata;
