@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Alternating 3 s runs of bench clients against a fresh echo worker each: req/s and client CPU per
-# request, then the median per client, as BENCHMARKS.md's by-hand A/B figures ("Findings").
+# Alternating 3 s runs of bench clients against a fresh echo worker each: req/s, client CPU per
+# request and p50 latency, then the median per client, as BENCHMARKS.md's by-hand A/B figures ("Findings").
 #
 #   bench/rate.sh ROUNDS LABEL=CLIENT [ARGS...] -- LABEL=CLIENT [ARGS...] -- ...
 #   e.g. bench/rate.sh 4 c=target/bench/c-client -- cpp=target/bench/grpc-cpp-client
@@ -32,9 +32,9 @@ for line in open(sys.argv[1]):
     label = line.split()[0]
     f = dict(re.findall(r"(\w+)=([0-9.]+)", line))
     n, wall, cpu = float(f["n"]), float(f["wall_s"]), float(f["user_s"]) + float(f["sys_s"])
-    runs[label].append((n / wall, cpu / n * 1e6))
+    runs[label].append((n / wall, cpu / n * 1e6, float(f["p50_us"])))
 for label, v in runs.items():
-    print(f"{label:12} median {st.median(r for r, _ in v):8.0f} req/s {st.median(c for _, c in v):7.1f} us CPU/req   runs: "
-          + " ".join("%.0f/%.1f" % x for x in v))
+    print(f"{label:12} median {st.median(r for r, _, _ in v):8.0f} req/s {st.median(c for _, c, _ in v):7.1f} us CPU/req"
+          f" {st.median(p for _, _, p in v):8.1f} us p50   runs (req/s/CPU/p50): " + " ".join("%.0f/%.1f/%.0f" % x for x in v))
 PY
 rm -f "$results"
