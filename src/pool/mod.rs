@@ -219,7 +219,7 @@ impl ConnectionPool {
         }
     }
 
-    /// Cancelled when the pool is closed or dropped.
+    /// Fired when the pool is closed or dropped.
     pub fn closed_signal(&self) -> Signal {
         self.inner.closed.clone()
     }

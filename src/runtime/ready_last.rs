@@ -29,7 +29,7 @@ type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Sends spawned on a multi-thread runtime by [`spawn_send`] and not completed.
 #[derive(Debug, Default)]
-pub struct SendsInFlight(AtomicUsize);
+struct SendsInFlight(AtomicUsize);
 
 /// The count of the library's sends: one for the process (one library runtime).
 static SENDS_IN_FLIGHT: SendsInFlight = SendsInFlight(AtomicUsize::new(0));

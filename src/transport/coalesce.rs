@@ -8,6 +8,7 @@
 //! [`SMALL`]) first wakes the connection's task and returns `Pending`; the body's task, woken by the
 //! capacity before, runs first and queues its DATA, and the next poll writes HEADERS and DATA
 //! together. Large writes (a big request's DATA) and the second try of a write go through at once.
+//! Used for TCP and TLS connections; a `unix:` address keeps tonic's own connector.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
