@@ -138,20 +138,26 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn wakes_every_waiter_and_frees_their_slots() {
+    /// A two-worker runtime with `n` tasks waiting for `signal`.
+    fn waiters(signal: &Signal, n: usize) -> (tokio::runtime::Runtime, Vec<tokio::task::JoinHandle<()>>) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_time()
             .build()
             .unwrap();
-        let signal = Signal::new();
-        let waiting: Vec<_> = (0..8)
+        let tasks = (0..n)
             .map(|_| {
                 let s = signal.clone();
                 rt.spawn(async move { s.fired().await })
             })
             .collect();
+        (rt, tasks)
+    }
+
+    #[test]
+    fn wakes_every_waiter_and_frees_their_slots() {
+        let signal = Signal::new();
+        let (rt, waiting) = waiters(&signal, 8);
         // A waiter that gives up (dropped while waiting) leaves its slot to the next one.
         rt.block_on(async {
             let gave_up = tokio::time::timeout(Duration::from_millis(20), signal.fired()).await;
@@ -176,18 +182,8 @@ mod tests {
     #[test]
     fn fired_from_another_thread_while_polled_from_many() {
         for _ in 0..200 {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_time()
-                .build()
-                .unwrap();
             let signal = Signal::new();
-            let tasks: Vec<_> = (0..4)
-                .map(|_| {
-                    let s = signal.clone();
-                    rt.spawn(async move { s.fired().await })
-                })
-                .collect();
+            let (rt, tasks) = waiters(&signal, 4);
             let s = signal.clone();
             std::thread::spawn(move || s.fire()).join().unwrap();
             rt.block_on(async {
