@@ -12,7 +12,7 @@ use crate::error::{Error, ReplicaSet, Result, RpcError};
 use crate::pick::Pick;
 use crate::replica::Response;
 use crate::request::Method;
-use crate::runtime::Signal;
+use crate::runtime::{SendInFlight, Signal};
 use crate::send::{send_to_target, SendPlan};
 
 /// A routed target: the replica set and the replica picked in it.
@@ -36,6 +36,9 @@ pub struct RoutedSend {
     plan: SendPlan,
     targets: Vec<RoutedTarget>,
     closed: Signal,
+    /// Counts the send among those in flight until it completes (the library runtime's channels
+    /// batch writes while more than one is: `runtime::ChannelExecutor`).
+    in_flight: SendInFlight,
 }
 
 impl std::fmt::Debug for RoutedSend {
@@ -50,7 +53,12 @@ impl std::fmt::Debug for RoutedSend {
 
 impl RoutedSend {
     pub(super) fn new(plan: SendPlan, targets: Vec<RoutedTarget>, closed: Signal) -> Self {
-        RoutedSend { plan, targets, closed }
+        RoutedSend {
+            plan,
+            targets,
+            closed,
+            in_flight: SendInFlight::new(),
+        }
     }
 
     /// The deployment the send goes to.
@@ -81,7 +89,13 @@ impl RoutedSend {
     /// Performs the calls. If the pool is closed meanwhile, every target completes with
     /// [`Error::PoolClosed`]; if `cancel` fires, with a `CANCELLED` error naming the address.
     pub async fn run_cancellable(self, cancel: Option<&CancellationToken>) -> Vec<TargetResult> {
-        let RoutedSend { plan, targets, closed } = self;
+        let RoutedSend {
+            plan,
+            targets,
+            closed,
+            in_flight,
+        } = self;
+        let _in_flight = in_flight;
         let calls = async {
             match targets.as_slice() {
                 // One target (a head or one shard): no join machinery.

@@ -14,7 +14,8 @@
 //!
 //! The wait is only worth its poll when other sends run: at 1 in flight it cost about 5k
 //! instructions per request and batched nothing. So a channel task re-queues itself only while more
-//! than one send spawned by [`spawn_send`] is in flight (a process-wide count). (Counting only the
+//! than one send is in flight (a process-wide count: a [`SendInFlight`] lives as long as each send,
+//! from the call that routes it to its completion, whichever runtime runs it). (Counting only the
 //! sends not started yet was tried: it lost half the batching at 16 in flight, 0.43 → 0.90 `writev`
 //! per request, as the sends that come next are still in the callbacks of the ones completing.)
 
@@ -27,7 +28,7 @@ use tokio::runtime::Handle;
 
 type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Sends spawned on a multi-thread runtime by [`spawn_send`] and not completed.
+/// Sends routed and not completed (see [`SendInFlight`]).
 #[derive(Debug, Default)]
 struct SendsInFlight(AtomicUsize);
 
@@ -72,35 +73,31 @@ impl ChannelExecutor {
     }
 }
 
-/// Spawns a send's task on `handle`. On a multi-thread runtime it is counted until it completes
-/// (or is dropped); while more than one is, a woken channel task lets the ready tasks run first.
-pub fn spawn_send<F: Future<Output = ()> + Send + 'static>(handle: &Handle, task: F) {
-    spawn_counted(handle, &SENDS_IN_FLIGHT, task);
-}
+/// One send in flight, counted while it lives: held by the send from the call that routes it to
+/// its completion (or drop). While more than one is, a woken channel task lets the ready tasks run
+/// first.
+#[derive(Debug)]
+#[must_use = "the send is counted only while this lives"]
+pub struct SendInFlight(&'static SendsInFlight);
 
-fn spawn_counted<F: Future<Output = ()> + Send + 'static>(handle: &Handle, count: &'static SendsInFlight, task: F) {
-    if multi_thread(handle) {
-        let in_flight = InFlight::new(count);
-        drop(handle.spawn(async move {
-            let _in_flight = in_flight;
-            task.await
-        }));
-    } else {
-        drop(handle.spawn(task));
+impl SendInFlight {
+    pub fn new() -> SendInFlight {
+        SendInFlight::counted_in(&SENDS_IN_FLIGHT)
     }
-}
 
-/// One send counted in its [`SendsInFlight`] while it lives.
-struct InFlight(&'static SendsInFlight);
-
-impl InFlight {
-    fn new(count: &'static SendsInFlight) -> InFlight {
+    fn counted_in(count: &'static SendsInFlight) -> SendInFlight {
         count.0.fetch_add(1, Ordering::Relaxed);
-        InFlight(count)
+        SendInFlight(count)
     }
 }
 
-impl Drop for InFlight {
+impl Default for SendInFlight {
+    fn default() -> Self {
+        SendInFlight::new()
+    }
+}
+
+impl Drop for SendInFlight {
     fn drop(&mut self) {
         self.0 .0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -140,32 +137,23 @@ mod tests {
         Box::leak(Box::default())
     }
 
-    fn one_worker() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
+    /// With `in_flight` sends counted, spawns from a task on a one-worker runtime three ready tasks
+    /// and then a channel task; the order they ran in.
+    fn order_with_sends_in_flight(in_flight: usize) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
-            .unwrap()
-    }
-
-    /// Spawns, from a task on the runtime's one worker, `sends` sends (counted, or plain tasks when
-    /// `counted` is false) and then a channel task; the order they ran in.
-    fn order_of_sends_and_channel_task(sends: usize, counted: bool) -> Vec<String> {
-        let rt = one_worker();
-        let in_flight = count();
-        let executor = ChannelExecutor::counting(rt.handle(), in_flight);
+            .unwrap();
+        let sends = count();
+        let held: Vec<SendInFlight> = (0..in_flight).map(|_| SendInFlight::counted_in(sends)).collect();
+        let executor = ChannelExecutor::counting(rt.handle(), sends);
         let order = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let o = order.clone();
-        let handle = rt.handle().clone();
         rt.spawn(async move {
-            for i in 0..sends {
+            for i in 0..3 {
                 let o = o.clone();
-                let send = async move { o.lock().unwrap().push(format!("send {i}")) };
-                if counted {
-                    spawn_counted(&handle, in_flight, send);
-                } else {
-                    drop(tokio::spawn(send));
-                }
+                drop(tokio::spawn(async move { o.lock().unwrap().push(format!("send {i}")) }));
             }
             let o = o.clone();
             executor.spawn(Box::pin(async move {
@@ -174,55 +162,38 @@ mod tests {
             }));
         });
         done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        // The sends that run after the channel task complete too, and leave the count.
+        // The tasks that run after the channel task finish too.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while (order.lock().unwrap().len() < sends + 1 || in_flight.0.load(Ordering::Relaxed) != 0)
-            && std::time::Instant::now() < deadline
-        {
+        while order.lock().unwrap().len() < 4 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        drop(held);
         assert_eq!(
-            in_flight.0.load(Ordering::Relaxed),
+            sends.0.load(Ordering::Relaxed),
             0,
-            "completed sends are not counted"
+            "a dropped SendInFlight leaves the count"
         );
         let order = order.lock().unwrap().clone();
-        assert_eq!(order.len(), sends + 1, "{order:?}");
+        assert_eq!(order.len(), 4, "{order:?}");
         order
     }
 
-    /// Woken while other sends are in flight, a channel task runs after the ready ones (without the
-    /// wrapper, tokio's LIFO slot would run it first), and completes.
+    /// Woken while other sends are in flight, a channel task runs after the ready tasks (without
+    /// the wrapper, tokio's LIFO slot would run it first), and completes.
     #[test]
-    fn a_woken_channel_task_runs_after_the_ready_sends() {
-        let order = order_of_sends_and_channel_task(3, true);
+    fn a_woken_channel_task_runs_after_the_ready_tasks() {
+        let order = order_with_sends_in_flight(2);
         assert_eq!(order.last().map(String::as_str), Some("channel"), "{order:?}");
     }
 
-    /// With one send in flight (nothing to batch) or none of the library's, a woken channel task
-    /// runs at once: no extra poll.
+    /// With one send in flight (nothing to batch) or none, a woken channel task runs at once: no
+    /// extra poll.
     #[test]
     fn with_one_send_in_flight_a_channel_task_runs_at_once() {
-        for (sends, counted) in [(1, true), (3, false)] {
-            let order = order_of_sends_and_channel_task(sends, counted);
+        for in_flight in [0, 1] {
+            let order = order_with_sends_in_flight(in_flight);
             assert_eq!(order.first().map(String::as_str), Some("channel"), "{order:?}");
         }
-    }
-
-    /// A send dropped before it ran (its runtime shut down) leaves the count.
-    #[test]
-    fn a_dropped_send_is_not_counted() {
-        let sends = count();
-        let rt = one_worker();
-        let handle = rt.handle().clone();
-        rt.shutdown_background();
-        spawn_counted(&handle, sends, async { unreachable!("the runtime is shut down") });
-        // The shut-down runtime drops the task (at once or from its last worker).
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sends.0.load(Ordering::Relaxed) != 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(sends.0.load(Ordering::Relaxed), 0);
     }
 
     #[test]
