@@ -89,13 +89,13 @@ impl RoutedSend {
     /// Performs the calls. If the pool is closed meanwhile, every target completes with
     /// [`Error::PoolClosed`]; if `cancel` fires, with a `CANCELLED` error naming the address.
     pub async fn run_cancellable(self, cancel: Option<&CancellationToken>) -> Vec<TargetResult> {
+        // `_in_flight` lives until the send completes.
         let RoutedSend {
             plan,
             targets,
             closed,
-            in_flight,
+            in_flight: _in_flight,
         } = self;
-        let _in_flight = in_flight;
         let calls = async {
             match targets.as_slice() {
                 // One target (a head or one shard): no join machinery.

@@ -87,15 +87,15 @@ pub(crate) struct Call<'a> {
 /// The method's request URI (its path), parsed once: a clone shares the static bytes, where parsing
 /// the path on every call cost about 600 instructions.
 fn uri(method: Method) -> http::Uri {
-    const METHODS: [Method; 3] = [Method::ProcessSingleData, Method::ProcessData, Method::ProcessControl];
-    static URIS: OnceLock<[http::Uri; 3]> = OnceLock::new();
-    let uris = URIS.get_or_init(|| METHODS.map(|m| http::Uri::from_static(m.path())));
-    let index = match method {
-        Method::ProcessSingleData => 0,
-        Method::ProcessData => 1,
-        Method::ProcessControl => 2,
+    static SINGLE_DATA: OnceLock<http::Uri> = OnceLock::new();
+    static DATA: OnceLock<http::Uri> = OnceLock::new();
+    static CONTROL: OnceLock<http::Uri> = OnceLock::new();
+    let cell = match method {
+        Method::ProcessSingleData => &SINGLE_DATA,
+        Method::ProcessData => &DATA,
+        Method::ProcessControl => &CONTROL,
     };
-    uris[index].clone()
+    cell.get_or_init(|| http::Uri::from_static(method.path())).clone()
 }
 
 /// Performs the call: the response message and the trailing metadata, or the call's status. The

@@ -21,14 +21,14 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 const SMALL: usize = 4096;
 
 /// The connection's IO, holding small writes back once (see the module documentation).
-pub struct CoalescingIo<T> {
+pub(crate) struct CoalescingIo<T> {
     io: T,
     /// A write was held back once: the next one goes through.
     held: bool,
 }
 
 impl<T> CoalescingIo<T> {
-    pub fn new(io: T) -> Self {
+    pub(crate) fn new(io: T) -> Self {
         CoalescingIo { io, held: false }
     }
 
@@ -85,7 +85,7 @@ impl<T: Write + Unpin> Write for CoalescingIo<T> {
 
 /// A connector whose connections are [`CoalescingIo`].
 #[derive(Clone)]
-pub struct Coalescing<C>(pub C);
+pub(crate) struct Coalescing<C>(pub(crate) C);
 
 impl<C> tower_service::Service<http::Uri> for Coalescing<C>
 where
