@@ -5,7 +5,7 @@
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
  *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
- *            [threads=N|cores]
+ *            [threads=N|cores] [keepalive=off]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
@@ -16,6 +16,9 @@
  *   runs the pool inside jina_net_pool_poll, where the callbacks fire. With drive=semaphore the main
  *   thread sends while a slot is free and polls when none is; with drive=callback it starts the
  *   chains and polls until they end. Either way no request crosses a thread.
+ *
+ * keepalive=off: the pool sends no HTTP/2 keepalive PINGs (keepalive_interval_ms = 0; the library's
+ *   default sends them, the raw tonic clients do not): what the keepalive costs per request.
  *
  * polling=any: one replica (A) in shard 0; polling=all: A, B, ... are shards 0, 1, ... Prints one line
  *   RESULT n= errors= wall_s= user_s= sys_s= maxrss_kib= p50_us= p99_us= p999_us= mean_us=
@@ -55,6 +58,8 @@ static char first_error[512];
 
 /* drive=callback: the phase the chains run in. */
 static bool chained;
+/* keepalive=off */
+static bool keepalive_off;
 /* send=owned: jina_net_pool_send_owned with the shared payload (not copied by the library). */
 static bool owned;
 /* The payload outlives every send, so giving it "back" is a no-op. */
@@ -271,6 +276,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "drive=callback") == 0) chained = true;
     else if (strcmp(argv[i], "send=owned") == 0) owned = true;
     else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
+    else if (strcmp(argv[i], "keepalive=off") == 0) keepalive_off = true;
     else if (strncmp(argv[i], "threads=", 8) == 0) {
       /* the library runtime's worker threads (jina_net_runtime_init), before the first pool */
       /* threads=cores: one per online core (the library's former default) */
@@ -286,6 +292,8 @@ int main(int argc, char **argv) {
   jina_net_pool_options options;
   jina_net_pool_options_init(&options, sizeof options);
   options.caller_driven = driven;
+  /* keepalive=off: no HTTP/2 keepalive PINGs (the library's default sends them; raw tonic does not) */
+  if (keepalive_off) options.keepalive_interval_ms = 0;
   jina_net_pool *pool = NULL;
   if (jina_net_pool_new(&options, &pool) != JINA_NET_OK) {
     fprintf(stderr, "c-client: jina_net_pool_new failed\n");

@@ -12,6 +12,7 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 pub mod add;
+mod alloc;
 pub mod args;
 mod cancel;
 pub mod completion;

@@ -178,6 +178,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs an `extern "C"` body: a failure sets the thread's last error and returns its code; a panic
 /// is caught and becomes `JINA_NET_PANIC`.
 pub(crate) fn boundary(function: &str, body: impl FnOnce() -> Result<(), Failure>) -> jina_net_result {
+    super::alloc::enable();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => JINA_NET_OK,
         Ok(Err(failure)) => {
