@@ -6,7 +6,8 @@
 # (raw tonic, Rust pool, C ABI, gRPC C++, Go binding, grpc-go, jina Python pool) for a fraction of a
 # second each. Exits non-zero when any available client fails or sends other bytes; with
 # JINA_NET_BENCH_REQUIRE_ALL=1 (set by scripts/test.sh, which installs every client's tools first) a
-# missing client fails it too. It checks that the benchmarks still work, not how fast anything is.
+# missing client fails it too. It also checks that the floor binary (jina-net-floor) does not link
+# libjina_net. It checks that the benchmarks still work, not how fast anything is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${JINA_NET_BENCH_PROFILE:-debug}"
@@ -15,6 +16,11 @@ case "$profile" in
   release) cargo build --release --workspace --locked >&2 ;;
   *) echo "JINA_NET_BENCH_PROFILE must be debug or release" >&2; exit 2 ;;
 esac
+# The floor (raw tonic) must run without libjina_net, whose allocator a program that links it gets.
+if nm -C "target/$profile/jina-net-floor" | grep -q 'jina_net::'; then
+  echo "target/$profile/jina-net-floor links libjina_net: the raw tonic floor must not" >&2
+  exit 1
+fi
 require=()
 [ "${JINA_NET_BENCH_REQUIRE_ALL:-0}" = 1 ] && require=(--require-all)
 "target/$profile/jina-net-bench" run --quick "${require[@]}" "$@"

@@ -1,11 +1,16 @@
-//! The two Rust clients, each run in its own process (`jina-net-bench client kind=tonic|pool ...`):
+//! The two Rust clients, each run in its own process (`jina-net-floor client kind=tonic ...`,
+//! `jina-net-bench client kind=tonic|pool ...`):
 //!
 //! - `tonic`: the floor. A plain tonic client: one `Channel` per server, `Grpc::unary` to
 //!   `process_single_data` with a bytes-in/bytes-out codec (what a generated stub does, minus prost),
 //!   on a tokio runtime with one worker thread per core, or `threads=N` (1 = tokio's current_thread
 //!   runtime). ALL = one call per server, joined.
 //! - `pool`: libjina_net's Rust API: `ConnectionPool::send_requests(..).await`, driven by tasks on
-//!   the library's own runtime (one worker thread per core), as a Rust gateway would.
+//!   the library's own runtime, as a Rust gateway would (`pool_client.rs`).
+//!
+//! This file does not name libjina_net: it is also the `jina-net-floor` binary (`src/floor.rs`),
+//! which runs the raw tonic client without linking the library (and so with the system's allocator
+//! exactly as tonic has it, not the library's, `src/ffi/alloc.rs`).
 //!
 //! Both keep `inflight` requests in flight (closed loop: `inflight` tasks, each sending its next
 //! request when the previous one completed): a warm-up phase of `warmup_ms`, then a measured phase
@@ -18,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use futures_util::future::join_all;
-use jina_net::{ConnectionPool, Polling, Request, SendOptions, To};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
@@ -92,7 +96,7 @@ where
 }
 
 /// Warm-up, then the measured phase with CPU time around it; prints the `RESULT` line.
-async fn warm_then_measure<F, Fut>(args: &Args, min_len: usize, send: F)
+pub async fn warm_then_measure<F, Fut>(args: &Args, min_len: usize, send: F)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<usize, String>> + Send + 'static,
@@ -135,114 +139,104 @@ where
     println!("{}", stats::result_line(&mut m));
 }
 
-/// `jina-net-bench client kind=tonic|pool addrs=A[,B...] polling=any|all payload=FILE inflight=N
-/// warmup_ms=W duration_ms=D max_requests=M [tracing=none] [threads=N]`
-pub fn main(argv: &[String]) {
-    let args = Args::parse(argv);
-    if args.0.get("tracing").map(String::as_str) == Some("none") {
-        // Diagnostic: with a global (no-op) dispatcher set, tracing skips its `log` fallback, which the
-        // `log` feature (enabled by kube-client through the default `k8s` feature) runs for every span
-        // h2 makes when no subscriber is set.
-        let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::none());
-    }
-    let addrs: Vec<String> = args.str("addrs").split(',').map(str::to_owned).collect();
-    let all = match args.str("polling") {
-        "any" => false,
-        "all" => true,
-        other => {
-            eprintln!("polling must be any or all, not {other}");
+/// What every client of a cell is given: `client kind=K addrs=A[,B...] polling=any|all payload=FILE
+/// inflight=N warmup_ms=W duration_ms=D max_requests=M [tracing=none] [threads=N]`.
+pub struct Setup {
+    pub args: Args,
+    pub kind: String,
+    pub addrs: Vec<String>,
+    /// polling=all: one call per address.
+    pub all: bool,
+    pub payload: Bytes,
+    pub min_len: usize,
+}
+
+impl Setup {
+    pub fn parse(argv: &[String]) -> Setup {
+        let args = Args::parse(argv);
+        if args.0.get("tracing").map(String::as_str) == Some("none") {
+            // Diagnostic: with a global (no-op) dispatcher set, tracing skips its `log` fallback, which
+            // the `log` feature (enabled by kube-client through libjina_net's default `k8s` feature)
+            // runs for every span h2 makes when no subscriber is set.
+            let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::none());
+        }
+        let addrs: Vec<String> = args.str("addrs").split(',').map(str::to_owned).collect();
+        let all = match args.str("polling") {
+            "any" => false,
+            "all" => true,
+            other => {
+                eprintln!("polling must be any or all, not {other}");
+                std::process::exit(2)
+            }
+        };
+        let payload = Bytes::from(std::fs::read(args.str("payload")).unwrap_or_else(|e| {
+            eprintln!("cannot read the payload: {e}");
             std::process::exit(2)
+        }));
+        Setup {
+            kind: args.str("kind").to_owned(),
+            min_len: payload.len(),
+            args,
+            addrs,
+            all,
+            payload,
         }
-    };
-    let payload = Bytes::from(std::fs::read(args.str("payload")).unwrap_or_else(|e| {
-        eprintln!("cannot read the payload: {e}");
-        std::process::exit(2)
-    }));
-    let min_len = payload.len();
-    match args.str("kind") {
-        "tonic" => {
-            // threads=1: tokio's current_thread runtime (the task, the channel's buffer worker and
-            // the connection on one thread); threads=N: a multi-thread runtime with N workers;
-            // default: one worker per core (tokio's default).
-            let rt = match args.0.get("threads").map(|t| t.parse::<usize>()) {
-                Some(Ok(1)) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-                Some(Ok(n)) if n > 1 => tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(n)
-                    .enable_all()
-                    .build(),
-                None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
-                Some(_) => {
-                    eprintln!("threads must be a number >= 1");
-                    std::process::exit(2)
-                }
-            }
-            .expect("tokio runtime");
-            rt.block_on(async {
-                let targets = if all { addrs.len() } else { 1 };
-                let channels: Vec<Channel> = addrs[..targets]
-                    .iter()
-                    .map(|a| {
-                        Endpoint::from_shared(format!("http://{a}"))
-                            .expect("address")
-                            .tcp_nodelay(true)
-                            // the frame size libjina_net's channels accept (src/transport/channel.rs)
-                            .max_frame_size(2 * 1024 * 1024)
-                            .connect_lazy()
-                    })
-                    .collect();
-                let channels: Arc<[Channel]> = channels.into();
-                warm_then_measure(&args, min_len, move || {
-                    let (channels, payload) = (channels.clone(), payload.clone());
-                    async move {
-                        let calls = channels.iter().map(|c| tonic_call(c.clone(), payload.clone()));
-                        let mut len = usize::MAX;
-                        for r in join_all(calls).await {
-                            len = len.min(r.map_err(|s| s.to_string())?.len());
-                        }
-                        Ok(len)
-                    }
-                })
-                .await
-            });
-        }
-        "pool" => {
-            let pool = ConnectionPool::default();
-            if all {
-                for (i, a) in addrs.iter().enumerate() {
-                    pool.add_connection("bench", a, false, Some(i as u32))
-                        .expect("add_connection");
-                }
-            } else {
-                pool.add_connection("bench", &addrs[0], false, None)
-                    .expect("add_connection");
-            }
-            let polling = if all { Polling::All } else { Polling::Any };
-            let request = Request::data(payload);
-            let handle = jina_net::runtime::handle().expect("library runtime");
-            handle.block_on(async {
-                warm_then_measure(&args, min_len, move || {
-                    let send = pool.send_requests(
-                        std::slice::from_ref(&request),
-                        "bench",
-                        To::jina(false, None, polling),
-                        &SendOptions::default(),
-                    );
-                    async move {
-                        let mut len = usize::MAX;
-                        for target in send.map_err(|e| e.to_string())?.await {
-                            len = len.min(target.result.map_err(|e| e.to_string())?.body.len());
-                        }
-                        Ok(len)
-                    }
-                })
-                .await
-            });
-        }
-        other => {
-            eprintln!("unknown client kind {other} (tonic, pool)");
+    }
+}
+
+/// The raw tonic client (`kind=tonic`).
+pub fn run_tonic(setup: Setup) {
+    let Setup {
+        args,
+        addrs,
+        all,
+        payload,
+        min_len,
+        ..
+    } = setup;
+    // threads=1: tokio's current_thread runtime (the task, the channel's buffer worker and the
+    // connection on one thread); threads=N: a multi-thread runtime with N workers; default: one
+    // worker per core (tokio's default).
+    let rt = match args.0.get("threads").map(|t| t.parse::<usize>()) {
+        Some(Ok(1)) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(Ok(n)) if n > 1 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        Some(_) => {
+            eprintln!("threads must be a number >= 1");
             std::process::exit(2)
         }
     }
+    .expect("tokio runtime");
+    rt.block_on(async {
+        let targets = if all { addrs.len() } else { 1 };
+        let channels: Vec<Channel> = addrs[..targets]
+            .iter()
+            .map(|a| {
+                Endpoint::from_shared(format!("http://{a}"))
+                    .expect("address")
+                    .tcp_nodelay(true)
+                    // the frame size libjina_net's channels accept (src/transport/channel.rs)
+                    .max_frame_size(2 * 1024 * 1024)
+                    .connect_lazy()
+            })
+            .collect();
+        let channels: Arc<[Channel]> = channels.into();
+        warm_then_measure(&args, min_len, move || {
+            let (channels, payload) = (channels.clone(), payload.clone());
+            async move {
+                let calls = channels.iter().map(|c| tonic_call(c.clone(), payload.clone()));
+                let mut len = usize::MAX;
+                for r in join_all(calls).await {
+                    len = len.min(r.map_err(|s| s.to_string())?.len());
+                }
+                Ok(len)
+            }
+        })
+        .await
+    });
 }
 
 const PROCESS_SINGLE_DATA: &str = "/jina.JinaSingleDataRequestRPC/process_single_data";

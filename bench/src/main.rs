@@ -27,6 +27,7 @@ mod chart;
 mod clients;
 mod compression;
 mod freeze;
+mod pool_client;
 mod process;
 mod runner;
 mod scale;
@@ -47,7 +48,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => std::process::exit(runner::main(&args[1..])),
-        Some("client") => clients::main(&args[1..]),
+        Some("client") => {
+            let setup = clients::Setup::parse(&args[1..]);
+            match setup.kind.as_str() {
+                "tonic" => clients::run_tonic(setup),
+                "pool" => pool_client::run(setup),
+                other => {
+                    eprintln!("unknown client kind {other} (tonic, pool)");
+                    std::process::exit(2)
+                }
+            }
+        }
         Some("scale") => scale::main(&args[1..]),
         Some("balance") => balance::main(&args[1..]),
         Some("freeze") => freeze::main(&args[1..]),

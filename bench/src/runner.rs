@@ -511,8 +511,9 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
     let s = |p: &Path| p.to_string_lossy().into_owned();
     match kind {
         // The variants (Tonic1T, CAbiCores, ..) are prepared as their base kind, then given their arguments.
+        // The floor: a binary without libjina_net (its allocator) linked.
         Kind::Tonic | Kind::Tonic1T => Ok(vec![
-            s(&env.self_exe),
+            s(&env.profile_dir.join("jina-net-floor")),
             "client".into(),
             "kind=tonic".into(),
             "tracing=none".into(),

@@ -27,6 +27,8 @@ use std::sync::{Mutex, TryLockError};
 
 /// Blocks from this size go through the cache (glibc's default `mmap` threshold).
 const LARGE: usize = 128 * 1024;
+/// Blocks above this size bypass the cache (their class could overflow a `Layout`).
+const HUGE: usize = 1 << 40;
 /// At most this many cached blocks...
 const MAX_BLOCKS: usize = 32;
 /// ... holding at most this many bytes.
@@ -42,12 +44,10 @@ fn class(size: usize) -> usize {
     size.div_ceil(step) * step
 }
 
-/// Blocks above this size bypass the cache (their class could overflow a `Layout`).
-const HUGE: usize = 1 << 40;
-
-/// Whether a block of `layout` goes through the cache.
-fn large(layout: &Layout) -> bool {
-    (LARGE..=HUGE).contains(&layout.size()) && layout.align() <= MALLOC_ALIGN
+/// The class a block of `layout` is allocated with, if it goes through the cache: from `LARGE`
+/// bytes (the caller checked), at most `HUGE`, aligned as `malloc` aligns.
+fn cached_class(layout: &Layout) -> Option<usize> {
+    (layout.size() <= HUGE && layout.align() <= MALLOC_ALIGN).then(|| class(layout.size()))
 }
 
 /// Freed large blocks: address and class.
@@ -153,6 +153,70 @@ impl Default for BufferCache {
     }
 }
 
+impl BufferCache {
+    /// A large block: a cached one of its class, else a new one from the system.
+    #[inline(never)]
+    fn alloc_large(&self, layout: Layout) -> *mut u8 {
+        let Some(class) = cached_class(&layout) else {
+            // SAFETY: a non-zero size and a valid alignment.
+            return unsafe { System.alloc(layout) };
+        };
+        match self.take(class) {
+            Some(ptr) => ptr,
+            // SAFETY: a non-zero size and a valid alignment.
+            None => unsafe { System.alloc(sized(class, &layout)) },
+        }
+    }
+
+    /// A large block freed: into the cache, else back to the system.
+    ///
+    /// # Safety
+    /// `ptr` is a block this allocator handed out for `layout` (as `GlobalAlloc::dealloc`).
+    #[inline(never)]
+    unsafe fn dealloc_large(&self, ptr: *mut u8, layout: Layout) {
+        let Some(class) = cached_class(&layout) else {
+            // SAFETY: allocated by System with this layout.
+            return unsafe { System.dealloc(ptr, layout) };
+        };
+        if !self.keep(ptr, class) {
+            // SAFETY: allocated by System (with size `class`, which `free` does not need).
+            unsafe { System.dealloc(ptr, sized(class, &layout)) };
+        }
+    }
+
+    /// `GlobalAlloc::realloc` where the old or the new size is large.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc`.
+    #[inline(never)]
+    unsafe fn realloc_large(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = sized(new_size, &layout);
+        let small = |l: &Layout| l.size() < LARGE;
+        let old_class = (!small(&layout)).then(|| cached_class(&layout)).flatten();
+        let new_class = (!small(&new_layout)).then(|| cached_class(&new_layout)).flatten();
+        match (old_class, new_class) {
+            // The block is of the new size's class already.
+            (Some(old), Some(new)) if old == new => return ptr,
+            // Both outside the cache (over-aligned or huge): System's own block and realloc.
+            // SAFETY: allocated by System with `layout`.
+            (None, None) if !small(&layout) && !small(&new_layout) => {
+                return unsafe { System.realloc(ptr, layout, new_size) }
+            }
+            _ => {}
+        }
+        // SAFETY: as `alloc`; the new block does not overlap the old one, both are at least the
+        // smaller of the two sizes, and the old one is freed as it was allocated.
+        unsafe {
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+}
+
 /// A layout of `size` bytes with `layout`'s alignment.
 fn sized(size: usize, layout: &Layout) -> Layout {
     // SAFETY: the alignment is a valid one (taken from a Layout) and `size` rounded up to it does
@@ -166,62 +230,45 @@ fn sized(size: usize, layout: &Layout) -> Layout {
 // class. `System`'s deallocation does not depend on the size for alignments up to `MALLOC_ALIGN`
 // (it is `free`), so freeing a block with its class as the size is sound.
 unsafe impl GlobalAlloc for BufferCache {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !large(&layout) {
+        if layout.size() < LARGE {
             // SAFETY: as the caller's layout.
             return unsafe { System.alloc(layout) };
         }
-        let class = class(layout.size());
-        match self.take(class) {
-            Some(ptr) => ptr,
-            // SAFETY: a non-zero size and a valid alignment.
-            None => unsafe { System.alloc(sized(class, &layout)) },
-        }
+        self.alloc_large(layout)
     }
 
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !large(&layout) {
-            // SAFETY: as the caller's layout.
-            return unsafe { System.alloc_zeroed(layout) };
-        }
         // `calloc` gets fresh zero pages for free; a cached block would need clearing.
-        // SAFETY: a non-zero size and a valid alignment.
-        unsafe { System.alloc_zeroed(sized(class(layout.size()), &layout)) }
+        let layout = match layout.size() >= LARGE {
+            true => cached_class(&layout).map_or(layout, |class| sized(class, &layout)),
+            false => layout,
+        };
+        // SAFETY: as the caller's layout, or a larger size with its alignment.
+        unsafe { System.alloc_zeroed(layout) }
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if large(&layout) {
-            let class = class(layout.size());
-            if !self.keep(ptr, class) {
-                // SAFETY: allocated by System (with size `class`, which `free` does not need).
-                unsafe { System.dealloc(ptr, sized(class, &layout)) };
-            }
+        if layout.size() >= LARGE {
+            // SAFETY: the caller's promise.
+            unsafe { self.dealloc_large(ptr, layout) };
             return;
         }
         // SAFETY: allocated by System with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
 
+    #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new_layout = sized(new_size, &layout);
-        match (large(&layout), large(&new_layout)) {
+        if layout.size() < LARGE && new_size < LARGE {
             // SAFETY: both small: System's own realloc of its own block.
-            (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
-            // The block is of the new size's class already.
-            (true, true) if class(new_size) == class(layout.size()) => ptr,
-            _ => {
-                // SAFETY: as `alloc`; the new block does not overlap the old one, both are at least
-                // the smaller of the two sizes, and the old one is freed as it was allocated.
-                unsafe {
-                    let new = self.alloc(new_layout);
-                    if !new.is_null() {
-                        std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                        self.dealloc(ptr, layout);
-                    }
-                    new
-                }
-            }
+            return unsafe { System.realloc(ptr, layout, new_size) };
         }
+        // SAFETY: the caller's promise.
+        unsafe { self.realloc_large(ptr, layout, new_size) }
     }
 }
 
@@ -281,12 +328,13 @@ mod tests {
             a.write_bytes(0xab, MIB + MIB / 4); // the whole class is the block's
             cache.dealloc(a, layout(MIB + 9));
             assert_eq!(cache.cached(), 1);
-            // Same class: the same block again. Another class: a new one.
+            // Another class: a new block (the cached one stays). Same class: the cached one.
+            let c = cache.alloc(layout(3 * MIB));
+            assert_ne!(c, a);
+            assert_eq!(cache.cached(), 1);
             let b = cache.alloc(layout(MIB + 100));
             assert_eq!(b, a);
             assert_eq!(cache.cached(), 0);
-            let c = cache.alloc(layout(3 * MIB));
-            assert_ne!(c, a);
             cache.dealloc(b, layout(MIB + 100));
             cache.dealloc(c, layout(3 * MIB));
             assert_eq!(cache.cached(), 2);
@@ -346,8 +394,8 @@ mod tests {
         unsafe {
             let mut p = cache.alloc(layout(1000));
             let mut size = 1000;
-            for (i, byte) in (0..1000).zip(0u8..) {
-                p.add(i).write(byte);
+            for i in 0..1000 {
+                p.add(i).write(i as u8);
             }
             // small → large → same class (in place) → larger class → small
             for new_size in [LARGE + 5, LARGE + 6, 3 * MIB, 500] {
@@ -356,8 +404,8 @@ mod tests {
                 if new_size == LARGE + 6 {
                     assert_eq!(q, p, "same class: in place");
                 }
-                for (i, byte) in (0..500).zip(0u8..) {
-                    assert_eq!(q.add(i).read(), byte, "byte {i} after realloc to {new_size}");
+                for i in 0..500 {
+                    assert_eq!(q.add(i).read(), i as u8, "byte {i} after realloc to {new_size}");
                 }
                 p = q;
                 size = new_size;
