@@ -1081,7 +1081,8 @@ fn header(env: &Env, out: &mut String) {
         "tonic 0.14 `Grpc::unary` on one `Channel`, bytes codec (no prost), the channel accepting 2 MiB HTTP/2 \
          frames as libjina_net's do (`Endpoint::max_frame_size`; tonic's default is 16 KiB), tokio's multi-thread runtime with \
          one worker per core ({cores} here); a no-op tracing dispatcher is set, so it runs as a tonic-only build \
-         does (see the profile notes)"
+         does (see the profile notes); its own binary, `jina-net-floor`, which does not link libjina_net (the \
+         system's allocator as tonic has it, not the library's)"
     );
     for kind in KINDS {
         let what = match kind {

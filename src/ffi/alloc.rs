@@ -5,16 +5,17 @@
 //! Why: with large messages (1 MiB × 16 in flight) a response body is a slice of h2's read buffer,
 //! so while a callback's view (or a retained response) holds one, h2's next read needs a new buffer;
 //! glibc gives freed blocks of that size back to the system (`munmap`, or trimming the top of the
-//! heap), so every new buffer started on untouched pages: 81 page faults per request, where the raw
-//! tonic client, which drops each response before reading the next, took 3.4 (BENCHMARKS.md,
-//! findings 11 and 13). Telling glibc to keep such blocks (`GLIBC_TUNABLES`, `mallopt`) fixed it,
+//! heap), so every new buffer started on untouched pages: 81 to 149 page faults per request (two
+//! VMs), where the raw tonic client, which drops each response before reading the next, took 3.4
+//! (BENCHMARKS.md, findings 11 and 13). Telling glibc to keep such blocks (`GLIBC_TUNABLES`, `mallopt`) fixed it,
 //! but those settings are the whole process's; this cache keeps only the library's own blocks.
 //!
-//! What it changes: nothing for blocks under 128 KiB, for over-aligned blocks, or for a program
-//! that uses the library only through its Rust API (the cache starts with the first C ABI call, so
-//! the Rust programs of this workspace, the benchmark's raw tonic clients among them, allocate as
-//! before). A large block is allocated at its size rounded up to a quarter of its power of two
-//! (1 MiB + 9 bytes: 1.25 MiB), so that blocks of about the same size share a class. The cache's
+//! What it changes: nothing for blocks under 128 KiB (one size check on the way to `malloc`) or for
+//! over-aligned blocks. A large block is allocated at its size rounded up to a quarter of its power
+//! of two (1 MiB + 9 bytes: 1.25 MiB), so that blocks of about the same size share a class. Freed
+//! ones are kept only from the first C ABI call on: a program that uses the library through its Rust
+//! API alone (this workspace's test server and benchmark binary) keeps none. The benchmark's floor,
+//! raw tonic, runs in a binary that does not link the library at all (`bench/src/floor.rs`). The cache's
 //! lock is only tried: a thread that finds it taken (or a child process after `fork`, which may
 //! have copied it taken) uses the system directly.
 //!
