@@ -296,6 +296,26 @@ mod tests {
 
     const MIB: usize = 1024 * 1024;
 
+    /// The library's global allocator is this cache, and a C ABI call starts it: a large `Vec`
+    /// dropped afterwards lands in it.
+    #[cfg(feature = "buffer-cache")]
+    #[test]
+    fn a_c_abi_call_starts_the_library_allocator() {
+        let _ = super::super::result::boundary("test", || Ok(()));
+        assert!(ALLOCATOR.enabled.load(Ordering::Relaxed));
+        // A class no other test allocates (7.75 MiB), so the cache's other users (tests running
+        // at the same time) do not take the block; tried again when the lock was busy.
+        let size = 7 * MIB + 3 * MIB / 4 - 5;
+        let kept = (0..100).any(|_| {
+            let v: Vec<u8> = Vec::with_capacity(size);
+            let ptr = v.as_ptr() as usize;
+            drop(v);
+            let cache = ALLOCATOR.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.blocks[..cache.len].contains(&(ptr, class(size)))
+        });
+        assert!(kept, "a freed large block was not kept");
+    }
+
     #[test]
     fn classes_are_quarters_of_a_power_of_two() {
         assert_eq!(class(LARGE), LARGE);
