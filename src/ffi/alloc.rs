@@ -376,31 +376,35 @@ mod tests {
         assert_eq!(cache.cached(), 0);
     }
 
+    /// Allocates `n` blocks of `size` bytes, then frees them all.
+    fn allocate_then_free(cache: &BufferCache, n: usize, size: usize) {
+        // SAFETY: each block freed once, with the layout it was allocated with.
+        unsafe {
+            let blocks: Vec<*mut u8> = (0..n).map(|_| cache.alloc(layout(size))).collect();
+            for b in blocks {
+                cache.dealloc(b, layout(size));
+            }
+        }
+    }
+
     #[test]
     fn the_cache_is_bounded() {
         let cache = BufferCache::new();
         cache.enable();
         // SAFETY: as above.
         unsafe {
-            let blocks: Vec<*mut u8> = (0..MAX_BLOCKS + 4).map(|_| cache.alloc(layout(LARGE))).collect();
-            for &b in &blocks {
-                cache.dealloc(b, layout(LARGE));
-            }
+            allocate_then_free(&cache, MAX_BLOCKS + 4, LARGE);
             assert_eq!(cache.cached(), MAX_BLOCKS);
-            let huge: Vec<*mut u8> = (0..4).map(|_| cache.alloc(layout(40 * MIB))).collect();
-            for &b in &huge {
-                cache.dealloc(b, layout(40 * MIB));
-            }
-            // Full by count: none of them kept. Drain and try the byte limit.
+            // Full by count: none of these is kept.
+            allocate_then_free(&cache, 4, 40 * MIB);
+            assert_eq!(cache.cached(), MAX_BLOCKS);
+            // Drained, then the byte limit: 64 MiB hold one block of 40 MiB.
             for _ in 0..MAX_BLOCKS {
                 let b = cache.alloc(layout(LARGE));
                 System.dealloc(b, layout(LARGE));
             }
             assert_eq!(cache.cached(), 0);
-            let huge: Vec<*mut u8> = (0..4).map(|_| cache.alloc(layout(40 * MIB))).collect();
-            for &b in &huge {
-                cache.dealloc(b, layout(40 * MIB));
-            }
+            allocate_then_free(&cache, 4, 40 * MIB);
             assert_eq!(cache.cached(), 1, "64 MiB hold one block of 40 MiB");
         }
         cache.release();
