@@ -146,15 +146,7 @@ impl BufferCache {
     fn cached(&self) -> usize {
         self.cache.lock().map_or(0, |c| c.len)
     }
-}
 
-impl Default for BufferCache {
-    fn default() -> Self {
-        BufferCache::new()
-    }
-}
-
-impl BufferCache {
     /// A large block: a cached one of its class, else a new one from the system.
     #[inline(never)]
     fn alloc_large(&self, layout: Layout) -> *mut u8 {
@@ -243,9 +235,10 @@ unsafe impl GlobalAlloc for BufferCache {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // `calloc` gets fresh zero pages for free; a cached block would need clearing.
-        let layout = match layout.size() >= LARGE {
-            true => cached_class(&layout).map_or(layout, |class| sized(class, &layout)),
-            false => layout,
+        let layout = if layout.size() < LARGE {
+            layout
+        } else {
+            cached_class(&layout).map_or(layout, |class| sized(class, &layout))
         };
         // SAFETY: as the caller's layout, or a larger size with its alignment.
         unsafe { System.alloc_zeroed(layout) }
