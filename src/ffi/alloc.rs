@@ -1,6 +1,7 @@
-//! The allocator of the library: the system's `malloc`, except that large blocks (128 KiB and up)
-//! freed while the C ABI is in use are kept for reuse, up to 32 blocks and 64 MiB in all, instead
-//! of going back to the system.
+//! The allocator of the library: the system's `malloc`, except that blocks it serves slowly, freed
+//! while the C ABI is in use, are kept for reuse instead of going back to it: large blocks (128 KiB
+//! and up; up to 32 blocks and 64 MiB in all) and mid-size ones (over 1 KiB, or aligned beyond 16
+//! bytes; up to 32 per class and 4 MiB in all).
 //!
 //! Why: with large messages (1 MiB × 16 in flight) a response body is a slice of h2's read buffer,
 //! so while a callback's view (or a retained response) holds one, h2's next read needs a new buffer;
@@ -10,14 +11,25 @@
 //! (BENCHMARKS.md, findings 11 and 13). Telling glibc to keep such blocks (`GLIBC_TUNABLES`, `mallopt`) fixed it,
 //! but those settings are the whole process's; this cache keeps only the library's own blocks.
 //!
-//! What it changes: nothing for blocks under 128 KiB (one size check on the way to `malloc`) or for
-//! over-aligned blocks. A large block is allocated at its size rounded up to a quarter of its power
-//! of two (1 MiB + 9 bytes: 1.25 MiB), so that blocks of about the same size share a class. Freed
-//! ones are kept only from the first C ABI call on: a program that uses the library through its Rust
-//! API alone (this workspace's test server and benchmark binary) keeps none. The benchmark's floor,
-//! raw tonic, runs in a binary that does not link the library at all (`bench/src/floor.rs`). The cache's
-//! lock is only tried: a thread that finds it taken (or a child process after `fork`, which may
-//! have copied it taken) uses the system directly.
+//! Mid-size blocks: every send allocates a few blocks that glibc's per-thread cache (up to 1032
+//! bytes) does not take: hyper's per-request tasks (1432 bytes, boxed), the call's state (1736) and
+//! the spawned send (a tokio task, aligned to 128 bytes, which `posix_memalign` serves from the
+//! general heap). Each took glibc's slow path (`_int_malloc`, often `malloc_consolidate`, and
+//! `_int_free`): kept here, 1.1k to 1.9k fewer instructions per request at 100 B and 8 % less CPU
+//! per request on library threads at 16 in flight (BENCHMARKS.md, finding 16).
+//!
+//! What it changes: nothing for blocks up to 1 KiB aligned as `malloc` aligns (one size and
+//! alignment check on the way to `malloc`) or for blocks aligned beyond 128 bytes. Blocks are
+//! allocated at their size rounded up to a quarter of its power of two (1 MiB + 9 bytes: 1.25 MiB;
+//! 1432 bytes: 1536), so that blocks of about the same size share a class; a mid-size block also at
+//! an alignment of 128, so that a cached one serves any request of its class. Freed ones are kept
+//! only from the first C ABI call on: a program that uses the library through its Rust API alone
+//! (this workspace's test server and benchmark binary) keeps none, and its mid-size blocks are the
+//! system's as asked. A mid-size block is kept only if `malloc_usable_size` says it holds its class
+//! (one allocated before the first C ABI call may not). The benchmark's floor, raw tonic, runs in a
+//! binary that does not link the library at all (`bench/src/floor.rs`). Each of the two caches has
+//! a lock that is only tried: a thread that finds it taken (or a child process after `fork`, which
+//! may have copied it taken) uses the system directly.
 //!
 //! A Rust program that links the crate and sets its own `#[global_allocator]` builds it without the
 //! default feature `buffer-cache`.
@@ -34,8 +46,24 @@ const HUGE: usize = 1 << 40;
 const MAX_BLOCKS: usize = 32;
 /// ... holding at most this many bytes.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
-/// The alignment `malloc` gives (x86_64, aarch64): larger alignments bypass the cache.
+/// The alignment `malloc` gives (x86_64, aarch64): larger alignments bypass the cache of large blocks.
 const MALLOC_ALIGN: usize = 16;
+/// Blocks up to this size, aligned as `malloc` aligns, go straight to `malloc` (glibc keeps freed
+/// blocks up to 1032 bytes in a per-thread cache of its own).
+const SMALL: usize = 1024;
+/// Mid-size blocks (above `SMALL`, or over-aligned, and under `LARGE`) are allocated at their class
+/// with this alignment (a tokio task's, the largest the library asks for), so that a cached block
+/// serves any request of its class.
+const MID_ALIGN: usize = 128;
+/// The smallest class of a mid-size block (an over-aligned small one).
+const MID_MIN: usize = 256;
+/// The classes from `MID_MIN` to `LARGE`: four per doubling, `LARGE` itself included (a size just
+/// under it rounds up to it).
+const MID_CLASSES: usize = 4 * (LARGE.trailing_zeros() - MID_MIN.trailing_zeros()) as usize + 1;
+/// At most this many cached mid-size blocks of one class...
+const MID_PER_CLASS: usize = 32;
+/// ... and this many bytes of them in all.
+const MID_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The size a large block of `size` bytes is allocated with: rounded up to a quarter of its power
 /// of two (4 classes per doubling; at most 25 % unused).
@@ -51,6 +79,65 @@ fn cached_class(layout: &Layout) -> Option<usize> {
     (layout.size() <= HUGE && layout.align() <= MALLOC_ALIGN).then(|| class(layout.size()))
 }
 
+/// The class of a mid-size block of `size` bytes, and its index among the mid-size classes.
+fn mid_class(size: usize) -> (usize, usize) {
+    let class = class(size.max(MID_MIN));
+    let top = usize::BITS - 1 - class.leading_zeros();
+    let index = (top - MID_MIN.trailing_zeros()) as usize * 4 + (class >> (top - 2)) - 4;
+    (class, index)
+}
+
+/// Whether a block of `layout` is mid-size: neither small (straight to `malloc`) nor large.
+fn is_mid(layout: &Layout) -> bool {
+    layout.size() < LARGE && layout.align() <= MID_ALIGN && !is_small(layout)
+}
+
+fn is_small(layout: &Layout) -> bool {
+    layout.size() <= SMALL && layout.align() <= MALLOC_ALIGN
+}
+
+/// The bytes `malloc` gave the block at `ptr` (0 where the system cannot tell: nothing is kept).
+///
+/// # Safety
+/// `ptr` is a live block from `System`.
+unsafe fn usable_size(ptr: *mut u8) -> usize {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: a live block of the system's malloc (System allocates with malloc or posix_memalign).
+    return unsafe { libc::malloc_usable_size(ptr.cast()) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = ptr;
+        0
+    }
+}
+
+/// Freed mid-size blocks: a stack of addresses per class.
+struct MidBlocks {
+    stacks: [[usize; MID_PER_CLASS]; MID_CLASSES],
+    lens: [usize; MID_CLASSES],
+    bytes: usize,
+}
+
+impl MidBlocks {
+    fn pop(&mut self, (class, index): (usize, usize)) -> Option<*mut u8> {
+        let len = self.lens[index].checked_sub(1)?;
+        self.lens[index] = len;
+        self.bytes -= class;
+        Some(self.stacks[index][len] as *mut u8)
+    }
+
+    fn push(&mut self, ptr: *mut u8, (class, index): (usize, usize)) -> bool {
+        let len = self.lens[index];
+        if len == MID_PER_CLASS || self.bytes + class > MID_MAX_BYTES {
+            return false;
+        }
+        self.stacks[index][len] = ptr as usize;
+        self.lens[index] = len + 1;
+        self.bytes += class;
+        true
+    }
+}
+
 /// Freed large blocks: address and class.
 struct Blocks {
     blocks: [(usize, usize); MAX_BLOCKS],
@@ -62,6 +149,7 @@ struct Blocks {
 pub struct BufferCache {
     enabled: AtomicBool,
     cache: Mutex<Blocks>,
+    mid: Mutex<MidBlocks>,
 }
 
 impl BufferCache {
@@ -71,6 +159,11 @@ impl BufferCache {
             cache: Mutex::new(Blocks {
                 blocks: [(0, 0); MAX_BLOCKS],
                 len: 0,
+                bytes: 0,
+            }),
+            mid: Mutex::new(MidBlocks {
+                stacks: [[0; MID_PER_CLASS]; MID_CLASSES],
+                lens: [0; MID_CLASSES],
                 bytes: 0,
             }),
         }
@@ -83,16 +176,16 @@ impl BufferCache {
         }
     }
 
-    /// Runs `f` on the cache if it is enabled and its lock is free.
+    fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the cache of large blocks if it is enabled and its lock is free.
     fn with<T>(&self, f: impl FnOnce(&mut Blocks) -> T) -> Option<T> {
-        if !self.enabled.load(Ordering::Relaxed) {
+        if !self.is_enabled() {
             return None;
         }
-        match self.cache.try_lock() {
-            Ok(mut blocks) => Some(f(&mut blocks)),
-            Err(TryLockError::Poisoned(p)) => Some(f(&mut p.into_inner())),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        try_with(&self.cache, f)
     }
 
     /// A cached block of class `class`, if there is one.
@@ -122,8 +215,79 @@ impl BufferCache {
         .unwrap_or(false)
     }
 
+    /// A mid-size block (enabled): a cached one of its class, else a new one of its class.
+    #[inline(never)]
+    fn alloc_mid(&self, layout: Layout) -> *mut u8 {
+        let class = mid_class(layout.size());
+        match try_with(&self.mid, |m| m.pop(class)).flatten() {
+            Some(ptr) => ptr,
+            // SAFETY: a non-zero size and a valid alignment.
+            None => unsafe { System.alloc(Layout::from_size_align_unchecked(class.0, MID_ALIGN)) },
+        }
+    }
+
+    /// A mid-size block freed (enabled): into the cache if it holds a block of its class (at
+    /// `MID_ALIGN`, at least the class's bytes), else back to the system.
+    ///
+    /// # Safety
+    /// `ptr` is a block this allocator handed out for `layout`.
+    #[inline(never)]
+    unsafe fn dealloc_mid(&self, ptr: *mut u8, layout: Layout) {
+        let class = mid_class(layout.size());
+        // SAFETY: a live block from System (the caller's promise).
+        let fits = ptr as usize % MID_ALIGN == 0 && unsafe { usable_size(ptr) } >= class.0;
+        if !(fits && try_with(&self.mid, |m| m.push(ptr, class)) == Some(true)) {
+            // SAFETY: allocated by System (`free` whatever its layout).
+            unsafe { System.dealloc(ptr, layout) };
+        }
+    }
+
+    /// `GlobalAlloc::realloc` of a mid-size block to a size under `LARGE` (enabled): in place when
+    /// the block holds the new size, else a new block.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc`.
+    #[inline(never)]
+    unsafe fn realloc_mid(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a live block from System (the caller's promise).
+        if unsafe { usable_size(ptr) } >= new_size {
+            return ptr;
+        }
+        // SAFETY: as `realloc_large`'s copy.
+        unsafe { self.move_to(ptr, layout, new_size) }
+    }
+
+    /// A new block of `new_size` with `layout`'s alignment, holding the old one's bytes; the old one
+    /// freed.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::realloc`.
+    unsafe fn move_to(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as `alloc`; the new block does not overlap the old one, both are at least the
+        // smaller of the two sizes, and the old one is freed as it was allocated.
+        unsafe {
+            let new = self.alloc(sized(new_size, &layout));
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+
     /// Gives every cached block back to the system.
     fn release(&self) {
+        let mid: Vec<usize> = try_with(&self.mid, |m| {
+            let taken = m.stacks.iter().zip(m.lens).flat_map(|(s, len)| s[..len].to_vec()).collect();
+            m.lens = [0; MID_CLASSES];
+            m.bytes = 0;
+            taken
+        })
+        .unwrap_or_default();
+        for ptr in mid {
+            // SAFETY: a block from System, now owned by nobody else (`free` whatever its layout).
+            unsafe { System.dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(MID_MIN, MID_ALIGN)) };
+        }
         let taken: Vec<(usize, usize)> = {
             let Some(taken) = self.with(|c| {
                 let taken = c.blocks[..c.len].to_vec();
@@ -145,6 +309,12 @@ impl BufferCache {
     #[cfg(test)]
     fn cached(&self) -> usize {
         self.cache.lock().map_or(0, |c| c.len)
+    }
+
+    /// The number of mid-size blocks cached now.
+    #[cfg(test)]
+    fn cached_mid(&self) -> usize {
+        self.mid.lock().map_or(0, |m| m.lens.iter().sum())
     }
 
     /// A large block: a cached one of its class, else a new one from the system.
@@ -197,16 +367,17 @@ impl BufferCache {
             }
             _ => {}
         }
-        // SAFETY: as `alloc`; the new block does not overlap the old one, both are at least the
-        // smaller of the two sizes, and the old one is freed as it was allocated.
-        unsafe {
-            let new = self.alloc(new_layout);
-            if !new.is_null() {
-                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-            new
-        }
+        // SAFETY: the caller's promise.
+        unsafe { self.move_to(ptr, layout, new_size) }
+    }
+}
+
+/// Runs `f` on a cache if its lock is free.
+fn try_with<B, T>(cache: &Mutex<B>, f: impl FnOnce(&mut B) -> T) -> Option<T> {
+    match cache.try_lock() {
+        Ok(mut blocks) => Some(f(&mut blocks)),
+        Err(TryLockError::Poisoned(p)) => Some(f(&mut p.into_inner())),
+        Err(TryLockError::WouldBlock) => None,
     }
 }
 
@@ -225,16 +396,31 @@ fn sized(size: usize, layout: &Layout) -> Layout {
 unsafe impl GlobalAlloc for BufferCache {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() < LARGE {
+        if is_small(&layout) {
             // SAFETY: as the caller's layout.
             return unsafe { System.alloc(layout) };
         }
-        self.alloc_large(layout)
+        if layout.size() >= LARGE {
+            return self.alloc_large(layout);
+        }
+        if is_mid(&layout) && self.is_enabled() {
+            return self.alloc_mid(layout);
+        }
+        // SAFETY: as the caller's layout.
+        unsafe { System.alloc(layout) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // `calloc` gets fresh zero pages for free; a cached block would need clearing.
+        if is_mid(&layout) && self.is_enabled() {
+            let ptr = self.alloc_mid(layout);
+            if !ptr.is_null() {
+                // SAFETY: a block of at least `layout.size()` bytes.
+                unsafe { ptr.write_bytes(0, layout.size()) };
+            }
+            return ptr;
+        }
         let layout = if layout.size() < LARGE {
             layout
         } else {
@@ -246,23 +432,37 @@ unsafe impl GlobalAlloc for BufferCache {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_small(&layout) {
+            // SAFETY: allocated by System with this layout.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
         if layout.size() >= LARGE {
             // SAFETY: the caller's promise.
             unsafe { self.dealloc_large(ptr, layout) };
             return;
         }
-        // SAFETY: allocated by System with this layout.
+        if is_mid(&layout) && self.is_enabled() {
+            // SAFETY: the caller's promise.
+            return unsafe { self.dealloc_mid(ptr, layout) };
+        }
+        // SAFETY: allocated by System (`free` whatever its layout).
         unsafe { System.dealloc(ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.size() < LARGE && new_size < LARGE {
-            // SAFETY: both small: System's own realloc of its own block.
-            return unsafe { System.realloc(ptr, layout, new_size) };
+        if layout.size() >= LARGE || new_size >= LARGE {
+            // SAFETY: the caller's promise.
+            return unsafe { self.realloc_large(ptr, layout, new_size) };
         }
-        // SAFETY: the caller's promise.
-        unsafe { self.realloc_large(ptr, layout, new_size) }
+        let new_layout = sized(new_size, &layout);
+        if self.is_enabled() && (is_mid(&layout) || is_mid(&new_layout)) {
+            // SAFETY: the caller's promise.
+            return unsafe { self.realloc_mid(ptr, layout, new_size) };
+        }
+        // SAFETY: System's own block (small, or mid-size from before the cache was enabled, or
+        // over-aligned beyond the cache) and System's realloc, which keeps the alignment.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -430,5 +630,126 @@ mod tests {
             }
             cache.dealloc(p, layout(size));
         }
+    }
+
+    #[test]
+    fn mid_size_classes_cover_up_to_large() {
+        let mut last = (0, 0);
+        for size in 1..LARGE {
+            let (class, index) = mid_class(size);
+            assert!(index < MID_CLASSES, "{size}");
+            assert!(class >= size && class >= MID_MIN, "{size}");
+            assert!(size <= MID_MIN || class - size <= size / 4, "{size}");
+            // One index per class, in order.
+            assert!(index == last.1 && class == last.0 || index == last.1 + 1 || last == (0, 0), "{size}");
+            last = (class, index);
+        }
+        assert_eq!(last, (LARGE, MID_CLASSES - 1));
+        assert_eq!(mid_class(1432).0, 1536);
+        assert!(is_small(&layout(SMALL)) && !is_mid(&layout(SMALL)));
+        assert!(is_mid(&layout(SMALL + 1)) && is_mid(&Layout::from_size_align(64, 128).unwrap()));
+        assert!(!is_mid(&layout(LARGE)) && !is_mid(&Layout::from_size_align(2048, 4096).unwrap()));
+    }
+
+    fn aligned(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn a_freed_mid_size_block_is_reused_for_its_class_once_enabled() {
+        let cache = BufferCache::new();
+        // SAFETY: every block is allocated and freed with the layouts the allocator contract asks.
+        unsafe {
+            // Off: the system's blocks, freed to the system; one of them stays out of the cache
+            // once it is on (malloc gave it fewer bytes than its class).
+            let a = cache.alloc(layout(1100));
+            let b = cache.alloc(layout(1100));
+            cache.dealloc(a, layout(1100));
+            cache.enable();
+            assert!(usable_size(b) < mid_class(1100).0 || b as usize % MID_ALIGN != 0);
+            cache.dealloc(b, layout(1100));
+            assert_eq!(cache.cached_mid(), 0);
+
+            // On: a block of its class at MID_ALIGN, kept when freed.
+            let a = cache.alloc(layout(1432));
+            assert_eq!(a as usize % MID_ALIGN, 0);
+            a.write_bytes(0xab, 1536); // the whole class is the block's
+            cache.dealloc(a, layout(1432));
+            assert_eq!(cache.cached_mid(), 1);
+            // Another class: a new block; the same class (another size, an alignment up to
+            // MID_ALIGN): the cached one.
+            let c = cache.alloc(layout(1200));
+            assert_ne!(c, a);
+            let d = cache.alloc(aligned(1500, 128));
+            assert_eq!(d, a);
+            assert_eq!(cache.cached_mid(), 0);
+            cache.dealloc(c, layout(1200));
+            cache.dealloc(d, aligned(1500, 128));
+            assert_eq!(cache.cached_mid(), 2);
+            // An over-aligned small block (a tokio task) has a class too; a block aligned beyond
+            // MID_ALIGN and a small one do not enter the cache.
+            let t = cache.alloc(aligned(200, 128));
+            assert_eq!(t as usize % 128, 0);
+            cache.dealloc(t, aligned(200, 128));
+            assert_eq!(cache.cached_mid(), 3);
+            let o = cache.alloc(aligned(2048, 4096));
+            assert_eq!(o as usize % 4096, 0);
+            cache.dealloc(o, aligned(2048, 4096));
+            let s = cache.alloc(layout(SMALL));
+            cache.dealloc(s, layout(SMALL));
+            assert_eq!(cache.cached_mid(), 3);
+            // A zeroed block is zeroed, though a dirty one of its class is cached.
+            let z = cache.alloc_zeroed(layout(1400));
+            assert_eq!(z, a);
+            assert!(std::slice::from_raw_parts(z, 1400).iter().all(|&b| b == 0));
+            cache.dealloc(z, layout(1400));
+        }
+        cache.release();
+        assert_eq!(cache.cached_mid(), 0);
+    }
+
+    #[test]
+    fn the_mid_size_cache_is_bounded() {
+        let cache = BufferCache::new();
+        cache.enable();
+        allocate_then_free(&cache, MID_PER_CLASS + 4, 2000);
+        assert_eq!(cache.cached_mid(), MID_PER_CLASS, "per class");
+        allocate_then_free(&cache, MID_PER_CLASS, 100_000);
+        // 4 MiB hold 32 blocks of 2 KiB and 32 of 100,000 bytes' class (112 KiB: 3.5 MiB)...
+        assert_eq!(cache.cached_mid(), 2 * MID_PER_CLASS);
+        // ... and then only 3 of 120,000 bytes' class (128 KiB) more (448 KiB were left).
+        allocate_then_free(&cache, MID_PER_CLASS, 120_000);
+        assert_eq!(cache.cached_mid(), 2 * MID_PER_CLASS + 3, "in all");
+        cache.release();
+        assert_eq!(cache.cached_mid(), 0);
+    }
+
+    #[test]
+    fn realloc_keeps_the_bytes_through_mid_sizes() {
+        let cache = BufferCache::new();
+        cache.enable();
+        // SAFETY: as above; each realloc passes the block's current layout.
+        unsafe {
+            let mut p = cache.alloc(layout(1100));
+            let mut size = 1100;
+            for i in 0..500 {
+                p.add(i).write(i as u8);
+            }
+            // mid → same class (in place) → larger class → small → mid → large → mid
+            for new_size in [1200, 5000, 500, 3000, LARGE + 1, 2000] {
+                let q = cache.realloc(p, layout(size), new_size);
+                assert!(!q.is_null());
+                if new_size == 1200 {
+                    assert_eq!(q, p, "the block holds 1280 bytes: in place");
+                }
+                for i in 0..500 {
+                    assert_eq!(q.add(i).read(), i as u8, "byte {i} after realloc to {new_size}");
+                }
+                p = q;
+                size = new_size;
+            }
+            cache.dealloc(p, layout(size));
+        }
+        cache.release();
     }
 }
