@@ -278,7 +278,12 @@ impl BufferCache {
     /// Gives every cached block back to the system.
     fn release(&self) {
         let mid: Vec<usize> = try_with(&self.mid, |m| {
-            let taken = m.stacks.iter().zip(m.lens).flat_map(|(s, len)| s[..len].to_vec()).collect();
+            let taken = m
+                .stacks
+                .iter()
+                .zip(m.lens)
+                .flat_map(|(s, len)| s[..len].to_vec())
+                .collect();
             m.lens = [0; MID_CLASSES];
             m.bytes = 0;
             taken
@@ -641,7 +646,10 @@ mod tests {
             assert!(class >= size && class >= MID_MIN, "{size}");
             assert!(size <= MID_MIN || class - size <= size / 4, "{size}");
             // One index per class, in order.
-            assert!(index == last.1 && class == last.0 || index == last.1 + 1 || last == (0, 0), "{size}");
+            assert!(
+                index == last.1 && class == last.0 || index == last.1 + 1 || last == (0, 0),
+                "{size}"
+            );
             last = (class, index);
         }
         assert_eq!(last, (LARGE, MID_CLASSES - 1));
