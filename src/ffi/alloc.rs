@@ -277,21 +277,20 @@ impl BufferCache {
 
     /// Gives every cached block back to the system.
     fn release(&self) {
-        let mid: Vec<usize> = try_with(&self.mid, |m| {
-            let taken = m
-                .stacks
-                .iter()
-                .zip(m.lens)
-                .flat_map(|(s, len)| s[..len].to_vec())
-                .collect();
+        // Taken out under the lock (a copy of the stacks: no allocation while it is held), freed after.
+        if let Some((stacks, lens)) = try_with(&self.mid, |m| {
+            let taken = (m.stacks, m.lens);
             m.lens = [0; MID_CLASSES];
             m.bytes = 0;
             taken
-        })
-        .unwrap_or_default();
-        for ptr in mid {
-            // SAFETY: a block from System, now owned by nobody else (`free` whatever its layout).
-            unsafe { System.dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(MID_MIN, MID_ALIGN)) };
+        }) {
+            for (stack, len) in stacks.iter().zip(lens) {
+                for &ptr in &stack[..len] {
+                    // SAFETY: a block from System, now owned by nobody else (`free` whatever its
+                    // layout).
+                    unsafe { System.dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(MID_MIN, MID_ALIGN)) };
+                }
+            }
         }
         let taken: Vec<(usize, usize)> = {
             let Some(taken) = self.with(|c| {
