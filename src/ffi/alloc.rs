@@ -608,23 +608,23 @@ mod tests {
         assert_eq!(cache.cached(), 0);
     }
 
-    #[test]
-    fn realloc_keeps_the_bytes_across_classes() {
+    /// Reallocates a block of `first` bytes (its first 500 bytes numbered) through `sizes`: the
+    /// bytes are kept each time, and the block stays where it is when resized to `in_place`.
+    fn realloc_through(first: usize, sizes: &[usize], in_place: usize) {
         let cache = BufferCache::new();
         cache.enable();
-        // SAFETY: as above; each realloc passes the block's current layout.
+        // SAFETY: each block allocated, reallocated and freed with its current layout.
         unsafe {
-            let mut p = cache.alloc(layout(1000));
-            let mut size = 1000;
-            for i in 0..1000 {
+            let mut p = cache.alloc(layout(first));
+            let mut size = first;
+            for i in 0..500 {
                 p.add(i).write(i as u8);
             }
-            // small → large → same class (in place) → larger class → small
-            for new_size in [LARGE + 5, LARGE + 6, 3 * MIB, 500] {
+            for &new_size in sizes {
                 let q = cache.realloc(p, layout(size), new_size);
                 assert!(!q.is_null());
-                if new_size == LARGE + 6 {
-                    assert_eq!(q, p, "same class: in place");
+                if new_size == in_place {
+                    assert_eq!(q, p, "{size} → {new_size}: in place");
                 }
                 for i in 0..500 {
                     assert_eq!(q.add(i).read(), i as u8, "byte {i} after realloc to {new_size}");
@@ -634,6 +634,13 @@ mod tests {
             }
             cache.dealloc(p, layout(size));
         }
+        cache.release();
+    }
+
+    #[test]
+    fn realloc_keeps_the_bytes_across_classes() {
+        // small → large → same class (in place) → larger class → small
+        realloc_through(1000, &[LARGE + 5, LARGE + 6, 3 * MIB, 500], LARGE + 6);
     }
 
     #[test]
@@ -733,30 +740,8 @@ mod tests {
 
     #[test]
     fn realloc_keeps_the_bytes_through_mid_sizes() {
-        let cache = BufferCache::new();
-        cache.enable();
-        // SAFETY: as above; each realloc passes the block's current layout.
-        unsafe {
-            let mut p = cache.alloc(layout(1100));
-            let mut size = 1100;
-            for i in 0..500 {
-                p.add(i).write(i as u8);
-            }
-            // mid → same class (in place) → larger class → small → mid → large → mid
-            for new_size in [1200, 5000, 500, 3000, LARGE + 1, 2000] {
-                let q = cache.realloc(p, layout(size), new_size);
-                assert!(!q.is_null());
-                if new_size == 1200 {
-                    assert_eq!(q, p, "the block holds 1280 bytes: in place");
-                }
-                for i in 0..500 {
-                    assert_eq!(q.add(i).read(), i as u8, "byte {i} after realloc to {new_size}");
-                }
-                p = q;
-                size = new_size;
-            }
-            cache.dealloc(p, layout(size));
-        }
-        cache.release();
+        // mid → same class (in place: the block holds 1280 bytes) → larger class → small → mid →
+        // large → mid
+        realloc_through(1100, &[1200, 5000, 500, 3000, LARGE + 1, 2000], 1200);
     }
 }
