@@ -393,10 +393,13 @@ fn sized(size: usize, layout: &Layout) -> Layout {
 }
 
 // SAFETY: every block comes from `System` with a layout of at least the requested size and the
-// requested alignment (a large block: its class, which is at least its size); a cached block is
-// owned by the cache alone until it is handed out again, and is handed out for a request of the same
-// class. `System`'s deallocation does not depend on the size for alignments up to `MALLOC_ALIGN`
-// (it is `free`), so freeing a block with its class as the size is sound.
+// requested alignment (a large block: its class, which is at least its size; a mid-size one: its
+// class at `MID_ALIGN`, which is at least the alignment a mid-size request may ask); a cached block
+// is owned by the cache alone until it is handed out again, and is handed out for a request of the
+// same class: a large one was allocated at that class, a mid-size one was checked to hold that
+// class's bytes at `MID_ALIGN` when it was kept. `System`'s deallocation on Unix is `free` whatever
+// the layout, so freeing a block with another size or alignment than it was allocated with (its
+// class, the size it was reallocated to in place) is sound.
 unsafe impl GlobalAlloc for BufferCache {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
