@@ -747,4 +747,91 @@ mod tests {
         // large → mid
         realloc_through(1100, &[1200, 5000, 500, 3000, LARGE + 1, 2000], 1200);
     }
+
+    /// Threads allocating, filling, resizing, checking and freeing blocks of every kind at once (a
+    /// block may be freed on another thread than the one that allocated it): no block is handed out
+    /// twice (each one's bytes stay its own) and both caches stay within their bounds.
+    #[test]
+    fn threads_share_the_caches() {
+        let cache = BufferCache::new();
+        cache.enable();
+        let sizes = [100, 1100, 1432, 1736, 5000, 70_000, LARGE + 7, 300_000];
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, usize, u8)>();
+        let rx = std::sync::Mutex::new(rx);
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let (cache, tx, rx) = (&cache, tx.clone(), &rx);
+                s.spawn(move || {
+                    for i in 0..2000usize {
+                        let size = sizes[(i * 7 + t as usize) % sizes.len()];
+                        let mark = t.wrapping_mul(31).wrapping_add(i as u8);
+                        // SAFETY: each block is written within its size, resized and freed once
+                        // with its current layout.
+                        unsafe {
+                            let align = if i % 3 == 0 { 128 } else { 8 };
+                            let l = Layout::from_size_align(size, align).unwrap();
+                            let p = cache.alloc(l);
+                            assert_eq!(p as usize % align, 0);
+                            p.write_bytes(mark, size);
+                            let p = if align == 8 && i % 5 == 0 {
+                                let q = cache.realloc(p, l, size / 2 + 1);
+                                q.add(size / 2).write(mark);
+                                tx.send((q as usize, size / 2 + 1, mark)).unwrap();
+                                continue;
+                            } else {
+                                p
+                            };
+                            if i % 2 == 0 {
+                                // Freed here.
+                                assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == mark));
+                                cache.dealloc(p, l);
+                            } else if align == 8 {
+                                // Freed by whichever thread takes it.
+                                tx.send((p as usize, size, mark)).unwrap();
+                            } else {
+                                cache.dealloc(p, l);
+                            }
+                        }
+                        let taken = rx.lock().unwrap().try_recv();
+                        if let Ok((p, size, mark)) = taken {
+                            // SAFETY: a block sent by its owner, of `size` bytes at alignment 8.
+                            unsafe {
+                                let p = p as *mut u8;
+                                assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == mark));
+                                cache.dealloc(p, layout(size));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        drop(tx);
+        for (p, size, mark) in rx.into_inner().unwrap() {
+            // SAFETY: as above.
+            unsafe {
+                let p = p as *mut u8;
+                assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == mark));
+                cache.dealloc(p, layout(size));
+            }
+        }
+        assert!(cache.cached() <= MAX_BLOCKS);
+        let mid = cache.mid.lock().unwrap();
+        assert!(mid.bytes <= MID_MAX_BYTES && mid.lens.iter().all(|&n| n <= MID_PER_CLASS));
+        assert_eq!(
+            mid.bytes,
+            mid.lens
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| n * mid_class_of_index(i))
+                .sum::<usize>()
+        );
+        drop(mid);
+        cache.release();
+        assert_eq!((cache.cached(), cache.cached_mid()), (0, 0));
+    }
+
+    /// The class at mid-size index `index`.
+    fn mid_class_of_index(index: usize) -> usize {
+        (1..LARGE).map(mid_class).find(|&(_, i)| i == index).unwrap().0
+    }
 }
