@@ -26,7 +26,8 @@
 //! only from the first C ABI call on: a program that uses the library through its Rust API alone
 //! (this workspace's test server and benchmark binary) keeps none, and its mid-size blocks are the
 //! system's as asked. A mid-size block is kept only if `malloc_usable_size` says it holds its class
-//! (one allocated before the first C ABI call may not). The benchmark's floor, raw tonic, runs in a
+//! (one allocated before the first C ABI call may not), so mid-size blocks are cached on Linux and
+//! Android only; elsewhere they are the system's as asked. The benchmark's floor, raw tonic, runs in a
 //! binary that does not link the library at all (`bench/src/floor.rs`). Each of the two caches has
 //! a lock that is only tried: a thread that finds it taken (or a child process after `fork`, which
 //! may have copied it taken) uses the system directly.
@@ -87,16 +88,21 @@ fn mid_class(size: usize) -> (usize, usize) {
     (class, index)
 }
 
-/// Whether a block of `layout` is mid-size: neither small (straight to `malloc`) nor large.
+/// Whether mid-size blocks are cached: where `malloc_usable_size` tells what a block holds.
+const MID_CACHE: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Whether a block of `layout` is mid-size (neither small, straight to `malloc`, nor large) and so
+/// goes through the mid-size cache.
 fn is_mid(layout: &Layout) -> bool {
-    layout.size() < LARGE && layout.align() <= MID_ALIGN && !is_small(layout)
+    MID_CACHE && layout.size() < LARGE && layout.align() <= MID_ALIGN && !is_small(layout)
 }
 
 fn is_small(layout: &Layout) -> bool {
     layout.size() <= SMALL && layout.align() <= MALLOC_ALIGN
 }
 
-/// The bytes `malloc` gave the block at `ptr` (0 where the system cannot tell: nothing is kept).
+/// The bytes `malloc` gave the block at `ptr` (0 where the system cannot tell; `MID_CACHE` is off
+/// there).
 ///
 /// # Safety
 /// `ptr` is a live block from `System`.
@@ -646,6 +652,7 @@ mod tests {
         realloc_through(1000, &[LARGE + 5, LARGE + 6, 3 * MIB, 500], LARGE + 6);
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn mid_size_classes_cover_up_to_large() {
         let mut last = (0, 0);
@@ -672,6 +679,7 @@ mod tests {
         Layout::from_size_align(size, align).unwrap()
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_freed_mid_size_block_is_reused_for_its_class_once_enabled() {
         let cache = BufferCache::new();
@@ -725,6 +733,7 @@ mod tests {
         assert_eq!(cache.cached_mid(), 0);
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn the_mid_size_cache_is_bounded() {
         let cache = BufferCache::new();
@@ -741,6 +750,7 @@ mod tests {
         assert_eq!(cache.cached_mid(), 0);
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn realloc_keeps_the_bytes_through_mid_sizes() {
         // mid → same class (in place: the block holds 1280 bytes) → larger class → small → mid →
