@@ -53,8 +53,8 @@ const MALLOC_ALIGN: usize = 16;
 /// blocks up to 1032 bytes in a per-thread cache of its own).
 const SMALL: usize = 1024;
 /// Mid-size blocks (above `SMALL`, or over-aligned, and under `LARGE`) are allocated at their class
-/// with this alignment (a tokio task's, the largest the library asks for), so that a cached block
-/// serves any request of its class.
+/// with this alignment (a tokio task's on x86_64; blocks aligned beyond it go to the system), so
+/// that a cached block serves any request of its class.
 const MID_ALIGN: usize = 128;
 /// The smallest class of a mid-size block (an over-aligned small one).
 const MID_MIN: usize = 256;
