@@ -1469,8 +1469,8 @@ jina_net_result jina_net_runtime_init(uint32_t worker_threads);
  * Shuts the library runtime down: pending sends complete (their callbacks fire, on this thread if
  * need be, with `JINA_NET_RUNTIME_ERROR`), worker threads are joined for at most `timeout_ms`.
  * Afterwards every call that needs the runtime fails with `JINA_NET_RUNTIME_ERROR`; pools must
- * still be freed. Must not be called from a callback. Calling it twice is harmless. The large
- * buffers (128 KiB and up) the library keeps for reuse go back to the system.
+ * still be freed. Must not be called from a callback. Calling it twice is harmless. The freed
+ * buffers the library keeps for reuse (128 KiB and up, and mid-size ones) go back to the system.
  */
 jina_net_result jina_net_runtime_shutdown(uint64_t timeout_ms);
 

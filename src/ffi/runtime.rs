@@ -96,8 +96,8 @@ pub extern "C" fn jina_net_runtime_init(worker_threads: u32) -> jina_net_result 
 /// Shuts the library runtime down: pending sends complete (their callbacks fire, on this thread if
 /// need be, with `JINA_NET_RUNTIME_ERROR`), worker threads are joined for at most `timeout_ms`.
 /// Afterwards every call that needs the runtime fails with `JINA_NET_RUNTIME_ERROR`; pools must
-/// still be freed. Must not be called from a callback. Calling it twice is harmless. The large
-/// buffers (128 KiB and up) the library keeps for reuse go back to the system.
+/// still be freed. Must not be called from a callback. Calling it twice is harmless. The freed
+/// buffers the library keeps for reuse (128 KiB and up, and mid-size ones) go back to the system.
 #[no_mangle]
 pub extern "C" fn jina_net_runtime_shutdown(timeout_ms: u64) -> jina_net_result {
     boundary("jina_net_runtime_shutdown", || {
