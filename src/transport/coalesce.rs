@@ -213,10 +213,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper_util::rt::TokioIo;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::{Wake, Waker};
-    use hyper_util::rt::TokioIo;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpStream;
 
@@ -313,13 +313,20 @@ mod tests {
             expected.extend(frame(&header, &payload));
         }
         let tail = Pin::new(&mut io).poll_write(&mut cx, b"a small frame after them");
-        assert!(matches!(tail, Poll::Ready(Ok(24))), "a batch takes small writes too: {tail:?}");
+        assert!(
+            matches!(tail, Poll::Ready(Ok(24))),
+            "a batch takes small writes too: {tail:?}"
+        );
         expected.extend_from_slice(b"a small frame after them");
         assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "gathering wakes nobody");
         nothing_arrived(&server).await;
 
         assert!(Pin::new(&mut io).poll_flush(&mut cx).is_ready());
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "a flush after a write leaves the batch and wakes the task");
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "a flush after a write leaves the batch and wakes the task"
+        );
         nothing_arrived(&server).await;
         assert!(matches!(Pin::new(&mut io).poll_flush(&mut cx), Poll::Ready(Ok(()))));
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
@@ -338,7 +345,11 @@ mod tests {
         let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
         let mut cx = Context::from_waker(&waker);
         let mut received = Vec::new();
-        for payload in [vec![1u8; DEFAULT_FRAME - 1], vec![2u8; DEFAULT_FRAME + 1], vec![3u8; 1 << 20]] {
+        for payload in [
+            vec![1u8; DEFAULT_FRAME - 1],
+            vec![2u8; DEFAULT_FRAME + 1],
+            vec![3u8; 1 << 20],
+        ] {
             let header = [9u8; 9];
             let mut sent = 0;
             let whole = frame(&header, &payload);
@@ -358,7 +369,12 @@ mod tests {
                     received.extend_from_slice(&buf[..n]);
                 }
             }
-            assert_eq!(io.pending(), 0, "nothing gathered for a frame of {} bytes", payload.len());
+            assert_eq!(
+                io.pending(),
+                0,
+                "nothing gathered for a frame of {} bytes",
+                payload.len()
+            );
             while received.len() < whole.len() {
                 let mut buf = vec![0u8; 1 << 16];
                 let n = server.read(&mut buf).await.unwrap();
@@ -411,18 +427,27 @@ mod tests {
             }
             if i % 10 == 9 {
                 let small = [i as u8; 17];
-                let n = std::future::poll_fn(|cx| Pin::new(&mut io).poll_write(cx, &small)).await.unwrap();
+                let n = std::future::poll_fn(|cx| Pin::new(&mut io).poll_write(cx, &small))
+                    .await
+                    .unwrap();
                 assert_eq!(n, 17);
                 expected.extend_from_slice(&small);
             }
         }
-        assert!(largest_batch <= BATCH, "a batch holds at most {BATCH} bytes, held {largest_batch}");
-        assert!(largest_batch > BATCH - 2 * DEFAULT_FRAME, "frames were gathered: {largest_batch}");
+        assert!(
+            largest_batch <= BATCH,
+            "a batch holds at most {BATCH} bytes, held {largest_batch}"
+        );
+        assert!(
+            largest_batch > BATCH - 2 * DEFAULT_FRAME,
+            "frames were gathered: {largest_batch}"
+        );
         assert!(io.pending() > 0, "the last frames are still gathered");
-        std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await.unwrap();
+        std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx))
+            .await
+            .unwrap();
         let got = reader.await.unwrap();
         assert_eq!(got.len(), expected.len());
         assert!(got == expected, "the peer reads every byte in order");
     }
 }
-
