@@ -20,7 +20,7 @@ for _ in $(seq "$rounds"); do
     while read -r line <&3; do case "$line" in SERVER*) addr=${line##* };; READY) break;; esac; done
     # shellcheck disable=SC2086
     r=$($cmd mode=send addrs="$addr" polling=any payload="target/bench/payload-${SIZE:-100B}.bin" inflight="${INFLIGHT:-16}" \
-      warmup_ms=300 duration_ms=3000 max_requests=100000000 2>&1 | grep RESULT)
+      warmup_ms=300 duration_ms=${DURATION_MS:-3000} max_requests=100000000 2>&1 | grep RESULT)
     pkill -f "jina-net-test-server echo=rate" || true
     echo "$label $r" >> "$results"
   done

@@ -14,5 +14,5 @@ pub use context::{
 };
 pub use driven::DrivenRuntime;
 pub use library::{block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown};
-pub use ready_last::{ChannelExecutor, SendInFlight};
+pub use ready_last::{several_sends_in_flight, ChannelExecutor, SendInFlight};
 pub use signal::{Fired, Signal};

@@ -103,6 +103,12 @@ impl Drop for SendInFlight {
     }
 }
 
+/// Whether more than one send is in flight in the process (see [`SendInFlight`]): a connection
+/// gathers the frames of a large body only then (`transport::coalesce`).
+pub fn several_sends_in_flight() -> bool {
+    SENDS_IN_FLIGHT.0.load(Ordering::Relaxed) > 1
+}
+
 /// `task`, re-queued once behind the ready tasks each time it is woken while other sends are in
 /// flight.
 struct ReadyLast {

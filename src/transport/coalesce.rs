@@ -30,6 +30,8 @@ use std::task::{ready, Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 
+use crate::runtime::several_sends_in_flight;
+
 /// Writes under this size wait for one more poll (a request's HEADERS, a small DATA frame, PINGs,
 /// WINDOW_UPDATEs).
 const SMALL: usize = 4096;
@@ -56,16 +58,23 @@ pub(crate) struct CoalescingIo<T> {
     sent: usize,
     /// Bytes were gathered since the last flush.
     fresh: bool,
+    /// Whether a full frame starts a batch now ([`several_sends_in_flight`]; a test's own answer).
+    gather: fn() -> bool,
 }
 
 impl<T> CoalescingIo<T> {
     pub(crate) fn new(io: T) -> Self {
+        CoalescingIo::gathering_when(io, several_sends_in_flight)
+    }
+
+    fn gathering_when(io: T, gather: fn() -> bool) -> Self {
         CoalescingIo {
             io,
             held: false,
             batch: Vec::new(),
             sent: 0,
             fresh: false,
+            gather,
         }
     }
 
@@ -141,7 +150,8 @@ impl<T: Write + Unpin> Write for CoalescingIo<T> {
         let pending = this.pending();
         let full_frame = len >= FRAME_HEADER + DEFAULT_FRAME
             && bufs.len() >= 2
-            && bufs.last().is_some_and(|b| b.len() <= DEFAULT_FRAME);
+            && bufs.last().is_some_and(|b| b.len() <= DEFAULT_FRAME)
+            && (this.gather)();
         if pending > 0 || full_frame {
             if pending + len > BATCH {
                 return this.write_through(cx, bufs);
@@ -275,11 +285,23 @@ mod tests {
         );
     }
 
-    async fn pair() -> (CoalescingIo<TokioIo<TcpStream>>, TcpStream) {
+    /// Other sends in flight (the process-wide count is shared with the tests running alongside).
+    fn several() -> bool {
+        true
+    }
+
+    fn one() -> bool {
+        false
+    }
+
+    async fn pair(gather: fn() -> bool) -> (CoalescingIo<TokioIo<TcpStream>>, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (CoalescingIo::new(TokioIo::new(client.unwrap())), accepted.unwrap().0)
+        (
+            CoalescingIo::gathering_when(TokioIo::new(client.unwrap()), gather),
+            accepted.unwrap().0,
+        )
     }
 
     /// Nothing has reached the peer (checked after a pause, as the bytes would have been sent).
@@ -297,7 +319,7 @@ mod tests {
     /// write leaves them for one more poll (waking the task), the next flush writes them, in order.
     #[tokio::test]
     async fn full_frames_are_gathered_until_the_second_flush() {
-        let (mut io, mut server) = pair().await;
+        let (mut io, mut server) = pair(several).await;
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
@@ -341,7 +363,7 @@ mod tests {
     /// large writes start no batch: they go out at once, as before.
     #[tokio::test]
     async fn other_frames_start_no_batch() {
-        let (mut io, mut server) = pair().await;
+        let (mut io, mut server) = pair(several).await;
         let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
         let mut cx = Context::from_waker(&waker);
         let mut received = Vec::new();
@@ -385,6 +407,25 @@ mod tests {
         }
     }
 
+    /// With no other send in flight a full frame goes out at once: gathering a lone request would
+    /// put the copy of its body before the server's first byte.
+    #[tokio::test]
+    async fn a_lone_send_gathers_nothing() {
+        let (mut io, mut server) = pair(one).await;
+        let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        let header = [5u8; FRAME_HEADER];
+        let payload = vec![6u8; DEFAULT_FRAME];
+        let written = Pin::new(&mut io).poll_write_vectored(&mut cx, &[IoSlice::new(&header), IoSlice::new(&payload)]);
+        let Poll::Ready(Ok(n)) = written else {
+            panic!("a write to an empty socket goes out: {written:?}")
+        };
+        assert_eq!(io.pending(), 0, "nothing gathered");
+        let mut got = vec![0u8; n];
+        server.read_exact(&mut got).await.unwrap();
+        assert!(got == frame(&header, &payload)[..n], "the frame's bytes arrived");
+    }
+
     /// A batch that would grow past [`BATCH`] is written with the write that does not fit (which is
     /// not copied); partial writes of a slow peer keep every byte in order; shutting down writes what
     /// is gathered before the connection closes.
@@ -395,7 +436,7 @@ mod tests {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_send_buffer_size(8192).unwrap();
         let (client, accepted) = tokio::join!(socket.connect(addr), listener.accept());
-        let mut io = CoalescingIo::new(TokioIo::new(client.unwrap()));
+        let mut io = CoalescingIo::gathering_when(TokioIo::new(client.unwrap()), several);
         let mut server = accepted.unwrap().0;
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
