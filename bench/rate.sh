@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Alternating 3 s runs of bench clients against a fresh echo worker each: req/s, client CPU per
+# Alternating runs (3 s, or DURATION_MS) of bench clients against a fresh echo worker each: req/s, client CPU per
 # request and p50 latency, then the median per client, as BENCHMARKS.md's by-hand A/B figures ("Findings").
 #
 #   bench/rate.sh ROUNDS LABEL=CLIENT [ARGS...] -- LABEL=CLIENT [ARGS...] -- ...
 #   e.g. bench/rate.sh 4 c=target/bench/c-client -- cpp=target/bench/grpc-cpp-client
 #
-# Environment: SIZE=100B|1MiB (default 100B), INFLIGHT (default 16); CLIENT may be `env VAR=x prog`.
+# Environment: SIZE=100B|1MiB (default 100B), INFLIGHT (default 16), DURATION_MS (default 3000);
+# CLIENT may be `env VAR=x prog`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=$1; shift

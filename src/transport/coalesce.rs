@@ -13,15 +13,18 @@
 //! Why the large ones: h2 cuts a body into DATA frames of the peer's SETTINGS_MAX_FRAME_SIZE and
 //! writes each frame by itself (frame header and payload in one `writev`, then a flush) before it
 //! takes the next. Against a peer that keeps the protocol's default of 16 KiB (tonic, hyper and
-//! grpc-go servers do) a 1 MiB request took 64 `writev` and as many TCP segments. A write that ends
-//! in a full 16 KiB payload (a body cut at that size, so more follows) starts a batch: it and the
-//! writes after it are copied into one buffer (up to [`BATCH`]) and reported written; a flush right
-//! after a write leaves the batch for one more poll (and wakes the task for it), the next flush, or
-//! a write that does not fit, writes it out (together with that write, which is not copied). A
-//! connection's task flushes at the end of every poll, so a batch is written at the latest one poll
-//! after the last write; shutting the connection down writes it first. Peers with larger frames
-//! (jina 3.1.0's gRPC server announces 4 MiB) take a large body in a few writes anyway: their frames
-//! start no batch, and a body under 16 KiB is written as before.
+//! grpc-go servers do) a 1 MiB request took 64 `writev` and as many TCP segments. While other sends
+//! are in flight (the process-wide count of `runtime::SendInFlight`), a write that is a full 16 KiB
+//! frame (a body cut at that size, so more follows) starts a batch: it and the writes after it are
+//! copied into one buffer (up to [`BATCH`]) and reported written; a flush right after a write leaves
+//! the batch for one more poll (and wakes the task for it); the next flush, or a write that does not
+//! fit, writes it out (together with that write, which is not copied). A connection's task flushes
+//! at the end of every poll, so a batch is written at the latest one poll after its last write;
+//! shutting the connection down writes it first. A lone send gathers nothing: the copy would come
+//! before the server's first byte and lengthen the request (1 MiB at 1 in flight: 6-9 % on the
+//! median latency, for a third less CPU; BENCHMARKS.md finding 17). Peers with larger frames (the
+//! gRPC server of jina 3.1.0's runtimes announces 4 MiB) take a large body in a few writes anyway:
+//! their frames start no batch, and neither does a body under 16 KiB.
 //! Used for TCP and TLS connections; a `unix:` address keeps tonic's own connector.
 
 use std::io::{self, IoSlice};
