@@ -235,6 +235,45 @@ async fn sixteen_mib_each_way() {
     assert_eq!(back.data, request.data, "16 MiB of documents came back intact");
 }
 
+/// Eight requests of about 1 MiB in flight together on one connection to a server that takes 16 KiB
+/// frames (tonic's default): the connection gathers their frames into few writes
+/// (`transport::coalesce`); each response is its own request's bytes, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_in_flight_together_come_back_intact() {
+    use jina_net::proto::docarray::document_proto::Content;
+    use jina_net::proto::jina::data_request_proto::data_content_proto::Documents;
+    let w = start("big", Role::Echo).await;
+    let pool = ConnectionPool::default();
+    pool.add_connection("d", &w.address(), false, None).unwrap();
+    let requests: Vec<_> = (0..8usize)
+        .map(|i| {
+            let mut request = data_request(&format!("big-{i}"), 1);
+            let len = (1 << 20) + i * 4099;
+            let blob = (0..len).map(|k| (k * 31 + i * 7 + k / 16384) as u8).collect();
+            if let Some(Documents::Docs(docs)) = request.data.as_mut().and_then(|d| d.documents.as_mut()) {
+                docs.docs[0].content = Some(Content::Blob(blob));
+            }
+            request
+        })
+        .collect();
+    let sends: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            pool.send_request(Request::from(r), "d", To::AnyShard, &SendOptions::default())
+                .unwrap()
+        })
+        .collect();
+    for (request, send) in requests.iter().zip(sends) {
+        let r = ok(send.await).remove(0);
+        let back = decode(&r.body);
+        assert!(
+            back.data == request.data,
+            "request {:?} came back intact",
+            request.header
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_exceeded_names_the_address() {
     let w = start("slow", Role::Slow(Duration::from_secs(3))).await;

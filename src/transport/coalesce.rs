@@ -245,11 +245,7 @@ mod tests {
     /// second try goes out; a large write goes out at once; the peer reads every byte in order.
     #[tokio::test]
     async fn a_small_write_waits_one_poll_a_large_one_none() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let mut io = CoalescingIo::new(TokioIo::new(client.unwrap()));
-        let (mut server, _) = accepted.unwrap();
+        let (mut io, mut server) = pair(several).await;
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
@@ -288,7 +284,8 @@ mod tests {
         );
     }
 
-    /// Other sends in flight (the process-wide count is shared with the tests running alongside).
+    /// The gate's answers: other sends in flight, or none (the tests do not read the process-wide
+    /// count, which the tests running alongside change).
     fn several() -> bool {
         true
     }
