@@ -5,7 +5,7 @@
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
  *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
- *            [threads=N|cores] [keepalive=off]
+ *            [threads=N|cores] [keepalive=off] [busy_poll_us=N]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
  * drive=callback: the callback itself sends the next request (the main thread only starts N chains
@@ -19,6 +19,9 @@
  *
  * keepalive=off: the pool sends no HTTP/2 keepalive PINGs (keepalive_interval_ms = 0; the library's
  *   default sends them, the raw tonic clients do not): what the keepalive costs per request.
+ *
+ * busy_poll_us=N: the library workers' busy poll before they sleep (jina_net_runtime_set_busy_poll_us;
+ *   default 100, 0 = off).
  *
  * polling=any: one replica (A) in shard 0; polling=all: A, B, ... are shards 0, 1, ... Prints one line
  *   RESULT n= errors= wall_s= user_s= sys_s= maxrss_kib= p50_us= p99_us= p999_us= mean_us=
@@ -277,7 +280,13 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "send=owned") == 0) owned = true;
     else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
     else if (strcmp(argv[i], "keepalive=off") == 0) keepalive_off = true;
-    else if (strncmp(argv[i], "threads=", 8) == 0) {
+    else if (strncmp(argv[i], "busy_poll_us=", 13) == 0) {
+      jina_net_result rc = jina_net_runtime_set_busy_poll_us((uint32_t)strtoul(argv[i] + 13, NULL, 10));
+      if (rc != JINA_NET_OK) {
+        fprintf(stderr, "c-client: jina_net_runtime_set_busy_poll_us: %s\n", jina_net_result_name(rc));
+        return 1;
+      }
+    } else if (strncmp(argv[i], "threads=", 8) == 0) {
       /* the library runtime's worker threads (jina_net_runtime_init), before the first pool */
       /* threads=cores: one per online core (the library's former default) */
       long n = strcmp(argv[i] + 8, "cores") == 0 ? sysconf(_SC_NPROCESSORS_ONLN) : strtol(argv[i] + 8, NULL, 10);

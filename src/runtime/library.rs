@@ -87,6 +87,9 @@ pub fn handle() -> Result<Handle> {
                     std::mem::forget(tracing::dispatcher::set_default(&crate::log::library_dispatch()));
                 }
             });
+            builder
+                .on_thread_park(super::busy_poll::before_park)
+                .on_thread_unpark(super::busy_poll::after_unpark);
             builder.worker_threads(worker_threads.unwrap_or_else(default_worker_threads));
             let rt = builder
                 .build()

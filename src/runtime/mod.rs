@@ -2,12 +2,14 @@
 //! caller-driven runtime that the caller's threads run ([`DrivenRuntime`]); and what a thread is
 //! doing for the library (the rules on blocking calls and callbacks build on it).
 
+mod busy_poll;
 mod context;
 mod driven;
 mod library;
 mod ready_last;
 mod signal;
 
+pub use busy_poll::{busy_poll, set_busy_poll, watch_socket, DEFAULT_BUSY_POLL};
 pub use context::{
     ensure_not_forked, ensure_not_shut_down, in_library_context, mark_forked, on_library_thread,
     silence_tracing_on_library_threads,

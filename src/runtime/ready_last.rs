@@ -99,8 +99,26 @@ impl Default for SendInFlight {
 
 impl Drop for SendInFlight {
     fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::Relaxed);
+        if self.0 .0.fetch_sub(1, Ordering::Relaxed) == 1 {
+            LAST_DONE_HERE.with(|d| d.set(true));
+        }
     }
+}
+
+thread_local! {
+    /// The last send in flight in the process completed on this thread (and nobody asked since).
+    static LAST_DONE_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sends in flight in the process (see [`SendInFlight`]).
+pub(super) fn sends_in_flight() -> usize {
+    SENDS_IN_FLIGHT.0.load(Ordering::Relaxed)
+}
+
+/// Whether the last send in flight completed on this thread since the previous call here (a library
+/// worker busy-polls then for the next send: `busy_poll`).
+pub(super) fn take_last_send_done_here() -> bool {
+    LAST_DONE_HERE.with(|d| d.replace(false))
 }
 
 /// Whether more than one send is in flight in the process (see [`SendInFlight`]): a connection

@@ -1,0 +1,261 @@
+//! Busy polling: a library worker about to sleep while a send waits for its answer (or right after
+//! the last send in flight completed) first polls the library's connections for a short while, so
+//! that the answer (or the next send) finds it running instead of asleep.
+//!
+//! Why: a thread that sleeps in `epoll_wait` and is woken by a packet pays the wake-up of its CPU.
+//! On a virtual machine that halts an idle vCPU (this benchmark machine: guest halt polling off)
+//! that is tens of microseconds per wake-up, and a request at 1 in flight crossed two of them on
+//! the client's side alone (BENCHMARKS.md finding 18: 100 B at 1 in flight, 74 → 47 µs median
+//! latency on library threads). grpc-go's scheduler spins the same way before it blocks in its
+//! network poller.
+//!
+//! How: every TCP, TLS and Unix-socket connection of the library is also registered (readable,
+//! edge-triggered) in one epoll instance of this module, which only ever looks at readiness (the
+//! bytes stay for the runtime's own reactor to read). Before a library worker parks, it checks that
+//! epoll without waiting, and the runtime's queue of tasks spawned from other threads (a send made
+//! by a C thread), in a loop with `sched_yield` (so a thread waiting for that CPU, e.g. the one that
+//! will send next, runs), until one of them has something or the poll's length has passed. Then it
+//! parks as before: with an answer there, the reactor finds it without sleeping.
+//!
+//! Its cost is CPU: a worker that busy-polls burns up to the poll's length each time it would
+//! sleep. So it polls only while a send is in flight or right after the last one completed (a
+//! worker with nothing outstanding sleeps at once), one worker at a time, and the length adapts
+//! as Linux's guest halt polling does: when a worker's wait (poll and sleep) was longer than the
+//! maximum (a peer that takes milliseconds to answer, where polling never pays), the next poll is
+//! half as long, down to none; when a wait was within the maximum, the next is twice as long, up to
+//! it. The maximum is [`set_busy_poll`]'s (default [`DEFAULT_BUSY_POLL`]; zero turns it off). A
+//! caller-driven pool's thread never busy-polls (the caller owns it).
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::ready_last::{sends_in_flight, take_last_send_done_here};
+
+/// The default maximum of a busy poll.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(100);
+
+/// The shortest poll a grown poll starts again from.
+const GROW_FROM_US: u32 = 10;
+
+/// The maximum, in microseconds (0: off).
+static MAX_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
+
+/// The current poll length, in microseconds (adapted between 0 and the maximum).
+static CURRENT_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
+
+/// Sets the longest a library worker busy-polls before it sleeps; zero turns busy polling off.
+/// Takes effect at the next time a worker would sleep; any time, also while the runtime runs.
+pub fn set_busy_poll(max: Duration) {
+    let us = u32::try_from(max.as_micros()).unwrap_or(u32::MAX);
+    MAX_US.store(us, Ordering::Relaxed);
+    CURRENT_US.store(us, Ordering::Relaxed);
+}
+
+/// The longest a library worker busy-polls before it sleeps (zero: off).
+pub fn busy_poll() -> Duration {
+    Duration::from_micros(u64::from(MAX_US.load(Ordering::Relaxed)))
+}
+
+/// The epoll instance that watches the library's connections.
+struct Watch {
+    registry: Registry,
+    /// Taken (without waiting) by the one worker polling.
+    poll: Mutex<(Poll, Events)>,
+}
+
+fn watch() -> Option<&'static Watch> {
+    static WATCH: OnceLock<Option<Watch>> = OnceLock::new();
+    WATCH.get_or_init(|| Watch::new().ok()).as_ref()
+}
+
+impl Watch {
+    fn new() -> std::io::Result<Watch> {
+        let poll = Poll::new()?;
+        Ok(Watch {
+            registry: poll.registry().try_clone()?,
+            poll: Mutex::new((poll, Events::with_capacity(4))),
+        })
+    }
+
+    fn add(&self, socket: RawFd) {
+        // Failing leaves the connection unwatched: a poll then runs to its length and the
+        // adaptation sees the waits as short (the cost is CPU, not a lost answer).
+        let _ = self.registry.register(&mut SourceFd(&socket), Token(0), Interest::READABLE);
+    }
+
+    /// Polls until a watched socket is readable or `queued()` says a task waits, or `length` has
+    /// passed. `None` when another worker is polling.
+    fn poll(&self, length: Duration, queued: impl Fn() -> bool) -> Option<bool> {
+        let mut guard = self.poll.try_lock().ok()?;
+        let (poll, events) = &mut *guard;
+        let start = Instant::now();
+        loop {
+            match poll.poll(events, Some(Duration::ZERO)) {
+                Ok(()) if !events.is_empty() => return Some(true),
+                Ok(()) => {}
+                Err(_) => return Some(false),
+            }
+            if queued() {
+                return Some(true);
+            }
+            if start.elapsed() >= length {
+                return Some(false);
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Watches a connection's socket (each TCP, TLS and Unix-socket connection, when it is made).
+/// The registration ends by itself when the socket is closed.
+pub fn watch_socket(socket: RawFd) {
+    if let Some(watch) = watch() {
+        watch.add(socket);
+    }
+}
+
+thread_local! {
+    /// When this worker started to wait (poll, then sleep), if it polled.
+    static WAIT_FROM: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Before a library worker parks (tokio's `on_thread_park`).
+pub(super) fn before_park() {
+    let max = MAX_US.load(Ordering::Relaxed);
+    let last_done = take_last_send_done_here();
+    if max == 0 || (sends_in_flight() == 0 && !last_done) {
+        return;
+    }
+    let Some(watch) = watch() else { return };
+    let start = Instant::now();
+    let length = CURRENT_US.load(Ordering::Relaxed).min(max);
+    if length > 0 {
+        let handle = tokio::runtime::Handle::try_current().ok();
+        let queued = || handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0);
+        if watch.poll(Duration::from_micros(u64::from(length)), queued).is_none() {
+            return; // another worker polls: sleep, and leave the adaptation to it
+        }
+    }
+    WAIT_FROM.with(|w| w.set(Some(start)));
+}
+
+/// After a library worker wakes (tokio's `on_thread_unpark`): adapts the poll's length to how
+/// long the wait was.
+pub(super) fn after_unpark() {
+    if let Some(from) = WAIT_FROM.with(|w| w.take()) {
+        let max = MAX_US.load(Ordering::Relaxed);
+        let waited = u64::try_from(from.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let current = CURRENT_US.load(Ordering::Relaxed);
+        CURRENT_US.store(adapt(current, max, waited), Ordering::Relaxed);
+    }
+}
+
+/// The next poll length after a wait of `waited_us` (poll and sleep) with polls of `current_us`
+/// and a maximum of `max_us`: twice as long (from [`GROW_FROM_US`]), up to the maximum, when the
+/// wait ended within the maximum (a poll that long catches such a wait); half as long, down to
+/// zero, when it did not.
+fn adapt(current_us: u32, max_us: u32, waited_us: u64) -> u32 {
+    if waited_us <= u64::from(max_us) {
+        current_us.saturating_mul(2).max(GROW_FROM_US).min(max_us)
+    } else {
+        current_us / 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn polls_grow_while_waits_are_short_and_shrink_to_none_while_they_are_long() {
+        // short waits: from none back up to the maximum, doubling
+        let mut current = 0;
+        let mut seen = vec![];
+        for _ in 0..5 {
+            current = adapt(current, 50, 30);
+            seen.push(current);
+        }
+        assert_eq!(seen, [10, 20, 40, 50, 50]);
+        // a wait of exactly the maximum counts as short
+        assert_eq!(adapt(20, 50, 50), 40);
+        // long waits (a peer answering in milliseconds): halving down to none
+        let mut seen = vec![];
+        for _ in 0..7 {
+            current = adapt(current, 50, 2_000);
+            seen.push(current);
+        }
+        assert_eq!(seen, [25, 12, 6, 3, 1, 0, 0]);
+        // a smaller maximum caps a grown poll at once
+        assert_eq!(adapt(40, 15, 10), 15);
+        // off stays off
+        assert_eq!(adapt(0, 0, 0), 0);
+    }
+
+    #[test]
+    fn a_poll_ends_when_a_watched_socket_becomes_readable() {
+        let watch = Watch::new().unwrap();
+        let (mut peer, socket) = UnixStream::pair().unwrap();
+        watch.add(socket.as_raw_fd());
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            peer.write_all(b"answer").unwrap();
+            peer
+        });
+        let start = Instant::now();
+        assert_eq!(watch.poll(Duration::from_secs(60), || false), Some(true));
+        assert!(start.elapsed() < Duration::from_secs(30), "the poll ran to its length");
+        let _peer = writer.join().unwrap();
+        // the bytes are still there for the connection to read
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut &socket, &mut buf).unwrap();
+        assert_eq!(&buf, b"answer");
+    }
+
+    #[test]
+    fn a_poll_ends_when_a_task_is_queued_and_runs_to_its_length_otherwise() {
+        let watch = Watch::new().unwrap();
+        let queued = Arc::new(AtomicBool::new(false));
+        let flag = queued.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            flag.store(true, Ordering::SeqCst);
+        });
+        assert_eq!(watch.poll(Duration::from_secs(60), || queued.load(Ordering::SeqCst)), Some(true));
+        setter.join().unwrap();
+        // nothing comes: the poll gives up after its length
+        let start = Instant::now();
+        assert_eq!(watch.poll(Duration::from_millis(5), || false), Some(false));
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    }
+
+    #[test]
+    fn one_worker_polls_at_a_time() {
+        let watch = Arc::new(Watch::new().unwrap());
+        let inside = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        let (w, i, r) = (watch.clone(), inside.clone(), release.clone());
+        let first = std::thread::spawn(move || {
+            w.poll(Duration::from_secs(60), || {
+                i.store(true, Ordering::SeqCst);
+                r.load(Ordering::SeqCst)
+            })
+        });
+        while !inside.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert_eq!(watch.poll(Duration::from_secs(60), || true), None);
+        release.store(true, Ordering::SeqCst);
+        assert_eq!(first.join().unwrap(), Some(true));
+    }
+}
