@@ -1710,6 +1710,12 @@ inline std::string_view version() noexcept { return jina_net_version(); }
 /// half the cores the process may use, at least 1 and at most 4.
 inline void runtime_init(uint32_t worker_threads) { detail::check(jina_net_runtime_init(worker_threads)); }
 
+/// The most a library worker busy-polls before it sleeps, in microseconds (default 100; 0: off);
+/// any time. Over 10000: Error JINA_NET_INVALID_ARGUMENT. (C ABI 0.2.3; see the README's "Busy polling".)
+inline void runtime_set_busy_poll_us(uint32_t busy_poll_us) {
+    detail::check(jina_net_runtime_set_busy_poll_us(busy_poll_us));
+}
+
 /// Shuts the library runtime down (pending sends complete with JINA_NET_RUNTIME_ERROR). Not from a
 /// callback. Afterwards every call that needs the runtime throws JINA_NET_RUNTIME_ERROR.
 inline void runtime_shutdown(std::chrono::milliseconds timeout) {

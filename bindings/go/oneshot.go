@@ -195,6 +195,15 @@ func DefaultGRPCOptions() []GRPCOption {
 // Version is the library's version, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.jina_net_version()) }
 
+// SetBusyPoll sets the most a library worker busy-polls before it sleeps, in microseconds (default
+// 100; 0 turns it off): while a send waits for its answer, or right after the last one completed, a
+// worker with nothing to run polls the connections that long instead of sleeping at once (less
+// latency on machines whose idle CPUs sleep deeply, for CPU; see the README's "Busy polling"). Any
+// time, also while the runtime runs. Over 10000 fails with ErrInvalidArgument. C ABI 0.2.3.
+func SetBusyPoll(microseconds uint32) error {
+	return call(func() C.jina_net_result { return C.jina_net_runtime_set_busy_poll_us(C.uint32_t(microseconds)) })
+}
+
 // InitRuntime sets the number of worker threads of the library runtime (default: half the cores,
 // at least 1 and at most 4).
 // Only before the runtime starts (the first NewPool, send or helper starts it); afterwards it fails

@@ -9,13 +9,18 @@
 //! latency on library threads). grpc-go's scheduler spins the same way before it blocks in its
 //! network poller.
 //!
-//! How: every TCP, TLS and Unix-socket connection of the library is also registered (readable,
-//! edge-triggered) in one epoll instance of this module, which only ever looks at readiness (the
-//! bytes stay for the runtime's own reactor to read). Before a library worker parks, it checks that
-//! epoll without waiting, and the runtime's queue of tasks spawned from other threads (a send made
-//! by a C thread), in a loop with `sched_yield` (so a thread waiting for that CPU, e.g. the one that
-//! will send next, runs), until one of them has something or the poll's length has passed. Then it
-//! parks as before: with an answer there, the reactor finds it without sleeping.
+//! How: the runtime's own epoll instance (its reactor: every socket the runtime waits on, and the
+//! wake-ups from other threads) is itself watched, readable and edge-triggered, from a second epoll
+//! instance of this module, which so learns that the reactor has events without taking them. Before
+//! a library worker parks, it checks that epoll without waiting, and the runtime's queue of tasks
+//! spawned from other threads (a send made by a C thread), in a loop with `sched_yield` (so a thread
+//! waiting for that CPU, e.g. the one that will send next, runs), until one of them has something or
+//! the poll's length has passed. Then it parks as before: with an answer there, the reactor finds it
+//! without sleeping. Timers are not watched: one that comes due during a poll fires when the poll
+//! ends (so the length is capped at 10 ms through the C ABI). The runtime's epoll is found as the
+//! `eventpoll` descriptors that appeared in `/proc/self/fd` while the runtime was built (it keeps
+//! two of the same epoll); where there is no such file (not Linux) or they are not one epoll
+//! (another thread made one at the same time), the workers do not busy-poll.
 //!
 //! Its cost is CPU: a worker that busy-polls burns up to the poll's length each time it would
 //! sleep. So it polls only while a send is in flight or right after the last one completed (a
@@ -33,7 +38,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::ready_last::{sends_in_flight, take_last_send_done_here};
 
@@ -62,35 +67,32 @@ pub fn busy_poll() -> Duration {
     Duration::from_micros(u64::from(MAX_US.load(Ordering::Relaxed)))
 }
 
-/// The epoll instance that watches the library's connections.
+/// Whether the library runtime's workers busy-poll when [`busy_poll`] is not zero: the runtime has
+/// started and its reactor was found (on Linux).
+pub fn busy_polling() -> bool {
+    WATCH.get().is_some()
+}
+
+/// The epoll instance that watches the runtime's reactor.
 struct Watch {
-    registry: Registry,
     /// Taken (without waiting) by the one worker polling.
     poll: Mutex<(Poll, Events)>,
 }
 
-fn watch() -> Option<&'static Watch> {
-    static WATCH: OnceLock<Option<Watch>> = OnceLock::new();
-    WATCH.get_or_init(|| Watch::new().ok()).as_ref()
-}
+/// Set once, when the library runtime starts (if its reactor was found).
+static WATCH: OnceLock<Watch> = OnceLock::new();
 
 impl Watch {
-    fn new() -> std::io::Result<Watch> {
+    fn of(reactor: RawFd) -> std::io::Result<Watch> {
         let poll = Poll::new()?;
+        poll.registry().register(&mut SourceFd(&reactor), Token(0), Interest::READABLE)?;
         Ok(Watch {
-            registry: poll.registry().try_clone()?,
             poll: Mutex::new((poll, Events::with_capacity(4))),
         })
     }
 
-    fn add(&self, socket: RawFd) {
-        // Failing leaves the connection unwatched: a poll then runs to its length and the
-        // adaptation sees the waits as short (the cost is CPU, not a lost answer).
-        let _ = self.registry.register(&mut SourceFd(&socket), Token(0), Interest::READABLE);
-    }
-
-    /// Polls until a watched socket is readable or `queued()` says a task waits, or `length` has
-    /// passed. `None` when another worker is polling.
+    /// Polls until the reactor has events or `queued()` says a task waits, or `length` has passed.
+    /// `None` when another worker is polling.
     fn poll(&self, length: Duration, queued: impl Fn() -> bool) -> Option<bool> {
         let mut guard = self.poll.try_lock().ok()?;
         let (poll, events) = &mut *guard;
@@ -112,11 +114,39 @@ impl Watch {
     }
 }
 
-/// Watches a connection's socket (each TCP, TLS and Unix-socket connection, when it is made).
-/// The registration ends by itself when the socket is closed.
-pub fn watch_socket(socket: RawFd) {
-    if let Some(watch) = watch() {
-        watch.add(socket);
+/// The `eventpoll` descriptors of the process (`/proc/self/fd`; empty where there is none).
+pub(super) fn epoll_descriptors() -> Vec<RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]"))
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Watches the library runtime's reactor, given the `eventpoll` descriptors of the process before
+/// and after the runtime was built: busy polling works only if those that appeared are one epoll
+/// (the runtime keeps a duplicate of its descriptor: the same set of watched descriptors in
+/// `/proc/self/fdinfo`).
+pub(super) fn watch_reactor(before: &[RawFd], after: &[RawFd]) {
+    let new: Vec<RawFd> = after.iter().copied().filter(|fd| !before.contains(fd)).collect();
+    let watched = |fd: &RawFd| {
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+            .map(|info| info.lines().filter(|l| l.starts_with("tfd:")).map(str::to_owned).collect::<Vec<_>>())
+            .ok()
+    };
+    let sets: Vec<_> = new.iter().map(watched).collect();
+    let one = !new.is_empty() && sets[0].is_some() && sets.iter().all(|s| s == &sets[0]);
+    if !one {
+        tracing::debug!("busy polling off: the runtime's epoll not found ({} new)", new.len());
+        return;
+    }
+    match Watch::of(new[0]) {
+        Ok(watch) => {
+            let _ = WATCH.set(watch);
+        }
+        Err(e) => tracing::debug!("busy polling off: cannot watch the runtime's epoll: {e}"),
     }
 }
 
@@ -132,7 +162,7 @@ pub(super) fn before_park() {
     if max == 0 || (sends_in_flight() == 0 && !last_done) {
         return;
     }
-    let Some(watch) = watch() else { return };
+    let Some(watch) = WATCH.get() else { return };
     let start = Instant::now();
     let length = CURRENT_US.load(Ordering::Relaxed).min(max);
     if length > 0 {
@@ -202,11 +232,22 @@ mod tests {
         assert_eq!(adapt(0, 0, 0), 0);
     }
 
+    /// A reactor like the runtime's: an epoll instance (edge-triggered, as mio registers) with one
+    /// end of a socket pair in it.
+    fn reactor() -> (Poll, UnixStream, UnixStream) {
+        let reactor = Poll::new().unwrap();
+        let (peer, socket) = UnixStream::pair().unwrap();
+        reactor
+            .registry()
+            .register(&mut SourceFd(&socket.as_raw_fd()), Token(1), Interest::READABLE)
+            .unwrap();
+        (reactor, peer, socket)
+    }
+
     #[test]
-    fn a_poll_ends_when_a_watched_socket_becomes_readable() {
-        let watch = Watch::new().unwrap();
-        let (mut peer, socket) = UnixStream::pair().unwrap();
-        watch.add(socket.as_raw_fd());
+    fn a_poll_ends_when_the_reactor_has_an_event_and_leaves_it_to_the_reactor() {
+        let (mut reactor, mut peer, socket) = reactor();
+        let watch = Watch::of(reactor.as_raw_fd()).unwrap();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             peer.write_all(b"answer").unwrap();
@@ -215,16 +256,28 @@ mod tests {
         let start = Instant::now();
         assert_eq!(watch.poll(Duration::from_secs(60), || false), Some(true));
         assert!(start.elapsed() < Duration::from_secs(30), "the poll ran to its length");
-        let _peer = writer.join().unwrap();
-        // the bytes are still there for the connection to read
+        let mut peer = writer.join().unwrap();
+        // the reactor still gets its event, and the bytes are still there for it to read
+        let mut events = Events::with_capacity(4);
+        reactor.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(events.iter().map(|e| e.token()).collect::<Vec<_>>(), [Token(1)]);
         let mut buf = [0u8; 6];
         std::io::Read::read_exact(&mut &socket, &mut buf).unwrap();
         assert_eq!(&buf, b"answer");
+        // the next answer, after the reactor took the last event, ends the next poll too
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            peer.write_all(b"again").unwrap();
+            peer
+        });
+        assert_eq!(watch.poll(Duration::from_secs(60), || false), Some(true));
+        let _peer = writer.join().unwrap();
     }
 
     #[test]
     fn a_poll_ends_when_a_task_is_queued_and_runs_to_its_length_otherwise() {
-        let watch = Watch::new().unwrap();
+        let (reactor, _peer, _socket) = reactor();
+        let watch = Watch::of(reactor.as_raw_fd()).unwrap();
         let queued = Arc::new(AtomicBool::new(false));
         let flag = queued.clone();
         let setter = std::thread::spawn(move || {
@@ -241,7 +294,8 @@ mod tests {
 
     #[test]
     fn one_worker_polls_at_a_time() {
-        let watch = Arc::new(Watch::new().unwrap());
+        let (reactor, _peer, _socket) = reactor();
+        let watch = Arc::new(Watch::of(reactor.as_raw_fd()).unwrap());
         let inside = Arc::new(AtomicBool::new(false));
         let release = Arc::new(AtomicBool::new(false));
         let (w, i, r) = (watch.clone(), inside.clone(), release.clone());
@@ -257,5 +311,19 @@ mod tests {
         assert_eq!(watch.poll(Duration::from_secs(60), || true), None);
         release.store(true, Ordering::SeqCst);
         assert_eq!(first.join().unwrap(), Some(true));
+    }
+
+    #[test]
+    fn the_epoll_made_between_two_looks_is_found() {
+        let before = epoll_descriptors();
+        let made = Poll::new().unwrap();
+        let after = epoll_descriptors();
+        assert!(after.contains(&made.as_raw_fd()), "{after:?}");
+        let new: Vec<_> = after.iter().filter(|fd| !before.contains(fd)).collect();
+        // other tests of this binary may make epolls meanwhile; ours is among the new ones
+        assert!(new.contains(&&made.as_raw_fd()), "{new:?}");
+        // a socket is not an epoll
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(!epoll_descriptors().contains(&a.as_raw_fd()));
     }
 }

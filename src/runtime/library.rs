@@ -91,9 +91,11 @@ pub fn handle() -> Result<Handle> {
                 .on_thread_park(super::busy_poll::before_park)
                 .on_thread_unpark(super::busy_poll::after_unpark);
             builder.worker_threads(worker_threads.unwrap_or_else(default_worker_threads));
+            let before = super::busy_poll::epoll_descriptors();
             let rt = builder
                 .build()
                 .map_err(|e| Error::Runtime(format!("failed to start the tokio runtime: {e}")))?;
+            super::busy_poll::watch_reactor(&before, &super::busy_poll::epoll_descriptors());
             let handle = rt.handle().clone();
             *state = State::Running(rt);
             Ok(handle)

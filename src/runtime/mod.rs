@@ -9,7 +9,7 @@ mod library;
 mod ready_last;
 mod signal;
 
-pub use busy_poll::{busy_poll, set_busy_poll, watch_socket, DEFAULT_BUSY_POLL};
+pub use busy_poll::{busy_poll, busy_polling, set_busy_poll, DEFAULT_BUSY_POLL};
 pub use context::{
     ensure_not_forked, ensure_not_shut_down, in_library_context, mark_forked, on_library_thread,
     silence_tracing_on_library_threads,

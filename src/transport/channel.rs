@@ -1,6 +1,6 @@
-//! gRPC channels to one address: jina's channel options, plaintext or TLS with rustls (or a Unix
-//! socket), a lazy connection that reconnects by itself, and the connection's own failure detection
-//! (a connect timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are outstanding).
+//! gRPC channels to one address: jina's channel options, plaintext or TLS with rustls, a lazy
+//! connection that reconnects by itself, and the connection's own failure detection (a connect
+//! timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are outstanding).
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::runtime::Handle;
@@ -63,11 +63,7 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     }
     let _guard = runtime.enter();
     if unix {
-        let path = address.uri(false);
-        let path = path.strip_prefix("unix://").or_else(|| path.strip_prefix("unix:")).unwrap_or(&path);
-        return Ok(GrpcChannel::plain(
-            endpoint.connect_with_connector_lazy(Coalescing(UnixConnector(path.to_owned()))),
-        ));
+        return Ok(GrpcChannel::plain(endpoint.connect_lazy()));
     }
     // tonic's own TCP connector, with TCP_USER_TIMEOUT, which tonic does not expose.
     let mut http = HttpConnector::new();
@@ -110,27 +106,6 @@ struct Spawner(ChannelExecutor);
 impl hyper::rt::Executor<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> for Spawner {
     fn execute(&self, task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
         self.0.spawn(task);
-    }
-}
-
-/// The connector of a `unix:` channel: the socket at the path (the URI is the endpoint's, unused),
-/// as tonic's own Unix connector does.
-#[derive(Clone)]
-struct UnixConnector(String);
-
-impl tower_service::Service<http::Uri> for UnixConnector {
-    type Response = hyper_util::rt::TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<std::result::Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Uri) -> Self::Future {
-        let path = self.0.clone();
-        Box::pin(async move { Ok(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) })
     }
 }
 

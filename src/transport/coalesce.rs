@@ -31,12 +31,9 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use std::os::fd::{AsRawFd, RawFd};
-
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::rt::TokioIo;
 
-use crate::runtime::{several_sends_in_flight, watch_socket};
+use crate::runtime::several_sends_in_flight;
 
 /// Writes under this size wait for one more poll (a request's HEADERS, a small DATA frame, PINGs,
 /// WINDOW_UPDATEs).
@@ -202,7 +199,7 @@ impl<T: Write + Unpin> Write for CoalescingIo<T> {
     }
 }
 
-/// A connector whose connections are [`CoalescingIo`], each watched by the runtime's busy polling.
+/// A connector whose connections are [`CoalescingIo`].
 #[derive(Clone)]
 pub(crate) struct Coalescing<C>(pub(crate) C);
 
@@ -210,7 +207,7 @@ impl<C> tower_service::Service<http::Uri> for Coalescing<C>
 where
     C: tower_service::Service<http::Uri>,
     C::Future: Send + 'static,
-    C::Response: Send + 'static + Socket,
+    C::Response: Send + 'static,
 {
     type Response = CoalescingIo<C::Response>;
     type Error = C::Error;
@@ -222,35 +219,7 @@ where
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let connect = self.0.call(uri);
-        Box::pin(async move {
-            connect.await.map(|io| {
-                watch_socket(io.socket());
-                CoalescingIo::new(io)
-            })
-        })
-    }
-}
-
-/// A connection's socket, which the library runtime's busy polling watches (`runtime::busy_poll`).
-pub(crate) trait Socket {
-    fn socket(&self) -> RawFd;
-}
-
-impl Socket for TokioIo<tokio::net::TcpStream> {
-    fn socket(&self) -> RawFd {
-        self.inner().as_raw_fd()
-    }
-}
-
-impl Socket for TokioIo<tokio::net::UnixStream> {
-    fn socket(&self) -> RawFd {
-        self.inner().as_raw_fd()
-    }
-}
-
-impl Socket for TokioIo<super::tls::TlsIo> {
-    fn socket(&self) -> RawFd {
-        self.inner().socket()
+        Box::pin(async move { connect.await.map(CoalescingIo::new) })
     }
 }
 

@@ -299,11 +299,6 @@ pub(crate) struct TlsIo {
 }
 
 impl TlsIo {
-    /// The TCP socket under the TLS session.
-    pub(crate) fn socket(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(self.stream.get_ref().0)
-    }
-
     fn explain(&self, e: io::Error) -> io::Error {
         if self.heard {
             return e;

@@ -201,6 +201,16 @@ def init_runtime(worker_threads: int):
         raise _error_of_call(r, 'jina_net_runtime_init failed')
 
 
+def set_busy_poll_us(busy_poll_us: int):
+    """The most a library worker busy-polls before it sleeps, in microseconds (default 100; 0 turns
+    it off); any time, also while the runtime runs. Over 10000: ``JinaNetError``
+    ``INVALID_ARGUMENT``. Needs libjina_net 0.2.3 (``jina_net_runtime_set_busy_poll_us``)."""
+    _needs((0, 2, 3), 'set_busy_poll_us')
+    r = lib.jina_net_runtime_set_busy_poll_us(busy_poll_us)
+    if r != _ffi.OK:
+        raise _error_of_call(r, 'jina_net_runtime_set_busy_poll_us failed')
+
+
 def version() -> str:
     return lib.jina_net_version().decode()
 

@@ -40,7 +40,7 @@ from ctypes import (
 )
 
 #: The version of the C ABI (``include/jina_net.h``: ``JINA_NET_VERSION_*``) this binding is written for.
-ABI_VERSION = (0, 2, 2)
+ABI_VERSION = (0, 2, 3)
 
 
 def abi_compatible(version: str) -> bool:
@@ -338,6 +338,8 @@ _FUNCTIONS = {
     'jina_net_pool_add_connection_ex': (_RESULT, [_POOL, c_char_p, c_char_p, POINTER(AddOptions), POINTER(c_bool)]),
     'jina_net_compression_from_name': (_RESULT, [c_char_p, POINTER(c_uint32)]),
     'jina_net_pool_wait_ready': (_RESULT, [_POOL, c_char_p, c_uint64]),
+    # 0.2.3
+    'jina_net_runtime_set_busy_poll_us': (_RESULT, [c_uint32]),
 }
 
 #: Functions added to the ABI after 0.2.0, with the library version that has them. A library of the ABI
@@ -348,6 +350,7 @@ FUNCTIONS_SINCE = {
     'jina_net_pool_add_connection_ex': (0, 2, 2),
     'jina_net_compression_from_name': (0, 2, 2),
     'jina_net_pool_wait_ready': (0, 2, 2),
+    'jina_net_runtime_set_busy_poll_us': (0, 2, 3),
 }
 
 
