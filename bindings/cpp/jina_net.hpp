@@ -1,14 +1,19 @@
 /*
- * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.2.
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.3.
  *
  * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
  * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
- * The header needs include/jina_net.h of 0.2.2 or a later 0.2.x (checked when it compiles). The
+ * The header needs include/jina_net.h of 0.2.3 or a later 0.2.x (checked when it compiles). The
  * 0.2.2 settings are passed only when set (left at their defaults they stay the zero bytes an older
  * library expects), so a program that uses none of them also runs with libjina_net 0.2.1; a 0.2.x
  * library refuses a setting it does not know with JINA_NET_UNSUPPORTED naming the struct, and a
  * function it lacks (wait_ready, add_connection with AddOptions, compression_from_name) fails to
  * link. route_table() of a 0.2.1 library has no states (ReplicaState::Unknown).
+ *
+ * Changes for C ABI 0.2.3 (compatible)
+ * - runtime_set_busy_poll_us(us): the most a library worker busy-polls before it sleeps (default 100,
+ *   0 off; any time). A program that does not call it also runs with a 0.2.2 library.
+ * - version() is "0.2.3".
  *
  * Changes for C ABI 0.2.2 (compatible: code written for 0.2.1 compiles and behaves as before)
  * - Transport options of PoolOptions: tls_identity (std::optional<TlsIdentity>{cert_chain_pem,
@@ -140,8 +145,8 @@
 
 #include "jina_net.h"
 
-static_assert(JINA_NET_VERSION_MAJOR == 0 && JINA_NET_VERSION_MINOR == 2 && JINA_NET_VERSION_PATCH >= 2,
-              "jina_net.hpp needs include/jina_net.h of C ABI 0.2.2 or a later 0.2.x");
+static_assert(JINA_NET_VERSION_MAJOR == 0 && JINA_NET_VERSION_MINOR == 2 && JINA_NET_VERSION_PATCH >= 3,
+              "jina_net.hpp needs include/jina_net.h of C ABI 0.2.3 or a later 0.2.x");
 
 #include <atomic>
 #include <chrono>

@@ -424,7 +424,13 @@ static void test_basics() {
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
   CHECK(!catch_error([] { jina_net::runtime_init(2); }));
 
-  CHECK(jina_net::version() == "0.2.2");
+  CHECK(jina_net::version() == "0.2.3");
+  // busy polling: 0 (off) to 10000 us, any time
+  e = catch_error([] { jina_net::runtime_set_busy_poll_us(10001); });
+  CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
+  CHECK_MSG(e && std::string(e->what()).find("10001") != std::string::npos, e ? e->what() : "");
+  CHECK(!catch_error([] { jina_net::runtime_set_busy_poll_us(0); }));
+  CHECK(!catch_error([] { jina_net::runtime_set_busy_poll_us(100); }));
   CHECK(jina_net::version() == std::to_string(JINA_NET_VERSION_MAJOR) + "." +
                                    std::to_string(JINA_NET_VERSION_MINOR) + "." +
                                    std::to_string(JINA_NET_VERSION_PATCH));

@@ -338,6 +338,29 @@ func TestHostChecks(t *testing.T) {
 	}
 }
 
+// SetBusyPoll takes 0 (off) to 10000 microseconds at any time, also while the runtime runs; sends go
+// on at each setting.
+func TestSetBusyPoll(t *testing.T) {
+	if err := jinanet.SetBusyPoll(10001); !errors.Is(err, jinanet.ErrInvalidArgument) || !strings.Contains(err.Error(), "10001") {
+		t.Errorf("SetBusyPoll(10001) = %v", err)
+	}
+	s := servers(t, "echo=e")
+	p := newPool(t, nil)
+	dep := jinanet.Deployment("busy")
+	add(t, p, dep, s["e"])
+	for _, us := range []uint32{0, 10000, 100} {
+		if err := jinanet.SetBusyPoll(us); err != nil {
+			t.Fatalf("SetBusyPoll(%d) = %v", us, err)
+		}
+		for i := 0; i < 3; i++ {
+			id := fmt.Sprintf("busy-%d-%d", us, i)
+			if got := parse(t, one(t, p, data(id), dep)); got.RequestID != id {
+				t.Errorf("SetBusyPoll(%d): response of %q, want %q", us, got.RequestID, id)
+			}
+		}
+	}
+}
+
 func TestCancelledContext(t *testing.T) {
 	s := servers(t, "slow:3000=s")
 	p := newPool(t, nil)

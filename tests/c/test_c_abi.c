@@ -250,6 +250,10 @@ static void test_version_and_runtime_init(void) {
   CHECK(sizeof(jina_net_result) == 4); /* a fixed-width result type */
   CHECK(jina_net_runtime_init(0) == JINA_NET_INVALID_ARGUMENT);
   CHECK_OK(jina_net_runtime_init(2)); /* before first use */
+  /* busy polling: 0 (off) to 10000 us, any time (also once the runtime runs: test_routing sets it) */
+  CHECK(jina_net_runtime_set_busy_poll_us(10001) == JINA_NET_INVALID_ARGUMENT);
+  CHECK_OK(jina_net_runtime_set_busy_poll_us(0));
+  CHECK_OK(jina_net_runtime_set_busy_poll_us(100));
   CHECK(strcmp(jina_net_result_name(JINA_NET_NO_REPLICAS), "JINA_NET_NO_REPLICAS") == 0);
   CHECK(strcmp(jina_net_result_name(4242), "JINA_NET_UNKNOWN_RESULT") == 0);
 }
@@ -258,6 +262,8 @@ static void test_routing(const jn_servers *s) {
   jina_net_pool *pool = NULL;
   CHECK_OK(jina_net_pool_new(NULL, &pool));
   CHECK(jina_net_runtime_init(3) == JINA_NET_ALREADY_STARTED);
+  /* the routing below runs with the longest busy poll the ABI takes: each answer ends a poll */
+  CHECK_OK(jina_net_runtime_set_busy_poll_us(10000));
   bool added = false;
   CHECK_OK(jina_net_pool_add_connection(pool, "enc", jn_servers_address(s, "a"), false, JINA_NET_NO_SHARD, &added));
   CHECK(added);
@@ -337,6 +343,7 @@ static void test_routing(const jn_servers *s) {
 
   jina_net_pool_free(pool);
   collector_destroy(&c);
+  CHECK_OK(jina_net_runtime_set_busy_poll_us(100)); /* the default again */
 }
 
 static void test_failures(const jn_servers *s) {

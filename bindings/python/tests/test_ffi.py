@@ -320,6 +320,7 @@ OLDER_LIBRARY_SCRIPT = textwrap.dedent('''
         "compression_from_name('Gzip')": lambda: jina_net.compression_from_name('Gzip'),
         "compression_from_name('brotli')": lambda: jina_net.compression_from_name('brotli'),
         'Pool(per_attempt_timeout_ms=1)': lambda: jina_net.Pool(per_attempt_timeout_ms=1) and None,
+        'set_busy_poll_us(50)': lambda: jina_net.set_busy_poll_us(50),
     }
     for what, fn in cases.items():
         print(what, '->', outcome(fn))
@@ -339,6 +340,7 @@ class LoadingTest(unittest.TestCase):
         self.assertTrue(_ffi.abi_compatible('0.2.0'))
         self.assertTrue(_ffi.abi_compatible('0.2.1'))
         self.assertTrue(_ffi.abi_compatible('0.2.2'))
+        self.assertTrue(_ffi.abi_compatible('0.2.3'))
         self.assertTrue(_ffi.abi_compatible('0.2.17'))
         for other in ('0.1.0', '0.3.0', '1.2.0', '', 'garbage', '0'):
             self.assertFalse(_ffi.abi_compatible(other), other)
@@ -436,6 +438,7 @@ class LoadingTest(unittest.TestCase):
                         ("compression_from_name('brotli')", "JINA_NET_OTHER: unknown compression 'brotli' (none, gzip, deflate; jina's NoCompression, Gzip, Deflate)"),
                         ('Pool(per_attempt_timeout_ms=1)', 'ok' if version == '0.2.1' else
                          unsupported.replace('0.2.2', '0.2.1').format('pool option per_attempt_timeout_ms') + ': leave it unset'),
+                        ('set_busy_poll_us(50)', unsupported.replace('0.2.2 or', '0.2.3 or').format('set_busy_poll_us')),
                     ):
                         self.assertEqual(got.pop(what), want, what)
                     self.assertEqual(got, {})

@@ -901,6 +901,24 @@ class OneShotTest(unittest.IsolatedAsyncioTestCase):
             jina_net.init_runtime(2)
         self.assertEqual(cm.exception.result_name, 'JINA_NET_ALREADY_STARTED')
 
+    async def test_busy_poll_is_set_while_the_runtime_runs_and_sends_go_on(self):
+        # any time, also while the runtime runs; 0 (off) to 10000 us; a refused value names itself
+        with self.assertRaises(jina_net.JinaNetError) as cm:
+            jina_net.set_busy_poll_us(10_001)
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT')
+        self.assertIn('10001', cm.exception.message)
+        pool = jina_net.Pool()
+        try:
+            pool.add_connection('x', A('a'))
+            for us in (0, 10_000, 100):
+                jina_net.set_busy_poll_us(us)
+                for i in range(3):
+                    [t] = await pool.send_async(jina_net.REQUEST_DATA, [data_request(f'b{us}-{i}')], 'x')
+                    self.assertTrue(t.ok, t.error_message)
+                    self.assertIn(f'b{us}-{i}'.encode(), t.body)
+        finally:
+            pool.close()
+
 
 FORK_SCRIPT = textwrap.dedent('''
     import asyncio, os, sys
