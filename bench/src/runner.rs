@@ -37,6 +37,8 @@ enum Kind {
     /// The C client with threads=cores: `jina_net_runtime_init(cores)`, one library worker per core
     /// (the former default).
     CAbiCores,
+    /// The C client with busy_poll_us=0: the library workers sleep at once (no busy polling).
+    CNoPoll,
     /// The C client with drive=callback: the next send is made from the completion callback.
     CChained,
     /// The C client with drive=callback threads=cores.
@@ -65,13 +67,14 @@ enum Kind {
     Python,
 }
 
-const KINDS: [Kind; 20] = [
+const KINDS: [Kind; 21] = [
     Kind::Tonic,
     Kind::Tonic1T,
     Kind::TonicSameBuild,
     Kind::Pool,
     Kind::CAbi,
     Kind::CAbiCores,
+    Kind::CNoPoll,
     Kind::CChained,
     Kind::CChainedCores,
     Kind::COwned,
@@ -90,7 +93,7 @@ const KINDS: [Kind; 20] = [
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-cores,tonic-log,pool,c,c-cores,c-chained,c-chained-cores,c-owned,c-driven,c-driven-chained,\
+    "tonic,tonic-cores,tonic-log,pool,c,c-cores,c-nopoll,c-chained,c-chained-cores,c-owned,c-driven,c-driven-chained,\
 c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,go-view,grpc-go,grpc-go-1p,python";
 
 impl Kind {
@@ -102,6 +105,7 @@ impl Kind {
             Kind::Pool => "pool",
             Kind::CAbi => "c",
             Kind::CAbiCores => "c-cores",
+            Kind::CNoPoll => "c-nopoll",
             Kind::CChained => "c-chained",
             Kind::CChainedCores => "c-chained-cores",
             Kind::COwned => "c-owned",
@@ -127,6 +131,7 @@ impl Kind {
             Kind::Pool => "Rust pool API",
             Kind::CAbi => "C ABI + callbacks",
             Kind::CAbiCores => "C ABI + callbacks, one runtime worker per core",
+            Kind::CNoPoll => "C ABI + callbacks, busy polling off",
             Kind::CChained => "C ABI, resend in callback",
             Kind::CChainedCores => "C ABI, resend in callback, one runtime worker per core",
             Kind::COwned => "C ABI, owned buffers (no copy)",
@@ -149,6 +154,7 @@ impl Kind {
         match self {
             Kind::Tonic1T => Some((Kind::Tonic, "threads=1")),
             Kind::CAbiCores => Some((Kind::CAbi, "threads=cores")),
+            Kind::CNoPoll => Some((Kind::CAbi, "busy_poll_us=0")),
             Kind::CChained => Some((Kind::CAbi, "drive=callback")),
             Kind::CChainedCores => Some((Kind::CAbi, "drive=callback threads=cores")),
             Kind::COwned => Some((Kind::CAbi, "send=owned")),
@@ -525,6 +531,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
         ]),
         Kind::CAbi
         | Kind::CAbiCores
+        | Kind::CNoPoll
         | Kind::CChained
         | Kind::CChainedCores
         | Kind::COwned
@@ -1091,6 +1098,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::TonicSameBuild => "the same tonic client (one worker per core) without that dispatcher: as linked next to libjina_net's default build (the `k8s` feature's kube-client turns on tracing's `log` feature; without a subscriber every h2 span then takes tracing's log fallback). 100 B only",
             Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (its default size: one worker here)",
             Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot; the library runtime at its default size (half the cores, 1 to 4: one worker here)",
+            Kind::CNoPoll => "the same C client with `busy_poll_us=0`: `jina_net_runtime_set_busy_poll_us(0)`, the library workers sleep as soon as they have nothing to run (the default busy-polls up to 100 µs first: README, \"Busy polling\")",
             Kind::CAbiCores => "the same C client with `threads=cores`: `jina_net_runtime_init(cores)` before the first pool, one library worker thread per core (the former default; the default now is half the cores, 1 to 4)",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
             Kind::CChainedCores => "the same C client with `drive=callback threads=cores`: the next send made in the callback, one library worker thread per core",
