@@ -1,13 +1,13 @@
 //! Busy polling: a library worker about to sleep while a send waits for its answer (or right after
-//! the last send in flight completed) first polls the library's connections for a short while, so
-//! that the answer (or the next send) finds it running instead of asleep.
+//! the last send in flight completed) first polls for a short while, so that the answer (or the
+//! next send) finds it running instead of asleep.
 //!
 //! Why: a thread that sleeps in `epoll_wait` and is woken by a packet pays the wake-up of its CPU.
-//! On a virtual machine that halts an idle vCPU (this benchmark machine: guest halt polling off)
-//! that is tens of microseconds per wake-up, and a request at 1 in flight crossed two of them on
-//! the client's side alone (BENCHMARKS.md finding 18: 100 B at 1 in flight, 74 → 47 µs median
-//! latency on library threads). grpc-go's scheduler spins the same way before it blocks in its
-//! network poller.
+//! On a virtual machine that halts an idle vCPU (the benchmark machine: guest halt polling off)
+//! that is tens of microseconds per wake-up, and a request at 1 in flight sent from a C thread
+//! crossed two of them on the library's side alone: its answer, and the next send (BENCHMARKS.md
+//! finding 18: 100 B at 1 in flight on library threads, median latency 79 → 51 µs). Go's
+//! scheduler, too, looks for work a while before it blocks in its network poller.
 //!
 //! How: the runtime's own epoll instance (its reactor: every socket the runtime waits on, and the
 //! wake-ups from other threads) is itself watched, readable and edge-triggered, from a second epoll
@@ -55,7 +55,9 @@ static MAX_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
 static CURRENT_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
 
 /// Sets the longest a library worker busy-polls before it sleeps; zero turns busy polling off.
-/// Takes effect at the next time a worker would sleep; any time, also while the runtime runs.
+/// Takes effect at the next time a worker would sleep; any time, also while the runtime runs. A
+/// timer that comes due during a poll fires when the poll ends: keep it short (the C ABI takes at
+/// most 10 ms).
 pub fn set_busy_poll(max: Duration) {
     let us = u32::try_from(max.as_micros()).unwrap_or(u32::MAX);
     MAX_US.store(us, Ordering::Relaxed);
