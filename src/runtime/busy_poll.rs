@@ -25,10 +25,10 @@
 //! Its cost is CPU: a worker that busy-polls burns up to the poll's length each time it would
 //! sleep. So it polls only while a send is in flight or right after the last one completed (a
 //! worker with nothing outstanding sleeps at once), one worker at a time, and the length adapts
-//! as Linux's guest halt polling does: when a worker's wait (poll and sleep) was longer than the
-//! maximum (a peer that takes milliseconds to answer, where polling never pays), the next poll is
-//! half as long, down to none; when a wait was within the maximum, the next is twice as long, up to
-//! it. The maximum is [`set_busy_poll`]'s (default [`DEFAULT_BUSY_POLL`]; zero turns it off). A
+//! as Linux's guest halt polling does, for the two waits apart (an answer; the next send): when a
+//! worker's wait (poll and sleep) was longer than the maximum (a peer that takes milliseconds to
+//! answer, where polling never pays), the next poll for that wait is half as long, down to none;
+//! when a wait was within the maximum, the next is twice as long, up to it. The maximum is [`set_busy_poll`]'s (default [`DEFAULT_BUSY_POLL`]; zero turns it off). A
 //! caller-driven pool's thread never busy-polls (the caller owns it).
 
 use std::cell::Cell;
@@ -51,8 +51,27 @@ const GROW_FROM_US: u32 = 10;
 /// The maximum, in microseconds (0: off).
 static MAX_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
 
-/// The current poll length, in microseconds (adapted between 0 and the maximum).
-static CURRENT_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32);
+/// What a worker waits for: each has its own poll length, in microseconds (adapted between 0 and
+/// the maximum), as the two waits differ: against a peer that takes milliseconds, the answer is
+/// never caught, while the next send of a closed loop comes at once.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// An answer: a send is in flight.
+    Answer,
+    /// The next send: the last one in flight just completed on this worker.
+    NextSend,
+}
+
+static CURRENT_US: [AtomicU32; 2] = [
+    AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32),
+    AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32),
+];
+
+impl Wait {
+    fn current(self) -> &'static AtomicU32 {
+        &CURRENT_US[self as usize]
+    }
+}
 
 /// Sets the longest a library worker busy-polls before it sleeps; zero turns busy polling off.
 /// Takes effect at the next time a worker would sleep; any time, also while the runtime runs. A
@@ -61,7 +80,9 @@ static CURRENT_US: AtomicU32 = AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u
 pub fn set_busy_poll(max: Duration) {
     let us = u32::try_from(max.as_micros()).unwrap_or(u32::MAX);
     MAX_US.store(us, Ordering::Relaxed);
-    CURRENT_US.store(us, Ordering::Relaxed);
+    for current in &CURRENT_US {
+        current.store(us, Ordering::Relaxed);
+    }
 }
 
 /// The longest a library worker busy-polls before it sleeps (zero: off).
@@ -154,19 +175,22 @@ pub(super) fn watch_reactor(before: &[RawFd], after: &[RawFd]) {
 
 thread_local! {
     /// When this worker started to wait (poll, then sleep), if it polled.
-    static WAIT_FROM: Cell<Option<Instant>> = const { Cell::new(None) };
+    static WAIT_FROM: Cell<Option<(Wait, Instant)>> = const { Cell::new(None) };
 }
 
 /// Before a library worker parks (tokio's `on_thread_park`).
 pub(super) fn before_park() {
     let max = MAX_US.load(Ordering::Relaxed);
     let last_done = take_last_send_done_here();
-    if max == 0 || (sends_in_flight() == 0 && !last_done) {
-        return;
-    }
+    let wait = match (sends_in_flight(), last_done) {
+        _ if max == 0 => return,
+        (0, false) => return,
+        (0, true) => Wait::NextSend,
+        _ => Wait::Answer,
+    };
     let Some(watch) = WATCH.get() else { return };
     let start = Instant::now();
-    let length = CURRENT_US.load(Ordering::Relaxed).min(max);
+    let length = wait.current().load(Ordering::Relaxed).min(max);
     if length > 0 {
         let handle = tokio::runtime::Handle::try_current().ok();
         let queued = || handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0);
@@ -174,17 +198,17 @@ pub(super) fn before_park() {
             return; // another worker polls: sleep, and leave the adaptation to it
         }
     }
-    WAIT_FROM.with(|w| w.set(Some(start)));
+    WAIT_FROM.with(|w| w.set(Some((wait, start))));
 }
 
 /// After a library worker wakes (tokio's `on_thread_unpark`): adapts the poll's length to how
 /// long the wait was.
 pub(super) fn after_unpark() {
-    if let Some(from) = WAIT_FROM.with(|w| w.take()) {
+    if let Some((wait, from)) = WAIT_FROM.with(|w| w.take()) {
         let max = MAX_US.load(Ordering::Relaxed);
         let waited = u64::try_from(from.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let current = CURRENT_US.load(Ordering::Relaxed);
-        CURRENT_US.store(adapt(current, max, waited), Ordering::Relaxed);
+        let current = wait.current();
+        current.store(adapt(current.load(Ordering::Relaxed), max, waited), Ordering::Relaxed);
     }
 }
 
