@@ -52,7 +52,12 @@ async fn a_busy_poll_ends_when_an_answer_or_a_send_arrives_over_tcp_tls_and_unix
     let pool = try_new_pool(&o).unwrap();
     let tls_address = format!("grpcs://127.0.0.1:{}", tls.addr.port());
     for (deployment, address) in [("tcp", tcp.address()), ("tls", tls_address), ("uds", unix.address())] {
-        assert_eq!(add_connection(pool, deployment, &address), JINA_NET_OK, "{}", last_error());
+        assert_eq!(
+            add_connection(pool, deployment, &address),
+            JINA_NET_OK,
+            "{}",
+            last_error()
+        );
     }
     // the pool started the library runtime, and its reactor was found: the workers do busy-poll
     assert!(jina_net::runtime::busy_polling());

@@ -62,6 +62,7 @@ enum Wait {
     NextSend,
 }
 
+/// The poll length of each [`Wait`], in microseconds.
 static CURRENT_US: [AtomicU32; 2] = [
     AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32),
     AtomicU32::new(DEFAULT_BUSY_POLL.as_micros() as u32),
@@ -108,7 +109,8 @@ static WATCH: OnceLock<Watch> = OnceLock::new();
 impl Watch {
     fn of(reactor: RawFd) -> std::io::Result<Watch> {
         let poll = Poll::new()?;
-        poll.registry().register(&mut SourceFd(&reactor), Token(0), Interest::READABLE)?;
+        poll.registry()
+            .register(&mut SourceFd(&reactor), Token(0), Interest::READABLE)?;
         Ok(Watch {
             poll: Mutex::new((poll, Events::with_capacity(4))),
         })
@@ -143,7 +145,9 @@ pub(super) fn epoll_descriptors() -> Vec<RawFd> {
         return Vec::new();
     };
     dir.flatten()
-        .filter(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]"))
+        .filter(|entry| {
+            std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]")
+        })
         .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
         .collect()
 }
@@ -156,7 +160,12 @@ pub(super) fn watch_reactor(before: &[RawFd], after: &[RawFd]) {
     let new: Vec<RawFd> = after.iter().copied().filter(|fd| !before.contains(fd)).collect();
     let watched = |fd: &RawFd| {
         std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
-            .map(|info| info.lines().filter(|l| l.starts_with("tfd:")).map(str::to_owned).collect::<Vec<_>>())
+            .map(|info| {
+                info.lines()
+                    .filter(|l| l.starts_with("tfd:"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .ok()
     };
     let sets: Vec<_> = new.iter().map(watched).collect();
@@ -310,7 +319,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             flag.store(true, Ordering::SeqCst);
         });
-        assert_eq!(watch.poll(Duration::from_secs(60), || queued.load(Ordering::SeqCst)), Some(true));
+        assert_eq!(
+            watch.poll(Duration::from_secs(60), || queued.load(Ordering::SeqCst)),
+            Some(true)
+        );
         setter.join().unwrap();
         // nothing comes: the poll gives up after its length
         let start = Instant::now();
