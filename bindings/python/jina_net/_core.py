@@ -206,6 +206,7 @@ def set_busy_poll_us(busy_poll_us: int):
     it off); any time, also while the runtime runs. Over 10000: ``JinaNetError``
     ``INVALID_ARGUMENT``. Needs libjina_net 0.2.3 (``jina_net_runtime_set_busy_poll_us``)."""
     _needs((0, 2, 3), 'set_busy_poll_us')
+    busy_poll_us = _check_type('busy_poll_us', ctypes.c_uint32, busy_poll_us, 'argument')
     r = lib.jina_net_runtime_set_busy_poll_us(busy_poll_us)
     if r != _ffi.OK:
         raise _error_of_call(r, 'jina_net_runtime_set_busy_poll_us failed')

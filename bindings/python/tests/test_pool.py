@@ -907,6 +907,15 @@ class OneShotTest(unittest.IsolatedAsyncioTestCase):
             jina_net.set_busy_poll_us(10_001)
         self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT')
         self.assertIn('10001', cm.exception.message)
+        # what ctypes would wrap or take is refused before the call
+        with self.assertRaises(ValueError) as cm:
+            jina_net.set_busy_poll_us(-1)
+        self.assertEqual(cm.exception.result_name, 'JINA_NET_INVALID_ARGUMENT')
+        with self.assertRaises(ValueError):
+            jina_net.set_busy_poll_us((1 << 32) + 50)
+        for wrong in ('100', 1.5, True, None):
+            with self.assertRaises(TypeError):
+                jina_net.set_busy_poll_us(wrong)
         pool = jina_net.Pool()
         try:
             pool.add_connection('x', A('a'))
