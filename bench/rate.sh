@@ -5,8 +5,9 @@
 #   bench/rate.sh ROUNDS LABEL=CLIENT [ARGS...] -- LABEL=CLIENT [ARGS...] -- ...
 #   e.g. bench/rate.sh 4 c=target/bench/c-client -- cpp=target/bench/grpc-cpp-client
 #
-# Environment: SIZE=100B|1MiB (default 100B), INFLIGHT (default 16), DURATION_MS (default 3000);
-# CLIENT may be `env VAR=x prog`.
+# Environment: SIZE=100B|1MiB (default 100B), INFLIGHT (default 16), DURATION_MS (default 3000),
+# ROLE (the echo worker's role, default echo; e.g. slow:2, an answer after 2 ms); CLIENT may be
+# `env VAR=x prog`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=$1; shift
@@ -17,12 +18,12 @@ results=$(mktemp)
 for _ in $(seq "$rounds"); do
   for spec in "${specs[@]}"; do
     label=${spec%%=*}; cmd=${spec#*=}
-    exec 3< <(target/release/jina-net-test-server echo=rate)
+    exec 3< <(target/release/jina-net-test-server "${ROLE:-echo}=rate")
     while read -r line <&3; do case "$line" in SERVER*) addr=${line##* };; READY) break;; esac; done
     # shellcheck disable=SC2086
     r=$($cmd mode=send addrs="$addr" polling=any payload="target/bench/payload-${SIZE:-100B}.bin" inflight="${INFLIGHT:-16}" \
       warmup_ms=300 duration_ms=${DURATION_MS:-3000} max_requests=100000000 2>&1 | grep RESULT)
-    pkill -f "jina-net-test-server echo=rate" || true
+    pkill -f "jina-net-test-server ${ROLE:-echo}=rate" || true
     echo "$label $r" >> "$results"
   done
 done

@@ -124,7 +124,7 @@ pub(super) fn take_last_send_done_here() -> bool {
 /// Whether more than one send is in flight in the process (see [`SendInFlight`]): a connection
 /// gathers the frames of a large body only then (`transport::coalesce`).
 pub fn several_sends_in_flight() -> bool {
-    SENDS_IN_FLIGHT.0.load(Ordering::Relaxed) > 1
+    sends_in_flight() > 1
 }
 
 /// `task`, re-queued once behind the ready tasks each time it is woken while other sends are in
