@@ -1,7 +1,7 @@
 //! The allocator of the library: the system's `malloc`, except that blocks it serves slowly, freed
 //! while the C ABI is in use, are kept for reuse instead of going back to it: large blocks (128 KiB
 //! and up; up to 32 blocks and 64 MiB in all) and mid-size ones (over 1 KiB, or aligned beyond 16
-//! bytes; up to 32 per class and 4 MiB in all).
+//! bytes; up to 256 per class and 4 MiB in all).
 //!
 //! Why: with large messages (1 MiB × 16 in flight) a response body is a slice of h2's read buffer,
 //! so while a callback's view (or a retained response) holds one, h2's next read needs a new buffer;
@@ -62,7 +62,7 @@ const MID_MIN: usize = 256;
 /// under it rounds up to it).
 const MID_CLASSES: usize = 4 * (LARGE.trailing_zeros() - MID_MIN.trailing_zeros()) as usize + 1;
 /// At most this many cached mid-size blocks of one class...
-const MID_PER_CLASS: usize = 32;
+const MID_PER_CLASS: usize = 256;
 /// ... and this many bytes of them in all.
 const MID_MAX_BYTES: usize = 4 * 1024 * 1024;
 
@@ -86,6 +86,12 @@ fn mid_class(size: usize) -> (usize, usize) {
     let top = usize::BITS - 1 - class.leading_zeros();
     let index = (top - MID_MIN.trailing_zeros()) as usize * 4 + (class >> (top - 2)) - 4;
     (class, index)
+}
+
+/// The bytes of the mid-size class at `index` (the inverse of [`mid_class`]).
+fn mid_class_size(index: usize) -> usize {
+    let top = index / 4 + MID_MIN.trailing_zeros() as usize;
+    (index % 4 + 4) << (top - 2)
 }
 
 /// Whether mid-size blocks are cached: where `malloc_usable_size` tells what a block holds.
@@ -130,6 +136,12 @@ impl MidBlocks {
         self.lens[index] = len;
         self.bytes -= class;
         Some(self.stacks[index][len] as *mut u8)
+    }
+
+    /// A cached block of any class, if there is one.
+    fn pop_any(&mut self) -> Option<*mut u8> {
+        let index = self.lens.iter().position(|&len| len > 0)?;
+        Some(self.pop((mid_class_size(index), index)).expect("a class with a block"))
     }
 
     fn push(&mut self, ptr: *mut u8, (class, index): (usize, usize)) -> bool {
@@ -283,20 +295,10 @@ impl BufferCache {
 
     /// Gives every cached block back to the system.
     fn release(&self) {
-        // Taken out under the lock (a copy of the stacks: no allocation while it is held), freed after.
-        if let Some((stacks, lens)) = try_with(&self.mid, |m| {
-            let taken = (m.stacks, m.lens);
-            m.lens = [0; MID_CLASSES];
-            m.bytes = 0;
-            taken
-        }) {
-            for (stack, len) in stacks.iter().zip(lens) {
-                for &ptr in &stack[..len] {
-                    // SAFETY: a block from System, now owned by nobody else (`free` whatever its
-                    // layout).
-                    unsafe { System.dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(MID_MIN, MID_ALIGN)) };
-                }
-            }
+        // One block at a time out of the cache (no allocation while its lock is held), freed after.
+        while let Some(Some(ptr)) = try_with(&self.mid, MidBlocks::pop_any) {
+            // SAFETY: a block from System, now owned by nobody else (`free` whatever its layout).
+            unsafe { System.dealloc(ptr, Layout::from_size_align_unchecked(MID_MIN, MID_ALIGN)) };
         }
         let taken: Vec<(usize, usize)> = {
             let Some(taken) = self.with(|c| {
@@ -740,14 +742,26 @@ mod tests {
         cache.enable();
         allocate_then_free(&cache, MID_PER_CLASS + 4, 2000);
         assert_eq!(cache.cached_mid(), MID_PER_CLASS, "per class");
+        // 4 MiB hold 256 blocks of 2 KiB (512 KiB) and then 32 of 100,000 bytes' class (112 KiB:
+        // 3.5 MiB)...
+        let held = MID_PER_CLASS * mid_class(2000).0;
+        let fit = (MID_MAX_BYTES - held) / mid_class(100_000).0;
+        assert_eq!(fit, 32);
         allocate_then_free(&cache, MID_PER_CLASS, 100_000);
-        // 4 MiB hold 32 blocks of 2 KiB and 32 of 100,000 bytes' class (112 KiB: 3.5 MiB)...
-        assert_eq!(cache.cached_mid(), 2 * MID_PER_CLASS);
-        // ... and then only 3 of 120,000 bytes' class (128 KiB) more (448 KiB were left).
+        assert_eq!(cache.cached_mid(), MID_PER_CLASS + fit, "in all");
+        // ... and then none of 120,000 bytes' class (128 KiB): nothing was left.
         allocate_then_free(&cache, MID_PER_CLASS, 120_000);
-        assert_eq!(cache.cached_mid(), 2 * MID_PER_CLASS + 3, "in all");
+        assert_eq!(cache.cached_mid(), MID_PER_CLASS + fit, "in all");
         cache.release();
         assert_eq!(cache.cached_mid(), 0);
+    }
+
+    #[test]
+    fn a_mid_size_class_is_found_back_from_its_index() {
+        for index in 0..MID_CLASSES {
+            assert_eq!(mid_class_size(index), mid_class_of_index(index), "index {index}");
+        }
+        assert_eq!(mid_class_size(MID_CLASSES - 1), LARGE);
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]

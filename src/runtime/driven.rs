@@ -35,6 +35,9 @@ struct Waiting {
     /// Threads inside `drive` (one runs the runtime, the others wait for it).
     drivers: usize,
     tasks: Vec<Task>,
+    /// The emptied vector of the last batch, kept for the next one (a send then queues without an
+    /// allocation of the vector's own).
+    spare: Vec<Task>,
 }
 
 impl std::fmt::Debug for DrivenRuntime {
@@ -98,8 +101,24 @@ impl DrivenRuntime {
     fn start_driving(&self) -> (Driving<'_>, Vec<Task>) {
         let mut waiting = lock(&self.waiting);
         waiting.drivers += 1;
-        let tasks = std::mem::take(&mut waiting.tasks);
+        let spare = std::mem::take(&mut waiting.spare);
+        let tasks = std::mem::replace(&mut waiting.tasks, spare);
         (Driving(&self.waiting), tasks)
+    }
+
+    /// Spawns the tasks that waited for a drive (on the runtime being driven) and keeps their
+    /// emptied vector for the next batch.
+    fn spawn_waiting(&self, mut tasks: Vec<Task>) {
+        if tasks.capacity() == 0 {
+            return;
+        }
+        for task in tasks.drain(..) {
+            tokio::spawn(task);
+        }
+        let mut waiting = lock(&self.waiting);
+        if waiting.spare.capacity() < tasks.capacity() {
+            waiting.spare = tasks;
+        }
     }
 
     /// Runs the runtime's tasks and I/O on the calling thread until `until` completes (its output)
@@ -120,9 +139,7 @@ impl DrivenRuntime {
             let _driving = driving();
             let (_driver, tasks) = self.start_driving();
             runtime.block_on(async {
-                for task in tasks {
-                    tokio::spawn(task);
-                }
+                self.spawn_waiting(tasks);
                 match timeout {
                     None => Some(until.await),
                     Some(t) if t.is_zero() => ready_now(until).await,
