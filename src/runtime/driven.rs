@@ -27,6 +27,9 @@ pub struct DrivenRuntime {
 /// A send's task, waiting for a driver.
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// The most tasks the kept vector of waiting tasks has room for (16 KiB).
+const SPARE_MAX: usize = 1024;
+
 /// Tasks given to [`DrivenRuntime::spawn`] while nobody drives: the next drive spawns them from
 /// inside the runtime. (Spawning from outside wakes the runtime's I/O driver with a write to its
 /// eventfd, one system call per task, although nobody waits in it.)
@@ -107,7 +110,8 @@ impl DrivenRuntime {
     }
 
     /// Spawns the tasks that waited for a drive (on the runtime being driven) and keeps their
-    /// emptied vector for the next batch.
+    /// emptied vector for the next batch (up to [`SPARE_MAX`] tasks' room: a rare burst's vector is
+    /// not held for the runtime's life).
     fn spawn_waiting(&self, mut tasks: Vec<Task>) {
         if tasks.capacity() == 0 {
             return;
@@ -115,8 +119,14 @@ impl DrivenRuntime {
         for task in tasks.drain(..) {
             tokio::spawn(task);
         }
+        if tasks.capacity() > SPARE_MAX {
+            return;
+        }
         let mut waiting = lock(&self.waiting);
-        if waiting.spare.capacity() < tasks.capacity() {
+        if waiting.tasks.capacity() == 0 {
+            // Nothing queued since the drive began: the next sends queue into it.
+            waiting.tasks = tasks;
+        } else if waiting.spare.capacity() < tasks.capacity() {
             waiting.spare = tasks;
         }
     }
@@ -227,6 +237,45 @@ mod tests {
         assert!(ran.load(Ordering::SeqCst));
         assert_eq!(rt.drive(async { 7 }, Some(Duration::ZERO)).unwrap(), Some(7));
         assert!(rt.drive(task, None).unwrap().unwrap().is_ok());
+    }
+
+    #[test]
+    fn tasks_handed_over_between_drives_run_at_the_next_drive_and_their_vector_is_kept() {
+        use std::sync::atomic::AtomicUsize;
+        let rt = DrivenRuntime::new().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let queue = |n: usize| {
+            for _ in 0..n {
+                let ran = ran.clone();
+                rt.spawn(async move {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        };
+        queue(5);
+        assert_eq!(lock(&rt.waiting).tasks.len(), 5, "nobody drives: the tasks wait");
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 5);
+        let kept = lock(&rt.waiting).tasks.capacity();
+        assert!(kept >= 5, "the emptied vector is kept for the next batch: {kept}");
+        // The next batch queues into the kept vector (no allocation of its own) and runs too.
+        queue(3);
+        {
+            let waiting = lock(&rt.waiting);
+            assert_eq!((waiting.tasks.len(), waiting.tasks.capacity()), (3, kept));
+        }
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 8);
+        // A burst past SPARE_MAX runs, and its vector is not kept.
+        queue(SPARE_MAX + 1);
+        let all = async {
+            while ran.load(Ordering::SeqCst) < 8 + SPARE_MAX + 1 {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
+        let waiting = lock(&rt.waiting);
+        assert!(waiting.tasks.capacity() <= SPARE_MAX && waiting.spare.capacity() <= SPARE_MAX);
     }
 
     #[test]
