@@ -28,7 +28,7 @@ pub struct DrivenRuntime {
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The most tasks the kept vector of waiting tasks has room for (16 KiB).
-const SPARE_MAX: usize = 1024;
+const KEPT_MAX: usize = 1024;
 
 /// Tasks given to [`DrivenRuntime::spawn`] while nobody drives: the next drive spawns them from
 /// inside the runtime. (Spawning from outside wakes the runtime's I/O driver with a write to its
@@ -37,10 +37,9 @@ const SPARE_MAX: usize = 1024;
 struct Waiting {
     /// Threads inside `drive` (one runs the runtime, the others wait for it).
     drivers: usize,
+    /// Emptied by each drive and given back to it, so that a send queues without an allocation
+    /// of the vector's own.
     tasks: Vec<Task>,
-    /// The emptied vector of the last batch, kept for the next one (a send then queues without an
-    /// allocation of the vector's own).
-    spare: Vec<Task>,
 }
 
 impl std::fmt::Debug for DrivenRuntime {
@@ -104,14 +103,14 @@ impl DrivenRuntime {
     fn start_driving(&self) -> (Driving<'_>, Vec<Task>) {
         let mut waiting = lock(&self.waiting);
         waiting.drivers += 1;
-        let spare = std::mem::take(&mut waiting.spare);
-        let tasks = std::mem::replace(&mut waiting.tasks, spare);
+        let tasks = std::mem::take(&mut waiting.tasks);
         (Driving(&self.waiting), tasks)
     }
 
-    /// Spawns the tasks that waited for a drive (on the runtime being driven) and keeps their
-    /// emptied vector for the next batch (up to [`SPARE_MAX`] tasks' room: a rare burst's vector is
-    /// not held for the runtime's life).
+    /// Spawns the tasks that waited for a drive (on the runtime being driven) and gives their
+    /// emptied vector back for the next batch (up to [`KEPT_MAX`] tasks' room: a rare burst's
+    /// vector is not held for the runtime's life). Nothing is queued while a thread drives, so the
+    /// queue is still the empty one `start_driving` left, unless another driver took it meanwhile.
     fn spawn_waiting(&self, mut tasks: Vec<Task>) {
         if tasks.capacity() == 0 {
             return;
@@ -119,15 +118,12 @@ impl DrivenRuntime {
         for task in tasks.drain(..) {
             tokio::spawn(task);
         }
-        if tasks.capacity() > SPARE_MAX {
+        if tasks.capacity() > KEPT_MAX {
             return;
         }
         let mut waiting = lock(&self.waiting);
         if waiting.tasks.capacity() == 0 {
-            // Nothing queued since the drive began: the next sends queue into it.
             waiting.tasks = tasks;
-        } else if waiting.spare.capacity() < tasks.capacity() {
-            waiting.spare = tasks;
         }
     }
 
@@ -266,16 +262,15 @@ mod tests {
         }
         rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 8);
-        // A burst past SPARE_MAX runs, and its vector is not kept.
-        queue(SPARE_MAX + 1);
+        // A burst past KEPT_MAX runs, and its vector is not kept.
+        queue(KEPT_MAX + 1);
         let all = async {
-            while ran.load(Ordering::SeqCst) < 8 + SPARE_MAX + 1 {
+            while ran.load(Ordering::SeqCst) < 8 + KEPT_MAX + 1 {
                 tokio::task::yield_now().await;
             }
         };
         assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
-        let waiting = lock(&rt.waiting);
-        assert!(waiting.tasks.capacity() <= SPARE_MAX && waiting.spare.capacity() <= SPARE_MAX);
+        assert!(lock(&rt.waiting).tasks.capacity() <= KEPT_MAX);
     }
 
     #[test]
