@@ -551,8 +551,9 @@ typedef struct jina_net_bytes {
 
 /**
  * Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
- * on a library runtime thread (a caller-driven pool: on the thread polling it; if the runtime is
- * shut down while the send is pending, on the thread calling `jina_net_runtime_shutdown`).
+ * on a library runtime thread (a caller-driven pool, or one with `callbacks_in_poll`: on the thread
+ * polling it; if the runtime is shut down while the send is pending, on the thread calling
+ * `jina_net_runtime_shutdown`).
  * `result` and everything it points to is valid only during the call; read its targets with
  * `jina_net_send_result_target`, keep a response with `jina_net_send_result_retain_response`. The
  * callback must return promptly, must not block on the library (blocking helpers fail with
@@ -776,6 +777,14 @@ typedef struct jina_net_pool_options {
    * changes, and re-resolved within a second when one of its replicas fails.
    */
   uint64_t dns_refresh_ms;
+  /**
+   * The library threads run the pool, but its callbacks run inside `jina_net_pool_poll`, on the
+   * thread calling it, which gets the callbacks of every send completed since its last poll
+   * (default false: on the library thread that completed the send). A thread waiting in the poll
+   * is woken once for a burst of completions, not once per completion. No effect on a
+   * caller-driven pool (its callbacks always run in the poll).
+   */
+  bool callbacks_in_poll;
 } jina_net_pool_options;
 
 /**
@@ -1100,8 +1109,14 @@ jina_net_result jina_net_deactivate_worker_sync(const char *worker_host,
  * A caller-driven pool makes progress only while some thread polls it: its sends, retries,
  * deadlines and connections wait in between. Several threads may poll one pool; one at a time runs
  * it, the others wait for a completion or their timeout. Not from a callback (of any pool):
- * `JINA_NET_RUNTIME_ERROR`. `JINA_NET_INVALID_ARGUMENT` for a pool that is not caller-driven (its
- * library threads run it). The pool may be freed by a callback that runs inside this call.
+ * `JINA_NET_RUNTIME_ERROR`. `JINA_NET_INVALID_ARGUMENT` for a pool that is neither caller-driven
+ * nor has `callbacks_in_poll` (its library threads run its callbacks). The pool may be freed by a
+ * callback that runs inside this call.
+ *
+ * A pool with `callbacks_in_poll` runs on the library threads whether polled or not; the poll waits
+ * (as above) until a send has completed, then runs the callbacks of every send completed since the
+ * last poll, on the calling thread, in the order they completed. Several threads may poll it at
+ * once; each completion's callback runs in exactly one of them.
  *
  * # Safety
  * `pool` must be a live pool; `out_completed` NULL or writable.

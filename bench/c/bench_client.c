@@ -4,7 +4,7 @@
  * the callback, on a library runtime thread, records the latency and gives the slot back).
  *
  *   c-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
- *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven]
+ *            duration_ms=D max_requests=M [drive=semaphore|callback] [send=copy|owned] [pool=threads|driven|polled]
  *            [threads=N|cores] [keepalive=off] [busy_poll_us=N]
  *
  * drive=semaphore (default): the main thread sends, as a C gateway thread would.
@@ -16,6 +16,10 @@
  *   runs the pool inside jina_net_pool_poll, where the callbacks fire. With drive=semaphore the main
  *   thread sends while a slot is free and polls when none is; with drive=callback it starts the
  *   chains and polls until they end. Either way no request crosses a thread.
+ * pool=polled: library threads run the pool, its callbacks run in jina_net_pool_poll on the main
+ *   thread (callbacks_in_poll): the main thread sends while a slot is free and polls when none is, as
+ *   with pool=driven; a poll runs the callbacks of every send completed since the last one, and the
+ *   library wakes the main thread once per burst of completions instead of a sem_post per callback.
  *
  * keepalive=off: the pool sends no HTTP/2 keepalive PINGs (keepalive_interval_ms = 0; the library's
  *   default sends them, the raw tonic clients do not): what the keepalive costs per request.
@@ -74,6 +78,8 @@ static void keep_buffer(void *ctx, const uint8_t *data, size_t len) {
 static sem_t chains_done;
 /* pool=driven: slots and finished chains are counted on the main thread, the only thread there is. */
 static bool driven;
+/* pool=polled: callbacks_in_poll; counted like pool=driven (the callbacks run on the main thread). */
+static bool polled;
 static jina_net_pool *driven_pool;
 static size_t free_slots, chains_finished;
 static void poll_once(void) {
@@ -279,6 +285,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "drive=callback") == 0) chained = true;
     else if (strcmp(argv[i], "send=owned") == 0) owned = true;
     else if (strcmp(argv[i], "pool=driven") == 0) driven = true;
+    else if (strcmp(argv[i], "pool=polled") == 0) driven = polled = true;
     else if (strcmp(argv[i], "keepalive=off") == 0) keepalive_off = true;
     else if (strncmp(argv[i], "busy_poll_us=", 13) == 0) {
       jina_net_result rc = jina_net_runtime_set_busy_poll_us((uint32_t)strtoul(argv[i] + 13, NULL, 10));
@@ -300,7 +307,8 @@ int main(int argc, char **argv) {
 
   jina_net_pool_options options;
   jina_net_pool_options_init(&options, sizeof options);
-  options.caller_driven = driven;
+  options.caller_driven = driven && !polled;
+  options.callbacks_in_poll = polled;
   /* keepalive=off: no HTTP/2 keepalive PINGs (the library's default sends them; raw tonic does not) */
   if (keepalive_off) options.keepalive_interval_ms = 0;
   jina_net_pool *pool = NULL;

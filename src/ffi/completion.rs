@@ -14,8 +14,9 @@ use crate::pool::TargetResult;
 use crate::replica::Response;
 
 /// Completion callback of a send. Called exactly once per send that was started with `JINA_NET_OK`,
-/// on a library runtime thread (a caller-driven pool: on the thread polling it; if the runtime is
-/// shut down while the send is pending, on the thread calling `jina_net_runtime_shutdown`).
+/// on a library runtime thread (a caller-driven pool, or one with `callbacks_in_poll`: on the thread
+/// polling it; if the runtime is shut down while the send is pending, on the thread calling
+/// `jina_net_runtime_shutdown`).
 /// `result` and everything it points to is valid only during the call; read its targets with
 /// `jina_net_send_result_target`, keep a response with `jina_net_send_result_retain_response`. The
 /// callback must return promptly, must not block on the library (blocking helpers fail with
@@ -430,6 +431,13 @@ pub(crate) trait OnComplete: Send + Sync {
     fn completed(&self, send_id: u64, registered: bool);
 }
 
+/// Where a completed send's callback runs when not on the thread that completed it: a pool with
+/// `callbacks_in_poll` queues it for `jina_net_pool_poll`. Gives the completion back when it does not
+/// take it (the pool is freed): it then fires at once.
+pub(crate) trait Handoff: Send + Sync {
+    fn hand_over(self: Arc<Self>, completion: Completion, outcome: Outcome) -> Option<(Completion, Outcome)>;
+}
+
 /// Fires the callback exactly once: explicitly with [`Completion::complete`], or on drop (a task that
 /// was dropped by a runtime shutdown or a panic) with `JINA_NET_RUNTIME_ERROR`.
 pub(crate) struct Completion {
@@ -439,6 +447,8 @@ pub(crate) struct Completion {
     on_complete: Option<Arc<dyn OnComplete>>,
     registered: bool,
     done: bool,
+    /// Set: the callback runs where this hands it over (the hooks above run at completion).
+    handoff: Option<Arc<dyn Handoff>>,
 }
 
 impl Completion {
@@ -457,11 +467,32 @@ impl Completion {
             on_complete,
             registered,
             done: false,
+            handoff: None,
         })
     }
 
+    /// The callback will run where `handoff` hands it over (`None`: where the send completes).
+    pub(crate) fn handed_over_to(mut self, handoff: Option<Arc<dyn Handoff>>) -> Completion {
+        self.handoff = handoff;
+        self
+    }
+
     pub(crate) fn complete(mut self, outcome: Outcome) {
-        self.fire(&outcome);
+        match self.handoff.take() {
+            Some(handoff) => {
+                self.run_hook();
+                if let Some((completion, outcome)) = handoff.hand_over(self, outcome) {
+                    completion.complete(outcome);
+                }
+            }
+            None => self.fire(&outcome),
+        }
+    }
+
+    fn run_hook(&mut self) {
+        if let Some(hook) = self.on_complete.take() {
+            hook.completed(self.send_id, self.registered);
+        }
     }
 
     fn fire(&mut self, outcome: &Outcome) {
@@ -469,9 +500,7 @@ impl Completion {
             return;
         }
         self.done = true;
-        if let Some(hook) = self.on_complete.take() {
-            hook.completed(self.send_id, self.registered);
-        }
+        self.run_hook();
         deliver(self.callback, self.user_data.0, self.send_id, outcome);
     }
 }
@@ -490,7 +519,23 @@ impl Drop for Completion {
                     "the send was stopped before completing (the runtime was shut down)",
                 )
             };
-            self.fire(&Outcome::Failed(failure));
+            let outcome = Outcome::Failed(failure);
+            if self.handoff.is_some() {
+                // Handed over like a completion: the callback runs where the others of its pool do.
+                self.done = true;
+                let pending = Completion {
+                    callback: self.callback,
+                    user_data: UserData(self.user_data.0),
+                    send_id: self.send_id,
+                    on_complete: self.on_complete.take(),
+                    registered: self.registered,
+                    done: false,
+                    handoff: self.handoff.take(),
+                };
+                pending.complete(outcome);
+            } else {
+                self.fire(&outcome);
+            }
         }
     }
 }

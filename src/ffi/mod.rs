@@ -25,6 +25,7 @@ pub mod oneshot;
 pub mod poll;
 pub mod pool;
 pub mod pool_options;
+mod queued;
 pub mod ready;
 pub mod request_builder;
 pub mod requests;

@@ -10,7 +10,8 @@ use super::args::{self, out};
 use super::cancel::Registry;
 use super::completion::OnComplete;
 use super::driven::{DrivenPool, DrivenSends};
-use super::pool_options::{jina_net_pool_options, pool_options};
+use super::pool_options::{jina_net_pool_options, pool_options, Delivery};
+use super::queued::CompletionQueue;
 use super::result::{boundary, boundary_void, jina_net_result, Failure};
 use crate::policy::PoolOptions;
 use crate::pool::ConnectionPool;
@@ -34,6 +35,8 @@ pub struct jina_net_pool {
 pub(super) struct SendHooks {
     pub(super) registry: Registry,
     pub(super) driven: Option<Arc<DrivenSends>>,
+    /// Set for a pool with `callbacks_in_poll`: where its callbacks wait for `jina_net_pool_poll`.
+    pub(super) queue: Option<Arc<CompletionQueue>>,
 }
 
 impl OnComplete for SendHooks {
@@ -65,16 +68,16 @@ pub unsafe extern "C" fn jina_net_pool_new(
     boundary("jina_net_pool_new", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: the caller passes a valid struct or NULL.
-        let (options, caller_driven) = unsafe { pool_options(options) }?;
-        let (pool, driven) = empty_pool(options, caller_driven)?;
-        *out_pool = into_handle(pool, driven)?;
+        let (options, delivery) = unsafe { pool_options(options) }?;
+        let (pool, driven) = empty_pool(options, delivery)?;
+        *out_pool = into_handle(pool, driven, delivery)?;
         Ok(())
     })
 }
 
 /// An empty pool; a caller-driven one with its runtime, which the pool's connections then use.
-fn empty_pool(options: PoolOptions, caller_driven: bool) -> Result<(ConnectionPool, Option<DrivenPool>), Failure> {
-    if !caller_driven {
+fn empty_pool(options: PoolOptions, delivery: Delivery) -> Result<(ConnectionPool, Option<DrivenPool>), Failure> {
+    if delivery != Delivery::CallerDriven {
         return Ok((ConnectionPool::new(options), None));
     }
     let driven = DrivenPool::new()?;
@@ -84,7 +87,11 @@ fn empty_pool(options: PoolOptions, caller_driven: bool) -> Result<(ConnectionPo
     ))
 }
 
-fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut jina_net_pool, Failure> {
+fn into_handle(
+    pool: ConnectionPool,
+    driven: Option<DrivenPool>,
+    delivery: Delivery,
+) -> Result<*mut jina_net_pool, Failure> {
     let handle = match &driven {
         Some(d) => {
             crate::runtime::silence_tracing_on_library_threads();
@@ -98,6 +105,7 @@ fn into_handle(pool: ConnectionPool, driven: Option<DrivenPool>) -> Result<*mut 
         hooks: Arc::new(SendHooks {
             registry: Registry::default(),
             driven: driven.as_ref().map(|d| d.sends.clone()),
+            queue: (delivery == Delivery::InPoll).then(CompletionQueue::new),
         }),
         next_id: AtomicU64::new(1),
         driven,
@@ -134,7 +142,7 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
     boundary("jina_net_pool_new_k8s", || {
         let out_pool = out(out_pool, "out_pool")?;
         // SAFETY: as documented.
-        let (namespace, kubeconfig, (options, caller_driven)) = unsafe {
+        let (namespace, kubeconfig, (options, delivery)) = unsafe {
             (
                 args::optional_string(namespace, "namespace")?,
                 args::optional_string(kubeconfig_path, "kubeconfig_path")?,
@@ -144,15 +152,15 @@ pub unsafe extern "C" fn jina_net_pool_new_k8s(
         #[cfg(feature = "k8s")]
         {
             super::runtime::library_handle()?; // the pod watcher runs on the library runtime
-            let (pool, driven) = empty_pool(options, caller_driven)?;
+            let (pool, driven) = empty_pool(options, delivery)?;
             let pool =
                 crate::k8s::k8s_connection_pool_blocking(namespace, kubeconfig.map(std::path::Path::new), port, pool)?;
-            *out_pool = into_handle(pool, driven)?;
+            *out_pool = into_handle(pool, driven, delivery)?;
             Ok(())
         }
         #[cfg(not(feature = "k8s"))]
         {
-            let _ = (namespace, kubeconfig, port, options, caller_driven, out_pool);
+            let _ = (namespace, kubeconfig, port, options, delivery, out_pool);
             Err(Failure::new(
                 jina_net_result::JINA_NET_UNSUPPORTED,
                 "built without the `k8s` feature",
@@ -178,6 +186,9 @@ pub unsafe extern "C" fn jina_net_pool_close(pool: *mut jina_net_pool) -> jina_n
         if let Some(driven) = &pool.driven {
             driven.sends.close();
         }
+        if let Some(queue) = &pool.hooks.queue {
+            queue.close();
+        }
         Ok(())
     })
 }
@@ -198,6 +209,9 @@ pub unsafe extern "C" fn jina_net_pool_free(pool: *mut jina_net_pool) {
             // SAFETY: the caller hands back ownership of a pool the library boxed.
             let pool = unsafe { Box::from_raw(pool) };
             pool.pool.close();
+            if let Some(queue) = &pool.hooks.queue {
+                queue.shut();
+            }
         }
     })
 }

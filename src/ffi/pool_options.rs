@@ -159,6 +159,24 @@ pub struct jina_net_pool_options {
     /// 0 = never): each A/AAAA record of such a name is a replica, added and removed as the name
     /// changes, and re-resolved within a second when one of its replicas fails.
     pub dns_refresh_ms: u64,
+    // ---- 0.2.4: appended after 0.2.3 ----
+    /// The library threads run the pool, but its callbacks run inside `jina_net_pool_poll`, on the
+    /// thread calling it, which gets the callbacks of every send completed since its last poll
+    /// (default false: on the library thread that completed the send). A thread waiting in the poll
+    /// is woken once for a burst of completions, not once per completion. No effect on a
+    /// caller-driven pool (its callbacks always run in the poll).
+    pub callbacks_in_poll: bool,
+}
+
+/// Where a pool runs and where its callbacks fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Delivery {
+    /// Library threads; callbacks on them (the default).
+    LibraryThreads,
+    /// Library threads; callbacks in `jina_net_pool_poll` (`callbacks_in_poll`).
+    InPoll,
+    /// The polling threads run everything (`caller_driven`).
+    CallerDriven,
 }
 
 // SAFETY: a `#[repr(C)]` struct starting with `struct_size`; its fields are integers, floats, bools
@@ -215,6 +233,7 @@ fn preset(options: &PoolOptions) -> jina_net_pool_options {
         tls_server_name: std::ptr::null(),
         compression: jina_net_compression::JINA_NET_COMPRESSION_NONE as u32,
         dns_refresh_ms: millis(options.dns_refresh),
+        callbacks_in_poll: false,
     }
 }
 
@@ -359,10 +378,10 @@ pub unsafe extern "C" fn jina_net_compression_from_name(
     })
 }
 
-/// The pool options, and whether the pool is caller-driven.
-pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, bool), Failure> {
+/// The pool options, and where the pool runs and fires its callbacks.
+pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Result<(PoolOptions, Delivery), Failure> {
     let mut pool_options = PoolOptions::default();
-    let mut caller_driven = false;
+    let mut delivery = Delivery::LibraryThreads;
     if !options.is_null() {
         // SAFETY: the caller passes a struct with `struct_size` readable bytes.
         let o = &unsafe { read_sized(options, defaults()) }?;
@@ -483,7 +502,11 @@ pub(super) unsafe fn pool_options(options: *const jina_net_pool_options) -> Resu
         };
         pool_options.connection.channel.compression = compression(o.compression)?;
         pool_options.dns_refresh = args::millis(o.dns_refresh_ms);
-        caller_driven = o.caller_driven;
+        delivery = match (o.caller_driven, o.callbacks_in_poll) {
+            (true, _) => Delivery::CallerDriven,
+            (false, true) => Delivery::InPoll,
+            (false, false) => Delivery::LibraryThreads,
+        };
     }
-    Ok((pool_options, caller_driven))
+    Ok((pool_options, delivery))
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::{self, jina_net_bytes};
-use super::completion::{jina_net_send_callback, Completion, OnComplete, Outcome};
+use super::completion::{jina_net_send_callback, Completion, Handoff, OnComplete, Outcome};
 use super::metadata::request_metadata;
 use super::pool::{jina_net_pool, pool_ref};
 use super::requests::{jina_net_free_fn, owned_requests, requests};
@@ -68,7 +68,8 @@ pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
     let cancel = (!call.out_send_id.is_null()).then(|| pool.hooks.registry.register(id));
     let registered = cancel.is_some();
     let hook = (registered || pool.driven.is_some()).then(|| pool.hooks.clone() as Arc<dyn OnComplete>);
-    let completion = Completion::new(call.callback, call.user_data, id, hook, registered)?;
+    let completion = Completion::new(call.callback, call.user_data, id, hook, registered)?
+        .handed_over_to(pool.hooks.queue.clone().map(|q| q as Arc<dyn Handoff>));
     // SAFETY: NULL or writable (caller's promise).
     if let Some(o) = unsafe { call.out_send_id.as_mut() } {
         *o = id;

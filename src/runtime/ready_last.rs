@@ -127,6 +127,59 @@ pub fn several_sends_in_flight() -> bool {
     sends_in_flight() > 1
 }
 
+/// Runs `f` once the tasks already ready on this library worker have run, when called from a
+/// worker of a multi-thread runtime while other sends are in flight (so that what those tasks
+/// complete is handed over with it: one wake-up of a waiting thread for a burst of completions);
+/// at once otherwise. `f` runs in any case, also when the runtime drops the task unpolled.
+pub fn after_ready_tasks(f: impl FnOnce() + Send + 'static) {
+    after_ready_tasks_counted(&SENDS_IN_FLIGHT, f);
+}
+
+fn after_ready_tasks_counted(in_flight: &SendsInFlight, f: impl FnOnce() + Send + 'static) {
+    match Handle::try_current() {
+        Ok(handle) if multi_thread(&handle) && in_flight.0.load(Ordering::Relaxed) > 1 => {
+            drop(handle.spawn(BehindReady {
+                f: Some(f),
+                passed: false,
+            }))
+        }
+        _ => f(),
+    }
+}
+
+/// Runs its function on its second poll: the first re-queues the task behind the ready ones.
+struct BehindReady<F: FnOnce()> {
+    f: Option<F>,
+    passed: bool,
+}
+
+// `f` is never pinned: it is moved out before it runs.
+impl<F: FnOnce()> Unpin for BehindReady<F> {}
+
+impl<F: FnOnce()> Future for BehindReady<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.passed {
+            self.passed = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if let Some(f) = self.f.take() {
+            f();
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F: FnOnce()> Drop for BehindReady<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            f();
+        }
+    }
+}
+
 /// `task`, re-queued once behind the ready tasks each time it is woken while other sends are in
 /// flight.
 struct ReadyLast {
@@ -218,6 +271,61 @@ mod tests {
             let order = order_with_sends_in_flight(in_flight);
             assert_eq!(order.first().map(String::as_str), Some("channel"), "{order:?}");
         }
+    }
+
+    /// While other sends are in flight, a function handed over from a task runs after the tasks
+    /// ready on the worker; with one send in flight, at once; and it runs also when its task is
+    /// dropped unpolled (a runtime shut down).
+    #[test]
+    fn after_ready_tasks_runs_behind_the_ready_tasks_while_sends_are_in_flight() {
+        for (in_flight, expect_last) in [(2, true), (0, false)] {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap();
+            let sends = count();
+            let held: Vec<SendInFlight> = (0..in_flight).map(|_| SendInFlight::counted_in(sends)).collect();
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let (tx, rx) = std::sync::mpsc::channel();
+            let o = order.clone();
+            rt.spawn(async move {
+                for i in 0..3 {
+                    let o = o.clone();
+                    drop(tokio::spawn(async move { o.lock().unwrap().push(format!("task {i}")) }));
+                }
+                let o = o.clone();
+                after_ready_tasks_counted(sends, move || {
+                    o.lock().unwrap().push("handed".into());
+                    tx.send(()).unwrap();
+                });
+            });
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while order.lock().unwrap().len() < 4 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(held);
+            let order = order.lock().unwrap().clone();
+            assert_eq!(order.len(), 4, "{order:?}");
+            let at = order.iter().position(|e| e == "handed").unwrap();
+            if expect_last {
+                assert_eq!(at, 3, "{order:?}");
+            } else {
+                assert_eq!(at, 0, "{order:?}");
+            }
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let ran = Arc::new(Mutex::new(false));
+        let r = ran.clone();
+        drop(BehindReady {
+            f: Some(move || *r.lock().unwrap() = true),
+            passed: false,
+        });
+        drop(rt);
+        assert!(*ran.lock().unwrap(), "a dropped BehindReady runs its function");
     }
 
     #[test]
