@@ -82,7 +82,7 @@
 /**
  * Patch version.
  */
-#define JINA_NET_VERSION_PATCH 3
+#define JINA_NET_VERSION_PATCH 4
 
 /**
  * The outcome of a call (and of each target of a send): an `int32_t` in every C ABI.

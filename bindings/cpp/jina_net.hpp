@@ -1,14 +1,20 @@
 /*
- * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.3.
+ * jina_net.hpp — a header-only C++17 wrapper of libjina_net's C ABI (include/jina_net.h), ABI 0.2.4.
  *
  * Build: add `-I<repo>/include -I<repo>/bindings/cpp` and link libjina_net (.so, or .a plus
  * `-lpthread -ldl -lm`). Everything lives in namespace `jina_net`; the C names stay global.
- * The header needs include/jina_net.h of 0.2.3 or a later 0.2.x (checked when it compiles). The
+ * The header needs include/jina_net.h of 0.2.4 or a later 0.2.x (checked when it compiles). The
  * 0.2.2 settings are passed only when set (left at their defaults they stay the zero bytes an older
  * library expects), so a program that uses none of them also runs with libjina_net 0.2.1; a 0.2.x
  * library refuses a setting it does not know with JINA_NET_UNSUPPORTED naming the struct, and a
  * function it lacks (wait_ready, add_connection with AddOptions, compression_from_name) fails to
  * link. route_table() of a 0.2.1 library has no states (ReplicaState::Unknown).
+ *
+ * Changes for C ABI 0.2.4 (compatible)
+ * - PoolOptions::callbacks_in_poll: the library threads run the pool, its callbacks fire inside
+ *   Pool::poll() on the polling thread (every send completed since the last poll, one wake-up of
+ *   the poller per burst of completions). Left false it stays the zero byte an older library expects.
+ * - version() is "0.2.4".
  *
  * Changes for C ABI 0.2.3 (compatible)
  * - runtime_set_busy_poll_us(us): the most a library worker busy-polls before it sleeps (default 100,
@@ -145,7 +151,7 @@
 
 #include "jina_net.h"
 
-static_assert(JINA_NET_VERSION_MAJOR == 0 && JINA_NET_VERSION_MINOR == 2 && JINA_NET_VERSION_PATCH >= 3,
+static_assert(JINA_NET_VERSION_MAJOR == 0 && JINA_NET_VERSION_MINOR == 2 && JINA_NET_VERSION_PATCH >= 4,
               "jina_net.hpp needs include/jina_net.h of C ABI 0.2.3 or a later 0.2.x");
 
 #include <atomic>
@@ -782,6 +788,11 @@ struct PoolOptions {
   /// Run the pool on the threads that call Pool::poll instead of library threads: no library thread,
   /// no thread hop per request; callbacks fire inside poll() on the polling thread.
   bool caller_driven = false;
+  /// Library threads run the pool, but its callbacks fire inside Pool::poll on the polling thread:
+  /// each poll runs the callbacks of every send completed since the last one, and a thread waiting
+  /// in poll is woken once per burst of completions (fewer thread switches than a wake-up per
+  /// callback). No effect with caller_driven. C ABI 0.2.4.
+  bool callbacks_in_poll = false;
   Balance balance = Balance::RoundRobin;         ///< replica picking
   std::chrono::milliseconds p2c_default_rtt{30};  ///< p2c: estimate of a replica not heard from yet
   std::chrono::milliseconds p2c_decay{10000};     ///< p2c: decay time of the latency estimate
@@ -880,6 +891,7 @@ inline PoolOptions pool_options_from_c(const jina_net_pool_options &c) {
   if (c.root_certificates_pem != nullptr && c.root_certificates_pem_len > 0)
     o.root_certificates_pem.assign(reinterpret_cast<const char *>(c.root_certificates_pem), c.root_certificates_pem_len);
   o.caller_driven = c.caller_driven;
+  o.callbacks_in_poll = c.callbacks_in_poll;
   o.balance = static_cast<Balance>(c.balance);
   o.p2c_default_rtt = ms(c.p2c_default_rtt_ms);
   o.p2c_decay = ms(c.p2c_decay_ms);
@@ -955,6 +967,7 @@ inline void c_pool_options(jina_net_pool_options &c, const PoolOptions &options)
   c.default_timeout_ms = millis(options.default_timeout, "default_timeout");
   c.tls = options.tls;
   c.caller_driven = options.caller_driven;
+  c.callbacks_in_poll = options.callbacks_in_poll;
   if (!options.root_certificates_pem.empty()) {
     c.root_certificates_pem = reinterpret_cast<const uint8_t *>(options.root_certificates_pem.data());
     c.root_certificates_pem_len = options.root_certificates_pem.size();
@@ -1276,7 +1289,9 @@ class Pool {
   /// Runs a caller-driven pool (PoolOptions::caller_driven) on this thread: its I/O, timers and the
   /// callbacks of completed sends, until one send completed, `timeout` passed (0 = only what is
   /// ready; milliseconds::max() = no limit) or the pool is closed. Returns the number of sends
-  /// completed. Throws JINA_NET_INVALID_ARGUMENT for a pool run by library threads, and
+  /// completed. For a pool with PoolOptions::callbacks_in_poll (library threads run it), waits the
+  /// same way, then runs the callbacks of every send completed since the last poll. Throws
+  /// JINA_NET_INVALID_ARGUMENT for a pool whose callbacks run on library threads, and
   /// JINA_NET_RUNTIME_ERROR from inside a callback.
   size_t poll(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) {
     const uint64_t ms = timeout == std::chrono::milliseconds::max() ? UINT64_MAX : detail::millis(timeout, "timeout");

@@ -424,7 +424,7 @@ static void test_basics() {
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
   CHECK(!catch_error([] { jina_net::runtime_init(2); }));
 
-  CHECK(jina_net::version() == "0.2.3");
+  CHECK(jina_net::version() == "0.2.4");
   // busy polling: 0 (off) to 10000 us, any time
   e = catch_error([] { jina_net::runtime_set_busy_poll_us(10001); });
   CHECK_MSG(e && e->code() == JINA_NET_INVALID_ARGUMENT, code_of(e));
@@ -1565,7 +1565,9 @@ static void test_callback_exceptions() {
 // The wrapper maps every field of jina_net_pool_options: its last field is the one the wrapper knows
 // last (a field appended to the C struct must be added to PoolOptions, to detail::c_pool_options,
 // to detail::pool_options_from_c and to same_c_options).
-static_assert(offsetof(jina_net_pool_options, dns_refresh_ms) + sizeof(uint64_t) == sizeof(jina_net_pool_options),
+static_assert((offsetof(jina_net_pool_options, callbacks_in_poll) + sizeof(bool) + alignof(jina_net_pool_options) -
+               1) / alignof(jina_net_pool_options) * alignof(jina_net_pool_options) ==
+                  sizeof(jina_net_pool_options),
               "jina_net_pool_options has a field that jina_net::PoolOptions does not map");
 // The same for the other option structs the wrapper fills: OneShotOptions (detail::c_oneshot),
 // AddOptions (Pool::add_connection) and SendOptions (detail::c_send_options).
@@ -1600,7 +1602,8 @@ static bool same_c_options(const jina_net_pool_options &a, const jina_net_pool_o
          a.retry_budget_token_ratio == b.retry_budget_token_ratio && a.tls_cert_chain_pem == b.tls_cert_chain_pem &&
          a.tls_cert_chain_pem_len == b.tls_cert_chain_pem_len && a.tls_private_key_pem == b.tls_private_key_pem &&
          a.tls_private_key_pem_len == b.tls_private_key_pem_len && a.tls_server_name == b.tls_server_name &&
-         a.compression == b.compression && a.dns_refresh_ms == b.dns_refresh_ms;
+         a.compression == b.compression && a.dns_refresh_ms == b.dns_refresh_ms &&
+         a.callbacks_in_poll == b.callbacks_in_poll;
 }
 
 static void test_resilient() {
@@ -1635,6 +1638,7 @@ static void test_resilient() {
       CHECK_MSG(static_cast<uint64_t>(o.hedge_delay.count()) == c.hedge_delay_ms, what);
       CHECK_MSG(o.max_hedges == c.max_hedges, what);
       CHECK_MSG(o.metrics == c.metrics && o.caller_driven == c.caller_driven, what);
+      CHECK_MSG(o.callbacks_in_poll == c.callbacks_in_poll, what);
       // the gray-failure settings of C ABI 0.2.1
       CHECK_MSG(static_cast<uint64_t>(o.connect_timeout.count()) == c.connect_timeout_ms, what);
       CHECK_MSG(static_cast<uint64_t>(o.tcp_user_timeout.count()) == c.tcp_user_timeout_ms, what);
@@ -2609,6 +2613,33 @@ static void test_caller_driven() {
   jina_net::Pool threaded;
   auto refused = catch_error([&] { threaded.poll(0ms); });
   CHECK(refused && refused->code() == JINA_NET_INVALID_ARGUMENT);
+}
+
+static void test_callbacks_in_poll() {
+  std::printf("-- callbacks in poll (library threads run the pool)\n");
+  jina_net::PoolOptions options;
+  options.callbacks_in_poll = true;
+  jina_net::Pool pool(options);
+  pool.add_connection("d", addr("a"));
+  const auto me = std::this_thread::get_id();
+  std::vector<std::thread::id> threads;
+  auto record = [&](const SendResult &r) {
+    CHECK(r.ok());
+    threads.push_back(std::this_thread::get_id());
+    auto inside = catch_error([&] { pool.poll(0ms); });  // not from a callback
+    CHECK(inside && inside->code() == JINA_NET_RUNTIME_ERROR);
+  };
+  for (int i = 0; i < 8; ++i) pool.send("d", pb::data_request("polled"), SendOptions{}, record);
+  std::this_thread::sleep_for(1000ms);  // the library threads complete the sends meanwhile
+  CHECK(threads.empty());               // their callbacks wait for a poll
+  CHECK(pool.poll(0ms) == 8);           // one poll runs them all
+  CHECK(threads.size() == 8);
+  CHECK(std::all_of(threads.begin(), threads.end(), [&](std::thread::id t) { return t == me; }));
+  CHECK(pool.poll(0ms) == 0);
+  pool.send("d", pb::data_request("polled"), SendOptions{}, record);
+  CHECK(pool.poll() == 1);  // waits for the completion
+  pool.close();
+  CHECK(pool.poll() == 0);  // a closed pool's poll returns at once
 }
 
 static void test_tuning() {
@@ -3705,6 +3736,7 @@ int main() {
       {"callback_exceptions", test_callback_exceptions},
       {"request_metadata", test_request_metadata},
       {"caller_driven", test_caller_driven},
+      {"callbacks_in_poll", test_callbacks_in_poll},
       {"head_control", test_head_control},
       {"oneshot", test_oneshot},
       {"tuning", test_tuning},

@@ -38,7 +38,9 @@ type waiter struct {
 // together after it. Only the goroutine polling the pool uses it (the callbacks run inside its poll),
 // and so the string cache of its conversions.
 type batch struct {
-	collecting bool
+	// collecting (atomic: with CallbacksInPoll, a send still pending when its pool is freed completes
+	// on a library thread, which reads it too) is set during the poll.
+	collecting int32
 	head       *waiter
 	intern     *internCache
 }
@@ -144,7 +146,7 @@ func jinanetSendComplete(handle C.uintptr_t, result *C.jina_net_send_result, dir
 		atomic.AddInt64(&directCompletions, 1)
 	}
 	// inside the poll of the goroutine holding the role (direct: on WaitReady's thread, another one)
-	if b := w.batch; b != nil && direct == 0 && b.collecting {
+	if b := w.batch; b != nil && direct == 0 && atomic.LoadInt32(&b.collecting) != 0 {
 		w.out = copyOutcome(result, b.intern, w.retain)
 		w.next = b.head
 		b.head = w

@@ -30,8 +30,51 @@ func settled(f func() bool) bool {
 // Many goroutines, each sending many requests with every kind of context: every send completes
 // exactly once with its own response, and no waiter is left behind.
 func TestDrivenManyGoroutinesEachSendCompletesOnce(t *testing.T) {
+	manyGoroutinesEachSendCompletesOnce(t, nil)
+}
+
+// The same with CallbacksInPoll: library threads run the pool, the goroutines waiting in Send poll
+// it for the callbacks.
+func TestCallbacksInPollManyGoroutinesEachSendCompletesOnce(t *testing.T) {
+	manyGoroutinesEachSendCompletesOnce(t, &jinanet.PoolOptions{LibraryThreads: true, CallbacksInPoll: true})
+}
+
+// A pool with CallbacksInPoll: close completes a send pending on a slow replica (ErrPoolClosed)
+// and the idle poller stops.
+func TestCallbacksInPollClose(t *testing.T) {
+	s := servers(t, "slow:30000=s")
+	pollers := jinanet.IdlePollers()
+	p, err := jinanet.NewPool(&jinanet.PoolOptions{LibraryThreads: true, CallbacksInPoll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := jinanet.Deployment("enc")
+	add(t, p, dep, s["s"])
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Send(context.Background(), data("pending"), dep)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, jinanet.ErrPoolClosed) {
+			t.Fatalf("pending send after Close: %v, want ErrPoolClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a send pending at Close did not complete")
+	}
+	if !settled(func() bool { return jinanet.IdlePollers() == pollers }) {
+		t.Fatalf("%d idle pollers, want %d", jinanet.IdlePollers(), pollers)
+	}
+}
+
+func manyGoroutinesEachSendCompletesOnce(t *testing.T, opts *jinanet.PoolOptions) {
 	s := servers(t, "echo=a", "echo=b")
-	p := newPool(t, nil)
+	p := newPool(t, opts)
 	dep := jinanet.Deployment("enc")
 	add(t, p, dep, s["a"])
 	add(t, p, dep, s["b"])

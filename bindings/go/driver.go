@@ -14,7 +14,9 @@ import (
 
 // driver runs a caller-driven pool (the default; PoolOptions.LibraryThreads turns it off) on Go
 // goroutines: its network I/O, timers and completion callbacks run inside jina_net_pool_poll, called
-// by one goroutine at a time, the one holding the pool's role of poller.
+// by one goroutine at a time, the one holding the pool's role of poller. A pool with
+// PoolOptions.CallbacksInPoll is polled the same way, for its callbacks only (library threads run
+// its I/O).
 //
 //   - A goroutine waiting in Send for its completion takes the role when it is free (the leader) and
 //     polls until its own send has completed; the others (followers) wait on their channel, or for
@@ -213,9 +215,9 @@ func (d *driver) lead(w *waiter, cancelled *<-chan struct{}, id C.uint64_t) bool
 // poll runs one jina_net_pool_poll, collecting the completions, and then signals them, except
 // own's, which it reports instead. Only the role's holder calls it.
 func (d *driver) poll(timeout C.uint64_t, own *waiter) (ownDone bool) {
-	d.batch.collecting = true
+	atomic.StoreInt32(&d.batch.collecting, 1)
 	rc := C.jina_net_pool_poll(d.pool, timeout, nil)
-	d.batch.collecting = false
+	atomic.StoreInt32(&d.batch.collecting, 0)
 	ownDone = d.batch.flush(own)
 	if rc != C.JINA_NET_OK {
 		// Not expected: the pool is caller-driven and no goroutine polls from a callback. The

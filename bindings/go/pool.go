@@ -86,6 +86,13 @@ type PoolOptions struct {
 	// was left alone for 50 ms), so its connections are still served. A pool polls on at most one
 	// OS thread at a time; the goroutine polling holds no P while it waits for the network.
 	LibraryThreads bool
+	// CallbacksInPoll, with LibraryThreads: the library threads run the pool, but completions reach
+	// Go inside jina_net_pool_poll, run by the goroutines waiting in Send as for a caller-driven pool
+	// (one at a time; an idle poller while none waits): on a Go thread inside a cgo call, several per
+	// poll, instead of one callback from a thread Go did not create per completion. The library
+	// wakes a waiting poll once per burst of completions. Sends still pending when the pool is
+	// closed complete on a library thread. No effect without LibraryThreads. C ABI 0.2.4.
+	CallbacksInPoll bool
 
 	// Connections and gray failures (a replica that is up but does not answer: a frozen process, a
 	// hung runtime, a dead node whose connections stay open). C ABI 0.2.1.
@@ -167,7 +174,8 @@ type PoolOptions struct {
 type Pool struct {
 	mu  sync.RWMutex // read: a C call on ptr is running; write: Close
 	ptr *C.jina_net_pool
-	// driver runs a caller-driven pool (nil with LibraryThreads).
+	// driver runs a caller-driven pool, or polls one with CallbacksInPoll (nil with LibraryThreads
+	// alone).
 	driver *driver
 }
 
@@ -188,7 +196,7 @@ func NewPool(opts *PoolOptions) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{ptr: ptr}
-	if o.caller_driven {
+	if o.caller_driven || o.callbacks_in_poll {
 		p.driver = newDriver(ptr)
 	}
 	atomic.AddInt64(&livePools, 1)
@@ -209,6 +217,7 @@ func cPoolOptions(opts *PoolOptions, o *C.jina_net_pool_options) (release func()
 	if opts == nil {
 		return release, nil
 	}
+	o.callbacks_in_poll = C.bool(opts.LibraryThreads && opts.CallbacksInPoll)
 	switch {
 	case opts.MaxAttempts < 0 || int64(opts.MaxAttempts) > int64(^uint32(0)):
 		return release, newError(CodeInvalidArgument, "NewPool: MaxAttempts out of range")

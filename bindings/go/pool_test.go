@@ -326,7 +326,7 @@ func TestHostChecks(t *testing.T) {
 	if r, err := jinanet.IsRemoteLocalConnection("192.168.0.1", "10.0.0.1"); err != nil || r {
 		t.Errorf("IsRemoteLocalConnection(private, private) = %v, %v", r, err)
 	}
-	if v := jinanet.Version(); v != "0.2.3" {
+	if v := jinanet.Version(); v != "0.2.4" {
 		t.Errorf("Version() = %q", v)
 	}
 	if o := jinanet.DefaultGRPCOptions(); len(o) != 2 || o[0].Name != "grpc.max_send_message_length" || o[1].Value != -1 {

@@ -52,8 +52,8 @@ cp -r "$here/pyproject.toml" "$here/README.md" "$here/jina_net" "$site/src/"
 (cd "$site" && PYTHONPATH="$site/lib" "$PY" -c '
 import sys, jina_net, jina_net.networking
 assert jina_net.__file__.startswith(sys.argv[1]), jina_net.__file__
-assert jina_net.version() == "0.2.3", jina_net.version()
-assert jina_net.__version__ == "0.2.3", jina_net.__version__
+assert jina_net.version() == "0.2.4", jina_net.version()
+assert jina_net.__version__ == "0.2.4", jina_net.__version__
 print("imported", jina_net.__file__, "libjina_net", jina_net.version(), "from", jina_net.library_path())
 ' "$site/lib")
 echo "== the Python benchmark still runs (bench/python/run_pool_compare.sh --quick, debug build: numbers mean nothing)"

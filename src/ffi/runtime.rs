@@ -54,9 +54,9 @@ pub const JINA_NET_VERSION_MAJOR: u32 = 0;
 /// Minor version.
 pub const JINA_NET_VERSION_MINOR: u32 = 2;
 /// Patch version.
-pub const JINA_NET_VERSION_PATCH: u32 = 3;
+pub const JINA_NET_VERSION_PATCH: u32 = 4;
 
-static VERSION: &std::ffi::CStr = c"0.2.3";
+static VERSION: &std::ffi::CStr = c"0.2.4";
 
 /// The version of the library loaded at run time, `"MAJOR.MINOR.PATCH"` (static; never NULL).
 #[no_mangle]

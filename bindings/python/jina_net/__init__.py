@@ -62,7 +62,7 @@ from ._core import (
 )
 from ._ffi import ABI_VERSION, library_path
 
-__version__ = '0.2.3'
+__version__ = '0.2.4'
 
 __all__ = [
     'ABI_VERSION',

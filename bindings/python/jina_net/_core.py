@@ -389,7 +389,7 @@ _SPECIAL = _BUFFERS + ('tls_server_name', 'compression')
 _NOT_OPTIONS = ('struct_size',) + tuple(f'{b}_len' for b in _BUFFERS) + _SPECIAL
 _OPTION_TYPES = {name: ctype for name, ctype in _ffi.PoolOptions._fields_ if name not in _NOT_OPTIONS}
 #: The names ``Pool`` takes as keyword options (besides ``resilient``).
-POOL_OPTIONS = tuple(sorted(set(_OPTION_TYPES) - {'caller_driven'} | set(_SPECIAL)))
+POOL_OPTIONS = tuple(sorted(set(_OPTION_TYPES) - {'caller_driven', 'callbacks_in_poll'} | set(_SPECIAL)))
 #: The names the one-shot helpers (``send_requests_sync``, ``send_request_async``) take as keyword
 #: options besides their parameters (``jina_net_oneshot_options``, C ABI 0.2.2).
 ONESHOT_OPTIONS = ('compression', 'tls_cert_chain_pem', 'tls_private_key_pem', 'tls_server_name')
@@ -581,6 +581,10 @@ def _options(resilient: bool, overrides: dict, check: bool = True) -> _ffi.PoolO
         elif k == 'caller_driven':
             # Completions reach asyncio from the library's threads; nothing here would poll the pool.
             raise InvalidArgumentError('caller_driven pools are not supported by the Python binding (the library threads run its pools)')
+        elif k == 'callbacks_in_poll':
+            # The same: completions reach asyncio from the library's threads, and nothing here polls.
+            raise InvalidArgumentError('callbacks_in_poll is not supported by the Python binding (completions reach asyncio '
+                                       'from the library threads; nothing in the binding polls a pool)')
         elif k in _OPTION_TYPES:
             v = _check_type(k, _OPTION_TYPES[k], v)
             _since(k, v)

@@ -40,7 +40,7 @@ from ctypes import (
 )
 
 #: The version of the C ABI (``include/jina_net.h``: ``JINA_NET_VERSION_*``) this binding is written for.
-ABI_VERSION = (0, 2, 3)
+ABI_VERSION = (0, 2, 4)
 
 
 def abi_compatible(version: str) -> bool:
@@ -229,6 +229,8 @@ class PoolOptions(Structure):
         ('tls_server_name', c_char_p),
         ('compression', c_uint32),
         ('dns_refresh_ms', c_uint64),
+        # 0.2.4 (appended; the binding leaves it false: it does not poll pools)
+        ('callbacks_in_poll', c_bool),
     ]
 
 

@@ -341,6 +341,7 @@ class LoadingTest(unittest.TestCase):
         self.assertTrue(_ffi.abi_compatible('0.2.1'))
         self.assertTrue(_ffi.abi_compatible('0.2.2'))
         self.assertTrue(_ffi.abi_compatible('0.2.3'))
+        self.assertTrue(_ffi.abi_compatible('0.2.4'))
         self.assertTrue(_ffi.abi_compatible('0.2.17'))
         for other in ('0.1.0', '0.3.0', '1.2.0', '', 'garbage', '0'):
             self.assertFalse(_ffi.abi_compatible(other), other)

@@ -195,6 +195,9 @@ class PoolTest(unittest.IsolatedAsyncioTestCase):
             jina_net.Pool(no_such_option=1)
         with self.assertRaises(ValueError):
             jina_net.Pool(caller_driven=True)  # nothing in the binding would poll it
+        with self.assertRaises(ValueError) as cm:
+            jina_net.Pool(callbacks_in_poll=True)  # the same
+        self.assertIn('callbacks_in_poll', str(cm.exception))
 
     async def test_request_metadata_reaches_the_replica(self):
         self.pool.add_connection('enc', A('a'))
@@ -476,6 +479,7 @@ class PoolOptionsTest(unittest.IsolatedAsyncioTestCase):
                                  {k: v[resilient] for k, v in GRAY_DEFAULTS.items()}, 'the header\'s defaults')
         self.assertEqual(set(GRAY_DEFAULTS) - set(jina_net.POOL_OPTIONS), set(), 'every new field is an option')
         self.assertNotIn('caller_driven', jina_net.POOL_OPTIONS)
+        self.assertNotIn('callbacks_in_poll', jina_net.POOL_OPTIONS)
         # keyword options change the preset they start from, and nothing else
         new = {'connect_timeout_ms': 1500, 'tcp_user_timeout_ms': 7000, 'keepalive_interval_ms': 10000,
                'keepalive_timeout_ms': 900, 'probe_after_ms': 250, 'probe_timeout_ms': 400,
