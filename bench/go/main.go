@@ -2,10 +2,12 @@
 // goroutines, each sending its next request when the previous one returned (closed loop).
 //
 //	go-client mode=send addrs=A[,B...] polling=any|all payload=FILE inflight=N warmup_ms=W
-//	          duration_ms=D max_requests=M [pool=driven|threads] [send=copy|view] [cpuprofile=FILE]
+//	          duration_ms=D max_requests=M [pool=driven|threads|polled] [send=copy|view] [cpuprofile=FILE]
 //
 // pool=driven (the default, as the binding's): a caller-driven Pool, run by the goroutines waiting in
-// Send; pool=threads: PoolOptions.LibraryThreads, the library's runtime threads. send=view: Pool.SendView
+// Send; pool=threads: PoolOptions.LibraryThreads, the library's runtime threads; pool=polled: the
+// library's threads with PoolOptions.CallbacksInPoll (the goroutines waiting in Send poll for the
+// callbacks). send=view: Pool.SendView
 // (a large response body is lent to the check as a view of the library's buffer, not copied into Go
 // memory) instead of Pool.Send (send=copy, the default). cpuprofile writes a
 // Go CPU profile of the measured phase (time inside C shows as runtime.cgocall).
@@ -183,8 +185,10 @@ func main() {
 	case "", "driven":
 	case "threads":
 		opts = &jinanet.PoolOptions{LibraryThreads: true}
+	case "polled":
+		opts = &jinanet.PoolOptions{LibraryThreads: true, CallbacksInPoll: true}
 	default:
-		fmt.Fprintln(os.Stderr, "go-client: pool must be driven or threads")
+		fmt.Fprintln(os.Stderr, "go-client: pool must be driven, threads or polled")
 		os.Exit(2)
 	}
 	pool, err := jinanet.NewPool(opts)

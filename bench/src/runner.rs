@@ -39,6 +39,9 @@ enum Kind {
     CAbiCores,
     /// The C client with busy_poll_us=0: the library workers sleep at once (no busy polling).
     CNoPoll,
+    /// The C client with pool=polled: library threads run the pool, its callbacks run in
+    /// `jina_net_pool_poll` on the main thread (`callbacks_in_poll`).
+    CPolled,
     /// The C client with drive=callback: the next send is made from the completion callback.
     CChained,
     /// The C client with drive=callback threads=cores.
@@ -58,6 +61,8 @@ enum Kind {
     Go,
     /// The Go client with pool=threads: the binding's pools on the library threads (LibraryThreads).
     GoThreads,
+    /// The Go client with pool=polled: library threads, `PoolOptions.CallbacksInPoll`.
+    GoPolled,
     /// The Go client with send=view: `Pool.SendView`, large response bodies lent, not copied into Go.
     GoView,
     /// grpc-go 1.33 with a raw-bytes codec, one ClientConn.
@@ -67,7 +72,7 @@ enum Kind {
     Python,
 }
 
-const KINDS: [Kind; 21] = [
+const KINDS: [Kind; 23] = [
     Kind::Tonic,
     Kind::Tonic1T,
     Kind::TonicSameBuild,
@@ -75,6 +80,7 @@ const KINDS: [Kind; 21] = [
     Kind::CAbi,
     Kind::CAbiCores,
     Kind::CNoPoll,
+    Kind::CPolled,
     Kind::CChained,
     Kind::CChainedCores,
     Kind::COwned,
@@ -85,6 +91,7 @@ const KINDS: [Kind; 21] = [
     Kind::GrpcCppGeneric,
     Kind::Go,
     Kind::GoThreads,
+    Kind::GoPolled,
     Kind::GoView,
     Kind::GrpcGo,
     Kind::GrpcGo1P,
@@ -93,8 +100,8 @@ const KINDS: [Kind; 21] = [
 
 /// The `--only` keys, for the usage line.
 const KIND_KEYS: &str =
-    "tonic,tonic-cores,tonic-log,pool,c,c-cores,c-nopoll,c-chained,c-chained-cores,c-owned,c-driven,c-driven-chained,\
-c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,go-view,grpc-go,grpc-go-1p,python";
+    "tonic,tonic-cores,tonic-log,pool,c,c-cores,c-nopoll,c-polled,c-chained,c-chained-cores,c-owned,c-driven,c-driven-chained,\
+c-driven-owned,grpc-cpp,grpc-cpp-generic,go,go-threads,go-polled,go-view,grpc-go,grpc-go-1p,python";
 
 impl Kind {
     fn key(self) -> &'static str {
@@ -106,6 +113,7 @@ impl Kind {
             Kind::CAbi => "c",
             Kind::CAbiCores => "c-cores",
             Kind::CNoPoll => "c-nopoll",
+            Kind::CPolled => "c-polled",
             Kind::CChained => "c-chained",
             Kind::CChainedCores => "c-chained-cores",
             Kind::COwned => "c-owned",
@@ -116,6 +124,7 @@ impl Kind {
             Kind::GrpcCppGeneric => "grpc-cpp-generic",
             Kind::Go => "go",
             Kind::GoThreads => "go-threads",
+            Kind::GoPolled => "go-polled",
             Kind::GoView => "go-view",
             Kind::GrpcGo => "grpc-go",
             Kind::GrpcGo1P => "grpc-go-1p",
@@ -132,6 +141,7 @@ impl Kind {
             Kind::CAbi => "C ABI + callbacks",
             Kind::CAbiCores => "C ABI + callbacks, one runtime worker per core",
             Kind::CNoPoll => "C ABI + callbacks, busy polling off",
+            Kind::CPolled => "C ABI, library threads, callbacks in poll",
             Kind::CChained => "C ABI, resend in callback",
             Kind::CChainedCores => "C ABI, resend in callback, one runtime worker per core",
             Kind::COwned => "C ABI, owned buffers (no copy)",
@@ -142,6 +152,7 @@ impl Kind {
             Kind::GrpcCppGeneric => "gRPC C++, generic stub (bytes)",
             Kind::Go => "Go binding",
             Kind::GoThreads => "Go binding, library threads",
+            Kind::GoPolled => "Go binding, library threads, callbacks in poll",
             Kind::GoView => "Go binding, SendView (bodies lent)",
             Kind::GrpcGo => "grpc-go (raw bytes)",
             Kind::GrpcGo1P => "grpc-go, GOMAXPROCS=1",
@@ -155,6 +166,7 @@ impl Kind {
             Kind::Tonic1T => Some((Kind::Tonic, "threads=1")),
             Kind::CAbiCores => Some((Kind::CAbi, "threads=cores")),
             Kind::CNoPoll => Some((Kind::CAbi, "busy_poll_us=0")),
+            Kind::CPolled => Some((Kind::CAbi, "pool=polled")),
             Kind::CChained => Some((Kind::CAbi, "drive=callback")),
             Kind::CChainedCores => Some((Kind::CAbi, "drive=callback threads=cores")),
             Kind::COwned => Some((Kind::CAbi, "send=owned")),
@@ -163,6 +175,7 @@ impl Kind {
             Kind::CDrivenOwned => Some((Kind::CAbi, "pool=driven send=owned")),
             Kind::GrpcCppGeneric => Some((Kind::GrpcCpp, "stub=generic")),
             Kind::GoThreads => Some((Kind::Go, "pool=threads")),
+            Kind::GoPolled => Some((Kind::Go, "pool=polled")),
             Kind::GoView => Some((Kind::Go, "send=view")),
             Kind::GrpcGo1P => Some((Kind::GrpcGo, "procs=1")),
             _ => None,
@@ -532,6 +545,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
         Kind::CAbi
         | Kind::CAbiCores
         | Kind::CNoPoll
+        | Kind::CPolled
         | Kind::CChained
         | Kind::CChainedCores
         | Kind::COwned
@@ -563,7 +577,7 @@ fn prepare(env: &Env, kind: Kind) -> Result<Vec<String>, String> {
             .map_err(|e| format!("n/a ({e})"))?;
             Ok(vec![s(&exe)])
         }
-        Kind::Go | Kind::GoThreads | Kind::GoView => {
+        Kind::Go | Kind::GoThreads | Kind::GoPolled | Kind::GoView => {
             if !env.root.join("bindings/go/go.mod").exists() {
                 return Err("n/a (no Go binding)".into());
             }
@@ -923,7 +937,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         .arg(format!("warmup_ms={}", env.budget.warmup_ms))
         .arg(format!("duration_ms={duration_ms}"))
         .arg(format!("max_requests={max}"));
-    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoView) {
+    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoPolled | Kind::GoView) {
         // The binding's rpath names target/debug: load this profile's library instead.
         cmd.env("LD_LIBRARY_PATH", &env.profile_dir);
     }
@@ -934,7 +948,7 @@ fn cell(env: &mut Env, spec: Spec, round: usize) -> Result<CellResult, String> {
         env.failures.push(format!("{label}: {e}"));
         e
     })?;
-    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoView) {
+    if matches!(kind, Kind::Go | Kind::GoThreads | Kind::GoPolled | Kind::GoView) {
         if let Some(lib) = fields.get("lib") {
             if !Path::new(lib).starts_with(&env.profile_dir) {
                 eprintln!("[bench] warning: the Go client loaded {lib}");
@@ -1098,6 +1112,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::TonicSameBuild => "the same tonic client (one worker per core) without that dispatcher: as linked next to libjina_net's default build (the `k8s` feature's kube-client turns on tracing's `log` feature; without a subscriber every h2 span then takes tracing's log fallback). 100 B only",
             Kind::Pool => "`ConnectionPool::send_requests(..).await`, tasks on the library runtime (its default size: one worker here)",
             Kind::CAbi => "`bench/c/bench_client.c`: the main thread calls `jina_net_pool_send` when a semaphore slot is free; the completion callback (library thread) records the latency and frees the slot; the library runtime at its default size (half the cores, 1 to 4: one worker here)",
+            Kind::CPolled => "the same C client with `pool=polled`: a pool with `callbacks_in_poll`, run by the library threads; the main thread sends while a slot is free and otherwise waits in `jina_net_pool_poll`, which runs the callbacks of every send completed since the last poll (one wake-up per burst of completions instead of a `sem_post` per callback: README, \"Callbacks in poll\")",
             Kind::CNoPoll => "the same C client with `busy_poll_us=0`: `jina_net_runtime_set_busy_poll_us(0)`, the library workers sleep as soon as they have nothing to run (the default busy-polls up to 100 µs first: README, \"Busy polling\")",
             Kind::CAbiCores => "the same C client with `threads=cores`: `jina_net_runtime_init(cores)` before the first pool, one library worker thread per core (the former default; the default now is half the cores, 1 to 4)",
             Kind::CChained => "the same C client with `drive=callback`: the completion callback makes the next send itself (no C-thread ↔ runtime hop per request; shows what that hop costs)",
@@ -1111,6 +1126,7 @@ fn header(env: &Env, out: &mut String) {
             Kind::GrpcGo => "`bench/grpc-go`: grpc-go 1.33 (Debian's golang-google-grpc-dev, built in GOPATH mode), one `ClientConn`, a raw-bytes codec forced on every call, N goroutines calling `conn.Invoke`; Go's default GOMAXPROCS (one per core)",
             Kind::GrpcGo1P => "the same grpc-go client with `procs=1`: `runtime.GOMAXPROCS(1)` first thing in `main`, so Go code runs on one OS thread at a time (threads blocked in system calls aside)",
             Kind::Go => "`bench/go`: `Pool.Send` from N goroutines (bindings/go, cgo); the binding's default caller-driven pool, run by the goroutines waiting in `Send` (leader/follower)",
+            Kind::GoPolled => "the same Go client with `pool=polled`: `PoolOptions{LibraryThreads: true, CallbacksInPoll: true}`, the pool on the library's threads, its callbacks run in `jina_net_pool_poll` by the goroutines waiting in `Send` (on a Go thread inside a cgo call, several per poll)",
             Kind::GoThreads => "the same Go client with `pool=threads`: `PoolOptions.LibraryThreads`, the pool on the library's threads, completions through cgo callbacks from them",
             Kind::GoView => "the same Go client with `send=view`: `Pool.SendView`, a response body of 64 KiB or more is lent to the caller's function as a view of the library's buffer (no copy into Go memory, no Go allocation), freed when it returns",
             Kind::Python => "`bench/python/jina_pool_client.py`: `GrpcConnectionPool.send_request` + await, N asyncio tasks, uvloop (as jina's runtimes)",
@@ -1438,6 +1454,14 @@ fn send_path(env: &mut Env, out: &mut String) {
             goal(Kind::CAbi, BEST_GRPC_GO, false, 1.0, None),
         ),
         (
+            "C ABI, library threads, callbacks in poll, ahead of gRPC C++",
+            goal(Kind::CPolled, grpc_cpp, false, 1.0, None),
+        ),
+        (
+            "C ABI, library threads, callbacks in poll, ahead of grpc-go",
+            goal(Kind::CPolled, BEST_GRPC_GO, false, 1.0, None),
+        ),
+        (
             "C ABI, resend in callback (library threads) ahead of gRPC C++",
             goal(Kind::CChained, grpc_cpp, false, 1.0, None),
         ),
@@ -1448,6 +1472,10 @@ fn send_path(env: &mut Env, out: &mut String) {
         (
             "Go binding ahead of grpc-go",
             goal(Kind::Go, BEST_GRPC_GO, false, 1.0, None),
+        ),
+        (
+            "Go binding, library threads, callbacks in poll, ahead of grpc-go",
+            goal(Kind::GoPolled, BEST_GRPC_GO, false, 1.0, None),
         ),
         (
             "Go binding, SendView, ahead of grpc-go",
