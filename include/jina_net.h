@@ -1158,9 +1158,10 @@ jina_net_result jina_net_pool_new_k8s(const char *namespace_,
 /**
  * Closes the pool: connections are dropped, pending sends complete with `JINA_NET_POOL_CLOSED`,
  * later calls on it fail with `JINA_NET_POOL_CLOSED`. Closing twice is harmless. The pool must
- * still be freed. A caller-driven pool's pending sends complete in the next `jina_net_pool_poll`;
- * closing also makes every `jina_net_pool_poll` of the pool return once it has run what is ready,
- * waiting for nothing (so a thread that polls in a loop can see the pool closed and stop).
+ * still be freed. A caller-driven pool's pending sends complete in the next `jina_net_pool_poll`
+ * (a pool with `callbacks_in_poll`: their callbacks run there); closing also makes every
+ * `jina_net_pool_poll` of the pool return once it has run what is ready, waiting for nothing (so a
+ * thread that polls in a loop can see the pool closed and stop).
  *
  * # Safety
  * `pool` must be a live pool.
@@ -1173,7 +1174,10 @@ jina_net_result jina_net_pool_close(struct jina_net_pool *pool);
  * their `user_data` must stay valid until then. A caller-driven pool is different: this call drives
  * it until its pending sends have completed (at most 500 ms; a send still pending then completes
  * with `JINA_NET_RUNTIME_ERROR`), so their callbacks fire inside it, on the calling thread; freed
- * from one of its own callbacks, they fire when the `jina_net_pool_poll` running it returns.
+ * from one of its own callbacks, they fire when the `jina_net_pool_poll` running it returns. A pool
+ * with `callbacks_in_poll`: the callbacks queued for a poll run inside this call, on the calling
+ * thread (freed from a callback: inside that callback's call to this function, after which the poll
+ * running it finishes the callbacks it had taken); sends still pending complete on a library thread.
  *
  * # Safety
  * `pool` must be NULL or a live pool not used by any other thread during or after this call.

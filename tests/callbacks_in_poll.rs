@@ -355,3 +355,38 @@ fn polling_a_pool_whose_callbacks_run_on_library_threads_is_refused() {
     assert_eq!(poll(pool, 0).0, JINA_NET_INVALID_ARGUMENT);
     unsafe { jina_net_pool_free(pool) };
 }
+
+/// Frees the pool from the first callback; counts every callback.
+struct FreeFromCallback {
+    pool: Mutex<*mut jina_net_pool>,
+    statuses: Mutex<Vec<jina_net_result>>,
+}
+
+unsafe extern "C" fn free_on_first(user_data: *mut c_void, result: *const jina_net_send_result) {
+    let f = unsafe { &*(user_data as *const FreeFromCallback) };
+    f.statuses.lock().unwrap().push(unsafe { (*result).status });
+    let pool = std::mem::replace(&mut *f.pool.lock().unwrap(), ptr::null_mut());
+    unsafe { jina_net_pool_free(pool) }; // NULL after the first time
+}
+
+#[test]
+fn a_callback_may_free_its_pool_and_every_send_still_completes_once() {
+    let rt = server_runtime();
+    let fast = rt.block_on(start("fast", Role::Echo));
+    let pool = polled_pool();
+    add(pool, &fast.address());
+    let f: &'static FreeFromCallback = Box::leak(Box::new(FreeFromCallback {
+        pool: Mutex::new(pool),
+        statuses: Mutex::new(Vec::new()),
+    }));
+    let user_data = f as *const FreeFromCallback as *mut c_void;
+    for _ in 0..5 {
+        assert_eq!(unsafe { send(pool, &request(), free_on_first, user_data) }, JINA_NET_OK);
+    }
+    std::thread::sleep(Duration::from_millis(1000)); // the sends complete and wait for a poll
+                                                     // The poll's first callback frees the pool; the poll still runs the others it had taken.
+    let (rc, n) = poll(pool, 0);
+    assert_eq!((rc, n), (JINA_NET_OK, 5));
+    let statuses = f.statuses.lock().unwrap().clone();
+    assert_eq!(statuses, vec![JINA_NET_OK; 5], "each send completed exactly once");
+}

@@ -830,6 +830,44 @@ static void on_log(void *user_data, uint32_t level, const char *target, const ch
 
 /* ---- per-send request metadata (jina_net_send_options.metadata) ---- */
 
+/* callbacks_in_poll: library threads run the pool; the callbacks run inside jina_net_pool_poll on this
+ * thread (a callback may send again and may not poll), several per poll; nothing runs unpolled. */
+static void test_callbacks_in_poll(const jn_servers *s) {
+  jina_net_pool_options opts;
+  jina_net_pool_options_init(&opts, sizeof opts);
+  CHECK(!opts.callbacks_in_poll);
+  opts.callbacks_in_poll = true;
+  driven_state d;
+  memset(&d, 0, sizeof d);
+  d.thread = pthread_self();
+  CHECK_OK(jina_net_pool_new(&opts, &d.pool));
+  CHECK_OK(jina_net_pool_add_connection(d.pool, "d", jn_servers_address(s, "w"), false, -1, NULL));
+  uint8_t buf[256];
+  size_t n = mp_data_request(buf, "polled");
+  jina_net_bytes req = {buf, n};
+  d.resent = 6; /* 4 resends from the callbacks below */
+  for (int i = 0; i < 4; i++)
+    CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_SHARDS_ANY, NULL,
+                                0, on_driven, &d, NULL));
+  sleep_ms(1000); /* the library threads complete the sends meanwhile */
+  CHECK(d.completed == 0); /* their callbacks wait for a poll */
+  size_t completed = 0, total = 0;
+  CHECK_OK(jina_net_pool_poll(d.pool, 0, &completed));
+  CHECK(completed == 4); /* one poll runs every callback queued */
+  total += completed;
+  for (int i = 0; i < 400 && d.completed < 8; i++) {
+    CHECK_OK(jina_net_pool_poll(d.pool, 50, &completed));
+    total += completed;
+  }
+  CHECK(d.completed == 8 && d.ok == 8 && d.resent == 10 && total == 8);
+  CHECK(d.on_other_thread == 0);
+  CHECK(d.poll_inside == JINA_NET_RUNTIME_ERROR);
+  CHECK_OK(jina_net_pool_close(d.pool));
+  CHECK_OK(jina_net_pool_poll(d.pool, UINT64_MAX, &completed)); /* closed: returns at once */
+  CHECK(completed == 0);
+  jina_net_pool_free(d.pool);
+}
+
 static void test_request_metadata(const jn_servers *s) {
   jina_net_pool *pool = NULL;
   CHECK_OK(jina_net_pool_new(NULL, &pool));
@@ -1126,6 +1164,7 @@ int main(void) {
   test_huge_timeouts(&s);
   test_owned_buffers(&s);
   test_caller_driven(&s);
+  test_callbacks_in_poll(&s);
   test_tuning(&s);
   test_request_metadata(&s);
   test_request_builder(&s);
