@@ -9,31 +9,19 @@
 
 mod common;
 
-use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use common::c_abi::*;
+use common::polled::*;
 use common::*;
-use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
-use jina_net::ffi::completion::{jina_net_send_result, jina_net_send_result_target};
+use jina_net::ffi::args::JINA_NET_NO_SHARD;
 use jina_net::ffi::poll::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
-use jina_net::ffi::result::jina_net_result::{self, *};
-use jina_net::ffi::send::*;
-use prost::Message;
-
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use jina_net::ffi::result::jina_net_result::*;
 
 fn polled_pool() -> *mut jina_net_pool {
     let mut options = std::mem::MaybeUninit::<jina_net_pool_options>::uninit();
@@ -46,83 +34,6 @@ fn polled_pool() -> *mut jina_net_pool {
     pool
 }
 
-fn add(pool: *mut jina_net_pool, addr: &str) {
-    let rc = unsafe {
-        jina_net_pool_add_connection(
-            pool,
-            cs("dep").as_ptr(),
-            cs(addr).as_ptr(),
-            false,
-            JINA_NET_NO_SHARD,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, JINA_NET_OK);
-}
-
-fn request() -> Vec<u8> {
-    data_request("polled", 16).encode_to_vec()
-}
-
-unsafe fn send(
-    pool: *mut jina_net_pool,
-    req: &[u8],
-    callback: unsafe extern "C" fn(*mut c_void, *const jina_net_send_result),
-    user_data: *mut c_void,
-) -> jina_net_result {
-    let b = jina_net_bytes {
-        data: req.as_ptr(),
-        len: req.len(),
-    };
-    unsafe {
-        jina_net_pool_send(
-            pool,
-            0,
-            &b,
-            1,
-            cs("dep").as_ptr(),
-            false,
-            JINA_NET_NO_SHARD,
-            0,
-            ptr::null(),
-            0,
-            Some(callback),
-            user_data,
-            ptr::null_mut(),
-        )
-    }
-}
-
-fn poll(pool: *mut jina_net_pool, timeout_ms: u64) -> (jina_net_result, usize) {
-    let mut n = usize::MAX;
-    let rc = unsafe { jina_net_pool_poll(pool, timeout_ms, &mut n) };
-    (rc, n)
-}
-
-/// Records each callback with the thread it ran on.
-#[derive(Default)]
-struct Seen {
-    results: Mutex<Vec<(jina_net_result, usize, ThreadId)>>,
-}
-
-unsafe extern "C" fn record(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let seen = unsafe { &*(user_data as *const Seen) };
-    let r = unsafe { &*result };
-    let len = if r.targets_len == 1 {
-        unsafe { (*jina_net_send_result_target(r, 0)).response_len }
-    } else {
-        0
-    };
-    seen.results
-        .lock()
-        .unwrap()
-        .push((r.status, len, std::thread::current().id()));
-}
-
-fn seen_ptr(seen: &Seen) -> *mut c_void {
-    seen as *const Seen as *mut c_void
-}
-
 #[test]
 fn callbacks_run_only_in_poll_on_the_polling_thread_each_once_and_together() {
     let rt = server_runtime();
@@ -130,9 +41,9 @@ fn callbacks_run_only_in_poll_on_the_polling_thread_each_once_and_together() {
     let pool = polled_pool();
     add(pool, &server.address());
     let seen = Seen::default();
-    let req = request();
+    let req = request("polled");
     for _ in 0..20 {
-        assert_eq!(unsafe { send(pool, &req, record, seen_ptr(&seen)) }, JINA_NET_OK);
+        assert_eq!(unsafe { send(pool, &req, 0, record, seen.user_data()) }, JINA_NET_OK);
     }
     // The library threads run the sends meanwhile; their callbacks wait for a poll.
     std::thread::sleep(Duration::from_millis(1000));
@@ -162,7 +73,7 @@ fn callbacks_run_only_in_poll_on_the_polling_thread_each_once_and_together() {
     assert_eq!(poll(pool, 100), (JINA_NET_OK, 0));
     assert!(started.elapsed() >= Duration::from_millis(90));
     // A poll without a time limit waits for the next completion.
-    assert_eq!(unsafe { send(pool, &req, record, seen_ptr(&seen)) }, JINA_NET_OK);
+    assert_eq!(unsafe { send(pool, &req, 0, record, seen.user_data()) }, JINA_NET_OK);
     let (rc, n) = poll(pool, u64::MAX);
     assert_eq!((rc, n), (JINA_NET_OK, 1));
     unsafe { jina_net_pool_free(pool) };
@@ -171,39 +82,6 @@ fn callbacks_run_only_in_poll_on_the_polling_thread_each_once_and_together() {
         21,
         "each send completed exactly once"
     );
-}
-
-/// Chains: each callback sends the next request while sends are left; many in flight at once.
-struct Chain {
-    pool: *mut jina_net_pool,
-    req: Vec<u8>,
-    left: AtomicIsize,
-    ok: AtomicUsize,
-    failed: AtomicUsize,
-    thread: ThreadId,
-}
-
-unsafe extern "C" fn chain_next(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let chain = unsafe { &*(user_data as *const Chain) };
-    assert_eq!(
-        std::thread::current().id(),
-        chain.thread,
-        "callbacks run on the polling thread"
-    );
-    if unsafe { (*result).status } == JINA_NET_OK {
-        chain.ok.fetch_add(1, Ordering::SeqCst);
-    } else {
-        chain.failed.fetch_add(1, Ordering::SeqCst);
-    }
-    // Polling from a callback is refused, not a deadlock.
-    assert_eq!(
-        unsafe { jina_net_pool_poll(chain.pool, 0, ptr::null_mut()) },
-        JINA_NET_RUNTIME_ERROR
-    );
-    if chain.left.fetch_sub(1, Ordering::SeqCst) > 0 {
-        let rc = unsafe { send(chain.pool, &chain.req, chain_next, user_data) };
-        assert_eq!(rc, JINA_NET_OK);
-    }
 }
 
 #[test]
@@ -216,19 +94,19 @@ fn sends_made_from_callbacks_complete_once_each_with_64_in_flight() {
     const IN_FLIGHT: isize = 64;
     let chain = Chain {
         pool,
-        req: request(),
+        req: request("polled"),
         left: AtomicIsize::new(TOTAL - IN_FLIGHT),
         ok: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         thread: std::thread::current().id(),
     };
-    let user_data = &chain as *const Chain as *mut c_void;
+    let user_data = chain.user_data();
     for _ in 0..IN_FLIGHT {
-        assert_eq!(unsafe { send(pool, &chain.req, chain_next, user_data) }, JINA_NET_OK);
+        assert_eq!(unsafe { send(pool, &chain.req, 0, chain_next, user_data) }, JINA_NET_OK);
     }
     let end = Instant::now() + Duration::from_secs(60);
     let (mut polls, mut completed) = (0usize, 0usize);
-    while chain.ok.load(Ordering::SeqCst) + chain.failed.load(Ordering::SeqCst) < TOTAL as usize {
+    while chain.completed() < TOTAL as usize {
         assert!(Instant::now() < end, "the chains did not end within 60 s");
         let (rc, n) = poll(pool, 1000);
         assert_eq!(rc, JINA_NET_OK);
@@ -253,7 +131,10 @@ fn close_wakes_a_waiting_poll_and_the_sends_it_ends_complete_in_the_next_poll() 
     add(pool, &slow.address());
     let seen = Seen::default();
     for _ in 0..3 {
-        assert_eq!(unsafe { send(pool, &request(), record, seen_ptr(&seen)) }, JINA_NET_OK);
+        assert_eq!(
+            unsafe { send(pool, &request("polled"), 0, record, seen.user_data()) },
+            JINA_NET_OK
+        );
     }
     struct SendPtr(*mut jina_net_pool);
     unsafe impl Send for SendPtr {}
@@ -302,7 +183,7 @@ fn free_runs_the_queued_callbacks_on_the_freeing_thread_and_pending_sends_comple
     let fast_seen = Seen::default();
     for _ in 0..4 {
         assert_eq!(
-            unsafe { send(pool, &request(), record, seen_ptr(&fast_seen)) },
+            unsafe { send(pool, &request("polled"), 0, record, fast_seen.user_data()) },
             JINA_NET_OK
         );
     }
@@ -322,7 +203,7 @@ fn free_runs_the_queued_callbacks_on_the_freeing_thread_and_pending_sends_comple
     }
     add(pool, &slow.address());
     assert_eq!(
-        unsafe { send(pool, &request(), record, seen_ptr(slow_seen)) },
+        unsafe { send(pool, &request("polled"), 0, record, slow_seen.user_data()) },
         JINA_NET_OK
     );
     std::thread::sleep(Duration::from_millis(200));
@@ -356,19 +237,6 @@ fn polling_a_pool_whose_callbacks_run_on_library_threads_is_refused() {
     unsafe { jina_net_pool_free(pool) };
 }
 
-/// Frees the pool from the first callback; counts every callback.
-struct FreeFromCallback {
-    pool: Mutex<*mut jina_net_pool>,
-    statuses: Mutex<Vec<jina_net_result>>,
-}
-
-unsafe extern "C" fn free_on_first(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let f = unsafe { &*(user_data as *const FreeFromCallback) };
-    f.statuses.lock().unwrap().push(unsafe { (*result).status });
-    let pool = std::mem::replace(&mut *f.pool.lock().unwrap(), ptr::null_mut());
-    unsafe { jina_net_pool_free(pool) }; // NULL after the first time
-}
-
 #[test]
 fn a_callback_may_free_its_pool_and_every_send_still_completes_once() {
     let rt = server_runtime();
@@ -379,9 +247,12 @@ fn a_callback_may_free_its_pool_and_every_send_still_completes_once() {
         pool: Mutex::new(pool),
         statuses: Mutex::new(Vec::new()),
     }));
-    let user_data = f as *const FreeFromCallback as *mut c_void;
+    let user_data = f.user_data();
     for _ in 0..5 {
-        assert_eq!(unsafe { send(pool, &request(), free_on_first, user_data) }, JINA_NET_OK);
+        assert_eq!(
+            unsafe { send(pool, &request("polled"), 0, free_on_first, user_data) },
+            JINA_NET_OK
+        );
     }
     std::thread::sleep(Duration::from_millis(1000)); // the sends complete and wait for a poll
                                                      // The poll's first callback frees the pool; the poll still runs the others it had taken.

@@ -11,27 +11,17 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use common::c_abi::*;
+use common::polled::*;
 use common::*;
-use jina_net::ffi::args::{jina_net_bytes, JINA_NET_NO_SHARD};
-use jina_net::ffi::completion::{jina_net_send_result, jina_net_send_result_target};
+use jina_net::ffi::args::jina_net_bytes;
 use jina_net::ffi::poll::*;
 use jina_net::ffi::pool::*;
 use jina_net::ffi::pool_options::*;
-use jina_net::ffi::result::jina_net_result::{self, *};
+use jina_net::ffi::result::jina_net_result::*;
 use jina_net::ffi::send::*;
-use prost::Message;
-
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn driven_pool() -> *mut jina_net_pool {
     let mut options = std::mem::MaybeUninit::<jina_net_pool_options>::uninit();
@@ -41,60 +31,6 @@ fn driven_pool() -> *mut jina_net_pool {
     let mut pool = ptr::null_mut();
     assert_eq!(unsafe { jina_net_pool_new(&options, &mut pool) }, JINA_NET_OK);
     pool
-}
-
-fn add(pool: *mut jina_net_pool, addr: &str) {
-    let rc = unsafe {
-        jina_net_pool_add_connection(
-            pool,
-            cs("dep").as_ptr(),
-            cs(addr).as_ptr(),
-            false,
-            JINA_NET_NO_SHARD,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, JINA_NET_OK);
-}
-
-fn request() -> Vec<u8> {
-    data_request("driven", 16).encode_to_vec()
-}
-
-unsafe fn send(
-    pool: *mut jina_net_pool,
-    req: &[u8],
-    timeout_ms: u64,
-    callback: unsafe extern "C" fn(*mut c_void, *const jina_net_send_result),
-    user_data: *mut c_void,
-) -> jina_net_result {
-    let b = jina_net_bytes {
-        data: req.as_ptr(),
-        len: req.len(),
-    };
-    unsafe {
-        jina_net_pool_send(
-            pool,
-            0,
-            &b,
-            1,
-            cs("dep").as_ptr(),
-            false,
-            JINA_NET_NO_SHARD,
-            0,
-            ptr::null(),
-            timeout_ms,
-            Some(callback),
-            user_data,
-            ptr::null_mut(),
-        )
-    }
-}
-
-fn poll(pool: *mut jina_net_pool, timeout_ms: u64) -> (jina_net_result, usize) {
-    let mut n = usize::MAX;
-    let rc = unsafe { jina_net_pool_poll(pool, timeout_ms, &mut n) };
-    (rc, n)
 }
 
 /// Polls until `done()` or 20 s.
@@ -117,26 +53,6 @@ fn library_threads() -> usize {
         .count()
 }
 
-/// Records each callback with the thread it ran on.
-#[derive(Default)]
-struct Seen {
-    results: Mutex<Vec<(jina_net_result, usize, ThreadId)>>,
-}
-
-unsafe extern "C" fn record(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let seen = unsafe { &*(user_data as *const Seen) };
-    let r = unsafe { &*result };
-    let len = if r.targets_len == 1 {
-        unsafe { (*jina_net_send_result_target(r, 0)).response_len }
-    } else {
-        0
-    };
-    seen.results
-        .lock()
-        .unwrap()
-        .push((r.status, len, std::thread::current().id()));
-}
-
 #[test]
 fn callbacks_run_inside_poll_on_the_polling_thread_and_only_when_polled() {
     let rt = server_runtime();
@@ -144,12 +60,9 @@ fn callbacks_run_inside_poll_on_the_polling_thread_and_only_when_polled() {
     let pool = driven_pool();
     add(pool, &server.address());
     let seen = Seen::default();
-    let req = request();
+    let req = request("driven");
     for _ in 0..20 {
-        assert_eq!(
-            unsafe { send(pool, &req, 0, record, &seen as *const Seen as *mut c_void) },
-            JINA_NET_OK
-        );
+        assert_eq!(unsafe { send(pool, &req, 0, record, seen.user_data()) }, JINA_NET_OK);
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(
@@ -178,35 +91,6 @@ fn callbacks_run_inside_poll_on_the_polling_thread_and_only_when_polled() {
     assert_eq!(library_threads(), 0, "a caller-driven pool starts no library thread");
 }
 
-/// Chains: each callback sends the next request while sends are left (`left` counts those not yet made).
-struct Chain {
-    pool: *mut jina_net_pool,
-    req: Vec<u8>,
-    left: AtomicIsize,
-    ok: AtomicUsize,
-    failed: AtomicUsize,
-    thread: ThreadId,
-}
-
-unsafe extern "C" fn chain_next(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let chain = unsafe { &*(user_data as *const Chain) };
-    assert_eq!(std::thread::current().id(), chain.thread);
-    if unsafe { (*result).status } == JINA_NET_OK {
-        chain.ok.fetch_add(1, Ordering::SeqCst);
-    } else {
-        chain.failed.fetch_add(1, Ordering::SeqCst);
-    }
-    // Polling from a callback is refused, not a deadlock.
-    assert_eq!(
-        unsafe { jina_net_pool_poll(chain.pool, 0, ptr::null_mut()) },
-        JINA_NET_RUNTIME_ERROR
-    );
-    if chain.left.fetch_sub(1, Ordering::SeqCst) > 0 {
-        let rc = unsafe { send(chain.pool, &chain.req, 0, chain_next, user_data) };
-        assert_eq!(rc, JINA_NET_OK);
-    }
-}
-
 #[test]
 fn freeing_a_pool_whose_sends_are_done_does_not_wait_for_its_background_tasks() {
     // The liveness monitor a send starts sleeps until its first probe (2 s by default): freeing the
@@ -216,11 +100,8 @@ fn freeing_a_pool_whose_sends_are_done_does_not_wait_for_its_background_tasks() 
     let pool = driven_pool();
     add(pool, &server.address());
     let seen = Seen::default();
-    let req = request();
-    assert_eq!(
-        unsafe { send(pool, &req, 0, record, &seen as *const Seen as *mut c_void) },
-        JINA_NET_OK
-    );
+    let req = request("driven");
+    assert_eq!(unsafe { send(pool, &req, 0, record, seen.user_data()) }, JINA_NET_OK);
     poll_until(pool, || seen.results.lock().unwrap().len() == 1);
     let started = std::time::Instant::now();
     unsafe { jina_net_pool_free(pool) };
@@ -238,7 +119,7 @@ fn sends_made_from_callbacks_complete_once_each() {
     const TOTAL: usize = 2000;
     let chain = Chain {
         pool,
-        req: request(),
+        req: request("driven"),
         left: AtomicIsize::new(TOTAL as isize),
         ok: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
@@ -269,7 +150,7 @@ fn deadlines_run_while_polled_and_poll_times_out() {
     let seen = Seen::default();
     let started = Instant::now();
     assert_eq!(
-        unsafe { send(pool, &request(), 50, record, &seen as *const Seen as *mut c_void) },
+        unsafe { send(pool, &request("driven"), 50, record, seen.user_data()) },
         JINA_NET_OK
     );
     // A poll with a timeout and nothing completing returns after it, with 0.
@@ -295,7 +176,7 @@ fn free_completes_pending_sends_on_the_freeing_thread() {
     let seen = Seen::default();
     for _ in 0..5 {
         assert_eq!(
-            unsafe { send(pool, &request(), 0, record, &seen as *const Seen as *mut c_void) },
+            unsafe { send(pool, &request("driven"), 0, record, seen.user_data()) },
             JINA_NET_OK
         );
     }
@@ -308,19 +189,6 @@ fn free_completes_pending_sends_on_the_freeing_thread() {
         assert_eq!(status, JINA_NET_POOL_CLOSED);
         assert_eq!(thread, std::thread::current().id());
     }
-}
-
-/// Frees the pool from the first callback; counts every callback.
-struct FreeFromCallback {
-    pool: Mutex<*mut jina_net_pool>,
-    statuses: Mutex<Vec<jina_net_result>>,
-}
-
-unsafe extern "C" fn free_on_first(user_data: *mut c_void, result: *const jina_net_send_result) {
-    let f = unsafe { &*(user_data as *const FreeFromCallback) };
-    f.statuses.lock().unwrap().push(unsafe { (*result).status });
-    let pool = std::mem::replace(&mut *f.pool.lock().unwrap(), ptr::null_mut());
-    unsafe { jina_net_pool_free(pool) }; // NULL after the first time
 }
 
 #[test]
@@ -347,7 +215,7 @@ fn a_callback_may_free_its_pool() {
         )
     };
     assert_eq!(rc, JINA_NET_OK);
-    let req = request();
+    let req = request("driven");
     let b = jina_net_bytes {
         data: req.as_ptr(),
         len: req.len(),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod c_abi;
+pub mod polled;
 pub mod process;
 
 use jina_net::proto::{DataRequestProto, HeaderProto};
