@@ -214,16 +214,19 @@ mod tests {
         Box::leak(Box::default())
     }
 
-    /// With `in_flight` sends counted, spawns from a task on a one-worker runtime three ready tasks
-    /// and then a channel task; the order they ran in.
-    fn order_with_sends_in_flight(in_flight: usize) -> Vec<String> {
+    /// With `in_flight` sends counted, spawns from a task on a one-worker runtime three ready tasks,
+    /// then calls `last` (in that task) with the count, the log and a sender to signal once its own
+    /// entry is in; the order the four entries were logged in.
+    fn order_after_three_ready_tasks(
+        in_flight: usize,
+        last: impl FnOnce(&'static SendsInFlight, Arc<Mutex<Vec<String>>>, std::sync::mpsc::Sender<()>) + Send + 'static,
+    ) -> Vec<String> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
             .unwrap();
         let sends = count();
         let held: Vec<SendInFlight> = (0..in_flight).map(|_| SendInFlight::counted_in(sends)).collect();
-        let executor = ChannelExecutor::counting(rt.handle(), sends);
         let order = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let o = order.clone();
@@ -232,14 +235,10 @@ mod tests {
                 let o = o.clone();
                 drop(tokio::spawn(async move { o.lock().unwrap().push(format!("send {i}")) }));
             }
-            let o = o.clone();
-            executor.spawn(Box::pin(async move {
-                o.lock().unwrap().push("channel".into());
-                done_tx.send(()).unwrap();
-            }));
+            last(sends, o, done_tx);
         });
         done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        // The tasks that run after the channel task finish too.
+        // The tasks that run after the last one finish too.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while order.lock().unwrap().len() < 4 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -253,6 +252,17 @@ mod tests {
         let order = order.lock().unwrap().clone();
         assert_eq!(order.len(), 4, "{order:?}");
         order
+    }
+
+    /// Three ready tasks, then a channel task spawned with the executor.
+    fn order_with_sends_in_flight(in_flight: usize) -> Vec<String> {
+        order_after_three_ready_tasks(in_flight, |sends, o, done| {
+            let executor = ChannelExecutor::counting(&Handle::current(), sends);
+            executor.spawn(Box::pin(async move {
+                o.lock().unwrap().push("channel".into());
+                done.send(()).unwrap();
+            }));
+        })
     }
 
     /// Woken while other sends are in flight, a channel task runs after the ready tasks (without
@@ -278,41 +288,14 @@ mod tests {
     /// dropped unpolled (a runtime shut down).
     #[test]
     fn after_ready_tasks_runs_behind_the_ready_tasks_while_sends_are_in_flight() {
-        for (in_flight, expect_last) in [(2, true), (0, false)] {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .build()
-                .unwrap();
-            let sends = count();
-            let held: Vec<SendInFlight> = (0..in_flight).map(|_| SendInFlight::counted_in(sends)).collect();
-            let order = Arc::new(Mutex::new(Vec::new()));
-            let (tx, rx) = std::sync::mpsc::channel();
-            let o = order.clone();
-            rt.spawn(async move {
-                for i in 0..3 {
-                    let o = o.clone();
-                    drop(tokio::spawn(async move { o.lock().unwrap().push(format!("task {i}")) }));
-                }
-                let o = o.clone();
+        for (in_flight, expect_at) in [(2, 3), (0, 0)] {
+            let order = order_after_three_ready_tasks(in_flight, |sends, o, done| {
                 after_ready_tasks_counted(sends, move || {
                     o.lock().unwrap().push("handed".into());
-                    tx.send(()).unwrap();
+                    done.send(()).unwrap();
                 });
             });
-            rx.recv_timeout(Duration::from_secs(10)).unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while order.lock().unwrap().len() < 4 && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            drop(held);
-            let order = order.lock().unwrap().clone();
-            assert_eq!(order.len(), 4, "{order:?}");
-            let at = order.iter().position(|e| e == "handed").unwrap();
-            if expect_last {
-                assert_eq!(at, 3, "{order:?}");
-            } else {
-                assert_eq!(at, 0, "{order:?}");
-            }
+            assert_eq!(order.iter().position(|e| e == "handed"), Some(expect_at), "{order:?}");
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
