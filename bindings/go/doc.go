@@ -109,7 +109,9 @@
 //
 // A Pool is caller-driven by default: its network work runs inside jina_net_pool_poll, called by
 // the goroutines waiting in Send (one at a time) or, while none waits, by an idle goroutine of the
-// pool; PoolOptions.LibraryThreads runs it on the library's runtime threads instead. The one-shot
+// pool; PoolOptions.LibraryThreads runs it on the library's runtime threads instead, and with
+// PoolOptions.CallbacksInPoll too its completions still reach Go inside jina_net_pool_poll, polled
+// by the goroutines waiting in Send as for a caller-driven pool (several per poll). The one-shot
 // helpers always use the library's threads. Completions reach Go through an exported callback that
 // receives an index into a table of waiting sends (never a Go pointer) and copies the result into
 // Go memory; the sending goroutine waits on a channel, so Send blocks only its goroutine. Request
