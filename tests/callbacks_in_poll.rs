@@ -46,13 +46,12 @@ fn callbacks_run_only_in_poll_on_the_polling_thread_each_once_and_together() {
         assert_eq!(unsafe { send(pool, &req, 0, record, seen.user_data()) }, JINA_NET_OK);
     }
     // The library threads run the sends meanwhile; their callbacks wait for a poll.
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_answered(&server, 20);
     assert!(
         seen.results.lock().unwrap().is_empty(),
         "no callback runs while nobody polls"
     );
-    // The sends completed meanwhile (an echo on 127.0.0.1 answers within the second): one poll
-    // that does not wait runs every callback.
+    // The sends completed meanwhile: one poll that does not wait runs every callback.
     let (rc, n) = poll(pool, 0);
     assert_eq!(rc, JINA_NET_OK);
     assert_eq!(n, 20, "one poll runs the callbacks of every send completed before it");
@@ -187,7 +186,8 @@ fn free_runs_the_queued_callbacks_on_the_freeing_thread_and_pending_sends_comple
             JINA_NET_OK
         );
     }
-    std::thread::sleep(Duration::from_millis(1000)); // the fast sends complete and wait for a poll
+    // The fast sends complete and wait for a poll.
+    wait_answered(&fast, 4);
     assert!(fast_seen.results.lock().unwrap().is_empty());
     // A send pending on the slow replica when the pool is freed.
     let slow_seen: &'static Seen = Box::leak(Box::default());
@@ -254,8 +254,9 @@ fn a_callback_may_free_its_pool_and_every_send_still_completes_once() {
             JINA_NET_OK
         );
     }
-    std::thread::sleep(Duration::from_millis(1000)); // the sends complete and wait for a poll
-                                                     // The poll's first callback frees the pool; the poll still runs the others it had taken.
+    // The sends complete and wait for a poll. The poll's first callback frees the pool; the poll
+    // still runs the others it had taken.
+    wait_answered(&fast, 5);
     let (rc, n) = poll(pool, 0);
     assert_eq!((rc, n), (JINA_NET_OK, 5));
     let statuses = f.statuses.lock().unwrap().clone();

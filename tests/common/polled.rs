@@ -183,3 +183,17 @@ pub unsafe extern "C" fn free_on_first(user_data: *mut c_void, result: *const ji
     let pool = std::mem::replace(&mut *f.pool.lock().unwrap(), ptr::null_mut());
     unsafe { jina_net_pool_free(pool) }; // NULL after the first time
 }
+
+/// Waits (at most 20 s) until `server` has answered `n` data calls, then 300 ms more for the answers
+/// to reach the pool: what a test needs before it expects completions queued for a poll.
+pub fn wait_answered(server: &super::TestServer, n: usize) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.record.completed.load(Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < end,
+            "the server answered fewer than {n} calls in 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
