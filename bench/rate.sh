@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Alternating runs (3 s, or DURATION_MS) of bench clients against a fresh echo worker each: req/s, client CPU per
-# request and p50 latency, then the median per client, as BENCHMARKS.md's by-hand A/B figures ("Findings").
+# request and p50 latency, then the median per client, and for each client after the first the median
+# of its per-round ratios to the first (paired rounds), as BENCHMARKS.md's by-hand A/B figures ("Findings").
 #
 #   bench/rate.sh ROUNDS LABEL=CLIENT [ARGS...] -- LABEL=CLIENT [ARGS...] -- ...
 #   e.g. bench/rate.sh 4 c=target/bench/c-client -- cpp=target/bench/grpc-cpp-client
@@ -38,5 +39,11 @@ for line in open(sys.argv[1]):
 for label, v in runs.items():
     print(f"{label:12} median {st.median(r for r, _, _ in v):8.0f} req/s {st.median(c for _, c, _ in v):7.1f} us CPU/req"
           f" {st.median(p for _, _, p in v):8.1f} us p50   runs (req/s/CPU/p50): " + " ".join("%.0f/%.1f/%.0f" % x for x in v))
+# Paired: each later client against the first, the ratio taken within each round, then the median.
+labels = list(runs)
+for label in labels[1:]:
+    pairs = list(zip(runs[label], runs[labels[0]]))
+    print(f"{label:12} / {labels[0]}: median of per-round ratios {st.median(a[0] / b[0] for a, b in pairs):.3f} req/s"
+          f" {st.median(a[1] / b[1] for a, b in pairs):.3f} CPU/req over {len(pairs)} rounds")
 PY
 rm -f "$results"
