@@ -539,3 +539,17 @@ impl Drop for Completion {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::push_str;
+
+    #[test]
+    fn push_str_appends_nul_terminated_strings_and_replaces_inner_nuls() {
+        let mut strings = Vec::new();
+        assert_eq!(push_str(&mut strings, b"127.0.0.1:1"), 0);
+        assert_eq!(push_str(&mut strings, b""), 12);
+        assert_eq!(push_str(&mut strings, b"a\0b\0"), 13);
+        assert_eq!(strings, b"127.0.0.1:1\0\0a?b?\0");
+    }
+}
