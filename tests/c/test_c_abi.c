@@ -828,7 +828,20 @@ static void on_log(void *user_data, uint32_t level, const char *target, const ch
   pthread_mutex_unlock(&log_mu);
 }
 
-/* ---- per-send request metadata (jina_net_send_options.metadata) ---- */
+/* Calls of deployment `dep` that a replica has answered, from the pool's metrics (the pool was made
+ * with `metrics`): the count of its `jina_sending_request_seconds` histogram; -1 if absent. */
+static long answered_calls(jina_net_pool *pool, const char *dep) {
+  char *text = NULL;
+  if (jina_net_pool_metrics_text(pool, &text) != JINA_NET_OK) return -1;
+  char prefix[128];
+  snprintf(prefix, sizeof prefix, "jina_sending_request_seconds_count{deployment=\"%s\",", dep);
+  long count = -1;
+  const char *at = strstr(text, prefix);
+  const char *value = at ? strstr(at, "} ") : NULL;
+  if (value) count = strtol(value + 2, NULL, 10);
+  jina_net_string_free(text);
+  return count;
+}
 
 /* callbacks_in_poll: library threads run the pool; the callbacks run inside jina_net_pool_poll on this
  * thread (a callback may send again and may not poll), several per poll; nothing runs unpolled. */
@@ -837,6 +850,7 @@ static void test_callbacks_in_poll(const jn_servers *s) {
   jina_net_pool_options_init(&opts, sizeof opts);
   CHECK(!opts.callbacks_in_poll);
   opts.callbacks_in_poll = true;
+  opts.metrics = true; /* to see when the server has answered (answered_calls) */
   driven_state d;
   memset(&d, 0, sizeof d);
   d.thread = pthread_self();
@@ -849,8 +863,11 @@ static void test_callbacks_in_poll(const jn_servers *s) {
   for (int i = 0; i < 4; i++)
     CHECK_OK(jina_net_pool_send(d.pool, JINA_NET_REQUEST_DATA, &req, 1, "d", false, -1, JINA_NET_SHARDS_ANY, NULL,
                                 0, on_driven, &d, NULL));
-  sleep_ms(1000); /* the library threads complete the sends meanwhile */
-  CHECK(d.completed == 0); /* their callbacks wait for a poll */
+  /* the library threads complete the sends meanwhile; their callbacks wait for a poll */
+  for (int i = 0; i < 2000 && answered_calls(d.pool, "d") < 4; i++) sleep_ms(10);
+  sleep_ms(300); /* an answered call is queued right after its answer is read */
+  CHECK(answered_calls(d.pool, "d") == 4);
+  CHECK(d.completed == 0);
   size_t completed = 0, total = 0;
   CHECK_OK(jina_net_pool_poll(d.pool, 0, &completed));
   CHECK(completed == 4); /* one poll runs every callback queued */
@@ -867,6 +884,8 @@ static void test_callbacks_in_poll(const jn_servers *s) {
   CHECK(completed == 0);
   jina_net_pool_free(d.pool);
 }
+
+/* ---- per-send request metadata (jina_net_send_options.metadata) ---- */
 
 static void test_request_metadata(const jn_servers *s) {
   jina_net_pool *pool = NULL;
