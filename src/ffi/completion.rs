@@ -438,6 +438,25 @@ pub(crate) trait Handoff: Send + Sync {
     fn hand_over(self: Arc<Self>, completion: Completion, outcome: Outcome) -> Option<(Completion, Outcome)>;
 }
 
+thread_local! {
+    /// Set while a send's task is dropped because it panicked (`drop_after_panic`).
+    static AFTER_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `drop_task`, which drops a send's task that panicked: the completion dropped with it fires
+/// with `JINA_NET_PANIC`.
+pub(super) fn drop_after_panic(drop_task: impl FnOnce()) {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            AFTER_PANIC.with(|a| a.set(false));
+        }
+    }
+    AFTER_PANIC.with(|a| a.set(true));
+    let _reset = Reset;
+    drop_task();
+}
+
 /// Fires the callback exactly once: explicitly with [`Completion::complete`], or on drop (a task that
 /// was dropped by a runtime shutdown or a panic) with `JINA_NET_RUNTIME_ERROR`.
 pub(crate) struct Completion {
@@ -508,7 +527,7 @@ impl Completion {
 impl Drop for Completion {
     fn drop(&mut self) {
         if !self.done {
-            let failure = if std::thread::panicking() {
+            let failure = if std::thread::panicking() || AFTER_PANIC.with(|a| a.get()) {
                 Failure::new(
                     jina_net_result::JINA_NET_PANIC,
                     "libjina_net panicked while the send was running",

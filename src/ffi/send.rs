@@ -3,11 +3,15 @@
 //! struct; every form starts its send through [`start`].
 
 use std::ffi::{c_char, c_void};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use super::args::{self, jina_net_bytes};
-use super::completion::{jina_net_send_callback, Completion, Handoff, OnComplete, Outcome};
+use super::completion::{drop_after_panic, jina_net_send_callback, Completion, Handoff, OnComplete, Outcome};
 use super::metadata::request_metadata;
 use super::pool::{jina_net_pool, pool_ref};
 use super::requests::{jina_net_free_fn, owned_requests, requests};
@@ -75,16 +79,45 @@ pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
         *o = id;
     }
     drop(call.requests); // the payload holds the bytes
-    let task = async move {
+    let task = Contained(Some(async move {
         let results = send.run_cancellable(cancel.as_ref()).await;
         completion.complete(Outcome::Targets(results));
-    };
+    }));
     match &pool.driven {
         // Between two polls the send waits for the next one (no wake-up per send).
         Some(driven) => driven.runtime.spawn(task),
         None => drop(pool.handle.spawn(task)),
     }
     Ok(())
+}
+
+/// A send's task behind a panic boundary: a panic inside the send (a library bug) ends that send
+/// alone, its callback fired with `JINA_NET_PANIC`, instead of unwinding into the runtime (where, on
+/// a caller-driven pool, one task polls every send: `runtime::DrivenRuntime::spawn`).
+struct Contained<F>(Option<F>);
+
+impl<F: Future<Output = ()>> Future for Contained<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the task is pinned with `self` (structural pinning): it is never moved out of
+        // the `Option`, only dropped in place.
+        let slot = unsafe { &mut self.get_unchecked_mut().0 };
+        let Some(task) = slot.as_mut() else {
+            return Poll::Ready(());
+        };
+        // SAFETY: as above.
+        let task = unsafe { Pin::new_unchecked(task) };
+        match catch_unwind(AssertUnwindSafe(|| task.poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                // Dropped in place (pinning allows that, not a move): its completion fires with
+                // the panic.
+                drop_after_panic(|| *slot = None);
+                Poll::Ready(())
+            }
+        }
+    }
 }
 
 /// The settings of the plain send functions, as a `jina_net_send_options`.
@@ -222,4 +255,53 @@ pub unsafe extern "C" fn jina_net_pool_cancel(pool: *mut jina_net_pool, send_id:
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::completion::jina_net_send_result;
+    use std::ffi::CStr;
+    use std::sync::Mutex;
+
+    /// What the callback saw: (status, error message).
+    type Seen = Mutex<Vec<(jina_net_result, String)>>;
+
+    unsafe extern "C" fn record(user_data: *mut c_void, result: *const jina_net_send_result) {
+        // SAFETY: the test passes a `Seen` and the library a live result.
+        let (seen, result) = unsafe { (&*(user_data as *const Seen), &*result) };
+        // SAFETY: a result's message is NUL-terminated and lives across the call.
+        let message = unsafe { CStr::from_ptr(result.error_message) };
+        let message = message.to_string_lossy().into_owned();
+        seen.lock().unwrap().push((result.status, message));
+    }
+
+    #[test]
+    fn a_send_that_panics_completes_alone_with_jina_net_panic() {
+        let seen = Seen::default();
+        let user_data = &seen as *const Seen as *mut c_void;
+        let completion = Completion::new(Some(record), user_data, 7, None, false).unwrap();
+        let mut task = Box::pin(Contained(Some(async move {
+            std::future::ready(()).await;
+            let _completion = completion;
+            panic!("a bug in a send");
+        })));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_ready(), "the panic ends the task");
+        assert!(task.as_mut().poll(&mut cx).is_ready(), "and it stays ended");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "the callback fired once: {seen:?}");
+        assert_eq!(seen[0].0, JINA_NET_PANIC);
+        assert!(
+            seen[0].1.contains("panicked while the send was running"),
+            "{}",
+            seen[0].1
+        );
+        drop(seen);
+        // A completion dropped later on this thread, without a panic, is not blamed on one.
+        let seen = Seen::default();
+        let user_data = &seen as *const Seen as *mut c_void;
+        drop(Completion::new(Some(record), user_data, 8, None, false).unwrap());
+        assert_eq!(seen.lock().unwrap()[0].0, JINA_NET_RUNTIME_ERROR);
+    }
 }

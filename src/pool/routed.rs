@@ -99,8 +99,8 @@ impl RoutedSend {
         let calls = async {
             match targets.as_slice() {
                 // One target (a head or one shard): no join machinery.
-                [one] => vec![call_target(&plan, one).await],
-                many => join_all(many.iter().map(|t| call_target(&plan, t))).await,
+                [one] => Calls::One(call_target(&plan, one).await),
+                many => Calls::Many(join_all(many.iter().map(|t| call_target(&plan, t))).await),
             }
         };
         let cancelled = async {
@@ -116,23 +116,12 @@ impl RoutedSend {
             _ = cancelled => Err(Some(())),
         };
         match outcome {
-            Ok(results) => targets
+            // One target: its result goes straight into the send's (one allocation, not two).
+            Ok(Calls::One(result)) => vec![target_result(&targets[0], result)],
+            Ok(Calls::Many(results)) => targets
                 .iter()
                 .zip(results)
-                .map(|((set, pick), result)| {
-                    let address = match &result {
-                        Ok(r) => r.address.clone(),
-                        Err(Error::Rpc(e)) if e.address != pick.replica().address().key() => {
-                            Arc::from(e.address.as_str())
-                        }
-                        Err(_) => pick.replica().key(),
-                    };
-                    TargetResult {
-                        replica_set: *set,
-                        address,
-                        result,
-                    }
-                })
+                .map(|(target, result)| target_result(target, result))
                 .collect(),
             Err(cancelled) => targets
                 .iter()
@@ -160,6 +149,26 @@ impl RoutedSend {
     /// Performs the calls (see [`run_cancellable`](Self::run_cancellable)).
     pub async fn run(self) -> Vec<TargetResult> {
         self.run_cancellable(None).await
+    }
+}
+
+/// The results of a send's calls.
+enum Calls {
+    One(Result<Response>),
+    Many(Vec<Result<Response>>),
+}
+
+/// A target's result, with the address that answered (or failed).
+fn target_result((set, pick): &RoutedTarget, result: Result<Response>) -> TargetResult {
+    let address = match &result {
+        Ok(r) => r.address.clone(),
+        Err(Error::Rpc(e)) if e.address != pick.replica().address().key() => Arc::from(e.address.as_str()),
+        Err(_) => pick.replica().key(),
+    };
+    TargetResult {
+        replica_set: *set,
+        address,
+        result,
     }
 }
 

@@ -5,14 +5,15 @@
 //! for the answer and runs the completion. Nothing runs while nobody drives it.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
-use std::sync::{Mutex, MutexGuard};
+use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
 use super::context::{driving, ensure_not_forked, in_library_context, with_library_tracing};
+use super::runner::Tasks;
 use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
@@ -20,45 +21,14 @@ use crate::error::{Error, Result};
 pub struct DrivenRuntime {
     runtime: Option<Runtime>,
     handle: Handle,
-    /// Tasks handed over while no thread drives the runtime.
-    waiting: Mutex<Waiting>,
-}
-
-/// A send's task, waiting for a driver.
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The most tasks the kept vector of waiting tasks has room for (16 KiB).
-const KEPT_MAX: usize = 1024;
-
-/// Tasks given to [`DrivenRuntime::spawn`] while nobody drives: the next drive spawns them from
-/// inside the runtime. (Spawning from outside wakes the runtime's I/O driver with a write to its
-/// eventfd, one system call per task, although nobody waits in it.)
-#[derive(Default)]
-struct Waiting {
-    /// Threads inside `drive` (one runs the runtime, the others wait for it).
-    drivers: usize,
-    /// Emptied by each drive and given back to it, so that a send queues without an allocation
-    /// of the vector's own.
-    tasks: Vec<Task>,
+    /// The tasks given to [`spawn`](Self::spawn): one tokio task runs them all (`runner.rs`).
+    tasks: Arc<Tasks>,
 }
 
 impl std::fmt::Debug for DrivenRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DrivenRuntime").finish_non_exhaustive()
     }
-}
-
-/// Counts a thread inside `drive` while it lives.
-struct Driving<'a>(&'a Mutex<Waiting>);
-
-impl Drop for Driving<'_> {
-    fn drop(&mut self) {
-        lock(self.0).drivers -= 1;
-    }
-}
-
-fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
-    waiting.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl DrivenRuntime {
@@ -77,7 +47,7 @@ impl DrivenRuntime {
         Ok(DrivenRuntime {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
-            waiting: Mutex::default(),
+            tasks: Arc::default(),
         })
     }
 
@@ -86,45 +56,14 @@ impl DrivenRuntime {
         &self.handle
     }
 
-    /// Spawns `task` (from any thread; it runs when the runtime is driven). While no thread drives
-    /// the runtime, the task waits for the next drive, which spawns it from inside: a burst of sends
-    /// made between two polls costs no wake-up each, and their requests start together.
+    /// Runs `task` (given from any thread) when the runtime is driven, polled with the other tasks
+    /// given here by one tokio task (no task of its own: see `runner.rs`). While no thread drives
+    /// the runtime, the task waits for the next drive: a burst of sends made between two polls
+    /// costs no wake-up each, and their requests start together. A task that panics drops the
+    /// others that run with it (they complete as dropped): catch a panic inside the task to keep
+    /// them.
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        let mut waiting = lock(&self.waiting);
-        if waiting.drivers == 0 {
-            waiting.tasks.push(Box::pin(task));
-            return;
-        }
-        drop(waiting);
-        self.handle.spawn(task);
-    }
-
-    /// Registers the calling thread as a driver and takes the tasks that waited for one.
-    fn start_driving(&self) -> (Driving<'_>, Vec<Task>) {
-        let mut waiting = lock(&self.waiting);
-        waiting.drivers += 1;
-        let tasks = std::mem::take(&mut waiting.tasks);
-        (Driving(&self.waiting), tasks)
-    }
-
-    /// Spawns the tasks that waited for a drive (on the runtime being driven) and gives their
-    /// emptied vector back for the next batch (up to [`KEPT_MAX`] tasks' room: a rare burst's
-    /// vector is not held for the runtime's life). Nothing is queued while a thread drives, so the
-    /// queue is still the empty one `start_driving` left, unless another driver took it meanwhile.
-    fn spawn_waiting(&self, mut tasks: Vec<Task>) {
-        if tasks.capacity() == 0 {
-            return;
-        }
-        for task in tasks.drain(..) {
-            tokio::spawn(task);
-        }
-        if tasks.capacity() > KEPT_MAX {
-            return;
-        }
-        let mut waiting = lock(&self.waiting);
-        if waiting.tasks.capacity() == 0 {
-            waiting.tasks = tasks;
-        }
+        self.tasks.push(Box::pin(task), &self.handle);
     }
 
     /// Runs the runtime's tasks and I/O on the calling thread until `until` completes (its output)
@@ -143,9 +82,9 @@ impl DrivenRuntime {
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let run = || {
             let _driving = driving();
-            let (_driver, tasks) = self.start_driving();
+            let _driver = self.tasks.start_driving();
             runtime.block_on(async {
-                self.spawn_waiting(tasks);
+                self.tasks.run_queued(&self.handle);
                 match timeout {
                     None => Some(until.await),
                     Some(t) if t.is_zero() => ready_now(until).await,
@@ -184,19 +123,17 @@ impl Drop for DrivenRuntime {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
+        self.tasks.close();
         if Handle::try_current().is_ok() || in_library_context() {
             // The tasks that waited for a drive are dropped here: their sends complete as dropped.
-            lock(&self.waiting).tasks.clear();
+            self.tasks.drop_queued();
             runtime.shutdown_background();
             return;
         }
         let handle = runtime.handle().clone();
-        let tasks = std::mem::take(&mut lock(&self.waiting).tasks);
         with_library_tracing(|| {
             runtime.block_on(async {
-                for task in tasks {
-                    tokio::spawn(task);
-                }
+                self.tasks.run_queued(&handle);
                 let drained = async {
                     while handle.metrics().num_alive_tasks() > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -210,6 +147,7 @@ impl Drop for DrivenRuntime {
 
 #[cfg(test)]
 mod tests {
+    use super::super::runner::KEPT_MAX;
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -249,28 +187,92 @@ mod tests {
             }
         };
         queue(5);
-        assert_eq!(lock(&rt.waiting).tasks.len(), 5, "nobody drives: the tasks wait");
+        assert_eq!(rt.tasks.queued().0, 5, "nobody drives: the tasks wait");
         rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 5);
-        let kept = lock(&rt.waiting).tasks.capacity();
-        assert!(kept >= 5, "the emptied vector is kept for the next batch: {kept}");
+        // The runner swaps its emptied vector with the queue's: after two batches both have room.
+        queue(5);
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+        let (queued, kept) = rt.tasks.queued();
+        assert!(
+            queued == 0 && kept >= 5,
+            "the emptied vector is kept for the next batch: {kept}"
+        );
         // The next batch queues into the kept vector (no allocation of its own) and runs too.
         queue(3);
-        {
-            let waiting = lock(&rt.waiting);
-            assert_eq!((waiting.tasks.len(), waiting.tasks.capacity()), (3, kept));
-        }
+        assert_eq!(rt.tasks.queued(), (3, kept));
         rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 8);
+        assert_eq!(ran.load(Ordering::SeqCst), 13);
         // A burst past KEPT_MAX runs, and its vector is not kept.
         queue(KEPT_MAX + 1);
         let all = async {
-            while ran.load(Ordering::SeqCst) < 8 + KEPT_MAX + 1 {
+            while ran.load(Ordering::SeqCst) < 13 + KEPT_MAX + 1 {
                 tokio::task::yield_now().await;
             }
         };
         assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
-        assert!(lock(&rt.waiting).tasks.capacity() <= KEPT_MAX);
+        assert!(rt.tasks.queued().1 <= KEPT_MAX);
+    }
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn tasks_wait_and_wake_in_their_slots_and_a_panic_drops_those_that_ran_with_it() {
+        let rt = DrivenRuntime::new().unwrap();
+        let zero = Some(Duration::ZERO);
+        // Tasks that wait are woken in their slots, in any order, from another thread too.
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| tokio::sync::oneshot::channel::<u32>()).unzip();
+        let sum = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        for rx in rxs {
+            let sum = sum.clone();
+            rt.spawn(async move {
+                sum.fetch_add(rx.await.unwrap(), Ordering::SeqCst);
+            });
+        }
+        rt.drive(std::future::pending::<()>(), zero).unwrap();
+        let mut txs = txs.into_iter();
+        let (first, second, third) = (txs.next().unwrap(), txs.next().unwrap(), txs.next().unwrap());
+        third.send(100).unwrap();
+        std::thread::spawn(move || first.send(1).unwrap()).join().unwrap();
+        let three = |want: u32| {
+            let sum = sum.clone();
+            async move {
+                while sum.load(Ordering::SeqCst) != want {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        assert_eq!(rt.drive(three(101), Some(Duration::from_secs(10))).unwrap(), Some(()));
+        second.send(10).unwrap();
+        assert_eq!(rt.drive(three(111), Some(Duration::from_secs(10))).unwrap(), Some(()));
+
+        // A task that panics takes the runner down: the task that waited with it is dropped.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        rt.spawn(async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+        });
+        rt.spawn(async { panic!("a task that panics (expected by this test)") });
+        rt.drive(std::future::pending::<()>(), zero).unwrap();
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the waiting task was dropped with the runner"
+        );
+        // The next task starts a new runner.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        rt.spawn(async move { flag.store(true, Ordering::SeqCst) });
+        rt.drive(std::future::pending::<()>(), zero).unwrap();
+        assert!(ran.load(Ordering::SeqCst));
     }
 
     #[test]

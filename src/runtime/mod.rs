@@ -7,6 +7,7 @@ mod context;
 mod driven;
 mod library;
 mod ready_last;
+mod runner;
 mod signal;
 
 pub use busy_poll::{busy_poll, busy_polling, set_busy_poll, DEFAULT_BUSY_POLL};

@@ -1,0 +1,327 @@
+//! The sends of a caller-driven runtime, polled by one tokio task (the runner) instead of a tokio
+//! task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
+//! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
+//! of the runner polls every send that is ready. Each send gets a slot whose waker is made once
+//! and reused by the sends that take the slot after it, so a send allocates nothing here but its
+//! boxed future. Sends handed over while no thread drives the runtime wait in a queue for the next
+//! drive.
+//!
+//! The runner lives while the runtime does (an idle one costs its slots' memory); it ends only when
+//! the runtime closes and its last send is done, or when a send panics (then every send it held is
+//! dropped, and the next one handed over starts a new runner). Callers that must keep one send's
+//! panic from the others catch it inside the send (the C ABI does).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio::runtime::Handle;
+
+/// A send's task.
+pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The most tasks the kept vectors (queued tasks, slots) keep room for while idle.
+pub(super) const KEPT_MAX: usize = 1024;
+
+/// The tasks of one runtime: queued, or held by its runner. Shared with the slots' wakers.
+#[derive(Default)]
+pub(super) struct Tasks(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    /// Threads inside `drive` (one runs the runtime, the others wait for it).
+    drivers: usize,
+    /// Tasks handed over and not yet taken by the runner. Swapped with the runner's empty vector,
+    /// so that a send queues without an allocation of the vector's own.
+    queued: Vec<Task>,
+    /// Slots whose task was woken since the runner last looked (swapped like `queued`).
+    woken: Vec<usize>,
+    runner: Runner,
+    /// The runtime is closing: the runner ends once it holds no task.
+    closing: bool,
+}
+
+/// The runner's state, as the threads handing over tasks and waking them see it.
+#[derive(Default)]
+enum Runner {
+    /// None (not started yet, or ended).
+    #[default]
+    None,
+    /// Spawned or woken, and not yet parked: it looks at the queue before it parks.
+    Scheduled,
+    /// Parked (every task it holds waits): wake it to look.
+    Parked(Waker),
+}
+
+/// What to do, outside the lock, for what was just queued or woken.
+#[must_use]
+enum Start {
+    Nothing,
+    Wake(Waker),
+    Spawn,
+}
+
+fn lock(tasks: &Tasks) -> MutexGuard<'_, State> {
+    tasks.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl State {
+    /// Sees that the runner takes the queue: starts one, wakes it, or nothing (it is scheduled).
+    fn start(&mut self) -> Start {
+        if self.queued.is_empty() {
+            return Start::Nothing;
+        }
+        match std::mem::replace(&mut self.runner, Runner::Scheduled) {
+            Runner::None => Start::Spawn,
+            Runner::Scheduled => Start::Nothing,
+            Runner::Parked(waker) => Start::Wake(waker),
+        }
+    }
+}
+
+impl Tasks {
+    /// Hands `task` over (from any thread). While no thread drives the runtime, it waits for the
+    /// next drive ([`run_queued`](Self::run_queued)): a burst of sends made between two polls costs
+    /// no wake-up each, and their requests start together.
+    pub(super) fn push(self: &Arc<Self>, task: Task, handle: &Handle) {
+        let mut state = lock(self);
+        state.queued.push(task);
+        if state.drivers == 0 {
+            return;
+        }
+        let start = state.start();
+        drop(state);
+        self.act(start, handle);
+    }
+
+    /// Counts the calling thread as a driver until the guard drops.
+    pub(super) fn start_driving(&self) -> Driving<'_> {
+        lock(self).drivers += 1;
+        Driving(self)
+    }
+
+    /// Has the runner take the tasks that waited for a drive (called on the runtime being driven).
+    pub(super) fn run_queued(self: &Arc<Self>, handle: &Handle) {
+        let start = lock(self).start();
+        self.act(start, handle);
+    }
+
+    /// The runtime closes: the runner ends once its tasks are done (woken to see it).
+    pub(super) fn close(&self) {
+        let mut state = lock(self);
+        state.closing = true;
+        if let Runner::Parked(waker) = std::mem::replace(&mut state.runner, Runner::Scheduled) {
+            drop(state);
+            waker.wake();
+        }
+    }
+
+    /// Drops the queued tasks (their sends complete as dropped).
+    pub(super) fn drop_queued(&self) {
+        let queued = std::mem::take(&mut lock(self).queued);
+        drop(queued);
+    }
+
+    /// A slot's task was woken (from any thread).
+    fn wake_slot(&self, index: usize) {
+        let mut state = lock(self);
+        match &state.runner {
+            // Parked: woken to poll the slot. Scheduled: it looks before it parks.
+            Runner::Parked(_) | Runner::Scheduled => state.woken.push(index),
+            // A stale wake-up of a dropped runner's slot: nothing to run.
+            Runner::None => return,
+        }
+        if let Runner::Parked(waker) = std::mem::replace(&mut state.runner, Runner::Scheduled) {
+            drop(state);
+            waker.wake();
+        }
+    }
+
+    fn act(self: &Arc<Self>, start: Start, handle: &Handle) {
+        match start {
+            Start::Nothing => {}
+            Start::Wake(waker) => waker.wake(),
+            Start::Spawn => drop(handle.spawn(RunnerTask {
+                tasks: self.clone(),
+                slots: Vec::new(),
+                free: Vec::new(),
+                queued: Vec::new(),
+                woken: Vec::new(),
+                ended: false,
+            })),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> (usize, usize) {
+        let state = lock(self);
+        (state.queued.len(), state.queued.capacity())
+    }
+}
+
+/// Counts a thread inside `drive` while it lives.
+pub(super) struct Driving<'a>(&'a Tasks);
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        lock(self.0).drivers -= 1;
+    }
+}
+
+/// The waker of one slot: it names the slot to the runner (once until the runner polls it again).
+struct SlotWaker {
+    tasks: Arc<Tasks>,
+    index: usize,
+    /// Woken and not yet polled.
+    woken: AtomicBool,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.tasks.wake_slot(self.index);
+        }
+    }
+}
+
+/// A place for one task, with its waker (made once, for every task the slot holds).
+struct Slot {
+    task: Option<Task>,
+    flag: Arc<SlotWaker>,
+    waker: Waker,
+}
+
+/// The runner: one tokio task that polls the tasks it holds in its slots.
+struct RunnerTask {
+    tasks: Arc<Tasks>,
+    slots: Vec<Slot>,
+    /// Slots without a task.
+    free: Vec<usize>,
+    /// Emptied vectors, swapped with the state's to take what was queued or woken.
+    queued: Vec<Task>,
+    woken: Vec<usize>,
+    /// It ended normally (the state says so already).
+    ended: bool,
+}
+
+impl RunnerTask {
+    /// Puts `task` in a free slot (or a new one) and returns the slot.
+    fn place(&mut self, task: Task) -> usize {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = self.slots.len();
+                let flag = Arc::new(SlotWaker {
+                    tasks: self.tasks.clone(),
+                    index,
+                    woken: AtomicBool::new(false),
+                });
+                let waker = Waker::from(flag.clone());
+                self.slots.push(Slot {
+                    task: None,
+                    flag,
+                    waker,
+                });
+                index
+            }
+        };
+        self.slots[index].task = Some(task);
+        index
+    }
+
+    /// Polls the task in slot `index`, if any (a stale wake-up finds none, or a later task that
+    /// takes the poll as spurious); frees the slot when the task is done.
+    fn poll_slot(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        slot.flag.woken.store(false, Ordering::Release);
+        let Some(task) = slot.task.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(&slot.waker);
+        if task.as_mut().poll(&mut cx).is_ready() {
+            slot.task = None;
+            self.free.push(index);
+        }
+    }
+
+    /// Whether no slot holds a task.
+    fn idle(&self) -> bool {
+        self.free.len() == self.slots.len()
+    }
+}
+
+impl Future for RunnerTask {
+    type Output = ();
+
+    /// Polls the tasks queued (new ones) and woken since the last poll. What is queued or woken
+    /// meanwhile (by the completions' callbacks) runs at the next poll, after the runtime's other
+    /// ready tasks (the connections write what the sends before it queued): the runner wakes
+    /// itself for it.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        {
+            let mut state = lock(&this.tasks);
+            std::mem::swap(&mut state.queued, &mut this.queued);
+            std::mem::swap(&mut state.woken, &mut this.woken);
+            state.runner = Runner::Scheduled;
+        }
+        let mut queued = std::mem::take(&mut this.queued);
+        for task in queued.drain(..) {
+            let index = this.place(task);
+            this.poll_slot(index);
+        }
+        this.queued = keep(queued);
+        let mut woken = std::mem::take(&mut this.woken);
+        for index in woken.drain(..) {
+            this.poll_slot(index);
+        }
+        this.woken = keep(woken);
+        if this.idle() && this.slots.len() > KEPT_MAX {
+            this.slots = Vec::new();
+            this.free = Vec::new();
+        }
+        let mut state = lock(&this.tasks);
+        if !state.queued.is_empty() || !state.woken.is_empty() {
+            drop(state);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if this.idle() && state.closing {
+            state.runner = Runner::None;
+            this.ended = true;
+            return Poll::Ready(());
+        }
+        state.runner = Runner::Parked(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// An emptied vector, kept unless a rare burst made it large.
+fn keep<T>(v: Vec<T>) -> Vec<T> {
+    if v.capacity() > KEPT_MAX {
+        Vec::new()
+    } else {
+        v
+    }
+}
+
+impl Drop for RunnerTask {
+    /// Dropped before it ended (the runtime shut down, or a task panicked): the next task handed
+    /// over starts a new runner. The held tasks are dropped after this (their sends complete as
+    /// dropped).
+    fn drop(&mut self) {
+        if !self.ended {
+            let mut state = lock(&self.tasks);
+            state.runner = Runner::None;
+            state.woken.clear();
+        }
+    }
+}
