@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 use super::context::{driving, ensure_not_forked, in_library_context, with_library_tracing};
-use super::runner::Tasks;
+use super::runner::{driving_tasks, Tasks};
 use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
@@ -46,8 +46,8 @@ impl DrivenRuntime {
             .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
         Ok(DrivenRuntime {
             handle: runtime.handle().clone(),
+            tasks: Arc::new(Tasks::new(runtime.handle().clone())),
             runtime: Some(runtime),
-            tasks: Arc::default(),
         })
     }
 
@@ -63,7 +63,7 @@ impl DrivenRuntime {
     /// others that run with it (they complete as dropped): catch a panic inside the task to keep
     /// them.
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        self.tasks.push(Box::pin(task), &self.handle);
+        self.tasks.push(Box::pin(task));
     }
 
     /// Runs the runtime's tasks and I/O on the calling thread until `until` completes (its output)
@@ -83,8 +83,9 @@ impl DrivenRuntime {
         let run = || {
             let _driving = driving();
             let _driver = self.tasks.start_driving();
+            let _tasks = driving_tasks(&self.tasks);
             runtime.block_on(async {
-                self.tasks.run_queued(&self.handle);
+                self.tasks.run_queued();
                 match timeout {
                     None => Some(until.await),
                     Some(t) if t.is_zero() => ready_now(until).await,
@@ -133,7 +134,7 @@ impl Drop for DrivenRuntime {
         let handle = runtime.handle().clone();
         with_library_tracing(|| {
             runtime.block_on(async {
-                self.tasks.run_queued(&handle);
+                self.tasks.run_queued();
                 let drained = async {
                     while handle.metrics().num_alive_tasks() > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;

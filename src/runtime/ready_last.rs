@@ -9,8 +9,8 @@
 //! ready together (1.19 per request at 16 in flight, 0.46 with this: BENCHMARKS.md). A task that
 //! wakes itself while it is polled is put at the back of the run queue instead (tokio treats it as
 //! a yield), so the first poll after a wake-up does only that, and the next poll, after the ready
-//! sends, does the work. A current-thread runtime (a caller-driven pool) has no LIFO slot; its
-//! channels keep tokio's plain spawn.
+//! sends, does the work. A current-thread runtime has no LIFO slot: there a channel's tasks are
+//! spawned plainly, or, on a caller-driven runtime being driven, run with its sends (`runner.rs`).
 //!
 //! The wait is only worth its poll when other sends run: at 1 in flight it cost about 5k
 //! instructions per request and batched nothing. So a channel task re-queues itself only while more
@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
+
+use super::runner::spawn_where_driven;
 
 type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -68,7 +70,12 @@ impl ChannelExecutor {
                 passed: false,
                 in_flight,
             })),
-            None => drop(self.handle.spawn(task)),
+            // On a caller-driven runtime, with its sends (`runner.rs`).
+            None => {
+                if let Err(task) = spawn_where_driven(task) {
+                    drop(self.handle.spawn(task));
+                }
+            }
         }
     }
 }

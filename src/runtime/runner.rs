@@ -1,16 +1,17 @@
-//! The sends of a caller-driven runtime, polled by one tokio task (the runner) instead of a tokio
-//! task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
-//! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
-//! of the runner polls every send that is ready. Each send gets a slot whose waker is made once
-//! and reused by the sends that take the slot after it, so a send allocates nothing here but its
-//! boxed future. Sends handed over while no thread drives the runtime wait in a queue for the next
-//! drive.
+//! The sends of a caller-driven runtime, and the tasks its connections spawn for each request
+//! (hyper's), polled by one tokio task (the runner) instead of a tokio task each. A send then costs
+//! no task of its own: no spawn, no task-id bookkeeping in the thread-locals (a call each in a
+//! shared library), no scheduler round per wake-up; and a wake-up of the runner polls every send
+//! that is ready. Each task gets a slot whose waker is made once and reused by the tasks that take
+//! the slot after it, so a task allocates nothing here but its boxed future. Tasks handed over while
+//! no thread drives the runtime wait in a queue for the next drive.
 //!
 //! The runner lives while the runtime does (an idle one costs its slots' memory); it ends only when
-//! the runtime closes and its last send is done, or when a send panics (then every send it held is
+//! the runtime closes and its last task is done, or when a task panics (then every task it held is
 //! dropped, and the next one handed over starts a new runner). Callers that must keep one send's
 //! panic from the others catch it inside the send (the C ABI does).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +27,11 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(super) const KEPT_MAX: usize = 1024;
 
 /// The tasks of one runtime: queued, or held by its runner. Shared with the slots' wakers.
-#[derive(Default)]
-pub(super) struct Tasks(Mutex<State>);
+pub(super) struct Tasks {
+    state: Mutex<State>,
+    /// The runtime's handle (to spawn the runner on).
+    handle: Handle,
+}
 
 #[derive(Default)]
 struct State {
@@ -64,7 +68,37 @@ enum Start {
 }
 
 fn lock(tasks: &Tasks) -> MutexGuard<'_, State> {
-    tasks.0.lock().unwrap_or_else(|p| p.into_inner())
+    tasks.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+thread_local! {
+    /// The tasks of the caller-driven runtime this thread drives, while it does.
+    static DRIVEN: RefCell<Option<Arc<Tasks>>> = const { RefCell::new(None) };
+}
+
+/// Names `tasks` as those of the runtime this thread drives, until the guard drops.
+pub(super) fn driving_tasks(tasks: &Arc<Tasks>) -> impl Drop {
+    struct Restore(Option<Arc<Tasks>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            DRIVEN.with(|d| *d.borrow_mut() = previous);
+        }
+    }
+    Restore(DRIVEN.with(|d| d.borrow_mut().replace(tasks.clone())))
+}
+
+/// Hands `task` to the runner of the caller-driven runtime this thread drives; `Err(task)` when it
+/// drives none. For the tasks a connection spawns while it runs (hyper's tasks of each request):
+/// they run where it does, on the runtime being driven, and cost no tokio task either.
+pub(crate) fn spawn_where_driven(task: Task) -> Result<(), Task> {
+    DRIVEN.with(|d| match &*d.borrow() {
+        Some(tasks) => {
+            tasks.push(task);
+            Ok(())
+        }
+        None => Err(task),
+    })
 }
 
 impl State {
@@ -82,10 +116,17 @@ impl State {
 }
 
 impl Tasks {
+    pub(super) fn new(handle: Handle) -> Tasks {
+        Tasks {
+            state: Mutex::default(),
+            handle,
+        }
+    }
+
     /// Hands `task` over (from any thread). While no thread drives the runtime, it waits for the
     /// next drive ([`run_queued`](Self::run_queued)): a burst of sends made between two polls costs
     /// no wake-up each, and their requests start together.
-    pub(super) fn push(self: &Arc<Self>, task: Task, handle: &Handle) {
+    pub(super) fn push(self: &Arc<Self>, task: Task) {
         let mut state = lock(self);
         state.queued.push(task);
         if state.drivers == 0 {
@@ -93,7 +134,7 @@ impl Tasks {
         }
         let start = state.start();
         drop(state);
-        self.act(start, handle);
+        self.act(start);
     }
 
     /// Counts the calling thread as a driver until the guard drops.
@@ -103,9 +144,9 @@ impl Tasks {
     }
 
     /// Has the runner take the tasks that waited for a drive (called on the runtime being driven).
-    pub(super) fn run_queued(self: &Arc<Self>, handle: &Handle) {
+    pub(super) fn run_queued(self: &Arc<Self>) {
         let start = lock(self).start();
-        self.act(start, handle);
+        self.act(start);
     }
 
     /// The runtime closes: the runner ends once its tasks are done (woken to see it).
@@ -139,11 +180,11 @@ impl Tasks {
         }
     }
 
-    fn act(self: &Arc<Self>, start: Start, handle: &Handle) {
+    fn act(self: &Arc<Self>, start: Start) {
         match start {
             Start::Nothing => {}
             Start::Wake(waker) => waker.wake(),
-            Start::Spawn => drop(handle.spawn(RunnerTask {
+            Start::Spawn => drop(self.handle.spawn(RunnerTask {
                 tasks: self.clone(),
                 slots: Vec::new(),
                 free: Vec::new(),
