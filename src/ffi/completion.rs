@@ -183,6 +183,9 @@ fn string_at(strings: &[u8], offset: usize) -> *const c_char {
 fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: &Outcome) {
     let fired = std::cell::Cell::new(false);
     let built = catch_unwind(AssertUnwindSafe(|| {
+        if call_with_one_answer(callback, user_data, send_id, outcome, &fired) {
+            return;
+        }
         let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
         call_with_view(&mut scratch, callback, user_data, send_id, outcome, &fired);
         scratch.clear();
@@ -204,6 +207,121 @@ fn deliver(callback: CallbackFn, user_data: *mut c_void, send_id: u64, outcome: 
 }
 
 type CallbackFn = unsafe extern "C" fn(*mut c_void, *const jina_net_send_result);
+
+/// The bytes of NUL-terminated strings (address, metadata keys) and the metadata entries that the
+/// view of [`call_with_one_answer`] holds on the stack.
+const STACK_STRINGS: usize = 256;
+const STACK_METADATA: usize = 4;
+
+/// The usual outcome, one target that answered with a few trailing metadata entries (Jina's
+/// runtimes send `is-error`): its view is built on the stack (no thread-local buffers; nothing
+/// copied but the address and the keys) and the callback called. `false` (and nothing called) for
+/// any other outcome.
+fn call_with_one_answer(
+    callback: CallbackFn,
+    user_data: *mut c_void,
+    send_id: u64,
+    outcome: &Outcome,
+    fired: &std::cell::Cell<bool>,
+) -> bool {
+    let (Some(view), 1) = (outcome.view(0), outcome.len()) else {
+        return false;
+    };
+    let Ok(response) = view.result else {
+        return false;
+    };
+    if response.trailers.len() > STACK_METADATA {
+        return false;
+    }
+    let mut strings = [0u8; STACK_STRINGS];
+    let mut used = 0;
+    // Copies `s` and a NUL into `strings`; its offset, or `None` when it does not fit or holds a NUL.
+    let mut push = |s: &[u8]| {
+        let end = used + s.len();
+        if end >= STACK_STRINGS || s.contains(&0) {
+            return None;
+        }
+        strings[used..end].copy_from_slice(s);
+        let at = used;
+        used = end + 1;
+        Some(at)
+    };
+    let Some(address) = push(view.address.as_bytes()) else {
+        return false;
+    };
+    let mut entries = [(0usize, std::ptr::null::<u8>(), 0usize); STACK_METADATA];
+    let mut metadata_len = 0;
+    for entry in response.trailers.iter() {
+        let (key, value) = key_value(entry);
+        let Some(key) = push(key.as_bytes()) else {
+            return false;
+        };
+        entries[metadata_len] = (key, value.as_ptr(), value.len());
+        metadata_len += 1;
+    }
+    let at = |offset: usize| -> *const c_char { strings[offset..].as_ptr().cast() };
+    let metadata = entries.map(|(key, value, value_len)| jina_net_metadata {
+        key: at(key),
+        value,
+        value_len,
+    });
+    let target = jina_net_target_result {
+        struct_size: std::mem::size_of::<jina_net_target_result>(),
+        status: jina_net_result::JINA_NET_OK,
+        grpc_code: 0,
+        head: is_head(view.replica_set),
+        shard_id: shard_id(view.replica_set),
+        address: at(address),
+        grpc_message: c"".as_ptr(),
+        error_message: c"".as_ptr(),
+        response: response.body.as_ptr(),
+        response_len: response.body.len(),
+        metadata_len,
+        internal: if metadata_len == 0 {
+            std::ptr::null()
+        } else {
+            metadata.as_ptr().cast()
+        },
+    };
+    let targets = [target];
+    let internals = ResultInternals {
+        outcome,
+        targets: &targets,
+    };
+    let result = jina_net_send_result {
+        struct_size: std::mem::size_of::<jina_net_send_result>(),
+        send_id,
+        status: jina_net_result::JINA_NET_OK,
+        error_message: c"".as_ptr(),
+        targets_len: 1,
+        internal: (&internals as *const ResultInternals<'_>).cast(),
+    };
+    fired.set(true);
+    // SAFETY: the callback was checked non-NULL; everything `result` points to outlives the call.
+    unsafe { callback(user_data, &result) };
+    true
+}
+
+/// A metadata entry's key and its value as on the wire.
+fn key_value(entry: tonic::metadata::KeyAndValueRef<'_>) -> (&str, &[u8]) {
+    match entry {
+        tonic::metadata::KeyAndValueRef::Ascii(k, v) => (k.as_str(), v.as_encoded_bytes()),
+        tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
+    }
+}
+
+/// Whether a target is the deployment's head.
+fn is_head(replica_set: Option<ReplicaSet>) -> bool {
+    replica_set == Some(ReplicaSet::Head)
+}
+
+/// A target's shard as C reads it: -1 for a head or a one-shot send to an address.
+fn shard_id(replica_set: Option<ReplicaSet>) -> i64 {
+    match replica_set {
+        Some(ReplicaSet::Shard(id)) => i64::from(id),
+        _ => -1,
+    }
+}
 
 /// First pass: every string of `outcome` into `scratch.strings`, with offsets kept per target
 /// (metadata values and response bodies point into `outcome` directly). Returns the overall status
@@ -239,21 +357,15 @@ fn write_strings(scratch: &mut Scratch, outcome: &Outcome) -> (jina_net_result, 
             }
         };
         for entry in map.into_iter().flat_map(|m| m.iter()) {
-            let (key, value): (&str, &[u8]) = match entry {
-                tonic::metadata::KeyAndValueRef::Ascii(k, v) => (k.as_str(), v.as_encoded_bytes()),
-                tonic::metadata::KeyAndValueRef::Binary(k, v) => (k.as_str(), v.as_encoded_bytes()),
-            };
+            let (key, value) = key_value(entry);
             let key = push_str(strings, key.as_bytes());
             pending_metadata.push((key, value.as_ptr(), value.len()));
         }
         pending.push(PendingTarget {
             status,
             grpc_code,
-            head: view.replica_set == Some(ReplicaSet::Head),
-            shard_id: match view.replica_set {
-                Some(ReplicaSet::Shard(id)) => i64::from(id),
-                _ => -1,
-            },
+            head: is_head(view.replica_set),
+            shard_id: shard_id(view.replica_set),
             address,
             grpc_message,
             error_message,
@@ -561,7 +673,132 @@ impl Drop for Completion {
 
 #[cfg(test)]
 mod tests {
-    use super::push_str;
+    use super::*;
+    use crate::pool::TargetResult;
+    use std::ffi::CStr;
+
+    /// What a callback can read of a result, copied out.
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        status: jina_net_result,
+        message: String,
+        targets: Vec<SeenTarget>,
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct SeenTarget {
+        status: jina_net_result,
+        grpc_code: i32,
+        head: bool,
+        shard_id: i64,
+        address: String,
+        grpc_message: String,
+        error_message: String,
+        response: Vec<u8>,
+        metadata: Vec<(String, Vec<u8>)>,
+    }
+
+    /// # Safety
+    /// `p` NUL-terminated.
+    unsafe fn text(p: *const c_char) -> String {
+        // SAFETY: the caller's promise.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    unsafe extern "C" fn record(user_data: *mut c_void, result: *const jina_net_send_result) {
+        // SAFETY: the tests pass an `Option<Seen>` and the library a live result; every pointer
+        // is read as the header documents, during the callback.
+        unsafe {
+            let r = &*result;
+            let targets = (0..r.targets_len)
+                .map(|i| {
+                    let t = &*jina_net_send_result_target(result, i);
+                    let metadata = (0..t.metadata_len)
+                        .map(|j| {
+                            let m = &*jina_net_target_result_metadata(t, j);
+                            (text(m.key), std::slice::from_raw_parts(m.value, m.value_len).to_vec())
+                        })
+                        .collect();
+                    SeenTarget {
+                        status: t.status,
+                        grpc_code: t.grpc_code,
+                        head: t.head,
+                        shard_id: t.shard_id,
+                        address: text(t.address),
+                        grpc_message: text(t.grpc_message),
+                        error_message: text(t.error_message),
+                        response: std::slice::from_raw_parts(t.response, t.response_len).to_vec(),
+                        metadata,
+                    }
+                })
+                .collect();
+            *(user_data as *mut Option<Seen>) = Some(Seen {
+                status: r.status,
+                message: text(r.error_message),
+                targets,
+            });
+        }
+    }
+
+    fn one_answer(address: &str, trailers: &[(&'static str, &'static str)]) -> Outcome {
+        let mut map = tonic::metadata::MetadataMap::new();
+        for (k, v) in trailers {
+            map.append(*k, v.parse().unwrap());
+        }
+        let address: Arc<str> = Arc::from(address);
+        Outcome::Targets(vec![TargetResult {
+            replica_set: ReplicaSet::Shard(2),
+            address: address.clone(),
+            result: Ok(Response {
+                address,
+                body: bytes::Bytes::from_static(b"response bytes"),
+                trailers: map,
+            }),
+        }])
+    }
+
+    /// The result as the stack-built view shows it (`None`: that view declined the outcome) and
+    /// as the general one does.
+    fn both_views(outcome: &Outcome) -> (Option<Seen>, Seen) {
+        let fired = std::cell::Cell::new(false);
+        let mut fast: Option<Seen> = None;
+        let fast_data = &mut fast as *mut Option<Seen> as *mut c_void;
+        let taken = call_with_one_answer(record, fast_data, 9, outcome, &fired);
+        assert_eq!(taken, fast.is_some());
+        assert_eq!(fired.get(), taken);
+        let mut general: Option<Seen> = None;
+        let general_data = &mut general as *mut Option<Seen> as *mut c_void;
+        call_with_view(&mut Scratch::default(), record, general_data, 9, outcome, &fired);
+        (fast, general.unwrap())
+    }
+
+    #[test]
+    fn the_stack_built_view_of_one_answer_reads_as_the_general_one() {
+        let outcome = one_answer("127.0.0.1:50051", &[("is-error", "false"), ("x-b", "2")]);
+        let (fast, general) = both_views(&outcome);
+        assert_eq!(fast.as_ref(), Some(&general));
+        let t = &general.targets[0];
+        assert_eq!((t.address.as_str(), t.shard_id, t.head), ("127.0.0.1:50051", 2, false));
+        let keys: Vec<_> = t.metadata.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        assert_eq!(keys, [("is-error", &b"false"[..]), ("x-b", b"2")]);
+        assert_eq!(t.response, b"response bytes");
+        // No metadata at all.
+        let (fast, general) = both_views(&one_answer("h:1", &[]));
+        assert_eq!(fast, Some(general));
+    }
+
+    #[test]
+    fn the_general_view_takes_what_the_stack_cannot_hold() {
+        let many = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")];
+        let (fast, general) = both_views(&one_answer("h:1", &many));
+        assert_eq!((fast, general.targets[0].metadata.len()), (None, 5));
+        let long = "h".repeat(STACK_STRINGS);
+        let (fast, general) = both_views(&one_answer(&long, &[]));
+        assert_eq!((fast, general.targets[0].address.len()), (None, STACK_STRINGS));
+        // A NUL in the address becomes `?` in the general view.
+        let (fast, general) = both_views(&one_answer("h\0:1", &[("k", "v")]));
+        assert_eq!((fast, general.targets[0].address.as_str()), (None, "h?:1"));
+    }
 
     #[test]
     fn push_str_appends_nul_terminated_strings_and_replaces_inner_nuls() {
