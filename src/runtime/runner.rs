@@ -91,7 +91,7 @@ pub(super) fn driving_tasks(tasks: &Arc<Tasks>) -> impl Drop {
 /// Hands `task` to the runner of the caller-driven runtime this thread drives; `Err(task)` when it
 /// drives none. For the tasks a connection spawns while it runs (hyper's tasks of each request):
 /// they run where it does, on the runtime being driven, and cost no tokio task either.
-pub(crate) fn spawn_where_driven(task: Task) -> Result<(), Task> {
+pub(super) fn spawn_where_driven(task: Task) -> Result<(), Task> {
     DRIVEN.with(|d| match &*d.borrow() {
         Some(tasks) => {
             tasks.push(task);
