@@ -125,7 +125,8 @@ impl Tasks {
 
     /// Hands `task` over (from any thread). While no thread drives the runtime, it waits for the
     /// next drive ([`run_queued`](Self::run_queued)): a burst of sends made between two polls costs
-    /// no wake-up each, and their requests start together.
+    /// no wake-up each (waking the runner from outside the runtime writes to its I/O driver's
+    /// eventfd, a system call, although nobody waits in it), and their requests start together.
     pub(super) fn push(self: &Arc<Self>, task: Task) {
         let mut state = lock(self);
         state.queued.push(task);
