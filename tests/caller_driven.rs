@@ -192,6 +192,37 @@ fn free_completes_pending_sends_on_the_freeing_thread() {
 }
 
 #[test]
+fn free_completes_sends_that_were_never_polled() {
+    // Sends made and never polled wait for a drive; free is that drive. They complete with
+    // POOL_CLOSED, not as dropped (a close once marked the runner that had not started yet as
+    // started, and they waited the 500 ms out).
+    let rt = server_runtime();
+    let fast = rt.block_on(start("fast", Role::Echo));
+    let pool = driven_pool();
+    add(pool, &fast.address());
+    let seen = Seen::default();
+    for _ in 0..5 {
+        assert_eq!(
+            unsafe { send(pool, &request("never polled"), 0, record, seen.user_data()) },
+            JINA_NET_OK
+        );
+    }
+    let started = Instant::now();
+    unsafe { jina_net_pool_free(pool) };
+    let results = seen.results.lock().unwrap().clone();
+    assert_eq!(results.len(), 5, "every send completed inside free");
+    for (status, _, thread) in results {
+        assert_eq!(status, JINA_NET_POOL_CLOSED);
+        assert_eq!(thread, std::thread::current().id());
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(450),
+        "free did not wait for its drain's limit: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_callback_may_free_its_pool() {
     let rt = server_runtime();
     let fast = rt.block_on(start("fast", Role::Echo));

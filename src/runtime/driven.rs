@@ -277,6 +277,27 @@ mod tests {
     }
 
     #[test]
+    fn tasks_that_waited_for_a_drive_run_when_the_runtime_is_dropped() {
+        // No drive ever started the runner; dropping the runtime closes it, then drives it.
+        let rt = DrivenRuntime::new().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..3 {
+            let ran = ran.clone();
+            rt.spawn(async move {
+                tokio::task::yield_now().await;
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        assert_eq!(rt.tasks.queued().0, 3);
+        drop(rt);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            3,
+            "the tasks ran to their end, none was dropped"
+        );
+    }
+
+    #[test]
     fn timeouts_and_refusal_inside_a_runtime() {
         let rt = DrivenRuntime::new().unwrap();
         let never = std::future::pending::<()>();

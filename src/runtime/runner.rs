@@ -150,13 +150,16 @@ impl Tasks {
         self.act(start);
     }
 
-    /// The runtime closes: the runner ends once its tasks are done (woken to see it).
+    /// The runtime closes: the runner ends once its tasks are done (woken to see it). A runner that
+    /// was not started stays so: the next `run_queued` starts it for what waits in the queue.
     pub(super) fn close(&self) {
         let mut state = lock(self);
         state.closing = true;
-        if let Runner::Parked(waker) = std::mem::replace(&mut state.runner, Runner::Scheduled) {
-            drop(state);
-            waker.wake();
+        if matches!(state.runner, Runner::Parked(_)) {
+            if let Runner::Parked(waker) = std::mem::replace(&mut state.runner, Runner::Scheduled) {
+                drop(state);
+                waker.wake();
+            }
         }
     }
 
