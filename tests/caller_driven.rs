@@ -195,7 +195,7 @@ fn free_completes_pending_sends_on_the_freeing_thread() {
 fn free_completes_sends_that_were_never_polled() {
     // Sends made and never polled wait for a drive; free is that drive. They complete with
     // POOL_CLOSED, not as dropped (a close once marked the runner that had not started yet as
-    // started, and they waited the 500 ms out).
+    // started: they were never polled, and were dropped after the drain's 500 ms).
     let rt = server_runtime();
     let fast = rt.block_on(start("fast", Role::Echo));
     let pool = driven_pool();
@@ -207,19 +207,14 @@ fn free_completes_sends_that_were_never_polled() {
             JINA_NET_OK
         );
     }
-    let started = Instant::now();
     unsafe { jina_net_pool_free(pool) };
     let results = seen.results.lock().unwrap().clone();
     assert_eq!(results.len(), 5, "every send completed inside free");
     for (status, _, thread) in results {
+        // A send dropped at the drain's limit would say JINA_NET_RUNTIME_ERROR.
         assert_eq!(status, JINA_NET_POOL_CLOSED);
         assert_eq!(thread, std::thread::current().id());
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(450),
-        "free did not wait for its drain's limit: {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
