@@ -5,7 +5,8 @@
 #
 #   bench/instructions.sh CLIENT [ARGS...]    e.g. bench/instructions.sh target/bench/c-client pool=driven
 #
-# Environment: INFLIGHT (default 1). Needs a release build (`cargo build --release --workspace`), the
+# Environment: INFLIGHT (default 1); KEEP=DIR keeps the two callgrind files there (cg.1000, cg.3000:
+# `bench/cg_by_crate.py DIR [DIR2]` splits the count by crate). Needs a release build (`cargo build --release --workspace`), the
 # bench clients (target/bench/, made by scripts/bench.sh) and valgrind; LD_LIBRARY_PATH=target/release
 # (or another build's directory) for the C client. Counts repeat to within a few hundred instructions.
 set -euo pipefail
@@ -21,4 +22,5 @@ done
 pkill -f "jina-net-test-server echo=instructions" || true
 total() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
 echo "== $* (100B, ${INFLIGHT:-1} in flight): $(( ($(total "$out/cg.3000") - $(total "$out/cg.1000")) / 2000 )) instructions per request"
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$out"/cg.1000 "$out"/cg.3000 "$KEEP"/; fi
 rm -rf "$out"
