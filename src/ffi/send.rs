@@ -86,7 +86,7 @@ pub(super) unsafe fn start(call: SendCall) -> Result<(), Failure> {
     match &pool.driven {
         // Between two polls the send waits for the next one (no wake-up per send).
         Some(driven) => driven.runtime.spawn(task),
-        None => drop(pool.handle.spawn(task)),
+        None => runtime::spawn_send(&pool.handle, task),
     }
     Ok(())
 }

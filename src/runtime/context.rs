@@ -48,6 +48,11 @@ pub(crate) fn mark_shut_down() {
     SHUT_DOWN.store(true, Ordering::Release);
 }
 
+/// Whether the library runtime has been shut down.
+pub(crate) fn is_shut_down() -> bool {
+    SHUT_DOWN.load(Ordering::Acquire)
+}
+
 /// `Err` once the runtime has been shut down, or in a process forked after it started.
 pub fn ensure_not_shut_down() -> Result<()> {
     if SHUT_DOWN.load(Ordering::Acquire) {

@@ -1,18 +1,39 @@
 //! The process-wide tokio runtime of the library ("library threads"): created on first use,
 //! optionally sized before that, shut down explicitly.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use super::context::{ensure_not_forked, in_library_context, library_tracing, mark_library_thread, mark_shut_down};
+use super::context::{
+    ensure_not_forked, in_library_context, is_shut_down, library_tracing, mark_library_thread, mark_shut_down,
+};
+use super::runner::{library_tasks, set_library_tasks, Tasks};
 use crate::error::{Error, Result};
 
 enum State {
     NotStarted { worker_threads: Option<usize> },
     Running(Runtime),
     ShutDown,
+}
+
+/// Runs a send's `task` on the library runtime (`handle`). With one worker, one task polls the
+/// sends and the tasks their connections spawn (`runner.rs`), as on a caller-driven runtime; with
+/// more, each send is a task of its own, so that the workers share them. After a shutdown (also one
+/// that races with this call) the task is dropped: its send completes as dropped.
+pub fn spawn_send<F: Future<Output = ()> + Send + 'static>(handle: &Handle, task: F) {
+    match library_tasks() {
+        Some(sends) => {
+            sends.push(Box::pin(task));
+            if is_shut_down() {
+                // The runner, dropped with the runtime, would never take it.
+                sends.drop_queued();
+            }
+        }
+        None => drop(handle.spawn(task)),
+    }
 }
 
 /// Runs on each library runtime thread when it starts (set by the embedder before the runtime starts;
@@ -90,13 +111,17 @@ pub fn handle() -> Result<Handle> {
             builder
                 .on_thread_park(super::busy_poll::before_park)
                 .on_thread_unpark(super::busy_poll::after_unpark);
-            builder.worker_threads(worker_threads.unwrap_or_else(default_worker_threads));
+            let workers = worker_threads.unwrap_or_else(default_worker_threads);
+            builder.worker_threads(workers);
             let before = super::busy_poll::epoll_descriptors();
             let rt = builder
                 .build()
                 .map_err(|e| Error::Runtime(format!("failed to start the tokio runtime: {e}")))?;
             super::busy_poll::watch_reactor(&before, &super::busy_poll::epoll_descriptors());
             let handle = rt.handle().clone();
+            if workers == 1 {
+                set_library_tasks(Arc::new(Tasks::always_driven(handle.clone())));
+            }
             *state = State::Running(rt);
             Ok(handle)
         }
@@ -121,6 +146,10 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
     let previous = std::mem::replace(&mut *lock(), State::ShutDown);
     if let State::Running(rt) = previous {
         rt.shutdown_timeout(timeout);
+    }
+    // The sends queued for the runner that the runtime dropped: they complete as dropped.
+    if let Some(sends) = library_tasks() {
+        sends.drop_queued();
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub use context::{
     silence_tracing_on_library_threads,
 };
 pub use driven::DrivenRuntime;
-pub use library::{block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown};
+pub use library::{
+    block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown, spawn_send,
+};
 pub use ready_last::{after_ready_tasks, several_sends_in_flight, ChannelExecutor, SendInFlight};
 pub use signal::{Fired, Signal};

@@ -11,6 +11,8 @@
 //! a yield), so the first poll after a wake-up does only that, and the next poll, after the ready
 //! sends, does the work. A current-thread runtime has no LIFO slot: there a channel's tasks are
 //! spawned plainly, or, on a caller-driven runtime being driven, run with its sends (`runner.rs`).
+//! So do they when the library runtime has one worker and spawns them on it: one runner polls every
+//! send and channel task there, and one poll of the runner starts every send that is ready.
 //!
 //! The wait is only worth its poll when other sends run: at 1 in flight it cost about 5k
 //! instructions per request and batched nothing. So a channel task re-queues itself only while more
@@ -26,7 +28,7 @@ use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 
-use super::runner::spawn_where_driven;
+use super::runner::{spawn_on_library_runner, spawn_where_driven};
 
 type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -65,11 +67,16 @@ impl ChannelExecutor {
     /// Spawns `task` (for `hyper::rt::Executor` implementations, which cannot name tokio's types).
     pub fn spawn(&self, task: BoxTask) {
         match self.in_flight {
-            Some(in_flight) => drop(self.handle.spawn(ReadyLast {
-                task,
-                passed: false,
-                in_flight,
-            })),
+            Some(in_flight) => {
+                // The library runtime with one worker: with its sends, in its runner.
+                if let Err(task) = spawn_on_library_runner(task) {
+                    drop(self.handle.spawn(ReadyLast {
+                        task,
+                        passed: false,
+                        in_flight,
+                    }))
+                }
+            }
             // On a caller-driven runtime, with its sends (`runner.rs`).
             None => {
                 if let Err(task) = spawn_where_driven(task) {

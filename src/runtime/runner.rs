@@ -1,24 +1,27 @@
-//! The sends of a caller-driven runtime, and the tasks its connections spawn for each request
-//! (hyper's), polled by one tokio task (the runner) instead of a tokio task each. A send then costs
-//! no task of its own: no spawn, no task-id bookkeeping in the thread-locals (a call each in a
-//! shared library), no scheduler round per wake-up; and a wake-up of the runner polls every send
-//! that is ready. Each task gets a slot whose waker is made once and reused by the tasks that take
-//! the slot after it, so a task allocates nothing here but its boxed future. Tasks handed over while
-//! no thread drives the runtime wait in a queue for the next drive.
+//! The sends of a caller-driven runtime, or of the library runtime when it has one worker, and the
+//! tasks their connections spawn (hyper's), polled by one tokio task (the runner) instead of a
+//! tokio task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
+//! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
+//! of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
+//! reused by the tasks that take the slot after it, so a task allocates nothing here but its boxed
+//! future. Tasks handed over while no thread drives a caller-driven runtime wait in a queue for the
+//! next drive; the library runtime counts as always driven.
 //!
 //! The runner lives while the runtime does (an idle one costs its slots' memory); it ends only when
-//! the runtime closes and its last task is done, or when a task panics (then every task it held is
-//! dropped, and the next one handed over starts a new runner). Callers that must keep one send's
-//! panic from the others catch it inside the send (the C ABI does).
+//! a caller-driven runtime closes and its last task is done, or when a task panics (then every task
+//! it held is dropped, and the next one handed over starts a new runner). Callers that must keep
+//! one send's panic from the others catch it inside the send (the C ABI does).
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::runtime::Handle;
+
+use super::context::on_library_thread;
 
 /// A send's task.
 pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -88,6 +91,29 @@ pub(super) fn driving_tasks(tasks: &Arc<Tasks>) -> impl Drop {
     Restore(DRIVEN.with(|d| d.borrow_mut().replace(tasks.clone())))
 }
 
+/// The tasks of the library runtime when it has one worker (`library.rs`), set when it starts.
+static LIBRARY: OnceLock<Arc<Tasks>> = OnceLock::new();
+
+pub(super) fn set_library_tasks(tasks: Arc<Tasks>) {
+    let _ = LIBRARY.set(tasks);
+}
+
+pub(super) fn library_tasks() -> Option<&'static Arc<Tasks>> {
+    LIBRARY.get()
+}
+
+/// On a library thread, hands `task` to the library runtime's runner, if it has one; else
+/// `Err(task)`. For the tasks a connection spawns (hyper's connection and per-request tasks).
+pub(super) fn spawn_on_library_runner(task: Task) -> Result<(), Task> {
+    match LIBRARY.get() {
+        Some(tasks) if on_library_thread() => {
+            tasks.push(task);
+            Ok(())
+        }
+        _ => Err(task),
+    }
+}
+
 /// Hands `task` to the runner of the caller-driven runtime this thread drives; `Err(task)` when it
 /// drives none. For the tasks a connection spawns while it runs (hyper's tasks of each request):
 /// they run where it does, on the runtime being driven, and cost no tokio task either.
@@ -119,6 +145,18 @@ impl Tasks {
     pub(super) fn new(handle: Handle) -> Tasks {
         Tasks {
             state: Mutex::default(),
+            handle,
+        }
+    }
+
+    /// For a runtime that runs on its own threads (the library runtime): always driven, so a task
+    /// handed over starts or wakes the runner at once.
+    pub(super) fn always_driven(handle: Handle) -> Tasks {
+        Tasks {
+            state: Mutex::new(State {
+                drivers: 1,
+                ..State::default()
+            }),
             handle,
         }
     }
@@ -368,5 +406,47 @@ impl Drop for RunnerTask {
             state.runner = Runner::None;
             state.woken.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_task_handed_over_after_a_shutdown_waits_until_drop_queued() {
+        // An always-driven runner (the library runtime's) on a one-worker runtime.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let tasks = Arc::new(Tasks::always_driven(rt.handle().clone()));
+        let (ran, done) = std::sync::mpsc::channel();
+        tasks.push(Box::pin(async move { ran.send(()).unwrap() }));
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("the runner ran the task");
+        rt.shutdown_timeout(Duration::from_secs(5));
+        // The runner is gone with the runtime; a new one, spawned on a runtime shut down, is dropped
+        // unpolled: the task stays queued (why the library drops the queue after a shutdown).
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        tasks.push(Box::pin(async move {
+            let _flag = flag;
+        }));
+        assert!(!dropped.load(Ordering::SeqCst), "nobody runs it");
+        assert_eq!(lock(&tasks).queued.len(), 1);
+        tasks.drop_queued();
+        assert!(dropped.load(Ordering::SeqCst), "dropped: its send completes as dropped");
     }
 }
