@@ -20,7 +20,7 @@ impl DrivenPool {
     pub(super) fn new() -> Result<Self, Failure> {
         super::runtime::watch_for_fork();
         Ok(DrivenPool {
-            runtime: Arc::new(DrivenRuntime::new()?),
+            runtime: Arc::new(DrivenRuntime::with_poll_guard(Some(super::runtime::contain_panic))?),
             sends: Arc::default(),
         })
     }

@@ -2,6 +2,7 @@
 //! handler), and the version.
 
 use std::ffi::c_char;
+use std::task::Poll;
 
 use tokio::runtime::Handle;
 
@@ -13,8 +14,16 @@ use crate::error::Error;
 pub(crate) fn library_handle() -> crate::error::Result<Handle> {
     crate::runtime::silence_tracing_on_library_threads();
     crate::runtime::on_thread_start(block_sigpipe);
+    crate::runtime::set_poll_guard(contain_panic);
     watch_for_fork();
     crate::runtime::handle()
+}
+
+/// The C ABI's [`PollGuard`](crate::runtime::PollGuard): a task that panics in a runner (a library
+/// bug; a send's own panic is caught inside the send, `send.rs`) is dropped alone, and the other
+/// sends the runner polls go on.
+pub(crate) fn contain_panic(poll: &mut dyn FnMut() -> Poll<()>) -> Poll<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)).unwrap_or(Poll::Ready(()))
 }
 
 /// Registers (once) the fork handler that marks a child process as unusable for the library: its
@@ -157,6 +166,39 @@ mod tests {
             tx.send((blocked, crate::runtime::on_library_thread())).unwrap();
         });
         assert_eq!(rx.recv().unwrap(), (true, true));
+    }
+
+    #[test]
+    fn a_task_that_panics_in_a_guarded_runner_is_dropped_alone() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use std::time::Duration;
+        struct DropFlag(Arc<AtomicBool>);
+        impl Drop for DropFlag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let rt = crate::runtime::DrivenRuntime::with_poll_guard(Some(super::contain_panic)).unwrap();
+        let (dropped, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+        let (flag, finished) = (DropFlag(dropped.clone()), done.clone());
+        rt.spawn(async move {
+            let _flag = flag;
+            woken.await.unwrap();
+            finished.store(true, Ordering::SeqCst);
+        });
+        rt.spawn(async { panic!("a task that panics (expected by this test)") });
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        assert!(!dropped.load(Ordering::SeqCst), "the waiting task lives on");
+        wake.send(()).unwrap();
+        let until_done = async {
+            while !done.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert_eq!(rt.drive(until_done, Some(Duration::from_secs(10))).unwrap(), Some(()));
+        assert!(dropped.load(Ordering::SeqCst), "and ends normally");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 use super::context::{driving, ensure_not_forked, in_library_context, with_library_tracing};
-use super::runner::{driving_tasks, Tasks};
+use super::runner::{driving_tasks, PollGuard, Tasks};
 use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
@@ -34,6 +34,12 @@ impl std::fmt::Debug for DrivenRuntime {
 impl DrivenRuntime {
     /// A new runtime with I/O and timers; it starts no thread.
     pub fn new() -> Result<Self> {
+        Self::with_poll_guard(None)
+    }
+
+    /// [`new`](Self::new), its tasks polled through `guard` (see [`PollGuard`]): with a guard that
+    /// catches panics, a task that panics is dropped alone.
+    pub fn with_poll_guard(guard: Option<PollGuard>) -> Result<Self> {
         ensure_not_forked()?;
         // Sends queued from other threads (outside a poll) are taken before local tasks, every tick:
         // the sends of a batch then start together and their requests go out in one write, instead of
@@ -46,7 +52,7 @@ impl DrivenRuntime {
             .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
         Ok(DrivenRuntime {
             handle: runtime.handle().clone(),
-            tasks: Arc::new(Tasks::new(runtime.handle().clone())),
+            tasks: Arc::new(Tasks::new(runtime.handle().clone(), guard)),
             runtime: Some(runtime),
         })
     }
@@ -60,8 +66,8 @@ impl DrivenRuntime {
     /// given here by one tokio task (no task of its own: see `runner.rs`). While no thread drives
     /// the runtime, the task waits for the next drive: a burst of sends made between two polls
     /// costs no wake-up each, and their requests start together. A task that panics drops the
-    /// others that run with it (they complete as dropped): catch a panic inside the task to keep
-    /// them.
+    /// others that run with it (they complete as dropped), unless the runtime has a [`PollGuard`]
+    /// that catches it: catch a panic inside the task to keep them.
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         self.tasks.push(Box::pin(task));
     }

@@ -10,7 +10,7 @@ use tokio::runtime::{Builder, Handle, Runtime};
 use super::context::{
     ensure_not_forked, in_library_context, is_shut_down, library_tracing, mark_library_thread, mark_shut_down,
 };
-use super::runner::{library_tasks, set_library_tasks, Tasks};
+use super::runner::{library_tasks, set_library_tasks, PollGuard, Tasks};
 use crate::error::{Error, Result};
 
 enum State {
@@ -34,6 +34,16 @@ pub fn spawn_send<F: Future<Output = ()> + Send + 'static>(handle: &Handle, task
         }
         None => drop(handle.spawn(task)),
     }
+}
+
+/// How the runner of a one-worker library runtime polls its tasks (set by the embedder before the
+/// runtime starts; the C ABI catches panics there).
+static POLL_GUARD: Mutex<Option<PollGuard>> = Mutex::new(None);
+
+/// Sets how the runner of the library runtime polls its tasks ([`PollGuard`]). Only takes effect for
+/// a runtime that has not started yet.
+pub fn set_poll_guard(guard: PollGuard) {
+    *POLL_GUARD.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard);
 }
 
 /// Runs on each library runtime thread when it starts (set by the embedder before the runtime starts;
@@ -120,7 +130,8 @@ pub fn handle() -> Result<Handle> {
             super::busy_poll::watch_reactor(&before, &super::busy_poll::epoll_descriptors());
             let handle = rt.handle().clone();
             if workers == 1 {
-                set_library_tasks(Arc::new(Tasks::always_driven(handle.clone())));
+                let guard = *POLL_GUARD.lock().unwrap_or_else(|p| p.into_inner());
+                set_library_tasks(Arc::new(Tasks::always_driven(handle.clone(), guard)));
             }
             *state = State::Running(rt);
             Ok(handle)

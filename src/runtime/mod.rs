@@ -18,7 +18,9 @@ pub use context::{
 };
 pub use driven::DrivenRuntime;
 pub use library::{
-    block_on, configure, default_worker_threads, handle, is_running, on_thread_start, shutdown, spawn_send,
+    block_on, configure, default_worker_threads, handle, is_running, on_thread_start, set_poll_guard, shutdown,
+    spawn_send,
 };
 pub use ready_last::{after_ready_tasks, several_sends_in_flight, ChannelExecutor, SendInFlight};
+pub use runner::PollGuard;
 pub use signal::{Fired, Signal};

@@ -29,11 +29,17 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// The most tasks the kept vectors (queued tasks, slots) keep room for while idle.
 pub(super) const KEPT_MAX: usize = 1024;
 
+/// How a runner polls each task: `guard(poll)` runs `poll` and returns its result. An embedder
+/// that catches panics (the C ABI) returns `Ready` for a task that panicked: that task is dropped
+/// and the runner's other tasks go on, instead of all being dropped with the runner.
+pub type PollGuard = fn(&mut dyn FnMut() -> Poll<()>) -> Poll<()>;
+
 /// The tasks of one runtime: queued, or held by its runner. Shared with the slots' wakers.
 pub(super) struct Tasks {
     state: Mutex<State>,
     /// The runtime's handle (to spawn the runner on).
     handle: Handle,
+    guard: Option<PollGuard>,
 }
 
 #[derive(Default)]
@@ -142,22 +148,24 @@ impl State {
 }
 
 impl Tasks {
-    pub(super) fn new(handle: Handle) -> Tasks {
+    pub(super) fn new(handle: Handle, guard: Option<PollGuard>) -> Tasks {
         Tasks {
             state: Mutex::default(),
             handle,
+            guard,
         }
     }
 
     /// For a runtime that runs on its own threads (the library runtime): always driven, so a task
     /// handed over starts or wakes the runner at once.
-    pub(super) fn always_driven(handle: Handle) -> Tasks {
+    pub(super) fn always_driven(handle: Handle, guard: Option<PollGuard>) -> Tasks {
         Tasks {
             state: Mutex::new(State {
                 drivers: 1,
                 ..State::default()
             }),
             handle,
+            guard,
         }
     }
 
@@ -329,7 +337,11 @@ impl RunnerTask {
             return;
         };
         let mut cx = Context::from_waker(&slot.waker);
-        if task.as_mut().poll(&mut cx).is_ready() {
+        let poll = match self.tasks.guard {
+            Some(guard) => guard(&mut || task.as_mut().poll(&mut cx)),
+            None => task.as_mut().poll(&mut cx),
+        };
+        if poll.is_ready() {
             slot.task = None;
             self.free.push(index);
         }
@@ -431,7 +443,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let tasks = Arc::new(Tasks::always_driven(rt.handle().clone()));
+        let tasks = Arc::new(Tasks::always_driven(rt.handle().clone(), None));
         let (ran, done) = std::sync::mpsc::channel();
         tasks.push(Box::pin(async move { ran.send(()).unwrap() }));
         done.recv_timeout(Duration::from_secs(10))
