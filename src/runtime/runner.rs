@@ -10,7 +10,8 @@
 //! The runner lives while the runtime does (an idle one costs its slots' memory); it ends only when
 //! a caller-driven runtime closes and its last task is done, or when a task panics (then every task
 //! it held is dropped, and the next one handed over starts a new runner). Callers that must keep
-//! one send's panic from the others catch it inside the send (the C ABI does).
+//! one task's panic from the others poll through a [`PollGuard`] that catches it, or catch it
+//! inside the task (the C ABI does both: its sends complete with the panic).
 
 use std::cell::RefCell;
 use std::future::Future;
