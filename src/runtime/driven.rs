@@ -154,6 +154,7 @@ impl Drop for DrivenRuntime {
 
 #[cfg(test)]
 mod tests {
+    use super::super::runner::tests::DropFlag;
     use super::super::runner::KEPT_MAX;
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,15 +221,6 @@ mod tests {
         };
         assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
         assert!(rt.tasks.queued().1 <= KEPT_MAX);
-    }
-
-    /// Sets its flag when dropped.
-    struct DropFlag(Arc<AtomicBool>);
-
-    impl Drop for DropFlag {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
     }
 
     #[test]

@@ -423,12 +423,12 @@ impl Drop for RunnerTask {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Sets its flag when dropped.
-    struct DropFlag(Arc<AtomicBool>);
+    /// Sets its flag when dropped (also for `driven.rs`'s tests).
+    pub(in crate::runtime) struct DropFlag(pub(in crate::runtime) Arc<AtomicBool>);
 
     impl Drop for DropFlag {
         fn drop(&mut self) {
