@@ -275,6 +275,92 @@ mod tests {
     }
 
     #[test]
+    fn a_task_woken_by_another_runs_in_the_same_poll_of_the_runner() {
+        let rt = DrivenRuntime::new().unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let o = order.clone();
+        rt.spawn(async move {
+            rx.await.unwrap();
+            o.lock().unwrap().push("woken task");
+        });
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        // This task spawns a tokio task, then wakes the one above: the runner polls the woken task
+        // in its next round, before the tokio task runs (it used to wake itself for it, behind).
+        let o = order.clone();
+        rt.spawn(async move {
+            let o = o.clone();
+            drop(tokio::spawn(async move { o.lock().unwrap().push("tokio task") }));
+            tx.send(()).unwrap();
+        });
+        let both = async {
+            while order.lock().unwrap().len() < 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert_eq!(rt.drive(both, Some(Duration::from_secs(10))).unwrap(), Some(()));
+        assert_eq!(*order.lock().unwrap(), ["woken task", "tokio task"]);
+    }
+
+    #[test]
+    fn a_task_that_keeps_waking_itself_leaves_the_runtime_its_other_tasks() {
+        use std::sync::atomic::AtomicUsize;
+        const GIVE_UP: usize = 1_000_000;
+        let rt = DrivenRuntime::new().unwrap();
+        let polls = Arc::new(AtomicUsize::new(0));
+        let p = polls.clone();
+        rt.spawn(std::future::poll_fn(move |cx| {
+            if p.fetch_add(1, Ordering::SeqCst) + 1 >= GIVE_UP {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }));
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        // A plain tokio task runs while the task above still wakes itself: the runner's rounds
+        // are bounded (it would run a million rounds first otherwise).
+        let p = polls.clone();
+        let other = rt.handle().spawn(async move { p.load(Ordering::SeqCst) });
+        let seen = rt
+            .drive(other, Some(Duration::from_secs(60)))
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            seen < GIVE_UP,
+            "the other task ran only after the self-waking task gave up"
+        );
+    }
+
+    #[test]
+    fn a_task_spawned_while_a_channel_is_made_moves_into_the_runner() {
+        use super::super::ready_last::{making_channel, ChannelExecutor};
+        let rt = DrivenRuntime::new().unwrap();
+        // A send that waits: the runner runs and holds it.
+        rt.spawn(std::future::pending::<()>());
+        let polled = Arc::new(AtomicBool::new(false));
+        let p = polled.clone();
+        let executor = ChannelExecutor::new(rt.handle());
+        // Made by a thread that drives no runtime (as a C thread adding a connection does).
+        making_channel(|| {
+            executor.spawn(Box::pin(async move {
+                p.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await
+            }))
+        });
+        let moved = async {
+            while !polled.load(Ordering::SeqCst) || rt.handle().metrics().num_alive_tasks() > 1 {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert_eq!(
+            rt.drive(moved, Some(Duration::from_secs(10))).unwrap(),
+            Some(()),
+            "the task ran, and the only tokio task left is the runner that holds it and the send"
+        );
+    }
+
+    #[test]
     fn tasks_that_waited_for_a_drive_run_when_the_runtime_is_dropped() {
         // No drive ever started the runner; dropping the runtime closes it, then drives it.
         let rt = DrivenRuntime::new().unwrap();

@@ -30,6 +30,11 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// The most tasks the kept vectors (queued tasks, slots) keep room for while idle.
 pub(super) const KEPT_MAX: usize = 1024;
 
+/// The most rounds one poll of the runner runs (see [`RunnerTask::poll`]): a bound for tasks that
+/// wake themselves (a tokio resource out of its task's budget does), so that the runtime's other
+/// tasks and its I/O still get their turn.
+const ROUNDS: usize = 16;
+
 /// How a runner polls each task: `guard(poll)` runs `poll` and returns its result. An embedder
 /// that catches panics (the C ABI) returns `Ready` for a task that panicked: that task is dropped
 /// and the runner's other tasks go on, instead of all being dropped with the runner.
@@ -357,45 +362,52 @@ impl RunnerTask {
 impl Future for RunnerTask {
     type Output = ();
 
-    /// Polls the tasks queued (new ones) and woken since the last poll. What is queued or woken
-    /// meanwhile (by the completions' callbacks) runs at the next poll, after the runtime's other
-    /// ready tasks (the connections write what the sends before it queued): the runner wakes
-    /// itself for it.
+    /// Polls the tasks queued (new ones) and woken since the last poll, then those that this woke
+    /// (a send wakes its connection, a connection the sends it read answers for), round after round
+    /// while there are some: each round polls every task ready before it, so a connection polled in
+    /// a round writes what every send of the round before queued. After [`ROUNDS`] rounds, what is
+    /// still woken runs at the next poll, after the runtime's other tasks and its I/O (the runner
+    /// wakes itself for it); a round that leaves nothing woken parks the runner.
+    ///
+    /// Why rounds: a runner that woke itself for each round went through the runtime's scheduler,
+    /// which treats a task woken by its own poll as a yield and first checks the I/O driver without
+    /// waiting: an `epoll_wait` per answer at 1 in flight (BENCHMARKS.md finding 24).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        {
-            let mut state = lock(&this.tasks);
-            std::mem::swap(&mut state.queued, &mut this.queued);
-            std::mem::swap(&mut state.woken, &mut this.woken);
-            state.runner = Runner::Scheduled;
+        for _ in 0..ROUNDS {
+            {
+                let mut state = lock(&this.tasks);
+                if state.queued.is_empty() && state.woken.is_empty() {
+                    if this.idle() && state.closing {
+                        state.runner = Runner::None;
+                        this.ended = true;
+                        return Poll::Ready(());
+                    }
+                    state.runner = Runner::Parked(cx.waker().clone());
+                    drop(state);
+                    if this.idle() && this.slots.len() > KEPT_MAX {
+                        this.slots = Vec::new();
+                        this.free = Vec::new();
+                    }
+                    return Poll::Pending;
+                }
+                std::mem::swap(&mut state.queued, &mut this.queued);
+                std::mem::swap(&mut state.woken, &mut this.woken);
+                state.runner = Runner::Scheduled;
+            }
+            let mut queued = std::mem::take(&mut this.queued);
+            for task in queued.drain(..) {
+                let index = this.place(task);
+                this.poll_slot(index);
+            }
+            this.queued = keep(queued);
+            let mut woken = std::mem::take(&mut this.woken);
+            for index in woken.drain(..) {
+                this.poll_slot(index);
+            }
+            this.woken = keep(woken);
         }
-        let mut queued = std::mem::take(&mut this.queued);
-        for task in queued.drain(..) {
-            let index = this.place(task);
-            this.poll_slot(index);
-        }
-        this.queued = keep(queued);
-        let mut woken = std::mem::take(&mut this.woken);
-        for index in woken.drain(..) {
-            this.poll_slot(index);
-        }
-        this.woken = keep(woken);
-        if this.idle() && this.slots.len() > KEPT_MAX {
-            this.slots = Vec::new();
-            this.free = Vec::new();
-        }
-        let mut state = lock(&this.tasks);
-        if !state.queued.is_empty() || !state.woken.is_empty() {
-            drop(state);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        if this.idle() && state.closing {
-            state.runner = Runner::None;
-            this.ended = true;
-            return Poll::Ready(());
-        }
-        state.runner = Runner::Parked(cx.waker().clone());
+        cx.waker().wake_by_ref();
         Poll::Pending
     }
 }

@@ -11,7 +11,7 @@ use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
 use crate::policy::ConnectionOptions;
-use crate::runtime::ChannelExecutor;
+use crate::runtime::{making_channel, ChannelExecutor};
 
 /// The largest HTTP/2 frame the channel accepts (its SETTINGS_MAX_FRAME_SIZE; the protocol's default,
 /// and hyper's, is 16 KiB): the size of the client's stream window, so a response up to that size can
@@ -63,7 +63,7 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     }
     let _guard = runtime.enter();
     if unix {
-        return Ok(GrpcChannel::plain(endpoint.connect_lazy()));
+        return Ok(GrpcChannel::plain(making_channel(|| endpoint.connect_lazy())));
     }
     // tonic's own TCP connector, with TCP_USER_TIMEOUT, which tonic does not expose.
     let mut http = HttpConnector::new();
@@ -73,14 +73,14 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     http.set_tcp_user_timeout(channel.tcp_user_timeout);
     if !use_tls {
-        return Ok(GrpcChannel::plain(
-            endpoint.connect_with_connector_lazy(Coalescing(http)),
-        ));
+        return Ok(GrpcChannel::plain(making_channel(|| {
+            endpoint.connect_with_connector_lazy(Coalescing(http))
+        })));
     }
     let tls = TlsConnector::new(&options.tls, address.host())?;
     let verdict = tls.verdict();
     Ok(GrpcChannel {
-        channel: endpoint.connect_with_connector_lazy(Coalescing(TlsOverTcp { tcp: http, tls })),
+        channel: making_channel(|| endpoint.connect_with_connector_lazy(Coalescing(TlsOverTcp { tcp: http, tls }))),
         tls: Some(verdict),
     })
 }
