@@ -204,8 +204,19 @@ impl Drop for Runtime {
     }
 }
 
+/// A 127.0.0.1 port free now that this process never handed out before. The kernel may give a port
+/// it just gave again; two runtimes started at once then both listened on it (grpc's servers bind
+/// with SO_REUSEPORT) and shared its connections.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A 127.0.0.1 port nothing listens on (bound, then released): a replica that was never started.

@@ -121,10 +121,20 @@ def freeze(pid, timeout=5.0):
         time.sleep(0.001)
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A port free now that this process never handed out before. The kernel may give a port it
+    just gave again; two runtimes started at once then both listened on it (grpc's servers bind with
+    SO_REUSEPORT) and shared its connections: a shard's sends reached the other shard's worker."""
+    while True:
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def _listening_addresses(port):
