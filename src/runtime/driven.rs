@@ -5,7 +5,7 @@
 //! for the answer and runs the completion. Nothing runs while nobody drives it.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 use super::context::{driving, ensure_not_forked, in_library_context, with_library_tracing};
-use super::runner::{driving_tasks, PollGuard, Tasks};
+use super::runner::{driving_tasks, Inline, PollGuard, Tasks};
 use crate::error::{Error, Result};
 
 /// A current-thread runtime run by whoever calls [`drive`](Self::drive). Several threads may call
@@ -38,7 +38,11 @@ impl DrivenRuntime {
     }
 
     /// [`new`](Self::new), its tasks polled through `guard` (see [`PollGuard`]): with a guard that
-    /// catches panics, a task that panics is dropped alone.
+    /// catches panics, a task that panics is dropped alone. With a guard the tasks are polled
+    /// inside the future [`drive`](Self::drive) runs, on the thread that runs the runtime (which
+    /// saves tokio a check of its I/O per poll that returns: `runner::Inline`): a panic the guard
+    /// lets through unwinds out of `drive` (without a guard the runner is a tokio task, which
+    /// catches it).
     pub fn with_poll_guard(guard: Option<PollGuard>) -> Result<Self> {
         ensure_not_forked()?;
         // Sends queued from other threads (outside a poll) are taken before local tasks, every tick:
@@ -50,9 +54,10 @@ impl DrivenRuntime {
             .global_queue_interval(1)
             .build()
             .map_err(|e| Error::Runtime(format!("failed to create a caller-driven runtime: {e}")))?;
+        let inline = guard.and_then(|_| Inline::learn(&runtime));
         Ok(DrivenRuntime {
             handle: runtime.handle().clone(),
-            tasks: Arc::new(Tasks::new(runtime.handle().clone(), guard)),
+            tasks: Arc::new(Tasks::new(runtime.handle().clone(), guard, inline)),
             runtime: Some(runtime),
         })
     }
@@ -90,17 +95,31 @@ impl DrivenRuntime {
             let _driving = driving();
             let _driver = self.tasks.start_driving();
             let _tasks = driving_tasks(&self.tasks);
-            runtime.block_on(async {
-                self.tasks.run_queued();
+            let inner = pin!(async {
+                if !self.tasks.is_inline() {
+                    self.tasks.run_queued();
+                }
                 match timeout {
                     None => Some(until.await),
                     Some(t) if t.is_zero() => ready_now(until).await,
                     Some(t) => tokio::time::timeout(t, until).await.ok(),
                 }
-            })
+            });
+            runtime.block_on(with_runner(&self.tasks, inner))
         };
         Ok(with_library_tracing(run))
     }
+}
+
+/// `future`, with the runtime's inline runner polled before it at each poll (`runner::Inline`).
+fn with_runner<'a, T>(
+    tasks: &'a Arc<Tasks>,
+    mut future: Pin<&'a mut impl Future<Output = T>>,
+) -> impl Future<Output = T> + 'a {
+    std::future::poll_fn(move |cx| {
+        tasks.poll_inline(cx);
+        future.as_mut().poll(cx)
+    })
 }
 
 /// Polls `until`, letting the runtime run what is ready in between: the first yield runs the tasks
@@ -134,21 +153,28 @@ impl Drop for DrivenRuntime {
         if Handle::try_current().is_ok() || in_library_context() {
             // The tasks that waited for a drive are dropped here: their sends complete as dropped.
             self.tasks.drop_queued();
+            self.tasks.drop_inline();
             runtime.shutdown_background();
             return;
         }
         let handle = runtime.handle().clone();
+        let tasks = &self.tasks;
         with_library_tracing(|| {
-            runtime.block_on(async {
-                self.tasks.run_queued();
+            let inner = pin!(async {
+                if !tasks.is_inline() {
+                    tasks.run_queued();
+                }
                 let drained = async {
-                    while handle.metrics().num_alive_tasks() > 0 {
+                    while handle.metrics().num_alive_tasks() > 0 || tasks.inline_running() {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 };
                 let _ = tokio::time::timeout(DRAIN, drained).await;
-            })
+            });
+            runtime.block_on(with_runner(tasks, inner))
         });
+        // What the inline runner still holds is dropped here (their sends complete as dropped).
+        self.tasks.drop_inline();
     }
 }
 
@@ -160,67 +186,83 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
+    /// A runtime whose runner is a tokio task (no guard), and one whose runner `drive`'s future polls
+    /// (a guard: `runner::Inline`).
+    fn both_runtimes() -> [DrivenRuntime; 2] {
+        fn pass(poll: &mut dyn FnMut() -> Poll<()>) -> Poll<()> {
+            poll()
+        }
+        let inline = DrivenRuntime::with_poll_guard(Some(pass)).unwrap();
+        assert!(
+            inline.tasks.is_inline(),
+            "tokio's block_on polls with one waker per runtime"
+        );
+        [DrivenRuntime::new().unwrap(), inline]
+    }
+
     #[test]
     fn runs_only_while_driven() {
-        let rt = DrivenRuntime::new().unwrap();
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let task = rt.handle().spawn(async move { flag.store(true, Ordering::SeqCst) });
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(
-            !ran.load(Ordering::SeqCst),
-            "nothing runs while nobody drives the runtime"
-        );
-        // Zero timeout: what is ready runs (the spawned task), nothing waits.
-        assert_eq!(
-            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap(),
-            None
-        );
-        assert!(ran.load(Ordering::SeqCst));
-        assert_eq!(rt.drive(async { 7 }, Some(Duration::ZERO)).unwrap(), Some(7));
-        assert!(rt.drive(task, None).unwrap().unwrap().is_ok());
+        for rt in both_runtimes() {
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            let task = rt.handle().spawn(async move { flag.store(true, Ordering::SeqCst) });
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(
+                !ran.load(Ordering::SeqCst),
+                "nothing runs while nobody drives the runtime"
+            );
+            // Zero timeout: what is ready runs (the spawned task), nothing waits.
+            assert_eq!(
+                rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap(),
+                None
+            );
+            assert!(ran.load(Ordering::SeqCst));
+            assert_eq!(rt.drive(async { 7 }, Some(Duration::ZERO)).unwrap(), Some(7));
+            assert!(rt.drive(task, None).unwrap().unwrap().is_ok());
+        }
     }
 
     #[test]
     fn tasks_handed_over_between_drives_run_at_the_next_drive_and_their_vector_is_kept() {
-        use std::sync::atomic::AtomicUsize;
-        let rt = DrivenRuntime::new().unwrap();
-        let ran = Arc::new(AtomicUsize::new(0));
-        let queue = |n: usize| {
-            for _ in 0..n {
-                let ran = ran.clone();
-                rt.spawn(async move {
-                    ran.fetch_add(1, Ordering::SeqCst);
-                });
-            }
-        };
-        queue(5);
-        assert_eq!(rt.tasks.queued().0, 5, "nobody drives: the tasks wait");
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 5);
-        // The runner swaps its emptied vector with the queue's: after two batches both have room.
-        queue(5);
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 10);
-        let (queued, kept) = rt.tasks.queued();
-        assert!(
-            queued == 0 && kept >= 5,
-            "the emptied vector is kept for the next batch: {kept}"
-        );
-        // The next batch queues into the kept vector (no allocation of its own) and runs too.
-        queue(3);
-        assert_eq!(rt.tasks.queued(), (3, kept));
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 13);
-        // A burst past KEPT_MAX runs, and its vector is not kept.
-        queue(KEPT_MAX + 1);
-        let all = async {
-            while ran.load(Ordering::SeqCst) < 13 + KEPT_MAX + 1 {
-                tokio::task::yield_now().await;
-            }
-        };
-        assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
-        assert!(rt.tasks.queued().1 <= KEPT_MAX);
+        for rt in both_runtimes() {
+            use std::sync::atomic::AtomicUsize;
+            let ran = Arc::new(AtomicUsize::new(0));
+            let queue = |n: usize| {
+                for _ in 0..n {
+                    let ran = ran.clone();
+                    rt.spawn(async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            };
+            queue(5);
+            assert_eq!(rt.tasks.queued().0, 5, "nobody drives: the tasks wait");
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 5);
+            // The runner swaps its emptied vector with the queue's: after two batches both have room.
+            queue(5);
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 10);
+            let (queued, kept) = rt.tasks.queued();
+            assert!(
+                queued == 0 && kept >= 5,
+                "the emptied vector is kept for the next batch: {kept}"
+            );
+            // The next batch queues into the kept vector (no allocation of its own) and runs too.
+            queue(3);
+            assert_eq!(rt.tasks.queued(), (3, kept));
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 13);
+            // A burst past KEPT_MAX runs, and its vector is not kept.
+            queue(KEPT_MAX + 1);
+            let all = async {
+                while ran.load(Ordering::SeqCst) < 13 + KEPT_MAX + 1 {
+                    tokio::task::yield_now().await;
+                }
+            };
+            assert_eq!(rt.drive(all, Some(Duration::from_secs(10))).unwrap(), Some(()));
+            assert!(rt.tasks.queued().1 <= KEPT_MAX);
+        }
     }
 
     #[test]
@@ -276,109 +318,196 @@ mod tests {
 
     #[test]
     fn a_task_woken_by_another_runs_in_the_same_poll_of_the_runner() {
-        let rt = DrivenRuntime::new().unwrap();
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let o = order.clone();
-        rt.spawn(async move {
-            rx.await.unwrap();
-            o.lock().unwrap().push("woken task");
-        });
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        // This task spawns a tokio task, then wakes the one above: the runner polls the woken task
-        // in its next round, before the tokio task runs (it used to wake itself for it, behind).
-        let o = order.clone();
-        rt.spawn(async move {
-            let o = o.clone();
-            drop(tokio::spawn(async move { o.lock().unwrap().push("tokio task") }));
-            tx.send(()).unwrap();
-        });
-        let both = async {
-            while order.lock().unwrap().len() < 2 {
-                tokio::task::yield_now().await;
-            }
-        };
-        assert_eq!(rt.drive(both, Some(Duration::from_secs(10))).unwrap(), Some(()));
-        assert_eq!(*order.lock().unwrap(), ["woken task", "tokio task"]);
+        for rt in both_runtimes() {
+            let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let o = order.clone();
+            rt.spawn(async move {
+                rx.await.unwrap();
+                o.lock().unwrap().push("woken task");
+            });
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+            // This task spawns a tokio task, then wakes the one above: the runner polls the woken task
+            // in its next round, before the tokio task runs (it used to wake itself for it, behind).
+            let o = order.clone();
+            rt.spawn(async move {
+                let o = o.clone();
+                drop(tokio::spawn(async move { o.lock().unwrap().push("tokio task") }));
+                tx.send(()).unwrap();
+            });
+            let both = async {
+                while order.lock().unwrap().len() < 2 {
+                    tokio::task::yield_now().await;
+                }
+            };
+            assert_eq!(rt.drive(both, Some(Duration::from_secs(10))).unwrap(), Some(()));
+            assert_eq!(*order.lock().unwrap(), ["woken task", "tokio task"]);
+        }
     }
 
     #[test]
     fn a_task_that_keeps_waking_itself_leaves_the_runtime_its_other_tasks() {
-        use std::sync::atomic::AtomicUsize;
-        const GIVE_UP: usize = 1_000_000;
-        let rt = DrivenRuntime::new().unwrap();
-        let polls = Arc::new(AtomicUsize::new(0));
-        let p = polls.clone();
-        rt.spawn(std::future::poll_fn(move |cx| {
-            if p.fetch_add(1, Ordering::SeqCst) + 1 >= GIVE_UP {
-                return Poll::Ready(());
-            }
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }));
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        // A plain tokio task runs while the task above still wakes itself: the runner's rounds
-        // are bounded (it would run a million rounds first otherwise).
-        let p = polls.clone();
-        let other = rt.handle().spawn(async move { p.load(Ordering::SeqCst) });
-        let seen = rt
-            .drive(other, Some(Duration::from_secs(60)))
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert!(
-            seen < GIVE_UP,
-            "the other task ran only after the self-waking task gave up"
-        );
+        for rt in both_runtimes() {
+            use std::sync::atomic::AtomicUsize;
+            const GIVE_UP: usize = 1_000_000;
+            let polls = Arc::new(AtomicUsize::new(0));
+            let p = polls.clone();
+            rt.spawn(std::future::poll_fn(move |cx| {
+                if p.fetch_add(1, Ordering::SeqCst) + 1 >= GIVE_UP {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }));
+            rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+            // A plain tokio task runs while the task above still wakes itself: the runner's rounds
+            // are bounded (it would run a million rounds first otherwise).
+            let p = polls.clone();
+            let other = rt.handle().spawn(async move { p.load(Ordering::SeqCst) });
+            let seen = rt
+                .drive(other, Some(Duration::from_secs(60)))
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert!(
+                seen < GIVE_UP,
+                "the other task ran only after the self-waking task gave up"
+            );
+        }
     }
 
     #[test]
     fn a_task_spawned_while_a_channel_is_made_moves_into_the_runner() {
-        use super::super::ready_last::{making_channel, ChannelExecutor};
-        let rt = DrivenRuntime::new().unwrap();
-        // A send that waits: the runner runs and holds it.
-        rt.spawn(std::future::pending::<()>());
-        let polled = Arc::new(AtomicBool::new(false));
-        let p = polled.clone();
-        let executor = ChannelExecutor::new(rt.handle());
-        // Made by a thread that drives no runtime (as a C thread adding a connection does).
-        making_channel(|| {
-            executor.spawn(Box::pin(async move {
-                p.store(true, Ordering::SeqCst);
-                std::future::pending::<()>().await
-            }))
-        });
-        let moved = async {
-            while !polled.load(Ordering::SeqCst) || rt.handle().metrics().num_alive_tasks() > 1 {
-                tokio::task::yield_now().await;
+        for rt in both_runtimes() {
+            use super::super::ready_last::{making_channel, ChannelExecutor};
+            // A send that waits: the runner runs and holds it.
+            rt.spawn(std::future::pending::<()>());
+            let polled = Arc::new(AtomicBool::new(false));
+            let p = polled.clone();
+            let executor = ChannelExecutor::new(rt.handle());
+            // Made by a thread that drives no runtime (as a C thread adding a connection does).
+            making_channel(|| {
+                executor.spawn(Box::pin(async move {
+                    p.store(true, Ordering::SeqCst);
+                    std::future::pending::<()>().await
+                }))
+            });
+            let moved = async {
+                // The runner is a tokio task, or not one at all (inline).
+                let runner_tasks = usize::from(!rt.tasks.is_inline());
+                while !polled.load(Ordering::SeqCst) || rt.handle().metrics().num_alive_tasks() > runner_tasks {
+                    tokio::task::yield_now().await;
+                }
+            };
+            assert_eq!(
+                rt.drive(moved, Some(Duration::from_secs(10))).unwrap(),
+                Some(()),
+                "the task ran, and the only tokio task left is the runner that holds it and the send"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_out_of_tokio_budget_is_woken_after_a_drive_that_returned() {
+        for rt in both_runtimes() {
+            let spent = Arc::new(AtomicBool::new(false));
+            let s = spent.clone();
+            // More than tokio's budget of one poll (128): out of budget, a task yields through the
+            // scheduler (its waker deferred to the next check of the I/O driver).
+            rt.spawn(async move {
+                for _ in 0..1000 {
+                    tokio::task::consume_budget().await;
+                }
+                s.store(true, Ordering::SeqCst);
+            });
+            // This drive's future is done at its first poll, which runs the task above too.
+            assert_eq!(rt.drive(async {}, None).unwrap(), Some(()));
+            let done = async {
+                while !spent.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+            };
+            assert_eq!(
+                rt.drive(done, Some(Duration::from_secs(10))).unwrap(),
+                Some(()),
+                "inline: {}",
+                rt.tasks.is_inline()
+            );
+        }
+    }
+
+    #[test]
+    fn threads_that_drive_at_once_each_see_their_tasks_complete() {
+        use std::sync::atomic::AtomicUsize;
+        for rt in both_runtimes() {
+            let rt = Arc::new(rt);
+            let done = Arc::new(AtomicUsize::new(0));
+            // Four threads drive at once, each until its own 50 tasks ran; the tasks wait for a
+            // value sent by another thread, one at a time, while the drivers come and go.
+            let (tx, rx) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+            let drivers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (rt, done, tx) = (rt.clone(), done.clone(), tx.clone());
+                    std::thread::spawn(move || {
+                        let mine = Arc::new(AtomicUsize::new(0));
+                        for target in 1..=50 {
+                            let (wake, wait) = tokio::sync::oneshot::channel::<()>();
+                            tx.send(wake).unwrap();
+                            let (m, d) = (mine.clone(), done.clone());
+                            rt.spawn(async move {
+                                wait.await.unwrap();
+                                m.fetch_add(1, Ordering::SeqCst);
+                                d.fetch_add(1, Ordering::SeqCst);
+                            });
+                            let ran = async {
+                                while mine.load(Ordering::SeqCst) < target {
+                                    tokio::task::yield_now().await;
+                                }
+                            };
+                            assert_eq!(
+                                rt.drive(ran, Some(Duration::from_secs(10))).unwrap(),
+                                Some(()),
+                                "inline: {}",
+                                rt.tasks.is_inline()
+                            );
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let waker = std::thread::spawn(move || {
+                for wake in rx {
+                    let _ = wake.send(());
+                }
+            });
+            for d in drivers {
+                d.join().unwrap();
             }
-        };
-        assert_eq!(
-            rt.drive(moved, Some(Duration::from_secs(10))).unwrap(),
-            Some(()),
-            "the task ran, and the only tokio task left is the runner that holds it and the send"
-        );
+            waker.join().unwrap();
+            assert_eq!(done.load(Ordering::SeqCst), 200);
+        }
     }
 
     #[test]
     fn tasks_that_waited_for_a_drive_run_when_the_runtime_is_dropped() {
-        // No drive ever started the runner; dropping the runtime closes it, then drives it.
-        let rt = DrivenRuntime::new().unwrap();
-        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        for _ in 0..3 {
-            let ran = ran.clone();
-            rt.spawn(async move {
-                tokio::task::yield_now().await;
-                ran.fetch_add(1, Ordering::SeqCst);
-            });
+        for rt in both_runtimes() {
+            // No drive ever started the runner; dropping the runtime closes it, then drives it.
+            let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for _ in 0..3 {
+                let ran = ran.clone();
+                rt.spawn(async move {
+                    tokio::task::yield_now().await;
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            assert_eq!(rt.tasks.queued().0, 3);
+            drop(rt);
+            assert_eq!(
+                ran.load(Ordering::SeqCst),
+                3,
+                "the tasks ran to their end, none was dropped"
+            );
         }
-        assert_eq!(rt.tasks.queued().0, 3);
-        drop(rt);
-        assert_eq!(
-            ran.load(Ordering::SeqCst),
-            3,
-            "the tasks ran to their end, none was dropped"
-        );
     }
 
     #[test]

@@ -46,6 +46,48 @@ pub(super) struct Tasks {
     /// The runtime's handle (to spawn the runner on).
     handle: Handle,
     guard: Option<PollGuard>,
+    /// A caller-driven runtime's runner, polled by the future of its `drive` ([`Inline`]); `None`:
+    /// the runner is a tokio task.
+    inline: Option<Inline>,
+}
+
+/// The runner of a caller-driven runtime, polled inside the future that `drive` gives tokio's
+/// `block_on`, on the thread that runs the runtime, instead of as a tokio task.
+///
+/// Why: a completion wakes the future of `block_on` (its `until`), and tokio's current-thread
+/// scheduler, when that future was woken by a task it ran, checks its I/O driver without waiting
+/// (an `epoll_wait`) before it polls the future again: one system call and a round of the
+/// scheduler per poll that returns (BENCHMARKS.md finding 25). Polled inside that future, the
+/// runner completes the send and the future returns in the same poll; and the I/O that wakes a
+/// task wakes that future directly.
+///
+/// Only the thread that runs the runtime (holds tokio's scheduler) polls it: tokio polls that
+/// thread's future with the runtime's own waker, the same for every `block_on` of the runtime,
+/// which the runner keeps as its waker ([`Runner::Parked`]). Other threads inside `drive` wait for
+/// their own `until` (tokio polls their futures with a waker of their thread) and leave the runner
+/// alone: a waker of theirs kept by the runner would wake nobody once they left.
+pub(super) struct Inline {
+    /// The waker tokio's `block_on` polls with on the thread that runs the runtime.
+    core: Waker,
+    runner: Mutex<Option<RunnerTask>>,
+}
+
+impl Inline {
+    /// For a current-thread runtime that no thread runs yet: learns the waker of its `block_on`,
+    /// and checks with a second `block_on` that the test [`Tasks::poll_inline`] makes recognizes
+    /// it (one waker for the runtime); `None` if it does not.
+    pub(super) fn learn(runtime: &tokio::runtime::Runtime) -> Option<Inline> {
+        let core = runtime.block_on(std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+        let same = runtime.block_on(std::future::poll_fn(|cx| Poll::Ready(cx.waker().will_wake(&core))));
+        same.then(|| Inline {
+            core,
+            runner: Mutex::new(None),
+        })
+    }
+
+    fn runner(&self) -> MutexGuard<'_, Option<RunnerTask>> {
+        self.runner.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[derive(Default)]
@@ -154,11 +196,14 @@ impl State {
 }
 
 impl Tasks {
-    pub(super) fn new(handle: Handle, guard: Option<PollGuard>) -> Tasks {
+    /// The tasks of a caller-driven runtime: their runner polled by `drive`'s future when `inline`
+    /// is given (see [`Inline`]), else a tokio task.
+    pub(super) fn new(handle: Handle, guard: Option<PollGuard>, inline: Option<Inline>) -> Tasks {
         Tasks {
             state: Mutex::default(),
             handle,
             guard,
+            inline,
         }
     }
 
@@ -172,6 +217,7 @@ impl Tasks {
             }),
             handle,
             guard,
+            inline: None,
         }
     }
 
@@ -240,14 +286,83 @@ impl Tasks {
         match start {
             Start::Nothing => {}
             Start::Wake(waker) => waker.wake(),
-            Start::Spawn => drop(self.handle.spawn(RunnerTask {
-                tasks: self.clone(),
-                slots: Vec::new(),
-                free: Vec::new(),
-                queued: Vec::new(),
-                woken: Vec::new(),
-                ended: false,
-            })),
+            Start::Spawn => {
+                let runner = self.new_runner();
+                match &self.inline {
+                    Some(inline) => {
+                        *inline.runner() = Some(runner);
+                        inline.core.wake_by_ref();
+                    }
+                    None => drop(self.handle.spawn(runner)),
+                }
+            }
+        }
+    }
+
+    /// Whether the runner is polled by `drive`'s future (see [`Inline`]).
+    pub(super) fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// Polls the inline runner (see [`Inline`]), starting it for tasks that wait for it, if this
+    /// runtime has one and `cx` is the waker of the thread that runs the runtime; called first by
+    /// every future the runtime's `block_on` runs. (Started here rather than woken: a wake-up
+    /// from inside `block_on` makes tokio check its I/O driver once more before the next poll.)
+    pub(super) fn poll_inline(self: &Arc<Self>, cx: &mut Context<'_>) {
+        let Some(inline) = &self.inline else {
+            return;
+        };
+        if !cx.waker().will_wake(&inline.core) {
+            return;
+        }
+        // Taken out while it runs: its tasks may hand over tasks (which lock the state, not this).
+        let taken = inline.runner().take();
+        let mut runner = match taken {
+            Some(runner) => runner,
+            None => {
+                let mut state = lock(self);
+                if state.queued.is_empty() || !matches!(state.runner, Runner::None) {
+                    return;
+                }
+                state.runner = Runner::Scheduled;
+                drop(state);
+                self.new_runner()
+            }
+        };
+        // Without tokio's budget: a resource out of budget defers its waker to the scheduler's
+        // next check of its I/O driver, and `block_on` returning (its future done in this same
+        // poll) drops the deferred wakers: the task would never be woken. As a tokio task the
+        // runner's deferred wakers were woken before `block_on` looked at its future again.
+        let mut poll = tokio::task::unconstrained(std::future::poll_fn(|cx| Pin::new(&mut runner).poll(cx)));
+        let pending = Pin::new(&mut poll).poll(cx).is_pending();
+        drop(poll);
+        if pending {
+            *inline.runner() = Some(runner);
+        }
+    }
+
+    fn new_runner(self: &Arc<Self>) -> RunnerTask {
+        RunnerTask {
+            tasks: self.clone(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            queued: Vec::new(),
+            woken: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Whether an inline runner exists (it holds tasks, or waits for some).
+    pub(super) fn inline_running(&self) -> bool {
+        self.inline.as_ref().is_some_and(|inline| inline.runner().is_some())
+    }
+
+    /// Drops the inline runner and the tasks it holds (their sends complete as dropped): they
+    /// hold the wakers of its slots, which hold these tasks.
+    pub(super) fn drop_inline(&self) {
+        if let Some(inline) = &self.inline {
+            let runner = inline.runner().take();
+            drop(runner);
         }
     }
 
