@@ -186,12 +186,28 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
+    /// A guard that only polls.
+    fn pass(poll: &mut dyn FnMut() -> Poll<()>) -> Poll<()> {
+        poll()
+    }
+
+    #[test]
+    fn a_guarded_runtime_made_inside_a_runtime_keeps_its_runner_a_tokio_task() {
+        // Made in a completion callback, say: `block_on`, which learns the runtime's waker, is
+        // refused there.
+        let outer = Builder::new_current_thread().build().unwrap();
+        let rt = outer.block_on(async { DrivenRuntime::with_poll_guard(Some(pass)).unwrap() });
+        assert!(!rt.tasks.is_inline());
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        rt.spawn(async move { flag.store(true, Ordering::SeqCst) });
+        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
+        assert!(ran.load(Ordering::SeqCst));
+    }
+
     /// A runtime whose runner is a tokio task (no guard), and one whose runner `drive`'s future polls
     /// (a guard: `runner::Inline`).
     fn both_runtimes() -> [DrivenRuntime; 2] {
-        fn pass(poll: &mut dyn FnMut() -> Poll<()>) -> Poll<()> {
-            poll()
-        }
         let inline = DrivenRuntime::with_poll_guard(Some(pass)).unwrap();
         assert!(
             inline.tasks.is_inline(),

@@ -31,8 +31,8 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(super) const KEPT_MAX: usize = 1024;
 
 /// The most rounds one poll of the runner runs (see [`RunnerTask::poll`]): a bound for tasks that
-/// wake themselves (a tokio resource out of its task's budget does), so that the runtime's other
-/// tasks and its I/O still get their turn.
+/// wake themselves while polled (hyper's spin loops yield so), so that the runtime's other tasks
+/// and its I/O still get their turn.
 const ROUNDS: usize = 16;
 
 /// How a runner polls each task: `guard(poll)` runs `poll` and returns its result. An embedder
@@ -75,8 +75,12 @@ pub(super) struct Inline {
 impl Inline {
     /// For a current-thread runtime that no thread runs yet: learns the waker of its `block_on`,
     /// and checks with a second `block_on` that the test [`Tasks::poll_inline`] makes recognizes
-    /// it (one waker for the runtime); `None` if it does not.
+    /// it (one waker for the runtime); `None` if it does not, or when called inside a runtime
+    /// (where `block_on` is refused: a pool made in a completion callback).
     pub(super) fn learn(runtime: &tokio::runtime::Runtime) -> Option<Inline> {
+        if Handle::try_current().is_ok() {
+            return None;
+        }
         let core = runtime.block_on(std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())));
         let same = runtime.block_on(std::future::poll_fn(|cx| Poll::Ready(cx.waker().will_wake(&core))));
         same.then(|| Inline {
@@ -484,9 +488,9 @@ impl Future for RunnerTask {
     /// still woken runs at the next poll, after the runtime's other tasks and its I/O (the runner
     /// wakes itself for it); a round that leaves nothing woken parks the runner.
     ///
-    /// Why rounds: a runner that woke itself for each round went through the runtime's scheduler,
-    /// which treats a task woken by its own poll as a yield and first checks the I/O driver without
-    /// waiting: an `epoll_wait` per answer at 1 in flight (BENCHMARKS.md finding 24).
+    /// Why rounds: a runner that woke itself for each round went through the runtime's scheduler
+    /// for each hop from one task to the next (8 polls of the runner per request at 1 in flight,
+    /// 2 now: BENCHMARKS.md finding 24).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         for _ in 0..ROUNDS {
