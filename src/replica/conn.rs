@@ -1,4 +1,4 @@
-//! The connection of a replica: its tonic channel, and the slot that holds the current one, which is
+//! The connection of a replica: its channel, and the slot that holds the current one, which is
 //! replaced (the calls pending on the old one ended) when the replica stopped answering.
 
 use std::sync::{Arc, RwLock};

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::address::Address;
@@ -191,11 +190,6 @@ impl Replica {
         self.key.clone()
     }
 
-    /// The tonic channel of the current connection (shared by the three stubs).
-    pub fn channel(&self) -> Channel {
-        self.conn().channel.channel.clone()
-    }
-
     /// The replica's health: ejection and liveness (see [`Health`]).
     pub fn health(&self) -> &Health {
         &self.health
@@ -334,7 +328,7 @@ impl Replica {
             max_send: self.max_send,
             max_receive: self.max_receive,
         };
-        let (body, trailers) = unary(&conn.channel, payload, call).await.map_err(classify)?;
+        let (body, trailers) = unary(&conn.channel, payload, call).await?;
         Ok(Response {
             address: self.key.clone(),
             body,
@@ -344,14 +338,6 @@ impl Replica {
 }
 
 const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// tonic's own timeout ("Timeout expired" `CANCELLED`) is `DEADLINE_EXCEEDED`.
-fn classify(status: Status) -> Status {
-    match status.code() {
-        Code::Cancelled if status.message().starts_with("Timeout expired") => deadline_exceeded(),
-        _ => status,
-    }
-}
 
 fn is_timeout(status: &Status) -> bool {
     status.code() == Code::DeadlineExceeded

@@ -393,37 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn a_task_spawned_while_a_channel_is_made_moves_into_the_runner() {
-        for rt in both_runtimes() {
-            use super::super::ready_last::{making_channel, ChannelExecutor};
-            // A send that waits: the runner runs and holds it.
-            rt.spawn(std::future::pending::<()>());
-            let polled = Arc::new(AtomicBool::new(false));
-            let p = polled.clone();
-            let executor = ChannelExecutor::new(rt.handle());
-            // Made by a thread that drives no runtime (as a C thread adding a connection does).
-            making_channel(|| {
-                executor.spawn(Box::pin(async move {
-                    p.store(true, Ordering::SeqCst);
-                    std::future::pending::<()>().await
-                }))
-            });
-            let moved = async {
-                // The runner is a tokio task, or not one at all (inline).
-                let runner_tasks = usize::from(!rt.tasks.is_inline());
-                while !polled.load(Ordering::SeqCst) || rt.handle().metrics().num_alive_tasks() > runner_tasks {
-                    tokio::task::yield_now().await;
-                }
-            };
-            assert_eq!(
-                rt.drive(moved, Some(Duration::from_secs(10))).unwrap(),
-                Some(()),
-                "the task ran, and the only tokio task left is the runner that holds it and the send"
-            );
-        }
-    }
-
-    #[test]
     fn a_task_out_of_tokio_budget_is_woken_after_a_drive_that_returned() {
         for rt in both_runtimes() {
             let spent = Arc::new(AtomicBool::new(false));

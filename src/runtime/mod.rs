@@ -21,6 +21,6 @@ pub use library::{
     block_on, configure, default_worker_threads, handle, is_running, on_thread_start, set_poll_guard, shutdown,
     spawn_send,
 };
-pub use ready_last::{after_ready_tasks, making_channel, several_sends_in_flight, ChannelExecutor, SendInFlight};
+pub use ready_last::{after_ready_tasks, several_sends_in_flight, ChannelExecutor, SendInFlight};
 pub use runner::PollGuard;
 pub use signal::{Fired, Signal};

@@ -1,20 +1,19 @@
-//! The executor of a channel's own tasks (its request buffer, its HTTP/2 connection, hyper's
-//! per-request tasks) on the library runtime: each time such a task is woken, it lets the tasks
+//! The executor of a channel's own tasks (its HTTP/2 connection, hyper's per-request tasks, its
+//! connection attempts) on the library runtime: each time such a task is woken, it lets the tasks
 //! already ready on its worker run before it, so one wake-up of the connection writes what several
 //! sends queued.
 //!
 //! Why: on tokio's multi-thread scheduler a task woken by the task running goes into the worker's
-//! LIFO slot and runs next. A send wakes the request buffer, which wakes the connection, which
-//! runs at once and writes that one request: one `writev` per request even when 16 sends were
-//! ready together (1.19 per request at 16 in flight, 0.46 with this: BENCHMARKS.md). A task that
+//! LIFO slot and runs next. A send wakes the connection, which runs at once and writes that one
+//! request: one `writev` per request even when 16 sends were ready together (1.19 per request at 16 in flight, 0.46 with this: BENCHMARKS.md). A task that
 //! wakes itself while it is polled is put at the back of the run queue instead (tokio treats it as
 //! a yield), so the first poll after a wake-up does only that, and the next poll, after the ready
 //! sends, does the work. A current-thread runtime has no LIFO slot: there a channel's tasks are
 //! spawned plainly, or, on a caller-driven runtime being driven, run with its sends (`runner.rs`).
 //! So do they when the library runtime has one worker and spawns them on it: one runner polls every
-//! send and channel task there, and one poll of the runner starts every send that is ready. The
-//! task a channel spawns while it is made (tonic's request buffer, on the thread that adds the
-//! connection) gets there too, at its first poll ([`making_channel`]).
+//! send and channel task there, and one poll of the runner starts every send that is ready. A
+//! channel spawns nothing while it is made: its connection attempt is spawned by the first call,
+//! which runs on the runtime.
 //!
 //! The wait is only worth its poll when other sends run: at 1 in flight it cost about 5k
 //! instructions per request and batched nothing. So a channel task re-queues itself only while more
@@ -68,12 +67,6 @@ impl ChannelExecutor {
 
     /// Spawns `task` (for `hyper::rt::Executor` implementations, which cannot name tokio's types).
     pub fn spawn(&self, task: BoxTask) {
-        if MAKING_CHANNEL.with(|m| m.get()) {
-            // Made on any thread (a C thread adding a connection, maybe in a callback of another
-            // pool's drive): settled where it runs.
-            drop(self.handle.spawn(settle(task, self.in_flight)));
-            return;
-        }
         match self.in_flight {
             Some(in_flight) => {
                 // The library runtime with one worker: with its sends, in its runner.
@@ -90,50 +83,6 @@ impl ChannelExecutor {
                 if let Err(task) = spawn_where_driven(task) {
                     drop(self.handle.spawn(task));
                 }
-            }
-        }
-    }
-}
-
-thread_local! {
-    /// A channel is being made on this thread (see [`making_channel`]).
-    static MAKING_CHANNEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f`, which makes a channel: the tasks the channel spawns meanwhile (tonic's request buffer)
-/// start as a tokio task that, at its first poll on the runtime, hands the task to the runtime's
-/// runner where it has one (a caller-driven runtime, the library runtime with one worker): from
-/// then on it is polled with the sends, in the same round (`runner.rs`), instead of being a tokio
-/// task woken by each send. Made outside the runtime, the task could not go there at once: the
-/// thread drives no runtime, or another one (a completion callback of another pool).
-pub fn making_channel<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            MAKING_CHANNEL.with(|m| m.set(self.0));
-        }
-    }
-    let _restore = Restore(MAKING_CHANNEL.with(|m| m.replace(true)));
-    f()
-}
-
-/// A channel's task spawned while it was made: moved into the runner of the runtime it runs on
-/// when there is one, else run here (as [`ChannelExecutor::spawn`] would have).
-async fn settle(task: BoxTask, in_flight: Option<&'static SendsInFlight>) {
-    match in_flight {
-        Some(in_flight) => {
-            if let Err(task) = spawn_on_library_runner(task) {
-                ReadyLast {
-                    task,
-                    passed: false,
-                    in_flight,
-                }
-                .await
-            }
-        }
-        None => {
-            if let Err(task) = spawn_where_driven(task) {
-                task.await
             }
         }
     }

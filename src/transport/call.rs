@@ -1,16 +1,14 @@
-//! One unary gRPC call on a tonic [`Channel`], with the request and response bytes passed through
-//! (see [`super::framing`]); tonic's channel does the rest (connection, origin, user agent, HTTP/2).
+//! One unary gRPC call on a [`GrpcChannel`]'s HTTP/2 connection (hyper's client), with the request
+//! and response bytes passed through (see [`super::framing`]).
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use http_body::Body as _;
 use tokio::time::Instant;
-use tonic::codegen::Service;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Status};
 
@@ -84,20 +82,6 @@ pub(crate) struct Call<'a> {
     pub max_receive: usize,
 }
 
-/// The method's request URI (its path), parsed once: a clone shares the static bytes, where parsing
-/// the path on every call cost about 600 instructions.
-fn uri(method: Method) -> http::Uri {
-    static SINGLE_DATA: OnceLock<http::Uri> = OnceLock::new();
-    static DATA: OnceLock<http::Uri> = OnceLock::new();
-    static CONTROL: OnceLock<http::Uri> = OnceLock::new();
-    let cell = match method {
-        Method::ProcessSingleData => &SINGLE_DATA,
-        Method::ProcessData => &DATA,
-        Method::ProcessControl => &CONTROL,
-    };
-    cell.get_or_init(|| http::Uri::from_static(method.path())).clone()
-}
-
 /// Performs the call: the response message and the trailing metadata, or the call's status. The
 /// response is checked as gRPC clients do: its HTTP status and content-type before the body, one
 /// message, a message not cut short, and a final `grpc-status`; a failure below gRPC (a reset stream,
@@ -114,9 +98,9 @@ pub(crate) async fn unary(
             call.max_send
         )));
     }
-    let mut request = http::Request::new(tonic::body::Body::new(RequestBody::new(&payload, len)));
+    let mut request = http::Request::new(RequestBody::new(&payload, len));
     *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = uri(call.method);
+    *request.uri_mut() = channel.uri(call.method);
     *request.version_mut() = http::Version::HTTP_2;
     let headers = request.headers_mut();
     if let Some(metadata) = call.metadata {
@@ -125,6 +109,7 @@ pub(crate) async fn unary(
         }
     }
     headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(USER_AGENT, GrpcChannel::user_agent());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     if call.method.carries_endpoint() {
         if let Some(endpoint) = call.endpoint {
@@ -150,11 +135,11 @@ pub(crate) async fn unary(
     }
 
     let verdict = channel.tls.as_ref();
-    let mut channel = channel.channel.clone();
-    poll_fn(|cx| Service::poll_ready(&mut channel, cx))
+    let mut sender = channel.sender().await.map_err(|e| transport_status(&**e, verdict))?;
+    let response = sender
+        .send_request(request)
         .await
         .map_err(|e| transport_status(&e, verdict))?;
-    let response = channel.call(request).await.map_err(|e| transport_status(&e, verdict))?;
     let (parts, mut body) = response.into_parts();
     check_response_head(parts.status, &parts.headers)?;
     // A trailers-only response: the status came with the headers.
@@ -239,8 +224,7 @@ pub fn parse_response(
 /// How the library reads a failure below gRPC, as gRPC does: a stream the server reset with
 /// RST_STREAM by its reason (`INTERNAL` for INTERNAL_ERROR, `UNAVAILABLE` only for REFUSED_STREAM);
 /// a connection the server closed (GOAWAY) or that broke, could not be made or timed out:
-/// `UNAVAILABLE`; the request's own `grpc-timeout`, which tonic's channel enforces:
-/// `DEADLINE_EXCEEDED`.
+/// `UNAVAILABLE`. (The call's deadline is the caller's: `Replica` bounds each call by it.)
 /// A failure of a TLS channel whose last connection failed in TLS is that TLS failure.
 pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static), tls: Option<&TlsVerdict>) -> Status {
     if let Some(why) = super::tls::tls_failure(error) {
@@ -248,10 +232,6 @@ pub(crate) fn transport_status(error: &(dyn std::error::Error + 'static), tls: O
     }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
-        // tonic's channel enforces the request's `grpc-timeout` itself.
-        if e.downcast_ref::<tonic::TimeoutExpired>().is_some() {
-            return Status::deadline_exceeded("deadline exceeded");
-        }
         if let Some(h2) = e.downcast_ref::<h2::Error>() {
             match h2.reason() {
                 Some(reason) if h2.is_reset() && h2.is_remote() => return status_of_reset(reason),
@@ -289,18 +269,4 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         cause = e.source();
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_method_has_its_own_uri() {
-        for method in [Method::ProcessSingleData, Method::ProcessData, Method::ProcessControl] {
-            let uri = uri(method);
-            assert_eq!(uri.path(), method.path());
-            assert_eq!(uri, super::uri(method), "the same URI every time");
-        }
-    }
 }

@@ -1,17 +1,37 @@
 //! gRPC channels to one address: jina's channel options, plaintext or TLS with rustls, a lazy
-//! connection that reconnects by itself, and the connection's own failure detection (a connect
-//! timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are outstanding).
+//! HTTP/2 connection that is made again when it was lost, and the connection's own failure
+//! detection (a connect timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are
+//! outstanding).
+//!
+//! A call goes straight to hyper's HTTP/2 client (`send_request` on the connection's sender). A
+//! tonic `Channel` put a request buffer task between the call and the connection, and five layers
+//! (origin, user agent, timeout, reconnect, boxed service) around it: one more task woken per call,
+//! and about 7k of the 68k instructions a call cost at 1 in flight (BENCHMARKS.md, finding 26).
+//! What those layers did is done here once per channel (the origin and the user agent) or by the
+//! caller (`grpc-timeout`: the replica bounds each call by its deadline itself).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::uri::{PathAndQuery, Scheme};
+use http::Uri;
+use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::runtime::Handle;
-use tonic::transport::{Channel, Endpoint};
+use tokio::sync::Notify;
 
 use super::coalesce::Coalescing;
+use super::framing::RequestBody;
 use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
 use crate::policy::ConnectionOptions;
-use crate::runtime::{making_channel, ChannelExecutor};
+use crate::request::Method;
+use crate::runtime::ChannelExecutor;
 
 /// The largest HTTP/2 frame the channel accepts (its SETTINGS_MAX_FRAME_SIZE; the protocol's default,
 /// and hyper's, is 16 KiB): the size of the client's stream window, so a response up to that size can
@@ -22,12 +42,23 @@ use crate::runtime::{making_channel, ChannelExecutor};
 /// window already allowed.
 const MAX_RECEIVED_FRAME: u32 = 2 * 1024 * 1024;
 
-/// Creates a channel to `address` whose background tasks (its request buffer and HTTP/2
-/// connection) run on `runtime`. The channel connects lazily (on the first call) and reconnects by
-/// itself; TLS is used when `options.tls.force` is set or the address says `https://` / `grpcs://`,
-/// trusting `options.tls.root_certificates_pem` instead of the system roots when given, with the
-/// client identity and the server-name override of `options.tls`. A `unix:` address connects to its
-/// socket (plaintext only).
+/// The `user-agent` of every call (tonic's channel sent `tonic/<its version>`).
+const USER_AGENT: &str = concat!("jina-net/", env!("CARGO_PKG_VERSION"));
+
+/// The `:authority` of a call over a Unix domain socket (tonic's, which has no host to name).
+const UNIX_ORIGIN: &str = "http://tonic";
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Sender = SendRequest<RequestBody>;
+type Connecting = Pin<Box<dyn Future<Output = std::result::Result<Sender, BoxError>> + Send>>;
+type Connect = Box<dyn Fn() -> Connecting + Send + Sync>;
+
+/// Creates a channel to `address` whose connection tasks (the HTTP/2 connection, hyper's
+/// per-request tasks, the connection attempts) run on `runtime`. The channel connects lazily (on
+/// the first call) and again after its connection was lost; TLS is used when `options.tls.force`
+/// is set or the address says `https://` / `grpcs://`, trusting `options.tls.root_certificates_pem`
+/// instead of the system roots when given, with the client identity and the server-name override
+/// of `options.tls`. A `unix:` address connects to its socket (plaintext only).
 pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &ConnectionOptions) -> Result<GrpcChannel> {
     let unix = address.kind() == Kind::Unix;
     let use_tls = options.tls.force || address.tls();
@@ -42,30 +73,38 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
         reason: "not a valid URI authority",
     };
     // Over TLS the connector dials `http://host:port` and runs the handshake itself (rustls, as
-    // tonic's TLS does); requests still say `https` (the origin), as they do over tonic's TLS.
-    let mut endpoint = Endpoint::from_shared(address.uri(false)).map_err(|_| invalid())?;
-    if use_tls {
-        endpoint = endpoint.origin(address.uri(true).parse().map_err(|_| invalid())?);
-    }
+    // tonic's TLS did); requests still say `https` (the origin).
+    let origin: Uri = if unix {
+        Uri::from_static(UNIX_ORIGIN)
+    } else {
+        address.uri(use_tls).parse().map_err(|_| invalid())?
+    };
+    let uris = Uris::new(&origin).ok_or_else(invalid)?;
     let channel = &options.channel;
-    endpoint = endpoint
-        .tcp_nodelay(true)
-        .max_frame_size(MAX_RECEIVED_FRAME)
-        .executor(Spawner(ChannelExecutor::new(runtime)));
-    if let Some(t) = channel.connect_timeout {
-        endpoint = endpoint.connect_timeout(t);
-    }
+    let executor = ChannelExecutor::new(runtime);
+    let mut http2 = Builder::new(Spawner(executor.clone()));
+    http2.max_frame_size(MAX_RECEIVED_FRAME).timer(TokioTimer::new());
     if let Some(k) = channel.http2_keepalive {
-        endpoint = endpoint
-            .http2_keep_alive_interval(k.interval)
+        http2
+            .keep_alive_interval(k.interval)
             .keep_alive_timeout(k.timeout)
             .keep_alive_while_idle(false);
     }
-    let _guard = runtime.enter();
+    let attempt = Attempt {
+        http2,
+        executor: executor.clone(),
+        timeout: channel.connect_timeout,
+    };
     if unix {
-        return Ok(GrpcChannel::plain(making_channel(|| endpoint.connect_lazy())));
+        let path: Arc<str> = address.host().into();
+        return Ok(GrpcChannel::new(
+            uris,
+            executor,
+            None,
+            attempt.connector(UnixConnector(path), origin),
+        ));
     }
-    // tonic's own TCP connector, with TCP_USER_TIMEOUT, which tonic does not expose.
+    // hyper's TCP connector, with TCP_USER_TIMEOUT.
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -73,28 +112,232 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     http.set_tcp_user_timeout(channel.tcp_user_timeout);
     if !use_tls {
-        return Ok(GrpcChannel::plain(making_channel(|| {
-            endpoint.connect_with_connector_lazy(Coalescing(http))
-        })));
+        return Ok(GrpcChannel::new(
+            uris,
+            executor,
+            None,
+            attempt.connector(Coalescing(http), origin),
+        ));
     }
     let tls = TlsConnector::new(&options.tls, address.host())?;
     let verdict = tls.verdict();
-    Ok(GrpcChannel {
-        channel: making_channel(|| endpoint.connect_with_connector_lazy(Coalescing(TlsOverTcp { tcp: http, tls }))),
-        tls: Some(verdict),
-    })
+    let dial: Uri = address.uri(false).parse().map_err(|_| invalid())?;
+    let connect = attempt.connector(Coalescing(TlsOverTcp { tcp: http, tls }), dial);
+    Ok(GrpcChannel::new(uris, executor, Some(verdict), connect))
 }
 
-/// A tonic channel, and for TLS, why its last connection failed in TLS (if it did).
+/// A channel: its connection, made when a call needs it, and the request URI of each method.
 #[derive(Clone, Debug)]
 pub struct GrpcChannel {
-    pub(crate) channel: Channel,
+    connection: Arc<Connection>,
+    uris: Arc<Uris>,
     pub(crate) tls: Option<TlsVerdict>,
 }
 
 impl GrpcChannel {
-    fn plain(channel: Channel) -> GrpcChannel {
-        GrpcChannel { channel, tls: None }
+    fn new(uris: Uris, executor: ChannelExecutor, tls: Option<TlsVerdict>, connect: Connect) -> GrpcChannel {
+        GrpcChannel {
+            connection: Arc::new(Connection {
+                state: Mutex::new(State::Idle),
+                connect,
+                executor,
+            }),
+            uris: Arc::new(uris),
+            tls,
+        }
+    }
+
+    /// The request URI of `method` (scheme, authority, path), made once: a clone shares its bytes.
+    pub(crate) fn uri(&self, method: Method) -> Uri {
+        self.uris.0[Uris::index(method)].clone()
+    }
+
+    /// The `user-agent` of every call.
+    pub(crate) fn user_agent() -> HeaderValue {
+        HeaderValue::from_static(USER_AGENT)
+    }
+
+    /// The sender of the connection: the current one while it is open, else the one of a new
+    /// connection (an attempt shared by the calls that wait for it; each call after a failed
+    /// attempt starts another). Made on the channel's runtime, so that a call given up does not
+    /// end an attempt other calls wait for.
+    pub(crate) async fn sender(&self) -> std::result::Result<Sender, Arc<BoxError>> {
+        let attempt = {
+            let mut state = lock(&self.connection.state);
+            match &*state {
+                State::Ready(sender) if !sender.is_closed() => return Ok(sender.clone()),
+                State::Connecting(attempt) => attempt.clone(),
+                State::Ready(_) | State::Idle => {
+                    let attempt = Arc::new(Pending::default());
+                    *state = State::Connecting(attempt.clone());
+                    drop(state);
+                    self.connection.start(attempt.clone());
+                    attempt
+                }
+            }
+        };
+        attempt.result().await
+    }
+}
+
+/// The request URIs of the three methods (see [`Uris::index`]).
+#[derive(Debug)]
+struct Uris([Uri; 3]);
+
+impl Uris {
+    const METHODS: [Method; 3] = [Method::ProcessSingleData, Method::ProcessData, Method::ProcessControl];
+
+    fn index(method: Method) -> usize {
+        match method {
+            Method::ProcessSingleData => 0,
+            Method::ProcessData => 1,
+            Method::ProcessControl => 2,
+        }
+    }
+
+    fn new(origin: &Uri) -> Option<Uris> {
+        let with_path = |method: Method| {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(origin.scheme().cloned().unwrap_or(Scheme::HTTP));
+            parts.authority = Some(origin.authority()?.clone());
+            parts.path_and_query = Some(PathAndQuery::from_static(method.path()));
+            Uri::from_parts(parts).ok()
+        };
+        let [a, b, c] = Self::METHODS;
+        Some(Uris([with_path(a)?, with_path(b)?, with_path(c)?]))
+    }
+}
+
+/// The connection of a channel, and how a new one is made.
+struct Connection {
+    state: Mutex<State>,
+    connect: Connect,
+    executor: ChannelExecutor,
+}
+
+enum State {
+    /// No connection: the next call makes one.
+    Idle,
+    /// An attempt in progress, which calls wait for.
+    Connecting(Arc<Pending>),
+    /// A connection (it may have closed since: the next call then makes another).
+    Ready(Sender),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &*lock(&self.state) {
+            State::Idle => "idle",
+            State::Connecting(_) => "connecting",
+            State::Ready(s) if s.is_closed() => "closed",
+            State::Ready(_) => "ready",
+        };
+        f.debug_struct("Connection").field("state", &state).finish()
+    }
+}
+
+impl Connection {
+    /// Runs `attempt` on the channel's runtime: its result goes to the calls that wait, and the
+    /// state becomes `Ready` (or `Idle` after a failure) unless the channel was dropped meanwhile.
+    fn start(self: &Arc<Self>, attempt: Arc<Pending>) {
+        let connecting = (self.connect)();
+        let me: Weak<Connection> = Arc::downgrade(self);
+        self.executor.spawn(Box::pin(async move {
+            let result = connecting.await.map_err(Arc::new);
+            if let Some(me) = me.upgrade() {
+                *lock(&me.state) = match &result {
+                    Ok(sender) => State::Ready(sender.clone()),
+                    Err(_) => State::Idle,
+                };
+            }
+            attempt.finish(result);
+        }));
+    }
+}
+
+/// The result of one connection attempt, for the calls that wait for it.
+#[derive(Default)]
+struct Pending {
+    result: OnceLock<std::result::Result<Sender, Arc<BoxError>>>,
+    done: Notify,
+}
+
+impl Pending {
+    fn finish(&self, result: std::result::Result<Sender, Arc<BoxError>>) {
+        let _ = self.result.set(result);
+        self.done.notify_waiters();
+    }
+
+    async fn result(&self) -> std::result::Result<Sender, Arc<BoxError>> {
+        loop {
+            // Made before the check: a `notify_waiters` after it wakes this (tokio's `Notify`).
+            let done = self.done.notified();
+            if let Some(result) = self.result.get() {
+                return result.clone();
+            }
+            done.await;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a connection attempt does besides dialing: the HTTP/2 handshake with the channel's
+/// settings, the connect timeout over both, and the connection task spawned.
+#[derive(Clone)]
+struct Attempt {
+    http2: Builder<Spawner>,
+    executor: ChannelExecutor,
+    timeout: Option<Duration>,
+}
+
+/// A connect that took longer than the channel's connect timeout.
+#[derive(Debug)]
+struct ConnectTimedOut(Duration);
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connect timed out after {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+impl Attempt {
+    /// How the channel makes a connection: `connector` dials `uri`.
+    fn connector<C>(self, connector: C, uri: Uri) -> Connect
+    where
+        C: tower_service::Service<Uri> + Clone + Send + Sync + 'static,
+        C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        C::Future: Send + 'static,
+        C::Error: Into<BoxError>,
+    {
+        Box::new(move || {
+            let (mut connector, uri, attempt) = (connector.clone(), uri.clone(), self.clone());
+            Box::pin(async move {
+                let handshake = async {
+                    std::future::poll_fn(|cx| connector.poll_ready(cx))
+                        .await
+                        .map_err(Into::into)?;
+                    let io = connector.call(uri).await.map_err(Into::into)?;
+                    let (sender, connection) = attempt.http2.handshake(io).await?;
+                    Ok::<_, BoxError>((sender, connection))
+                };
+                let (sender, connection) = match attempt.timeout {
+                    Some(t) => tokio::time::timeout(t, handshake)
+                        .await
+                        .map_err(|_| Box::new(ConnectTimedOut(t)) as BoxError)??,
+                    None => handshake.await?,
+                };
+                attempt.executor.spawn(Box::pin(async move {
+                    // Its failure reaches the calls on it (their response futures fail).
+                    let _ = connection.await;
+                }));
+                Ok(sender)
+            }) as Connecting
+        })
     }
 }
 
@@ -103,9 +346,28 @@ impl GrpcChannel {
 #[derive(Clone)]
 struct Spawner(ChannelExecutor);
 
-impl hyper::rt::Executor<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> for Spawner {
-    fn execute(&self, task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
-        self.0.spawn(task);
+impl<F: Future<Output = ()> + Send + 'static> hyper::rt::Executor<F> for Spawner {
+    fn execute(&self, task: F) {
+        self.0.spawn(Box::pin(task));
+    }
+}
+
+/// The connector of a Unix domain socket.
+#[derive(Clone)]
+struct UnixConnector(Arc<str>);
+
+impl tower_service::Service<Uri> for UnixConnector {
+    type Response = TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let path = self.0.clone();
+        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(&*path).await?)) })
     }
 }
 
@@ -116,22 +378,39 @@ struct TlsOverTcp {
     tls: TlsConnector,
 }
 
-impl tower_service::Service<http::Uri> for TlsOverTcp {
-    type Response = hyper_util::rt::TokioIo<TlsIo>;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
+impl tower_service::Service<Uri> for TlsOverTcp {
+    type Response = TokioIo<TlsIo>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::result::Result<(), Self::Error>> {
         self.tcp.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
+    fn call(&mut self, uri: Uri) -> Self::Future {
         let connect = self.tcp.call(uri);
         let tls = self.tls.clone();
         Box::pin(async move {
             let tcp = connect.await?.into_inner();
-            Ok(hyper_util::rt::TokioIo::new(tls.connect(tcp).await?))
+            Ok(TokioIo::new(tls.connect(tcp).await?))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_has_its_own_uri_with_the_origin() {
+        let origin: Uri = "https://example.com:443".parse().unwrap();
+        let uris = Uris::new(&origin).unwrap();
+        for method in Uris::METHODS {
+            let uri = &uris.0[Uris::index(method)];
+            assert_eq!(uri.path(), method.path());
+            assert_eq!(uri.scheme_str(), Some("https"));
+            assert_eq!(uri.authority().map(|a| a.as_str()), Some("example.com:443"));
+        }
+        assert!(Uris::new(&Uri::from_static("/no/authority")).is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! The wire: a tonic channel per replica and its options, one unary call with the bytes passed
+//! The wire: a channel (one HTTP/2 connection) per replica and its options, one unary call with the bytes passed
 //! through, the gRPC framing of requests and responses, and the request metadata callers add.
 
 mod call;
