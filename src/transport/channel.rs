@@ -399,7 +399,15 @@ impl tower_service::Service<Uri> for TlsOverTcp {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use tokio::net::TcpListener;
+    use tokio::task::JoinHandle;
+
     use super::*;
+    use crate::request::{Payload, Request};
+    use crate::transport::{unary, Call};
 
     #[test]
     fn each_method_has_its_own_uri_with_the_origin() {
@@ -412,5 +420,154 @@ mod tests {
             assert_eq!(uri.authority().map(|a| a.as_str()), Some("example.com:443"));
         }
         assert!(Uris::new(&Uri::from_static("/no/authority")).is_none());
+    }
+
+    /// A gRPC echo server (h2's server: it answers each call with the message it got) that counts
+    /// the connections it accepts, and can close them.
+    struct Echo {
+        address: String,
+        accepted: Arc<AtomicUsize>,
+        connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+        _accept: JoinHandle<()>,
+    }
+
+    impl Echo {
+        async fn start() -> Echo {
+            Echo::on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        }
+
+        fn on(listener: TcpListener) -> Echo {
+            let address = listener.local_addr().unwrap().to_string();
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let connections = Arc::new(Mutex::new(Vec::new()));
+            let (a, c) = (accepted.clone(), connections.clone());
+            let accept = tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    lock(&c).push(tokio::spawn(async move {
+                        let Ok(mut connection) = h2::server::handshake(tcp).await else {
+                            return;
+                        };
+                        while let Some(Ok((request, mut respond))) = connection.accept().await {
+                            tokio::spawn(async move {
+                                let mut body = request.into_body();
+                                let mut message = Vec::new();
+                                while let Some(Ok(data)) = body.data().await {
+                                    let _ = body.flow_control().release_capacity(data.len());
+                                    message.extend_from_slice(&data);
+                                }
+                                let head = http::Response::builder()
+                                    .header("content-type", "application/grpc")
+                                    .body(())
+                                    .unwrap();
+                                let mut stream = respond.send_response(head, false).unwrap();
+                                stream.send_data(Bytes::from(message), false).unwrap();
+                                let mut trailers = http::HeaderMap::new();
+                                trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                                let _ = stream.send_trailers(trailers);
+                            });
+                        }
+                    }));
+                }
+            });
+            Echo {
+                address,
+                accepted,
+                connections,
+                _accept: accept,
+            }
+        }
+
+        fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+
+        /// Closes every connection accepted so far.
+        fn cut(&self) {
+            for connection in lock(&self.connections).drain(..) {
+                connection.abort();
+            }
+        }
+    }
+
+    fn channel_to(address: &str) -> GrpcChannel {
+        let address = Address::parse(address).unwrap();
+        get_grpc_channel_on(&Handle::current(), &address, &ConnectionOptions::default()).unwrap()
+    }
+
+    async fn call(channel: &GrpcChannel) -> std::result::Result<Bytes, tonic::Status> {
+        let (payload, method) = Payload::new(&[Request::data(Bytes::from_static(b"\x0a\x02id"))]).unwrap();
+        let call = Call {
+            method,
+            endpoint: None,
+            timeout: None,
+            metadata: None,
+            accept_compressed: false,
+            max_send: usize::MAX,
+            max_receive: usize::MAX,
+        };
+        unary(channel, payload, call).await.map(|(body, _)| body)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_made_before_the_channel_connected_share_one_connection() {
+        let server = Echo::start().await;
+        let channel = channel_to(&server.address);
+        let calls = (0..16).map(|_| call(&channel));
+        for answer in futures_util::future::join_all(calls).await {
+            assert_eq!(answer.unwrap(), Bytes::from_static(b"\x0a\x02id"));
+        }
+        assert_eq!(server.accepted(), 1, "one connection for the 16 calls");
+        call(&channel).await.unwrap();
+        assert_eq!(server.accepted(), 1, "and the next call on it");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_given_up_while_the_channel_connects_leaves_the_attempt_to_the_next_call() {
+        let server = Echo::start().await;
+        let channel = channel_to(&server.address);
+        // Polled once (it starts the connection attempt), then dropped.
+        assert!(tokio::time::timeout(Duration::ZERO, call(&channel)).await.is_err());
+        let next = tokio::time::timeout(Duration::from_secs(10), call(&channel)).await;
+        assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+        assert_eq!(server.accepted(), 1, "the attempt the dropped call started");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_connection_is_made_again_by_a_later_call() {
+        let server = Echo::start().await;
+        let channel = channel_to(&server.address);
+        call(&channel).await.unwrap();
+        server.cut();
+        // The calls made before the channel saw the connection close fail as a lost connection.
+        let mut failed = 0;
+        let answer = loop {
+            match call(&channel).await {
+                Ok(answer) => break answer,
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                    failed += 1;
+                    assert!(failed < 100, "no new connection after {failed} calls: {status:?}");
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        assert_eq!(answer, Bytes::from_static(b"\x0a\x02id"));
+        assert_eq!(server.accepted(), 2, "a second connection");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_attempt_fails_its_calls_and_the_next_call_tries_again() {
+        // A port nothing listens on (bound, then closed), then a server on it.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = free.local_addr().unwrap();
+        drop(free);
+        let channel = channel_to(&address.to_string());
+        let refused = call(&channel).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+        assert!(refused.message().contains("onnect"), "{refused:?}");
+        let server = Echo::on(TcpListener::bind(address).await.unwrap());
+        call(&channel).await.unwrap();
+        assert_eq!(server.accepted(), 1);
     }
 }
