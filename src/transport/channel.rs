@@ -241,17 +241,42 @@ impl Connection {
     /// state becomes `Ready` (or `Idle` after a failure) unless the channel was dropped meanwhile.
     fn start(self: &Arc<Self>, attempt: Arc<Pending>) {
         let connecting = (self.connect)();
-        let me: Weak<Connection> = Arc::downgrade(self);
+        let mut end = Ending {
+            connection: Arc::downgrade(self),
+            attempt: Some(attempt),
+        };
         self.executor.spawn(Box::pin(async move {
             let result = connecting.await.map_err(Arc::new);
-            if let Some(me) = me.upgrade() {
-                *lock(&me.state) = match &result {
-                    Ok(sender) => State::Ready(sender.clone()),
-                    Err(_) => State::Idle,
-                };
-            }
-            attempt.finish(result);
+            end.finish(result);
         }));
+    }
+}
+
+/// The end of an attempt: its result to the state and to the calls that wait. An attempt dropped
+/// before its end (its runtime shut down) ends as failed, so that no call waits for it forever.
+struct Ending {
+    connection: Weak<Connection>,
+    attempt: Option<Arc<Pending>>,
+}
+
+impl Ending {
+    fn finish(&mut self, result: std::result::Result<Sender, Arc<BoxError>>) {
+        let Some(attempt) = self.attempt.take() else { return };
+        if let Some(connection) = self.connection.upgrade() {
+            *lock(&connection.state) = match &result {
+                Ok(sender) => State::Ready(sender.clone()),
+                Err(_) => State::Idle,
+            };
+        }
+        attempt.finish(result);
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.finish(Err(Arc::new(
+            "the connection attempt was dropped: its runtime shut down".into(),
+        )));
     }
 }
 
@@ -554,6 +579,28 @@ mod tests {
         };
         assert_eq!(answer, Bytes::from_static(b"\x0a\x02id"));
         assert_eq!(server.accepted(), 2, "a second connection");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_waiting_for_an_attempt_its_runtime_dropped_fails() {
+        let server = Echo::start().await;
+        // The channel's runtime, never driven: the attempt waits there until it is dropped.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let address = Address::parse(&server.address).unwrap();
+        let channel = get_grpc_channel_on(runtime.handle(), &address, &ConnectionOptions::default()).unwrap();
+        let waiting = tokio::spawn(async move { call(&channel).await });
+        while runtime.metrics().num_alive_tasks() == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::spawn_blocking(move || drop(runtime)).await.unwrap();
+        let failed = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+        let status = failed.expect("the call ended").unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("runtime shut down"), "{status:?}");
+        assert_eq!(server.accepted(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
