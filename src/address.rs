@@ -176,7 +176,7 @@ impl Address {
         &self.key
     }
 
-    /// The URI tonic connects to.
+    /// The URI of the address: `http(s)://host:port`, `unix:path`.
     pub(crate) fn uri(&self, tls: bool) -> String {
         match self.kind {
             Kind::Unix => format!("unix:{}", self.host),
