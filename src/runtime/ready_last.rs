@@ -5,15 +5,16 @@
 //!
 //! Why: on tokio's multi-thread scheduler a task woken by the task running goes into the worker's
 //! LIFO slot and runs next. A send wakes the connection, which runs at once and writes that one
-//! request: one `writev` per request even when 16 sends were ready together (1.19 per request at 16 in flight, 0.46 with this: BENCHMARKS.md). A task that
-//! wakes itself while it is polled is put at the back of the run queue instead (tokio treats it as
-//! a yield), so the first poll after a wake-up does only that, and the next poll, after the ready
-//! sends, does the work. A current-thread runtime has no LIFO slot: there a channel's tasks are
-//! spawned plainly, or, on a caller-driven runtime being driven, run with its sends (`runner.rs`).
-//! So do they when the library runtime has one worker and spawns them on it: one runner polls every
-//! send and channel task there, and one poll of the runner starts every send that is ready. A
-//! channel spawns nothing while it is made: its connection attempt is spawned by the first call,
-//! which runs on the runtime.
+//! request: one `writev` per request even when 16 sends were ready together (1.19 per request at
+//! 16 in flight, 0.46 with this: BENCHMARKS.md). A task that wakes itself while it is polled is
+//! put at the back of the run queue instead (tokio treats it as a yield), so the first poll after a
+//! wake-up does only that, and the next poll, after the ready sends, does the work. A
+//! current-thread runtime has no LIFO slot: there a channel's tasks are spawned plainly, or, on a
+//! caller-driven runtime being driven, run with its sends (`runner.rs`). So do they when the
+//! library runtime has one worker and spawns them on it: one runner polls every send and channel
+//! task there, and one poll of the runner starts every send that is ready. A channel spawns
+//! nothing while it is made: its connection attempt is spawned by the first call, which runs on
+//! the runtime.
 //!
 //! The wait is only worth its poll when other sends run: at 1 in flight it cost about 5k
 //! instructions per request and batched nothing. So a channel task re-queues itself only while more

@@ -1,5 +1,6 @@
-//! The wire: a channel (one HTTP/2 connection) per replica and its options, one unary call with the bytes passed
-//! through, the gRPC framing of requests and responses, and the request metadata callers add.
+//! The wire: a channel (one HTTP/2 connection) per replica and its options, one unary call with
+//! the bytes passed through, the gRPC framing of requests and responses, and the request metadata
+//! callers add.
 
 mod call;
 mod channel;
