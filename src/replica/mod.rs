@@ -328,7 +328,7 @@ impl Replica {
             max_send: self.max_send,
             max_receive: self.max_receive,
         };
-        let (body, trailers) = unary(&conn.channel, payload, call).await?;
+        let (body, trailers) = unary(&conn.channel, payload, call).await.map_err(classify)?;
         Ok(Response {
             address: self.key.clone(),
             body,
@@ -338,6 +338,16 @@ impl Replica {
 }
 
 const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A tonic server's answer when the call's `grpc-timeout` passed there (`CANCELLED` "Timeout
+/// expired", where gRPC's servers answer `DEADLINE_EXCEEDED`) is `DEADLINE_EXCEEDED`: it races the
+/// call's own deadline, and either way the call timed out.
+fn classify(status: Status) -> Status {
+    match status.code() {
+        Code::Cancelled if status.message().starts_with("Timeout expired") => deadline_exceeded(),
+        _ => status,
+    }
+}
 
 fn is_timeout(status: &Status) -> bool {
     status.code() == Code::DeadlineExceeded
@@ -355,5 +365,23 @@ impl liveness::Watch for Replica {
             metrics: self.load().and_then(|l| l.metrics()),
             max_receive: self.max_receive,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tonic_servers_own_timeout_is_a_deadline_exceeded() {
+        assert_eq!(
+            classify(Status::cancelled("Timeout expired")).code(),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(classify(Status::cancelled("gone")).code(), Code::Cancelled);
+        assert_eq!(
+            classify(Status::unavailable("Timeout expired")).code(),
+            Code::Unavailable
+        );
     }
 }
