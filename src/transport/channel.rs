@@ -45,7 +45,8 @@ const MAX_RECEIVED_FRAME: u32 = 2 * 1024 * 1024;
 /// The `user-agent` of every call (tonic's channel sent `tonic/<its version>`).
 const USER_AGENT: &str = concat!("jina-net/", env!("CARGO_PKG_VERSION"));
 
-/// The `:authority` of a call over a Unix domain socket (tonic's, which has no host to name).
+/// The `:authority` of a call over a Unix domain socket, which has no host to name: `tonic`, as
+/// tonic's channel sent.
 const UNIX_ORIGIN: &str = "http://tonic";
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -226,11 +227,13 @@ enum State {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &*lock(&self.state) {
-            State::Idle => "idle",
-            State::Connecting(_) => "connecting",
-            State::Ready(s) if s.is_closed() => "closed",
-            State::Ready(_) => "ready",
+        // Never waits: formatted while the state is locked, it says so.
+        let state = match self.state.try_lock().as_deref() {
+            Ok(State::Idle) => "idle",
+            Ok(State::Connecting(_)) => "connecting",
+            Ok(State::Ready(s)) if s.is_closed() => "closed",
+            Ok(State::Ready(_)) => "ready",
+            Err(_) => "locked",
         };
         f.debug_struct("Connection").field("state", &state).finish()
     }
@@ -253,7 +256,8 @@ impl Connection {
 }
 
 /// The end of an attempt: its result to the state and to the calls that wait. An attempt dropped
-/// before its end (its runtime shut down) ends as failed, so that no call waits for it forever.
+/// before its end (its runtime shut down, or it panicked) ends as failed, so that no call waits
+/// for it forever.
 struct Ending {
     connection: Weak<Connection>,
     attempt: Option<Arc<Pending>>,
@@ -275,7 +279,7 @@ impl Ending {
 impl Drop for Ending {
     fn drop(&mut self) {
         self.finish(Err(Arc::new(
-            "the connection attempt was dropped: its runtime shut down".into(),
+            "the connection attempt ended without a result (its runtime shut down)".into(),
         )));
     }
 }

@@ -25,7 +25,7 @@
 //! median latency, for a third less CPU; BENCHMARKS.md finding 17). Peers with larger frames (the
 //! gRPC server of jina 3.1.0's runtimes announces 4 MiB) take a large body in a few writes anyway:
 //! their frames start no batch, and neither does a body under 16 KiB.
-//! Used for TCP and TLS connections; a `unix:` address keeps tonic's own connector.
+//! Used for TCP and TLS connections; a `unix:` socket's connection is not wrapped.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
