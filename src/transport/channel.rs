@@ -49,7 +49,7 @@ const USER_AGENT: &str = concat!("jina-net/", env!("CARGO_PKG_VERSION"));
 /// tonic's channel sent.
 const UNIX_ORIGIN: &str = "http://tonic";
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Sender = SendRequest<RequestBody>;
 type Connecting = Pin<Box<dyn Future<Output = std::result::Result<Sender, BoxError>> + Send>>;
 type Connect = Box<dyn Fn() -> Connecting + Send + Sync>;
