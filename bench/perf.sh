@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 mode=$1; shift
 case "$mode" in
   stat) perf_args=(stat -e task-clock,context-switches,cpu-migrations,page-faults,user_time,system_time) ;;
-  record) perf_args=(record -q -e cpu-clock -F 20000 -o "$1"); shift ;;
+  record) perf_args=(record -q ${PERF_G:+-g} -e cpu-clock -F 20000 -o "$1"); shift ;;
   *) echo "usage: bench/perf.sh stat|record ..." >&2; exit 2 ;;
 esac
 inflight=$1; shift

@@ -20,12 +20,13 @@ use http::uri::{PathAndQuery, Scheme};
 use http::Uri;
 use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use super::coalesce::Coalescing;
 use super::framing::RequestBody;
+use super::timer::KeepaliveTimer;
 use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
@@ -84,7 +85,7 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     let channel = &options.channel;
     let executor = ChannelExecutor::new(runtime);
     let mut http2 = Builder::new(Spawner(executor.clone()));
-    http2.max_frame_size(MAX_RECEIVED_FRAME).timer(TokioTimer::new());
+    http2.max_frame_size(MAX_RECEIVED_FRAME).timer(KeepaliveTimer);
     if let Some(k) = channel.http2_keepalive {
         http2
             .keep_alive_interval(k.interval)

@@ -8,6 +8,7 @@ mod coalesce;
 mod compression;
 mod framing;
 mod metadata;
+mod timer;
 mod tls;
 
 #[doc(hidden)]
