@@ -5,8 +5,7 @@
 #   bench/perf.sh stat INFLIGHT CLIENT [ARGS...]          task clock, context switches, user and
 #                                                         system time over 2 s (after 300 ms warm-up)
 #   bench/perf.sh record OUT INFLIGHT CLIENT [ARGS...]    cpu-clock samples at 20 kHz into OUT
-#                                                         (`perf report -i OUT --sort dso,sym -n`);
-#                                                         PERF_G=1 records call graphs too (-g)
+#                                                         (`perf report -i OUT --sort dso,sym -n`)
 #   e.g. LD_LIBRARY_PATH=target/release bench/perf.sh stat 1 target/bench/c-client pool=driven
 #        bench/perf.sh stat 1 target/release/jina-net-floor client kind=tonic tracing=none threads=1
 #

@@ -54,7 +54,7 @@ pub unsafe extern "C" fn jina_net_pool_poll(
         // A callback inside may free the pool: from here on use only these.
         let (runtime, sends) = (driven.runtime.clone(), driven.sends.clone());
         let start = sends.completed();
-        runtime.drive_until(sends.completed_since(start), &|| sends.completed() != start, timeout)?;
+        runtime.drive(sends.completed_since(start), timeout)?;
         let completed = sends.completed().wrapping_sub(start);
         drop(runtime); // the last reference when a callback freed the pool: drained and dropped here
         if let Some(o) = out_optional(out_completed) {

@@ -84,21 +84,6 @@ impl DrivenRuntime {
     /// Refused on a library runtime thread and while the thread drives a runtime already (e.g. in a
     /// completion callback). Like any `block_on`, it panics inside an async context of another runtime.
     pub fn drive<F: Future>(&self, until: F, timeout: Option<Duration>) -> Result<Option<F::Output>> {
-        self.drive_until(until, &|| false, timeout)
-    }
-
-    /// [`drive`](Self::drive), whose runner stops its rounds once `done()` (`until` can complete)
-    /// and no new task waits: the tasks the last round woke (typically a connection that read
-    /// answers, to be polled again for its bookkeeping) run first at the next drive, where the same
-    /// poll of the connection writes the sends made in between. Without it a caller-driven pool
-    /// polled the connection once more before `jina_net_pool_poll` returned, and the next request
-    /// waited for that poll (BENCHMARKS.md, finding 27).
-    pub fn drive_until<F: Future>(
-        &self,
-        until: F,
-        done: &dyn Fn() -> bool,
-        timeout: Option<Duration>,
-    ) -> Result<Option<F::Output>> {
         if in_library_context() {
             return Err(Error::Runtime(
                 "a caller-driven runtime was driven on a library thread or while driving one (e.g. from a completion callback)".into(),
@@ -120,7 +105,7 @@ impl DrivenRuntime {
                     Some(t) => tokio::time::timeout(t, until).await.ok(),
                 }
             });
-            runtime.block_on(with_runner(&self.tasks, inner, done))
+            runtime.block_on(with_runner(&self.tasks, inner))
         };
         Ok(with_library_tracing(run))
     }
@@ -130,10 +115,9 @@ impl DrivenRuntime {
 fn with_runner<'a, T>(
     tasks: &'a Arc<Tasks>,
     mut future: Pin<&'a mut impl Future<Output = T>>,
-    done: &'a dyn Fn() -> bool,
 ) -> impl Future<Output = T> + 'a {
     std::future::poll_fn(move |cx| {
-        tasks.poll_inline(cx, done);
+        tasks.poll_inline(cx);
         future.as_mut().poll(cx)
     })
 }
@@ -187,7 +171,7 @@ impl Drop for DrivenRuntime {
                 };
                 let _ = tokio::time::timeout(DRAIN, drained).await;
             });
-            runtime.block_on(with_runner(tasks, inner, &|| false))
+            runtime.block_on(with_runner(tasks, inner))
         });
         // What the inline runner still holds is dropped here (their sends complete as dropped).
         self.tasks.drop_inline();
@@ -230,98 +214,6 @@ mod tests {
             "tokio's block_on polls with one waker per runtime"
         );
         [DrivenRuntime::new().unwrap(), inline]
-    }
-
-    /// A task that counts its polls and ends when `rx` resolves.
-    fn counted(
-        rx: tokio::sync::oneshot::Receiver<()>,
-        polls: Arc<std::sync::atomic::AtomicUsize>,
-    ) -> impl Future<Output = ()> {
-        let mut rx = rx;
-        std::future::poll_fn(move |cx| {
-            polls.fetch_add(1, Ordering::SeqCst);
-            Pin::new(&mut rx).poll(cx).map(|_| ())
-        })
-    }
-
-    /// Ready once `flag` is set (checked at each poll of `drive`'s future, after the runner's).
-    fn set(flag: &AtomicBool) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |_| match flag.load(Ordering::SeqCst) {
-            true => Poll::Ready(()),
-            false => Poll::Pending,
-        })
-    }
-
-    #[test]
-    fn a_drive_that_can_end_leaves_what_its_last_round_woke_to_the_next_drive() {
-        use std::sync::atomic::AtomicUsize;
-        let rt = DrivenRuntime::with_poll_guard(Some(pass)).unwrap();
-        assert!(rt.tasks.is_inline());
-        let zero = Some(Duration::ZERO);
-        let polls = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(counted(rx, polls.clone()));
-        rt.drive(std::future::pending::<()>(), zero).unwrap();
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "the task waits for its wake-up");
-        // A task that wakes the first one (as a connection wakes the send it read an answer for),
-        // after which the drive can end (as `jina_net_pool_poll` once a callback ran).
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        rt.spawn(async move {
-            tx.send(()).unwrap();
-            flag.store(true, Ordering::SeqCst);
-        });
-        let ended = rt.drive_until(
-            set(&done),
-            &|| done.load(Ordering::SeqCst),
-            Some(Duration::from_secs(10)),
-        );
-        assert_eq!(ended.unwrap(), Some(()));
-        assert_eq!(
-            polls.load(Ordering::SeqCst),
-            1,
-            "the woken task is left to the next drive"
-        );
-        rt.drive(std::future::pending::<()>(), zero).unwrap();
-        assert_eq!(polls.load(Ordering::SeqCst), 2, "and runs there");
-        // Without `done` the same drive runs it.
-        let polls = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(counted(rx, polls.clone()));
-        rt.drive(std::future::pending::<()>(), zero).unwrap();
-        let woke = Arc::new(AtomicBool::new(false));
-        let flag = woke.clone();
-        rt.spawn(async move {
-            tx.send(()).unwrap();
-            flag.store(true, Ordering::SeqCst);
-        });
-        rt.drive(set(&woke), Some(Duration::from_secs(10))).unwrap();
-        assert_eq!(polls.load(Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn a_drive_that_can_end_still_runs_the_tasks_its_last_round_handed_over() {
-        let rt = DrivenRuntime::with_poll_guard(Some(pass)).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(counted(rx, Arc::default()));
-        rt.drive(std::future::pending::<()>(), Some(Duration::ZERO)).unwrap();
-        // A task that wakes the first one, hands over another (as a callback that makes the next
-        // send) and then says the drive can end: the new task runs in the same drive.
-        let done = Arc::new(AtomicBool::new(false));
-        let ran = Arc::new(AtomicBool::new(false));
-        let (flag, next, tasks) = (done.clone(), ran.clone(), rt.tasks.clone());
-        rt.spawn(async move {
-            tx.send(()).unwrap();
-            tasks.push(Box::pin(async move { next.store(true, Ordering::SeqCst) }));
-            flag.store(true, Ordering::SeqCst);
-        });
-        let ended = rt.drive_until(
-            set(&done),
-            &|| done.load(Ordering::SeqCst),
-            Some(Duration::from_secs(10)),
-        );
-        assert_eq!(ended.unwrap(), Some(()));
-        assert!(ran.load(Ordering::SeqCst), "the task handed over ran in the drive");
     }
 
     #[test]

@@ -312,10 +312,7 @@ impl Tasks {
     /// runtime has one and `cx` is the waker of the thread that runs the runtime; called first by
     /// every future the runtime's `block_on` runs. (Started here rather than woken: a wake-up
     /// from inside `block_on` makes tokio check its I/O driver once more before the next poll.)
-    ///
-    /// The runner stops its rounds early once `done()` and no new task waits (see
-    /// [`RunnerTask::rounds`]).
-    pub(super) fn poll_inline(self: &Arc<Self>, cx: &mut Context<'_>, done: &dyn Fn() -> bool) {
+    pub(super) fn poll_inline(self: &Arc<Self>, cx: &mut Context<'_>) {
         let Some(inline) = &self.inline else {
             return;
         };
@@ -340,7 +337,7 @@ impl Tasks {
         // next check of its I/O driver, and `block_on` returning (its future done in this same
         // poll) drops the deferred wakers: the task would never be woken. As a tokio task the
         // runner's deferred wakers were woken before `block_on` looked at its future again.
-        let mut poll = tokio::task::unconstrained(std::future::poll_fn(|cx| runner.rounds(cx, done)));
+        let mut poll = tokio::task::unconstrained(std::future::poll_fn(|cx| Pin::new(&mut runner).poll(cx)));
         let pending = Pin::new(&mut poll).poll(cx).is_pending();
         drop(poll);
         if pending {
@@ -495,28 +492,10 @@ impl Future for RunnerTask {
     /// for each hop from one task to the next (8 polls of the runner per request at 1 in flight,
     /// 2 now: BENCHMARKS.md finding 24).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.rounds(cx, &|| false)
-    }
-}
-
-impl RunnerTask {
-    /// The rounds of [`RunnerTask::poll`]. After a round, when `done()` (the drive that polls an
-    /// inline runner can end) and no new task was handed over, the tasks the round woke are left
-    /// for the next poll, as after [`ROUNDS`] rounds: a connection that read answers is polled again
-    /// at the next drive, together with the sends made in between, rather than once for its
-    /// bookkeeping before the drive returns and once more to write. New tasks (sends made by the
-    /// callbacks of the round) still run in this poll.
-    fn rounds(&mut self, cx: &mut Context<'_>, done: &dyn Fn() -> bool) -> Poll<()> {
-        let this = self;
-        for round in 0..ROUNDS {
-            let stop = round > 0 && done();
+        let this = &mut *self;
+        for _ in 0..ROUNDS {
             {
                 let mut state = lock(&this.tasks);
-                if stop && state.queued.is_empty() && !state.woken.is_empty() {
-                    drop(state);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
                 if state.queued.is_empty() && state.woken.is_empty() {
                     if this.idle() && state.closing {
                         state.runner = Runner::None;
