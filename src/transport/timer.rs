@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// hyper's timer on tokio's: the sleeps of [`KeepaliveSleep`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct KeepaliveTimer;
 
 impl hyper::rt::Timer for KeepaliveTimer {
@@ -41,7 +41,7 @@ impl hyper::rt::Timer for KeepaliveTimer {
 /// poll with a waker that wakes the same task, while the timer is still in the wheel, returns
 /// `Pending` at once: tokio will wake that task when the deadline passes, and then the timer is no
 /// longer registered, so that poll goes to tokio and sees the sleep elapsed.
-pub(super) struct KeepaliveSleep {
+struct KeepaliveSleep {
     inner: Pin<Box<tokio::time::Sleep>>,
     armed: Option<Waker>,
 }
