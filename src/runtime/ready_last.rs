@@ -1,7 +1,6 @@
-//! The executor of a channel's own tasks (its HTTP/2 connection, hyper's per-request tasks, its
-//! connection attempts) on the library runtime: each time such a task is woken, it lets the tasks
-//! already ready on its worker run before it, so one wake-up of the connection writes what several
-//! sends queued.
+//! The executor of a channel's own tasks (its HTTP/2 connection, its connection attempts) on the
+//! library runtime: each time such a task is woken, it lets the tasks already ready on its worker
+//! run before it, so one wake-up of the connection writes what several sends queued.
 //!
 //! Why: on tokio's multi-thread scheduler a task woken by the task running goes into the worker's
 //! LIFO slot and runs next. A send wakes the connection, which runs at once and writes that one

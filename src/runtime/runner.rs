@@ -1,5 +1,5 @@
 //! The sends of a caller-driven runtime, or of the library runtime when it has one worker, and the
-//! tasks their connections spawn (hyper's), polled by one tokio task (the runner) instead of a
+//! tasks their connections spawn (the HTTP/2 connections), polled by one tokio task (the runner) instead of a
 //! tokio task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
 //! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
 //! of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
@@ -31,7 +31,7 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(super) const KEPT_MAX: usize = 1024;
 
 /// The most rounds one poll of the runner runs (see [`RunnerTask::poll`]): a bound for tasks that
-/// wake themselves while polled (hyper's spin loops yield so), so that the runtime's other tasks
+/// wake themselves while polled (a batching connection yields so), so that the runtime's other tasks
 /// and its I/O still get their turn.
 const ROUNDS: usize = 16;
 
@@ -161,7 +161,7 @@ pub(super) fn library_tasks() -> Option<&'static Arc<Tasks>> {
 }
 
 /// On a library thread, hands `task` to the library runtime's runner, if it has one; else
-/// `Err(task)`. For the tasks a connection spawns (hyper's connection and per-request tasks).
+/// `Err(task)`. For the tasks a channel spawns (its connection and connection attempts).
 pub(super) fn spawn_on_library_runner(task: Task) -> Result<(), Task> {
     match LIBRARY.get() {
         Some(tasks) if on_library_thread() => {
@@ -173,8 +173,8 @@ pub(super) fn spawn_on_library_runner(task: Task) -> Result<(), Task> {
 }
 
 /// Hands `task` to the runner of the caller-driven runtime this thread drives; `Err(task)` when it
-/// drives none. For the tasks a connection spawns while it runs (hyper's tasks of each request):
-/// they run where it does, on the runtime being driven, and cost no tokio task either.
+/// drives none. For the tasks a channel spawns while a send runs (its connection and connection
+/// attempts): they run where it does, on the runtime being driven, and cost no tokio task either.
 pub(super) fn spawn_where_driven(task: Task) -> Result<(), Task> {
     DRIVEN.with(|d| match &*d.borrow() {
         Some(tasks) => {

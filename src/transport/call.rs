@@ -1,13 +1,10 @@
-//! One unary gRPC call on a [`GrpcChannel`]'s HTTP/2 connection (hyper's client), with the request
-//! and response bytes passed through (see [`super::framing`]).
+//! One unary gRPC call on a [`GrpcChannel`]'s HTTP/2 connection (a stream opened with h2), with the
+//! request and response bytes passed through (see [`super::framing`]).
 
-use std::future::poll_fn;
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
-use http_body::Body as _;
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Status};
@@ -17,6 +14,7 @@ use super::compression::{response_encoding, ACCEPT};
 use super::framing::{
     check_response_head, grpc_timeout, missing_status, status_of_reset, RequestBody, ResponseMessage,
 };
+use super::http2::Http2;
 use super::metadata::Metadata;
 use super::tls::TlsVerdict;
 use crate::error::{Error, Result, TlsFailure};
@@ -98,7 +96,8 @@ pub(crate) async fn unary(
             call.max_send
         )));
     }
-    let mut request = http::Request::new(RequestBody::new(&payload, len));
+    let body = RequestBody::new(&payload, len);
+    let mut request = http::Request::new(());
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = channel.uri(call.method);
     *request.version_mut() = http::Version::HTTP_2;
@@ -135,27 +134,41 @@ pub(crate) async fn unary(
     }
 
     let verdict = channel.tls.as_ref();
-    let mut sender = channel.sender().await.map_err(|e| transport_status(&**e, verdict))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| transport_status(&e, verdict))?;
-    let (parts, mut body) = response.into_parts();
+    let Http2 { mut sender, link } = channel.sender().await.map_err(|e| transport_status(&**e, verdict))?;
+    let failed = |e: h2::Error| match link.ended() {
+        // The library ended the connection (its keepalive): say why, not how h2 saw it.
+        Some(why) => Status::unavailable(format!("connection lost: {why}")),
+        None => transport_status(&e, verdict),
+    };
+    let _in_progress = link.call();
+    let (response, mut send) = match sender.send_request(request, false) {
+        Ok(opened) => opened,
+        Err(e) => {
+            // Nothing was sent; the connection takes no more streams (it is closing or broken):
+            // the next call makes a new one.
+            link.close();
+            return Err(failed(e));
+        }
+    };
+    drop(sender);
+    let mut chunks = body.into_chunks().peekable();
+    while let Some(chunk) = chunks.next() {
+        // A stream the server reset already: its response says how.
+        if send.send_data(chunk, chunks.peek().is_none()).is_err() {
+            break;
+        }
+    }
+    let (parts, mut body) = response.await.map_err(failed)?.into_parts();
     check_response_head(parts.status, &parts.headers)?;
     // A trailers-only response: the status came with the headers.
     let headers_ok = final_status(&parts.headers).transpose()?.is_some();
     let mut message = ResponseMessage::with_encoding(response_encoding(&parts.headers)?);
-    let mut trailers = None;
-    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        match frame.map_err(|e| transport_status(&e, verdict))?.into_data() {
-            Ok(data) => message.push(data, call.max_receive)?,
-            Err(frame) => {
-                if let Ok(t) = frame.into_trailers() {
-                    trailers = Some(t);
-                }
-            }
-        }
+    while let Some(data) = body.data().await {
+        let data = data.map_err(failed)?;
+        let _ = body.flow_control().release_capacity(data.len());
+        message.push(data, call.max_receive)?;
     }
+    let trailers = body.trailers().await.map_err(failed)?;
     finish(headers_ok, message, trailers, call.max_receive)
 }
 

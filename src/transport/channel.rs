@@ -3,12 +3,12 @@
 //! detection (a connect timeout, TCP_USER_TIMEOUT, HTTP/2 keepalive PINGs while calls are
 //! outstanding).
 //!
-//! A call goes straight to hyper's HTTP/2 client (`send_request` on the connection's sender). A
-//! tonic `Channel` put a request buffer task between the call and the connection, and five layers
-//! (origin, user agent, timeout, reconnect, boxed service) around it: one more task woken per call,
-//! and about 7k of the 68k instructions a call cost at 1 in flight (BENCHMARKS.md, finding 26).
-//! What those layers did is done here once per channel (the origin and the user agent) or by the
-//! caller (`grpc-timeout`: the replica bounds each call by its deadline itself).
+//! A call opens its stream on the connection itself (h2's client, `http2.rs`). A tonic `Channel`
+//! put a request buffer task between the call and the connection, and five layers (origin, user
+//! agent, timeout, reconnect, boxed service) around it: one more task woken per call, and about 7k
+//! of the 68k instructions a call cost at 1 in flight (BENCHMARKS.md, finding 26). What those layers
+//! did is done here once per channel (the origin and the user agent) or by the caller
+//! (`grpc-timeout`: the replica bounds each call by its deadline itself).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,15 +18,13 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use http::uri::{PathAndQuery, Scheme};
 use http::Uri;
-use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use super::coalesce::Coalescing;
-use super::framing::RequestBody;
-use super::timer::KeepaliveTimer;
+use super::http2::{self, Http2, Settings};
 use super::tls::{TlsConnector, TlsIo, TlsVerdict};
 use crate::address::{Address, Kind};
 use crate::error::{Error, Result};
@@ -51,12 +49,12 @@ const USER_AGENT: &str = concat!("jina-net/", env!("CARGO_PKG_VERSION"));
 const UNIX_ORIGIN: &str = "http://tonic";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Sender = SendRequest<RequestBody>;
+type Sender = Http2;
 type Connecting = Pin<Box<dyn Future<Output = std::result::Result<Sender, BoxError>> + Send>>;
 type Connect = Box<dyn Fn() -> Connecting + Send + Sync>;
 
-/// Creates a channel to `address` whose connection tasks (the HTTP/2 connection, hyper's
-/// per-request tasks, the connection attempts) run on `runtime`. The channel connects lazily (on
+/// Creates a channel to `address` whose connection tasks (the HTTP/2 connection and its keepalive,
+/// the connection attempts) run on `runtime`. The channel connects lazily (on
 /// the first call) and again after its connection was lost; TLS is used when `options.tls.force`
 /// is set or the address says `https://` / `grpcs://`, trusting `options.tls.root_certificates_pem`
 /// instead of the system roots when given, with the client identity and the server-name override
@@ -84,16 +82,11 @@ pub fn get_grpc_channel_on(runtime: &Handle, address: &Address, options: &Connec
     let uris = Uris::new(&origin).ok_or_else(invalid)?;
     let channel = &options.channel;
     let executor = ChannelExecutor::new(runtime);
-    let mut http2 = Builder::new(Spawner(executor.clone()));
-    http2.max_frame_size(MAX_RECEIVED_FRAME).timer(KeepaliveTimer);
-    if let Some(k) = channel.http2_keepalive {
-        http2
-            .keep_alive_interval(k.interval)
-            .keep_alive_timeout(k.timeout)
-            .keep_alive_while_idle(false);
-    }
     let attempt = Attempt {
-        http2,
+        settings: Settings {
+            max_frame_size: MAX_RECEIVED_FRAME,
+            keepalive: channel.http2_keepalive,
+        },
         executor: executor.clone(),
         timeout: channel.connect_timeout,
     };
@@ -159,15 +152,15 @@ impl GrpcChannel {
         HeaderValue::from_static(USER_AGENT)
     }
 
-    /// The sender of the connection: the current one while it is open, else the one of a new
+    /// The connection: the current one while it is open, else the one of a new
     /// connection (an attempt shared by the calls that wait for it; each call after a failed
     /// attempt starts another). Made on the channel's runtime, so that a call given up does not
     /// end an attempt other calls wait for.
-    pub(crate) async fn sender(&self) -> std::result::Result<Sender, Arc<BoxError>> {
+    pub(super) async fn sender(&self) -> std::result::Result<Sender, Arc<BoxError>> {
         let attempt = {
             let mut state = lock(&self.connection.state);
             match &*state {
-                State::Ready(sender) if !sender.is_closed() => return Ok(sender.clone()),
+                State::Ready(open) if !open.link.is_closed() => return Ok(open.clone()),
                 State::Connecting(attempt) => attempt.clone(),
                 State::Ready(_) | State::Idle => {
                     let attempt = Arc::new(Pending::default());
@@ -232,7 +225,7 @@ impl std::fmt::Debug for Connection {
         let state = match self.state.try_lock().as_deref() {
             Ok(State::Idle) => "idle",
             Ok(State::Connecting(_)) => "connecting",
-            Ok(State::Ready(s)) if s.is_closed() => "closed",
+            Ok(State::Ready(s)) if s.link.is_closed() => "closed",
             Ok(State::Ready(_)) => "ready",
             Err(_) => "locked",
         };
@@ -318,7 +311,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// settings, the connect timeout over both, and the connection task spawned.
 #[derive(Clone)]
 struct Attempt {
-    http2: Builder<Spawner>,
+    settings: Settings,
     executor: ChannelExecutor,
     timeout: Option<Duration>,
 }
@@ -352,33 +345,17 @@ impl Attempt {
                         .await
                         .map_err(Into::into)?;
                     let io = connector.call(uri).await.map_err(Into::into)?;
-                    let (sender, connection) = attempt.http2.handshake(io).await?;
-                    Ok::<_, BoxError>((sender, connection))
+                    let open = http2::handshake(TokioIo::new(io), &attempt.settings, &attempt.executor).await?;
+                    Ok::<_, BoxError>(open)
                 };
-                let (sender, connection) = match attempt.timeout {
+                match attempt.timeout {
                     Some(t) => tokio::time::timeout(t, handshake)
                         .await
-                        .map_err(|_| Box::new(ConnectTimedOut(t)) as BoxError)??,
-                    None => handshake.await?,
-                };
-                attempt.executor.spawn(Box::pin(async move {
-                    // Its failure reaches the calls on it (their response futures fail).
-                    let _ = connection.await;
-                }));
-                Ok(sender)
+                        .map_err(|_| Box::new(ConnectTimedOut(t)) as BoxError)?,
+                    None => handshake.await,
+                }
             }) as Connecting
         })
-    }
-}
-
-/// The channel's tasks spawned by the library's executor (the connection runs after the sends ready
-/// together: `runtime::ChannelExecutor`).
-#[derive(Clone)]
-struct Spawner(ChannelExecutor);
-
-impl<F: Future<Output = ()> + Send + 'static> hyper::rt::Executor<F> for Spawner {
-    fn execute(&self, task: F) {
-        self.0.spawn(Box::pin(task));
     }
 }
 
@@ -557,7 +534,10 @@ mod tests {
         let server = Echo::start().await;
         let channel = channel_to(&server.address);
         // Polled once (it starts the connection attempt), then dropped.
-        assert!(tokio::time::timeout(Duration::ZERO, call(&channel)).await.is_err());
+        let mut first = Box::pin(call(&channel));
+        let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(first.as_mut().poll(cx))).await;
+        assert!(polled.is_pending(), "{polled:?}");
+        drop(first);
         let next = tokio::time::timeout(Duration::from_secs(10), call(&channel)).await;
         assert!(matches!(next, Ok(Ok(_))), "{next:?}");
         assert_eq!(server.accepted(), 1, "the attempt the dropped call started");
@@ -606,6 +586,60 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
         assert!(status.message().contains("runtime shut down"), "{status:?}");
         assert_eq!(server.accepted(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_to_a_peer_that_stopped_answering_fails_once_a_ping_goes_unanswered() {
+        // A peer whose kernel accepts the connection but that reads nothing and answers nothing
+        // (a frozen process): only the keepalive notices.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = Address::parse(&listener.local_addr().unwrap().to_string()).unwrap();
+        let held = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(tcp);
+        });
+        let mut options = ConnectionOptions::default();
+        options.channel.http2_keepalive = Some(crate::policy::Http2Keepalive {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(300),
+        });
+        let channel = get_grpc_channel_on(&Handle::current(), &address, &options).unwrap();
+        let failed = tokio::time::timeout(Duration::from_secs(20), call(&channel)).await;
+        let status = failed.expect("the keepalive ended the call").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("keep-alive timed out"), "{status:?}");
+        assert!(status.message().contains("300ms"), "{status:?}");
+        held.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_is_closed_once_its_channel_is_dropped_and_its_calls_are_done() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (ended, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut connection = h2::server::handshake(tcp).await.unwrap();
+            while let Some(Ok((_, mut respond))) = connection.accept().await {
+                let head = http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", "0")
+                    .body(())
+                    .unwrap();
+                respond.send_response(head, true).unwrap();
+            }
+            // The client ended the connection.
+            let _ = ended.send(());
+        });
+        let channel = channel_to(&address);
+        let answer = call(&channel).await.unwrap_err();
+        assert!(answer.message().contains("no response message"), "{answer:?}");
+        drop(channel);
+        tokio::time::timeout(Duration::from_secs(10), ended_rx.recv())
+            .await
+            .expect("the connection was closed")
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

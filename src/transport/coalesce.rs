@@ -1,16 +1,11 @@
-//! A connection that gathers writes: small ones wait for one more poll of its task, so that the
-//! frames a request is made of go out in one write; the full-size DATA frames of a large body are
-//! gathered and go out several at a time.
+//! A connection that gathers writes: the full-size DATA frames of a large body are gathered and go
+//! out several at a time.
 //!
-//! Why the small ones: h2 opens a new stream (and gives it flow-control capacity) only when the
-//! connection's task runs, and writes the stream's HEADERS in that same poll; hyper's task that sends
-//! the body waits for that capacity, so the DATA frame is queued only after the HEADERS were written:
-//! two `writev` per request at 1 in flight, two TCP segments for the server to read. Here a small
-//! write (under [`SMALL`]) first wakes the connection's task and returns `Pending`; the body's task,
-//! woken by the capacity before, runs first and queues its DATA, and the next poll writes HEADERS and
-//! DATA together. The second try of a write goes through at once.
+//! (Small writes went through a hold-back of one poll while hyper's client sent each body from a
+//! task of its own, after the HEADERS had been written; a call now queues its HEADERS and DATA
+//! together before the connection's task runs, so they go out in one write without it.)
 //!
-//! Why the large ones: h2 cuts a body into DATA frames of the peer's SETTINGS_MAX_FRAME_SIZE and
+//! Why: h2 cuts a body into DATA frames of the peer's SETTINGS_MAX_FRAME_SIZE and
 //! writes each frame by itself (frame header and payload in one `writev`, then a flush) before it
 //! takes the next. Against a peer that keeps the protocol's default of 16 KiB (tonic, hyper and
 //! grpc-go servers do) a 1 MiB request took 64 `writev` and as many TCP segments. While other sends
@@ -35,10 +30,6 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 
 use crate::runtime::several_sends_in_flight;
 
-/// Writes under this size wait for one more poll (a request's HEADERS, a small DATA frame, PINGs,
-/// WINDOW_UPDATEs).
-const SMALL: usize = 4096;
-
 /// The protocol's default SETTINGS_MAX_FRAME_SIZE. A write of at least a frame header and this many
 /// bytes whose last slice (the payload, or its rest after the first bytes h2 copies next to the
 /// header) is at most this long is a full frame of a body cut at this size, and starts a batch.
@@ -50,12 +41,10 @@ const FRAME_HEADER: usize = 9;
 /// The most bytes a batch gathers before they are written (16 full frames).
 const BATCH: usize = 256 * 1024;
 
-/// The connection's IO, holding small writes back once and gathering frame-sized ones (see the
+/// The connection's IO, gathering frame-sized writes (see the
 /// module documentation).
 pub(crate) struct CoalescingIo<T> {
     io: T,
-    /// A write was held back once: the next one goes through.
-    held: bool,
     /// Gathered bytes not yet written, from `sent` on.
     batch: Vec<u8>,
     sent: usize,
@@ -73,23 +62,11 @@ impl<T> CoalescingIo<T> {
     fn gathering_when(io: T, gather: fn() -> bool) -> Self {
         CoalescingIo {
             io,
-            held: false,
             batch: Vec::new(),
             sent: 0,
             fresh: false,
             gather,
         }
-    }
-
-    /// Whether a write of `len` bytes waits for one more poll; wakes the task when it does.
-    fn hold(&mut self, len: usize, cx: &mut Context<'_>) -> bool {
-        if self.held || len >= SMALL || len == 0 {
-            self.held = false;
-            return false;
-        }
-        self.held = true;
-        cx.waker().wake_by_ref();
-        true
     }
 
     fn pending(&self) -> usize {
@@ -168,9 +145,6 @@ impl<T: Write + Unpin> Write for CoalescingIo<T> {
             this.fresh = true;
             return Poll::Ready(Ok(len));
         }
-        if this.hold(len, cx) {
-            return Poll::Pending;
-        }
         Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
@@ -241,20 +215,18 @@ mod tests {
         }
     }
 
-    /// Over a real TCP connection: a small write waits one poll (and wakes its task for it), its
-    /// second try goes out; a large write goes out at once; the peer reads every byte in order.
+    /// Over a real TCP connection: a small write and a large one go out at once, without waking the
+    /// task; the peer reads every byte in order.
     #[tokio::test]
-    async fn a_small_write_waits_one_poll_a_large_one_none() {
+    async fn small_and_large_writes_go_out_at_once() {
         let (mut io, mut server) = pair(several).await;
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
 
-        assert!(Pin::new(&mut io).poll_write(&mut cx, b"HEADERS").is_pending());
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the held write wakes its task");
-        let again = Pin::new(&mut io).poll_write_vectored(&mut cx, &[IoSlice::new(b"HEAD"), IoSlice::new(b"ERS")]);
-        assert!(matches!(again, Poll::Ready(Ok(7))), "{again:?}");
-        let big = vec![7u8; SMALL];
+        let small = Pin::new(&mut io).poll_write_vectored(&mut cx, &[IoSlice::new(b"HEAD"), IoSlice::new(b"ERS")]);
+        assert!(matches!(small, Poll::Ready(Ok(7))), "{small:?}");
+        let big = vec![7u8; 4096];
         let mut sent = 0;
         while sent < big.len() {
             match Pin::new(&mut io).poll_write(&mut cx, &big[sent..]) {
@@ -262,9 +234,9 @@ mod tests {
                 other => panic!("a large write goes out at once: {other:?}"),
             }
         }
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "no wait for a large write");
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "no write waits");
 
-        let mut got = vec![0u8; 7 + SMALL];
+        let mut got = vec![0u8; 7 + big.len()];
         server.read_exact(&mut got).await.unwrap();
         assert_eq!(&got[..7], b"HEADERS");
         assert!(got[7..].iter().all(|&b| b == 7));

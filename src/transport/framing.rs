@@ -4,14 +4,10 @@
 //! answer without a gRPC status mapped as gRPC does.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::HeaderValue;
-use http_body::{Frame, SizeHint};
 use tonic::{Code, Status};
 
 use crate::request::Payload;
@@ -287,33 +283,16 @@ impl RequestBody {
     }
 }
 
-impl http_body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let chunk = match self.first.take() {
-            Some(first) => Some(first),
-            None => self.rest.pop_front(),
-        };
-        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.rest.is_empty()
-    }
-
-    // The default size hint (not exact): an exact one would make hyper add a `content-length`
-    // header, which gRPC clients do not send (and which costs a header to encode per call).
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+impl RequestBody {
+    /// The chunks, in order (at least one: the prefix).
+    pub(crate) fn into_chunks(self) -> impl Iterator<Item = Bytes> {
+        self.first.into_iter().chain(self.rest)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body::Body as _;
 
     #[test]
     fn timeouts_fit_eight_digits() {
@@ -406,8 +385,7 @@ mod tests {
         for size in [10usize, COPY_BELOW + 10] {
             let (payload, _) = Payload::new(&[Request::data(vec![7u8; size])]).unwrap();
             let body = RequestBody::new(&payload, payload.encoded_len());
-            assert_eq!(body.size_hint().exact(), None, "no content-length from hyper");
-            let chunks: Vec<Bytes> = body.first.iter().chain(&body.rest).cloned().collect();
+            let chunks: Vec<Bytes> = body.into_chunks().collect();
             let all: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
             assert_eq!(
                 &all[..PREFIX_LEN],

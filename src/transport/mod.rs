@@ -7,6 +7,7 @@ mod channel;
 mod coalesce;
 mod compression;
 mod framing;
+mod http2;
 mod metadata;
 mod timer;
 mod tls;

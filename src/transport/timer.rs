@@ -1,38 +1,17 @@
-//! The timer of a channel's HTTP/2 connection: hyper's keepalive (the only timer a client
-//! connection uses) on tokio's timer wheel, with a sleep that costs next to nothing to poll again.
+//! The sleep of a channel's HTTP/2 keepalive (`http2.rs`), on tokio's timer wheel, which costs next
+//! to nothing to poll again.
 //!
-//! hyper polls the keepalive's sleep each time it polls the connection, which is several times per
-//! call, and its deadline is seconds away. `hyper_util`'s `TokioTimer` passes each of those polls
-//! to tokio's `Sleep` (a budget check and a waker registration each time): about 400 of the 1.7k
-//! instructions the keepalive cost per call at 1 in flight (BENCHMARKS.md, finding 27). The sleep
-//! here asks tokio only when it must: the first poll after it was made or reset, a poll by another
-//! task's waker, and the poll after tokio fired the timer.
+//! The connection's task polls the keepalive's sleep each time it runs, which is several times per
+//! call, and its deadline is seconds away. Passing each of those polls to tokio's `Sleep` costs a
+//! budget check and a waker registration each time (about 400 instructions per call at 1 in flight
+//! with hyper's keepalive: BENCHMARKS.md, finding 27). The sleep here asks tokio only when it must:
+//! the first poll after it was made or reset, a poll by another task's waker, and the poll after
+//! tokio fired the timer.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
-
-/// hyper's timer on tokio's: the sleeps of [`KeepaliveSleep`].
-#[derive(Clone, Copy, Debug)]
-pub(super) struct KeepaliveTimer;
-
-impl hyper::rt::Timer for KeepaliveTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(KeepaliveSleep::new(tokio::time::sleep(duration)))
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(KeepaliveSleep::new(tokio::time::sleep_until(deadline.into())))
-    }
-
-    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<KeepaliveSleep>() {
-            Some(sleep) => sleep.reset(new_deadline),
-            None => *sleep = self.sleep_until(new_deadline),
-        }
-    }
-}
+use std::time::Instant;
 
 /// A tokio `Sleep` that remembers the waker its timer holds.
 ///
@@ -41,23 +20,23 @@ impl hyper::rt::Timer for KeepaliveTimer {
 /// poll with a waker that wakes the same task, while the timer is still in the wheel, returns
 /// `Pending` at once: tokio will wake that task when the deadline passes, and then the timer is no
 /// longer registered, so that poll goes to tokio and sees the sleep elapsed.
-struct KeepaliveSleep {
+pub(super) struct KeepaliveSleep {
     inner: Pin<Box<tokio::time::Sleep>>,
     armed: Option<Waker>,
 }
 
 impl KeepaliveSleep {
-    fn new(inner: tokio::time::Sleep) -> Self {
+    /// A sleep until `deadline` (made on a runtime with a timer).
+    pub(super) fn until(deadline: Instant) -> Self {
         KeepaliveSleep {
-            inner: Box::pin(inner),
+            inner: Box::pin(tokio::time::sleep_until(deadline.into())),
             armed: None,
         }
     }
 
-    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
-        let this = &mut *self;
-        this.inner.as_mut().reset(deadline.into());
-        this.armed = None;
+    pub(super) fn reset(&mut self, deadline: Instant) {
+        self.inner.as_mut().reset(deadline.into());
+        self.armed = None;
     }
 }
 
@@ -81,15 +60,12 @@ impl Future for KeepaliveSleep {
     }
 }
 
-impl hyper::rt::Sleep for KeepaliveSleep {}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
-
-    use hyper::rt::Timer;
+    use std::time::Duration;
 
     use super::*;
 
@@ -127,13 +103,13 @@ mod tests {
     #[test]
     fn a_sleep_polled_again_and_again_by_its_task_still_fires() {
         finishes(async {
-            let mut sleep = KeepaliveTimer.sleep_until(soon());
-            // Poll it as hyper does, on every poll of the connection: the task wakes itself and
+            let mut sleep = KeepaliveSleep::until(soon());
+            // Poll it as the keepalive does, on every poll of the connection: the task wakes itself and
             // polls again, thousands of times before the deadline.
             let mut polls = 0u32;
             std::future::poll_fn(|cx| {
                 polls += 1;
-                match sleep.as_mut().poll(cx) {
+                match Pin::new(&mut sleep).poll(cx) {
                     Poll::Ready(()) => Poll::Ready(()),
                     Poll::Pending => {
                         cx.waker().wake_by_ref();
@@ -153,12 +129,12 @@ mod tests {
         let counting = Arc::new(Counting::default());
         let waker = Waker::from(counting.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut sleep = KeepaliveTimer.sleep(Duration::from_secs(3600));
-        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        let mut sleep = KeepaliveSleep::until(Instant::now() + Duration::from_secs(3600));
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
         // Polled again with the same waker: answered without tokio, and still pending.
-        assert!(sleep.as_mut().poll(&mut cx).is_pending());
-        KeepaliveTimer.reset(&mut sleep, soon());
-        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        sleep.reset(soon());
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
         // Drive the runtime's timer until the sleep wakes the waker it was last given.
         rt.block_on(async {
             let woken = async {
@@ -170,19 +146,19 @@ mod tests {
                 .await
                 .expect("the reset sleep never woke its task")
         });
-        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_ready());
     }
 
     #[test]
     fn a_sleep_reset_to_an_earlier_deadline_after_it_was_polled_fires_then() {
         finishes(async {
-            let mut sleep = KeepaliveTimer.sleep(Duration::from_secs(3600));
+            let mut sleep = KeepaliveSleep::until(Instant::now() + Duration::from_secs(3600));
             std::future::poll_fn(|cx| {
-                assert!(sleep.as_mut().poll(cx).is_pending());
+                assert!(Pin::new(&mut sleep).poll(cx).is_pending());
                 Poll::Ready(())
             })
             .await;
-            KeepaliveTimer.reset(&mut sleep, soon());
+            sleep.reset(soon());
             sleep.await;
         });
     }
@@ -190,10 +166,10 @@ mod tests {
     #[test]
     fn a_sleep_moved_to_another_task_wakes_that_task() {
         finishes(async {
-            let mut sleep = KeepaliveTimer.sleep_until(soon());
+            let mut sleep = KeepaliveSleep::until(soon());
             // Armed with this task's waker...
             std::future::poll_fn(|cx| {
-                assert!(sleep.as_mut().poll(cx).is_pending());
+                assert!(Pin::new(&mut sleep).poll(cx).is_pending());
                 Poll::Ready(())
             })
             .await;
@@ -213,7 +189,7 @@ mod tests {
     #[test]
     fn a_sleep_first_polled_by_a_task_out_of_budget_still_fires() {
         finishes(async {
-            let mut sleep = KeepaliveTimer.sleep_until(soon());
+            let mut sleep = KeepaliveSleep::until(soon());
             // Spend the task's budget, then poll the sleep in the same poll: tokio's own sleep
             // returns `Pending` without registering its timer, and a sleep that took that for
             // armed would never fire.
@@ -222,7 +198,7 @@ mod tests {
                     spent.made_progress();
                 }
                 assert!(!tokio::task::coop::has_budget_remaining());
-                assert!(sleep.as_mut().poll(cx).is_pending());
+                assert!(Pin::new(&mut sleep).poll(cx).is_pending());
                 Poll::Ready(())
             })
             .await;

@@ -1,0 +1,273 @@
+//! A channel's HTTP/2 connection, on h2 directly: the handshake with the channel's settings, the
+//! task that drives the connection and its keepalive, and what a call needs of it (a handle to open
+//! streams with, and how the connection ended).
+//!
+//! Why not hyper's client: hyper passes each request from the caller's task through a dispatch
+//! channel to its own task, which opens the stream, and spawns one more task per request that sends
+//! the body; its keepalive takes a lock and reads the clock on every poll of the connection and
+//! every frame received. A call here opens its stream and queues its body in its own poll, so the
+//! connection's next poll writes HEADERS and DATA together, and the keepalive costs one flag per
+//! read (BENCHMARKS.md, finding 28).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::{Connection, SendRequest};
+use h2::{Ping, PingPong};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::timer::KeepaliveSleep;
+use crate::policy::Http2Keepalive;
+use crate::runtime::ChannelExecutor;
+
+// hyper's defaults for its HTTP/2 client, which the channel used until it spoke to h2 itself.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+const MAX_HEADER_LIST: u32 = 16 * 1024;
+const MAX_SEND_BUFFER: usize = 1024 * 1024;
+/// Streams the client may open before the server's SETTINGS say how many it allows (the least the
+/// protocol recommends servers to allow).
+const INITIAL_MAX_SEND_STREAMS: usize = 100;
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// The keepalive looks at the connection this many times per interval (see [`KeepAlive`]).
+const CHECKS_PER_INTERVAL: u32 = 4;
+
+/// The settings of a channel's connections.
+#[derive(Clone, Debug)]
+pub(super) struct Settings {
+    /// SETTINGS_MAX_FRAME_SIZE: the largest frame the client accepts.
+    pub max_frame_size: u32,
+    pub keepalive: Option<Http2Keepalive>,
+}
+
+/// An open HTTP/2 connection: the handle calls open streams with, and its state.
+#[derive(Clone)]
+pub(super) struct Http2 {
+    pub sender: SendRequest<Bytes>,
+    pub link: Arc<Link>,
+}
+
+/// What the calls of a connection and its task share.
+#[derive(Default)]
+pub(super) struct Link {
+    /// The connection's task ended (or was dropped): new calls need a new connection.
+    closed: AtomicBool,
+    /// Bytes were read since the keepalive last looked.
+    read: AtomicBool,
+    /// Calls in progress on the connection (the keepalive PINGs only while there are).
+    calls: AtomicUsize,
+    /// Why the library ended the connection (its keepalive), for the calls it failed.
+    ended: OnceLock<String>,
+}
+
+impl Link {
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// No new call goes to this connection (a stream could not be opened on it).
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Why the library ended the connection, if it did.
+    pub(super) fn ended(&self) -> Option<&str> {
+        self.ended.get().map(String::as_str)
+    }
+
+    /// Counts a call in progress while the guard lives.
+    pub(super) fn call(&self) -> CallInProgress<'_> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        CallInProgress(self)
+    }
+}
+
+/// A call in progress on a connection (see [`Link::call`]).
+pub(super) struct CallInProgress<'a>(&'a Link);
+
+impl Drop for CallInProgress<'_> {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The HTTP/2 handshake over `io` with `settings`; the connection's task is spawned on `executor`.
+pub(super) async fn handshake<T>(io: T, settings: &Settings, executor: &ChannelExecutor) -> Result<Http2, h2::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let link = Arc::new(Link::default());
+    let io = Watched { io, link: link.clone() };
+    let mut builder = h2::client::Builder::new();
+    builder
+        .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .max_send_buffer_size(MAX_SEND_BUFFER)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+        .max_frame_size(settings.max_frame_size)
+        .enable_push(false);
+    let (sender, mut connection) = builder.handshake::<_, Bytes>(io).await?;
+    let keepalive = match settings.keepalive {
+        Some(k) => connection.ping_pong().map(|pings| KeepAlive::new(k, pings)),
+        None => None,
+    };
+    executor.spawn(Box::pin(Driver {
+        connection,
+        keepalive,
+        link: link.clone(),
+    }));
+    Ok(Http2 { sender, link })
+}
+
+/// The connection's task: h2's connection and the keepalive. The connection's failures reach the
+/// calls through their streams; the keepalive's, through [`Link::ended`]. h2 ends the connection
+/// (GOAWAY) once the channel dropped its handle and no call is left on it.
+struct Driver<T> {
+    connection: Connection<Watched<T>, Bytes>,
+    keepalive: Option<KeepAlive>,
+    link: Arc<Link>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if let Some(keepalive) = &mut this.keepalive {
+            if let Poll::Ready(timeout) = keepalive.poll(cx, &this.link) {
+                let _ = this.link.ended.set(format!(
+                    "keep-alive timed out: the server did not answer a PING within {timeout:?}"
+                ));
+                // Dropping the connection fails its streams.
+                return Poll::Ready(());
+            }
+        }
+        Pin::new(&mut this.connection).poll(cx).map(|_| ())
+    }
+}
+
+impl<T> Drop for Driver<T> {
+    fn drop(&mut self) {
+        // Before the connection (a field) is dropped and fails its streams.
+        self.link.close();
+    }
+}
+
+/// HTTP/2 keepalive as gRPC clients do it (gRFC A8): while calls are in progress, a PING once
+/// nothing was read for an interval; a PING not answered within the timeout ends the connection.
+///
+/// Reads are not timed (that would read the clock on every read): the transport sets a flag, and
+/// the keepalive looks at it [`CHECKS_PER_INTERVAL`] times per interval, so a PING goes out between
+/// one interval and a quarter more after the last read.
+struct KeepAlive {
+    check_every: Duration,
+    timeout: Duration,
+    pings: PingPong,
+    sleep: KeepaliveSleep,
+    /// Checks in a row that found nothing read.
+    quiet: u32,
+    /// A PING is out, unanswered.
+    waiting: bool,
+}
+
+impl KeepAlive {
+    fn new(settings: Http2Keepalive, pings: PingPong) -> Self {
+        let check_every = settings.interval / CHECKS_PER_INTERVAL;
+        KeepAlive {
+            check_every,
+            timeout: settings.timeout,
+            pings,
+            sleep: KeepaliveSleep::until(Instant::now() + check_every),
+            quiet: 0,
+            waiting: false,
+        }
+    }
+
+    /// `Ready(timeout)` when a PING was not answered in time.
+    fn poll(&mut self, cx: &mut Context<'_>, link: &Link) -> Poll<Duration> {
+        loop {
+            if self.waiting {
+                match self.pings.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.waiting = false;
+                        self.quiet = 0;
+                        self.sleep.reset(Instant::now() + self.check_every);
+                        continue;
+                    }
+                    // The connection ended: its own poll says so.
+                    Poll::Ready(Err(_)) => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+                ready!(Pin::new(&mut self.sleep).poll(cx));
+                return Poll::Ready(self.timeout);
+            }
+            ready!(Pin::new(&mut self.sleep).poll(cx));
+            if link.read.load(Ordering::Relaxed) {
+                link.read.store(false, Ordering::Relaxed);
+                self.quiet = 0;
+            } else {
+                self.quiet = self.quiet.saturating_add(1);
+            }
+            let calls = link.calls.load(Ordering::Relaxed) > 0;
+            if calls && self.quiet >= CHECKS_PER_INTERVAL && self.pings.send_ping(Ping::opaque()).is_ok() {
+                self.waiting = true;
+                self.sleep.reset(Instant::now() + self.timeout);
+            } else {
+                self.sleep.reset(Instant::now() + self.check_every);
+            }
+        }
+    }
+}
+
+/// The connection's transport, telling the keepalive that bytes were read.
+struct Watched<T> {
+    io: T,
+    link: Arc<Link>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if buf.filled().len() > before && !this.link.read.load(Ordering::Relaxed) {
+            this.link.read.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
