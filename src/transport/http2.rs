@@ -181,7 +181,8 @@ struct KeepAlive {
 
 impl KeepAlive {
     fn new(settings: Http2Keepalive, pings: PingPong) -> Self {
-        let check_every = settings.interval / CHECKS_PER_INTERVAL;
+        // At least a millisecond (tokio's timer resolution): a zero interval would spin.
+        let check_every = (settings.interval / CHECKS_PER_INTERVAL).max(Duration::from_millis(1));
         KeepAlive {
             check_every,
             timeout: settings.timeout,
