@@ -6,13 +6,13 @@
 //! channel to its own task, which opens the stream, and spawns one more task per request that sends
 //! the body; its keepalive takes a lock and reads the clock on every poll of the connection and
 //! every frame received. A call here opens its stream and queues its body in its own poll, so the
-//! connection's next poll writes HEADERS and DATA together, and the keepalive costs one flag per
-//! read (BENCHMARKS.md, finding 28).
+//! connection's next poll writes HEADERS and DATA together, and the keepalive costs a clock read
+//! per read from the socket (BENCHMARKS.md, finding 28).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -36,9 +36,6 @@ const MAX_SEND_BUFFER: usize = 1024 * 1024;
 const INITIAL_MAX_SEND_STREAMS: usize = 100;
 const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
-/// The keepalive looks at the connection this many times per interval (see [`KeepAlive`]).
-const CHECKS_PER_INTERVAL: u32 = 4;
-
 /// The settings of a channel's connections.
 #[derive(Clone, Debug)]
 pub(super) struct Settings {
@@ -55,12 +52,13 @@ pub(super) struct Http2 {
 }
 
 /// What the calls of a connection and its task share.
-#[derive(Default)]
 pub(super) struct Link {
     /// The connection's task ended (or was dropped): new calls need a new connection.
     closed: AtomicBool,
-    /// Bytes were read since the keepalive last looked.
-    read: AtomicBool,
+    /// When the connection was made; `read_at` counts from it.
+    opened: Instant,
+    /// When bytes were last read from the socket: nanoseconds after `opened`.
+    read_at: AtomicU64,
     /// Calls in progress on the connection (the keepalive PINGs only while there are).
     calls: AtomicUsize,
     /// Why the library ended the connection (its keepalive), for the calls it failed.
@@ -68,6 +66,20 @@ pub(super) struct Link {
 }
 
 impl Link {
+    fn new() -> Link {
+        Link {
+            closed: AtomicBool::new(false),
+            opened: Instant::now(),
+            read_at: AtomicU64::new(0),
+            calls: AtomicUsize::new(0),
+            ended: OnceLock::new(),
+        }
+    }
+
+    fn last_read(&self) -> Instant {
+        self.opened + Duration::from_nanos(self.read_at.load(Ordering::Relaxed))
+    }
+
     pub(super) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -103,7 +115,7 @@ pub(super) async fn handshake<T>(io: T, settings: &Settings, executor: &ChannelE
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let link = Arc::new(Link::default());
+    let link = Arc::new(Link::new());
     let io = Watched { io, link: link.clone() };
     let mut builder = h2::client::Builder::new();
     builder
@@ -162,19 +174,16 @@ impl<T> Drop for Driver<T> {
     }
 }
 
-/// HTTP/2 keepalive as gRPC clients do it (gRFC A8): while calls are in progress, a PING once
-/// nothing was read for an interval; a PING not answered within the timeout ends the connection.
-///
-/// Reads are not timed (that would read the clock on every read): the transport sets a flag, and
-/// the keepalive looks at it [`CHECKS_PER_INTERVAL`] times per interval, so a PING goes out between
-/// one interval and a quarter more after the last read.
+/// HTTP/2 keepalive as gRPC clients do it (gRFC A8), and as hyper's client did: while calls are
+/// in progress, a PING once nothing was read for an interval; a PING not answered within the
+/// timeout ends the connection. An idle connection gets no PING.
 struct KeepAlive {
-    check_every: Duration,
+    interval: Duration,
     timeout: Duration,
     pings: PingPong,
     sleep: KeepaliveSleep,
-    /// Checks in a row that found nothing read.
-    quiet: u32,
+    /// The last read the sleep's deadline counts from (`Link::read_at`).
+    seen: u64,
     /// A PING is out, unanswered.
     waiting: bool,
 }
@@ -182,13 +191,13 @@ struct KeepAlive {
 impl KeepAlive {
     fn new(settings: Http2Keepalive, pings: PingPong) -> Self {
         // At least a millisecond (tokio's timer resolution): a zero interval would spin.
-        let check_every = (settings.interval / CHECKS_PER_INTERVAL).max(Duration::from_millis(1));
+        let interval = settings.interval.max(Duration::from_millis(1));
         KeepAlive {
-            check_every,
+            interval,
             timeout: settings.timeout,
             pings,
-            sleep: KeepaliveSleep::until(Instant::now() + check_every),
-            quiet: 0,
+            sleep: KeepaliveSleep::until(Instant::now() + interval),
+            seen: 0,
             waiting: false,
         }
     }
@@ -200,8 +209,8 @@ impl KeepAlive {
                 match self.pings.poll_pong(cx) {
                     Poll::Ready(Ok(_)) => {
                         self.waiting = false;
-                        self.quiet = 0;
-                        self.sleep.reset(Instant::now() + self.check_every);
+                        self.seen = link.read_at.load(Ordering::Relaxed);
+                        self.sleep.reset(Instant::now() + self.interval);
                         continue;
                     }
                     // The connection ended: its own poll says so.
@@ -212,18 +221,16 @@ impl KeepAlive {
                 return Poll::Ready(self.timeout);
             }
             ready!(Pin::new(&mut self.sleep).poll(cx));
-            if link.read.load(Ordering::Relaxed) {
-                link.read.store(false, Ordering::Relaxed);
-                self.quiet = 0;
-            } else {
-                self.quiet = self.quiet.saturating_add(1);
-            }
-            let calls = link.calls.load(Ordering::Relaxed) > 0;
-            if calls && self.quiet >= CHECKS_PER_INTERVAL && self.pings.send_ping(Ping::opaque()).is_ok() {
+            let read = link.read_at.load(Ordering::Relaxed);
+            if read != self.seen {
+                // Read since the deadline was set: the next one counts from that read.
+                self.seen = read;
+                self.sleep.reset(link.last_read() + self.interval);
+            } else if link.calls.load(Ordering::Relaxed) > 0 && self.pings.send_ping(Ping::opaque()).is_ok() {
                 self.waiting = true;
                 self.sleep.reset(Instant::now() + self.timeout);
             } else {
-                self.sleep.reset(Instant::now() + self.check_every);
+                self.sleep.reset(Instant::now() + self.interval);
             }
         }
     }
@@ -240,8 +247,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let before = buf.filled().len();
         let this = &mut *self;
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if buf.filled().len() > before && !this.link.read.load(Ordering::Relaxed) {
-            this.link.read.store(true, Ordering::Relaxed);
+        if buf.filled().len() > before {
+            let at = this.link.opened.elapsed().as_nanos();
+            this.link
+                .read_at
+                .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
         }
         Poll::Ready(Ok(()))
     }
