@@ -14,9 +14,10 @@
 //! Mid-size blocks: every send allocates a few blocks that glibc's per-thread cache (up to 1032
 //! bytes) does not take: the call's state (1736 bytes when measured), hyper's per-request tasks
 //! (1432, while the channel used hyper's client) and the spawned send (a tokio task, aligned to 128
-//! bytes, which `posix_memalign` serves from the general heap). Each took glibc's slow path (`_int_malloc`, often `malloc_consolidate`, and
-//! `_int_free`): kept here, 1.1k to 1.9k fewer instructions per request at 100 B and 8 % less CPU
-//! per request on library threads at 16 in flight (BENCHMARKS.md, finding 16).
+//! bytes, which `posix_memalign` serves from the general heap). Each took glibc's slow path
+//! (`_int_malloc`, often `malloc_consolidate`, and `_int_free`): kept here, 1.1k to 1.9k fewer
+//! instructions per request at 100 B and 8 % less CPU per request on library threads at 16 in
+//! flight (BENCHMARKS.md, finding 16).
 //!
 //! What it changes: nothing for blocks up to 1 KiB aligned as `malloc` aligns (one size and
 //! alignment check on the way to `malloc`) or for blocks aligned beyond 128 bytes. Blocks are

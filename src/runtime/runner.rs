@@ -1,6 +1,6 @@
 //! The sends of a caller-driven runtime, or of the library runtime when it has one worker, and the
-//! tasks their connections spawn (the HTTP/2 connections), polled by one tokio task (the runner) instead of a
-//! tokio task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
+//! tasks their channels spawn (the HTTP/2 connections), polled by one tokio task (the runner)
+//! instead of a tokio task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
 //! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
 //! of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
 //! reused by the tasks that take the slot after it, so a task allocates nothing here but its boxed
@@ -31,8 +31,8 @@ pub(super) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(super) const KEPT_MAX: usize = 1024;
 
 /// The most rounds one poll of the runner runs (see [`RunnerTask::poll`]): a bound for tasks that
-/// wake themselves while polled (a batching connection yields so), so that the runtime's other tasks
-/// and its I/O still get their turn.
+/// wake themselves while polled (a batching connection yields so), so that the runtime's other
+/// tasks and its I/O still get their turn.
 const ROUNDS: usize = 16;
 
 /// How a runner polls each task: `guard(poll)` runs `poll` and returns its result. An embedder
