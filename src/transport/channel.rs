@@ -613,6 +613,87 @@ mod tests {
         held.abort();
     }
 
+    /// A TCP proxy to `target` that forwards both ways and reports, for each read of the client's
+    /// bytes, the HTTP/2 frames that began in it: (type, flags).
+    async fn frame_watching_proxy(target: String) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<(u8, u8)>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (client, _) = listener.accept().await.unwrap();
+            let server = tokio::net::TcpStream::connect(target).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
+            // The client's bytes: the 24-byte preface, then frames (a 9-byte header each).
+            let (mut buf, mut skip, mut chunk) = (Vec::new(), 24usize, vec![0u8; 65536]);
+            while let Ok(n) = client_read.read(&mut chunk).await {
+                if n == 0 || server_write.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut frames = Vec::new();
+                loop {
+                    // The rest of the preface or of a frame's payload, then the next header.
+                    let k = skip.min(buf.len());
+                    buf.drain(..k);
+                    skip -= k;
+                    if skip > 0 || buf.len() < 9 {
+                        break;
+                    }
+                    frames.push((buf[3], buf[4]));
+                    skip = (buf[0] as usize) << 16 | (buf[1] as usize) << 8 | buf[2] as usize;
+                    buf.drain(..9);
+                }
+                let _ = tx.send(frames);
+            }
+        });
+        (address, rx)
+    }
+
+    const HEADERS: u8 = 1;
+    const PING: u8 = 6;
+
+    /// The frames of the next write that held a HEADERS frame (a call's).
+    async fn headers_written(writes: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<(u8, u8)>>) -> Vec<(u8, u8)> {
+        loop {
+            let frames = tokio::time::timeout(Duration::from_secs(10), writes.recv())
+                .await
+                .expect("a call's write")
+                .unwrap();
+            if frames.iter().any(|f| f.0 == HEADERS) {
+                return frames;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_gets_no_ping_and_the_next_call_goes_out_with_one() {
+        let server = Echo::start().await;
+        let (address, mut writes) = frame_watching_proxy(server.address.clone()).await;
+        let mut options = ConnectionOptions::default();
+        options.channel.http2_keepalive = Some(crate::policy::Http2Keepalive {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_secs(10),
+        });
+        let channel = get_grpc_channel_on(&Handle::current(), &Address::parse(&address).unwrap(), &options).unwrap();
+        call(&channel).await.unwrap();
+        headers_written(&mut writes).await;
+        // Idle for several intervals: no PING (no call is in progress).
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let mut before = Vec::new();
+        while let Ok(frames) = writes.try_recv() {
+            before.extend(frames);
+        }
+        assert!(!before.iter().any(|f| *f == (PING, 0)), "a PING while idle: {before:?}");
+        // The next call, on a connection that has read nothing for an interval: its PING goes out
+        // in the same write as its HEADERS (hyper's client did the same).
+        call(&channel).await.unwrap();
+        let with_headers = headers_written(&mut writes).await;
+        assert!(with_headers.contains(&(PING, 0)), "{with_headers:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_is_closed_once_its_channel_is_dropped_and_its_calls_are_done() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

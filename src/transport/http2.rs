@@ -176,7 +176,9 @@ impl<T> Drop for Driver<T> {
 
 /// HTTP/2 keepalive as gRPC clients do it (gRFC A8), and as hyper's client did: while calls are
 /// in progress, a PING once nothing was read for an interval; a PING not answered within the
-/// timeout ends the connection. An idle connection gets no PING.
+/// timeout ends the connection. An idle connection gets no PING; when a call begins on one that
+/// has read nothing for an interval, the PING goes out with the call's HEADERS (a call that opens
+/// a stream wakes the connection's task, which polls the keepalive first).
 struct KeepAlive {
     interval: Duration,
     timeout: Duration,
@@ -186,6 +188,9 @@ struct KeepAlive {
     seen: u64,
     /// A PING is out, unanswered.
     waiting: bool,
+    /// The interval passed with no call in progress: the sleep is not armed, and the next poll
+    /// that finds a call (and still no read) sends the PING.
+    idle: bool,
 }
 
 impl KeepAlive {
@@ -199,6 +204,7 @@ impl KeepAlive {
             sleep: KeepaliveSleep::until(Instant::now() + interval),
             seen: 0,
             waiting: false,
+            idle: false,
         }
     }
 
@@ -220,16 +226,25 @@ impl KeepAlive {
                 ready!(Pin::new(&mut self.sleep).poll(cx));
                 return Poll::Ready(self.timeout);
             }
-            ready!(Pin::new(&mut self.sleep).poll(cx));
+            if !self.idle {
+                ready!(Pin::new(&mut self.sleep).poll(cx));
+            }
             let read = link.read_at.load(Ordering::Relaxed);
             if read != self.seen {
                 // Read since the deadline was set: the next one counts from that read.
                 self.seen = read;
+                self.idle = false;
                 self.sleep.reset(link.last_read() + self.interval);
-            } else if link.calls.load(Ordering::Relaxed) > 0 && self.pings.send_ping(Ping::opaque()).is_ok() {
+            } else if link.calls.load(Ordering::Relaxed) == 0 {
+                // Woken again by the next call's stream (or by a read).
+                self.idle = true;
+                return Poll::Pending;
+            } else if self.pings.send_ping(Ping::opaque()).is_ok() {
+                self.idle = false;
                 self.waiting = true;
                 self.sleep.reset(Instant::now() + self.timeout);
             } else {
+                self.idle = false;
                 self.sleep.reset(Instant::now() + self.interval);
             }
         }
