@@ -116,7 +116,11 @@ where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let link = Arc::new(Link::new());
-    let io = Watched { io, link: link.clone() };
+    let io = Watched {
+        io,
+        link: link.clone(),
+        timed: settings.keepalive.is_some(),
+    };
     let mut builder = h2::client::Builder::new();
     builder
         .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
@@ -251,10 +255,12 @@ impl KeepAlive {
     }
 }
 
-/// The connection's transport, telling the keepalive that bytes were read.
+/// The connection's transport, telling the keepalive when bytes were read.
 struct Watched<T> {
     io: T,
     link: Arc<Link>,
+    /// The channel has a keepalive (else reads are not timed).
+    timed: bool,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -262,7 +268,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let before = buf.filled().len();
         let this = &mut *self;
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if buf.filled().len() > before {
+        if this.timed && buf.filled().len() > before {
             let at = this.link.opened.elapsed().as_nanos();
             this.link
                 .read_at
