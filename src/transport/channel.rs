@@ -686,7 +686,7 @@ mod tests {
         while let Ok(frames) = writes.try_recv() {
             before.extend(frames);
         }
-        assert!(!before.iter().any(|f| *f == (PING, 0)), "a PING while idle: {before:?}");
+        assert!(!before.contains(&(PING, 0)), "a PING while idle: {before:?}");
         // The next call, on a connection that has read nothing for an interval: its PING goes out
         // in the same write as its HEADERS (hyper's client did the same).
         call(&channel).await.unwrap();
