@@ -12,7 +12,10 @@
 #                                                         return and the next call, per pair (e.g.
 #                                                         recvfrom -> writev: from reading an answer
 #                                                         to writing the next request), and inside
-#                                                         each call (tracepoints slow both a little)
+#                                                         each call (tracepoints slow both a little;
+#                                                         the events of all threads in one order:
+#                                                         meant for one-thread clients, as the
+#                                                         caller-driven pool and the floor)
 #   e.g. LD_LIBRARY_PATH=target/release bench/perf.sh stat 1 target/bench/c-client pool=driven
 #        bench/perf.sh stat 1 target/release/jina-net-floor client kind=tonic tracing=none threads=1
 #

@@ -1,8 +1,8 @@
 //! The sends of a caller-driven runtime, or of the library runtime when it has one worker, and the
 //! tasks their channels spawn (the HTTP/2 connections), polled by one tokio task (the runner)
-//! instead of a tokio task each. A send then costs no task of its own: no spawn, no task-id bookkeeping in the
-//! thread-locals (a call each in a shared library), no scheduler round per wake-up; and a wake-up
-//! of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
+//! instead of a tokio task each. A send then costs no task of its own: no spawn, no task-id
+//! bookkeeping in the thread-locals (a call each in a shared library), no scheduler round per
+//! wake-up; and a wake-up of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
 //! reused by the tasks that take the slot after it, so a task allocates nothing here but its boxed
 //! future. Tasks handed over while no thread drives a caller-driven runtime wait in a queue for the
 //! next drive; the library runtime counts as always driven.

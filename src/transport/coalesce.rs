@@ -41,8 +41,7 @@ const FRAME_HEADER: usize = 9;
 /// The most bytes a batch gathers before they are written (16 full frames).
 const BATCH: usize = 256 * 1024;
 
-/// The connection's IO, gathering frame-sized writes (see the
-/// module documentation).
+/// The connection's IO, gathering frame-sized writes (see the module documentation).
 pub(crate) struct CoalescingIo<T> {
     io: T,
     /// Gathered bytes not yet written, from `sent` on.

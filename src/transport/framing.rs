@@ -281,9 +281,7 @@ impl RequestBody {
             }
         }
     }
-}
 
-impl RequestBody {
     /// The chunks, in order (at least one: the prefix).
     pub(crate) fn into_chunks(self) -> impl Iterator<Item = Bytes> {
         self.first.into_iter().chain(self.rest)
