@@ -724,6 +724,69 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_given_up_resets_its_stream_with_cancel_and_leaves_the_connection_to_the_next() {
+        // A server that holds the first call unanswered and reports how its stream ends, and
+        // answers the calls after it.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (arrived, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (reset, mut reset_rx) = tokio::sync::mpsc::unbounded_channel();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (arrived, reset) = (arrived.clone(), reset.clone());
+                tokio::spawn(async move {
+                    let mut connection = h2::server::handshake(tcp).await.unwrap();
+                    let mut held = None;
+                    while let Some(Ok((request, mut respond))) = connection.accept().await {
+                        if held.is_none() {
+                            let _ = arrived.send(());
+                            let reset = reset.clone();
+                            held = Some(tokio::spawn(async move {
+                                let _body = request;
+                                let reason = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+                                let _ = reset.send(reason);
+                            }));
+                            continue;
+                        }
+                        let head = http::Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .unwrap();
+                        let mut stream = respond.send_response(head, false).unwrap();
+                        stream.send_data(Bytes::from_static(b"\0\0\0\0\x02ok"), false).unwrap();
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                        stream.send_trailers(trailers).unwrap();
+                    }
+                });
+            }
+        });
+        let channel = channel_to(&address);
+        let given_up = tokio::spawn({
+            let channel = channel.clone();
+            async move { call(&channel).await }
+        });
+        tokio::time::timeout(Duration::from_secs(10), arrived_rx.recv())
+            .await
+            .expect("the first call reached the server")
+            .unwrap();
+        // Given up (a deadline or a cancel drops the call the same way).
+        given_up.abort();
+        assert!(given_up.await.unwrap_err().is_cancelled());
+        let reason = tokio::time::timeout(Duration::from_secs(10), reset_rx.recv())
+            .await
+            .expect("the server saw the stream end")
+            .unwrap();
+        assert_eq!(reason.unwrap(), h2::Reason::CANCEL);
+        // The connection goes on: the next call is answered on it.
+        assert_eq!(&call(&channel).await.unwrap()[..], b"ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_attempt_fails_its_calls_and_the_next_call_tries_again() {
         // A port nothing listens on (bound, then closed), then a server on it.
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
