@@ -23,9 +23,11 @@
 //! (another thread made one at the same time), the workers do not busy-poll.
 //!
 //! Its cost is CPU: a worker that busy-polls burns up to the poll's length each time it would
-//! sleep. So it polls only while a send is in flight or right after the last one completed (a
-//! worker with nothing outstanding sleeps at once), one worker at a time, and the length adapts
-//! as Linux's guest halt polling does, for the two waits apart (an answer; the next send): when a
+//! sleep. So it polls only while a few sends are in flight (at most [`POLL_MAX_IN_FLIGHT`]: with
+//! more, answers come back to back and the poll only takes CPU) or right after the last one
+//! completed (a worker with nothing outstanding sleeps at once), one worker at a time, and the
+//! length adapts as Linux's guest halt polling does, for the two waits apart (an answer; the next
+//! send): when a
 //! worker's wait (poll and sleep) was longer than the maximum (a peer that takes milliseconds to
 //! answer, where polling never pays), the next poll for that wait is half as long, down to none;
 //! when a wait was within the maximum, the next is twice as long, up to it. The maximum is
@@ -183,6 +185,32 @@ pub(super) fn watch_reactor(before: &[RawFd], after: &[RawFd]) {
     }
 }
 
+/// The most sends in flight (in the process) with which a worker polls for an answer; with more it
+/// sleeps at once.
+///
+/// Why: with few sends in flight each answer finds the worker asleep and pays a wake-up of its
+/// own, which the poll saves (at 1 to 8 in flight the poll gave 1.1 to 2.6× the requests per
+/// second). With more, answers come back to back: a worker that sleeps is woken for several at a
+/// time and sleeps less often, while the poll's spins take CPU from the threads that make the
+/// answers and the next sends on the same machine. Measured with the C client on library threads
+/// against the echo worker on 2 cores (BENCHMARKS.md finding 29), without the poll against with
+/// it: at 12, 16 and 32 in flight 1.04, 1.17 and 1.13× the requests per second at 0.64, 0.60 and
+/// 0.60× the CPU per request; at 8, 0.90× at 0.81×.
+const POLL_MAX_IN_FLIGHT: usize = 8;
+
+/// What a worker about to sleep polls for, if anything: for the next send right after the last
+/// one in flight completed on it (`last_done`), for an answer while at most
+/// [`POLL_MAX_IN_FLIGHT`] sends are in flight; nothing with busy polling off (`max_us` 0).
+fn wait_for(max_us: u32, in_flight: usize, last_done: bool) -> Option<Wait> {
+    match (in_flight, last_done) {
+        _ if max_us == 0 => None,
+        (0, false) => None,
+        (0, true) => Some(Wait::NextSend),
+        (n, _) if n > POLL_MAX_IN_FLIGHT => None,
+        _ => Some(Wait::Answer),
+    }
+}
+
 thread_local! {
     /// When this worker started to wait (poll, then sleep), if it polled.
     static WAIT_FROM: Cell<Option<(Wait, Instant)>> = const { Cell::new(None) };
@@ -192,11 +220,8 @@ thread_local! {
 pub(super) fn before_park() {
     let max = MAX_US.load(Ordering::Relaxed);
     let last_done = take_last_send_done_here();
-    let wait = match (sends_in_flight(), last_done) {
-        _ if max == 0 => return,
-        (0, false) => return,
-        (0, true) => Wait::NextSend,
-        _ => Wait::Answer,
+    let Some(wait) = wait_for(max, sends_in_flight(), last_done) else {
+        return;
     };
     let Some(watch) = WATCH.get() else { return };
     let start = Instant::now();
@@ -242,6 +267,26 @@ mod tests {
     use std::os::unix::net::UnixStream;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
+
+    #[test]
+    fn a_worker_polls_for_an_answer_while_few_sends_are_in_flight_and_for_the_next_send() {
+        let waits = |max, in_flight, last_done| match wait_for(max, in_flight, last_done) {
+            Some(Wait::Answer) => "answer",
+            Some(Wait::NextSend) => "next send",
+            None => "sleep",
+        };
+        assert_eq!(waits(100, 0, false), "sleep"); // nothing outstanding
+        assert_eq!(waits(100, 0, true), "next send");
+        assert_eq!(waits(100, 1, false), "answer");
+        assert_eq!(waits(100, POLL_MAX_IN_FLIGHT, false), "answer");
+        assert_eq!(waits(100, POLL_MAX_IN_FLIGHT, true), "answer");
+        // many in flight: answers come back to back, the worker sleeps at once
+        assert_eq!(waits(100, POLL_MAX_IN_FLIGHT + 1, false), "sleep");
+        assert_eq!(waits(100, 256, true), "sleep");
+        // busy polling off
+        assert_eq!(waits(0, 0, true), "sleep");
+        assert_eq!(waits(0, 1, false), "sleep");
+    }
 
     #[test]
     fn polls_grow_while_waits_are_short_and_shrink_to_none_while_they_are_long() {
