@@ -1486,13 +1486,14 @@ jina_net_result jina_net_runtime_init(uint32_t worker_threads);
 
 /**
  * The most a library worker busy-polls before it sleeps, in microseconds (default 100; 0 turns busy
- * polling off). While a send waits for its answer, or right after the last one completed, a
- * library worker with nothing to run polls the runtime's sockets (and the sends queued by other
- * threads) for up to this long instead of sleeping at once, so an answer that comes soon finds it
- * running: on a machine whose idle CPUs sleep deeply (virtual machines) a request at 1 in flight
- * takes tens of microseconds less. It costs CPU, at most this long each time a worker would sleep,
- * one worker at a time; the poll shortens by itself, down to none, while answers take longer than
- * this, and a timer due during a poll fires at its end (see the README's "Busy polling"). Any
+ * polling off). While a few sends (at most 8 in the process) wait for their answers, or right
+ * after the last one completed, a library worker with nothing to run polls the runtime's sockets
+ * (and the sends queued by other threads) for up to this long instead of sleeping at once, so an
+ * answer that comes soon finds it running: on a machine whose idle CPUs sleep deeply (virtual
+ * machines) a request at 1 in flight takes tens of microseconds less. It costs CPU, at most this
+ * long each time a worker would sleep, one worker at a time; the poll shortens by itself, down to
+ * none, while answers take longer than this, and a timer due during a poll fires at its end (see
+ * the README's "Busy polling"). Any
  * time, also while the runtime runs; takes effect the next time a worker would sleep. Linux only
  * (elsewhere the setting is kept and the workers sleep at once); a caller-driven pool's thread
  * never busy-polls. Over 10000 is `JINA_NET_INVALID_ARGUMENT`.

@@ -196,10 +196,10 @@ func DefaultGRPCOptions() []GRPCOption {
 func Version() string { return C.GoString(C.jina_net_version()) }
 
 // SetBusyPoll sets the most a library worker busy-polls before it sleeps, in microseconds (default
-// 100; 0 turns it off): while a send waits for its answer, or right after the last one completed, a
-// worker with nothing to run polls the connections that long instead of sleeping at once (less
-// latency on machines whose idle CPUs sleep deeply, for CPU; see the README's "Busy polling"). Any
-// time, also while the runtime runs. Over 10000 fails with ErrInvalidArgument. C ABI 0.2.3.
+// 100; 0 turns it off): while a few sends (at most 8) wait for their answers, or right after the
+// last one completed, a worker with nothing to run polls the connections that long instead of
+// sleeping at once (less latency on machines whose idle CPUs sleep deeply, for CPU; see the
+// README's "Busy polling"). Any time, also while the runtime runs. Over 10000 fails with ErrInvalidArgument. C ABI 0.2.3.
 func SetBusyPoll(microseconds uint32) error {
 	return call(func() C.jina_net_result { return C.jina_net_runtime_set_busy_poll_us(C.uint32_t(microseconds)) })
 }
