@@ -1493,10 +1493,9 @@ jina_net_result jina_net_runtime_init(uint32_t worker_threads);
  * machines) a request at 1 in flight takes tens of microseconds less. It costs CPU, at most this
  * long each time a worker would sleep, one worker at a time; the poll shortens by itself, down to
  * none, while answers take longer than this, and a timer due during a poll fires at its end (see
- * the README's "Busy polling"). Any
- * time, also while the runtime runs; takes effect the next time a worker would sleep. Linux only
- * (elsewhere the setting is kept and the workers sleep at once); a caller-driven pool's thread
- * never busy-polls. Over 10000 is `JINA_NET_INVALID_ARGUMENT`.
+ * the README's "Busy polling"). Any time, also while the runtime runs; takes effect the next time
+ * a worker would sleep. Linux only (elsewhere the setting is kept and the workers sleep at once);
+ * a caller-driven pool's thread never busy-polls. Over 10000 is `JINA_NET_INVALID_ARGUMENT`.
  */
 jina_net_result jina_net_runtime_set_busy_poll_us(uint32_t busy_poll_us);
 

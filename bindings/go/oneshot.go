@@ -199,7 +199,8 @@ func Version() string { return C.GoString(C.jina_net_version()) }
 // 100; 0 turns it off): while a few sends (at most 8) wait for their answers, or right after the
 // last one completed, a worker with nothing to run polls the connections that long instead of
 // sleeping at once (less latency on machines whose idle CPUs sleep deeply, for CPU; see the
-// README's "Busy polling"). Any time, also while the runtime runs. Over 10000 fails with ErrInvalidArgument. C ABI 0.2.3.
+// README's "Busy polling"). Any time, also while the runtime runs. Over 10000 fails with
+// ErrInvalidArgument. C ABI 0.2.3.
 func SetBusyPoll(microseconds uint32) error {
 	return call(func() C.jina_net_result { return C.jina_net_runtime_set_busy_poll_us(C.uint32_t(microseconds)) })
 }

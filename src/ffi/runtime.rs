@@ -110,10 +110,9 @@ pub extern "C" fn jina_net_runtime_init(worker_threads: u32) -> jina_net_result 
 /// machines) a request at 1 in flight takes tens of microseconds less. It costs CPU, at most this
 /// long each time a worker would sleep, one worker at a time; the poll shortens by itself, down to
 /// none, while answers take longer than this, and a timer due during a poll fires at its end (see
-/// the README's "Busy polling"). Any
-/// time, also while the runtime runs; takes effect the next time a worker would sleep. Linux only
-/// (elsewhere the setting is kept and the workers sleep at once); a caller-driven pool's thread
-/// never busy-polls. Over 10000 is `JINA_NET_INVALID_ARGUMENT`.
+/// the README's "Busy polling"). Any time, also while the runtime runs; takes effect the next time
+/// a worker would sleep. Linux only (elsewhere the setting is kept and the workers sleep at once);
+/// a caller-driven pool's thread never busy-polls. Over 10000 is `JINA_NET_INVALID_ARGUMENT`.
 #[no_mangle]
 pub extern "C" fn jina_net_runtime_set_busy_poll_us(busy_poll_us: u32) -> jina_net_result {
     boundary("jina_net_runtime_set_busy_poll_us", || {

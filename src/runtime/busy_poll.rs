@@ -27,12 +27,11 @@
 //! more, answers come back to back and the poll only takes CPU) or right after the last one
 //! completed (a worker with nothing outstanding sleeps at once), one worker at a time, and the
 //! length adapts as Linux's guest halt polling does, for the two waits apart (an answer; the next
-//! send): when a
-//! worker's wait (poll and sleep) was longer than the maximum (a peer that takes milliseconds to
-//! answer, where polling never pays), the next poll for that wait is half as long, down to none;
-//! when a wait was within the maximum, the next is twice as long, up to it. The maximum is
-//! [`set_busy_poll`]'s (default [`DEFAULT_BUSY_POLL`]; zero turns it off). A caller-driven pool's
-//! thread never busy-polls (the caller owns it).
+//! send): when a worker's wait (poll and sleep) was longer than the maximum (a peer that takes
+//! milliseconds to answer, where polling never pays), the next poll for that wait is half as long,
+//! down to none; when a wait was within the maximum, the next is twice as long, up to it. The
+//! maximum is [`set_busy_poll`]'s (default [`DEFAULT_BUSY_POLL`]; zero turns it off). A
+//! caller-driven pool's thread never busy-polls (the caller owns it).
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
