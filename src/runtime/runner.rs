@@ -2,10 +2,10 @@
 //! tasks their channels spawn (the HTTP/2 connections), polled by one tokio task (the runner)
 //! instead of a tokio task each. A send then costs no task of its own: no spawn, no task-id
 //! bookkeeping in the thread-locals (a call each in a shared library), no scheduler round per
-//! wake-up; and a wake-up of the runner polls every send that is ready. Each task gets a slot whose waker is made once and
-//! reused by the tasks that take the slot after it, so a task allocates nothing here but its boxed
-//! future. Tasks handed over while no thread drives a caller-driven runtime wait in a queue for the
-//! next drive; the library runtime counts as always driven.
+//! wake-up; and a wake-up of the runner polls every send that is ready. Each task gets a slot whose
+//! waker is made once and reused by the tasks that take the slot after it, so a task allocates
+//! nothing here but its boxed future. Tasks handed over while no thread drives a caller-driven
+//! runtime wait in a queue for the next drive; the library runtime counts as always driven.
 //!
 //! The runner lives while the runtime does (an idle one costs its slots' memory); it ends only when
 //! a caller-driven runtime closes and its last task is done, or when a task panics (then every task

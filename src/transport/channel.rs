@@ -739,16 +739,16 @@ mod tests {
                 let (arrived, reset) = (arrived.clone(), reset.clone());
                 tokio::spawn(async move {
                     let mut connection = h2::server::handshake(tcp).await.unwrap();
-                    let mut held = None;
+                    let mut first = true;
                     while let Some(Ok((request, mut respond))) = connection.accept().await {
-                        if held.is_none() {
+                        if std::mem::take(&mut first) {
                             let _ = arrived.send(());
                             let reset = reset.clone();
-                            held = Some(tokio::spawn(async move {
+                            tokio::spawn(async move {
                                 let _body = request;
                                 let reason = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
                                 let _ = reset.send(reason);
-                            }));
+                            });
                             continue;
                         }
                         let head = http::Response::builder()

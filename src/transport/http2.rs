@@ -230,25 +230,22 @@ impl KeepAlive {
                 ready!(Pin::new(&mut self.sleep).poll(cx));
                 return Poll::Ready(self.timeout);
             }
-            if !self.idle {
+            if !std::mem::take(&mut self.idle) {
                 ready!(Pin::new(&mut self.sleep).poll(cx));
             }
             let read = link.read_at.load(Ordering::Relaxed);
             if read != self.seen {
                 // Read since the deadline was set: the next one counts from that read.
                 self.seen = read;
-                self.idle = false;
                 self.sleep.reset(link.last_read() + self.interval);
             } else if link.calls.load(Ordering::Relaxed) == 0 {
                 // Woken again by the next call's stream (or by a read).
                 self.idle = true;
                 return Poll::Pending;
             } else if self.pings.send_ping(Ping::opaque()).is_ok() {
-                self.idle = false;
                 self.waiting = true;
                 self.sleep.reset(Instant::now() + self.timeout);
             } else {
-                self.idle = false;
                 self.sleep.reset(Instant::now() + self.interval);
             }
         }
